@@ -1,0 +1,5 @@
+import sys
+
+from bridge.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,122 @@
+"""The composition root: builds every part from the config and runs them together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine
+from contextlib import suppress
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, web
+from mautrix.appservice import AppServiceAPI
+from mautrix.errors import MatrixConnectionError, MatrixError
+
+from bridge.config import Config
+from bridge.matrix.appservice import build_api
+from bridge.matrix.executors import matrix_executors
+from bridge.matrix.handlers import MatrixEventHandler
+from bridge.matrix.intake import AppServiceIntake
+from bridge.storage.database import Database
+from bridge.web.health import HealthRoutes
+from bridge.workers.inbox import InboxWorker
+from bridge.workers.outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+
+class BridgeApp:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db = Database(config.database.url)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._session: ClientSession | None = None
+        self.homeserver_reachable = False
+
+    async def start(self) -> None:
+        """Start serving; raises SchemaOutdatedError before touching anything else."""
+        await self.db.require_current_schema()
+        self._session = ClientSession(timeout=ClientTimeout(total=60))
+        api = build_api(self.config, self._session)
+        self.inbox_worker = InboxWorker(self.db, MatrixEventHandler(self.config))
+        self.outbox_worker = OutboxWorker(self.db, matrix_executors(api))
+        intake = AppServiceIntake(
+            self.config.appservice.hs_token,
+            self.db.inbox,
+            self.inbox_worker.wake,
+            self.config.appservice.max_transaction_bytes,
+        )
+        app = web.Application(client_max_size=self.config.appservice.max_transaction_bytes)
+        intake.add_routes(app)
+        HealthRoutes(self.db).add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.config.appservice.hostname, self.config.appservice.port
+        )
+        await site.start()
+        log.info(
+            "Appservice listening on %s:%d",
+            self.config.appservice.hostname,
+            self.config.appservice.port,
+        )
+        self._spawn(self.inbox_worker.run(), "inbox worker")
+        self._spawn(self.outbox_worker.run(), "outbox worker")
+        self._spawn(self._introduce(api), "homeserver handshake")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self._tasks.append(task)
+
+    async def _introduce(self, api: AppServiceAPI) -> None:
+        """Register the bot and ping the homeserver, retrying until it answers."""
+        intent = api.bot_intent()
+        delay = 1.0
+        while True:
+            try:
+                await intent.ensure_registered()
+                duration = await intent.appservice_ping(
+                    self.config.appservice.id, txn_id=uuid.uuid4().hex
+                )
+            except (MatrixConnectionError, OSError) as e:
+                log.error(
+                    "Cannot reach the homeserver at %s (%s). Retrying in %.0fs",
+                    self.config.homeserver.address,
+                    e,
+                    delay,
+                )
+            except MatrixError as e:
+                log.error(
+                    "The homeserver could not reach the bridge at %s (%s); check "
+                    "appservice.address and the registration file. Retrying in %.0fs",
+                    self.config.appservice.address,
+                    e,
+                    delay,
+                )
+            else:
+                self.homeserver_reachable = True
+                log.info("Homeserver reaches the bridge: ping answered in %d ms", duration)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        await self.db.close()
+        log.info("Bridge stopped")
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Background task %r stopped", task.get_name(), exc_info=task.exception())

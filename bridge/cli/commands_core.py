@@ -1,0 +1,112 @@
+"""The operator's core commands: run, generate-registration, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bridge.app import BridgeApp
+from bridge.config import Config, ConfigError, load_config
+from bridge.config.registration import generate_registration
+from bridge.logs import setup_logging
+from bridge.storage.database import Database
+from bridge.storage.schema import SchemaOutdatedError
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+EXIT_SCHEMA = 3
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run the bridge")
+    run.add_argument("-c", "--config", default="config.yaml", type=Path)
+    run.set_defaults(func=cmd_run)
+
+    reg = sub.add_parser(
+        "generate-registration", help="write the homeserver registration and store its tokens"
+    )
+    reg.add_argument("-c", "--config", default="config.yaml", type=Path)
+    reg.add_argument("-r", "--registration", default="registration.yaml", type=Path)
+    reg.set_defaults(func=cmd_generate_registration)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="apply the database migrations")
+    upgrade.add_argument("-c", "--config", default="config.yaml", type=Path)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+
+def load_or_exit(path: Path, *, allow_example_values: bool = False) -> Config | None:
+    """Load the config, or print one clear line and return None (the caller exits 2)."""
+    try:
+        return load_config(path, allow_example_values=allow_example_values)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return None
+
+
+def cmd_generate_registration(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config, allow_example_values=True)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        generate_registration(args.config, config, args.registration)
+    except OSError as e:
+        print(f"cannot write {e.filename}: {e.strerror}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"Wrote {args.registration}; new tokens stored in {args.config}.")  # noqa: T201
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config, allow_example_values=True)
+    if config is None:
+        return EXIT_CONFIG
+    setup_logging(config.logging)
+
+    async def upgrade() -> None:
+        db = Database(config.database.url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.close()
+
+    asyncio.run(upgrade())
+    print("Database is up to date.")  # noqa: T201
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    setup_logging(config.logging)
+    try:
+        asyncio.run(_run(config))
+    except SchemaOutdatedError as e:
+        print(f"database error: {e}", file=sys.stderr)  # noqa: T201
+        return EXIT_SCHEMA
+    return 0
+
+
+async def _run(config: Config) -> None:
+    app = BridgeApp(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop()
+        raise
+    log.info("Bridge running as %s", config.bot_mxid)
+    await stop.wait()
+    log.info("Shutting down")
+    await app.stop()

@@ -1,0 +1,31 @@
+"""``bridge`` / ``python -m bridge``: one entry point for every operator task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bridge.cli import commands_core
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bridge", description="Rocket.Chat ⇄ Matrix bridge that knows where personal data went"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands_core.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

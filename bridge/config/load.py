@@ -1,0 +1,253 @@
+"""Load ``config.yaml`` once into a frozen :class:`~bridge.config.model.Config`.
+
+Every mistake becomes a :class:`ConfigError` naming the dotted key, so the CLI can print
+one clear line and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from bridge.config.model import PLACEHOLDER_TOKEN, SECRET_KEYS, Config
+
+T = TypeVar("T")
+
+_EXAMPLE_DOMAIN = re.compile(r"(^|[./@:])example\.(com|org|net)($|[/:])")
+
+
+class ConfigError(Exception):
+    """A config mistake, with the dotted key it concerns."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+        self.message = message
+
+
+def load_config(
+    path: Path | str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    allow_example_values: bool = False,
+) -> Config:
+    """Read, validate and freeze the config at ``path``.
+
+    ``allow_example_values`` is for ``generate-registration``, which runs on a config whose
+    tokens are still placeholders (it is what fills them in).
+    """
+    raw = read_yaml(Path(path))
+    env = os.environ if environ is None else environ
+    config = _convert(Config, raw, "", env)
+    if not allow_example_values:
+        refuse_example_values(config)
+    _check_semantics(config)
+    return config
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"config file {path} does not exist") from None
+    except OSError as e:
+        raise ConfigError("", f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError("", f"{path} is not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{path} must contain a mapping of sections, not {_kind(data)}")
+    return data
+
+
+def refuse_example_values(config: Config) -> None:
+    """Refuse values copied unchanged from ``config.example.yaml``."""
+    for key, value in _walk(config, ""):
+        if not isinstance(value, str):
+            continue
+        if value == "CHANGE ME":
+            raise ConfigError(key, "still has the example value; set your own")
+        if value == PLACEHOLDER_TOKEN:
+            raise ConfigError(
+                key, "still has the example placeholder; run `bridge generate-registration` first"
+            )
+        if _EXAMPLE_DOMAIN.search(value):
+            raise ConfigError(key, f"still has the example value {value!r}; set your own")
+
+
+def _check_semantics(config: Config) -> None:
+    appservice = config.appservice
+    if "{username}" not in appservice.ghost_localpart_template:
+        raise ConfigError("appservice.ghost_localpart_template", "must contain {username}")
+    if "{room}" not in appservice.alias_localpart_template:
+        raise ConfigError("appservice.alias_localpart_template", "must contain {room}")
+    if not 0 < appservice.port < 65536:
+        raise ConfigError("appservice.port", f"must be between 1 and 65535, got {appservice.port}")
+    for key, url in (
+        ("homeserver.address", config.homeserver.address),
+        ("appservice.address", appservice.address),
+        ("rocketchat.url", config.rocketchat.url),
+    ):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(key, f"must be an http:// or https:// URL, got {url!r}")
+    if not config.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    rc = config.rocketchat
+    if rc.intake == "webhook" and not rc.webhook_token:
+        raise ConfigError(
+            "rocketchat.webhook_token", "is required when rocketchat.intake is webhook"
+        )
+    if (rc.user_id is None) != (rc.auth_token is None):
+        raise ConfigError("rocketchat.auth_token", "user_id and auth_token must be given together")
+    if (rc.username is None) != (rc.password is None):
+        raise ConfigError("rocketchat.password", "username and password must be given together")
+    if rc.user_id is None and rc.username is None:
+        raise ConfigError("rocketchat", "needs user_id and auth_token, or username and password")
+
+
+def _walk(value: object, prefix: str) -> typing.Iterator[tuple[str, object]]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _walk(getattr(value, f.name), _join(prefix, f.name))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(v, _join(prefix, str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def _convert(cls: type[T], data: Any, prefix: str, env: Mapping[str, str]) -> T:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(prefix, f"must be a mapping, not {_kind(data)}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    data = dict(data)
+    _resolve_secrets(data, fields, prefix, env)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(_join(prefix, str(unknown[0])), "unknown key")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(prefix, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(key, "is missing")
+            continue
+        values[name] = _convert_value(hints[name], data[name], key, env)
+    return cls(**values)
+
+
+def _resolve_secrets(
+    data: dict[str, Any], fields: Mapping[str, object], prefix: str, env: Mapping[str, str]
+) -> None:
+    """Apply ``<key>_path`` files and ``BRIDGE_<SECTION>_<KEY>`` variables to secret keys."""
+    for name in fields:
+        if name not in SECRET_KEYS:
+            continue
+        key = _join(prefix, name)
+        path_value = data.pop(f"{name}_path", None)
+        if path_value is not None:
+            if not isinstance(path_value, str):
+                raise ConfigError(f"{key}_path", "must be a file path")
+            try:
+                data[name] = Path(path_value).read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigError(
+                    f"{key}_path", f"cannot read {path_value}: {e.strerror}"
+                ) from None
+        env_name = "BRIDGE_" + key.replace(".", "_").upper()
+        if env.get(env_name):
+            data[name] = env[env_name]
+
+
+def _convert_value(hint: Any, value: Any, key: str, env: Mapping[str, str]) -> Any:
+    origin = get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            if len(options) == len(get_args(hint)):
+                raise ConfigError(key, "must not be empty")
+            return None
+        return _convert_value(options[0], value, key, env)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(key, f"must be one of {choices}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list, not {_kind(value)}")
+        (item,) = get_args(hint)
+        return [_convert_value(item, v, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a mapping, not {_kind(value)}")
+        _, item = get_args(hint)
+        return {str(k): _convert_value(item, v, _join(key, str(k)), env) for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        return _convert(hint, value, key, env)  # type: ignore[arg-type]
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    # bool is an int subclass in Python, and YAML reads "yes" as a str: check exactly.
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be true or false, not {_kind(value)}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be an integer, not {_kind(value)}")
+    if hint is str:
+        if value is None:
+            raise ConfigError(key, "must not be empty")
+        if isinstance(value, str):
+            if not value.strip():
+                raise ConfigError(key, "must not be empty")
+            return value
+        raise ConfigError(key, f"must be a string, not {_kind(value)}")
+    raise TypeError(f"unsupported config type {hint!r} at {key}")  # a bug in model.py
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

@@ -1,0 +1,100 @@
+"""The bridge's configuration as frozen, typed values.
+
+Field order and names mirror ``config.example.yaml``. A field without a default is a
+required key; the loader refuses unknown keys, so a typo is reported, not ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+HistoryVisibility = Literal["shared", "invited", "joined", "world_readable"]
+PrivacyMode = Literal["self-service", "admin-approval"]
+RocketChatIntake = Literal["realtime", "webhook"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+@dataclass(frozen=True)
+class HomeserverConfig:
+    address: str
+    domain: str
+    verify_ssl: bool = True
+    admin_token: str | None = None
+
+
+@dataclass(frozen=True)
+class AppServiceConfig:
+    address: str
+    hostname: str
+    port: int
+    id: str
+    bot_username: str
+    as_token: str
+    hs_token: str
+    bot_displayname: str = "Rocket.Chat privacy bridge"
+    ghost_localpart_template: str = "rc_{username}"
+    alias_localpart_template: str = "rc_{room}"
+    max_transaction_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class RocketChatConfig:
+    url: str
+    user_id: str | None = None
+    auth_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    intake: RocketChatIntake = "realtime"
+    webhook_token: str | None = None
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    history_visibility: HistoryVisibility = "shared"
+    rooms: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    mode: PrivacyMode = "self-service"
+    admins: list[str] = field(default_factory=list)
+    notice_text: str | None = None
+    notice_url: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: LogLevel = "INFO"
+    format: LogFormat = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    homeserver: HomeserverConfig
+    appservice: AppServiceConfig
+    database: DatabaseConfig
+    rocketchat: RocketChatConfig
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def bot_mxid(self) -> str:
+        return f"@{self.appservice.bot_username}:{self.homeserver.domain}"
+
+
+# Keys whose values are secrets: they may come from the environment or a *_path file, and
+# are never printed in error messages.
+SECRET_KEYS = frozenset(
+    {"as_token", "hs_token", "admin_token", "auth_token", "password", "webhook_token"}
+)
+
+# The token placeholder generate-registration replaces; refused by ``run``.
+PLACEHOLDER_TOKEN = "This value is generated when generating the registration"  # noqa: S105

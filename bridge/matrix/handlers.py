@@ -1,0 +1,47 @@
+"""Turns stored Matrix events into effects: outbox actions recorded in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.config import Config
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import NewAction
+from bridge.workers.inbox import SkipEvent
+
+log = logging.getLogger(__name__)
+
+JOIN_ROOM = "matrix.join_room"
+
+
+class MatrixEventHandler:
+    def __init__(self, config: Config) -> None:
+        self._bot = config.bot_mxid
+
+    async def __call__(self, uow: UnitOfWork, event: StoredEvent) -> None:
+        payload = event.payload
+        event_type = payload.get("type")
+        room_id = payload.get("room_id")
+        if not isinstance(event_type, str) or not isinstance(room_id, str):
+            raise SkipEvent("event without a string type and room_id")
+        if event_type == "m.room.member":
+            await self._membership(uow, event, room_id)
+
+    async def _membership(self, uow: UnitOfWork, event: StoredEvent, room_id: str) -> None:
+        payload = event.payload
+        content = payload.get("content")
+        if payload.get("state_key") != self._bot or not isinstance(content, dict):
+            return
+        if content.get("membership") == "invite":
+            # Accept invites like every mautrix bridge bot; the join itself is an outbound
+            # action, so it is retried through outages and never lost in a crash.
+            log.info("Bot invited to %s by %s", room_id, payload.get("sender"))
+            await uow.enqueue(
+                NewAction(
+                    key=f"{JOIN_ROOM}:{event.event_id}",
+                    kind=JOIN_ROOM,
+                    queue=f"matrix:{room_id}",
+                    payload={"room_id": room_id},
+                )
+            )

@@ -1,0 +1,145 @@
+"""The appservice HTTP API: durable transaction intake, queries and ping.
+
+Unlike mautrix's stock handler, which answers 200 first and remembers transaction ids in
+memory, a transaction is answered 200 only after its events are committed to the inbox,
+and it is de-duplicated on its id *and* body hash (synapse-federation.md G5: Synapse on
+SQLite restarts ids at 1 after a restart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from bridge.faults import crash_point
+from bridge.matrix import responses
+from bridge.metrics import MATRIX_EVENTS_RECEIVED, MATRIX_TRANSACTIONS
+from bridge.storage.inbox import Inbox
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("/_matrix/app/v1", "")  # the unprefixed paths are the legacy (r0-era) ones
+
+
+class AppServiceIntake:
+    def __init__(
+        self, hs_token: str, inbox: Inbox, on_stored: Callable[[], None], max_body_bytes: int
+    ) -> None:
+        self._hs_token = hs_token.encode()
+        self._inbox = inbox
+        self._on_stored = on_stored
+        self._max_body = max_body_bytes
+
+    def add_routes(self, app: web.Application) -> None:
+        for prefix in PREFIXES:
+            app.router.add_put(f"{prefix}/transactions/{{txn_id}}", self.put_transaction)
+            app.router.add_get(f"{prefix}/users/{{user_id}}", self.query_user)
+            app.router.add_get(f"{prefix}/rooms/{{alias}}", self.query_alias)
+        app.router.add_post("/_matrix/app/v1/ping", self.ping)
+
+    def _check_token(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer ") :]
+        else:
+            # Deprecated query-parameter form, still sent by older homeservers.
+            token = request.query.get("access_token", "")
+        if not token:
+            return responses.unauthorized()
+        if not hmac.compare_digest(token.encode(), self._hs_token):
+            log.warning("Rejected appservice request with a wrong hs_token from %s", request.remote)
+            return responses.forbidden()
+        return None
+
+    async def put_transaction(self, request: web.Request) -> web.Response:
+        if (refused := self._check_token(request)) is not None:
+            MATRIX_TRANSACTIONS.labels("refused").inc()
+            return refused
+        txn_id = request.match_info["txn_id"]
+        body = await self._read_body(request)
+        if isinstance(body, web.Response):
+            MATRIX_TRANSACTIONS.labels("refused").inc()
+            return body
+        parsed = _parse_transaction(body)
+        if isinstance(parsed, web.Response):
+            MATRIX_TRANSACTIONS.labels("refused").inc()
+            return parsed
+        try:
+            receipt = await self._inbox.store_matrix_transaction(
+                txn_id, hashlib.sha256(body).digest(), parsed
+            )
+        except Exception:  # a boundary: any storage failure means "retry", never "lost"
+            log.exception("Could not persist transaction %s", txn_id)
+            MATRIX_TRANSACTIONS.labels("failed").inc()
+            return responses.storage_failed()
+        crash_point("intake.after_persist")
+        if receipt.new:
+            MATRIX_TRANSACTIONS.labels("stored").inc()
+            MATRIX_EVENTS_RECEIVED.inc(receipt.stored_events)
+            self._on_stored()
+        else:
+            MATRIX_TRANSACTIONS.labels("replayed").inc()
+            log.debug("Transaction %s already stored; acknowledging the replay", txn_id)
+        return web.json_response({})
+
+    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        if request.content_length is not None and request.content_length > self._max_body:
+            return responses.too_large(self._max_body)
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            body.extend(chunk)
+            if len(body) > self._max_body:
+                return responses.too_large(self._max_body)
+        return bytes(body)
+
+    async def query_user(self, request: web.Request) -> web.Response:
+        if (refused := self._check_token(request)) is not None:
+            return refused
+        # Ghosts are created by the bridge when a Rocket.Chat user first speaks; a
+        # homeserver asking about an unknown one gets "no such user", as the spec allows.
+        return responses.not_found("User")
+
+    async def query_alias(self, request: web.Request) -> web.Response:
+        if (refused := self._check_token(request)) is not None:
+            return refused
+        return responses.not_found("Room alias")
+
+    async def ping(self, request: web.Request) -> web.Response:
+        if (refused := self._check_token(request)) is not None:
+            return refused
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return responses.not_json()
+        log.info("Homeserver pinged the bridge (transaction %s)", _txn_of(body))
+        return web.json_response({})
+
+
+def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return responses.not_json()
+    if not isinstance(data, dict):
+        return responses.bad_json("Transaction body must be a JSON object")
+    events = data.get("events", [])
+    if not isinstance(events, list):
+        return responses.bad_json("'events' must be a list")
+    # A non-object entry cannot be an event; it is dropped here, and counted, so that the
+    # good events of the same transaction are still stored (issue 10).
+    good = [e for e in events if isinstance(e, dict)]
+    if len(good) != len(events):
+        log.warning("Dropped %d non-object entries from a transaction", len(events) - len(good))
+    return good
+
+
+def _txn_of(body: object) -> str:
+    if isinstance(body, dict) and isinstance(body.get("transaction_id"), str):
+        return str(body["transaction_id"])[:64]
+    return "-"

@@ -1,0 +1,66 @@
+"""The database facade handed to the rest of the bridge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.storage import inbox as inbox_repo
+from bridge.storage import outbox as outbox_repo
+from bridge.storage.engine import create_engine, session_factory
+from bridge.storage.inbox import Inbox
+from bridge.storage.outbox import NewAction, Outbox
+from bridge.storage.schema import require_current, upgrade
+
+
+class UnitOfWork:
+    """One database transaction in which a handler records all of its effects.
+
+    Work done here commits together or not at all: an inbox event is marked processed in
+    the same transaction as the outbox actions it caused, so a crash repeats nothing.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def enqueue(self, action: NewAction) -> bool:
+        return await outbox_repo.enqueue(self._session, action)
+
+    async def finish_inbox_event(
+        self, event_id: int, status: str, error: str | None = None
+    ) -> None:
+        await inbox_repo.Inbox.finish(self._session, event_id, status, error)
+
+    async def outbox_done(self, action_id: int, result: dict[str, Any] | None) -> None:
+        await outbox_repo.mark_done(self._session, action_id, result)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.inbox = Inbox(self.sessions)
+        self.outbox = Outbox(self.sessions)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.sessions.begin() as session:
+            yield UnitOfWork(session)
+
+    async def upgrade(self) -> None:
+        await upgrade(self.engine)
+
+    async def require_current_schema(self) -> None:
+        await require_current(self.engine)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,135 @@
+"""The inbox: events persisted before the sender is acknowledged, then drained in order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+from bridge.storage.models import AppServiceTransaction, InboxEvent
+
+PENDING = "pending"
+DONE = "done"
+SKIPPED = "skipped"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    source: str
+    event_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TransactionReceipt:
+    new: bool
+    stored_events: int
+
+
+class Inbox:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def store_matrix_transaction(
+        self, txn_id: str, body_hash: bytes, events: list[dict[str, Any]]
+    ) -> TransactionReceipt:
+        """Store a transaction's events and its id+hash in one database transaction.
+
+        A replay (same id and body) stores nothing. Events already stored through another
+        transaction are collapsed by their event id.
+        """
+        received = now_ms()
+        async with self._sessions.begin() as session:
+            seen = await session.get(AppServiceTransaction, (txn_id, body_hash))
+            if seen is not None:
+                return TransactionReceipt(new=False, stored_events=0)
+            session.add(
+                AppServiceTransaction(
+                    txn_id=txn_id,
+                    body_hash=body_hash,
+                    event_count=len(events),
+                    received_ms=received,
+                )
+            )
+            stored = await self._insert(session, "matrix", events, received)
+        return TransactionReceipt(new=True, stored_events=stored)
+
+    async def store_events(self, source: str, events: list[dict[str, Any]]) -> int:
+        async with self._sessions.begin() as session:
+            return await self._insert(session, source, events, now_ms())
+
+    @staticmethod
+    async def _insert(
+        session: AsyncSession, source: str, events: list[dict[str, Any]], received: int
+    ) -> int:
+        if not events:
+            return 0
+        rows = [
+            {
+                "source": source,
+                "event_id": _str_or_none(event.get("event_id")),
+                "event_type": _str_or_none(event.get("type")),
+                "room_id": _str_or_none(event.get("room_id")),
+                "payload": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
+                "status": PENDING,
+                "attempts": 0,
+                "received_ms": received,
+            }
+            for event in events
+        ]
+        stmt = insert_ignoring_conflicts(session, InboxEvent)
+        result = await session.execute(stmt, rows)
+        return rowcount(result)
+
+    async def pending(self, limit: int) -> list[StoredEvent]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(InboxEvent)
+                .where(InboxEvent.status == PENDING)
+                .order_by(InboxEvent.id)
+                .limit(limit)
+            )
+            return [
+                StoredEvent(r.id, r.source, r.event_id, json.loads(r.payload), r.attempts)
+                for r in rows
+            ]
+
+    @staticmethod
+    async def finish(session: AsyncSession, event_id: int, status: str, error: str | None) -> None:
+        """Mark an event done or skipped inside the caller's transaction (its effects')."""
+        await session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id == event_id)
+            .values(status=status, last_error=error, processed_ms=now_ms())
+        )
+
+    async def record_failure(self, event_id: int, error: str, *, give_up: bool) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id)
+                .values(
+                    attempts=InboxEvent.attempts + 1,
+                    last_error=error[:2000],
+                    status=FAILED if give_up else PENDING,
+                )
+            )
+
+    async def counts(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(InboxEvent.status, func.count()).group_by(InboxEvent.status)
+            )
+            return {status: int(n) for status, n in rows.tuples()}
+
+
+def _str_or_none(value: object) -> str | None:
+    # Event fields come from a remote party: only a string is a usable id (issue 10).
+    return value[:255] if isinstance(value, str) else None

@@ -1,0 +1,163 @@
+"""The outbox: every outbound effect as a row with an idempotency key, retried until done."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+from bridge.storage.models import OutboxAction
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NewAction:
+    key: str
+    kind: str
+    queue: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    not_before_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    id: int
+    key: str
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    pending: int
+    failed: int
+    oldest_pending_ms: int | None
+
+
+async def enqueue(session: AsyncSession, action: NewAction) -> bool:
+    """Add ``action`` in the caller's transaction; False when its key already exists."""
+    now = now_ms()
+    stmt = insert_ignoring_conflicts(session, OutboxAction).values(
+        key=action.key,
+        kind=action.kind,
+        queue=action.queue,
+        payload=json.dumps(action.payload, separators=(",", ":"), ensure_ascii=False),
+        status=PENDING,
+        attempts=0,
+        next_attempt_ms=action.not_before_ms or now,
+        created_ms=now,
+    )
+    result = await session.execute(stmt)
+    return rowcount(result) > 0
+
+
+async def mark_done(session: AsyncSession, action_id: int, result: dict[str, Any] | None) -> None:
+    """Mark done in the caller's transaction, so records of the effect commit with it."""
+    await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id == action_id)
+        .values(
+            status=DONE,
+            done_ms=now_ms(),
+            last_error=None,
+            result=None if result is None else json.dumps(result, separators=(",", ":")),
+        )
+    )
+
+
+class Outbox:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, action: NewAction) -> bool:
+        async with self._sessions.begin() as session:
+            return await enqueue(session, action)
+
+    async def due(self, limit: int, now: int | None = None) -> list[Action]:
+        """The head action of each queue whose time has come, oldest first.
+
+        Only a queue's head is eligible, so a room's actions never overtake each other,
+        even when an earlier one is waiting out a backoff.
+        """
+        now = now_ms() if now is None else now
+        earlier = aliased(OutboxAction)
+        has_earlier = (
+            select(earlier.id)
+            .where(
+                and_(
+                    earlier.queue == OutboxAction.queue,
+                    earlier.status == PENDING,
+                    earlier.id < OutboxAction.id,
+                )
+            )
+            .exists()
+        )
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OutboxAction)
+                .where(
+                    OutboxAction.status == PENDING,
+                    OutboxAction.next_attempt_ms <= now,
+                    ~has_earlier,
+                )
+                .order_by(OutboxAction.id)
+                .limit(limit)
+            )
+            return [
+                Action(r.id, r.key, r.kind, r.queue, json.loads(r.payload), r.attempts)
+                for r in rows
+            ]
+
+    async def retry_later(self, action_id: int, error: str, next_attempt_ms: int) -> None:
+        await self._set(
+            action_id,
+            attempts=OutboxAction.attempts + 1,
+            last_error=error[:2000],
+            next_attempt_ms=next_attempt_ms,
+        )
+
+    async def fail(self, action_id: int, error: str) -> None:
+        await self._set(
+            action_id, attempts=OutboxAction.attempts + 1, last_error=error[:2000], status=FAILED
+        )
+
+    async def _set(self, action_id: int, **values: Any) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxAction).where(OutboxAction.id == action_id).values(**values)
+            )
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(OutboxAction).where(OutboxAction.key == key))
+            if row is None:
+                return None
+            return {
+                "id": row.id,
+                "status": row.status,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+                "result": None if row.result is None else json.loads(row.result),
+            }
+
+    async def stats(self) -> OutboxStats:
+        async with self._sessions() as session:
+            pending, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(OutboxAction.created_ms)).where(
+                        OutboxAction.status == PENDING
+                    )
+                )
+            ).one()
+            failed = await session.scalar(select(func.count()).where(OutboxAction.status == FAILED))
+            return OutboxStats(int(pending), int(failed or 0), oldest)

@@ -1,0 +1,1 @@
+"""Background loops that drain the durable tables: the inbox and the outbox."""

@@ -1,0 +1,88 @@
+"""Drains the inbox in arrival order, one event per database transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bridge.faults import crash_point
+from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
+
+
+class SkipEvent(Exception):
+    """The event is malformed or irrelevant; record why and move on."""
+
+
+class InboxWorker:
+    def __init__(
+        self,
+        db: Database,
+        handler: EventHandler,
+        *,
+        batch_size: int = 100,
+        max_attempts: int = 8,
+        idle_poll_seconds: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._handler = handler
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._idle_poll = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self.processed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            handled = await self.drain_once()
+            if handled == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                except TimeoutError:
+                    pass
+
+    async def drain_once(self) -> int:
+        events = await self._db.inbox.pending(self._batch_size)
+        failures = 0
+        for event in events:
+            if not await self._process(event):
+                failures += 1
+        if failures:
+            # A failing handler (say, the database briefly locked) must not spin the CPU.
+            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+        return len(events)
+
+    async def _process(self, event: StoredEvent) -> bool:
+        try:
+            async with self._db.unit_of_work() as uow:
+                try:
+                    await self._handler(uow, event)
+                except SkipEvent as skip:
+                    await uow.finish_inbox_event(event.id, SKIPPED, str(skip))
+                else:
+                    await uow.finish_inbox_event(event.id, DONE)
+                    crash_point("inbox.before_commit")
+        except Exception as e:  # the worker is a boundary: record, retry, never die
+            give_up = event.attempts + 1 >= self._max_attempts
+            log.exception(
+                "Processing inbox event %s (%s) failed, attempt %d%s",
+                event.id,
+                event.event_id,
+                event.attempts + 1,
+                "; giving up" if give_up else "",
+            )
+            await self._db.inbox.record_failure(
+                event.id, f"{type(e).__name__}: {e}", give_up=give_up
+            )
+            return False
+        self.processed += 1
+        return True
