@@ -1,0 +1,47 @@
+"""Default permissions and settings of the simulated server.
+
+Role lists are Rocket.Chat's defaults as read for rocketchat-api.md §1.1, §3, §4, §5, §7
+(permissions upsert list, code-search hits). ``owner``/``moderator`` are room-scoped roles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_PERMISSIONS: dict[str, list[str]] = {
+    "api-bypass-rate-limit": ["admin", "bot", "app"],
+    "message-impersonate": ["bot", "app"],
+    "delete-message": ["admin", "owner", "moderator"],
+    "delete-own-message": ["admin", "user"],
+    "edit-message": ["admin", "owner", "moderator"],
+    "force-delete-message": ["admin", "owner"],
+    "bypass-time-limit-edit-and-delete": ["bot", "app"],
+    "clean-channel-history": ["admin"],
+    "create-user": ["admin"],
+    "delete-user": ["admin"],
+    "view-other-user-channels": ["admin"],
+    "edit-other-user-avatar": ["admin"],
+    "create-c": ["admin", "user", "bot", "app"],
+    "create-p": ["admin", "user", "bot", "app"],
+    "create-d": ["admin", "user", "bot", "app"],
+    "add-user-to-joined-room": ["admin", "owner", "moderator"],
+    "add-user-to-any-c-room": ["admin"],
+    "add-user-to-any-p-room": [],
+    "post-readonly": ["admin", "owner", "moderator"],
+    "send-many-messages": ["admin", "bot", "app"],
+    "view-room-administration": ["admin"],
+}
+
+# Settings that change observable behaviour (§7), with the server's defaults.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "Message_ShowDeletedStatus": False,
+    "Message_KeepHistory": False,
+    "Message_AllowEditing": True,
+    "Message_AllowDeleting": True,
+    "Message_MaxAllowedSize": 5000,
+    "Threads_enabled": True,
+    "AllowUserAvatarChange": True,
+    "API_Enable_Rate_Limiter": True,
+    "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
+    "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
+}
