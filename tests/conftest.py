@@ -6,4 +6,4 @@ directory sees the same homeservers, simulator and databases.
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.homeservers"]

@@ -10,11 +10,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from mautrix.api import HTTPAPI
+from mautrix.client import ClientAPI
 from mautrix.types import UserID
+
+from bridge.sandbox.errors import AdminApiError
+from bridge.sandbox.models import Homeserver
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,43 @@ class AppserviceRegistration:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         path.chmod(0o600)
         return path
+
+
+async def register_ghost(
+    session: aiohttp.ClientSession,
+    homeserver: Homeserver,
+    registration: AppserviceRegistration,
+    name: str,
+) -> UserID:
+    """Register the ghost ``name`` through the appservice API (idempotent)."""
+    # Without ``?user_id=``: Synapse refuses to let an appservice masquerade as a user it
+    # has not registered yet ("Application service has not registered this user").
+    url = f"{homeserver.client_url}/_matrix/client/v3/register"
+    body = {
+        "type": "m.login.application_service",
+        "username": f"{registration.user_prefix}{name}",
+        "inhibit_login": True,
+    }
+    headers = {"Authorization": f"Bearer {registration.as_token}"}
+    async with session.post(url, json=body, headers=headers) as response:
+        data = await response.json(content_type=None)
+        if response.status != 200 and data.get("errcode") != "M_USER_IN_USE":
+            raise AdminApiError("POST", url, response.status, str(data))
+    return registration.ghost(name)
+
+
+@asynccontextmanager
+async def ghost_client(
+    homeserver: Homeserver, registration: AppserviceRegistration, name: str
+) -> AsyncIterator[ClientAPI]:
+    """A mautrix client for the appservice acting as its ghost ``name`` (``?user_id=``).
+
+    The ghost is registered first if needed. ``homeserver`` must be the one the
+    registration is loaded on.
+    """
+    async with aiohttp.ClientSession() as session:
+        ghost = await register_ghost(session, homeserver, registration, name)
+        api = HTTPAPI(
+            homeserver.client_url, registration.as_token, client_session=session, as_user_id=ghost
+        )
+        yield ClientAPI(ghost, api=api)

@@ -7,9 +7,11 @@ Users are created with Synapse's shared-secret admin register API (synapse-feder
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import Enum
@@ -17,9 +19,10 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from mautrix.api import HTTPAPI
+from mautrix.api import HTTPAPI, Method, Path
 from mautrix.client import ClientAPI
-from mautrix.types import DeviceID, UserID
+from mautrix.errors import MatrixRequestError
+from mautrix.types import DeviceID, EventID, RoomID, UserID
 
 from bridge.sandbox.errors import AdminApiError
 from bridge.sandbox.models import Homeserver, MatrixUser
@@ -130,3 +133,37 @@ async def matrix_client(user: MatrixUser) -> AsyncIterator[ClientAPI]:
         yield ClientAPI(user.user_id, DeviceID(user.device_id), api=api)
     finally:
         await api.session.close()
+
+
+async def wait_for_event(
+    client: ClientAPI,
+    room_id: RoomID,
+    event_id: EventID,
+    *,
+    redacted: bool = False,
+    limit_s: float = 30.0,
+) -> dict[str, Any]:
+    """Poll ``GET /rooms/{room}/event/{event}`` until the client's server has the event.
+
+    With ``redacted=True``, wait until the server shows it redacted (empty content), the
+    client-API view of G9: the remote database may keep the original for a while. Returns
+    the raw event JSON; raises TimeoutError naming the last failure.
+    """
+    path = Path.v3.rooms[room_id].event[event_id]
+    deadline = time.monotonic() + limit_s
+    last = "never fetched"
+    while True:
+        try:
+            event = await client.api.request(Method.GET, path)
+        except MatrixRequestError as error:
+            last = f"{error.http_status} {error.errcode}"
+        else:
+            if not redacted or event.get("content") == {}:
+                return dict(event)
+            last = "still has content"
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{event_id} not {'redacted' if redacted else 'present'} on {client.mxid}'s "
+                f"server after {limit_s:.0f} s ({last})"
+            )
+        await asyncio.sleep(0.1)

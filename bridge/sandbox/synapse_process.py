@@ -48,6 +48,17 @@ def is_pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def kill_leftover_homeservers() -> list[int]:
+    """SIGKILL the process group of every started homeserver still alive; return their pids.
+
+    A last resort for test-session teardown, so one leaked server does not outlive the run.
+    """
+    leftovers = [pid for pid in _STARTED_PIDS if is_pid_alive(pid)]
+    for pid in leftovers:
+        _signal_group(pid, signal.SIGKILL)
+    return leftovers
+
+
 def read_log_tail(path: Path, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file, or a note if it does not exist."""
     try:
