@@ -47,3 +47,14 @@ async def test_a_homeserver_that_cannot_start_is_reported_with_its_log_tail() ->
     assert caught.value.server_name == broken.server_names[0]
     assert broken.started_pids and not any(is_pid_alive(p) for p in broken.started_pids)
     assert not broken.root.exists()
+
+
+async def test_a_homeserver_not_ready_in_time_is_stopped_and_reported() -> None:
+    slow = HomeserverCluster(1, ready_timeout=0.2)
+
+    with pytest.raises(HomeserverStartError) as caught:
+        await slow.start()
+
+    assert "was not ready within" in str(caught.value)
+    assert "last log lines" in str(caught.value)
+    assert slow.started_pids and slow.running_pids() == []
