@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -42,15 +42,7 @@ class BridgeApp:
         api = build_api(self.config, self._session)
         self.inbox_worker = InboxWorker(self.db, MatrixEventHandler(self.config))
         self.outbox_worker = OutboxWorker(self.db, matrix_executors(api))
-        intake = AppServiceIntake(
-            self.config.appservice.hs_token,
-            self.db.inbox,
-            self.inbox_worker.wake,
-            self.config.appservice.max_transaction_bytes,
-        )
-        app = web.Application(client_max_size=self.config.appservice.max_transaction_bytes)
-        intake.add_routes(app)
-        HealthRoutes(self.db).add_routes(app)
+        app = build_http_app(self.config, self.db, self.inbox_worker.wake)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -115,6 +107,16 @@ class BridgeApp:
             await self._session.close()
         await self.db.close()
         log.info("Bridge stopped")
+
+
+def build_http_app(config: Config, db: Database, on_stored: Callable[[], None]) -> web.Application:
+    """The bridge's one HTTP server: appservice API, health and metrics."""
+    app = web.Application(client_max_size=config.appservice.max_transaction_bytes)
+    AppServiceIntake(
+        config.appservice.hs_token, db.inbox, on_stored, config.appservice.max_transaction_bytes
+    ).add_routes(app)
+    HealthRoutes(db).add_routes(app)
+    return app
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -6,4 +6,9 @@ directory sees the same homeservers, simulator and databases.
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures.homeservers"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.databases",
+    "tests.fixtures.bridge_config",
+    "tests.fixtures.homeservers",
+    "tests.fixtures.rocketchat",
+]

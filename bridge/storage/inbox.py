@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+from bridge.storage.common import insert_ignoring_conflicts, now_ms
 from bridge.storage.models import AppServiceTransaction, InboxEvent
 
 PENDING = "pending"
@@ -84,9 +84,10 @@ class Inbox:
             }
             for event in events
         ]
-        stmt = insert_ignoring_conflicts(session, InboxEvent)
+        # RETURNING counts the rows really inserted; executemany's rowcount is -1 on asyncpg.
+        stmt = insert_ignoring_conflicts(session, InboxEvent.__table__).returning(InboxEvent.id)
         result = await session.execute(stmt, rows)
-        return rowcount(result)
+        return len(result.all())
 
     async def pending(self, limit: int) -> list[StoredEvent]:
         async with self._sessions() as session:
@@ -127,7 +128,7 @@ class Inbox:
             rows = await session.execute(
                 select(InboxEvent.status, func.count()).group_by(InboxEvent.status)
             )
-            return {status: int(n) for status, n in rows.tuples()}
+            return {status: int(n) for status, n in rows}
 
 
 def _str_or_none(value: object) -> str | None:

@@ -47,7 +47,7 @@ class OutboxStats:
 async def enqueue(session: AsyncSession, action: NewAction) -> bool:
     """Add ``action`` in the caller's transaction; False when its key already exists."""
     now = now_ms()
-    stmt = insert_ignoring_conflicts(session, OutboxAction).values(
+    stmt = insert_ignoring_conflicts(session, OutboxAction.__table__).values(
         key=action.key,
         kind=action.kind,
         queue=action.queue,
