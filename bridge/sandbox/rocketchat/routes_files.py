@@ -135,7 +135,7 @@ async def rooms_media_confirm(request: web.Request) -> web.Response:
         or record["confirmed"]
     ):
         raise failure("[invalid-file]", "invalid-file")
-    body = await json_body(request) if request.can_read_body else {}
+    body = await json_body(request) if request.body_exists else {}
     fields = _file_message_fields(record, str(body.get("msg") or ""), body.get("tmid"))
     check_can_send(state, user, room, fields)
     record["confirmed"] = True

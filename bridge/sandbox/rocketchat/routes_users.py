@@ -106,9 +106,10 @@ async def users_delete(request: web.Request) -> web.Response:
             "rid": doc["rid"],
             "_deletedAt": state.now_ms(),
         }
-    deleted_rooms = [r.id for r in state.rooms.values() if r.t == "d" and target.id in r.members]
-    for room_id in deleted_rooms:
-        del state.rooms[room_id]
+    dms = [r for r in state.rooms.values() if r.t == "d" and target.id in r.members]
+    deleted_rooms = [r.document(state) for r in dms]  # DMs with the user go too (§3)
+    for room in dms:
+        del state.rooms[room.id]
     for room in state.rooms.values():
         if target.id in room.members:
             room.members.remove(target.id)

@@ -1,0 +1,219 @@
+"""Realtime intake: DDP streams plus catch-up after every (re)connect (§8, design.md §4).
+
+``RealtimeListener.run()`` loops: connect → ``login`` with the resume token →
+subscribe ``stream-room-messages`` ``__my_messages__`` and, per bridged room,
+``stream-notify-room`` ``<rid>/deleteMessage`` and ``<rid>/deleteMessageBulk`` → catch up
+with ``chat.syncMessages`` → deliver stream events. Any failure (including the sink
+raising) drops the connection and retries with capped backoff; the cursor only moves after
+the sink accepted an event, so the next catch-up re-delivers whatever was not handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from bridge.ids import RCRoomID
+from bridge.rocketchat.catchup import CatchUp
+from bridge.rocketchat.cursor import CursorStore
+from bridge.rocketchat.ddp import DDPConnection
+from bridge.rocketchat.errors import RCError
+from bridge.rocketchat.events import (
+    EventSink,
+    EventSource,
+    MessageDeleted,
+    MessagesPruned,
+    RCEvent,
+    event_for_message,
+)
+from bridge.rocketchat.models import RCMessage
+from bridge.rocketchat.rest import RCRestClient
+
+log = logging.getLogger(__name__)
+
+MY_MESSAGES = "__my_messages__"
+
+
+@attrs.frozen
+class RealtimeOptions:
+    reconnect_base: float = 0.5
+    reconnect_max: float = 30.0
+    ping_interval: float = 15.0
+    call_timeout: float = 15.0
+
+
+def websocket_url(base_url: str) -> str:
+    """``ws(s)://host[/path]/websocket`` (§8)."""
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/websocket", "", ""))
+
+
+class RealtimeListener:
+    def __init__(
+        self,
+        rest: RCRestClient,
+        sink: EventSink,
+        cursors: CursorStore,
+        *,
+        rooms: Iterable[RCRoomID] = (),
+        options: RealtimeOptions | None = None,
+    ) -> None:
+        self.rest = rest
+        self.sink = sink
+        self.cursors = cursors
+        self.options = options or RealtimeOptions()
+        self.rooms: set[RCRoomID] = set(rooms)
+        self.catchup = CatchUp(rest, cursors, sink)
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self._conn: DDPConnection | None = None
+        self._queue: asyncio.Queue[RCEvent] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="rc-realtime")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def add_room(self, room_id: RCRoomID) -> None:
+        """Start following a room; its cursor starts now if it has none."""
+        self.rooms.add(room_id)
+        await self.catchup.ensure_cursor(room_id)
+        if self._conn is not None:
+            await self._subscribe_room(self._conn, room_id)
+
+    def remove_room(self, room_id: RCRoomID) -> None:
+        # Subscriptions end with the connection; events for it are then ignored.
+        self.rooms.discard(room_id)
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._session()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("Rocket.Chat realtime connection failed")
+            self.connected.clear()
+            delay = min(
+                self.options.reconnect_max, self.options.reconnect_base * 2 ** min(failures, 10)
+            )
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+
+    # -- one connection -----------------------------------------------------------------
+
+    async def _session(self) -> None:
+        login = self.rest.login_info
+        if login is None:
+            raise RCError("the REST client is not logged in; no resume token")
+        url = websocket_url(self.rest.transport.base_url)
+        conn = await DDPConnection.open(
+            self.rest.transport.session,
+            url,
+            self._on_stream,
+            ping_interval=self.options.ping_interval,
+            call_timeout=self.options.call_timeout,
+        )
+        reader = asyncio.create_task(conn.run())
+        try:
+            await conn.call("login", {"resume": login.auth_token})
+            await conn.subscribe("stream-room-messages", MY_MESSAGES, False)
+            for room_id in list(self.rooms):
+                await self._subscribe_room(conn, room_id)
+            self._conn = conn
+            self.connections += 1
+            # Subscribed first, then caught up: nothing falls between the two (events that
+            # arrive meanwhile wait in the queue and may repeat what catch-up delivered).
+            await self.catchup.rooms(list(self.rooms))
+            self.connected.set()
+            log.info("Rocket.Chat realtime connected (%d room(s))", len(self.rooms))
+            await self._pump(reader)
+        finally:
+            self._conn = None
+            await conn.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RCError):
+                await reader
+
+    async def _subscribe_room(self, conn: DDPConnection, room_id: RCRoomID) -> None:
+        for event in ("deleteMessage", "deleteMessageBulk"):
+            await conn.subscribe("stream-notify-room", f"{room_id}/{event}", False)
+
+    async def _pump(self, reader: asyncio.Task[None]) -> None:
+        while True:
+            getter = asyncio.create_task(self._queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            await self._deliver(getter.result())
+        while not self._queue.empty():  # received before the drop: still ours to deliver
+            await self._deliver(self._queue.get_nowait())
+
+    async def _deliver(self, event: RCEvent) -> None:
+        await self.sink(event)
+        if (
+            isinstance(event, MessageDeleted | MessagesPruned)
+            and event.source is EventSource.REALTIME
+        ):
+            return  # these carry no server time to move the cursor to
+        message = getattr(event, "message", None)
+        if isinstance(message, RCMessage) and message.room_id in self.rooms:
+            await self.cursors.set(message.room_id, message.updated_at)
+
+    def _on_stream(self, collection: str, event_name: str, args: list[Any]) -> None:
+        try:
+            event = self._parse(collection, event_name, args)
+        except (KeyError, TypeError, ValueError):
+            log.warning("Ignoring malformed %s event %s", collection, event_name)
+            return
+        if event is not None:
+            self._queue.put_nowait(event)
+
+    def _parse(self, collection: str, event_name: str, args: list[Any]) -> RCEvent | None:
+        if not args or not isinstance(args[0], dict):
+            return None
+        if collection == "stream-room-messages":
+            return event_for_message(RCMessage.parse(args[0]), EventSource.REALTIME)
+        if collection != "stream-notify-room":
+            return None
+        rid, _, kind = event_name.partition("/")
+        if kind == "deleteMessage":
+            return MessageDeleted(RCRoomID(rid), args[0]["_id"], EventSource.REALTIME)
+        if kind == "deleteMessageBulk":
+            return MessagesPruned.parse(RCRoomID(rid), args[0], EventSource.REALTIME)
+        return None
+
+
+class EventQueue:
+    """An :data:`EventSink` that can be consumed as an async iterator."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[RCEvent] = asyncio.Queue()
+
+    async def __call__(self, event: RCEvent) -> None:
+        await self._queue.put(event)
+
+    def __aiter__(self) -> EventQueue:
+        return self
+
+    async def __anext__(self) -> RCEvent:
+        return await self._queue.get()
