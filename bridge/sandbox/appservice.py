@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ class AppserviceRegistration:
 
     id: str
     url: str
-    as_token: str
-    hs_token: str
+    as_token: str = field(repr=False)
+    hs_token: str = field(repr=False)
     sender_localpart: str
     user_prefix: str
     server_name: str

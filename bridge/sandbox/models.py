@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mautrix.types import UserID
@@ -22,7 +22,7 @@ class Homeserver:
     data_dir: Path
     pid: int | None  # None while stopped
     log_path: Path
-    registration_shared_secret: str
+    registration_shared_secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)
