@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -53,7 +54,7 @@ async def test_state_lists_endpoints_and_credentials_of_every_homeserver(
 ) -> None:
     carol = await make_user(2)
 
-    state = cluster_state(homeservers)
+    state = json.loads(json.dumps(cluster_state(homeservers)))
 
     assert [hs["server_name"] for hs in state["homeservers"]] == list(homeservers.server_names)
     third = state["homeservers"][2]
