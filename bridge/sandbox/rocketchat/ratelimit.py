@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bridge.sandbox.rocketchat.responses import too_many_requests
 
-_HEADERS_KEY = "rc_ratelimit_headers"
+_HEADERS_KEY: web.RequestKey[dict[str, str]] = web.RequestKey("rc_ratelimit_headers")
 
 
 class RateLimiter:

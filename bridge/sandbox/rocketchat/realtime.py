@@ -38,7 +38,7 @@ def _meteor_error(error: str | int, reason: str) -> Doc:
     }
 
 
-@attrs.define
+@attrs.define(eq=False)  # identity hashing: sessions live in a set
 class Session:
     ws: web.WebSocketResponse
     outbox: asyncio.Queue[Doc | None] = attrs.field(factory=asyncio.Queue)
