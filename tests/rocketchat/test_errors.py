@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -100,7 +101,7 @@ async def test_outage_is_bridged_by_connection_retries(rc_sim: SimulatorServer) 
     ) as client:
         await sim_control(rc_sim, "faults", {"down_seconds": 0.6})
         await client.me()  # may race the outage start: call again once it is certainly down
-        await __import__("asyncio").sleep(0.2)
+        await asyncio.sleep(0.2)
         assert (await client.me()).username == "bridge.bot"
     await rc_sim.wait_until_up()
 
@@ -111,7 +112,7 @@ async def test_outage_beyond_attempts_is_connection_error(rc_sim: SimulatorServe
         rc_sim.url, rc_sim.bot.id, rc_sim.config.bot_token, retry=policy
     ) as client:
         await sim_control(rc_sim, "faults", {"down_seconds": 1.0})
-        await __import__("asyncio").sleep(0.2)
+        await asyncio.sleep(0.2)
         with pytest.raises(RCConnectionError):
             await client.me()
     await rc_sim.wait_until_up()
