@@ -12,12 +12,23 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, web
 from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
+from mautrix.types import ContentURI
 
+from bridge.bridging.dispatch import Dispatcher
+from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_to_rc import MatrixToRocketChat
+from bridge.bridging.portals import link_room
+from bridge.bridging.rc_to_matrix import RocketChatToMatrix
+from bridge.bridging.records import ON_DONE
 from bridge.config import Config
+from bridge.ids import RCRoomID
 from bridge.matrix.appservice import build_api
-from bridge.matrix.executors import matrix_executors
+from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.rocketchat.executors import RocketChatExecutors
+from bridge.rocketchat.intake import SOURCE as RC_SOURCE
+from bridge.rocketchat.service import RocketChatSide
 from bridge.storage.database import Database
 from bridge.web.health import HealthRoutes
 from bridge.workers.inbox import InboxWorker
@@ -25,14 +36,20 @@ from bridge.workers.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
 
+# Largest file the bridge copies between the two sides.
+MAX_MEDIA_BYTES = 50 * 1024 * 1024
+
 
 class BridgeApp:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.db = Database(config.database.url)
+        self.ids = Identities(config)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
+        self._rc_executors: RocketChatExecutors | None = None
+        self.rocketchat: RocketChatSide | None = None
         self.homeserver_reachable = False
 
     async def start(self) -> None:
@@ -40,9 +57,28 @@ class BridgeApp:
         await self.db.require_current_schema()
         self._session = ClientSession(timeout=ClientTimeout(total=60))
         api = build_api(self.config, self._session)
-        self.inbox_worker = InboxWorker(self.db, MatrixEventHandler(self.config))
-        self.outbox_worker = OutboxWorker(self.db, matrix_executors(api))
-        app = build_http_app(self.config, self.db, self.inbox_worker.wake)
+        self.rocketchat = RocketChatSide(self.config, self.db, self._wake_inbox)
+        self.inbox_worker = InboxWorker(
+            self.db,
+            Dispatcher(
+                {
+                    "matrix": [MatrixEventHandler(self.config), MatrixToRocketChat(self.ids)],
+                    RC_SOURCE: [RocketChatToMatrix(self.ids, self.rocketchat.bot_user_ids)],
+                }
+            ),
+        )
+
+        async def fetch_media(mxc: str) -> tuple[bytes, str]:
+            data = await api.bot_intent().download_media(ContentURI(mxc))
+            return data, "application/octet-stream"
+
+        self._rc_executors = RocketChatExecutors(
+            self.rocketchat.admin, self.db, self.ids, self._session, fetch_media, MAX_MEDIA_BYTES
+        )
+        executors = MatrixExecutors(api, self.db, self.ids, self.config).table()
+        executors |= self._rc_executors.table()
+        self.outbox_worker = OutboxWorker(self.db, executors, on_done=ON_DONE)
+        app = build_http_app(self.config, self.db, self._wake_inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -57,6 +93,23 @@ class BridgeApp:
         self._spawn(self.inbox_worker.run(), "inbox worker")
         self._spawn(self.outbox_worker.run(), "outbox worker")
         self._spawn(self._introduce(api), "homeserver handshake")
+        self._spawn(self.rocketchat.run(), "rocket.chat side")
+
+    async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
+        """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""
+        assert self.rocketchat is not None
+        room = await self.rocketchat.admin.rooms_info(RCRoomID(rc_room_id))
+        await self.rocketchat.join(room.id, room.type)
+        async with self.db.unit_of_work() as uow:
+            portal = await link_room(
+                uow, self.config, rc_room_id, room.type, room.name, None, matrix_room_id
+            )
+        await self.rocketchat.follow(rc_room_id)
+        self.outbox_worker.wake()
+        return portal.id
+
+    def _wake_inbox(self) -> None:
+        self.inbox_worker.wake()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -103,6 +156,10 @@ class BridgeApp:
                 await task
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.rocketchat is not None:
+            await self.rocketchat.close()
+        if self._rc_executors is not None:
+            await self._rc_executors.close()
         if self._session is not None:
             await self._session.close()
         await self.db.close()

@@ -11,4 +11,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.bridge_config",
     "tests.fixtures.homeservers",
     "tests.fixtures.rocketchat",
+    "tests.fixtures.bridge_stack",
 ]

@@ -1,33 +1,173 @@
-"""Outbox executors for Matrix actions."""
+"""Outbox executors for Matrix actions: the only place the bridge writes to Matrix.
+
+Each executor is safe to repeat: sends reuse a ``txnId`` derived from the action key (the
+homeserver deduplicates), room creation claims an alias first, joins and redactions are
+idempotent by nature.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
-from mautrix.appservice import AppServiceAPI
-from mautrix.errors import MatrixRequestError, MatrixStandardRequestError
-from mautrix.types import RoomID
+from mautrix.appservice import AppServiceAPI, IntentAPI
+from mautrix.errors import (
+    IntentError,
+    MatrixConnectionError,
+    MatrixRequestError,
+    MatrixStandardRequestError,
+)
+from mautrix.types import EventID, EventType, RoomAlias, RoomCreatePreset, RoomID, UserID
 
+from bridge.bridging import actions
+from bridge.bridging.identities import Identities
+from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
+from bridge.storage.database import Database
 from bridge.storage.outbox import Action
 from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+
+log = logging.getLogger(__name__)
 
 # Standard Matrix errors after which retrying the same request cannot succeed.
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM", "M_BAD_JSON", "M_INVALID_PARAM"}
 
+Result = dict[str, Any] | None
 
-def matrix_executors(api: AppServiceAPI) -> dict[str, Executor]:
-    async def join_room(action: Action) -> dict[str, Any]:
+
+class MatrixExecutors:
+    def __init__(self, api: AppServiceAPI, db: Database, ids: Identities, config: Config) -> None:
+        self._api = api
+        self._db = db
+        self._ids = ids
+        self._config = config
+
+    def table(self) -> dict[str, Executor]:
+        return {
+            JOIN_ROOM: self._guard(self.join_room),
+            actions.CREATE_PORTAL: self._guard(self.create_portal),
+            actions.MATRIX_SEND: self._guard(self.send),
+            actions.MATRIX_REDACT: self._guard(self.redact),
+            actions.MATRIX_PROFILE: self._guard(self.profile),
+            actions.MATRIX_MEMBERSHIP: self._guard(self.membership),
+        }
+
+    @staticmethod
+    def _guard(run: Callable[[Action], Awaitable[Result]]) -> Executor:
+        """Map Matrix failures onto the outbox's retry vocabulary."""
+
+        async def execute(action: Action) -> Result:
+            try:
+                return await run(action)
+            except MatrixStandardRequestError as e:
+                raise _classify(e) from e
+            except MatrixConnectionError as e:
+                raise RetryLater(f"homeserver unreachable: {e}") from e
+            except MatrixRequestError as e:
+                raise RetryLater(f"homeserver answered {e.http_status}") from e
+            except IntentError as e:
+                raise RetryLater(f"{e}: {e.__cause__}") from e
+
+        return execute
+
+    def _intent(self, user_id: str) -> IntentAPI:
+        if user_id == self._ids.bot:
+            return cast(IntentAPI, self._api.bot_intent())
+        return cast(IntentAPI, self._api.intent(UserID(user_id)))
+
+    async def _room(self, portal_id: int) -> RoomID:
+        async with self._db.unit_of_work() as uow:
+            portal = await uow.bridging.portal_by_id(portal_id)
+        if portal is None:
+            raise PermanentFailure(f"portal {portal_id} no longer exists")
+        if portal.matrix_room_id is None:
+            raise RetryLater("portal room not created yet")
+        return RoomID(portal.matrix_room_id)
+
+    async def join_room(self, action: Action) -> Result:
         room_id = RoomID(action.payload["room_id"])
-        try:
-            await api.bot_intent().join_room_by_id(room_id)
-        except MatrixStandardRequestError as e:
-            raise _classify(e) from e
-        except MatrixRequestError as e:
-            raise RetryLater(f"homeserver answered {e.http_status}") from e
+        await self._api.bot_intent().join_room_by_id(room_id)
         return {"room_id": room_id}
 
-    return {JOIN_ROOM: join_room}
+    async def create_portal(self, action: Action) -> Result:
+        payload = action.payload
+        bot = self._api.bot_intent()
+        await bot.ensure_registered()
+        alias_localpart = payload["alias_localpart"]
+        try:
+            room_id = await bot.create_room(
+                alias_localpart=alias_localpart,
+                preset=RoomCreatePreset.PRIVATE,
+                name=payload.get("name"),
+                topic=payload.get("topic"),
+                initial_state=[
+                    {
+                        "type": "m.room.history_visibility",
+                        "state_key": "",
+                        "content": {"history_visibility": payload["history_visibility"]},
+                    },
+                    _bridge_state(payload, self._ids.bot),
+                ],
+                power_level_override={"users": {self._ids.bot: 100}},
+            )
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_ROOM_IN_USE":
+                raise
+            # A crash after creation: the alias we claimed points at our room.
+            alias = RoomAlias(f"#{alias_localpart}:{self._ids.domain}")
+            room_id = (await bot.resolve_room_alias(alias)).room_id
+        return {"room_id": room_id}
+
+    async def send(self, action: Action) -> Result:
+        payload = action.payload
+        room_id = await self._room(payload["portal_id"])
+        intent = self._intent(payload["sender"])
+        await intent.ensure_joined(room_id)
+        event_id = await intent.send_message_event(
+            room_id,
+            EventType.find(payload["event_type"]),
+            payload["content"],
+            txn_id=self._ids.matrix_txn_id(action.key),
+        )
+        return {"event_id": event_id, "room_id": room_id}
+
+    async def redact(self, action: Action) -> Result:
+        payload = action.payload
+        room_id = await self._room(payload["portal_id"])
+        intent = self._intent(payload["sender"])
+        event_id = await intent.redact(
+            room_id, EventID(payload["event_id"]), reason=payload.get("reason")
+        )
+        return {"redaction_id": event_id}
+
+    async def profile(self, action: Action) -> Result:
+        intent = self._intent(action.payload["user_id"])
+        await intent.ensure_registered()
+        await intent.set_displayname(action.payload["display_name"], check_current=False)
+        return None
+
+    async def membership(self, action: Action) -> Result:
+        room_id = await self._room(action.payload["portal_id"])
+        intent = self._intent(action.payload["user_id"])
+        if action.payload["membership"] == "join":
+            await intent.ensure_joined(room_id)
+        else:
+            await intent.leave_room(room_id)
+        return None
+
+
+def _bridge_state(payload: dict[str, Any], bot: str) -> dict[str, Any]:
+    # MSC2346 "m.bridge" (also sent as uk.half-shot.bridge by older bridges).
+    return {
+        "type": "m.bridge",
+        "state_key": f"rocketchat://{payload['rc_room_id']}",
+        "content": {
+            "bridgebot": bot,
+            "protocol": {"id": "rocketchat", "displayname": "Rocket.Chat"},
+            "channel": {"id": payload["rc_room_id"], "displayname": payload.get("name")},
+        },
+    }
 
 
 def _classify(e: MatrixStandardRequestError) -> Exception:

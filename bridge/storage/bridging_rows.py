@@ -64,6 +64,8 @@ class MessageRow(Base):
     origin: Mapped[str] = mapped_column(String(8))  # "rc" or "matrix"
     sender: Mapped[str] = mapped_column(String(255))  # RC user id or Matrix user id
     sent_ms: Mapped[int] = mapped_column(BigInteger)
+    # The thread root's Rocket.Chat id; rooms.cleanHistory treats thread messages apart.
+    rc_thread_id: Mapped[str | None] = mapped_column(String(64))
     deleted: Mapped[bool] = mapped_column(Boolean, server_default="0")
 
     __table_args__ = (

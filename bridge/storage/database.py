@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
+from bridge.storage.bridging import BridgingStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.inbox import Inbox
 from bridge.storage.outbox import NewAction, Outbox
@@ -26,6 +27,7 @@ class UnitOfWork:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.bridging = BridgingStore(session)
 
     async def enqueue(self, action: NewAction) -> bool:
         return await outbox_repo.enqueue(self._session, action)

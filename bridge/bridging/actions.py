@@ -1,0 +1,34 @@
+"""Outbox action kinds of the bridging core, and the queue each belongs to.
+
+A queue serialises its actions: everything bound for one Matrix room shares
+``matrix:<room>``, everything bound for one Rocket.Chat room ``rc:<room>``. That keeps
+order within a room and paces sends, so a receiving Synapse never has more than one of
+our events per room in flight (synapse-federation.md G8: it prunes beyond ~100).
+"""
+
+from __future__ import annotations
+
+# Matrix side
+CREATE_PORTAL = "matrix.create_portal"
+MATRIX_SEND = "matrix.send"
+MATRIX_REDACT = "matrix.redact"
+MATRIX_MEMBERSHIP = "matrix.membership"
+MATRIX_PROFILE = "matrix.profile"
+MATRIX_NOTICE = "matrix.notice"
+
+# Rocket.Chat side
+RC_SHADOW = "rc.ensure_shadow"
+RC_SEND = "rc.send"
+RC_UPDATE = "rc.update"
+RC_DELETE = "rc.delete"
+RC_REACT = "rc.react"
+RC_UPLOAD = "rc.upload"
+RC_JOIN = "rc.join_room"
+
+
+def matrix_queue(portal_id: int) -> str:
+    return f"matrix:{portal_id}"
+
+
+def rc_queue(rc_room_id: str) -> str:
+    return f"rc:{rc_room_id}"

@@ -1,0 +1,268 @@
+"""Matrix → Rocket.Chat: turns stored Matrix events into Rocket.Chat outbox actions."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import emoji
+
+from bridge.bridging import actions
+from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc
+from bridge.bridging.identities import Identities
+from bridge.storage.bridging import BridgedMessage, Portal
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import NewAction
+
+log = logging.getLogger(__name__)
+
+_TEXT_TYPES = {"m.text", "m.notice", "m.emote"}
+_MEDIA_TYPES = {"m.image", "m.file", "m.video", "m.audio"}
+_PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
+
+
+class MatrixToRocketChat:
+    def __init__(self, ids: Identities) -> None:
+        self._ids = ids
+
+    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
+        event = stored.payload
+        sender = event.get("sender")
+        room_id = event.get("room_id")
+        event_type = event.get("type")
+        if not isinstance(sender, str) or not isinstance(room_id, str):
+            return
+        if self._ids.is_bridge_user(sender):
+            return  # our own ghosts' and bot's events: never relay back (echo suppression)
+        portal = await uow.bridging.portal_by_matrix(room_id)
+        if portal is None or not portal.active:
+            return
+        content = event.get("content")
+        if not isinstance(content, dict):
+            return
+        if event_type == "m.room.message":
+            await self._message(uow, portal, event, content)
+        elif event_type == "m.room.redaction":
+            redacts = content.get("redacts") or event.get("redacts")
+            if isinstance(redacts, str):
+                await self._redaction(uow, portal, event, redacts)
+        elif event_type == "m.reaction":
+            await self._reaction(uow, portal, event, content)
+        elif event_type == "m.room.member" and event.get("state_key") == sender:
+            if content.get("membership") == "join":
+                await self._ensure_shadow(uow, portal, sender)
+
+    async def _message(
+        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
+    ) -> None:
+        relates = content.get("m.relates_to")
+        relates = relates if isinstance(relates, dict) else {}
+        if relates.get("rel_type") == "m.replace":
+            await self._edit(uow, portal, event, content, relates)
+            return
+        msgtype = content.get("msgtype")
+        if msgtype not in _TEXT_TYPES | _MEDIA_TYPES or not isinstance(content.get("body"), str):
+            return
+        await self._ensure_shadow(uow, portal, event["sender"])
+        thread_id = await self._thread_of(uow, relates)
+        payload: dict[str, Any] = {
+            "portal_id": portal.id,
+            "rc_room_id": portal.rc_room_id,
+            "rc_message_id": self._ids.rc_message_id(event["event_id"]),
+            "sender": event["sender"],
+            "thread_id": thread_id,
+            "record": {
+                "matrix_event_id": event["event_id"],
+                "sent_ms": _ts(event),
+                "rc_thread_id": thread_id,
+            },
+        }
+        if msgtype in _MEDIA_TYPES:
+            payload |= {
+                "mxc": content.get("url"),
+                "filename": content.get("filename") or content["body"],
+                "mimetype": (content.get("info") or {}).get("mimetype"),
+                "size": (content.get("info") or {}).get("size"),
+            }
+            kind = actions.RC_UPLOAD
+        else:
+            payload["text"] = await self._text(uow, content)
+            kind = actions.RC_SEND
+        await uow.enqueue(
+            NewAction(
+                key=f"mx-msg:{event['event_id']}",
+                kind=kind,
+                queue=actions.rc_queue(portal.rc_room_id),
+                payload=payload,
+            )
+        )
+
+    async def _text(self, uow: UnitOfWork, content: dict[str, Any]) -> str:
+        formatted = content.get("formatted_body")
+        if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
+            formatted = None
+        usernames: dict[str, str] = {}
+        for quoted in set(_PILL.findall(formatted or "")):
+            user_id = unquote(quoted)
+            username = await self._rc_username_of(uow, user_id)
+            if username:
+                usernames[user_id] = username
+        text = matrix_to_rc(content["body"], formatted, usernames.get)
+        if content.get("msgtype") == "m.emote":
+            text = f"_{text}_"
+        return text
+
+    async def _rc_username_of(self, uow: UnitOfWork, user_id: str) -> str | None:
+        ghost = await uow.bridging.ghost_by_matrix(user_id)
+        if ghost is not None:
+            return ghost.rc_username
+        shadow = await uow.bridging.shadow(user_id)
+        return None if shadow is None else shadow.rc_username
+
+    async def _thread_of(self, uow: UnitOfWork, relates: dict[str, Any]) -> str | None:
+        """Rocket.Chat threads (``tmid``) from ``m.thread``, or from a plain reply."""
+        root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        if root is None:
+            reply = relates.get("m.in_reply_to")
+            root = reply.get("event_id") if isinstance(reply, dict) else None
+        if not isinstance(root, str):
+            return None
+        target = await uow.bridging.message_by_event(root)
+        if target is None:
+            return None
+        # Replies to a thread message belong to that message's thread.
+        return target.rc_thread_id or target.rc_message_id
+
+    async def _edit(
+        self,
+        uow: UnitOfWork,
+        portal: Portal,
+        event: dict[str, Any],
+        content: dict[str, Any],
+        relates: dict[str, Any],
+    ) -> None:
+        original = await uow.bridging.message_by_event(str(relates.get("event_id")))
+        new_content = content.get("m.new_content")
+        if original is None or not isinstance(new_content, dict):
+            return
+        if original.sender != event["sender"] or not isinstance(new_content.get("body"), str):
+            return  # only the author's edits count (spec: "Event replacements", validity)
+        await uow.enqueue(
+            NewAction(
+                key=f"mx-edit:{event['event_id']}",
+                kind=actions.RC_UPDATE,
+                queue=actions.rc_queue(portal.rc_room_id),
+                payload={
+                    "rc_room_id": portal.rc_room_id,
+                    "rc_message_id": original.rc_message_id,
+                    "sender": event["sender"],
+                    "text": await self._text(uow, new_content),
+                },
+            )
+        )
+
+    async def _redaction(
+        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], redacts: str
+    ) -> None:
+        reaction = await uow.bridging.reaction(redacts)
+        if reaction is not None:
+            rc_message_id, shortcode, _sender = reaction
+            await self._react_action(
+                uow, portal, event, rc_message_id, shortcode, should_react=False, redacts=redacts
+            )
+            return
+        target = await uow.bridging.message_by_event(redacts)
+        if target is None or target.deleted:
+            return
+        await uow.enqueue(
+            NewAction(
+                key=f"mx-redact:{redacts}",
+                kind=actions.RC_DELETE,
+                queue=actions.rc_queue(portal.rc_room_id),
+                payload={
+                    "rc_room_id": portal.rc_room_id,
+                    "rc_message_id": target.rc_message_id,
+                    # The author deletes their own; a moderator's redaction uses the bot.
+                    "as_shadow": _own(target, event["sender"]),
+                    "sender": event["sender"],
+                },
+            )
+        )
+
+    async def _reaction(
+        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
+    ) -> None:
+        relates = content.get("m.relates_to")
+        if not isinstance(relates, dict) or relates.get("rel_type") != "m.annotation":
+            return
+        key, target_id = relates.get("key"), relates.get("event_id")
+        if not isinstance(key, str) or not isinstance(target_id, str):
+            return
+        target = await uow.bridging.message_by_event(target_id)
+        shortcode = emoji.demojize(key, language="alias")
+        if target is None or not re.fullmatch(r":[\w+-]+:", shortcode):
+            return  # Rocket.Chat reacts with named emoji only
+        await self._ensure_shadow(uow, portal, event["sender"])
+        await self._react_action(uow, portal, event, target.rc_message_id, shortcode, True, None)
+
+    async def _react_action(
+        self,
+        uow: UnitOfWork,
+        portal: Portal,
+        event: dict[str, Any],
+        rc_message_id: str,
+        shortcode: str,
+        should_react: bool,
+        redacts: str | None,
+    ) -> None:
+        await uow.enqueue(
+            NewAction(
+                key=f"mx-react:{event['event_id']}",
+                kind=actions.RC_REACT,
+                queue=actions.rc_queue(portal.rc_room_id),
+                payload={
+                    "rc_message_id": rc_message_id,
+                    "emoji": shortcode,
+                    "sender": event["sender"],
+                    "should_react": should_react,
+                    "matrix_event_id": redacts or event["event_id"],
+                },
+            )
+        )
+
+    async def _ensure_shadow(self, uow: UnitOfWork, portal: Portal, user_id: str) -> None:
+        """Queue the shadow account and its room membership ahead of what it will post."""
+        queue = actions.rc_queue(portal.rc_room_id)
+        if await uow.bridging.shadow(user_id) is None:
+            await uow.enqueue(
+                NewAction(
+                    key=f"shadow:{user_id}",
+                    kind=actions.RC_SHADOW,
+                    queue=queue,
+                    payload={"user_id": user_id},
+                )
+            )
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-join:{user_id}:{portal.rc_room_id}",
+                kind=actions.RC_JOIN,
+                queue=queue,
+                payload={
+                    "user_id": user_id,
+                    "rc_room_id": portal.rc_room_id,
+                    "rc_room_type": portal.rc_room_type,
+                },
+            )
+        )
+
+
+def _own(target: BridgedMessage, redacter: str) -> bool:
+    return target.origin == "matrix" and target.sender == redacter
+
+
+def _ts(event: dict[str, Any]) -> int:
+    ts = event.get("origin_server_ts")
+    return ts if isinstance(ts, int) else 0

@@ -1,0 +1,57 @@
+"""Portal set-up: which Rocket.Chat rooms are bridged, and creating their Matrix rooms."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bridge.bridging import actions
+from bridge.config import Config
+from bridge.storage.bridging import Portal
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import NewAction
+
+log = logging.getLogger(__name__)
+
+
+def alias_localpart(config: Config, rc_room_id: str) -> str:
+    safe = re.sub(r"[^a-zA-Z0-9._=-]", "_", rc_room_id)
+    return config.appservice.alias_localpart_template.format(room=safe)
+
+
+async def link_room(
+    uow: UnitOfWork,
+    config: Config,
+    rc_room_id: str,
+    rc_room_type: str,
+    name: str | None,
+    topic: str | None = None,
+    matrix_room_id: str | None = None,
+) -> Portal:
+    """Record a portal, and queue the creation of its Matrix room when it has none."""
+    portal = await uow.bridging.portal_by_rc(rc_room_id)
+    if portal is None:
+        portal = await uow.bridging.add_portal(rc_room_id, rc_room_type, matrix_room_id, name)
+    elif matrix_room_id and portal.matrix_room_id != matrix_room_id:
+        await uow.bridging.set_portal_room(portal.id, matrix_room_id)
+    elif not portal.active:
+        await uow.bridging.set_portal_active(portal.id, True)
+    if matrix_room_id is None and portal.matrix_room_id is None:
+        await uow.enqueue(
+            NewAction(
+                key=f"create-portal:{rc_room_id}",
+                kind=actions.CREATE_PORTAL,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "rc_room_id": rc_room_id,
+                    "name": name,
+                    "topic": topic,
+                    "alias_localpart": alias_localpart(config, rc_room_id),
+                    "history_visibility": config.bridge.history_visibility,
+                },
+            )
+        )
+    refreshed = await uow.bridging.portal_by_rc(rc_room_id)
+    assert refreshed is not None
+    return refreshed

@@ -1,0 +1,97 @@
+"""Rocket.Chat events ⇄ inbox payloads.
+
+The connector's events are persisted before its cursor moves on, then processed from the
+inbox like Matrix events. The inbox ``event_id`` is the de-duplication key: the same
+message version (id + ``_updatedAt``) delivered by realtime and again by catch-up is
+stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.ids import RCMessageID, RCRoomID, RCUsername
+from bridge.rocketchat.events import (
+    EventSource,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessagesPruned,
+    RCEvent,
+    event_for_message,
+)
+from bridge.rocketchat.models import RCMessage, parse_date, to_ms
+
+
+def to_payload(event: RCEvent) -> dict[str, Any]:
+    if isinstance(event, MessagePosted | MessageEdited):
+        return _message_payload(event.message)
+    if isinstance(event, MessageDeleted):
+        if event.message is not None:
+            return _message_payload(event.message)
+        return {
+            "event_id": f"rc-del:{event.message_id}",
+            "room_id": event.room_id,
+            "type": "deleted",
+            "message_id": event.message_id,
+            "deleted_ms": None if event.deleted_at is None else to_ms(event.deleted_at),
+        }
+    fields = {
+        "room_id": event.room_id,
+        "oldest_ms": None if event.oldest is None else to_ms(event.oldest),
+        "latest_ms": None if event.latest is None else to_ms(event.latest),
+        "inclusive": event.inclusive,
+        "users": list(event.users),
+        "ids": None if event.ids is None else list(event.ids),
+        "exclude_pinned": event.exclude_pinned,
+        "ignore_threads": event.ignore_threads,
+        "files_only": event.files_only,
+    }
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+    return {"event_id": f"rc-prune:{digest}", "type": "pruned", **fields}
+
+
+def _message_payload(message: RCMessage) -> dict[str, Any]:
+    return {
+        "event_id": f"rc-msg:{message.id}:{to_ms(message.updated_at)}",
+        "room_id": message.room_id,
+        "type": "message",
+        "message": dict(message.raw),
+    }
+
+
+def from_payload(payload: dict[str, Any]) -> RCEvent:
+    kind = payload.get("type")
+    if kind == "message":
+        return event_for_message(RCMessage.parse(payload["message"]), EventSource.CATCHUP)
+    if kind == "deleted":
+        deleted_ms = payload.get("deleted_ms")
+        return MessageDeleted(
+            room_id=RCRoomID(payload["room_id"]),
+            message_id=RCMessageID(payload["message_id"]),
+            source=EventSource.CATCHUP,
+            deleted_at=parse_date(deleted_ms) if deleted_ms is not None else None,
+        )
+    if kind == "pruned":
+        return MessagesPruned(
+            room_id=RCRoomID(payload["room_id"]),
+            oldest=_date(payload.get("oldest_ms")),
+            latest=_date(payload.get("latest_ms")),
+            inclusive=bool(payload.get("inclusive")),
+            users=tuple(RCUsername(u) for u in payload.get("users") or ()),
+            source=EventSource.CATCHUP,
+            ids=None
+            if payload.get("ids") is None
+            else tuple(RCMessageID(i) for i in payload["ids"]),
+            exclude_pinned=bool(payload.get("exclude_pinned")),
+            ignore_threads=payload.get("ignore_threads"),
+            files_only=bool(payload.get("files_only")),
+        )
+    raise ValueError(f"unknown Rocket.Chat inbox payload type {kind!r}")
+
+
+def _date(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,376 @@
+"""Rocket.Chat → Matrix: turns stored Rocket.Chat events into Matrix outbox actions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+import emoji
+
+from bridge.bridging import actions
+from bridge.bridging.formatting import MentionTarget, rc_to_matrix
+from bridge.bridging.identities import Identities
+from bridge.bridging.rc_events import from_payload
+from bridge.ids import RCUserID, RCUsername
+from bridge.rocketchat import models as rc
+from bridge.rocketchat.events import MessageDeleted, MessageEdited, MessagePosted, MessagesPruned
+from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
+from bridge.storage.bridging import BridgedMessage, Portal
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import NewAction
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]+)")
+_JOINS = {rc.USER_JOINED, rc.USER_ADDED}
+_LEAVES = {rc.USER_LEFT, rc.USER_REMOVED}
+
+
+class RocketChatToMatrix:
+    def __init__(self, ids: Identities, rc_bot_user_ids: set[str]) -> None:
+        self._ids = ids
+        # The bridge's own Rocket.Chat account(s); filled in once logged in.
+        self._bot_ids = rc_bot_user_ids
+
+    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
+        event = from_payload(stored.payload)
+        portal = await uow.bridging.portal_by_rc(event.room_id)
+        if portal is None or not portal.active:
+            return
+        if isinstance(event, MessageDeleted):
+            await self._deleted(uow, portal, event)
+        elif isinstance(event, MessagesPruned):
+            await self._pruned(uow, portal, event)
+        elif isinstance(event, MessageEdited):
+            await self._edited(uow, portal, event.message)
+        elif isinstance(event, MessagePosted):
+            await self._posted(uow, portal, event.message)
+
+    async def _is_echo(self, uow: UnitOfWork, user: RCUserRef | None) -> bool:
+        """A message by the bridge's account or a shadow user came from Matrix."""
+        if user is None:
+            return False
+        if user.id in self._bot_ids:
+            return True
+        return await uow.bridging.shadow_by_rc(user.id) is not None
+
+    async def _posted(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
+        existing = await uow.bridging.messages_by_rc(message.id)
+        if existing:
+            # The stream is an upsert stream: a known id means reactions or previews changed.
+            await self._sync_reactions(uow, portal, message, existing[0])
+            return
+        if await self._is_echo(uow, message.user):
+            return
+        if message.is_system:
+            await self._system(uow, portal, message)
+            return
+        sender = await self._ensure_ghost(uow, portal, message.user)
+        content = await self._content(uow, message.text)
+        if message.thread_id:
+            root = await uow.bridging.messages_by_rc(message.thread_id)
+            if root:
+                content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
+        await self._send(uow, portal, message, sender, "m.room.message", content, part=0)
+        for part, attachment in enumerate(_file_parts(message), start=1):
+            await self._send(uow, portal, message, sender, "m.room.message", attachment, part)
+
+    async def _send(
+        self,
+        uow: UnitOfWork,
+        portal: Portal,
+        message: RCMessage,
+        sender: str,
+        event_type: str,
+        content: dict[str, Any],
+        part: int,
+    ) -> None:
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-msg:{message.id}:{part}",
+                kind=actions.MATRIX_SEND,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "sender": sender,
+                    "event_type": event_type,
+                    "content": content,
+                    "record": {
+                        "rc_message_id": message.id,
+                        "part": part,
+                        "origin": "rc",
+                        "sender": message.user.id,
+                        "sent_ms": to_ms(message.ts),
+                        "rc_thread_id": message.thread_id,
+                    },
+                },
+            )
+        )
+
+    async def _content(self, uow: UnitOfWork, text: str) -> dict[str, Any]:
+        targets: dict[str, MentionTarget] = {}
+        for username in set(_MENTION.findall(text)):
+            target = await self._mention_target(uow, username)
+            if target is not None:
+                targets[username] = target
+        converted = rc_to_matrix(text, targets.get)
+        content: dict[str, Any] = {"msgtype": "m.text", "body": converted.body}
+        if converted.formatted_body is not None:
+            content["format"] = "org.matrix.custom.html"
+            content["formatted_body"] = converted.formatted_body
+        # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
+        content["m.mentions"] = {"user_ids": list(converted.mentioned_user_ids)}
+        return content
+
+    async def _mention_target(self, uow: UnitOfWork, username: str) -> MentionTarget | None:
+        shadow = await uow.bridging.shadow_by_username(username)
+        if shadow is not None:
+            return MentionTarget(shadow.matrix_user_id, shadow.display_name or username)
+        ghost = await uow.bridging.ghost_by_username(username)
+        if ghost is not None:
+            return MentionTarget(ghost.matrix_user_id, ghost.display_name or username)
+        return None
+
+    async def _ensure_ghost(self, uow: UnitOfWork, portal: Portal, user: RCUserRef) -> str:
+        ghost = await uow.bridging.ghost(user.id)
+        user_id = ghost.matrix_user_id if ghost else self._ids.ghost_user_id(user.username)
+        if ghost is None or ghost.rc_username != user.username:
+            await uow.bridging.upsert_ghost(user.id, user.username, user_id)
+        name = user.name or user.username
+        if ghost is None or ghost.display_name != name:
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            # In the room's queue, so the name is set before the ghost's first message.
+            await uow.enqueue(
+                NewAction(
+                    key=f"ghost-profile:{user.id}:{digest}",
+                    kind=actions.MATRIX_PROFILE,
+                    queue=actions.matrix_queue(portal.id),
+                    payload={
+                        "user_id": user_id,
+                        "rc_user_id": user.id,
+                        "display_name": name,
+                        "portal_id": portal.id,
+                    },
+                )
+            )
+        return user_id
+
+    async def _system(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
+        if message.type not in _JOINS | _LEAVES:
+            return
+        # "au"/"ru" name the added or removed user in ``msg``; "uj"/"ul" are by the user.
+        subject = message.user
+        if message.type in (rc.USER_ADDED, rc.USER_REMOVED):
+            ghost = await uow.bridging.ghost_by_username(message.text)
+            if ghost is None:
+                return
+            subject = RCUserRef(RCUserID(ghost.rc_user_id), RCUsername(ghost.rc_username))
+        if await self._is_echo(uow, subject):
+            return
+        sender = await self._ensure_ghost(uow, portal, subject)
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-member:{message.id}",
+                kind=actions.MATRIX_MEMBERSHIP,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "user_id": sender,
+                    "membership": "join" if message.type in _JOINS else "leave",
+                },
+            )
+        )
+
+    async def _edited(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
+        parts = await uow.bridging.messages_by_rc(message.id)
+        if not parts:
+            await self._posted(uow, portal, message)  # an edit of a message we never saw
+            return
+        if parts[0].origin != "rc" or await self._is_echo(uow, message.edited_by):
+            return
+        new = await self._content(uow, message.text)
+        content = {
+            "msgtype": "m.text",
+            "body": f"* {new['body']}",
+            "m.new_content": new,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": parts[0].matrix_event_id},
+        }
+        edited_ms = to_ms(message.edited_at or message.updated_at)
+        ghost = await uow.bridging.ghost(parts[0].sender)
+        if ghost is None:
+            return
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-edit:{message.id}:{edited_ms}",
+                kind=actions.MATRIX_SEND,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "sender": ghost.matrix_user_id,
+                    "event_type": "m.room.message",
+                    "content": content,
+                    "record": None,
+                },
+            )
+        )
+
+    async def _deleted(self, uow: UnitOfWork, portal: Portal, event: MessageDeleted) -> None:
+        for part in await uow.bridging.messages_by_rc(event.message_id):
+            await self._redact(uow, portal, part, "deleted on Rocket.Chat")
+
+    async def _pruned(self, uow: UnitOfWork, portal: Portal, event: MessagesPruned) -> None:
+        candidates = await uow.bridging.portal_messages_between(
+            portal.id,
+            None if event.oldest is None else to_ms(event.oldest),
+            None if event.latest is None else to_ms(event.latest),
+        )
+        for part in candidates:
+            if event.ids is not None and part.rc_message_id not in event.ids:
+                continue
+            if event.ignore_threads is not False and part.rc_thread_id:
+                continue
+            if event.users and await self._username_of(uow, part) not in event.users:
+                continue
+            await self._redact(uow, portal, part, "pruned on Rocket.Chat")
+
+    async def _username_of(self, uow: UnitOfWork, part: BridgedMessage) -> str | None:
+        if part.origin == "rc":
+            ghost = await uow.bridging.ghost(part.sender)
+            return None if ghost is None else ghost.rc_username
+        shadow = await uow.bridging.shadow(part.sender)
+        return None if shadow is None else shadow.rc_username
+
+    async def _redact(
+        self, uow: UnitOfWork, portal: Portal, part: BridgedMessage, reason: str
+    ) -> None:
+        if part.deleted:
+            return  # already gone on Matrix (or this delete is the echo of a redaction)
+        if part.origin == "rc":
+            ghost = await uow.bridging.ghost(part.sender)
+            sender = ghost.matrix_user_id if ghost else self._ids.bot
+        else:
+            sender = self._ids.bot  # a Matrix user's own event: the bot has the power
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-del:{part.matrix_event_id}",
+                kind=actions.MATRIX_REDACT,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "sender": sender,
+                    "event_id": part.matrix_event_id,
+                    "reason": reason,
+                    "rc_message_id": part.rc_message_id,
+                },
+            )
+        )
+
+    async def _sync_reactions(
+        self, uow: UnitOfWork, portal: Portal, message: RCMessage, target: BridgedMessage
+    ) -> None:
+        bridged = await uow.bridging.reactions_for(message.id)
+        known = {(e, s) for _, e, s, _ in bridged}
+        present: set[tuple[str, str]] = set()
+        for shortcode, usernames in message.reactions.items():
+            for username in usernames:
+                present.add((shortcode, username))
+                if (shortcode, username) in known:
+                    continue
+                if await uow.bridging.shadow_by_username(username) is not None:
+                    continue  # a Matrix user's reaction, bridged from there
+                ghost = await uow.bridging.ghost_by_username(username)
+                if ghost is None:
+                    continue
+                await self._react(
+                    uow, portal, message, target, shortcode, ghost.matrix_user_id, username
+                )
+        for event_id, shortcode, who, origin in bridged:
+            if origin == "rc" and (shortcode, who) not in present:
+                await self._unreact(uow, portal, event_id, who)
+
+    async def _react(
+        self,
+        uow: UnitOfWork,
+        portal: Portal,
+        message: RCMessage,
+        target: BridgedMessage,
+        shortcode: str,
+        sender: str,
+        username: str,
+    ) -> None:
+        key = emoji.emojize(shortcode, language="alias")
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-react:{message.id}:{shortcode}:{username}:{to_ms(message.updated_at)}",
+                kind=actions.MATRIX_SEND,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "sender": sender,
+                    "event_type": "m.reaction",
+                    "content": {
+                        "m.relates_to": {
+                            "rel_type": "m.annotation",
+                            "event_id": target.matrix_event_id,
+                            "key": key,
+                        }
+                    },
+                    "record": None,
+                    "reaction": {
+                        "rc_message_id": message.id,
+                        "emoji": shortcode,
+                        "sender": username,
+                        "origin": "rc",
+                    },
+                },
+            )
+        )
+
+    async def _unreact(self, uow: UnitOfWork, portal: Portal, event_id: str, username: str) -> None:
+        ghost = await uow.bridging.ghost_by_username(username)
+        await uow.enqueue(
+            NewAction(
+                key=f"rc-unreact:{event_id}",
+                kind=actions.MATRIX_REDACT,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "sender": ghost.matrix_user_id if ghost else self._ids.bot,
+                    "event_id": event_id,
+                    "reason": "reaction removed on Rocket.Chat",
+                    "reaction": True,
+                },
+            )
+        )
+
+
+def _thread_relation(root_event_id: str) -> dict[str, Any]:
+    # Spec "Threading": clients without thread support see a reply to the root.
+    return {
+        "rel_type": "m.thread",
+        "event_id": root_event_id,
+        "is_falling_back": True,
+        "m.in_reply_to": {"event_id": root_event_id},
+    }
+
+
+def _file_parts(message: RCMessage) -> list[dict[str, Any]]:
+    """One Matrix event per uploaded file; the executor fetches and re-uploads the bytes."""
+    parts = []
+    for attachment in message.attachments:
+        link = attachment.title_link or attachment.image_url
+        if not link:
+            continue
+        is_image = bool(attachment.image_url) or (attachment.raw.get("image_type") is not None)
+        parts.append(
+            {
+                "msgtype": "m.image" if is_image else "m.file",
+                "body": attachment.title or "file",
+                "rc_file_url": link,
+                "rc_file_type": attachment.raw.get("image_type") or attachment.raw.get("type"),
+            }
+        )
+    return parts

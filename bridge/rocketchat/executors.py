@@ -1,0 +1,272 @@
+"""Outbox executors for Rocket.Chat actions: the only place the bridge writes to Rocket.Chat.
+
+Repeats are harmless: messages carry a ``_id`` derived from the Matrix event id, shadow
+accounts have derived usernames and passwords, and invites of members succeed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+import aiohttp
+
+from bridge.bridging import actions
+from bridge.bridging.identities import Identities
+from bridge.ids import RCMessageID, RCRoomID, RCUserID
+from bridge.rocketchat.errors import (
+    RCAPIError,
+    RCAuthError,
+    RCConnectionError,
+    RCRateLimitError,
+    RCServerError,
+)
+from bridge.rocketchat.models import RCLogin
+from bridge.rocketchat.rest import RCRestClient
+from bridge.rocketchat.transport import RetryPolicy
+from bridge.storage.bridging import Shadow
+from bridge.storage.database import Database
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any] | None
+
+# The outbox schedules retries durably, so the client should fail fast instead of sleeping
+# through long rate-limit windows inside one attempt.
+OUTBOX_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0, wait_on_rate_limit=False)
+
+
+class MediaFetcher(Protocol):
+    async def __call__(self, mxc: str) -> tuple[bytes, str]: ...
+
+
+class RocketChatExecutors:
+    def __init__(
+        self,
+        admin: RCRestClient,
+        db: Database,
+        ids: Identities,
+        session: aiohttp.ClientSession,
+        fetch_media: MediaFetcher,
+        max_upload_bytes: int,
+    ) -> None:
+        self._admin = admin
+        self._db = db
+        self._ids = ids
+        self._session = session
+        self._fetch_media = fetch_media
+        self._max_upload = max_upload_bytes
+        self._clients: dict[str, RCRestClient] = {}
+
+    def table(self) -> dict[str, Executor]:
+        return {
+            actions.RC_SHADOW: self._guard(self.ensure_shadow),
+            actions.RC_JOIN: self._guard(self.join_room),
+            actions.RC_SEND: self._guard(self.send),
+            actions.RC_UPDATE: self._guard(self.update),
+            actions.RC_DELETE: self._guard(self.delete),
+            actions.RC_REACT: self._guard(self.react),
+            actions.RC_UPLOAD: self._guard(self.upload),
+        }
+
+    @staticmethod
+    def _guard(run: Callable[[Action], Awaitable[Result]]) -> Executor:
+        async def execute(action: Action) -> Result:
+            try:
+                return await run(action)
+            except RCRateLimitError as e:
+                raise RetryLater("Rocket.Chat rate limit", retry_after=e.retry_after) from e
+            except (RCConnectionError, RCServerError) as e:
+                raise RetryLater(f"Rocket.Chat unavailable: {e}") from e
+            except RCAPIError as e:
+                # 400/403/404 mean this request cannot succeed as it is, e.g. a missing
+                # permission; record it with the server's words for the operator.
+                raise PermanentFailure(f"Rocket.Chat refused: {e.error}") from e
+
+        return execute
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+    # -- shadow users ---------------------------------------------------------------------
+
+    async def ensure_shadow(self, action: Action) -> Result:
+        user_id = action.payload["user_id"]
+        username = self._ids.shadow_username(user_id)
+        password = self._ids.shadow_password(user_id)
+        name = action.payload.get("display_name") or user_id
+        try:
+            user = await self._admin.users_create(
+                username,
+                name,
+                f"{username}@matrix.invalid",  # RFC 2606: a domain that can never receive mail
+                password,
+                verified=True,
+                requirePasswordChange=False,
+                joinDefaultChannels=False,
+                sendWelcomeEmail=False,
+            )
+        except RCAPIError as e:
+            if not _already_exists(e):
+                raise
+            user = await self._admin.users_info(username=username)  # created before a crash
+        token = await self._login(username, password)
+        return {
+            "matrix_user_id": user_id,
+            "rc_user_id": user.id,
+            "rc_username": username,
+            "display_name": name,
+            "auth_token": token.auth_token,
+        }
+
+    async def _login(self, username: str, password: str) -> RCLogin:
+        client = RCRestClient(self._admin.transport.base_url, retry=OUTBOX_RETRY)
+        try:
+            return await client.login(username, password)
+        finally:
+            await client.close()
+
+    async def _shadow(self, user_id: str) -> Shadow:
+        async with self._db.unit_of_work() as uow:
+            shadow = await uow.bridging.shadow(user_id)
+        if shadow is None or shadow.rc_user_id is None or shadow.auth_token is None:
+            raise RetryLater(f"shadow account of {user_id} not ready")
+        return shadow
+
+    async def _as_shadow(self, user_id: str) -> RCRestClient:
+        shadow = await self._shadow(user_id)
+        client = self._clients.get(user_id)
+        if client is None or client.login_info is None:
+            client = RCRestClient(
+                self._admin.transport.base_url,
+                login=RCLogin(RCUserID(str(shadow.rc_user_id)), str(shadow.auth_token)),
+                retry=OUTBOX_RETRY,
+            )
+            self._clients[user_id] = client
+        return client
+
+    async def _shadow_call(
+        self, user_id: str, call: Callable[[RCRestClient], Awaitable[Any]]
+    ) -> Any:
+        """Run ``call`` as the shadow; log in again once if its session token expired."""
+        client = await self._as_shadow(user_id)
+        try:
+            return await call(client)
+        except RCAuthError:
+            shadow = await self._shadow(user_id)
+            login = await self._login(shadow.rc_username, self._ids.shadow_password(user_id))
+            client.transport.login = login
+            async with self._db.unit_of_work() as uow:
+                await uow.bridging.save_shadow(
+                    Shadow(
+                        shadow.matrix_user_id,
+                        shadow.rc_user_id,
+                        shadow.rc_username,
+                        shadow.display_name,
+                        login.auth_token,
+                    )
+                )
+            return await call(client)
+
+    async def join_room(self, action: Action) -> Result:
+        shadow = await self._shadow(action.payload["user_id"])
+        kind: Literal["channels", "groups"] = (
+            "groups" if action.payload["rc_room_type"] == "p" else "channels"
+        )
+        await self._admin.room_invite(
+            kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
+        )
+        return None
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def send(self, action: Action) -> Result:
+        p = action.payload
+        result = await self._shadow_call(
+            p["sender"],
+            lambda c: c.send_message(
+                RCRoomID(p["rc_room_id"]),
+                p["text"],
+                message_id=RCMessageID(p["rc_message_id"]),
+                thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+            ),
+        )
+        return {"rc_message_id": result.message.id, "existing": result.existing}
+
+    async def update(self, action: Action) -> Result:
+        p = action.payload
+        await self._shadow_call(
+            p["sender"],
+            lambda c: c.update_message(
+                RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"]), p["text"]
+            ),
+        )
+        return None
+
+    async def delete(self, action: Action) -> Result:
+        p = action.payload
+        room, message = RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
+        try:
+            if p.get("as_shadow"):
+                await self._shadow_call(p["sender"], lambda c: c.delete_message(room, message))
+            else:
+                await self._admin.delete_message(room, message)
+        except RCAPIError as e:
+            if not _already_gone(e):
+                raise
+        return None
+
+    async def react(self, action: Action) -> Result:
+        p = action.payload
+        await self._shadow_call(
+            p["sender"],
+            lambda c: c.react(
+                RCMessageID(p["rc_message_id"]), p["emoji"], should_react=p["should_react"]
+            ),
+        )
+        return None
+
+    async def upload(self, action: Action) -> Result:
+        p = action.payload
+        size = p.get("size")
+        if isinstance(size, int) and size > self._max_upload:
+            raise PermanentFailure(f"file of {size} bytes exceeds the {self._max_upload} limit")
+        if not isinstance(p.get("mxc"), str):
+            raise PermanentFailure("media event without an mxc:// URL")
+        data, mimetype = await self._fetch_media(p["mxc"])
+        if len(data) > self._max_upload:
+            raise PermanentFailure(
+                f"file of {len(data)} bytes exceeds the {self._max_upload} limit"
+            )
+        message = await self._shadow_call(
+            p["sender"],
+            lambda c: c.upload(
+                RCRoomID(p["rc_room_id"]),
+                data,
+                str(p.get("filename") or "file"),
+                p.get("mimetype") or mimetype,
+                thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+            ),
+        )
+        return {"rc_message_id": message.id, "existing": False}
+
+
+def _already_exists(e: RCAPIError) -> bool:
+    text = e.error.lower()
+    return (
+        "already in use" in text
+        or "already exists" in text
+        or "error-field-unavailable" in (e.error_type or "")
+    )
+
+
+def _already_gone(e: RCAPIError) -> bool:
+    # A retried delete after a crash, or a message deleted on Rocket.Chat meanwhile.
+    return e.status in (400, 404) and (
+        "not found" in e.error.lower() or "invalid" in e.error.lower()
+    )

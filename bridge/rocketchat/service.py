@@ -1,0 +1,101 @@
+"""The Rocket.Chat side at run time: log in, link configured rooms, follow their events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+from bridge.bridging.portals import link_room
+from bridge.config import Config
+from bridge.ids import RCRoomID
+from bridge.rocketchat.errors import RCAPIError, RCAuthError, RCError
+from bridge.rocketchat.intake import RocketChatIntake
+from bridge.rocketchat.models import RCLogin
+from bridge.rocketchat.realtime import RealtimeListener
+from bridge.rocketchat.rest import RCRestClient
+from bridge.storage.cursors import DatabaseCursorStore
+from bridge.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class RocketChatSide:
+    def __init__(self, config: Config, db: Database, on_stored: Callable[[], None]) -> None:
+        self._config = config
+        self._db = db
+        rc = config.rocketchat
+        login = (
+            RCLogin(rc.user_id, rc.auth_token)  # type: ignore[arg-type]
+            if rc.user_id and rc.auth_token
+            else None
+        )
+        self.admin = RCRestClient(rc.url, login=login)
+        self.bot_user_ids: set[str] = {rc.user_id} if rc.user_id else set()
+        self.intake = RocketChatIntake(db.inbox, on_stored)
+        self.cursors = DatabaseCursorStore(db.sessions, "rc")
+        self.listener: RealtimeListener | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Log in (retrying while Rocket.Chat is away), link rooms, then follow events."""
+        await self._login()
+        await self._link_configured_rooms()
+        async with self._db.unit_of_work() as uow:
+            rooms = [RCRoomID(p.rc_room_id) for p in await uow.bridging.active_portals()]
+        if self._config.rocketchat.intake == "realtime":
+            self.listener = RealtimeListener(self.admin, self.intake, self.cursors, rooms=rooms)
+            self.listener.start()
+        self.ready.set()
+        log.info("Following %d Rocket.Chat room(s)", len(rooms))
+
+    async def _login(self) -> None:
+        rc = self._config.rocketchat
+        delay = 1.0
+        while True:
+            try:
+                if rc.username and rc.password and self.admin.login_info is None:
+                    await self.admin.login(rc.username, rc.password)
+                me = await self.admin.me()
+            except RCAuthError as e:
+                log.error("Rocket.Chat refused the bridge's credentials (%s); check config", e)
+            except RCError as e:
+                log.error(
+                    "Cannot reach Rocket.Chat at %s (%s); retrying in %.0fs", rc.url, e, delay
+                )
+            else:
+                self.bot_user_ids.add(me.id)
+                log.info("Logged in to Rocket.Chat as %s", me.username)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+    async def _link_configured_rooms(self) -> None:
+        for rc_room_id, matrix_room_id in self._config.bridge.rooms.items():
+            try:
+                room = await self.admin.rooms_info(RCRoomID(rc_room_id))
+            except RCAPIError as e:
+                log.error("Cannot bridge Rocket.Chat room %s: %s", rc_room_id, e.error)
+                continue
+            await self.join(room.id, room.type)
+            async with self._db.unit_of_work() as uow:
+                await link_room(
+                    uow, self._config, rc_room_id, room.type, room.name, None, matrix_room_id
+                )
+
+    async def join(self, rc_room_id: str, rc_room_type: str) -> None:
+        """Make the bridge's account a member: realtime streams need membership (§8)."""
+        me = self.admin.login_info
+        assert me is not None
+        kind: Literal["channels", "groups"] = "groups" if rc_room_type == "p" else "channels"
+        await self.admin.room_invite(kind, RCRoomID(rc_room_id), me.user_id)
+
+    async def follow(self, rc_room_id: str) -> None:
+        if self.listener is not None:
+            await self.listener.add_room(RCRoomID(rc_room_id))
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.admin.close()

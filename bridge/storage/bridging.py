@@ -1,0 +1,278 @@
+"""Repository of the bridging core: portals, ghosts, shadows, message and reaction maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.storage.bridging_rows import GhostRow, MessageRow, PortalRow, ReactionRow, ShadowRow
+from bridge.storage.common import insert_ignoring_conflicts, now_ms
+
+
+@dataclass(frozen=True)
+class Portal:
+    id: int
+    rc_room_id: str
+    rc_room_type: str
+    matrix_room_id: str | None
+    name: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class Ghost:
+    rc_user_id: str
+    rc_username: str
+    matrix_user_id: str
+    display_name: str | None
+    avatar_url: str | None
+
+
+@dataclass(frozen=True)
+class Shadow:
+    matrix_user_id: str
+    rc_user_id: str | None
+    rc_username: str
+    display_name: str | None
+    auth_token: str | None
+
+
+@dataclass(frozen=True)
+class BridgedMessage:
+    portal_id: int
+    rc_message_id: str
+    part: int
+    matrix_event_id: str
+    origin: str
+    sender: str
+    sent_ms: int
+    deleted: bool = False
+    rc_thread_id: str | None = None
+
+
+def _portal(r: PortalRow) -> Portal:
+    return Portal(r.id, r.rc_room_id, r.rc_room_type, r.matrix_room_id, r.name, r.active)
+
+
+def _message(r: MessageRow) -> BridgedMessage:
+    return BridgedMessage(
+        r.portal_id,
+        r.rc_message_id,
+        r.part,
+        r.matrix_event_id,
+        r.origin,
+        r.sender,
+        r.sent_ms,
+        r.deleted,
+    )
+
+
+class BridgingStore:
+    """Queries and updates run inside the caller's session (one unit of work)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    # --- portals -------------------------------------------------------------------------
+
+    async def portal_by_rc(self, rc_room_id: str) -> Portal | None:
+        row = await self._s.scalar(select(PortalRow).where(PortalRow.rc_room_id == rc_room_id))
+        return None if row is None else _portal(row)
+
+    async def portal_by_matrix(self, matrix_room_id: str) -> Portal | None:
+        row = await self._s.scalar(
+            select(PortalRow).where(PortalRow.matrix_room_id == matrix_room_id)
+        )
+        return None if row is None else _portal(row)
+
+    async def portal_by_id(self, portal_id: int) -> Portal | None:
+        row = await self._s.get(PortalRow, portal_id)
+        return None if row is None else _portal(row)
+
+    async def add_portal(
+        self, rc_room_id: str, rc_room_type: str, matrix_room_id: str | None, name: str | None
+    ) -> Portal:
+        await self._s.execute(
+            insert_ignoring_conflicts(self._s, PortalRow.__table__).values(
+                rc_room_id=rc_room_id,
+                rc_room_type=rc_room_type,
+                matrix_room_id=matrix_room_id,
+                name=name,
+                active=True,
+                created_ms=now_ms(),
+            )
+        )
+        portal = await self.portal_by_rc(rc_room_id)
+        assert portal is not None
+        return portal
+
+    async def set_portal_room(self, portal_id: int, matrix_room_id: str) -> None:
+        await self._s.execute(
+            update(PortalRow)
+            .where(PortalRow.id == portal_id)
+            .values(matrix_room_id=matrix_room_id, active=True)
+        )
+
+    async def set_portal_active(self, portal_id: int, active: bool) -> None:
+        await self._s.execute(
+            update(PortalRow).where(PortalRow.id == portal_id).values(active=active)
+        )
+
+    async def active_portals(self) -> list[Portal]:
+        rows = await self._s.scalars(select(PortalRow).where(PortalRow.active.is_(True)))
+        return [_portal(r) for r in rows]
+
+    # --- ghosts and shadows --------------------------------------------------------------
+
+    async def ghost(self, rc_user_id: str) -> Ghost | None:
+        r = await self._s.get(GhostRow, rc_user_id)
+        return (
+            None
+            if r is None
+            else Ghost(r.rc_user_id, r.rc_username, r.matrix_user_id, r.display_name, r.avatar_url)
+        )
+
+    async def ghost_by_matrix(self, matrix_user_id: str) -> Ghost | None:
+        r = await self._s.scalar(select(GhostRow).where(GhostRow.matrix_user_id == matrix_user_id))
+        return None if r is None else await self.ghost(r.rc_user_id)
+
+    async def ghost_by_username(self, rc_username: str) -> Ghost | None:
+        r = await self._s.scalar(select(GhostRow).where(GhostRow.rc_username == rc_username))
+        return None if r is None else await self.ghost(r.rc_user_id)
+
+    async def upsert_ghost(self, rc_user_id: str, rc_username: str, matrix_user_id: str) -> None:
+        row = await self._s.get(GhostRow, rc_user_id)
+        if row is None:
+            self._s.add(
+                GhostRow(
+                    rc_user_id=rc_user_id, rc_username=rc_username, matrix_user_id=matrix_user_id
+                )
+            )
+        else:
+            row.rc_username = rc_username
+        await self._s.flush()
+
+    async def set_ghost_profile(
+        self, rc_user_id: str, display_name: str | None, avatar_url: str | None
+    ) -> None:
+        await self._s.execute(
+            update(GhostRow)
+            .where(GhostRow.rc_user_id == rc_user_id)
+            .values(display_name=display_name, avatar_url=avatar_url)
+        )
+
+    async def shadow(self, matrix_user_id: str) -> Shadow | None:
+        r = await self._s.get(ShadowRow, matrix_user_id)
+        return (
+            None
+            if r is None
+            else Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, r.auth_token)
+        )
+
+    async def shadow_by_rc(self, rc_user_id: str) -> Shadow | None:
+        r = await self._s.scalar(select(ShadowRow).where(ShadowRow.rc_user_id == rc_user_id))
+        return None if r is None else await self.shadow(r.matrix_user_id)
+
+    async def shadow_by_username(self, rc_username: str) -> Shadow | None:
+        r = await self._s.scalar(select(ShadowRow).where(ShadowRow.rc_username == rc_username))
+        return None if r is None else await self.shadow(r.matrix_user_id)
+
+    async def save_shadow(self, shadow: Shadow) -> None:
+        row = await self._s.get(ShadowRow, shadow.matrix_user_id)
+        if row is None:
+            row = ShadowRow(matrix_user_id=shadow.matrix_user_id, rc_username=shadow.rc_username)
+            self._s.add(row)
+        row.rc_user_id = shadow.rc_user_id
+        row.rc_username = shadow.rc_username
+        row.display_name = shadow.display_name
+        row.auth_token = shadow.auth_token
+        await self._s.flush()
+
+    # --- messages and reactions ----------------------------------------------------------
+
+    async def add_message(self, message: BridgedMessage) -> None:
+        await self._s.execute(
+            insert_ignoring_conflicts(self._s, MessageRow.__table__).values(
+                portal_id=message.portal_id,
+                rc_message_id=message.rc_message_id,
+                part=message.part,
+                matrix_event_id=message.matrix_event_id,
+                origin=message.origin,
+                sender=message.sender,
+                sent_ms=message.sent_ms,
+                deleted=message.deleted,
+                rc_thread_id=message.rc_thread_id,
+            )
+        )
+
+    async def messages_by_rc(self, rc_message_id: str) -> list[BridgedMessage]:
+        rows = await self._s.scalars(
+            select(MessageRow)
+            .where(MessageRow.rc_message_id == rc_message_id)
+            .order_by(MessageRow.part)
+        )
+        return [_message(r) for r in rows]
+
+    async def message_by_event(self, matrix_event_id: str) -> BridgedMessage | None:
+        row = await self._s.scalar(
+            select(MessageRow).where(MessageRow.matrix_event_id == matrix_event_id)
+        )
+        return None if row is None else _message(row)
+
+    async def mark_deleted(self, rc_message_id: str) -> None:
+        await self._s.execute(
+            update(MessageRow).where(MessageRow.rc_message_id == rc_message_id).values(deleted=True)
+        )
+
+    async def portal_messages_between(
+        self, portal_id: int, oldest_ms: int | None, latest_ms: int | None
+    ) -> list[BridgedMessage]:
+        stmt = select(MessageRow).where(
+            MessageRow.portal_id == portal_id, MessageRow.deleted.is_(False)
+        )
+        if oldest_ms is not None:
+            stmt = stmt.where(MessageRow.sent_ms >= oldest_ms)
+        if latest_ms is not None:
+            stmt = stmt.where(MessageRow.sent_ms <= latest_ms)
+        rows = await self._s.scalars(stmt.order_by(MessageRow.id))
+        return [_message(r) for r in rows]
+
+    async def add_reaction(
+        self, matrix_event_id: str, rc_message_id: str, emoji: str, sender: str, origin: str
+    ) -> None:
+        await self._s.execute(
+            insert_ignoring_conflicts(self._s, ReactionRow.__table__).values(
+                matrix_event_id=matrix_event_id,
+                rc_message_id=rc_message_id,
+                emoji=emoji,
+                sender=sender,
+                origin=origin,
+            )
+        )
+
+    async def reactions_for(self, rc_message_id: str) -> list[tuple[str, str, str, str]]:
+        """(matrix event id, emoji, sender, origin) of every bridged reaction on a message."""
+        rows = await self._s.scalars(
+            select(ReactionRow).where(ReactionRow.rc_message_id == rc_message_id)
+        )
+        return [(r.matrix_event_id, r.emoji, r.sender, r.origin) for r in rows]
+
+    async def reaction(self, matrix_event_id: str) -> tuple[str, str, str] | None:
+        r = await self._s.get(ReactionRow, matrix_event_id)
+        return None if r is None else (r.rc_message_id, r.emoji, r.sender)
+
+    async def reaction_event(self, rc_message_id: str, emoji: str, sender: str) -> str | None:
+        return await self._s.scalar(
+            select(ReactionRow.matrix_event_id).where(
+                ReactionRow.rc_message_id == rc_message_id,
+                ReactionRow.emoji == emoji,
+                ReactionRow.sender == sender,
+            )
+        )
+
+    async def remove_reaction(self, matrix_event_id: str) -> None:
+        row = await self._s.get(ReactionRow, matrix_event_id)
+        if row is not None:
+            await self._s.delete(row)
