@@ -14,6 +14,8 @@ from bridge.storage import outbox as outbox_repo
 from bridge.storage.bridging import BridgingStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.inbox import Inbox
+from bridge.storage.ledger import LedgerStore
+from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
 from bridge.storage.schema import require_current, upgrade
 
@@ -40,6 +42,11 @@ class UnitOfWork:
     async def outbox_done(self, action_id: int, result: dict[str, Any] | None) -> None:
         await outbox_repo.mark_done(self._session, action_id, result)
 
+    @property
+    def ledger(self) -> LedgerStore:
+        """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""
+        return LedgerStore(self._session)
+
 
 class Database:
     def __init__(self, url: str) -> None:
@@ -48,6 +55,7 @@ class Database:
         self.sessions = session_factory(self.engine)
         self.inbox = Inbox(self.sessions)
         self.outbox = Outbox(self.sessions)
+        self.ledger = LedgerReader(self.sessions)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:

@@ -1,0 +1,280 @@
+"""Questions the ledger answers, for erasure, export and audit (GDPR Art. 15(1)(c), 17(2), 19).
+
+- :meth:`LedgerQueries.recipients_of_subject`: who holds data of a person, how much of
+  which category, first and last time.
+- :meth:`LedgerQueries.erasure_plan`: the person's disclosures, paged in (room, time)
+  order, each with the ids to redact/delete and the recipients to notify.
+- :meth:`LedgerQueries.disclosed_to` / :meth:`LedgerQueries.server_summary`: what went
+  to one server.
+- :meth:`LedgerQueries.flows`: items per recipient per UTC day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
+from bridge.privacy.categories import Category, Origin, RecipientKind
+from bridge.privacy.subjects import Subject
+from bridge.storage.database import Database
+from bridge.storage.ledger import LedgerStore
+from bridge.storage.ledger_reads import DAY_MS, Cursor, ItemRow, StatRow
+
+DEFAULT_PAGE = 1000
+
+
+class SubjectNotFoundError(LookupError):
+    """No subject matches the given identifier."""
+
+
+class AmbiguousSubjectError(LookupError):
+    """A Rocket.Chat username matched several subjects (usernames can be reused)."""
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: Category
+    items: int
+
+
+@dataclass(frozen=True)
+class RecipientSummary:
+    recipient: str
+    kind: RecipientKind
+    items: int
+    categories: tuple[CategoryCount, ...]
+    first_ms: int
+    last_ms: int
+    subjects: int | None = None  # only for a server summary
+
+
+@dataclass(frozen=True)
+class SubjectReport:
+    subject: Subject
+    recipients: tuple[RecipientSummary, ...]
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    disclosure_id: int
+    subject_id: int
+    room_id: RoomID
+    rc_room_id: RCRoomID | None
+    origin: Origin
+    categories: Category
+    sent_ms: int
+    event_id: EventID | None
+    rc_message_id: RCMessageID | None
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[LedgerItem, ...]
+    # Pass back as ``after`` for the next page; None on the last page.
+    next: str | None
+
+
+@dataclass(frozen=True)
+class Flow:
+    recipient: str
+    kind: RecipientKind
+    day: dt.date
+    items: int
+    categories: tuple[CategoryCount, ...]
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    return ".".join(str(part) for part in cursor)
+
+
+def decode_cursor(text: str | None) -> Cursor | None:
+    if text is None:
+        return None
+    try:
+        room, sent, ident = (int(part) for part in text.split("."))
+    except ValueError:
+        raise ValueError(f"not a ledger page cursor: {text!r}") from None
+    return (room, sent, ident)
+
+
+def _category_counts(masks: Iterable[tuple[int, int]]) -> tuple[CategoryCount, ...]:
+    counts: dict[Category, int] = defaultdict(int)
+    for mask, n in masks:
+        for single in Category(mask).labels:
+            counts[Category[single.upper()]] += n
+    return tuple(CategoryCount(c, counts[c]) for c in Category if c in counts)
+
+
+def _summaries(rows: Iterable[StatRow]) -> tuple[RecipientSummary, ...]:
+    by_server: dict[str, list[StatRow]] = defaultdict(list)
+    for row in rows:
+        by_server[row.server].append(row)
+    out = []
+    for server, group in sorted(by_server.items()):
+        out.append(
+            RecipientSummary(
+                recipient=server,
+                kind=RecipientKind(group[0].kind),
+                items=sum(r.count for r in group),
+                categories=_category_counts((r.categories, r.count) for r in group),
+                first_ms=min(r.first_ms for r in group),
+                last_ms=max(r.last_ms for r in group),
+            )
+        )
+    return tuple(out)
+
+
+def _item(row: ItemRow, recipients: tuple[str, ...] = ()) -> LedgerItem:
+    return LedgerItem(
+        disclosure_id=row.id,
+        subject_id=row.subject_ref,
+        room_id=RoomID(row.room_id),
+        rc_room_id=None if row.rc_room_id is None else RCRoomID(row.rc_room_id),
+        origin=Origin(row.origin),
+        categories=Category(row.categories),
+        sent_ms=row.sent_ms,
+        event_id=None if row.event_id is None else EventID(row.event_id),
+        rc_message_id=None if row.rc_message_id is None else RCMessageID(row.rc_message_id),
+        recipients=recipients,
+    )
+
+
+class LedgerQueries:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def find_subject(self, identifier: str) -> Subject:
+        """Resolve a Matrix user id (``@user:server``), else a Rocket.Chat user id, else a
+        Rocket.Chat username (with or without a leading ``@``)."""
+        async with self._db.sessions() as session:
+            store = LedgerStore(session)
+            if identifier.startswith("@") and ":" in identifier:
+                found = await store.find_subject(matrix_user_id=UserID(identifier))
+            else:
+                found = await store.find_subject(rc_user_id=RCUserID(identifier))
+                if not found:
+                    name = RCUsername(identifier.removeprefix("@"))
+                    found = await store.find_subject(rc_username=name)
+        if not found:
+            raise SubjectNotFoundError(f"no subject {identifier!r} in the ledger")
+        if len(found) > 1:
+            raise AmbiguousSubjectError(
+                f"{identifier!r} names {len(found)} subjects; use the Rocket.Chat user id"
+            )
+        return Subject.of(found[0])
+
+    async def recipients_of_subject(self, subject: Subject) -> SubjectReport:
+        async with self._db.ledger.reads() as reads:
+            rows = await reads.recipient_stats(subject.id, rc_origin=Origin.MATRIX)
+        return SubjectReport(subject, _summaries(rows))
+
+    async def erasure_plan(
+        self, subject: Subject, *, after: str | None = None, limit: int = DEFAULT_PAGE
+    ) -> Page:
+        """The subject's disclosures in (room, time) order, with each item's recipients."""
+        async with self._db.ledger.reads() as reads:
+            rows = await reads.subject_items(subject.id, decode_cursor(after), limit)
+            rooms = sorted({r.room_ref for r in rows})
+            reach = await reads.reach_of_rooms(rooms)
+            rocketchat = await reads.rocketchat_of_rooms(rooms)
+        items = []
+        for row in rows:
+            servers = {
+                r.server
+                for r in reach[row.room_ref]
+                if r.from_ms <= row.sent_ms and (r.to_ms is None or row.sent_ms < r.to_ms)
+            }
+            if row.origin == Origin.MATRIX and row.room_ref in rocketchat:
+                servers.add(rocketchat[row.room_ref].name)
+            items.append(_item(row, tuple(sorted(servers))))
+        more = len(rows) == limit
+        return Page(tuple(items), encode_cursor(rows[-1].cursor) if more else None)
+
+    async def disclosed_to(
+        self,
+        recipient: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page:
+        """What went to ``recipient``, in (room, time) order, one index range at a time."""
+        cursor = decode_cursor(after)
+        async with self._db.ledger.reads() as reads:
+            server = await reads.server(recipient)
+            if server is None:
+                return Page((), None)
+            origin = Origin.MATRIX if server.kind == RecipientKind.ROCKETCHAT else None
+            rows: list[ItemRow] = []
+            for room, start, end in await reads.server_ranges(server):
+                if cursor is not None and room < cursor[0]:
+                    continue
+                lo, hi = _clip(start, end, since_ms, until_ms)
+                if hi is not None and hi <= lo:
+                    continue
+                more = await reads.items_in_range(room, lo, hi, cursor, limit - len(rows), origin)
+                rows.extend(more)
+                if len(rows) == limit:
+                    break
+        next_cursor = encode_cursor(rows[-1].cursor) if len(rows) == limit else None
+        return Page(tuple(_item(r) for r in rows), next_cursor)
+
+    async def server_summary(
+        self, recipient: str, *, since_ms: int | None = None, until_ms: int | None = None
+    ) -> RecipientSummary | None:
+        async with self._db.ledger.reads() as reads:
+            server = await reads.server(recipient)
+            if server is None:
+                return None
+            rows, subjects = await reads.server_stats(server, since_ms, until_ms, Origin.MATRIX)
+        if not rows:
+            return RecipientSummary(recipient, RecipientKind(server.kind), 0, (), 0, 0, 0)
+        summary = _summaries(rows)[0]
+        return RecipientSummary(
+            summary.recipient,
+            summary.kind,
+            summary.items,
+            summary.categories,
+            summary.first_ms,
+            summary.last_ms,
+            subjects,
+        )
+
+    async def flows(
+        self, *, since_ms: int | None = None, until_ms: int | None = None
+    ) -> tuple[Flow, ...]:
+        async with self._db.ledger.reads() as reads:
+            rows = await reads.flows(since_ms, until_ms, Origin.MATRIX)
+        grouped: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+        for r in rows:
+            grouped[(r.server, r.kind, r.day)].append((r.categories, r.count))
+        return tuple(
+            Flow(
+                recipient=server,
+                kind=RecipientKind(kind),
+                day=dt.date(1970, 1, 1) + dt.timedelta(days=day),
+                items=sum(n for _, n in masks),
+                categories=_category_counts(masks),
+            )
+            for (server, kind, day), masks in sorted(
+                grouped.items(), key=lambda kv: (kv[0][2], kv[0][0])
+            )
+        )
+
+
+def _clip(
+    start: int, end: int | None, since: int | None, until: int | None
+) -> tuple[int, int | None]:
+    lo = start if since is None else max(start, since)
+    ends = [e for e in (end, until) if e is not None]
+    return lo, (min(ends) if ends else None)
+
+
+def day_start_ms(day: dt.date) -> int:
+    """Midnight UTC of ``day`` in ms (flows are counted per UTC day)."""
+    return (day - dt.date(1970, 1, 1)).days * DAY_MS

@@ -1,0 +1,328 @@
+"""The disclosure ledger's writes, inside the caller's transaction (``UnitOfWork.ledger``).
+
+Plain ints and strings in and out: the domain meaning (categories, visibility, the
+recipient rule) lives in ``bridge.privacy``; this module only stores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+from bridge.storage.ledger_rows import (
+    Disclosure,
+    LedgerMember,
+    LedgerPresence,
+    LedgerReach,
+    LedgerRoom,
+    LedgerServer,
+    LedgerSubject,
+    LedgerVisibility,
+)
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    id: int
+    origin: int
+    matrix_user_id: str | None
+    rc_user_id: str | None
+    rc_username: str | None
+    erased_ms: int | None
+
+
+@dataclass(frozen=True)
+class NewDisclosure:
+    subject_ref: int
+    room_ref: int
+    origin: int
+    categories: int
+    sent_ms: int
+    event_id: str | None
+    rc_message_id: str | None
+    content_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class PresenceRecord:
+    state: int
+    from_ms: int
+    to_ms: int | None
+
+
+def _subject(row: LedgerSubject) -> SubjectRecord:
+    return SubjectRecord(
+        row.id, row.origin, row.matrix_user_id, row.rc_user_id, row.rc_username, row.erased_ms
+    )
+
+
+class LedgerStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # -- rooms and servers ---------------------------------------------------------------
+
+    async def server_ref(self, name: str, kind: int) -> int:
+        s = self._session
+        await s.execute(
+            insert_ignoring_conflicts(s, LedgerServer.__table__).values(name=name, kind=kind)
+        )
+        ref = await s.scalar(select(LedgerServer.id).where(LedgerServer.name == name))
+        assert ref is not None
+        return ref
+
+    async def room_ref(self, room_id: str, rc_server_ref: int | None = None) -> int:
+        s = self._session
+        await s.execute(
+            insert_ignoring_conflicts(s, LedgerRoom.__table__).values(
+                room_id=room_id, rc_server_ref=rc_server_ref
+            )
+        )
+        row = (
+            await s.execute(
+                select(LedgerRoom.id, LedgerRoom.rc_server_ref).where(LedgerRoom.room_id == room_id)
+            )
+        ).one()
+        if rc_server_ref is not None and row.rc_server_ref is None:
+            await s.execute(
+                update(LedgerRoom)
+                .where(LedgerRoom.id == row.id)
+                .values(rc_server_ref=rc_server_ref)
+            )
+        return int(row.id)
+
+    async def set_rc_room(self, room_ref: int, rc_room_id: str) -> None:
+        await self._session.execute(
+            update(LedgerRoom).where(LedgerRoom.id == room_ref).values(rc_room_id=rc_room_id)
+        )
+
+    async def mark_seeded(self, room_ref: int, at_ms: int) -> bool:
+        """Claim the room's first-contact seeding; False when it was seeded already."""
+        result = await self._session.execute(
+            update(LedgerRoom)
+            .where(LedgerRoom.id == room_ref, LedgerRoom.seeded_ms.is_(None))
+            .values(seeded_ms=at_ms)
+        )
+        return rowcount(result) == 1
+
+    # -- subjects ------------------------------------------------------------------------
+
+    async def find_subject(
+        self,
+        *,
+        matrix_user_id: str | None = None,
+        rc_user_id: str | None = None,
+        rc_username: str | None = None,
+        subject_id: int | None = None,
+    ) -> list[SubjectRecord]:
+        """Subjects matching any one given identifier (several only for a username)."""
+        q = select(LedgerSubject)
+        if subject_id is not None:
+            q = q.where(LedgerSubject.id == subject_id)
+        elif matrix_user_id is not None:
+            q = q.where(LedgerSubject.matrix_user_id == matrix_user_id)
+        elif rc_user_id is not None:
+            q = q.where(LedgerSubject.rc_user_id == rc_user_id)
+        elif rc_username is not None:
+            q = q.where(LedgerSubject.rc_username == rc_username)
+        else:
+            return []
+        return [_subject(r) for r in await self._session.scalars(q.order_by(LedgerSubject.id))]
+
+    async def create_subject(
+        self,
+        origin: int,
+        *,
+        matrix_user_id: str | None = None,
+        rc_user_id: str | None = None,
+        rc_username: str | None = None,
+    ) -> int:
+        row = LedgerSubject(
+            origin=origin,
+            matrix_user_id=matrix_user_id,
+            rc_user_id=rc_user_id,
+            rc_username=rc_username,
+            created_ms=now_ms(),
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def update_subject(self, subject_ref: int, **values: str | int | None) -> None:
+        await self._session.execute(
+            update(LedgerSubject).where(LedgerSubject.id == subject_ref).values(**values)
+        )
+
+    async def merge_subjects(self, keep: int, drop: int) -> None:
+        """Move ``drop``'s disclosures to ``keep`` and delete ``drop`` (one person, two rows)."""
+        s = self._session
+        await s.execute(
+            update(Disclosure).where(Disclosure.subject_ref == drop).values(subject_ref=keep)
+        )
+        await s.execute(delete(LedgerSubject).where(LedgerSubject.id == drop))
+
+    async def pseudonymise_subject(self, subject_ref: int, pseudonym: bytes, at_ms: int) -> int:
+        """Null the identifiers and content hashes; returns how many disclosures it touched."""
+        s = self._session
+        await self.update_subject(
+            subject_ref,
+            matrix_user_id=None,
+            rc_user_id=None,
+            rc_username=None,
+            pseudonym=pseudonym,  # type: ignore[arg-type]
+            erased_ms=at_ms,
+        )
+        result = await s.execute(
+            update(Disclosure)
+            .where(Disclosure.subject_ref == subject_ref)
+            .values(content_hash=None)
+        )
+        return rowcount(result)
+
+    # -- membership and visibility timelines ---------------------------------------------
+
+    async def set_member(
+        self, room_ref: int, server_ref: int, user_id: str, membership: int, at_ms: int
+    ) -> None:
+        """Record a user's current membership; 0 (none) deletes the row."""
+        s = self._session
+        key = (
+            LedgerMember.room_ref == room_ref,
+            LedgerMember.server_ref == server_ref,
+            LedgerMember.user_id == user_id,
+        )
+        await s.execute(delete(LedgerMember).where(*key))
+        if membership:
+            s.add(
+                LedgerMember(
+                    room_ref=room_ref,
+                    server_ref=server_ref,
+                    user_id=user_id,
+                    membership=membership,
+                    since_ms=at_ms,
+                )
+            )
+            await s.flush()
+
+    async def server_presence(self, room_ref: int, server_ref: int) -> int:
+        """The strongest membership among the server's users in the room (0 when none)."""
+        value = await self._session.scalar(
+            select(func.max(LedgerMember.membership)).where(
+                LedgerMember.room_ref == room_ref, LedgerMember.server_ref == server_ref
+            )
+        )
+        return int(value or 0)
+
+    async def open_presence(self, room_ref: int, server_ref: int, state: int, at_ms: int) -> None:
+        # (Re)open: an interval that began at the same millisecond is open again, not lost.
+        s = self._session
+        await s.execute(
+            delete(LedgerPresence).where(
+                LedgerPresence.room_ref == room_ref,
+                LedgerPresence.server_ref == server_ref,
+                LedgerPresence.state == state,
+                LedgerPresence.from_ms == at_ms,
+            )
+        )
+        s.add(LedgerPresence(room_ref=room_ref, server_ref=server_ref, state=state, from_ms=at_ms))
+        await s.flush()
+
+    async def close_presence(self, room_ref: int, server_ref: int, state: int, at_ms: int) -> None:
+        """Close the open interval at ``at_ms`` (never before it opened; empty ones go)."""
+        s = self._session
+        key = (
+            LedgerPresence.room_ref == room_ref,
+            LedgerPresence.server_ref == server_ref,
+            LedgerPresence.state == state,
+            LedgerPresence.to_ms.is_(None),
+        )
+        await s.execute(delete(LedgerPresence).where(*key, LedgerPresence.from_ms >= at_ms))
+        await s.execute(update(LedgerPresence).where(*key).values(to_ms=at_ms))
+
+    async def presence(self, room_ref: int, server_ref: int) -> list[PresenceRecord]:
+        rows = await self._session.execute(
+            select(LedgerPresence.state, LedgerPresence.from_ms, LedgerPresence.to_ms)
+            .where(LedgerPresence.room_ref == room_ref, LedgerPresence.server_ref == server_ref)
+            .order_by(LedgerPresence.state, LedgerPresence.from_ms)
+        )
+        return [PresenceRecord(r.state, r.from_ms, r.to_ms) for r in rows]
+
+    async def room_servers(self, room_ref: int) -> list[int]:
+        rows = await self._session.scalars(
+            select(LedgerPresence.server_ref).where(LedgerPresence.room_ref == room_ref).distinct()
+        )
+        return sorted(rows)
+
+    async def set_visibility(self, room_ref: int, at_ms: int, visibility: int) -> None:
+        s = self._session
+        key = (LedgerVisibility.room_ref == room_ref, LedgerVisibility.from_ms == at_ms)
+        await s.execute(delete(LedgerVisibility).where(*key))
+        s.add(LedgerVisibility(room_ref=room_ref, from_ms=at_ms, visibility=visibility))
+        await s.flush()
+
+    async def visibility(self, room_ref: int) -> list[tuple[int, int]]:
+        rows = await self._session.execute(
+            select(LedgerVisibility.from_ms, LedgerVisibility.visibility)
+            .where(LedgerVisibility.room_ref == room_ref)
+            .order_by(LedgerVisibility.from_ms)
+        )
+        return [(r.from_ms, r.visibility) for r in rows]
+
+    async def replace_reach(
+        self, room_ref: int, server_ref: int, ranges: Iterable[tuple[int, int | None]]
+    ) -> None:
+        s = self._session
+        await s.execute(
+            delete(LedgerReach).where(
+                LedgerReach.room_ref == room_ref, LedgerReach.server_ref == server_ref
+            )
+        )
+        rows = [
+            {"room_ref": room_ref, "server_ref": server_ref, "from_ms": a, "to_ms": b}
+            for a, b in ranges
+        ]
+        if rows:
+            await s.execute(insert(LedgerReach), rows)
+
+    # -- disclosures ---------------------------------------------------------------------
+
+    async def add_disclosures(self, items: Sequence[NewDisclosure]) -> list[int]:
+        if not items:
+            return []
+        rows = [
+            {
+                "subject_ref": d.subject_ref,
+                "room_ref": d.room_ref,
+                "origin": d.origin,
+                "categories": d.categories,
+                "sent_ms": d.sent_ms,
+                "event_id": d.event_id,
+                "rc_message_id": d.rc_message_id,
+                "content_hash": d.content_hash,
+            }
+            for d in items
+        ]
+        ids = []
+        for row in rows:  # RETURNING per row: executemany + RETURNING differs per driver
+            result = await self._session.execute(
+                insert(Disclosure).values(**row).returning(Disclosure.id)
+            )
+            ids.append(int(result.scalar_one()))
+        return ids
+
+    async def prune_before(self, cutoff_ms: int) -> int:
+        """Delete disclosures sent before ``cutoff_ms``, room by room (on the room+time index)."""
+        s = self._session
+        total = 0
+        for room_ref in list(await s.scalars(select(LedgerRoom.id))):
+            result = await s.execute(
+                delete(Disclosure).where(
+                    Disclosure.room_ref == room_ref, Disclosure.sent_ms < cutoff_ms
+                )
+            )
+            total += rowcount(result)
+        return total
