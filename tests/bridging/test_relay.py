@@ -27,7 +27,9 @@ async def _timeline(user: MatrixUser, room: RoomID) -> list[dict[str, Any]]:
         await api.session.close()
 
 
-async def _messages_from(user: MatrixUser, room: RoomID, sender_prefix: str) -> list[dict[str, Any]]:
+async def _messages_from(
+    user: MatrixUser, room: RoomID, sender_prefix: str
+) -> list[dict[str, Any]]:
     return [
         e
         for e in await _timeline(user, room)

@@ -1,0 +1,212 @@
+"""Edits, deletions, reactions, threads, mentions and echo suppression, both ways."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+import pytest_asyncio
+
+from bridge.ids import RCMessageID, RCRoomID
+from bridge.rocketchat.rest import RCRestClient
+from bridge.sandbox.models import MatrixUser
+from tests.bridging.helpers import MatrixView, rc_history
+from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+@dataclass
+class Chat:
+    stack: BridgeStack
+    room: Portal
+    carol: RCRestClient
+    carol_name: str
+    alice: MatrixView  # on hs2
+    bob: MatrixView  # on hs3
+
+    @property
+    def ghost_prefix(self) -> str:
+        return "@" + self.stack.registration.user_prefix
+
+    async def rc_says(self, text: str, body: str | None = None) -> tuple[str, str]:
+        """Carol posts; returns (rc id, Matrix event id as alice sees it)."""
+        message = await self.carol.post_message(RCRoomID(self.room.rc_room_id), text)
+
+        async def seen() -> str | None:
+            for e in await self.alice.messages(self.room.matrix_room_id, self.ghost_prefix):
+                if e["content"].get("body") == (body or text):
+                    return str(e["event_id"])
+            return None
+
+        return message.id, await wait_for(seen)
+
+    async def alice_says(self, content: dict[str, object]) -> tuple[str, str]:
+        """Alice sends; returns (Matrix event id, rc id once it arrived)."""
+        event_id = await self.alice.send(self.room.matrix_room_id, content)
+        rc_id = self.stack.app.ids.rc_message_id(event_id)
+
+        async def arrived() -> str | None:
+            history = await rc_history(self.carol, self.room.rc_room_id)
+            return rc_id if any(m.id == rc_id for m in history) else None
+
+        return event_id, await wait_for(arrived)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def chat(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+) -> AsyncIterator[Chat]:
+    carol = await bridge_stack.rc_user()
+    alice_user, bob_user = await make_user(1), await make_user(2)
+    room = await portal([carol], [alice_user, bob_user])
+    alice, bob = MatrixView(alice_user), MatrixView(bob_user)
+    try:
+        yield Chat(bridge_stack, room, carol, (await carol.me()).username, alice, bob)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_rocketchat_edit_becomes_matrix_replacement(chat: Chat) -> None:
+    rc_id, event_id = await chat.rc_says("teh original")
+    await chat.carol.update_message(RCRoomID(chat.room.rc_room_id), RCMessageID(rc_id), "the fix")
+
+    async def replaced() -> dict[str, object] | None:
+        for e in await chat.bob.messages(chat.room.matrix_room_id, chat.ghost_prefix):
+            relates = e["content"].get("m.relates_to") or {}
+            if relates.get("rel_type") == "m.replace" and relates.get("event_id") == event_id:
+                return dict(e["content"]["m.new_content"])
+        return None
+
+    assert (await wait_for(replaced))["body"] == "the fix"
+
+
+async def test_rocketchat_delete_redacts_on_every_server(chat: Chat) -> None:
+    rc_id, event_id = await chat.rc_says("delete me please")
+    await chat.carol.delete_message(RCRoomID(chat.room.rc_room_id), RCMessageID(rc_id))
+    for view in (chat.alice, chat.bob):
+
+        async def redacted(v: MatrixView = view) -> bool:
+            return (await v.event(chat.room.matrix_room_id, event_id))["content"] == {}
+
+        assert await wait_for(redacted)
+
+
+async def test_matrix_edit_updates_rocketchat(chat: Chat) -> None:
+    event_id, rc_id = await chat.alice_says({"msgtype": "m.text", "body": "draft"})
+    await chat.alice.send(
+        chat.room.matrix_room_id,
+        {
+            "msgtype": "m.text",
+            "body": "* final",
+            "m.new_content": {"msgtype": "m.text", "body": "final"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
+        },
+    )
+
+    async def updated() -> bool:
+        message = await chat.carol.get_message(RCMessageID(rc_id))
+        return message.text == "final" and message.edited_at is not None
+
+    assert await wait_for(updated)
+
+
+async def test_matrix_redaction_deletes_on_rocketchat(chat: Chat) -> None:
+    event_id, rc_id = await chat.alice_says({"msgtype": "m.text", "body": "oops"})
+    await chat.alice.client.redact(chat.room.matrix_room_id, event_id)
+
+    async def gone() -> bool:
+        history = await rc_history(chat.carol, chat.room.rc_room_id)
+        return all(m.id != rc_id or m.is_deleted for m in history)
+
+    assert await wait_for(gone)
+
+
+async def test_reactions_cross_both_ways(chat: Chat) -> None:
+    rc_id, event_id = await chat.rc_says("react to this")
+    await chat.alice.send(
+        chat.room.matrix_room_id,
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": "👍"}},
+        event_type="m.reaction",
+    )
+
+    async def reacted_on_rc() -> bool:
+        message = await chat.carol.get_message(RCMessageID(rc_id))
+        return bool(message.reactions.get(":thumbsup:") or message.reactions.get(":+1:"))
+
+    assert await wait_for(reacted_on_rc)
+
+    await chat.carol.react(RCMessageID(rc_id), ":tada:")
+
+    async def reacted_on_matrix() -> bool:
+        for e in await chat.bob.timeline(chat.room.matrix_room_id):
+            relates = e["content"].get("m.relates_to") or {}
+            if e["type"] == "m.reaction" and relates.get("key") == "🎉":
+                return relates.get("event_id") == event_id
+        return False
+
+    assert await wait_for(reacted_on_matrix)
+
+
+async def test_threads_cross_both_ways(chat: Chat) -> None:
+    root_rc, root_event = await chat.rc_says("thread root")
+    _, reply_rc = await chat.alice_says(
+        {
+            "msgtype": "m.text",
+            "body": "reply in thread",
+            "m.relates_to": {"rel_type": "m.thread", "event_id": root_event},
+        }
+    )
+    assert (await chat.carol.get_message(RCMessageID(reply_rc))).thread_id == root_rc
+
+    await chat.carol.post_message(RCRoomID(chat.room.rc_room_id), "rc thread reply", tmid=root_rc)
+
+    async def threaded() -> bool:
+        for e in await chat.bob.messages(chat.room.matrix_room_id, chat.ghost_prefix):
+            if e["content"].get("body") == "rc thread reply":
+                relates = e["content"]["m.relates_to"]
+                return relates["rel_type"] == "m.thread" and relates["event_id"] == root_event
+        return False
+
+    assert await wait_for(threaded)
+
+
+async def test_mentions_map_to_the_other_sides_people(chat: Chat) -> None:
+    # Alice speaks first so that she has a shadow account to mention.
+    await chat.alice_says({"msgtype": "m.text", "body": "hello"})
+    alice_shadow = chat.stack.app.ids.shadow_username(chat.alice.user.user_id)
+    # The plain body names the person as Matrix clients know them (their shadow's name).
+    _, event_id = await chat.rc_says(
+        f"thanks @{alice_shadow}!", body=f"thanks {chat.alice.user.user_id}!"
+    )
+    event = await chat.bob.event(chat.room.matrix_room_id, event_id)
+    assert event["content"]["m.mentions"] == {"user_ids": [chat.alice.user.user_id]}
+    assert f"https://matrix.to/#/{chat.alice.user.user_id}" in event["content"]["formatted_body"]
+
+    carol_ghost = chat.stack.app.ids.ghost_user_id(chat.carol_name)
+    _, rc_id = await chat.alice_says(
+        {
+            "msgtype": "m.text",
+            "body": "Carol: ping",
+            "format": "org.matrix.custom.html",
+            "formatted_body": f'<a href="https://matrix.to/#/{carol_ghost}">Carol</a>: ping',
+        }
+    )
+    assert (await chat.carol.get_message(RCMessageID(rc_id))).text == f"@{chat.carol_name}: ping"
+
+
+async def test_nothing_echoes_back(chat: Chat) -> None:
+    await chat.rc_says("from rc, once")
+    await chat.alice_says({"msgtype": "m.text", "body": "from matrix, once"})
+    await asyncio.sleep(2)  # time for any echo to show up
+    history = [m.text for m in await rc_history(chat.carol, chat.room.rc_room_id)]
+    assert history.count("from rc, once") == 1
+    assert history.count("from matrix, once") == 1
+    bodies = [e["content"].get("body") for e in await chat.bob.messages(chat.room.matrix_room_id)]
+    assert bodies.count("from rc, once") == 1
+    assert bodies.count("from matrix, once") == 1
