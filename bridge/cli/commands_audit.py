@@ -1,0 +1,278 @@
+"""``bridge audit subject|server|flows``: the disclosure ledger for privacy officers.
+
+Output shapes (table, JSON, CSV) are documented in docs/ledger.md; the JSON is a
+contract that tests check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.privacy.queries import (
+    AmbiguousSubjectError,
+    CategoryCount,
+    LedgerQueries,
+    RecipientSummary,
+    SubjectNotFoundError,
+    day_start_ms,
+)
+from bridge.storage.database import Database
+from bridge.storage.schema import SchemaOutdatedError
+
+EXIT_NOT_FOUND = 1
+FORMATS = ("table", "json", "csv")
+DAY_MS = 86_400_000
+
+
+class UsageError(ValueError):
+    """A bad argument value, reported in one line (exit 2)."""
+
+
+def register(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="who received which personal data (the ledger)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="WHAT")
+
+    subject = audit_sub.add_parser("subject", help="recipients of one person's data")
+    subject.add_argument("id", help="@user:server, a Rocket.Chat user id, or a username")
+    subject.set_defaults(func=cmd_subject)
+
+    server = audit_sub.add_parser("server", help="what went to one recipient")
+    server.add_argument("name", help="a homeserver name, or rocketchat:<host>")
+    server.add_argument("--limit", type=int, default=100, help="disclosures listed (JSON)")
+    server.set_defaults(func=cmd_server)
+
+    flows = audit_sub.add_parser("flows", help="items per recipient per UTC day")
+    flows.set_defaults(func=cmd_flows)
+
+    for p in (subject, server, flows):
+        p.add_argument("-c", "--config", default="config.yaml", type=Path)
+        p.add_argument("--format", choices=FORMATS, default="table")
+    for p in (server, flows):
+        p.add_argument("--since", metavar="DATE", help="first UTC day included (YYYY-MM-DD)")
+        p.add_argument("--until", metavar="DATE", help="last UTC day included (YYYY-MM-DD)")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)  # noqa: T201 - the CLI's own output
+
+
+def parse_day(value: str | None, flag: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    since = parse_day(args.since, "--since")
+    until = parse_day(args.until, "--until")
+    if since and until and until < since:
+        raise UsageError("--until is before --since")
+    return (
+        None if since is None else day_start_ms(since),
+        None if until is None else day_start_ms(until) + DAY_MS,
+    )
+
+
+def iso(ms: int) -> str:
+    stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _categories(counts: Sequence[CategoryCount]) -> dict[str, int]:
+    return {c.category.label: c.items for c in counts}
+
+
+def _recipient_json(r: RecipientSummary) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "recipient": r.recipient,
+        "kind": r.kind.label,
+        "items": r.items,
+        "categories": _categories(r.categories),
+        "first": iso(r.first_ms) if r.items else None,
+        "last": iso(r.last_ms) if r.items else None,
+    }
+    if r.subjects is not None:
+        out["subjects"] = r.subjects
+    return out
+
+
+def _run(
+    args: argparse.Namespace, query: Callable[[LedgerQueries], Awaitable[dict[str, Any]]]
+) -> tuple[int, dict[str, Any] | None]:
+    config = load_or_exit(args.config, allow_example_values=True)
+    if config is None:
+        return EXIT_CONFIG, None
+
+    async def go() -> dict[str, Any]:
+        db = Database(config.database.url)
+        try:
+            await db.require_current_schema()
+            return await query(LedgerQueries(db))
+        finally:
+            await db.close()
+
+    try:
+        return 0, asyncio.run(go())
+    except SchemaOutdatedError as e:
+        _err(f"database error: {e}")
+        return EXIT_SCHEMA, None
+    except (SubjectNotFoundError, AmbiguousSubjectError) as e:
+        _err(str(e.args[0]))
+        return EXIT_NOT_FOUND, None
+
+
+def _emit(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+) -> None:
+    out = sys.stdout  # looked up per call: tests and callers may swap it
+    if args.format == "json":
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif args.format == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    else:
+        _table(header, rows, out)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO) -> None:
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        if n == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    if not rows:
+        out.write("(nothing recorded)\n")
+
+
+def _cat_text(categories: dict[str, int]) -> str:
+    return ";".join(f"{k}={v}" for k, v in categories.items())
+
+
+RECIPIENT_HEADER = ("recipient", "kind", "items", "first", "last", "categories")
+
+
+def _recipient_row(r: dict[str, Any]) -> list[object]:
+    return [
+        r["recipient"],
+        r["kind"],
+        r["items"],
+        r["first"],
+        r["last"],
+        _cat_text(r["categories"]),
+    ]
+
+
+def cmd_subject(args: argparse.Namespace) -> int:
+    async def query(q: LedgerQueries) -> dict[str, Any]:
+        report = await q.recipients_of_subject(await q.find_subject(args.id))
+        s = report.subject
+        return {
+            "subject": {
+                "id": s.id,
+                "origin": s.origin.label,
+                "matrix_user_id": s.matrix_user_id,
+                "rc_user_id": s.rc_user_id,
+                "rc_username": s.rc_username,
+                "erased_at": None if s.erased_ms is None else iso(s.erased_ms),
+            },
+            "recipients": [_recipient_json(r) for r in report.recipients],
+        }
+
+    code, data = _run(args, query)
+    if data is not None:
+        _emit(args, data, RECIPIENT_HEADER, [_recipient_row(r) for r in data["recipients"]])
+    return code
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    try:
+        since, until = _window(args)
+        if args.limit < 1:
+            raise UsageError("--limit must be at least 1")
+    except UsageError as e:
+        _err(str(e))
+        return EXIT_CONFIG
+
+    async def query(q: LedgerQueries) -> dict[str, Any]:
+        summary = await q.server_summary(args.name, since_ms=since, until_ms=until)
+        if summary is None:
+            raise SubjectNotFoundError(f"no recipient {args.name!r} in the ledger")
+        page = await q.disclosed_to(args.name, since_ms=since, until_ms=until, limit=args.limit)
+        return {
+            **_recipient_json(summary),
+            "since": args.since,
+            "until": args.until,
+            "disclosures": [
+                {
+                    "id": i.disclosure_id,
+                    "subject_id": i.subject_id,
+                    "room_id": i.room_id,
+                    "origin": i.origin.label,
+                    "categories": list(i.categories.labels),
+                    "sent": iso(i.sent_ms),
+                    "event_id": i.event_id,
+                    "rc_message_id": i.rc_message_id,
+                }
+                for i in page.items
+            ],
+            "next": page.next,
+        }
+
+    code, data = _run(args, query)
+    if data is not None:
+        header = (*RECIPIENT_HEADER, "subjects")
+        _emit(args, data, header, [[*_recipient_row(data), data["subjects"]]])
+    return code
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    try:
+        since, until = _window(args)
+    except UsageError as e:
+        _err(str(e))
+        return EXIT_CONFIG
+
+    async def query(q: LedgerQueries) -> dict[str, Any]:
+        flows = await q.flows(since_ms=since, until_ms=until)
+        return {
+            "since": args.since,
+            "until": args.until,
+            "flows": [
+                {
+                    "day": f.day.isoformat(),
+                    "recipient": f.recipient,
+                    "kind": f.kind.label,
+                    "items": f.items,
+                    "categories": _categories(f.categories),
+                }
+                for f in flows
+            ],
+        }
+
+    code, data = _run(args, query)
+    if data is not None:
+        header = ("day", "recipient", "kind", "items", "categories")
+        rows = [
+            [f["day"], f["recipient"], f["kind"], f["items"], _cat_text(f["categories"])]
+            for f in data["flows"]
+        ]
+        _emit(args, data, header, rows)
+    return code

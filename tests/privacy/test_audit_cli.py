@@ -1,0 +1,164 @@
+"""`bridge audit …`: outputs in every format, the JSON against the shapes in docs/ledger.md."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from bridge.cli.main import main
+from bridge.privacy.categories import Category, Origin
+from bridge.privacy.ledger import DisclosureLedger
+from bridge.storage.database import Database
+from tests.fixtures.bridge_config import write_config
+from tests.privacy.helpers import ALICE, BOB, BOT, SETTINGS, member, message
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "ledger.md"
+DAY = 86_400_000
+T0 = 20_000 * DAY  # 2024-10-04T00:00:00Z
+
+
+def documented_schema(name: str) -> dict[str, Any]:
+    text = DOCS.read_text()
+    match = re.search(rf"<!-- schema: {name} -->\s*```json\n(.*?)```", text, re.S)
+    assert match, f"docs/ledger.md has no schema block for {name}"
+    schema: dict[str, Any] = json.loads(match.group(1))
+    return schema
+
+
+async def populate(url: str) -> None:
+    db = Database(url)
+    ledger = DisclosureLedger(SETTINGS)
+    try:
+        await member(db, ledger, BOT, "join", T0)
+        await member(db, ledger, BOB.user_id, "join", T0 + 1)
+        await message(db, ledger, ALICE, T0 + 10, categories=Category.MESSAGE_TEXT, mentions=(BOB,))
+        await message(
+            db, ledger, ALICE, T0 + DAY + 5, categories=Category.EDIT | Category.MESSAGE_TEXT
+        )
+        await message(db, ledger, BOB, T0 + DAY + 6, origin=Origin.MATRIX)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = write_config(tmp_path / "config.yaml")
+    assert main(["db", "upgrade", "-c", str(path)]) == 0
+    asyncio.run(populate(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}"))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_subject_json_matches_the_documented_shape(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "audit", "subject", "alice", "-c", str(config), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.validate(data, documented_schema("subject"))
+    assert data["subject"]["rc_user_id"] == "rcAlice"
+    by_server = {r["recipient"]: r for r in data["recipients"]}
+    assert set(by_server) == {"hs1.test", "hs2.test"}
+    assert by_server["hs2.test"]["items"] == 2
+    assert by_server["hs2.test"]["categories"] == {"message_text": 2, "edit": 1}
+    assert by_server["hs2.test"]["first"] == "2024-10-04T00:00:00.010Z"
+
+
+def test_subject_table_and_csv(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", "subject", "@bob:hs2.test", "-c", str(config))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["recipient", "kind", "items", "first", "last", "categories"]
+    assert any(line.startswith("rocketchat:chat.test") for line in lines[2:])
+    code, out, _ = run(
+        capsys, "audit", "subject", "@bob:hs2.test", "-c", str(config), "--format", "csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["recipient"]: r["categories"] for r in rows} == {
+        "hs1.test": "message_text=1;mention=1",
+        "hs2.test": "message_text=1;mention=1",
+        "rocketchat:chat.test": "message_text=1",
+    }
+
+
+def test_server_json_matches_the_documented_shape(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["audit", "server", "hs2.test", "-c", str(config), "--format", "json"]
+    code, out, _ = run(capsys, *args, "--limit", "2")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.validate(data, documented_schema("server"))
+    assert (data["items"], data["subjects"]) == (4, 2)
+    assert [d["sent"] for d in data["disclosures"]] == [
+        "2024-10-04T00:00:00.010Z",
+        "2024-10-04T00:00:00.010Z",
+    ]
+    assert data["next"] is not None
+    code, out, _ = run(capsys, *args, "--since", "2024-10-05")
+    data = json.loads(out)
+    assert data["items"] == 2 and data["next"] is None
+
+
+def test_flows_per_day_in_json_and_csv(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", "flows", "-c", str(config), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.validate(data, documented_schema("flows"))
+    cells = {(f["day"], f["recipient"]): f["items"] for f in data["flows"]}
+    assert cells == {
+        ("2024-10-04", "hs1.test"): 2,
+        ("2024-10-04", "hs2.test"): 2,
+        ("2024-10-05", "hs1.test"): 2,
+        ("2024-10-05", "hs2.test"): 2,
+        ("2024-10-05", "rocketchat:chat.test"): 1,
+    }
+    code, out, _ = run(
+        capsys, "audit", "flows", "-c", str(config), "--format", "csv", "--until", "2024-10-04"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["day"] for r in rows} == {"2024-10-04"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["audit", "flows", "--since", "04/10/2024"], "--since must be a date as YYYY-MM-DD"),
+        (["audit", "server", "hs2.test", "--until", "2024-13-01"], "--until must be a date"),
+        (
+            ["audit", "flows", "--since", "2024-10-05", "--until", "2024-10-04"],
+            "--until is before --since",
+        ),
+    ],
+)
+def test_bad_dates_are_one_line_errors_exit_2(
+    config: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv, "-c", str(config))
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_unknown_subject_and_missing_config(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "audit", "subject", "@nobody:x.test", "-c", str(config))
+    assert code == 1 and "no subject" in err
+    code, _, err = run(capsys, "audit", "server", "nowhere.test", "-c", str(config))
+    assert code == 1 and "no recipient" in err
+    code, _, err = run(capsys, "audit", "flows", "-c", str(tmp_path / "missing.yaml"))
+    assert code == 2 and err.startswith("config error:")
