@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bridge.cli import commands_audit, commands_core
+from bridge.cli import commands_audit, commands_core, commands_demo
 
 EXIT_CONFIG = 2
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands_core.register(sub)
     commands_audit.register(sub)
+    commands_demo.register(sub)
     return parser
 
 

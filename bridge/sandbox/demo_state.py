@@ -1,0 +1,73 @@
+"""The demo's state file (every endpoint and credential, as JSON) and its printed summary.
+
+The summary is rendered from the same dict that goes into the file, so what a developer
+reads and what a script reads cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+State = dict[str, Any]
+
+
+def write_state_file(path: Path, state: State) -> None:
+    """Write atomically with mode 0600: a script polling for the file never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+        f.write("\n")
+    tmp.replace(path)
+
+
+def summary(state: State, state_file: Path) -> str:
+    """What to open and how to log in, for a human at the terminal."""
+    lines = [
+        f"Demo running (started in {state['startup_seconds']:.1f} s).",
+        "Throwaway sandbox credentials below; they die with the demo.",
+        "",
+        "Matrix homeservers (log in with any Matrix client, e.g. Element, 'custom server'):",
+    ]
+    for index, hs in enumerate(state["homeservers"]):
+        role = "the organisation's, bridge appservice" if index == 0 else "another agency"
+        lines.append(f"  {hs['server_name']}  {hs['client_url']}  ({role})")
+        lines.append(f"    admin  {hs['admin']['user_id']}  (access token in the state file)")
+        lines.extend(
+            f"    user   {user['user_id']}  password {user['password']}" for user in hs["users"]
+        )
+    rc = state["rocketchat"]
+    lines += ["", f"Rocket.Chat (simulated, REST API only): {rc['url']}"]
+    lines.append(f"    admin  {rc['admin']['username']}  password {rc['admin']['password']}")
+    lines.extend(
+        f"    user   {user['username']}  password {user['password']}" for user in rc["users"]
+    )
+    lines.append(f"    the bridge's account: {rc['bot_username']}")
+    bridge = state["bridge"]
+    lines += [
+        "",
+        f"Bridge: {bridge['url']} (health: {bridge['url']}/_bridge/health/live), "
+        f"bot {bridge['bot_user_id']}",
+        f"    config {bridge['config_path']}",
+        f"    log    {bridge['log_path']}",
+        "",
+        "Bridged rooms:",
+    ]
+    lines.extend(
+        f"  Rocket.Chat #{room['rocketchat_room_name']} ({room['rocketchat_room_id']})"
+        f"  <->  Matrix {room['matrix_room_id']}"
+        for room in state["rooms"]
+    )
+    lines += [
+        "",
+        f"State file (every endpoint, token and password as JSON): {state_file}",
+        f"Try a round trip:  python examples/demo_roundtrip.py {state_file}",
+        f"Data and logs in {state['directory']}",
+        "Stop with Ctrl-C (or SIGTERM): every process started here is stopped"
+        + (", and its data kept." if state["keep"] else " and its data removed."),
+    ]
+    return "\n".join(lines)
