@@ -1,0 +1,184 @@
+"""``python -m bridge demo``, end to end, the way a developer runs it.
+
+The demo is started as a subprocess through the CLI; a script that reads only the state
+file (examples/demo_roundtrip.py) does the message round trip. The demo starts its own
+cluster, so these tests use none of the session fixtures and stay synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.sandbox.synapse_process import is_pid_alive
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+START_LIMIT_S = 120.0
+STOP_LIMIT_S = 60.0
+
+
+class DemoRun:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.output = tmp_path / "demo-output.txt"
+        self.state_file = tmp_path / "state.json"
+        argv = [sys.executable, "-m", "bridge", "demo", "--state-file", str(self.state_file)]
+        with self.output.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [*argv, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.began = time.monotonic()
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_state(self) -> dict[str, Any]:
+        while not self.state_file.exists():
+            assert self.proc.poll() is None, f"demo exited early:\n{self.text()}"
+            assert time.monotonic() - self.began < START_LIMIT_S, f"no state file:\n{self.text()}"
+            time.sleep(0.2)
+        return json.loads(self.state_file.read_text())
+
+    def wait_line(self, fragment: str) -> str:
+        while fragment not in self.text():
+            assert self.proc.poll() is None, f"demo exited early:\n{self.text()}"
+            assert time.monotonic() - self.began < START_LIMIT_S, self.text()
+            time.sleep(0.05)
+        return next(line for line in self.text().splitlines() if fragment in line)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(STOP_LIMIT_S)
+
+
+@pytest.fixture
+def demo_runs(tmp_path: Path) -> Iterator[list[DemoRun]]:
+    runs: list[DemoRun] = []
+    yield runs
+    for run in runs:  # a failed test must not leave a demo running
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+            try:
+                run.proc.wait(STOP_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+
+
+def processes_under(directory: str) -> list[int]:
+    """Live processes whose command line or working directory is inside ``directory``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if (directory in cmdline or cwd.startswith(directory)) and is_pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def assert_state_shape(state: dict[str, Any], servers: int) -> None:
+    assert len(state["homeservers"]) == servers
+    for hs in state["homeservers"]:
+        assert hs["client_url"].startswith("http://")
+        assert hs["admin"]["user_id"].startswith("@admin:")
+        assert hs["admin"]["access_token"]
+    # Normal users on the other agencies' servers only.
+    assert state["homeservers"][0]["users"] == []
+    for hs in state["homeservers"][1:]:
+        [user] = hs["users"]
+        assert user["user_id"].endswith(":" + hs["server_name"])
+        assert user["password"] and user["access_token"]
+    bridge = state["bridge"]
+    assert bridge["bot_user_id"].endswith(":" + state["homeservers"][0]["server_name"])
+    assert bridge["database_url"].startswith("sqlite+aiosqlite:///")
+    assert Path(bridge["config_path"]).is_file()
+    rc = state["rocketchat"]
+    assert {"username", "user_id", "auth_token"} <= rc["admin"].keys()
+    assert rc["bot_username"]
+    assert all({"username", "user_id", "auth_token", "password"} <= u.keys() for u in rc["users"])
+    [room] = state["rooms"]
+    assert room["matrix_room_id"].startswith("!")
+    assert room["rocketchat_room_id"]
+
+
+def test_demo_round_trip_from_the_state_file_then_sigterm_stops_everything(
+    tmp_path: Path, demo_runs: list[DemoRun]
+) -> None:
+    run = DemoRun(tmp_path, "--servers", "3")
+    demo_runs.append(run)
+    state = run.wait_state()
+    print(
+        f"demo start-up: {state['startup_seconds']:.1f} s inside the demo, "
+        f"{time.monotonic() - run.began:.1f} s including interpreter start"
+    )
+    assert_state_shape(state, 3)
+    with urllib.request.urlopen(state["bridge"]["url"] + "/_bridge/health/live") as response:
+        assert response.status == 200
+
+    script = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo_roundtrip.py"), str(run.state_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert script.returncode == 0, script.stdout + script.stderr + run.text()
+    assert "Matrix -> Rocket.Chat" in script.stdout
+    assert "Rocket.Chat -> Matrix" in script.stdout
+
+    assert run.terminate() == 0, run.text()
+    assert [pid for pid in state["pids"] if is_pid_alive(pid)] == []
+    assert len(state["pids"]) == 3 + 2  # homeservers, simulator, bridge
+    assert not Path(state["directory"]).exists()
+    assert not run.state_file.exists()  # it described processes that are gone
+
+
+def test_demo_with_keep_leaves_its_data_and_state_file(
+    tmp_path: Path, demo_runs: list[DemoRun]
+) -> None:
+    run = DemoRun(tmp_path, "--servers", "1", "--keep")
+    demo_runs.append(run)
+    state = run.wait_state()
+    assert_state_shape(state, 1)
+    try:
+        assert run.terminate() == 0, run.text()
+        assert [pid for pid in state["pids"] if is_pid_alive(pid)] == []
+        assert Path(state["bridge"]["config_path"]).is_file()
+        assert Path(state["homeservers"][0]["log_path"]).is_file()
+        assert run.state_file.exists()
+    finally:
+        shutil.rmtree(state["directory"], ignore_errors=True)
+
+
+def test_sigterm_during_start_up_stops_what_was_started(
+    tmp_path: Path, demo_runs: list[DemoRun]
+) -> None:
+    run = DemoRun(tmp_path, "--servers", "2")
+    demo_runs.append(run)
+    directory = run.wait_line("Starting the demo in").split(" in ", 1)[1].split(" ")[0]
+    # Long enough for the homeservers and the simulator to have been launched.
+    deadline = time.monotonic() + 20
+    while not processes_under(directory) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_under(directory), f"nothing started under {directory}:\n{run.text()}"
+
+    assert run.terminate() == 130, run.text()
+    assert processes_under(directory) == []
+    assert not Path(directory).exists()
+    assert not run.state_file.exists()
