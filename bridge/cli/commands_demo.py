@@ -58,6 +58,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
+    # The migrations' step-by-step INFO lines are noise in the demo's terminal.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     options = DemoOptions(
         servers=args.servers,
         state_file=args.state_file.resolve() if args.state_file else None,

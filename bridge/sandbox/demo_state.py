@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 State = dict[str, Any]
+
+# The standalone round-trip script, in the source checkout beside the package.
+ROUNDTRIP_SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "demo_roundtrip.py"
 
 
 def write_state_file(path: Path, state: State) -> None:
@@ -31,7 +35,7 @@ def summary(state: State, state_file: Path) -> str:
         f"Demo running (started in {state['startup_seconds']:.1f} s).",
         "Throwaway sandbox credentials below; they die with the demo.",
         "",
-        "Matrix homeservers (log in with any Matrix client, e.g. Element, 'custom server'):",
+        "Matrix homeservers (log in with a Matrix client, e.g. Element desktop, custom server):",
     ]
     for index, hs in enumerate(state["homeservers"]):
         role = "the organisation's, bridge appservice" if index == 0 else "another agency"
@@ -65,7 +69,7 @@ def summary(state: State, state_file: Path) -> str:
     lines += [
         "",
         f"State file (every endpoint, token and password as JSON): {state_file}",
-        f"Try a round trip:  python examples/demo_roundtrip.py {state_file}",
+        f"Try a round trip:  {sys.executable} {ROUNDTRIP_SCRIPT} {state_file}",
         f"Data and logs in {state['directory']}",
         "Stop with Ctrl-C (or SIGTERM): every process started here is stopped"
         + (", and its data kept." if state["keep"] else " and its data removed."),
