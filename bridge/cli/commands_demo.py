@@ -82,6 +82,7 @@ async def _demo(options: DemoOptions) -> int:
         _say("Interrupted during start-up; stopping what was started...")
         starting.cancel()  # Demo.start stops everything it started before re-raising
         await asyncio.gather(starting, return_exceptions=True)
+        await demo.stop()  # idempotent; covers a cancel before start() ever ran
         return EXIT_INTERRUPTED
     stopping.cancel()
     if (error := starting.exception()) is not None:
