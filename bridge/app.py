@@ -12,8 +12,9 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, web
 from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
-from mautrix.types import ContentURI
+from mautrix.types import ContentURI, UserID
 
+from bridge.bridging import actions
 from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
@@ -26,13 +27,14 @@ from bridge.matrix.appservice import build_api
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.rocketchat.errors import RCError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
-from bridge.rocketchat.service import RocketChatSide
+from bridge.rocketchat.service import FileTooLargeError, RocketChatSide
 from bridge.storage.database import Database
 from bridge.web.health import HealthRoutes
 from bridge.workers.inbox import InboxWorker
-from bridge.workers.outbox import OutboxWorker
+from bridge.workers.outbox import OutboxWorker, PermanentFailure, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +60,50 @@ class BridgeApp:
         self._session = ClientSession(timeout=ClientTimeout(total=60))
         api = build_api(self.config, self._session)
         self.rocketchat = RocketChatSide(self.config, self.db, self._wake_inbox)
+        rc_to_matrix = RocketChatToMatrix(self.ids, self.rocketchat.bot_user_ids)
         self.inbox_worker = InboxWorker(
             self.db,
             Dispatcher(
                 {
                     "matrix": [MatrixEventHandler(self.config), MatrixToRocketChat(self.ids)],
-                    RC_SOURCE: [RocketChatToMatrix(self.ids, self.rocketchat.bot_user_ids)],
+                    RC_SOURCE: [rc_to_matrix],
                 }
             ),
         )
+
+        rocketchat = self.rocketchat
 
         async def fetch_media(mxc: str) -> tuple[bytes, str]:
             data = await api.bot_intent().download_media(ContentURI(mxc))
             return data, "application/octet-stream"
 
+        async def fetch_rc_file(url: str) -> tuple[bytes, str]:
+            try:
+                return await rocketchat.download(url, MAX_MEDIA_BYTES)
+            except FileTooLargeError as e:
+                raise PermanentFailure(str(e)) from e
+            except (RCError, OSError) as e:
+                raise RetryLater(f"Rocket.Chat file download failed: {e}") from e
+
+        async def display_name(user_id: str) -> str | None:
+            try:
+                name = await api.bot_intent().get_displayname(UserID(user_id))
+            except MatrixError:
+                return None
+            return name if isinstance(name, str) else None
+
         self._rc_executors = RocketChatExecutors(
-            self.rocketchat.admin, self.db, self.ids, self._session, fetch_media, MAX_MEDIA_BYTES
+            self.rocketchat.admin,
+            self.db,
+            self.ids,
+            fetch_media,
+            display_name,
+            MAX_MEDIA_BYTES,
         )
-        executors = MatrixExecutors(api, self.db, self.ids, self.config).table()
+        executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
-        self.outbox_worker = OutboxWorker(self.db, executors, on_done=ON_DONE)
+        on_done = ON_DONE | {actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved}
+        self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
         app = build_http_app(self.config, self.db, self._wake_inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

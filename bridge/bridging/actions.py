@@ -11,6 +11,7 @@ from __future__ import annotations
 # Matrix side
 CREATE_PORTAL = "matrix.create_portal"
 MATRIX_SEND = "matrix.send"
+MATRIX_UPLOAD = "matrix.upload"
 MATRIX_REDACT = "matrix.redact"
 MATRIX_MEMBERSHIP = "matrix.membership"
 MATRIX_PROFILE = "matrix.profile"
@@ -24,6 +25,7 @@ RC_DELETE = "rc.delete"
 RC_REACT = "rc.react"
 RC_UPLOAD = "rc.upload"
 RC_JOIN = "rc.join_room"
+RC_RESOLVE_USER = "rc.resolve_user"
 
 
 def matrix_queue(portal_id: int) -> str:

@@ -20,7 +20,7 @@ from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import NewAction
+from bridge.storage.outbox import Action, NewAction
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,10 @@ class RocketChatToMatrix:
             # The stream is an upsert stream: a known id means reactions or previews changed.
             await self._sync_reactions(uow, portal, message, existing[0])
             return
-        if await self._is_echo(uow, message.user):
-            return
         if message.is_system:
-            await self._system(uow, portal, message)
+            await self._system(uow, portal, message)  # judged by whom it is about
+            return
+        if await self._is_echo(uow, message.user):
             return
         sender = await self._ensure_ghost(uow, portal, message.user)
         content = await self._content(uow, message.text)
@@ -74,9 +74,13 @@ class RocketChatToMatrix:
             root = await uow.bridging.messages_by_rc(message.thread_id)
             if root:
                 content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
-        await self._send(uow, portal, message, sender, "m.room.message", content, part=0)
-        for part, attachment in enumerate(_file_parts(message), start=1):
-            await self._send(uow, portal, message, sender, "m.room.message", attachment, part)
+        files = _file_parts(message)
+        if message.text or not files:
+            await self._send(uow, portal, message, sender, "m.room.message", content, part=0)
+        for part, attachment in enumerate(files, start=1):
+            await self._send(
+                uow, portal, message, sender, "m.room.message", attachment, part, upload=True
+            )
 
     async def _send(
         self,
@@ -87,11 +91,13 @@ class RocketChatToMatrix:
         event_type: str,
         content: dict[str, Any],
         part: int,
+        *,
+        upload: bool = False,
     ) -> None:
         await uow.enqueue(
             NewAction(
                 key=f"rc-msg:{message.id}:{part}",
-                kind=actions.MATRIX_SEND,
+                kind=actions.MATRIX_UPLOAD if upload else actions.MATRIX_SEND,
                 queue=actions.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
@@ -162,25 +168,56 @@ class RocketChatToMatrix:
         if message.type not in _JOINS | _LEAVES:
             return
         # "au"/"ru" name the added or removed user in ``msg``; "uj"/"ul" are by the user.
+        membership = "join" if message.type in _JOINS else "leave"
         subject = message.user
         if message.type in (rc.USER_ADDED, rc.USER_REMOVED):
             ghost = await uow.bridging.ghost_by_username(message.text)
             if ghost is None:
+                # The event names the user only by username; learn who it is first.
+                await uow.enqueue(
+                    NewAction(
+                        key=f"rc-member:{message.id}",
+                        kind=actions.RC_RESOLVE_USER,
+                        queue=actions.matrix_queue(portal.id),
+                        payload={
+                            "portal_id": portal.id,
+                            "username": message.text,
+                            "membership": membership,
+                            "message_id": message.id,
+                        },
+                    )
+                )
                 return
             subject = RCUserRef(RCUserID(ghost.rc_user_id), RCUsername(ghost.rc_username))
+        await self.membership(uow, portal, subject, membership, message.id)
+
+    async def user_resolved(
+        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
+    ) -> None:
+        """Outbox hook of RC_RESOLVE_USER: now the added/removed user's ghost can move."""
+        assert result is not None
+        portal = await uow.bridging.portal_by_id(action.payload["portal_id"])
+        if portal is None:
+            return
+        subject = RCUserRef(
+            RCUserID(result["rc_user_id"]), RCUsername(result["username"]), result.get("name")
+        )
+        payload = action.payload
+        await self.membership(uow, portal, subject, payload["membership"], payload["message_id"])
+
+    async def membership(
+        self, uow: UnitOfWork, portal: Portal, subject: RCUserRef, membership: str, key: str
+    ) -> None:
+        """Move ``subject``'s ghost into or out of the portal room."""
         if await self._is_echo(uow, subject):
             return
         sender = await self._ensure_ghost(uow, portal, subject)
         await uow.enqueue(
             NewAction(
-                key=f"rc-member:{message.id}",
+                key=f"rc-member-ghost:{key}",
                 kind=actions.MATRIX_MEMBERSHIP,
                 queue=actions.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "user_id": sender,
-                    "membership": "join" if message.type in _JOINS else "leave",
-                },
+                payload={"portal_id": portal.id, "user_id": sender, "membership": membership},
             )
         )
 

@@ -109,6 +109,7 @@ async def rc_reacted(uow: UnitOfWork, action: Action, _result: Result) -> None:
 
 ON_DONE: dict[str, OnDone] = {
     actions.MATRIX_SEND: matrix_sent,
+    actions.MATRIX_UPLOAD: matrix_sent,
     actions.MATRIX_REDACT: matrix_redacted,
     actions.CREATE_PORTAL: portal_created,
     actions.MATRIX_PROFILE: ghost_profile_set,

@@ -36,18 +36,30 @@ _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM", "M_BAD_JSON", "M_I
 Result = dict[str, Any] | None
 
 
+FileFetcher = Callable[[str], Awaitable[tuple[bytes, str]]]
+
+
 class MatrixExecutors:
-    def __init__(self, api: AppServiceAPI, db: Database, ids: Identities, config: Config) -> None:
+    def __init__(
+        self,
+        api: AppServiceAPI,
+        db: Database,
+        ids: Identities,
+        config: Config,
+        fetch_file: FileFetcher,
+    ) -> None:
         self._api = api
         self._db = db
         self._ids = ids
         self._config = config
+        self._fetch_file = fetch_file
 
     def table(self) -> dict[str, Executor]:
         return {
             JOIN_ROOM: self._guard(self.join_room),
             actions.CREATE_PORTAL: self._guard(self.create_portal),
             actions.MATRIX_SEND: self._guard(self.send),
+            actions.MATRIX_UPLOAD: self._guard(self.upload),
             actions.MATRIX_REDACT: self._guard(self.redact),
             actions.MATRIX_PROFILE: self._guard(self.profile),
             actions.MATRIX_MEMBERSHIP: self._guard(self.membership),
@@ -132,6 +144,20 @@ class MatrixExecutors:
         )
         return {"event_id": event_id, "room_id": room_id}
 
+    async def upload(self, action: Action) -> Result:
+        """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
+        payload = action.payload
+        content = dict(payload["content"])
+        url = content.pop("rc_file_url")
+        declared_type = content.pop("rc_file_type", None)
+        data, mimetype = await self._fetch_file(url)
+        mimetype = declared_type or mimetype
+        intent = self._intent(payload["sender"])
+        await intent.ensure_registered()
+        mxc = await intent.upload_media(data, mime_type=mimetype, filename=content["body"])
+        content |= {"url": mxc, "info": {"mimetype": mimetype, "size": len(data)}}
+        return await self.send(_with_content(action, content))
+
     async def redact(self, action: Action) -> Result:
         payload = action.payload
         room_id = await self._room(payload["portal_id"])
@@ -155,6 +181,17 @@ class MatrixExecutors:
         else:
             await intent.leave_room(room_id)
         return None
+
+
+def _with_content(action: Action, content: dict[str, Any]) -> Action:
+    return Action(
+        action.id,
+        action.key,
+        action.kind,
+        action.queue,
+        {**action.payload, "content": content},
+        action.attempts,
+    )
 
 
 def _bridge_state(payload: dict[str, Any], bot: str) -> dict[str, Any]:

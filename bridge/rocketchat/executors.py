@@ -10,8 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
-import aiohttp
-
 from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
@@ -49,15 +47,15 @@ class RocketChatExecutors:
         admin: RCRestClient,
         db: Database,
         ids: Identities,
-        session: aiohttp.ClientSession,
         fetch_media: MediaFetcher,
+        display_name: Callable[[str], Awaitable[str | None]],
         max_upload_bytes: int,
     ) -> None:
         self._admin = admin
         self._db = db
         self._ids = ids
-        self._session = session
         self._fetch_media = fetch_media
+        self._display_name = display_name
         self._max_upload = max_upload_bytes
         self._clients: dict[str, RCRestClient] = {}
 
@@ -65,6 +63,7 @@ class RocketChatExecutors:
         return {
             actions.RC_SHADOW: self._guard(self.ensure_shadow),
             actions.RC_JOIN: self._guard(self.join_room),
+            actions.RC_RESOLVE_USER: self._guard(self.resolve_user),
             actions.RC_SEND: self._guard(self.send),
             actions.RC_UPDATE: self._guard(self.update),
             actions.RC_DELETE: self._guard(self.delete),
@@ -99,7 +98,7 @@ class RocketChatExecutors:
         user_id = action.payload["user_id"]
         username = self._ids.shadow_username(user_id)
         password = self._ids.shadow_password(user_id)
-        name = action.payload.get("display_name") or user_id
+        name = await self._display_name(user_id) or user_id
         try:
             user = await self._admin.users_create(
                 username,
@@ -182,6 +181,10 @@ class RocketChatExecutors:
             kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
         )
         return None
+
+    async def resolve_user(self, action: Action) -> Result:
+        user = await self._admin.users_info(username=action.payload["username"])
+        return {"rc_user_id": user.id, "username": user.username, "name": user.name}
 
     # -- messages -------------------------------------------------------------------------
 

@@ -21,6 +21,11 @@ from bridge.storage.database import Database
 log = logging.getLogger(__name__)
 
 
+class FileTooLargeError(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"file of {size} bytes exceeds the {limit}-byte limit")
+
+
 class RocketChatSide:
     def __init__(self, config: Config, db: Database, on_stored: Callable[[], None]) -> None:
         self._config = config
@@ -94,6 +99,20 @@ class RocketChatSide:
     async def follow(self, rc_room_id: str) -> None:
         if self.listener is not None:
             await self.listener.add_room(RCRoomID(rc_room_id))
+
+    async def download(self, url: str, max_bytes: int) -> tuple[bytes, str]:
+        """Fetch an uploaded file; its links are relative and need the auth headers (§4)."""
+        absolute = url if url.startswith("http") else self._config.rocketchat.url.rstrip("/") + url
+        transport = self.admin.transport
+        async with transport.session.get(absolute, headers=transport.auth_headers()) as resp:
+            if resp.status != 200:
+                raise RCError(f"download of a Rocket.Chat file answered {resp.status}")
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise FileTooLargeError(resp.content_length, max_bytes)
+            data = await resp.content.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise FileTooLargeError(len(data), max_bytes)
+            return data, resp.content_type or "application/octet-stream"
 
     async def close(self) -> None:
         if self.listener is not None:

@@ -181,9 +181,8 @@ async def test_mentions_map_to_the_other_sides_people(chat: Chat) -> None:
     await chat.alice_says({"msgtype": "m.text", "body": "hello"})
     alice_shadow = chat.stack.app.ids.shadow_username(chat.alice.user.user_id)
     # The plain body names the person as Matrix clients know them (their shadow's name).
-    _, event_id = await chat.rc_says(
-        f"thanks @{alice_shadow}!", body=f"thanks {chat.alice.user.user_id}!"
-    )
+    alice_name = await chat.alice.client.get_displayname(chat.alice.client.mxid)
+    _, event_id = await chat.rc_says(f"thanks @{alice_shadow}!", body=f"thanks {alice_name}!")
     event = await chat.bob.event(chat.room.matrix_room_id, event_id)
     assert event["content"]["m.mentions"] == {"user_ids": [chat.alice.user.user_id]}
     assert f"https://matrix.to/#/{chat.alice.user.user_id}" in event["content"]["formatted_body"]
@@ -210,3 +209,53 @@ async def test_nothing_echoes_back(chat: Chat) -> None:
     bodies = [e["content"].get("body") for e in await chat.bob.messages(chat.room.matrix_room_id)]
     assert bodies.count("from rc, once") == 1
     assert bodies.count("from matrix, once") == 1
+
+
+async def test_files_cross_both_ways(chat: Chat) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"pixels" * 50
+    mxc = await chat.alice.client.upload_media(png, mime_type="image/png", filename="pic.png")
+    await chat.alice.send(
+        chat.room.matrix_room_id,
+        {"msgtype": "m.image", "body": "pic.png", "url": mxc, "info": {"mimetype": "image/png"}},
+    )
+
+    async def uploaded() -> list[str] | None:
+        # rooms.mediaConfirm picks the message id itself, so look for the file by name.
+        for m in await rc_history(chat.carol, chat.room.rc_room_id):
+            if m.files:
+                return [f.name or "" for f in m.files]
+        return None
+
+    assert await wait_for(uploaded) == ["pic.png"]
+
+    await chat.carol.upload(
+        RCRoomID(chat.room.rc_room_id), b"report body", "report.txt", "text/plain"
+    )
+
+    async def arrived() -> dict[str, object] | None:
+        for e in await chat.bob.messages(chat.room.matrix_room_id, chat.ghost_prefix):
+            if e["content"].get("msgtype") == "m.file" and e["content"]["body"] == "report.txt":
+                return dict(e["content"])
+        return None
+
+    content = await wait_for(arrived)
+    assert str(content["url"]).startswith("mxc://")
+    data = await chat.bob.client.download_media(content["url"])  # type: ignore[arg-type]
+    assert data == b"report body"
+
+
+async def test_rocketchat_membership_moves_the_ghost(chat: Chat) -> None:
+    dave = await chat.stack.rc_user()
+    dave_name = (await dave.me()).username
+    me = dave.login_info
+    assert me is not None
+    admin = chat.stack.app.rocketchat
+    assert admin is not None
+    await admin.admin.room_invite("channels", RCRoomID(chat.room.rc_room_id), me.user_id)
+    ghost = chat.stack.app.ids.ghost_user_id(dave_name)
+
+    async def joined() -> bool:
+        members = await chat.bob.client.get_joined_members(chat.room.matrix_room_id)
+        return ghost in members
+
+    assert await wait_for(joined)

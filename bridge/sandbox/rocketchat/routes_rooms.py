@@ -112,6 +112,9 @@ def make_invite(kind: str) -> Handler:
                 raise meteor_error("error-invalid-user", "Invalid user")
             if uid not in room.members:
                 room.members.append(uid)
+                # addUserToRoom inserts a system message: t "au", msg = the added user's
+                # username, u = who added them (server: createWithTypeRoomIdMessageUserAndUnread).
+                ops.create_message(state, user, room, {"msg": state.users[uid].username, "t": "au"})
         room.updated_at = state.now_ms()
         return success({key: room.document(state)})
 
