@@ -17,16 +17,18 @@ from mautrix.types import ContentURI, UserID
 from bridge.bridging import actions
 from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
+from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
 from bridge.bridging.portals import link_room
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
-from bridge.bridging.records import ON_DONE
+from bridge.bridging.records import Records
 from bridge.config import Config
-from bridge.ids import RCRoomID
+from bridge.ids import RCRoomID, ServerName
 from bridge.matrix.appservice import build_api
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.rocketchat.errors import RCError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
@@ -47,6 +49,13 @@ class BridgeApp:
         self.config = config
         self.db = Database(config.database.url)
         self.ids = Identities(config)
+        self.ledger = DisclosureLedger(
+            LedgerSettings(
+                local_server=ServerName(config.homeserver.domain),
+                rocketchat=rocketchat_recipient(config.rocketchat.url),
+                hash_key=config.privacy.hash_key.encode(),
+            )
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -65,7 +74,11 @@ class BridgeApp:
             self.db,
             Dispatcher(
                 {
-                    "matrix": [MatrixEventHandler(self.config), MatrixToRocketChat(self.ids)],
+                    "matrix": [
+                        MatrixEventHandler(self.config),
+                        LedgerObserver(self.ledger),
+                        MatrixToRocketChat(self.ids),
+                    ],
                     RC_SOURCE: [rc_to_matrix],
                 }
             ),
@@ -102,7 +115,9 @@ class BridgeApp:
         )
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
-        on_done = ON_DONE | {actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved}
+        on_done = Records(self.ledger).table() | {
+            actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved
+        }
         self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
         app = build_http_app(self.config, self.db, self._wake_inbox)
         self._runner = web.AppRunner(app, access_log=None)

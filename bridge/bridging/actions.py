@@ -16,6 +16,7 @@ MATRIX_REDACT = "matrix.redact"
 MATRIX_MEMBERSHIP = "matrix.membership"
 MATRIX_PROFILE = "matrix.profile"
 MATRIX_NOTICE = "matrix.notice"
+MATRIX_SEED = "matrix.seed_ledger"
 
 # Rocket.Chat side
 RC_SHADOW = "rc.ensure_shadow"

@@ -12,6 +12,7 @@ import emoji
 from bridge.bridging import actions
 from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc
 from bridge.bridging.identities import Identities
+from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
@@ -87,9 +88,15 @@ class MatrixToRocketChat:
                 "mimetype": (content.get("info") or {}).get("mimetype"),
                 "size": (content.get("info") or {}).get("size"),
             }
+            payload["disclosure"] = _disclosure(
+                event, Category.MEDIA | Category.FILE_NAME, payload["filename"], []
+            )
             kind = actions.RC_UPLOAD
         else:
-            payload["text"] = await self._text(uow, content)
+            payload["text"], mentions = await self._text(uow, content)
+            payload["disclosure"] = _disclosure(
+                event, Category.MESSAGE_TEXT, content["body"], mentions
+            )
             kind = actions.RC_SEND
         await uow.enqueue(
             NewAction(
@@ -100,20 +107,30 @@ class MatrixToRocketChat:
             )
         )
 
-    async def _text(self, uow: UnitOfWork, content: dict[str, Any]) -> str:
+    async def _text(
+        self, uow: UnitOfWork, content: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Rocket.Chat markdown for ``content``, and the people it mentions."""
         formatted = content.get("formatted_body")
         if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
             formatted = None
         usernames: dict[str, str] = {}
-        for quoted in set(_PILL.findall(formatted or "")):
+        mentions: list[dict[str, Any]] = []
+        for quoted in sorted(set(_PILL.findall(formatted or ""))):
             user_id = unquote(quoted)
             username = await self._rc_username_of(uow, user_id)
             if username:
                 usernames[user_id] = username
+            ghost = await uow.bridging.ghost_by_matrix(user_id)
+            mentions.append(
+                {"rc_user_id": ghost.rc_user_id, "rc_username": ghost.rc_username}
+                if ghost
+                else {"matrix_user_id": user_id}
+            )
         text = matrix_to_rc(content["body"], formatted, usernames.get)
         if content.get("msgtype") == "m.emote":
             text = f"_{text}_"
-        return text
+        return text, mentions
 
     async def _rc_username_of(self, uow: UnitOfWork, user_id: str) -> str | None:
         ghost = await uow.bridging.ghost_by_matrix(user_id)
@@ -150,16 +167,22 @@ class MatrixToRocketChat:
             return
         if original.sender != event["sender"] or not isinstance(new_content.get("body"), str):
             return  # only the author's edits count (spec: "Event replacements", validity)
+        text, mentions = await self._text(uow, new_content)
         await uow.enqueue(
             NewAction(
                 key=f"mx-edit:{event['event_id']}",
                 kind=actions.RC_UPDATE,
                 queue=actions.rc_queue(portal.rc_room_id),
                 payload={
+                    "portal_id": portal.id,
                     "rc_room_id": portal.rc_room_id,
                     "rc_message_id": original.rc_message_id,
                     "sender": event["sender"],
-                    "text": await self._text(uow, new_content),
+                    "text": text,
+                    "record": {"matrix_event_id": event["event_id"]},
+                    "disclosure": _disclosure(
+                        event, Category.MESSAGE_TEXT | Category.EDIT, new_content["body"], mentions
+                    ),
                 },
             )
         )
@@ -224,11 +247,16 @@ class MatrixToRocketChat:
                 kind=actions.RC_REACT,
                 queue=actions.rc_queue(portal.rc_room_id),
                 payload={
+                    "portal_id": portal.id,
                     "rc_message_id": rc_message_id,
                     "emoji": shortcode,
                     "sender": event["sender"],
                     "should_react": should_react,
                     "matrix_event_id": redacts or event["event_id"],
+                    "record": {"matrix_event_id": event["event_id"]},
+                    "disclosure": _disclosure(event, Category.REACTION, shortcode, [])
+                    if should_react
+                    else None,
                 },
             )
         )
@@ -242,7 +270,7 @@ class MatrixToRocketChat:
                     key=f"shadow:{user_id}",
                     kind=actions.RC_SHADOW,
                     queue=queue,
-                    payload={"user_id": user_id},
+                    payload={"user_id": user_id, "portal_id": portal.id},
                 )
             )
         await uow.enqueue(
@@ -257,6 +285,19 @@ class MatrixToRocketChat:
                 },
             )
         )
+
+
+def _disclosure(
+    event: dict[str, Any], categories: Category, content: str, mentions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the ledger records once the send is done (see records.Records)."""
+    return {
+        "subject": {"matrix_user_id": event["sender"]},
+        "origin": "MATRIX",
+        "categories": int(categories),
+        "content": content,
+        "mentions": mentions,
+    }
 
 
 def _own(target: BridgedMessage, redacter: str) -> bool:

@@ -36,6 +36,20 @@ async def link_room(
         await uow.bridging.set_portal_room(portal.id, matrix_room_id)
     elif not portal.active:
         await uow.bridging.set_portal_active(portal.id, True)
+    if matrix_room_id is not None:
+        # An existing room: the ledger needs its members and visibility from the server.
+        await uow.enqueue(
+            NewAction(
+                key=f"seed-ledger:{matrix_room_id}",
+                kind=actions.MATRIX_SEED,
+                queue=actions.matrix_queue(portal.id),
+                payload={
+                    "portal_id": portal.id,
+                    "room_id": matrix_room_id,
+                    "rc_room_id": rc_room_id,
+                },
+            )
+        )
     if matrix_room_id is None and portal.matrix_room_id is None:
         await uow.enqueue(
             NewAction(

@@ -14,10 +14,11 @@ from bridge.bridging.formatting import MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
+from bridge.privacy.categories import Category
 from bridge.rocketchat import models as rc
 from bridge.rocketchat.events import MessageDeleted, MessageEdited, MessagePosted, MessagesPruned
 from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
-from bridge.storage.bridging import BridgedMessage, Portal
+from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
@@ -69,17 +70,21 @@ class RocketChatToMatrix:
         if await self._is_echo(uow, message.user):
             return
         sender = await self._ensure_ghost(uow, portal, message.user)
-        content = await self._content(uow, message.text)
+        content, mentions = await self._content(uow, message.text)
         if message.thread_id:
             root = await uow.bridging.messages_by_rc(message.thread_id)
             if root:
                 content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
         files = _file_parts(message)
         if message.text or not files:
-            await self._send(uow, portal, message, sender, "m.room.message", content, part=0)
+            disclosure = _disclosure(message, Category.MESSAGE_TEXT, message.text, mentions)
+            await self._send(uow, portal, message, sender, content, 0, disclosure)
         for part, attachment in enumerate(files, start=1):
+            disclosure = _disclosure(
+                message, Category.MEDIA | Category.FILE_NAME, attachment["body"], []
+            )
             await self._send(
-                uow, portal, message, sender, "m.room.message", attachment, part, upload=True
+                uow, portal, message, sender, attachment, part, disclosure, upload=True
             )
 
     async def _send(
@@ -88,9 +93,9 @@ class RocketChatToMatrix:
         portal: Portal,
         message: RCMessage,
         sender: str,
-        event_type: str,
         content: dict[str, Any],
         part: int,
+        disclosure: dict[str, Any],
         *,
         upload: bool = False,
     ) -> None:
@@ -102,8 +107,9 @@ class RocketChatToMatrix:
                 payload={
                     "portal_id": portal.id,
                     "sender": sender,
-                    "event_type": event_type,
+                    "event_type": "m.room.message",
                     "content": content,
+                    "disclosure": disclosure,
                     "record": {
                         "rc_message_id": message.id,
                         "part": part,
@@ -116,12 +122,17 @@ class RocketChatToMatrix:
             )
         )
 
-    async def _content(self, uow: UnitOfWork, text: str) -> dict[str, Any]:
+    async def _content(
+        self, uow: UnitOfWork, text: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Matrix content of ``text``, and the people it mentions (ledger subjects)."""
         targets: dict[str, MentionTarget] = {}
-        for username in set(_MENTION.findall(text)):
-            target = await self._mention_target(uow, username)
-            if target is not None:
-                targets[username] = target
+        subjects: list[dict[str, Any]] = []
+        for username in sorted(set(_MENTION.findall(text))):
+            found = await self._mention_target(uow, username)
+            if found is not None:
+                targets[username], subject = found
+                subjects.append(subject)
         converted = rc_to_matrix(text, targets.get)
         content: dict[str, Any] = {"msgtype": "m.text", "body": converted.body}
         if converted.formatted_body is not None:
@@ -129,15 +140,19 @@ class RocketChatToMatrix:
             content["formatted_body"] = converted.formatted_body
         # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
         content["m.mentions"] = {"user_ids": list(converted.mentioned_user_ids)}
-        return content
+        return content, subjects
 
-    async def _mention_target(self, uow: UnitOfWork, username: str) -> MentionTarget | None:
+    async def _mention_target(
+        self, uow: UnitOfWork, username: str
+    ) -> tuple[MentionTarget, dict[str, Any]] | None:
         shadow = await uow.bridging.shadow_by_username(username)
         if shadow is not None:
-            return MentionTarget(shadow.matrix_user_id, shadow.display_name or username)
+            target = MentionTarget(shadow.matrix_user_id, shadow.display_name or username)
+            return target, {"matrix_user_id": shadow.matrix_user_id}
         ghost = await uow.bridging.ghost_by_username(username)
         if ghost is not None:
-            return MentionTarget(ghost.matrix_user_id, ghost.display_name or username)
+            target = MentionTarget(ghost.matrix_user_id, ghost.display_name or username)
+            return target, {"rc_user_id": ghost.rc_user_id, "rc_username": ghost.rc_username}
         return None
 
     async def _ensure_ghost(self, uow: UnitOfWork, portal: Portal, user: RCUserRef) -> str:
@@ -157,6 +172,7 @@ class RocketChatToMatrix:
                     payload={
                         "user_id": user_id,
                         "rc_user_id": user.id,
+                        "rc_username": user.username,
                         "display_name": name,
                         "portal_id": portal.id,
                     },
@@ -228,7 +244,7 @@ class RocketChatToMatrix:
             return
         if parts[0].origin != "rc" or await self._is_echo(uow, message.edited_by):
             return
-        new = await self._content(uow, message.text)
+        new, mentions = await self._content(uow, message.text)
         content = {
             "msgtype": "m.text",
             "body": f"* {new['body']}",
@@ -250,6 +266,9 @@ class RocketChatToMatrix:
                     "event_type": "m.room.message",
                     "content": content,
                     "record": None,
+                    "disclosure": _disclosure(
+                        message, Category.MESSAGE_TEXT | Category.EDIT, message.text, mentions
+                    ),
                 },
             )
         )
@@ -321,9 +340,7 @@ class RocketChatToMatrix:
                 ghost = await uow.bridging.ghost_by_username(username)
                 if ghost is None:
                     continue
-                await self._react(
-                    uow, portal, message, target, shortcode, ghost.matrix_user_id, username
-                )
+                await self._react(uow, portal, message, target, shortcode, ghost, username)
         for event_id, shortcode, who, origin in bridged:
             if origin == "rc" and (shortcode, who) not in present:
                 await self._unreact(uow, portal, event_id, who)
@@ -335,10 +352,11 @@ class RocketChatToMatrix:
         message: RCMessage,
         target: BridgedMessage,
         shortcode: str,
-        sender: str,
+        ghost: Ghost,
         username: str,
     ) -> None:
         key = emoji.emojize(shortcode, language="alias")
+        sender, ghost_rc_id = ghost.matrix_user_id, ghost.rc_user_id
         await uow.enqueue(
             NewAction(
                 key=f"rc-react:{message.id}:{shortcode}:{username}:{to_ms(message.updated_at)}",
@@ -356,6 +374,13 @@ class RocketChatToMatrix:
                         }
                     },
                     "record": None,
+                    "disclosure": {
+                        "subject": {"rc_user_id": ghost_rc_id, "rc_username": username},
+                        "origin": "ROCKETCHAT",
+                        "categories": int(Category.REACTION),
+                        "rc_message_id": message.id,
+                        "content": shortcode,
+                    },
                     "reaction": {
                         "rc_message_id": message.id,
                         "emoji": shortcode,
@@ -382,6 +407,20 @@ class RocketChatToMatrix:
                 },
             )
         )
+
+
+def _disclosure(
+    message: RCMessage, categories: Category, content: str, mentions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the ledger records once the send is done (see records.Records)."""
+    return {
+        "subject": {"rc_user_id": message.user.id, "rc_username": message.user.username},
+        "origin": "ROCKETCHAT",
+        "categories": int(categories),
+        "rc_message_id": message.id,
+        "content": content,
+        "mentions": mentions,
+    }
 
 
 def _thread_relation(root_event_id: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """What the bridge writes down when an outbound action is done.
 
 These hooks run in the database transaction that marks the action done, so the id
-mapping (and the disclosure ledger's record) exists exactly when the send happened.
+mapping and the disclosure ledger's record exist exactly when the send happened: a send
+that never happened is never recorded, and one repeated after a crash is recorded once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.bridging import actions
+from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
+from bridge.privacy.categories import Category, Origin
+from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
+from bridge.privacy.subjects import MatrixPerson, Person, RCPerson
 from bridge.storage.bridging import BridgedMessage, Shadow
+from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action
 from bridge.workers.outbox import OnDone
@@ -17,105 +23,234 @@ from bridge.workers.outbox import OnDone
 Result = dict[str, Any] | None
 
 
-async def matrix_sent(uow: UnitOfWork, action: Action, result: Result) -> None:
-    assert result is not None
-    record = action.payload.get("record")
-    if record:
+def person(data: dict[str, Any]) -> Person:
+    """The ``subject`` of an action payload: who the carried data is about."""
+    if data.get("matrix_user_id"):
+        return MatrixPerson(UserID(data["matrix_user_id"]))
+    return RCPerson(RCUserID(data["rc_user_id"]), RCUsername(data.get("rc_username") or ""))
+
+
+class Records:
+    def __init__(self, ledger: DisclosureLedger) -> None:
+        self._ledger = ledger
+
+    def table(self) -> dict[str, OnDone]:
+        return {
+            actions.MATRIX_SEND: self.matrix_sent,
+            actions.MATRIX_UPLOAD: self.matrix_sent,
+            actions.MATRIX_REDACT: self.matrix_redacted,
+            actions.CREATE_PORTAL: self.portal_created,
+            actions.MATRIX_SEED: self.room_seeded,
+            actions.MATRIX_PROFILE: self.ghost_profile_set,
+            actions.RC_SHADOW: self.shadow_ready,
+            actions.RC_SEND: self.rc_sent,
+            actions.RC_UPLOAD: self.rc_sent,
+            actions.RC_UPDATE: self.rc_disclosed,
+            actions.RC_DELETE: self.rc_deleted,
+            actions.RC_REACT: self.rc_reacted,
+        }
+
+    async def _disclose(
+        self,
+        uow: UnitOfWork,
+        action: Action,
+        room_id: str,
+        event_id: str | None,
+        rc_message_id: str | None = None,
+    ) -> None:
+        """Record the ``disclosure`` an action's payload describes, if it has one."""
+        d = action.payload.get("disclosure")
+        if not d:
+            return
+        await self._ledger.record(
+            uow,
+            BridgedItem(
+                subject=person(d["subject"]),
+                origin=Origin[d["origin"]],
+                room_id=RoomID(room_id),
+                sent_ms=now_ms(),
+                categories=Category(d["categories"]),
+                event_id=EventID(event_id) if event_id else None,
+                rc_message_id=RCMessageID(rc_message_id or d.get("rc_message_id") or "") or None,
+                content=d.get("content"),
+                mentions=tuple(person(m) for m in d.get("mentions", ())),
+            ),
+        )
+
+    async def _room_of(self, uow: UnitOfWork, portal_id: int) -> str | None:
+        portal = await uow.bridging.portal_by_id(portal_id)
+        return None if portal is None else portal.matrix_room_id
+
+    async def matrix_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        assert result is not None
+        payload = action.payload
+        record = payload.get("record")
+        if record:
+            await uow.bridging.add_message(
+                BridgedMessage(
+                    portal_id=payload["portal_id"],
+                    rc_message_id=record["rc_message_id"],
+                    part=record["part"],
+                    matrix_event_id=result["event_id"],
+                    origin=record["origin"],
+                    sender=record["sender"],
+                    sent_ms=record["sent_ms"],
+                    rc_thread_id=record.get("rc_thread_id"),
+                )
+            )
+        reaction = payload.get("reaction")
+        if reaction:
+            await uow.bridging.add_reaction(
+                result["event_id"],
+                reaction["rc_message_id"],
+                reaction["emoji"],
+                reaction["sender"],
+                reaction["origin"],
+            )
+        await self._disclose(uow, action, result["room_id"], result["event_id"])
+        if result.get("ghost_joined"):
+            await self._ghost_entered(uow, action, RoomID(result["room_id"]))
+
+    async def _ghost_entered(self, uow: UnitOfWork, action: Action, room_id: RoomID) -> None:
+        """A ghost's join carries its name into the room (``m.room.member`` displayname)."""
+        subject = (action.payload.get("disclosure") or {}).get("subject") or {}
+        ghost = await uow.bridging.ghost(subject.get("rc_user_id", ""))
+        if ghost is None or not ghost.display_name:
+            return
+        await self._ledger.record_profile(
+            uow,
+            ProfileChange(
+                subject=RCPerson(RCUserID(ghost.rc_user_id), RCUsername(ghost.rc_username)),
+                origin=Origin.ROCKETCHAT,
+                categories=Category.DISPLAY_NAME,
+                sent_ms=now_ms(),
+                rooms={room_id: None},
+                content=ghost.display_name,
+            ),
+        )
+
+    async def matrix_redacted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
+        if action.payload.get("reaction"):
+            await uow.bridging.remove_reaction(action.payload["event_id"])
+        elif action.payload.get("rc_message_id"):
+            await uow.bridging.mark_deleted(action.payload["rc_message_id"])
+
+    async def portal_created(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        assert result is not None
+        payload = action.payload
+        room_id = RoomID(result["room_id"])
+        await uow.bridging.set_portal_room(payload["portal_id"], room_id)
+        # A room the bridge creates starts with only its bot, on this server.
+        await self._ledger.seed_room(
+            uow,
+            room_id,
+            members=[SeedMember(UserID(result["creator"]), "join", result["created_ms"])],
+            visibility=payload["history_visibility"],
+            visibility_ts_ms=result["created_ms"],
+        )
+        await self._ledger.bind_room(uow, room_id, RCRoomID(payload["rc_room_id"]))
+
+    async def room_seeded(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        """An existing room linked as a portal: timelines from /members and /state."""
+        assert result is not None
+        room_id = RoomID(result["room_id"])
+        await self._ledger.seed_room(
+            uow,
+            room_id,
+            members=[
+                SeedMember(UserID(m["user_id"]), m["membership"], m["ts"])
+                for m in result["members"]
+            ],
+            visibility=result["visibility"],
+            visibility_ts_ms=result["visibility_ts"],
+        )
+        await self._ledger.bind_room(uow, room_id, RCRoomID(action.payload["rc_room_id"]))
+
+    async def ghost_profile_set(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        payload = action.payload
+        await uow.bridging.set_ghost_profile(payload["rc_user_id"], payload["display_name"], None)
+        rooms = (result or {}).get("rooms") or []
+        if rooms:
+            # The name reaches every server of every room the ghost is in (issue 6).
+            await self._ledger.record_profile(
+                uow,
+                ProfileChange(
+                    subject=RCPerson(RCUserID(payload["rc_user_id"]), payload.get("rc_username")),
+                    origin=Origin.ROCKETCHAT,
+                    categories=Category.DISPLAY_NAME,
+                    sent_ms=now_ms(),
+                    rooms={RoomID(r): None for r in rooms},
+                    content=payload["display_name"],
+                ),
+            )
+
+    async def shadow_ready(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        assert result is not None
+        await uow.bridging.save_shadow(
+            Shadow(
+                matrix_user_id=result["matrix_user_id"],
+                rc_user_id=result["rc_user_id"],
+                rc_username=result["rc_username"],
+                display_name=result["display_name"],
+                auth_token=result["auth_token"],
+            )
+        )
+        await self._ledger.link(
+            uow,
+            Origin.MATRIX,
+            UserID(result["matrix_user_id"]),
+            RCUserID(result["rc_user_id"]),
+            RCUsername(result["rc_username"]),
+        )
+        room_id = await self._room_of(uow, action.payload.get("portal_id", -1))
+        if room_id:
+            # The Matrix user's name now sits on the organisation's Rocket.Chat.
+            await self._ledger.record_profile(
+                uow,
+                ProfileChange(
+                    subject=MatrixPerson(UserID(result["matrix_user_id"])),
+                    origin=Origin.MATRIX,
+                    categories=Category.DISPLAY_NAME,
+                    sent_ms=now_ms(),
+                    rooms={RoomID(room_id): None},
+                    content=result["display_name"],
+                ),
+            )
+
+    async def rc_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        assert result is not None
+        payload = action.payload
+        record = payload["record"]
         await uow.bridging.add_message(
             BridgedMessage(
-                portal_id=action.payload["portal_id"],
-                rc_message_id=record["rc_message_id"],
-                part=record["part"],
-                matrix_event_id=result["event_id"],
-                origin=record["origin"],
-                sender=record["sender"],
+                portal_id=payload["portal_id"],
+                rc_message_id=result["rc_message_id"],
+                part=0,
+                matrix_event_id=record["matrix_event_id"],
+                origin="matrix",
+                sender=payload["sender"],
                 sent_ms=record["sent_ms"],
                 rc_thread_id=record.get("rc_thread_id"),
             )
         )
-    reaction = action.payload.get("reaction")
-    if reaction:
-        await uow.bridging.add_reaction(
-            result["event_id"],
-            reaction["rc_message_id"],
-            reaction["emoji"],
-            reaction["sender"],
-            reaction["origin"],
-        )
+        await self.rc_disclosed(uow, action, result)
 
+    async def rc_disclosed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        room_id = await self._room_of(uow, action.payload.get("portal_id", -1))
+        if room_id:
+            event_id = (action.payload.get("record") or {}).get("matrix_event_id")
+            rc_id = (result or {}).get("rc_message_id") or action.payload.get("rc_message_id")
+            await self._disclose(uow, action, room_id, event_id, rc_id)
 
-async def matrix_redacted(uow: UnitOfWork, action: Action, _result: Result) -> None:
-    if action.payload.get("reaction"):
-        await uow.bridging.remove_reaction(action.payload["event_id"])
-    elif action.payload.get("rc_message_id"):
+    async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
         await uow.bridging.mark_deleted(action.payload["rc_message_id"])
 
-
-async def portal_created(uow: UnitOfWork, action: Action, result: Result) -> None:
-    assert result is not None
-    await uow.bridging.set_portal_room(action.payload["portal_id"], result["room_id"])
-
-
-async def ghost_profile_set(uow: UnitOfWork, action: Action, _result: Result) -> None:
-    await uow.bridging.set_ghost_profile(
-        action.payload["rc_user_id"], action.payload["display_name"], None
-    )
-
-
-async def shadow_ready(uow: UnitOfWork, _action: Action, result: Result) -> None:
-    assert result is not None
-    await uow.bridging.save_shadow(
-        Shadow(
-            matrix_user_id=result["matrix_user_id"],
-            rc_user_id=result["rc_user_id"],
-            rc_username=result["rc_username"],
-            display_name=result["display_name"],
-            auth_token=result["auth_token"],
-        )
-    )
-
-
-async def rc_sent(uow: UnitOfWork, action: Action, result: Result) -> None:
-    assert result is not None
-    payload = action.payload
-    record = payload["record"]
-    await uow.bridging.add_message(
-        BridgedMessage(
-            portal_id=payload["portal_id"],
-            rc_message_id=result["rc_message_id"],
-            part=0,
-            matrix_event_id=record["matrix_event_id"],
-            origin="matrix",
-            sender=payload["sender"],
-            sent_ms=record["sent_ms"],
-            rc_thread_id=record.get("rc_thread_id"),
-        )
-    )
-
-
-async def rc_deleted(uow: UnitOfWork, action: Action, _result: Result) -> None:
-    await uow.bridging.mark_deleted(action.payload["rc_message_id"])
-
-
-async def rc_reacted(uow: UnitOfWork, action: Action, _result: Result) -> None:
-    p = action.payload
-    if p["should_react"]:
-        await uow.bridging.add_reaction(
-            p["matrix_event_id"], p["rc_message_id"], p["emoji"], p["sender"], "matrix"
-        )
-    else:
-        await uow.bridging.remove_reaction(p["matrix_event_id"])
-
-
-ON_DONE: dict[str, OnDone] = {
-    actions.MATRIX_SEND: matrix_sent,
-    actions.MATRIX_UPLOAD: matrix_sent,
-    actions.MATRIX_REDACT: matrix_redacted,
-    actions.CREATE_PORTAL: portal_created,
-    actions.MATRIX_PROFILE: ghost_profile_set,
-    actions.RC_SHADOW: shadow_ready,
-    actions.RC_SEND: rc_sent,
-    actions.RC_UPLOAD: rc_sent,
-    actions.RC_DELETE: rc_deleted,
-    actions.RC_REACT: rc_reacted,
-}
+    async def rc_reacted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        p = action.payload
+        if p["should_react"]:
+            await uow.bridging.add_reaction(
+                p["matrix_event_id"], p["rc_message_id"], p["emoji"], p["sender"], "matrix"
+            )
+            await self.rc_disclosed(uow, action, result)
+        else:
+            await uow.bridging.remove_reaction(p["matrix_event_id"])

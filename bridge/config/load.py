@@ -107,6 +107,10 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError(
             "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    if len(config.privacy.hash_key) < 16:
+        raise ConfigError("privacy.hash_key", "must be at least 16 characters long")
+    if config.privacy.ledger_retention_days < 1:
+        raise ConfigError("privacy.ledger_retention_days", "must be at least 1")
     rc = config.rocketchat
     if rc.intake == "webhook" and not rc.webhook_token:
         raise ConfigError(

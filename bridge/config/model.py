@@ -63,10 +63,13 @@ class BridgeConfig:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
+    # Keys the disclosure ledger's content hashes and pseudonyms; required, generated.
+    hash_key: str
     mode: PrivacyMode = "self-service"
     admins: list[str] = field(default_factory=list)
     notice_text: str | None = None
     notice_url: str | None = None
+    ledger_retention_days: int = 730
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,8 @@ class Config:
     appservice: AppServiceConfig
     database: DatabaseConfig
     rocketchat: RocketChatConfig
+    privacy: PrivacyConfig
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
-    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     @property
@@ -93,7 +96,7 @@ class Config:
 # Keys whose values are secrets: they may come from the environment or a *_path file, and
 # are never printed in error messages.
 SECRET_KEYS = frozenset(
-    {"as_token", "hs_token", "admin_token", "auth_token", "password", "webhook_token"}
+    {"as_token", "hs_token", "admin_token", "auth_token", "password", "webhook_token", "hash_key"}
 )
 
 # The token placeholder generate-registration replaces; refused by ``run``.

@@ -15,7 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from bridge.config.load import ConfigError
-from bridge.config.model import Config
+from bridge.config.model import PLACEHOLDER_TOKEN, Config
 
 
 def build_registration(config: Config, as_token: str, hs_token: str) -> dict[str, Any]:
@@ -66,6 +66,10 @@ def generate_registration(config_path: Path, config: Config, registration_path: 
         raise ConfigError("appservice", "is missing")
     section["as_token"] = as_token
     section["hs_token"] = hs_token
+    privacy = data.get("privacy")
+    if privacy is not None and privacy.get("hash_key") in (None, PLACEHOLDER_TOKEN):
+        # Generated once and then kept: rotating it would orphan earlier hashes.
+        privacy["hash_key"] = secrets.token_urlsafe(32)
     registration = build_registration(config, as_token, hs_token)
     # Write the registration first: if the config write then fails, re-running the command
     # simply generates new tokens for both; the reverse order could leave a config whose

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from mautrix.api import Method, Path
 from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.errors import (
     IntentError,
@@ -24,6 +25,7 @@ from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
+from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
 from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
@@ -63,6 +65,7 @@ class MatrixExecutors:
             actions.MATRIX_REDACT: self._guard(self.redact),
             actions.MATRIX_PROFILE: self._guard(self.profile),
             actions.MATRIX_MEMBERSHIP: self._guard(self.membership),
+            actions.MATRIX_SEED: self._guard(self.seed_ledger),
         }
 
     @staticmethod
@@ -129,20 +132,20 @@ class MatrixExecutors:
             # A crash after creation: the alias we claimed points at our room.
             alias = RoomAlias(f"#{alias_localpart}:{self._ids.domain}")
             room_id = (await bot.resolve_room_alias(alias)).room_id
-        return {"room_id": room_id}
+        return {"room_id": room_id, "creator": self._ids.bot, "created_ms": now_ms()}
 
     async def send(self, action: Action) -> Result:
         payload = action.payload
         room_id = await self._room(payload["portal_id"])
         intent = self._intent(payload["sender"])
-        await intent.ensure_joined(room_id)
+        joined = await intent.ensure_joined(room_id)
         event_id = await intent.send_message_event(
             room_id,
             EventType.find(payload["event_type"]),
             payload["content"],
             txn_id=self._ids.matrix_txn_id(action.key),
         )
-        return {"event_id": event_id, "room_id": room_id}
+        return {"event_id": event_id, "room_id": room_id, "ghost_joined": joined}
 
     async def upload(self, action: Action) -> Result:
         """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
@@ -167,11 +170,24 @@ class MatrixExecutors:
         )
         return {"redaction_id": event_id}
 
+    async def seed_ledger(self, action: Action) -> Result:
+        """Members (left ones too: they hold copies) and visibility of a linked room."""
+        room_id = RoomID(action.payload["room_id"])
+        bot = self._api.bot_intent()
+        try:
+            seed = await _members_and_visibility(bot, room_id)
+        except MatrixStandardRequestError as e:
+            if e.errcode == "M_FORBIDDEN":
+                raise RetryLater("the bot has not joined the room yet") from e
+            raise
+        return {"room_id": room_id, **seed}
+
     async def profile(self, action: Action) -> Result:
         intent = self._intent(action.payload["user_id"])
         await intent.ensure_registered()
         await intent.set_displayname(action.payload["display_name"], check_current=False)
-        return None
+        # The name now shows in every room the ghost is in: the ledger records each.
+        return {"rooms": [str(r) for r in await intent.get_joined_rooms()]}
 
     async def membership(self, action: Action) -> Result:
         room_id = await self._room(action.payload["portal_id"])
@@ -181,6 +197,25 @@ class MatrixExecutors:
         else:
             await intent.leave_room(room_id)
         return None
+
+
+async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[str, Any]:
+    # Raw JSON rather than mautrix's typed state: only two fields are needed.
+    members_raw = await intent.api.request(Method.GET, Path.v3.rooms[room_id].members)
+    members = [
+        {
+            "user_id": e["state_key"],
+            "membership": e["content"].get("membership", "leave"),
+            "ts": e.get("origin_server_ts", 0),
+        }
+        for e in members_raw.get("chunk", [])
+    ]
+    visibility, visibility_ts = None, 0
+    for event in await intent.api.request(Method.GET, Path.v3.rooms[room_id].state):
+        if event.get("type") == "m.room.history_visibility":
+            visibility = event["content"].get("history_visibility")
+            visibility_ts = event.get("origin_server_ts", 0)
+    return {"members": members, "visibility": visibility, "visibility_ts": visibility_ts}
 
 
 def _with_content(action: Action, content: dict[str, Any]) -> Action:
