@@ -68,7 +68,9 @@ class BridgeApp:
         await self.db.require_current_schema()
         self._session = ClientSession(timeout=ClientTimeout(total=60))
         api = build_api(self.config, self._session)
-        self.rocketchat = RocketChatSide(self.config, self.db, self._wake_inbox)
+        self.rocketchat = RocketChatSide(
+            self.config, self.db, self._wake_inbox, self._rocketchat_back
+        )
         rc_to_matrix = RocketChatToMatrix(self.ids, self.rocketchat.bot_user_ids)
         self.inbox_worker = InboxWorker(
             self.db,
@@ -148,6 +150,12 @@ class BridgeApp:
         await self.rocketchat.follow(rc_room_id)
         self.outbox_worker.wake()
         return portal.id
+
+    async def _rocketchat_back(self) -> None:
+        moved = await self.db.outbox.retry_now("rc:")
+        if moved:
+            log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)
+            self.outbox_worker.wake()
 
     def _wake_inbox(self) -> None:
         self.inbox_worker.wake()

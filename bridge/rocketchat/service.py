@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from bridge.bridging.portals import link_room
@@ -27,8 +27,15 @@ class FileTooLargeError(Exception):
 
 
 class RocketChatSide:
-    def __init__(self, config: Config, db: Database, on_stored: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        on_stored: Callable[[], None],
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._config = config
+        self._on_reconnect = on_reconnect
         self._db = db
         rc = config.rocketchat
         login = (
@@ -54,6 +61,21 @@ class RocketChatSide:
             self.listener.start()
         self.ready.set()
         log.info("Following %d Rocket.Chat room(s)", len(rooms))
+        if self.listener is not None and self._on_reconnect is not None:
+            await self._watch_reconnects(self.listener, self._on_reconnect)
+
+    @staticmethod
+    async def _watch_reconnects(
+        listener: RealtimeListener, on_reconnect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Tell the bridge each time the realtime connection is back after a loss."""
+        seen = listener.connections
+        while True:
+            await listener.connected.wait()
+            if listener.connections != seen:
+                seen = listener.connections
+                await on_reconnect()
+            await asyncio.sleep(0.5)
 
     async def _login(self) -> None:
         rc = self._config.rocketchat

@@ -131,6 +131,25 @@ class Outbox:
             action_id, attempts=OutboxAction.attempts + 1, last_error=error[:2000], status=FAILED
         )
 
+    async def retry_now(self, queue_prefix: str) -> int:
+        """Bring forward the retries of queues starting with ``queue_prefix``.
+
+        For when a side is known to be back (e.g. Rocket.Chat reconnected): waiting out a
+        backoff that was sized for an outage only delays delivery.
+        """
+        now = now_ms()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OutboxAction)
+                .where(
+                    OutboxAction.status == PENDING,
+                    OutboxAction.next_attempt_ms > now,
+                    OutboxAction.queue.startswith(queue_prefix, autoescape=True),
+                )
+                .values(next_attempt_ms=now)
+            )
+            return rowcount(result)
+
     async def _set(self, action_id: int, **values: Any) -> None:
         async with self._sessions.begin() as session:
             await session.execute(

@@ -47,7 +47,7 @@ class OutboxWorker:
         on_done: Mapping[str, OnDone] | None = None,
         concurrency: int = 8,
         base_backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        max_backoff: float = 60.0,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self._db = db
