@@ -40,9 +40,6 @@ from bridge.workers.outbox import OutboxWorker, PermanentFailure, RetryLater
 
 log = logging.getLogger(__name__)
 
-# Largest file the bridge copies between the two sides.
-MAX_MEDIA_BYTES = 50 * 1024 * 1024
-
 
 class BridgeApp:
     def __init__(self, config: Config) -> None:
@@ -94,7 +91,7 @@ class BridgeApp:
 
         async def fetch_rc_file(url: str) -> tuple[bytes, str]:
             try:
-                return await rocketchat.download(url, MAX_MEDIA_BYTES)
+                return await rocketchat.download(url, self.config.bridge.max_media_bytes)
             except FileTooLargeError as e:
                 raise PermanentFailure(str(e)) from e
             except (RCError, OSError) as e:
@@ -113,7 +110,7 @@ class BridgeApp:
             self.ids,
             fetch_media,
             display_name,
-            MAX_MEDIA_BYTES,
+            self.config.bridge.max_media_bytes,
         )
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()

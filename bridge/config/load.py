@@ -107,10 +107,17 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError(
             "database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
-    if len(config.privacy.hash_key) < 16:
-        raise ConfigError("privacy.hash_key", "must be at least 16 characters long")
-    if config.privacy.ledger_retention_days < 1:
-        raise ConfigError("privacy.ledger_retention_days", "must be at least 1")
+    if not 16 <= len(config.privacy.hash_key.encode()) <= 64:
+        raise ConfigError("privacy.hash_key", "must be 16 to 64 bytes long")
+    for key, number in (
+        ("privacy.ledger_retention_days", config.privacy.ledger_retention_days),
+        ("privacy.command_rate_per_minute", config.privacy.command_rate_per_minute),
+        ("bridge.max_media_bytes", config.bridge.max_media_bytes),
+        ("bridge.max_body_chars", config.bridge.max_body_chars),
+        ("appservice.max_transaction_bytes", config.appservice.max_transaction_bytes),
+    ):
+        if number < 1:
+            raise ConfigError(key, f"must be at least 1, got {number}")
     rc = config.rocketchat
     if rc.intake == "webhook" and not rc.webhook_token:
         raise ConfigError(

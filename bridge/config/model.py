@@ -55,10 +55,22 @@ class RocketChatConfig:
     webhook_token: str | None = None
 
 
+MatrixUsersOnRocketChat = Literal["shadow", "alias"]
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     history_visibility: HistoryVisibility = "shared"
     rooms: dict[str, str | None] = field(default_factory=dict)
+    # How Matrix users appear on Rocket.Chat: their own shadow accounts, or the bridge's
+    # account posting with alias/avatar (needs the message-impersonate permission).
+    matrix_users_on_rocketchat: MatrixUsersOnRocketChat = "shadow"
+    # Largest file copied between the sides, in bytes; larger ones are refused.
+    max_media_bytes: int = 50 * 1024 * 1024
+    # Longest message text relayed, in characters; longer ones are refused with a notice.
+    max_body_chars: int = 20_000
+    # Matrix users (admins) allowed to run !bridge link / unlink.
+    admins: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,11 @@ class PrivacyConfig:
     notice_text: str | None = None
     notice_url: str | None = None
     ledger_retention_days: int = 730
+    # Admin contacts of remote homeservers for erasure notices, when a server publishes
+    # none at /.well-known/matrix/support (MSC1929): server name -> Matrix user ids.
+    contacts: dict[str, list[str]] = field(default_factory=dict)
+    # !privacy commands a person may send per minute; more are refused.
+    command_rate_per_minute: int = 10
 
 
 @dataclass(frozen=True)
