@@ -83,6 +83,8 @@ class ErasureItemRow(Base):
     matrix_status: Mapped[str] = mapped_column(String(255))
     rc_status: Mapped[str] = mapped_column(String(255))
     redaction_id: Mapped[str | None] = mapped_column(String(255))
+    # The recipients the ledger names for this item, space-separated (for the notices).
+    recipients: Mapped[str] = mapped_column(Text)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""erasure: requests, request log, items, recipients, steps (issue 7)
+"""erasure: requests, request log, items, per-recipient outcomes, steps (issue 7)
 
 Revision ID: 0005
 Revises: 0004
@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("matrix_status", sa.String(length=255), nullable=False),
         sa.Column("rc_status", sa.String(length=255), nullable=False),
         sa.Column("redaction_id", sa.String(length=255), nullable=True),
+        sa.Column("recipients", sa.Text(), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["request_id"],
