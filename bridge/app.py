@@ -19,24 +19,33 @@ from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
-from bridge.bridging.portals import link_room
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
+from bridge.commands.bridge_admin import BridgeCommands
+from bridge.commands.matrix_entry import MatrixCommands
+from bridge.commands.parser import is_command
 from bridge.config import Config
-from bridge.ids import RCRoomID, ServerName
+from bridge.ids import ServerName
 from bridge.matrix.appservice import build_api
+from bridge.matrix.erasure_executors import MatrixErasureExecutors, SynapseAdmin
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.privacy.erasure import ErasureEngine, erasure_settings
+from bridge.privacy.erasure_acks import ErasureAckHandler
+from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
-from bridge.rocketchat.errors import RCError
+from bridge.privacy.notices import SupportLookup
+from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
+from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
-from bridge.rocketchat.service import FileTooLargeError, RocketChatSide
-from bridge.storage.database import Database
+from bridge.rocketchat.service import FileTooLargeError, LinkRefusedError, RocketChatSide
+from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.outbox import Action, NewAction
 from bridge.web.health import HealthRoutes
 from bridge.workers.inbox import InboxWorker
-from bridge.workers.outbox import OutboxWorker, PermanentFailure, RetryLater
+from bridge.workers.outbox import Executor, OutboxWorker, PermanentFailure, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ class BridgeApp:
                 hash_key=config.privacy.hash_key.encode(),
             )
         )
+        # The erasure engine (issue 7): its API for the CLI, commands and tests.
+        self.erasure = ErasureEngine(self.db, erasure_settings(config))
+        self.erasure_support = SupportLookup(config.privacy.contacts)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -68,7 +80,9 @@ class BridgeApp:
         self.rocketchat = RocketChatSide(
             self.config, self.db, self._wake_inbox, self._rocketchat_back
         )
-        rc_to_matrix = RocketChatToMatrix(self.ids, self.rocketchat.bot_user_ids)
+        rc_to_matrix = RocketChatToMatrix(
+            self.ids, self.rocketchat.bot_user_ids, self.config.bridge.max_body_chars
+        )
         self.inbox_worker = InboxWorker(
             self.db,
             Dispatcher(
@@ -76,7 +90,9 @@ class BridgeApp:
                     "matrix": [
                         MatrixEventHandler(self.config),
                         LedgerObserver(self.ledger),
-                        MatrixToRocketChat(self.ids),
+                        ErasureAckHandler(self.erasure),
+                        MatrixCommands(self.ids, {"bridge": BridgeCommands(self.config)}),
+                        MatrixToRocketChat(self.ids, is_command, self.config.bridge.max_body_chars),
                     ],
                     RC_SOURCE: [rc_to_matrix],
                 }
@@ -114,10 +130,15 @@ class BridgeApp:
         )
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
+        executors[actions.BRIDGE_LINK] = self._link_action
         on_done = Records(self.ledger).table() | {
-            actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved
+            actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
+            actions.BRIDGE_LINK: self._linked,
         }
+        executors |= observed(self.db, self._erasure_executors(api))
+        on_done |= ErasureRecords().table()
         self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
+        self.erasure.wake_outbox = self.outbox_worker.wake
         app = build_http_app(self.config, self.db, self._wake_inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -132,27 +153,70 @@ class BridgeApp:
         )
         self._spawn(self.inbox_worker.run(), "inbox worker")
         self._spawn(self.outbox_worker.run(), "outbox worker")
+        self._spawn(self.erasure.run(), "erasure engine")
         self._spawn(self._introduce(api), "homeserver handshake")
         self._spawn(self.rocketchat.run(), "rocket.chat side")
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""
         assert self.rocketchat is not None
-        room = await self.rocketchat.admin.rooms_info(RCRoomID(rc_room_id))
-        await self.rocketchat.join(room.id, room.type)
-        async with self.db.unit_of_work() as uow:
-            portal = await link_room(
-                uow, self.config, rc_room_id, room.type, room.name, None, matrix_room_id
-            )
-        await self.rocketchat.follow(rc_room_id)
+        portal_id, _ = await self.rocketchat.link(rc_room_id, matrix_room_id)
         self.outbox_worker.wake()
-        return portal.id
+        return portal_id
+
+    async def _link_action(self, action: Action) -> dict[str, Any]:
+        """``!bridge link``, run by the outbox: Rocket.Chat must be reachable for it."""
+        assert self.rocketchat is not None
+        p = action.payload
+        invitees = () if p["matrix_room_id"] else (p["requester"],)
+        try:
+            portal_id, room = await self.rocketchat.link(
+                p["rc_room"], p["matrix_room_id"], invitees
+            )
+        except (LinkRefusedError, RCNotFoundError, RCBadRequestError) as e:
+            return {"error": str(e) if isinstance(e, LinkRefusedError) else "no such room"}
+        except RCError as e:
+            raise RetryLater(f"Rocket.Chat: {e}") from e
+        return {"portal_id": portal_id, "rc_room_id": room.id, "name": room.name}
+
+    async def _linked(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+        assert result is not None
+        p = action.payload
+        if "error" in result:
+            text = f"Cannot link {p['rc_room']}: {result['error']}."
+        elif p["matrix_room_id"]:
+            text = f"Linked {result['name']} to this room."
+        else:
+            text = (
+                f"Linked {result['name']}: the bridge is creating its Matrix room "
+                "and will invite you."
+            )
+        await uow.enqueue(
+            NewAction(
+                key=f"reply:link:{p['command_event']}",
+                kind=actions.MATRIX_NOTICE,
+                queue=f"reply:matrix:{p['reply_room']}",
+                payload={"room_id": p["reply_room"], "text": text},
+            )
+        )
 
     async def _rocketchat_back(self) -> None:
         moved = await self.db.outbox.retry_now("rc:")
         if moved:
             log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)
             self.outbox_worker.wake()
+
+    def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
+        assert self.rocketchat is not None and self._session is not None
+        token = self.config.homeserver.admin_token
+        admin = (
+            SynapseAdmin(self.config.homeserver.address, token, self._session) if token else None
+        )
+        matrix = MatrixErasureExecutors(
+            api, self.db, self.ids, self.config, self.erasure_support, admin
+        )
+        rocketchat = RocketChatErasureExecutors(self.rocketchat.admin, self.db)
+        return matrix.table() | rocketchat.table()
 
     def _wake_inbox(self) -> None:
         self.inbox_worker.wake()

@@ -18,6 +18,10 @@ MATRIX_PROFILE = "matrix.profile"
 MATRIX_NOTICE = "matrix.notice"
 MATRIX_SEED = "matrix.seed_ledger"
 
+# Commands
+BRIDGE_LINK = "bridge.link"
+RC_NOTICE = "rc.notice"
+
 # Rocket.Chat side
 RC_SHADOW = "rc.ensure_shadow"
 RC_SEND = "rc.send"
@@ -26,6 +30,7 @@ RC_DELETE = "rc.delete"
 RC_REACT = "rc.react"
 RC_UPLOAD = "rc.upload"
 RC_JOIN = "rc.join_room"
+RC_KICK = "rc.kick"
 RC_RESOLVE_USER = "rc.resolve_user"
 
 

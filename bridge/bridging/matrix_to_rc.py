@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,8 +27,13 @@ _PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
 
 
 class MatrixToRocketChat:
-    def __init__(self, ids: Identities) -> None:
+    def __init__(
+        self, ids: Identities, is_command: Callable[[str], bool], max_body_chars: int
+    ) -> None:
         self._ids = ids
+        self._max_body = max_body_chars
+        # Commands to the bridge are answered by it, never relayed into the room.
+        self._is_command = is_command
 
     async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
         event = stored.payload
@@ -36,11 +42,14 @@ class MatrixToRocketChat:
         event_type = event.get("type")
         if not isinstance(sender, str) or not isinstance(room_id, str):
             return
-        if self._ids.is_bridge_user(sender):
-            return  # our own ghosts' and bot's events: never relay back (echo suppression)
         portal = await uow.bridging.portal_by_matrix(room_id)
         if portal is None or not portal.active:
             return
+        if event_type == "m.room.encryption":
+            await self._refuse_encryption(uow, portal, room_id)
+            return
+        if self._ids.is_bridge_user(sender):
+            return  # our own ghosts' and bot's events: never relay back (echo suppression)
         content = event.get("content")
         if not isinstance(content, dict):
             return
@@ -52,9 +61,66 @@ class MatrixToRocketChat:
                 await self._redaction(uow, portal, event, redacts)
         elif event_type == "m.reaction":
             await self._reaction(uow, portal, event, content)
-        elif event_type == "m.room.member" and event.get("state_key") == sender:
-            if content.get("membership") == "join":
-                await self._ensure_shadow(uow, portal, sender)
+        elif event_type == "m.room.member":
+            await self._membership(uow, portal, event, content)
+
+    async def _refuse_encryption(self, uow: UnitOfWork, portal: Portal, room_id: str) -> None:
+        """The bridge cannot read encrypted events, so it stops rather than relay nothing."""
+        await uow.bridging.set_portal_active(portal.id, False)
+        log.warning("Portal %s became encrypted; bridging stopped", portal.id)
+        await uow.enqueue(
+            NewAction(
+                key=f"encrypted:{room_id}",
+                kind=actions.MATRIX_NOTICE,
+                queue=f"reply:matrix:{room_id}",
+                payload={
+                    "room_id": room_id,
+                    "text": "Encrypted rooms are not supported by the Rocket.Chat bridge: "
+                    "bridging of this room has stopped. Messages sent from now on stay "
+                    "on Matrix.",
+                },
+            )
+        )
+
+    async def _refuse_long(self, uow: UnitOfWork, event: dict[str, Any], length: int) -> None:
+        """Too long to relay: say so in the room instead of failing silently."""
+        room_id = event["room_id"]
+        await uow.enqueue(
+            NewAction(
+                key=f"too-long:{event['event_id']}",
+                kind=actions.MATRIX_NOTICE,
+                queue=f"reply:matrix:{room_id}",
+                payload={
+                    "room_id": room_id,
+                    "text": f"A message from {event['sender']} was not bridged to Rocket.Chat: "
+                    f"it has {length} characters, more than the limit of {self._max_body}.",
+                },
+            )
+        )
+
+    async def _membership(
+        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
+    ) -> None:
+        """Joins give the user a shadow in the Rocket.Chat room; leaves and kicks remove it."""
+        user_id, membership = event.get("state_key"), content.get("membership")
+        if not isinstance(user_id, str) or self._ids.is_bridge_user(user_id):
+            return
+        if membership == "join" and user_id == event["sender"]:
+            # Keyed on the join event: someone who left and came back is invited again.
+            await self._ensure_shadow(uow, portal, user_id, join_key=event["event_id"])
+        elif membership in ("leave", "ban") and await uow.bridging.shadow(user_id) is not None:
+            await uow.enqueue(
+                NewAction(
+                    key=f"rc-kick:{event['event_id']}",
+                    kind=actions.RC_KICK,
+                    queue=actions.rc_queue(portal.rc_room_id),
+                    payload={
+                        "user_id": user_id,
+                        "rc_room_id": portal.rc_room_id,
+                        "rc_room_type": portal.rc_room_type,
+                    },
+                )
+            )
 
     async def _message(
         self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
@@ -66,6 +132,11 @@ class MatrixToRocketChat:
             return
         msgtype = content.get("msgtype")
         if msgtype not in _TEXT_TYPES | _MEDIA_TYPES or not isinstance(content.get("body"), str):
+            return
+        if msgtype != "m.notice" and self._is_command(content["body"]):
+            return
+        if len(content["body"]) > self._max_body:
+            await self._refuse_long(uow, event, len(content["body"]))
             return
         await self._ensure_shadow(uow, portal, event["sender"])
         thread_id = await self._thread_of(uow, relates)
@@ -261,7 +332,9 @@ class MatrixToRocketChat:
             )
         )
 
-    async def _ensure_shadow(self, uow: UnitOfWork, portal: Portal, user_id: str) -> None:
+    async def _ensure_shadow(
+        self, uow: UnitOfWork, portal: Portal, user_id: str, join_key: str = ""
+    ) -> None:
         """Queue the shadow account and its room membership ahead of what it will post."""
         queue = actions.rc_queue(portal.rc_room_id)
         if await uow.bridging.shadow(user_id) is None:
@@ -275,7 +348,7 @@ class MatrixToRocketChat:
             )
         await uow.enqueue(
             NewAction(
-                key=f"rc-join:{user_id}:{portal.rc_room_id}",
+                key=f"rc-join:{user_id}:{portal.rc_room_id}:{join_key}",
                 kind=actions.RC_JOIN,
                 queue=queue,
                 payload={

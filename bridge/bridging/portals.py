@@ -27,6 +27,8 @@ async def link_room(
     name: str | None,
     topic: str | None = None,
     matrix_room_id: str | None = None,
+    *,
+    invitees: tuple[str, ...] = (),
 ) -> Portal:
     """Record a portal, and queue the creation of its Matrix room when it has none."""
     portal = await uow.bridging.portal_by_rc(rc_room_id)
@@ -63,6 +65,7 @@ async def link_room(
                     "topic": topic,
                     "alias_localpart": alias_localpart(config, rc_room_id),
                     "history_visibility": config.bridge.history_visibility,
+                    "invitees": list(invitees),
                 },
             )
         )

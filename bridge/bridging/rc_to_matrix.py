@@ -31,8 +31,9 @@ _LEAVES = {rc.USER_LEFT, rc.USER_REMOVED}
 
 
 class RocketChatToMatrix:
-    def __init__(self, ids: Identities, rc_bot_user_ids: set[str]) -> None:
+    def __init__(self, ids: Identities, rc_bot_user_ids: set[str], max_body_chars: int) -> None:
         self._ids = ids
+        self._max_body = max_body_chars
         # The bridge's own Rocket.Chat account(s); filled in once logged in.
         self._bot_ids = rc_bot_user_ids
 
@@ -69,6 +70,9 @@ class RocketChatToMatrix:
             return
         if await self._is_echo(uow, message.user):
             return
+        if len(message.text) > self._max_body:
+            await self._refuse_long(uow, portal, message)
+            return
         sender = await self._ensure_ghost(uow, portal, message.user)
         content, mentions = await self._content(uow, message.text)
         if message.thread_id:
@@ -86,6 +90,22 @@ class RocketChatToMatrix:
             await self._send(
                 uow, portal, message, sender, attachment, part, disclosure, upload=True
             )
+
+    async def _refuse_long(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
+        """Too long to relay: the bridge's account says so in the Rocket.Chat room."""
+        await uow.enqueue(
+            NewAction(
+                key=f"too-long:{message.id}",
+                kind=actions.RC_NOTICE,
+                queue=f"reply:rocketchat:{portal.rc_room_id}",
+                payload={
+                    "room_id": portal.rc_room_id,
+                    "text": f"A message from @{message.user.username} was not bridged to "
+                    f"Matrix: it has {len(message.text)} characters, more than the limit "
+                    f"of {self._max_body}.",
+                },
+            )
+        )
 
     async def _send(
         self,

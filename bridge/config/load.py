@@ -109,6 +109,11 @@ def _check_semantics(config: Config) -> None:
         )
     if not 16 <= len(config.privacy.hash_key.encode()) <= 64:
         raise ConfigError("privacy.hash_key", "must be 16 to 64 bytes long")
+    _check_limits(config)
+    _check_rocketchat(config)
+
+
+def _check_limits(config: Config) -> None:
     for key, number in (
         ("privacy.ledger_retention_days", config.privacy.ledger_retention_days),
         ("privacy.command_rate_per_minute", config.privacy.command_rate_per_minute),
@@ -118,6 +123,9 @@ def _check_semantics(config: Config) -> None:
     ):
         if number < 1:
             raise ConfigError(key, f"must be at least 1, got {number}")
+
+
+def _check_rocketchat(config: Config) -> None:
     rc = config.rocketchat
     if rc.intake == "webhook" and not rc.webhook_token:
         raise ConfigError(

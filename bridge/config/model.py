@@ -68,7 +68,7 @@ class BridgeConfig:
     # Largest file copied between the sides, in bytes; larger ones are refused.
     max_media_bytes: int = 50 * 1024 * 1024
     # Longest message text relayed, in characters; longer ones are refused with a notice.
-    max_body_chars: int = 20_000
+    max_body_chars: int = 5_000
     # Matrix users (admins) allowed to run !bridge link / unlink.
     admins: list[str] = field(default_factory=list)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, cast
 
 from mautrix.api import Method, Path
@@ -66,6 +67,7 @@ class MatrixExecutors:
             actions.MATRIX_PROFILE: self._guard(self.profile),
             actions.MATRIX_MEMBERSHIP: self._guard(self.membership),
             actions.MATRIX_SEED: self._guard(self.seed_ledger),
+            actions.MATRIX_NOTICE: self._guard(self.notice),
         }
 
     @staticmethod
@@ -110,6 +112,7 @@ class MatrixExecutors:
         bot = self._api.bot_intent()
         await bot.ensure_registered()
         alias_localpart = payload["alias_localpart"]
+        invitees = [UserID(u) for u in payload.get("invitees", [])]
         try:
             room_id = await bot.create_room(
                 alias_localpart=alias_localpart,
@@ -124,7 +127,9 @@ class MatrixExecutors:
                     },
                     _bridge_state(payload, self._ids.bot),
                 ],
-                power_level_override={"users": {self._ids.bot: 100}},
+                # No power-level override: the creator gets 100 by default, and in room
+                # version 12 (Synapse's default) creators must not be listed at all (G3).
+                invitees=invitees,
             )
         except MatrixStandardRequestError as e:
             if e.errcode != "M_ROOM_IN_USE":
@@ -132,6 +137,9 @@ class MatrixExecutors:
             # A crash after creation: the alias we claimed points at our room.
             alias = RoomAlias(f"#{alias_localpart}:{self._ids.domain}")
             room_id = (await bot.resolve_room_alias(alias)).room_id
+            for user_id in invitees:
+                with suppress(MatrixStandardRequestError):  # already invited or joined
+                    await bot.invite_user(room_id, user_id)
         return {"room_id": room_id, "creator": self._ids.bot, "created_ms": now_ms()}
 
     async def send(self, action: Action) -> Result:
@@ -169,6 +177,17 @@ class MatrixExecutors:
             room_id, EventID(payload["event_id"]), reason=payload.get("reason")
         )
         return {"redaction_id": event_id}
+
+    async def notice(self, action: Action) -> Result:
+        """The bot answers in a room (command replies, refusals, reports)."""
+        room_id = RoomID(action.payload["room_id"])
+        event_id = await self._api.bot_intent().send_message_event(
+            room_id,
+            EventType.ROOM_MESSAGE,
+            {"msgtype": "m.notice", "body": action.payload["text"]},
+            txn_id=self._ids.matrix_txn_id(action.key),
+        )
+        return {"event_id": event_id}
 
     async def seed_ledger(self, action: Action) -> Result:
         """Members (left ones too: they hold copies) and visibility of a linked room."""

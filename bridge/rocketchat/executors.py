@@ -63,7 +63,9 @@ class RocketChatExecutors:
         return {
             actions.RC_SHADOW: self._guard(self.ensure_shadow),
             actions.RC_JOIN: self._guard(self.join_room),
+            actions.RC_KICK: self._guard(self.kick),
             actions.RC_RESOLVE_USER: self._guard(self.resolve_user),
+            actions.RC_NOTICE: self._guard(self.notice),
             actions.RC_SEND: self._guard(self.send),
             actions.RC_UPDATE: self._guard(self.update),
             actions.RC_DELETE: self._guard(self.delete),
@@ -181,6 +183,27 @@ class RocketChatExecutors:
             kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
         )
         return None
+
+    async def kick(self, action: Action) -> Result:
+        """A Matrix user left or was kicked: their shadow leaves the Rocket.Chat room."""
+        shadow = await self._shadow(action.payload["user_id"])
+        kind: Literal["channels", "groups"] = (
+            "groups" if action.payload["rc_room_type"] == "p" else "channels"
+        )
+        await self._admin.room_kick(
+            kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
+        )
+        return None
+
+    async def notice(self, action: Action) -> Result:
+        """The bridge's account answers in a Rocket.Chat room (command replies, reports)."""
+        p = action.payload
+        result = await self._admin.send_message(
+            RCRoomID(p["room_id"]),
+            p["text"],
+            message_id=RCMessageID(self._ids.rc_message_id(action.key)),
+        )
+        return {"rc_message_id": result.message.id}
 
     async def resolve_user(self, action: Action) -> Result:
         user = await self._admin.users_info(username=action.payload["username"])

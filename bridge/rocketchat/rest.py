@@ -143,6 +143,14 @@ class RCRestClient:
             body["username"] = username
         await self._post("users.setAvatar", body)
 
+    async def users_update(self, user_id: RCUserID, **data: Any) -> RCUser:
+        """``users.update`` (admin: ``edit-other-user-info``); ``data`` as in the spec."""
+        body = await self._post("users.update", {"userId": user_id, "data": data})
+        return RCUser.parse(body["user"])
+
+    async def users_reset_avatar(self, user_id: RCUserID) -> None:
+        await self._post("users.resetAvatar", {"userId": user_id})
+
     async def users_delete(self, user_id: RCUserID, *, confirm_relinquish: bool = False) -> None:
         await self._post(
             "users.delete", {"userId": user_id, "confirmRelinquish": confirm_relinquish}
@@ -152,6 +160,9 @@ class RCRestClient:
 
     async def rooms_info(self, room_id: RCRoomID) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomId=room_id))["room"])
+
+    async def rooms_info_by_name(self, name: str) -> RCRoom:
+        return RCRoom.parse((await self._get("rooms.info", roomName=name))["room"])
 
     async def room_create(
         self, kind: Literal["channels", "groups"], name: str, members: Sequence[str] = ()
@@ -171,6 +182,11 @@ class RCRestClient:
         self, kind: Literal["channels", "groups"], room_id: RCRoomID, user_id: RCUserID
     ) -> None:
         await self._post(f"{kind}.invite", {"roomId": room_id, "userId": user_id})
+
+    async def room_kick(
+        self, kind: Literal["channels", "groups"], room_id: RCRoomID, user_id: RCUserID
+    ) -> None:
+        await self._post(f"{kind}.kick", {"roomId": room_id, "userId": user_id})
 
     async def room_history(
         self,

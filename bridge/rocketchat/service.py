@@ -10,15 +10,25 @@ from typing import Literal
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
-from bridge.rocketchat.errors import RCAPIError, RCAuthError, RCError
+from bridge.rocketchat.errors import (
+    RCAPIError,
+    RCAuthError,
+    RCBadRequestError,
+    RCError,
+    RCNotFoundError,
+)
 from bridge.rocketchat.intake import RocketChatIntake
-from bridge.rocketchat.models import RCLogin
+from bridge.rocketchat.models import RCLogin, RCRoom
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.cursors import DatabaseCursorStore
 from bridge.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+
+class LinkRefusedError(Exception):
+    """A room that cannot be bridged; the message says why."""
 
 
 class FileTooLargeError(Exception):
@@ -110,6 +120,41 @@ class RocketChatSide:
                 await link_room(
                     uow, self._config, rc_room_id, room.type, room.name, None, matrix_room_id
                 )
+
+    async def resolve_room(self, ref: str) -> RCRoom:
+        """A room by id, or by name (``#name`` or ``name``), as the admin types it."""
+        try:
+            return await self.admin.rooms_info(RCRoomID(ref))
+        except RCNotFoundError:
+            pass
+        except RCBadRequestError:
+            pass
+        return await self.admin.rooms_info_by_name(ref.removeprefix("#"))
+
+    async def link(
+        self,
+        ref: str,
+        matrix_room_id: str | None = None,
+        invitees: tuple[str, ...] = (),
+    ) -> tuple[int, RCRoom]:
+        """Bridge a channel or private group: join it, record the portal, follow it."""
+        room = await self.resolve_room(ref)
+        if room.type not in ("c", "p"):
+            raise LinkRefusedError("only channels and private groups can be bridged")
+        await self.join(room.id, room.type)
+        async with self._db.unit_of_work() as uow:
+            portal = await link_room(
+                uow,
+                self._config,
+                room.id,
+                room.type,
+                room.name,
+                None,
+                matrix_room_id,
+                invitees=invitees,
+            )
+        await self.follow(room.id)
+        return portal.id, room
 
     async def join(self, rc_room_id: str, rc_room_type: str) -> None:
         """Make the bridge's account a member: realtime streams need membership (§8)."""

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.storage.common import now_ms
+from bridge.storage.common import insert_ignoring_conflicts, now_ms
 from bridge.storage.models import Cursor
+
+
+def _text(value: datetime) -> str:
+    # One fixed format in UTC, so that comparing the strings compares the times.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class DatabaseCursorStore:
@@ -26,11 +31,17 @@ class DatabaseCursorStore:
         return None if value is None else datetime.fromisoformat(value)
 
     async def set(self, room_id: str, value: datetime) -> None:
-        name = f"{self._prefix}:{room_id}"
+        name, text = f"{self._prefix}:{room_id}", _text(value)
+        # Realtime delivery and catch-up may set the same cursor at once: insert-or-ignore,
+        # then move forward only, both atomic in the database.
         async with self._sessions.begin() as session:
-            row = await session.get(Cursor, name)
-            if row is None:
-                session.add(Cursor(name=name, value=value.isoformat(), updated_ms=now_ms()))
-            elif value > datetime.fromisoformat(row.value).astimezone(UTC):
-                row.value = value.isoformat()
-                row.updated_ms = now_ms()
+            await session.execute(
+                insert_ignoring_conflicts(session, Cursor.__table__).values(
+                    name=name, value=text, updated_ms=now_ms()
+                )
+            )
+            await session.execute(
+                update(Cursor)
+                .where(Cursor.name == name, Cursor.value < text)
+                .values(value=text, updated_ms=now_ms())
+            )

@@ -183,7 +183,7 @@ async def test_mentions_map_to_the_other_sides_people(chat: Chat) -> None:
     # The plain body names the person as Matrix clients know them (their shadow's name).
     alice_name = await chat.alice.client.get_displayname(chat.alice.client.mxid)
     _, event_id = await chat.rc_says(f"thanks @{alice_shadow}!", body=f"thanks {alice_name}!")
-    event = await chat.bob.event(chat.room.matrix_room_id, event_id)
+    event = await chat.alice.event(chat.room.matrix_room_id, event_id)  # alice saw it arrive
     assert event["content"]["m.mentions"] == {"user_ids": [chat.alice.user.user_id]}
     assert f"https://matrix.to/#/{chat.alice.user.user_id}" in event["content"]["formatted_body"]
 
@@ -259,3 +259,60 @@ async def test_rocketchat_membership_moves_the_ghost(chat: Chat) -> None:
         return ghost in members
 
     assert await wait_for(joined)
+
+
+async def test_leaving_matrix_removes_the_shadow_from_rocketchat(chat: Chat) -> None:
+    await chat.alice_says({"msgtype": "m.text", "body": "bye soon"})
+    shadow = chat.stack.app.ids.shadow_username(chat.alice.user.user_id)
+    admin = chat.stack.app.rocketchat
+    assert admin is not None
+    members = await admin.admin.room_members("channels", RCRoomID(chat.room.rc_room_id))
+    assert shadow in members
+    await chat.alice.client.leave_room(chat.room.matrix_room_id)
+
+    async def gone() -> bool:
+        names = await admin.admin.room_members("channels", RCRoomID(chat.room.rc_room_id))
+        return shadow not in names
+
+    assert await wait_for(gone)
+
+
+async def test_removal_from_rocketchat_makes_the_ghost_leave(chat: Chat) -> None:
+    await chat.rc_says("still here")
+    ghost = chat.stack.app.ids.ghost_user_id(chat.carol_name)
+    me = chat.carol.login_info
+    admin = chat.stack.app.rocketchat
+    assert me is not None and admin is not None
+    await admin.admin.room_kick("channels", RCRoomID(chat.room.rc_room_id), me.user_id)
+
+    async def left() -> bool:
+        return ghost not in await chat.bob.client.get_joined_members(chat.room.matrix_room_id)
+
+    assert await wait_for(left)
+
+
+async def test_over_long_messages_are_refused_with_a_notice_both_ways(chat: Chat) -> None:
+    limit = chat.stack.config.bridge.max_body_chars
+    long_text = "x" * (limit + 1)
+    await chat.alice.send(chat.room.matrix_room_id, {"msgtype": "m.text", "body": long_text})
+
+    async def notice_on_matrix() -> bool:
+        return any(
+            "was not bridged to Rocket.Chat" in str(e["content"].get("body"))
+            for e in await chat.bob.timeline(chat.room.matrix_room_id)
+        )
+
+    assert await wait_for(notice_on_matrix)
+    # Rocket.Chat caps messages itself (Message_MaxAllowedSize); let this one through.
+    chat.stack.sim.state.settings["Message_MaxAllowedSize"] = limit + 10
+    await chat.carol.post_message(RCRoomID(chat.room.rc_room_id), "y" * (limit + 1))
+
+    async def notice_on_rc() -> bool:
+        history = await rc_history(chat.carol, chat.room.rc_room_id)
+        return any("was not bridged to Matrix" in m.text for m in history)
+
+    assert await wait_for(notice_on_rc)
+    history = [m.text for m in await rc_history(chat.carol, chat.room.rc_room_id)]
+    assert long_text not in history
+    bodies = [e["content"].get("body") for e in await chat.bob.messages(chat.room.matrix_room_id)]
+    assert "y" * (limit + 1) not in bodies

@@ -121,6 +121,34 @@ def make_invite(kind: str) -> Handler:
     return invite
 
 
+def make_kick(kind: str) -> Handler:
+    t, key, _ = _KINDS[kind]
+
+    async def kick(request: web.Request) -> web.Response:
+        state = request.app[STATE_KEY]
+        user = await authed(request)
+        body = await json_body(request)
+        room = _typed_room(
+            state, request, t, room_from(state, user, body.get("roomId"), body.get("roomName"))
+        )
+        target = state.users.get(str(body.get("userId") or ""))
+        if target is None:
+            raise meteor_error("error-invalid-user", "Invalid user")
+        perm = "kick-user-from-any-c-room" if t == "c" else "kick-user-from-any-p-room"
+        if not has_permission(state, user, perm) and not has_permission(
+            state, user, "remove-user", room
+        ):
+            raise meteor_error("error-not-allowed", "Not allowed")
+        if target.id in room.members:
+            room.members.remove(target.id)
+            # removeUserFromRoom inserts t "ru" (msg = removed username, u = remover).
+            ops.create_message(state, user, room, {"msg": target.username, "t": "ru"})
+        room.updated_at = state.now_ms()
+        return success({key: room.document(state)})
+
+    return kick
+
+
 def make_members(t: str) -> Handler:
     async def members(request: web.Request) -> web.Response:
         state = request.app[STATE_KEY]
@@ -234,6 +262,7 @@ def add_routes(app: web.Application) -> None:
         r.add_post(f"/api/v1/{kind}.create", make_create(kind))
         r.add_get(f"/api/v1/{kind}.info", make_info(kind))
         r.add_post(f"/api/v1/{kind}.invite", make_invite(kind))
+        r.add_post(f"/api/v1/{kind}.kick", make_kick(kind))
         r.add_get(f"/api/v1/{kind}.members", make_members(t))
         r.add_get(f"/api/v1/{kind}.history", make_history(t))
     for alias in ("im", "dm"):  # one route registered under both names (§5)

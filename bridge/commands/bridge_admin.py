@@ -1,0 +1,82 @@
+"""``!bridge``: linking and unlinking portal rooms, for the configured bridge admins."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.bridging import actions
+from bridge.commands.context import CommandContext
+from bridge.commands.parser import ParsedCommand
+from bridge.config import Config
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import NewAction
+
+log = logging.getLogger(__name__)
+
+HELP = """Bridge admin commands (in a Matrix room with the bridge bot):
+!bridge link <rocketchat room id or name> [<matrix room id>]
+    Bridge a Rocket.Chat channel or private group. Without a Matrix room, the bridge
+    creates one and invites you; with one, the bot must already be in it with power.
+!bridge unlink
+    Stop bridging the room this is typed in. Nothing already copied is removed.
+!bridge help
+    This text."""
+
+
+class BridgeCommands:
+    def __init__(self, config: Config) -> None:
+        self._admins = set(config.bridge.admins) | set(config.privacy.admins)
+
+    async def __call__(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
+        if cmd.verb == "help":
+            await ctx.reply(uow, HELP)
+            return
+        if cmd.verb not in ("link", "unlink"):
+            await ctx.reply(uow, f"Unknown command !bridge {cmd.verb}.\n\n{HELP}")
+            return
+        # One place for the rule: only configured admins, and only from Matrix.
+        if ctx.side != "matrix" or ctx.sender not in self._admins:
+            log.info("Refused !bridge %s from %s", cmd.verb, ctx.sender)
+            await ctx.reply(uow, f"Only bridge admins can use !bridge {cmd.verb}.")
+            return
+        if cmd.verb == "link":
+            await self._link(uow, ctx, cmd)
+        else:
+            await self._unlink(uow, ctx)
+
+    async def _link(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
+        if not 1 <= len(cmd.args) <= 2 or cmd.options:
+            await ctx.reply(uow, "Usage: !bridge link <rocketchat room> [<matrix room id>]")
+            return
+        matrix_room = cmd.args[1] if len(cmd.args) == 2 else None
+        if matrix_room is not None and not matrix_room.startswith("!"):
+            await ctx.reply(uow, f"{matrix_room!r} is not a Matrix room id (they start with !).")
+            return
+        await uow.enqueue(
+            NewAction(
+                key=f"bridge-link:{ctx.event_id}",
+                kind=actions.BRIDGE_LINK,
+                queue=f"bridge-admin:{ctx.room_id}",
+                payload={
+                    "rc_room": cmd.args[0],
+                    "matrix_room_id": matrix_room,
+                    "requester": ctx.sender,
+                    "reply_room": ctx.room_id,
+                    "command_event": ctx.event_id,
+                },
+            )
+        )
+        await ctx.reply(uow, f"Linking {cmd.args[0]} …")
+
+    async def _unlink(self, uow: UnitOfWork, ctx: CommandContext) -> None:
+        portal = await uow.bridging.portal_by_matrix(ctx.room_id)
+        if portal is None or not portal.active:
+            await ctx.reply(uow, "This room is not bridged.")
+            return
+        await uow.bridging.set_portal_active(portal.id, False)
+        log.info("Portal %s unlinked by %s", portal.id, ctx.sender)
+        await ctx.reply(
+            uow,
+            "This room is no longer bridged to Rocket.Chat. Messages already copied stay "
+            "where they are; the disclosure ledger keeps its records.",
+        )

@@ -1,0 +1,36 @@
+"""Who sent a command, from where, and how to answer them."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.bridging import actions
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import NewAction
+
+Side = Literal["matrix", "rocketchat"]
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    side: Side
+    sender: str  # Matrix user id, or Rocket.Chat user id
+    sender_name: str  # Matrix user id, or Rocket.Chat username
+    room_id: str  # where the command was typed (a Matrix room or Rocket.Chat room id)
+    event_id: str  # the command's own id: replies are keyed on it, so a retry answers once
+    is_direct: bool  # a DM with the bridge bot
+
+    async def reply(self, uow: UnitOfWork, text: str, *, n: int = 0) -> None:
+        """Answer in the room the command came from, through the outbox (retried, once)."""
+        kind = actions.MATRIX_NOTICE if self.side == "matrix" else actions.RC_NOTICE
+        digest = hashlib.sha256(self.event_id.encode()).hexdigest()[:24]
+        await uow.enqueue(
+            NewAction(
+                key=f"reply:{digest}:{n}",
+                kind=kind,
+                queue=f"reply:{self.side}:{self.room_id}",
+                payload={"room_id": self.room_id, "text": text},
+            )
+        )
