@@ -80,6 +80,7 @@ class BridgeApp:
         self.rocketchat = RocketChatSide(
             self.config, self.db, self._wake_inbox, self._rocketchat_back
         )
+        alias_mode = self.config.bridge.matrix_users_on_rocketchat == "alias"
         rc_to_matrix = RocketChatToMatrix(
             self.ids, self.rocketchat.bot_user_ids, self.config.bridge.max_body_chars
         )
@@ -92,7 +93,12 @@ class BridgeApp:
                         LedgerObserver(self.ledger),
                         ErasureAckHandler(self.erasure),
                         MatrixCommands(self.ids, {"bridge": BridgeCommands(self.config)}),
-                        MatrixToRocketChat(self.ids, is_command, self.config.bridge.max_body_chars),
+                        MatrixToRocketChat(
+                            self.ids,
+                            is_command,
+                            self.config.bridge.max_body_chars,
+                            alias_mode=alias_mode,
+                        ),
                     ],
                     RC_SOURCE: [rc_to_matrix],
                 }
@@ -127,6 +133,7 @@ class BridgeApp:
             fetch_media,
             display_name,
             self.config.bridge.max_media_bytes,
+            alias_mode=alias_mode,
         )
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()

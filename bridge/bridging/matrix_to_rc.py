@@ -28,9 +28,16 @@ _PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
 
 class MatrixToRocketChat:
     def __init__(
-        self, ids: Identities, is_command: Callable[[str], bool], max_body_chars: int
+        self,
+        ids: Identities,
+        is_command: Callable[[str], bool],
+        max_body_chars: int,
+        *,
+        alias_mode: bool = False,
     ) -> None:
         self._ids = ids
+        # In alias mode the bridge's own account posts for everyone: no shadow accounts.
+        self._alias_mode = alias_mode
         self._max_body = max_body_chars
         # Commands to the bridge are answered by it, never relayed into the room.
         self._is_command = is_command
@@ -336,6 +343,8 @@ class MatrixToRocketChat:
         self, uow: UnitOfWork, portal: Portal, user_id: str, join_key: str = ""
     ) -> None:
         """Queue the shadow account and its room membership ahead of what it will post."""
+        if self._alias_mode:
+            return
         queue = actions.rc_queue(portal.rc_room_id)
         if await uow.bridging.shadow(user_id) is None:
             await uow.enqueue(

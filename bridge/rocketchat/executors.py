@@ -50,7 +50,12 @@ class RocketChatExecutors:
         fetch_media: MediaFetcher,
         display_name: Callable[[str], Awaitable[str | None]],
         max_upload_bytes: int,
+        *,
+        alias_mode: bool = False,
     ) -> None:
+        # matrix_users_on_rocketchat: alias — post as the bridge's account with the
+        # Matrix user's name (``alias``) instead of as a shadow account.
+        self._alias_mode = alias_mode
         self._admin = admin
         self._db = db
         self._ids = ids
@@ -155,6 +160,8 @@ class RocketChatExecutors:
         self, user_id: str, call: Callable[[RCRestClient], Awaitable[Any]]
     ) -> Any:
         """Run ``call`` as the shadow; log in again once if its session token expired."""
+        if self._alias_mode:
+            return await call(self._admin)
         client = await self._as_shadow(user_id)
         try:
             return await call(client)
@@ -213,15 +220,30 @@ class RocketChatExecutors:
 
     async def send(self, action: Action) -> Result:
         p = action.payload
-        result = await self._shadow_call(
-            p["sender"],
-            lambda c: c.send_message(
-                RCRoomID(p["rc_room_id"]),
-                p["text"],
-                message_id=RCMessageID(p["rc_message_id"]),
-                thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
-            ),
-        )
+        extra: dict[str, str] = {}
+        if self._alias_mode:
+            extra["alias"] = await self._display_name(p["sender"]) or p["sender"]
+        try:
+            result = await self._shadow_call(
+                p["sender"],
+                lambda c: c.send_message(
+                    RCRoomID(p["rc_room_id"]),
+                    p["text"],
+                    message_id=RCMessageID(p["rc_message_id"]),
+                    thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+                    **extra,
+                ),
+            )
+        except RCAPIError as e:
+            if self._alias_mode and e.status in (400, 403) and "permission" in e.error.lower():
+                log.error(
+                    "Rocket.Chat refused a message with an alias: the bridge's account needs "
+                    "the message-impersonate permission for matrix_users_on_rocketchat: alias"
+                )
+                raise PermanentFailure(
+                    "the bridge's Rocket.Chat account lacks the message-impersonate permission"
+                ) from e
+            raise
         return {"rc_message_id": result.message.id, "existing": result.existing}
 
     async def update(self, action: Action) -> Result:

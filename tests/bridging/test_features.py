@@ -316,3 +316,26 @@ async def test_over_long_messages_are_refused_with_a_notice_both_ways(chat: Chat
     assert long_text not in history
     bodies = [e["content"].get("body") for e in await chat.bob.messages(chat.room.matrix_room_id)]
     assert "y" * (limit + 1) not in bodies
+
+
+async def test_bulk_prune_on_rocketchat_redacts_on_matrix(chat: Chat) -> None:
+    _, first = await chat.rc_says("prune me 1")
+    _, second = await chat.rc_says("prune me 2")
+    _, kept_rc = await chat.alice_says({"msgtype": "m.text", "body": "not carol's"})
+    admin = chat.stack.app.rocketchat
+    assert admin is not None
+    history = await rc_history(chat.carol, chat.room.rc_room_id)
+    await admin.admin.clean_history(
+        RCRoomID(chat.room.rc_room_id),
+        oldest=history[0].ts,
+        latest=history[-1].ts,
+        users=[chat.carol_name],
+    )
+    for event_id in (first, second):
+
+        async def redacted(e: str = event_id) -> bool:
+            return (await chat.bob.event(chat.room.matrix_room_id, e))["content"] == {}
+
+        assert await wait_for(redacted)
+    remaining = [m.id for m in await rc_history(chat.carol, chat.room.rc_room_id)]
+    assert kept_rc in remaining, "the prune named only carol"

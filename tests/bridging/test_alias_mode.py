@@ -1,0 +1,67 @@
+"""matrix_users_on_rocketchat: alias — the bridge's account posts with the person's name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.bridging.identities import Identities
+from bridge.config import load_config
+from bridge.ids import RCRoomID
+from bridge.rocketchat.executors import RocketChatExecutors
+from bridge.rocketchat.rest import RCRestClient
+from bridge.storage.database import Database
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import PermanentFailure
+from tests.fixtures.bridge_config import write_config
+
+
+async def _no_media(mxc: str) -> tuple[bytes, str]:
+    raise AssertionError("not used")
+
+
+async def _name(user_id: str) -> str | None:
+    return "Alice Example"
+
+
+def _executors(client: RCRestClient, db: Database, tmp_path: Path) -> RocketChatExecutors:
+    ids = Identities(load_config(write_config(tmp_path / "c.yaml"), environ={}))
+    return RocketChatExecutors(client, db, ids, _no_media, _name, 1000, alias_mode=True)
+
+
+def _send(room_id: str) -> Action:
+    payload = {
+        "rc_room_id": room_id,
+        "rc_message_id": "aliasmsg000000001",
+        "sender": "@alice:hs2.test",
+        "text": "hello via alias",
+        "thread_id": None,
+    }
+    return Action(1, "mx-msg:$x", "rc.send", "rc:" + room_id, payload, 0)
+
+
+async def test_alias_mode_posts_as_the_bridge_with_the_matrix_name(
+    rc_bot: RCRestClient, db: Database, tmp_path: Path
+) -> None:
+    room = await rc_bot.room_create("channels", "alias-room")
+    result = await _executors(rc_bot, db, tmp_path).send(_send(room.id))
+    assert result is not None
+    message = await rc_bot.get_message(result["rc_message_id"])
+    me = await rc_bot.me()
+    assert (message.user.id, message.alias, message.text) == (
+        me.id,
+        "Alice Example",
+        "hello via alias",
+    )
+
+
+async def test_alias_mode_without_impersonation_permission_is_a_clear_failure(
+    rc_admin: RCRestClient, db: Database, tmp_path: Path
+) -> None:
+    # The admin role lacks message-impersonate by default (only bot and app have it).
+    room = await rc_admin.room_create("channels", "alias-denied")
+    with pytest.raises(PermanentFailure, match="message-impersonate"):
+        await _executors(rc_admin, db, tmp_path).send(_send(room.id))
+    history = await rc_admin.room_history("channels", RCRoomID(room.id))
+    assert all(m.text != "hello via alias" for m in history)
