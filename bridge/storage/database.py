@@ -13,6 +13,7 @@ from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
 from bridge.storage.bridging import BridgingStore
 from bridge.storage.engine import create_engine, session_factory
+from bridge.storage.erasure import ErasureStore
 from bridge.storage.inbox import Inbox
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
@@ -46,6 +47,11 @@ class UnitOfWork:
     def ledger(self) -> LedgerStore:
         """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""
         return LedgerStore(self._session)
+
+    @property
+    def erasure(self) -> ErasureStore:
+        """Erasure requests, their items and per-recipient outcomes, in this transaction."""
+        return ErasureStore(self._session)
 
 
 class Database:

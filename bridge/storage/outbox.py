@@ -76,8 +76,13 @@ async def mark_done(session: AsyncSession, action_id: int, result: dict[str, Any
 
 
 class Outbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, claim_lease_ms: int = 300_000
+    ) -> None:
         self._sessions = sessions
+        # PostgreSQL: how long a claimed action stays invisible to other workers. A worker
+        # that dies mid-action leaves it to be run again by another after this lease.
+        self._lease = claim_lease_ms
 
     async def add(self, action: NewAction) -> bool:
         async with self._sessions.begin() as session:
@@ -87,7 +92,9 @@ class Outbox:
         """The head action of each queue whose time has come, oldest first.
 
         Only a queue's head is eligible, so a room's actions never overtake each other,
-        even when an earlier one is waiting out a backoff.
+        even when an earlier one is waiting out a backoff. On PostgreSQL the returned
+        actions are claimed (``FOR UPDATE SKIP LOCKED`` plus a lease); SQLite runs one
+        worker, which needs no claim.
         """
         now = now_ms() if now is None else now
         earlier = aliased(OutboxAction)
@@ -102,21 +109,36 @@ class Outbox:
             )
             .exists()
         )
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OutboxAction)
-                .where(
-                    OutboxAction.status == PENDING,
-                    OutboxAction.next_attempt_ms <= now,
-                    ~has_earlier,
-                )
-                .order_by(OutboxAction.id)
-                .limit(limit)
+        stmt = (
+            select(OutboxAction)
+            .where(
+                OutboxAction.status == PENDING,
+                OutboxAction.next_attempt_ms <= now,
+                ~has_earlier,
             )
-            return [
+            .order_by(OutboxAction.id)
+            .limit(limit)
+        )
+        async with self._sessions.begin() as session:
+            claim = session.get_bind().dialect.name == "postgresql"
+            if claim:
+                # Several workers (design.md §4): each locks what it takes, skips what
+                # another holds, and pushes it out of everyone's "due" for the lease, so
+                # no two run the same action. The head-of-queue rule still holds: a
+                # claimed head stays pending, so its queue's next action waits.
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list(await session.scalars(stmt))
+            actions = [
                 Action(r.id, r.key, r.kind, r.queue, json.loads(r.payload), r.attempts)
                 for r in rows
             ]
+            if claim and actions:
+                await session.execute(
+                    update(OutboxAction)
+                    .where(OutboxAction.id.in_([a.id for a in actions]))
+                    .values(next_attempt_ms=now + self._lease)
+                )
+            return actions
 
     async def retry_later(self, action_id: int, error: str, next_attempt_ms: int) -> None:
         await self._set(

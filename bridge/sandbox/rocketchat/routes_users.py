@@ -88,6 +88,44 @@ async def users_set_avatar(request: web.Request) -> web.Response:
     return success()
 
 
+async def users_update(request: web.Request) -> web.Response:
+    """Name, username and active flag (what the bridge's erasure uses); §3."""
+    state = request.app[STATE_KEY]
+    caller = await authed(request)
+    body = await json_body(request)
+    target = _lookup(state, required_str(body, "userId"), None)
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise invalid_params("must have required property 'data'")
+    if target.id != caller.id:
+        # Rocket.Chat's default grants it to admins (permissions upsert list, §3).
+        state.permissions.setdefault("edit-other-user-info", ["admin"])
+        require_permission(state, caller, "edit-other-user-info")
+    username = data.get("username")
+    if isinstance(username, str) and username != target.username:
+        if state.user_by_name(username):
+            raise meteor_error("error-field-unavailable", f"{username} is already in use :(")
+        target.username = username
+    if isinstance(data.get("name"), str):
+        target.name = data["name"]
+    if isinstance(data.get("active"), bool):
+        target.active = data["active"]
+    target.updated_at = state.now_ms()
+    return success({"user": target.document()})
+
+
+async def users_reset_avatar(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    caller = await authed(request)
+    body = await json_body(request)
+    target = _lookup(state, body.get("userId"), body.get("username"))
+    if target.id != caller.id and not has_permission(state, caller, "edit-other-user-avatar"):
+        raise meteor_error("error-not-allowed", "Not allowed")
+    target.avatar_url = None
+    target.updated_at = state.now_ms()
+    return success()
+
+
 async def users_delete(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     caller = await authed(request)
@@ -123,3 +161,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/users.list", users_list)
     app.router.add_post("/api/v1/users.setAvatar", users_set_avatar)
     app.router.add_post("/api/v1/users.delete", users_delete)
+    app.router.add_post("/api/v1/users.update", users_update)
+    app.router.add_post("/api/v1/users.resetAvatar", users_reset_avatar)

@@ -1,0 +1,342 @@
+"""Outbox executors of the erasure engine on the Matrix side.
+
+Each is safe to repeat after a crash between its effect and its ``done`` mark:
+redactions and notices use a ``txnId`` derived from the action key (the homeserver
+returns the first event instead of sending a second one), the notice DM room is claimed
+through an alias, profile changes and leaves are idempotent by nature, and deleting media
+that is already gone is treated as done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Any, cast
+from urllib.parse import quote
+
+import aiohttp
+from mautrix.api import Method, Path
+from mautrix.appservice import AppServiceAPI, IntentAPI
+from mautrix.errors import MatrixStandardRequestError
+from mautrix.types import ContentURI, EventID, EventType, RoomAlias, RoomCreatePreset, RoomID
+
+from bridge.bridging.identities import Identities
+from bridge.config import Config
+from bridge.faults import crash_point
+from bridge.ids import UserID
+from bridge.matrix.executors import MatrixExecutors
+from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy import report as words
+from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
+from bridge.privacy.erasure_model import RequestState
+from bridge.privacy.notices import REQUEST_EVENT, NoticeContent, SupportLookup
+from bridge.storage.common import now_ms
+from bridge.storage.database import Database
+from bridge.storage.erasure import ItemRecord, RequestRecord
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any] | None
+NEUTRAL_NAME = "Deleted user"
+_redactions = 0  # per process, for the BRIDGE_CRASH_AT=erasure.redact.<n> crash points
+
+
+class SynapseAdmin:
+    """The few Synapse admin APIs the engine reads (synapse-federation.md §5)."""
+
+    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
+        self._base = base_url.rstrip("/") + "/_synapse/admin"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._session = session
+
+    async def _call(self, method: str, path: str) -> dict[str, Any]:
+        try:
+            async with self._session.request(
+                method, self._base + path, headers=self._headers
+            ) as resp:
+                body = await resp.json(content_type=None)
+                if resp.status == 404:
+                    return {}
+                if resp.status >= 400:
+                    reason = f"admin API {path.split('/')[2]} answered {resp.status}"
+                    if resp.status in (401, 403):
+                        raise PermanentFailure(reason + " (is homeserver.admin_token an admin?)")
+                    raise RetryLater(reason)
+                return cast(dict[str, Any], body)
+        except aiohttp.ClientError as e:
+            raise RetryLater(f"admin API unreachable: {type(e).__name__}") from e
+
+    async def destination(self, server: str) -> dict[str, Any]:
+        return await self._call("GET", f"/v1/federation/destinations/{quote(server)}")
+
+    async def destination_rooms(self, server: str) -> dict[str, int]:
+        path = f"/v1/federation/destinations/{quote(server)}/rooms?limit=1000"
+        rooms = (await self._call("GET", path)).get("rooms", [])
+        return {r["room_id"]: int(r["stream_ordering"]) for r in rooms}
+
+    async def user_media(self, user_id: str) -> list[dict[str, Any]]:
+        path = f"/v1/users/{quote(user_id)}/media?limit=1000"
+        return list((await self._call("GET", path)).get("media", []))
+
+    async def delete_media(self, server: str, media_id: str) -> None:
+        await self._call("DELETE", f"/v1/media/{quote(server)}/{quote(media_id)}")
+
+
+class MatrixErasureExecutors:
+    def __init__(
+        self,
+        api: AppServiceAPI,
+        db: Database,
+        ids: Identities,
+        config: Config,
+        support: SupportLookup,
+        admin: SynapseAdmin | None,
+    ) -> None:
+        self._api = api
+        self._db = db
+        self._ids = ids
+        self._config = config
+        self._support = support
+        self._admin = admin
+
+    def table(self) -> dict[str, Executor]:
+        guard = MatrixExecutors._guard  # noqa: SLF001 - the one mapping of Matrix errors
+        return {
+            kinds.REDACT: guard(self.redact),
+            kinds.GHOST_SCRUB: guard(self.ghost_scrub),
+            kinds.MEDIA: guard(self.media),
+            kinds.NOTICE: guard(self.notice),
+            kinds.DELIVERY: guard(self.delivery),
+        }
+
+    def _intent(self, user_id: str) -> IntentAPI:
+        if user_id == self._ids.bot:
+            return cast(IntentAPI, self._api.bot_intent())
+        return cast(IntentAPI, self._api.intent(UserID(user_id)))
+
+    async def _request(self, action: Action) -> RequestRecord:
+        async with self._db.unit_of_work() as uow:
+            request = await uow.erasure.request(action.payload["request_id"])
+        if request is None:
+            raise PermanentFailure("erasure request no longer exists")
+        return request
+
+    async def _item(self, action: Action) -> ItemRecord:
+        async with self._db.unit_of_work() as uow:
+            item = await uow.erasure.item_by_disclosure(
+                action.payload["request_id"], action.payload["disclosure_id"]
+            )
+        if item is None or item.event_id is None:
+            raise PermanentFailure("erasure item no longer exists")
+        return item
+
+    # -- redactions ----------------------------------------------------------------------
+
+    async def redact(self, action: Action) -> Result:
+        global _redactions  # noqa: PLW0603 - a crash-test counter, nothing else reads it
+        item = await self._item(action)
+        redactor = item.redactor or self._ids.bot
+        txn = self._ids.matrix_txn_id(action.key)
+        reason = f"erasure request {action.payload['request_id']}"
+        try:
+            event = await self._redact_as(redactor, item, txn, reason)
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_FORBIDDEN" or redactor == self._ids.bot:
+                raise
+            # The ghost lacks power (or left): the bot redacts with its moderator power.
+            event = await self._redact_as(self._ids.bot, item, txn + "b", reason)
+        _redactions += 1
+        crash_point(f"erasure.redact.{_redactions}")
+        return {"redaction_id": event}
+
+    async def _redact_as(self, user_id: str, item: ItemRecord, txn: str, reason: str) -> EventID:
+        intent = self._intent(user_id)
+        path = Path.v3.rooms[RoomID(item.room_id)].redact[EventID(str(item.event_id))][txn]
+        answer = await intent.api.request(Method.PUT, path, content={"reason": reason})
+        return EventID(answer["event_id"])
+
+    # -- the ghost's profile and media ---------------------------------------------------
+
+    async def ghost_scrub(self, action: Action) -> Result:
+        """Neutral name, no avatar, then leave every room: after the redactions, so none
+        of them fails for a ghost that already left (issue 7, action 3)."""
+        request = await self._request(action)
+        async with self._db.unit_of_work() as uow:
+            if await uow.erasure.count_open(request.id, "matrix", MATRIX_CLOSED):
+                raise Waiting("waiting for the redactions to be sent", 1.0)
+        ghost = request.subject_matrix_id
+        if ghost is None or not self._ids.is_ghost(ghost):
+            return {"detail": "no ghost"}
+        intent = self._intent(ghost)
+        await intent.ensure_registered()
+        await intent.set_displayname(NEUTRAL_NAME, check_current=False)
+        await intent.set_avatar_url(ContentURI(""), check_current=False)
+        rooms = await intent.get_joined_rooms()
+        for room in rooms:
+            await intent.leave_room(room)
+        return {"detail": f"name and avatar removed; left {len(rooms)} room(s)"}
+
+    async def media(self, action: Action) -> Result:
+        """Delete the ghost's uploads (bridged Rocket.Chat files) from our media store.
+
+        Remote servers that cached the media keep their copy; the notice asks for it.
+        """
+        request = await self._request(action)
+        if self._admin is None:
+            raise PermanentFailure("deleting media needs homeserver.admin_token")
+        ghost = request.subject_matrix_id
+        if ghost is None:
+            return {"detail": "no ghost, no media"}
+        before = request.scope_before_ms
+        deleted = 0
+        for media in await self._admin.user_media(ghost):
+            if before is not None and int(media.get("created_ts", 0)) >= before:
+                continue
+            await self._admin.delete_media(self._ids.domain, str(media["media_id"]))
+            deleted += 1
+        return {"detail": f"{deleted} file(s) deleted from the media store"}
+
+    # -- notices -------------------------------------------------------------------------
+
+    async def notice(self, action: Action) -> Result:
+        request = await self._request(action)
+        if request.state == RequestState.PLANNED:
+            raise Waiting("waiting for the plan", 1.0)
+        server = action.payload["server"]
+        content = await self._notice_content(request, server)
+        contacts = await self._support.contacts(server)
+        if not contacts.users:
+            return {"contacts": [], "reason": contacts.reason or "no contact published"}
+        for contact in contacts.users:
+            room = await self._dm_room(contact)
+            bot = self._api.bot_intent()
+            base = f"{action.key}:{contact}"
+            await bot.send_message_event(
+                room,
+                EventType.ROOM_MESSAGE,
+                {"msgtype": "m.notice", "body": content.text()},
+                txn_id=self._ids.matrix_txn_id(base + ":text"),
+            )
+            await bot.send_message_event(
+                room,
+                EventType.find(REQUEST_EVENT, EventType.Class.MESSAGE),
+                content.event(),
+                txn_id=self._ids.matrix_txn_id(base + ":data"),
+            )
+        return {"contacts": list(contacts.users), "source": contacts.source}
+
+    async def _notice_content(self, request: RequestRecord, server: str) -> NoticeContent:
+        async with self._db.unit_of_work() as uow:
+            items = await uow.erasure.items(request.id)
+            rows = await uow.erasure.recipients(request.id)
+        rooms: dict[str, list[str]] = {r.room_id: [] for r in rows if r.recipient == server}
+        rooms.pop("", None)
+        for item in items:
+            if server in item.recipients.split() and item.matrix_status != words.NOT_NEEDED:
+                rooms.setdefault(item.room_id, []).append(str(item.event_id))
+        return NoticeContent(
+            request.id, request.extended_due_ms or request.due_ms, rooms, self._ids.domain
+        )
+
+    async def _dm_room(self, contact: UserID) -> RoomID:
+        """One DM room per admin contact, claimed through an alias so a retry finds it."""
+        bot = self._api.bot_intent()
+        await bot.ensure_registered()
+        digest = hashlib.sha256(contact.encode()).hexdigest()[:16]
+        localpart = self._config.appservice.alias_localpart_template.format(
+            room=f"privacy_{digest}"
+        )
+        try:
+            room = await bot.create_room(
+                alias_localpart=localpart,
+                preset=RoomCreatePreset.PRIVATE,
+                is_direct=True,
+                name="Privacy requests",
+            )
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_ROOM_IN_USE":
+                raise
+            alias = RoomAlias(f"#{localpart}:{self._ids.domain}")
+            room = (await bot.resolve_room_alias(alias)).room_id
+        try:
+            member = await bot.get_state_event(
+                room, EventType.ROOM_MEMBER, contact, ensure_joined=False
+            )
+            membership = str(getattr(member, "membership", ""))
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_NOT_FOUND":
+                raise
+            membership = ""  # never invited
+        if membership not in ("invite", "join"):
+            await bot.invite_user(room, contact)
+        return RoomID(room)
+
+    # -- delivery evidence ---------------------------------------------------------------
+
+    async def delivery(self, action: Action) -> Result:
+        """Poll Synapse's federation destinations API until the server caught up.
+
+        ``last_successful_stream_ordering`` >= the room's queued ``stream_ordering`` means
+        everything queued for that room, our redactions included, was delivered
+        (synapse-federation.md §5). Per room, not per event: no API gives an event's
+        stream ordering.
+        """
+        if self._admin is None:
+            raise PermanentFailure("delivery evidence needs homeserver.admin_token")
+        request = await self._request(action)
+        server = action.payload["server"]
+        async with self._db.unit_of_work() as uow:
+            rows = [
+                r
+                for r in await uow.erasure.recipients(request.id)
+                if r.recipient == server and r.reach == "in_room"
+            ]
+            for r in rows:
+                if await uow.erasure.count_open(
+                    request.id, "matrix", MATRIX_CLOSED, room_id=r.room_id
+                ):
+                    raise Waiting("waiting for the redactions to be sent", 1.0)
+        rooms = [r.room_id for r in rows]
+        destination = await self._admin.destination(server)
+        queued = await self._admin.destination_rooms(server)
+        last = destination.get("last_successful_stream_ordering")
+        delivered = [
+            room for room in rooms if room in queued and last is not None and last >= queued[room]
+        ]
+        pending = [room for room in rooms if room not in delivered]
+        await self._record_delivery(request.id, server, delivered, pending, destination)
+        if not pending:
+            return {"delivered": delivered}
+        if now_ms() > int(action.payload["deadline_ms"]):
+            return {"delivered": delivered, "unconfirmed": pending}
+        raise Waiting(f"{server} has not caught up yet", 2.0)
+
+    async def _record_delivery(
+        self,
+        request_id: str,
+        server: str,
+        delivered: list[str],
+        pending: list[str],
+        destination: dict[str, Any],
+    ) -> None:
+        """Persist what was observed at once, so status shows it while polling goes on."""
+        failing = destination.get("failure_ts")
+        async with self._db.unit_of_work() as uow:
+            for room in delivered:
+                await uow.erasure.set_recipient(request_id, server, room, words.DELIVERED)
+            for room in pending:
+                if failing:
+                    since = dt.datetime.fromtimestamp(int(failing) / 1000, tz=dt.UTC)
+                    status = words.failed(
+                        f"our homeserver reports {server} unreachable since "
+                        f"{since.strftime('%H:%M:%S')} UTC"
+                    )
+                    detail = "redaction sent; delivery retrying"
+                else:
+                    status, detail = words.REDACTION_SENT, "awaiting delivery"
+                await uow.erasure.set_recipient(
+                    request_id, server, room, status, detail, unless=ROOM_KEEP
+                )

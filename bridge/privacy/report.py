@@ -1,0 +1,95 @@
+"""Status words and the final report to the person (design.md §6, issue 7).
+
+Every status names something the bridge *observed*. None of them claims that a copy is
+gone from a server the organisation does not run: a redaction is a request that a remote
+server applies (or not), and keeps the original for a while (Synapse:
+``redaction_retention_period``, 7 days by default; synapse-federation.md G9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Per recipient (and per item side): the only words the engine writes.
+PENDING = "pending"
+REDACTION_SENT = "redaction sent"
+DELIVERED = "delivered"  # the homeserver reports the destination caught up
+ADMIN_NOTIFIED = "admin notified"
+NO_CONTACT = "no contact published"
+ACKNOWLEDGED = "acknowledged by remote"
+DELETED = "deleted"  # the organisation's own Rocket.Chat, observed directly
+NOT_NEEDED = "not needed"  # e.g. a mention: the message is another person's
+NOT_POSSIBLE = "not possible"
+LEFT_ROOM = "no room redaction: left the room"
+JOINED_LATER = "no room redaction: joined after the item was sent"
+RETRYING = "retrying"
+
+# Statuses a recipient row never moves back from.
+FINAL_MATRIX = (REDACTION_SENT, DELIVERED)
+NOTICE_FINAL = (ADMIN_NOTIFIED, NO_CONTACT, ACKNOWLEDGED)
+
+
+def failed(reason: str, *, retrying: bool = True) -> str:
+    text = f"failed: {reason.strip()[:180]}"
+    return f"{text}, {RETRYING}" if retrying else text
+
+
+def is_failure(status: str) -> bool:
+    return status.startswith("failed:")
+
+
+LIMITS = (
+    "What a redaction cannot guarantee:",
+    "- Other servers decide themselves when to apply a redaction. Synapse, the most common "
+    "server, keeps the original content of a redacted message for 7 days by default before "
+    "removing it from its database.",
+    "- Copies already on people's phones and computers (their Matrix or Rocket.Chat apps, "
+    "notifications, screenshots, exports) are out of our reach.",
+    "- The fact that a message existed, who sent it and when, stays in the room's history; "
+    "only its content is removed.",
+    "- Servers that had left the room, or joined it after your message, cannot be reached "
+    "by a redaction: their administrators were sent a written request instead.",
+)
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    recipient: str
+    kind: str  # "local", "remote", "rocketchat"
+    outcome: str  # e.g. "delivered in 2 rooms; admin notified"
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).date().isoformat()
+
+
+def render(
+    *,
+    request_id: str,
+    state: str,
+    received_ms: int,
+    due_ms: int,
+    items: int,
+    servers: Sequence[ServerLine],
+    steps: Sequence[tuple[str, str]],
+) -> str:
+    """The plain-language report sent to the person and kept in the request log."""
+    lines = [
+        f"Erasure request {request_id}",
+        f"Received {_day(received_ms)}; due {_day(due_ms)}; now: {state}.",
+        f"Items covered: {items}.",
+        "",
+        "Where your data went, and what we observed for each place:",
+    ]
+    names = {"local": "our Matrix server", "rocketchat": "our Rocket.Chat", "remote": "server"}
+    for s in servers:
+        lines.append(f"- {s.recipient} ({names.get(s.kind, s.kind)}): {s.outcome}")
+    if not servers:
+        lines.append("- no recipients recorded")
+    if steps:
+        lines += ["", "Other steps:"]
+        lines += [f"- {name}: {status}" for name, status in steps]
+    lines += ["", *LIMITS]
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""Outbox executors of the erasure engine on the Rocket.Chat side.
+
+All run as the bridge's admin account: the organisation's own Rocket.Chat is a copy the
+bridge deletes itself, and sees deleted (``chat.delete`` / ``rooms.cleanHistory``
+succeeded), so its status is "deleted", not a request to someone else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Any
+
+from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy.categories import Origin
+from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
+from bridge.rocketchat.errors import RCAPIError
+from bridge.rocketchat.executors import RocketChatExecutors
+from bridge.rocketchat.rest import RCRestClient
+from bridge.storage.database import Database
+from bridge.storage.erasure import RequestRecord
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import Executor, PermanentFailure
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any] | None
+NEUTRAL_NAME = "Deleted user"
+# Rocket.Chat cannot store dates before this; cleanHistory needs an "oldest".
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+class RocketChatErasureExecutors:
+    def __init__(self, admin: RCRestClient, db: Database) -> None:
+        self._admin = admin
+        self._db = db
+
+    def table(self) -> dict[str, Executor]:
+        guard = RocketChatExecutors._guard  # noqa: SLF001 - the one mapping of RC errors
+        return {
+            kinds.RC_DELETE: guard(self.delete),
+            kinds.RC_CLEAN: guard(self.clean),
+            kinds.SHADOW_SCRUB: guard(self.shadow_scrub),
+        }
+
+    async def _request(self, action: Action) -> RequestRecord:
+        async with self._db.unit_of_work() as uow:
+            request = await uow.erasure.request(action.payload["request_id"])
+        if request is None:
+            raise PermanentFailure("erasure request no longer exists")
+        return request
+
+    async def delete(self, action: Action) -> Result:
+        p = action.payload
+        try:
+            await self._admin.delete_message(
+                RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
+            )
+        except RCAPIError as e:
+            # Gone already: deleted on Rocket.Chat meanwhile, or a repeat after a crash.
+            if not (e.status in (400, 404) and "not found" in e.error.lower()):
+                raise
+        return None
+
+    async def clean(self, action: Action) -> Result:
+        """One ``rooms.cleanHistory`` for all the subject's messages in a room, threads
+        included (the server skips thread messages unless ``ignoreThreads`` is false)."""
+        request = await self._request(action)
+        username = await self._username(request)
+        if username is None:
+            raise PermanentFailure("no Rocket.Chat username known for the subject")
+        latest = (
+            dt.datetime.fromtimestamp(request.scope_before_ms / 1000, tz=dt.UTC)
+            if request.scope_before_ms is not None
+            else dt.datetime.now(tz=dt.UTC)
+        )
+        result = await self._admin.clean_history(
+            RCRoomID(action.payload["rc_room_id"]),
+            oldest=EPOCH,
+            latest=latest,
+            users=[username],
+            inclusive=request.scope_before_ms is None,
+            ignore_threads=False,
+        )
+        return {"count": result.count}
+
+    async def _username(self, request: RequestRecord) -> RCUsername | None:
+        if request.subject_origin == Origin.ROCKETCHAT:
+            return (
+                None
+                if request.subject_rc_username is None
+                else RCUsername(request.subject_rc_username)
+            )
+        async with self._db.unit_of_work() as uow:
+            shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
+        return None if shadow is None else RCUsername(shadow.rc_username)
+
+    async def shadow_scrub(self, action: Action) -> Result:
+        """The Matrix user's shadow account: neutral name and username, default avatar.
+        The username goes too: it is derived from the Matrix id (Identities)."""
+        request = await self._request(action)
+        async with self._db.unit_of_work() as uow:
+            if await uow.erasure.count_open(request.id, "rc", RC_CLOSED):
+                raise Waiting("waiting for the Rocket.Chat deletions", 1.0)
+            shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
+        if shadow is None or shadow.rc_user_id is None:
+            return {"detail": "no shadow account"}
+        seed = f"{request.id}:{shadow.matrix_user_id}".encode()
+        username = "deleted-" + hashlib.sha256(seed).hexdigest()[:12]
+        user_id = RCUserID(shadow.rc_user_id)
+        await self._admin.users_update(user_id, name=NEUTRAL_NAME, username=username)
+        await self._admin.users_reset_avatar(user_id)
+        return {
+            "matrix_user_id": shadow.matrix_user_id,
+            "rc_username": username,
+            "detail": "name, username and avatar replaced",
+        }
