@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bridge.cli import commands_audit, commands_core, commands_demo
+from bridge.cli import commands_audit, commands_core, commands_demo, commands_privacy
 
 EXIT_CONFIG = 2
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_core.register(sub)
     commands_audit.register(sub)
     commands_demo.register(sub)
+    commands_privacy.register(sub)
     return parser
 
 
