@@ -1,7 +1,9 @@
-"""``bridge audit subject|server|flows``: the disclosure ledger for privacy officers.
+"""``bridge audit subject|server|flows|verify|export``: the ledger and the audit log for
+privacy officers.
 
-Output shapes (table, JSON, CSV) are documented in docs/ledger.md; the JSON is a
-contract that tests check.
+Output shapes (table, JSON, CSV) are documented in docs/ledger.md and docs/audit.md; the
+JSON is a contract that tests check. A subject lookup and an export are themselves
+recorded in the audit log, as the CLI user (``cli:<login name>``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.privacy import audit
+from bridge.privacy.exports import FORMATS as EXPORT_FORMATS
+from bridge.privacy.exports import WHATS, Exporter
 from bridge.privacy.queries import (
     AmbiguousSubjectError,
     CategoryCount,
@@ -53,10 +59,20 @@ def register(sub: Any) -> None:
     flows = audit_sub.add_parser("flows", help="items per recipient per UTC day")
     flows.set_defaults(func=cmd_flows)
 
-    for p in (subject, server, flows):
+    verify = audit_sub.add_parser("verify", help="check the audit log's hash chain")
+    verify.set_defaults(func=cmd_verify)
+
+    export = audit_sub.add_parser("export", help="flows or the request log as CSV/JSON")
+    export.add_argument("--what", choices=WHATS, required=True)
+    export.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+    export.set_defaults(func=cmd_export)
+
+    for p in (subject, server, flows, verify, export):
         p.add_argument("-c", "--config", default="config.yaml", type=Path)
+    for p in (subject, server, flows):
         p.add_argument("--format", choices=FORMATS, default="table")
-    for p in (server, flows):
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+    for p in (server, flows, export):
         p.add_argument("--since", metavar="DATE", help="first UTC day included (YYYY-MM-DD)")
         p.add_argument("--until", metavar="DATE", help="last UTC day included (YYYY-MM-DD)")
 
@@ -108,8 +124,16 @@ def _recipient_json(r: RecipientSummary) -> dict[str, Any]:
     return out
 
 
+def cli_actor() -> str:
+    """Who the audit log names for a CLI action: the operating-system login."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli:unknown"
+
+
 def _run(
-    args: argparse.Namespace, query: Callable[[LedgerQueries], Awaitable[dict[str, Any]]]
+    args: argparse.Namespace, query: Callable[[Database], Awaitable[dict[str, Any]]]
 ) -> tuple[int, dict[str, Any] | None]:
     config = load_or_exit(args.config, allow_example_values=True)
     if config is None:
@@ -119,7 +143,7 @@ def _run(
         db = Database(config.database.url)
         try:
             await db.require_current_schema()
-            return await query(LedgerQueries(db))
+            return await query(db)
         finally:
             await db.close()
 
@@ -181,9 +205,17 @@ def _recipient_row(r: dict[str, Any]) -> list[object]:
 
 
 def cmd_subject(args: argparse.Namespace) -> int:
-    async def query(q: LedgerQueries) -> dict[str, Any]:
+    async def query(db: Database) -> dict[str, Any]:
+        q = LedgerQueries(db)
         report = await q.recipients_of_subject(await q.find_subject(args.id))
         s = report.subject
+        # Looking a person up is itself on record (who looked at whose data, and when).
+        await audit.AuditLog(db).record(
+            audit.SUBJECT_LOOKUP,
+            cli_actor(),
+            s.id,
+            {"via": "cli", "recipients": len(report.recipients)},
+        )
         return {
             "subject": {
                 "id": s.id,
@@ -211,7 +243,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_CONFIG
 
-    async def query(q: LedgerQueries) -> dict[str, Any]:
+    async def query(db: Database) -> dict[str, Any]:
+        q = LedgerQueries(db)
         summary = await q.server_summary(args.name, since_ms=since, until_ms=until)
         if summary is None:
             raise SubjectNotFoundError(f"no recipient {args.name!r} in the ledger")
@@ -250,8 +283,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_CONFIG
 
-    async def query(q: LedgerQueries) -> dict[str, Any]:
-        flows = await q.flows(since_ms=since, until_ms=until)
+    async def query(db: Database) -> dict[str, Any]:
+        flows = await LedgerQueries(db).flows(since_ms=since, until_ms=until)
         return {
             "since": args.since,
             "until": args.until,
@@ -275,4 +308,98 @@ def cmd_flows(args: argparse.Namespace) -> int:
             for f in data["flows"]
         ]
         _emit(args, data, header, rows)
+    return code
+
+
+class ProgressBar:
+    """A one-line bar on stderr, drawn only when stderr is a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, out: TextIO | None = None) -> None:
+        self._out = out if out is not None else sys.stderr
+        self._label = label
+        self._on = self._out.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._on:
+            return
+        share = 1.0 if total <= 0 else min(1.0, done / total)
+        filled = round(share * self.WIDTH)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self._out.write(f"\r{self._label} [{bar}] {share:4.0%} {done}/{total}")
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._on:
+            self._out.write("\n")
+            self._out.flush()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain is intact; 1 naming the first entry that does not match."""
+    bar = ProgressBar("verifying")
+
+    async def query(db: Database) -> dict[str, Any]:
+        result = await audit.AuditLog(db).verify(progress=bar)
+        bar.close()
+        return {
+            "ok": result.ok,
+            "entries": result.entries,
+            "head": result.head_hash,
+            "fault": None if result.fault is None else str(result.fault),
+        }
+
+    code, data = _run(args, query)
+    if data is None:
+        return code
+    if data["fault"] is not None:
+        _err(f"audit log does NOT verify: {data['fault']}")
+        return EXIT_NOT_FOUND
+    print(f"audit log verifies: {data['entries']} entries, head {data['head']}")  # noqa: T201
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        since, until = _window(args)
+    except UsageError as e:
+        _err(str(e))
+        return EXIT_CONFIG
+    bar = ProgressBar(f"exporting {args.what}")
+
+    async def query(db: Database) -> dict[str, Any]:
+        exporter = Exporter(db)
+        if args.output is None:
+            out: TextIO = sys.stdout
+            result = await exporter.export(
+                args.what,
+                args.format,
+                out,
+                actor=cli_actor(),
+                since_ms=since,
+                until_ms=until,
+                progress=bar,
+            )
+        else:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                result = await exporter.export(
+                    args.what,
+                    args.format,
+                    out,
+                    actor=cli_actor(),
+                    since_ms=since,
+                    until_ms=until,
+                    progress=bar,
+                )
+        bar.close()
+        return {"rows": result.rows, "sha256": result.sha256}
+
+    try:
+        code, data = _run(args, query)
+    except OSError as e:
+        _err(f"cannot write {args.output}: {e.strerror}")
+        return EXIT_CONFIG
+    if data is not None and args.output is not None:
+        _err(f"wrote {data['rows']} rows to {args.output} (sha256 {data['sha256']})")
     return code

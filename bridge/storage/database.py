@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
+from bridge.storage.audit import AuditStore
 from bridge.storage.bridging import BridgingStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
@@ -47,6 +48,11 @@ class UnitOfWork:
     def ledger(self) -> LedgerStore:
         """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""
         return LedgerStore(self._session)
+
+    @property
+    def audit(self) -> AuditStore:
+        """The tamper-evident audit log, appended with the action it records (docs/audit.md)."""
+        return AuditStore(self._session)
 
     @property
     def erasure(self) -> ErasureStore:
