@@ -43,6 +43,7 @@ from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.service import FileTooLargeError, LinkRefusedError, RocketChatSide
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
+from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import Executor, OutboxWorker, PermanentFailure, RetryLater
@@ -146,7 +147,7 @@ class BridgeApp:
         on_done |= ErasureRecords().table()
         self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
-        app = build_http_app(self.config, self.db, self._wake_inbox)
+        app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -283,13 +284,19 @@ class BridgeApp:
         log.info("Bridge stopped")
 
 
-def build_http_app(config: Config, db: Database, on_stored: Callable[[], None]) -> web.Application:
-    """The bridge's one HTTP server: appservice API, health and metrics."""
+def build_http_app(
+    config: Config,
+    db: Database,
+    on_stored: Callable[[], None],
+    erasure: ErasureEngine | None = None,
+) -> web.Application:
+    """The bridge's one HTTP server: appservice API, health, metrics and the dashboard."""
     app = web.Application(client_max_size=config.appservice.max_transaction_bytes)
     AppServiceIntake(
         config.appservice.hs_token, db.inbox, on_stored, config.appservice.max_transaction_bytes
     ).add_routes(app)
     HealthRoutes(db).add_routes(app)
+    mount_dashboard(app, config, db, erasure)
     return app
 
 

@@ -111,6 +111,7 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("privacy.hash_key", "must be 16 to 64 bytes long")
     _check_limits(config)
     _check_rocketchat(config)
+    _check_web(config)
 
 
 def _check_limits(config: Config) -> None:
@@ -137,6 +138,37 @@ def _check_rocketchat(config: Config) -> None:
         raise ConfigError("rocketchat.password", "username and password must be given together")
     if rc.user_id is None and rc.username is None:
         raise ConfigError("rocketchat", "needs user_id and auth_token, or username and password")
+
+
+# Paths the bridge's own routes use; the dashboard must not shadow them.
+_RESERVED_PATHS = ("/_matrix", "/_bridge", "/metrics")
+
+
+def _check_web(config: Config) -> None:
+    web = config.web
+    if not 1 <= web.session_minutes <= 10_080:
+        raise ConfigError("web.session_minutes", "must be between 1 and 10080 (a week)")
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", web.path):
+        raise ConfigError(
+            "web.path", f"must look like /admin (no trailing slash), got {web.path!r}"
+        )
+    if any(web.path == p or web.path.startswith(p + "/") for p in _RESERVED_PATHS):
+        raise ConfigError("web.path", f"{web.path!r} is used by the bridge itself")
+    for key, secret in (
+        ("web.admin_token", web.admin_token),
+        ("web.session_secret", web.session_secret),
+    ):
+        if secret is not None and len(secret) < 24:
+            raise ConfigError(key, "must be at least 24 characters (generate a random one)")
+    for server, url in web.openid_servers.items():
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"web.openid_servers.{server}", "must be an http:// or https:// URL")
+    admins = config.privacy.admins if web.admins is None else web.admins
+    if web.enabled and web.admin_token is None and not any(a.startswith("@") for a in admins):
+        raise ConfigError(
+            "web.admin_token",
+            "the dashboard needs an admin_token, or Matrix admins (web.admins or privacy.admins)",
+        )
 
 
 def _walk(value: object, prefix: str) -> typing.Iterator[tuple[str, object]]:

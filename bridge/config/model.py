@@ -90,6 +90,25 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The admin dashboard and its JSON API (docs/audit.md), served on the appservice port."""
+
+    enabled: bool = False
+    path: str = "/admin"
+    # Log in with this token (a secret: admin_token_path / BRIDGE_WEB_ADMIN_TOKEN).
+    admin_token: str | None = None
+    # Matrix users who may log in with a Matrix OpenID token; null: privacy.admins.
+    admins: list[str] | None = None
+    # Homeserver name -> base URL for verifying OpenID tokens (federation
+    # /openid/userinfo); a server not listed is asked at https://<name>.
+    openid_servers: dict[str, str] = field(default_factory=dict)
+    # Signs session cookies; null: a random key per start (everyone logs in again).
+    session_secret: str | None = None
+    cookie_secure: bool = True
+    session_minutes: int = 480
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: LogLevel = "INFO"
     format: LogFormat = "text"
@@ -104,6 +123,7 @@ class Config:
     privacy: PrivacyConfig
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def bot_mxid(self) -> str:
@@ -113,7 +133,16 @@ class Config:
 # Keys whose values are secrets: they may come from the environment or a *_path file, and
 # are never printed in error messages.
 SECRET_KEYS = frozenset(
-    {"as_token", "hs_token", "admin_token", "auth_token", "password", "webhook_token", "hash_key"}
+    {
+        "as_token",
+        "hs_token",
+        "admin_token",
+        "auth_token",
+        "password",
+        "webhook_token",
+        "hash_key",
+        "session_secret",
+    }
 )
 
 # The token placeholder generate-registration replaces; refused by ``run``.

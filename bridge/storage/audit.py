@@ -180,6 +180,10 @@ class OversightReads:
         q = q.order_by(ErasureRequestRow.received_ms.desc()).limit(limit)
         return [_request(r) for r in await self._session.scalars(q)]
 
+    async def request_row(self, request_id: str) -> RequestRow | None:
+        row = await self._session.get(ErasureRequestRow, request_id)
+        return None if row is None else _request(row)
+
     async def count_requests(self) -> int:
         return int(
             await self._session.scalar(select(func.count()).select_from(ErasureRequestRow)) or 0
