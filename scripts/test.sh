@@ -11,6 +11,13 @@ fi
 .venv/bin/python -m pip install -q --upgrade "pip>=24"
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# The dashboard's browser tests drive Debian's Chromium through Playwright (which never
+# downloads a browser of its own here). CI runs as root on a fresh machine: install it.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
 .venv/bin/ruff format --check bridge tests
 .venv/bin/ruff check bridge tests
 .venv/bin/mypy
