@@ -34,3 +34,29 @@ OUTBOX_OLDEST_AGE = Gauge(
     "Age of the oldest pending outbox action (0 when none)",
     registry=REGISTRY,
 )
+BRIDGED_MESSAGES = Gauge(
+    "bridge_bridged_messages",
+    "Messages bridged, by direction (rocketchat_to_matrix, matrix_to_rocketchat)",
+    ["direction"],
+    registry=REGISTRY,
+)
+LEDGER_DISCLOSURES = Gauge(
+    "bridge_ledger_disclosures",
+    "Items of personal data each recipient received, per the disclosure ledger",
+    ["recipient", "kind"],
+    registry=REGISTRY,
+)
+ERASURE_REQUESTS = Gauge(
+    "bridge_erasure_requests", "Erasure requests by state", ["state"], registry=REGISTRY
+)
+ERASURE_RECIPIENT_ACTIONS = Gauge(
+    "bridge_erasure_recipient_actions",
+    "Per-recipient erasure outcomes still pending, or failed (retrying or not)",
+    ["status"],
+    registry=REGISTRY,
+)
+OUTBOX_LAG = Gauge(
+    "bridge_outbox_lag_seconds",
+    "Age of the oldest outbox action that is due now (0 when the worker is caught up)",
+    registry=REGISTRY,
+)

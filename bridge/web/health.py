@@ -17,6 +17,7 @@ from bridge.metrics import (
     REGISTRY,
 )
 from bridge.storage.database import Database
+from bridge.web.oversight_metrics import OversightGauges
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class HealthRoutes:
     def __init__(self, db: Database, checks: dict[str, ReadinessCheck] | None = None) -> None:
         self._db = db
         self._checks = checks or {}
+        self._oversight = OversightGauges(db)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_bridge/health/live", self.live)
@@ -72,3 +74,7 @@ class HealthRoutes:
         OUTBOX_FAILED.set(stats.failed)
         oldest = stats.oldest_pending_ms
         OUTBOX_OLDEST_AGE.set(0 if oldest is None else max(0.0, time.time() - oldest / 1000))
+        try:
+            await self._oversight.refresh()
+        except Exception:
+            log.exception("Could not read the request log and ledger for /metrics")
