@@ -43,7 +43,12 @@ class InboxWorker:
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            handled = await self.drain_once()
+            try:
+                handled = await self.drain_once()
+            except Exception:  # e.g. the database is away: keep the loop alive, back off
+                log.exception("Inbox round failed; retrying")
+                await asyncio.sleep(5.0)
+                continue
             if handled == 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll)

@@ -63,9 +63,18 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        failures = 0
         while True:
             self._wake.clear()
-            if await self.drain_once() == 0:
+            try:
+                drained = await self.drain_once()
+            except Exception:  # e.g. the database is away: keep the loop alive, back off
+                failures += 1
+                log.exception("Outbox round failed (%d in a row)", failures)
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            failures = 0
+            if drained == 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll)
                 except TimeoutError:
@@ -98,11 +107,17 @@ class OutboxWorker:
             await self._retry(action, f"{type(e).__name__}: {e}", self._backoff(action.attempts))
             return
         crash_point("outbox.after_effect")
-        async with self._db.unit_of_work() as uow:
-            hook = self._on_done.get(action.kind)
-            if hook is not None:
-                await hook(uow, action, result)
-            await uow.outbox_done(action.id, result)
+        try:
+            async with self._db.unit_of_work() as uow:
+                hook = self._on_done.get(action.kind)
+                if hook is not None:
+                    await hook(uow, action, result)
+                await uow.outbox_done(action.id, result)
+        except Exception as e:  # the effect happened, its record did not commit
+            # Run it again at once: the executor is idempotent, and this also releases a
+            # PostgreSQL claim, which would otherwise hold the action for its whole lease.
+            log.exception("Recording outbox action %s (%s) failed", action.id, action.kind)
+            await self._retry(action, f"recording failed: {type(e).__name__}: {e}", 0.0)
 
     async def _retry(self, action: Action, error: str, delay: float) -> None:
         log.info("Outbox action %s (%s) retries in %.1fs: %s", action.id, action.kind, delay, error)

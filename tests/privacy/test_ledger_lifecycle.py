@@ -82,12 +82,13 @@ async def test_a_disclosure_commits_with_the_done_mark_and_a_crash_repeats_nothi
         return {"event_id": "$sent", "ts": 100}
 
     worker = OutboxWorker(db, {"send": send}, on_done={"send": FlakyHook(ledger, True)})
-    with pytest.raises(RuntimeError, match="killed"):
-        await worker.drain_once()
-    assert (await db.outbox.get("send:m1") or {})["status"] == "pending"
+    await worker.drain_once()  # the hook dies mid-transaction; the worker survives
+    action = await db.outbox.get("send:m1") or {}
+    assert (action["status"], action["attempts"]) == ("pending", 1)
+    assert "killed" in action["last_error"]
     with pytest.raises(SubjectNotFoundError):
         await plan_of(db, "rcAlice")  # nothing of the interrupted transaction remains
-    await worker.drain_once()  # the restart runs it again and records it
+    await worker.drain_once()  # it runs again at once (even past a PostgreSQL claim)
     assert sends == 2
     items = await plan_of(db, "rcAlice")
     assert [(i.event_id, i.rc_message_id, i.recipients) for i in items] == [
