@@ -8,6 +8,8 @@ our events per room in flight (synapse-federation.md G8: it prunes beyond ~100).
 
 from __future__ import annotations
 
+from bridge.storage.outbox import NewAction
+
 # Matrix side
 CREATE_PORTAL = "matrix.create_portal"
 MATRIX_SEND = "matrix.send"
@@ -32,6 +34,16 @@ RC_UPLOAD = "rc.upload"
 RC_JOIN = "rc.join_room"
 RC_KICK = "rc.kick"
 RC_RESOLVE_USER = "rc.resolve_user"
+
+
+def notice(side: str, key: str, room_id: str, text: str) -> NewAction:
+    """The bridge saying something in a room of ``side`` ("matrix" or "rocketchat")."""
+    return NewAction(
+        key=key,
+        kind=MATRIX_NOTICE if side == "matrix" else RC_NOTICE,
+        queue=f"reply:{side}:{room_id}",
+        payload={"room_id": room_id, "text": text},
+    )
 
 
 def matrix_queue(portal_id: int) -> str:

@@ -76,32 +76,24 @@ class MatrixToRocketChat:
         await uow.bridging.set_portal_active(portal.id, False)
         log.warning("Portal %s became encrypted; bridging stopped", portal.id)
         await uow.enqueue(
-            NewAction(
-                key=f"encrypted:{room_id}",
-                kind=actions.MATRIX_NOTICE,
-                queue=f"reply:matrix:{room_id}",
-                payload={
-                    "room_id": room_id,
-                    "text": "Encrypted rooms are not supported by the Rocket.Chat bridge: "
-                    "bridging of this room has stopped. Messages sent from now on stay "
-                    "on Matrix.",
-                },
+            actions.notice(
+                "matrix",
+                f"encrypted:{room_id}",
+                room_id,
+                "Encrypted rooms are not supported by the Rocket.Chat bridge: bridging of this "
+                "room has stopped. Messages sent from now on stay on Matrix.",
             )
         )
 
     async def _refuse_long(self, uow: UnitOfWork, event: dict[str, Any], length: int) -> None:
         """Too long to relay: say so in the room instead of failing silently."""
-        room_id = event["room_id"]
         await uow.enqueue(
-            NewAction(
-                key=f"too-long:{event['event_id']}",
-                kind=actions.MATRIX_NOTICE,
-                queue=f"reply:matrix:{room_id}",
-                payload={
-                    "room_id": room_id,
-                    "text": f"A message from {event['sender']} was not bridged to Rocket.Chat: "
-                    f"it has {length} characters, more than the limit of {self._max_body}.",
-                },
+            actions.notice(
+                "matrix",
+                f"too-long:{event['event_id']}",
+                event["room_id"],
+                f"A message from {event['sender']} was not bridged to Rocket.Chat: it has "
+                f"{length} characters, more than the limit of {self._max_body}.",
             )
         )
 

@@ -94,16 +94,12 @@ class RocketChatToMatrix:
     async def _refuse_long(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
         """Too long to relay: the bridge's account says so in the Rocket.Chat room."""
         await uow.enqueue(
-            NewAction(
-                key=f"too-long:{message.id}",
-                kind=actions.RC_NOTICE,
-                queue=f"reply:rocketchat:{portal.rc_room_id}",
-                payload={
-                    "room_id": portal.rc_room_id,
-                    "text": f"A message from @{message.user.username} was not bridged to "
-                    f"Matrix: it has {len(message.text)} characters, more than the limit "
-                    f"of {self._max_body}.",
-                },
+            actions.notice(
+                "rocketchat",
+                f"too-long:{message.id}",
+                portal.rc_room_id,
+                f"A message from @{message.user.username} was not bridged to Matrix: it has "
+                f"{len(message.text)} characters, more than the limit of {self._max_body}.",
             )
         )
 
