@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, async_playwright, expect
 from sqlalchemy import text
 
 from bridge.privacy import audit
@@ -38,15 +38,14 @@ FLAGS = [
 
 
 @pytest_asyncio.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
     assert Path(CHROMIUM).exists(), "scripts/test.sh installs Debian's chromium"
     async with async_playwright() as p:
         context = await p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS, headless=True,
             accept_downloads=True, viewport={"width": 1280, "height": 900},
         )  # fmt: skip
-        assert context.browser is not None or context.pages is not None
-        yield context  # type: ignore[misc]
+        yield context
         await context.close()
 
 
@@ -68,9 +67,8 @@ async def log_in(page: Page, base: str) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_dashboard_in_chromium(site: Site, browser: object) -> None:
-    context = browser
-    page: Page = context.pages[0] if context.pages else await context.new_page()  # type: ignore[attr-defined]
+async def test_dashboard_in_chromium(site: Site, browser: BrowserContext) -> None:
+    page = browser.pages[0] if browser.pages else await browser.new_page()
     base = str(site.client.make_url("")).rstrip("/")
     seen_html: list[str] = []
     ledger = LedgerQueries(site.db)
