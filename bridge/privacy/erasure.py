@@ -23,6 +23,7 @@ from bridge.ids import RCUserID, ServerName, UserID
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.deadlines import Jurisdiction, check_extension, deadlines
+from bridge.privacy.erasure_audit import log_event
 from bridge.privacy.erasure_model import (
     CANCELLABLE,
     OPEN,
@@ -133,7 +134,7 @@ class ErasureEngine:
                 due_ms=due.due_ms,
                 receipt_due_ms=due.receipt_due_ms,
             )
-            await uow.erasure.log(request_id, "received", requester.id, _scope_text(scope))
+            await log_event(uow, request_id, "received", requester.id, _scope_text(scope))
         log.info("Erasure request %s received (%s)", request_id, jurisdiction.value)
         if verified:
             await self.verify(request_id, requester.id)
@@ -165,7 +166,7 @@ class ErasureEngine:
         async with self._db.unit_of_work() as uow:
             await self._get(uow, request_id)
             await uow.erasure.update_request(request_id, receipt_confirmed_ms=now_ms())
-            await uow.erasure.log(request_id, "receipt_confirmed", by)
+            await log_event(uow, request_id, "receipt_confirmed", by)
 
     async def extend(self, request_id: str, by: str, new_due_ms: int, reason: str) -> None:
         async with self._db.unit_of_work() as uow:
@@ -175,7 +176,7 @@ class ErasureEngine:
             await uow.erasure.update_request(
                 request_id, extended_due_ms=new_due_ms, extension_reason=reason
             )
-            await uow.erasure.log(request_id, "extended", by, reason)
+            await log_event(uow, request_id, "extended", by, reason)
 
     async def _move(
         self,
@@ -199,7 +200,7 @@ class ErasureEngine:
                 raise InvalidTransitionError(
                     f"request {request_id} is {request.state}; cannot become {target.value}"
                 )
-            await uow.erasure.log(request_id, target.value, by, detail)
+            await log_event(uow, request_id, target.value, by, detail)
 
     @staticmethod
     async def _get(uow: UnitOfWork, request_id: str) -> RequestRecord:
@@ -251,7 +252,7 @@ class ErasureEngine:
             request_id, server, NOTICE_ROOM, words.ACKNOWLEDGED, f"by {sender}"
         )
         if changed:
-            await uow.erasure.log(request_id, "acknowledged", sender, server)
+            await log_event(uow, request_id, "acknowledged", sender, server)
         return changed > 0
 
     # -- driving -------------------------------------------------------------------------
@@ -302,7 +303,7 @@ class ErasureEngine:
                 record = await uow.erasure.request(late.id)
                 if flagged and record is not None and record.note != "overdue":
                     await uow.erasure.update_request(late.id, note="overdue")
-                    await uow.erasure.log(late.id, "overdue", None, "flagged to admins")
+                    await log_event(uow, late.id, "overdue", None, "flagged to admins")
                     log.warning(
                         "Erasure request %s is overdue (state %s)", late.id, late.state.value
                     )
@@ -323,7 +324,7 @@ class ErasureEngine:
             ):
                 return False
             await self._scrub_copies(uow, request)
-            await uow.erasure.log(request.id, state.value, None, render_report(status))
+            await log_event(uow, request.id, state.value, None, render_report(status))
         log.info("Erasure request %s finished: %s", request.id, state.value)
         return True
 

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.ids import RCUserID
+from bridge.privacy import audit
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
+from bridge.privacy.erasure_audit import log_event, log_item
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
@@ -75,6 +77,12 @@ class ErasureRecords:
         redaction = (result or {}).get("redaction_id")
         await store.set_items([item.id], matrix_status=words.REDACTION_SENT, redaction_id=redaction)
         await room_progress(store, rid, item.room_id)
+        await log_item(
+            uow,
+            rid,
+            audit.REDACTION_SENT,
+            {"room_id": item.room_id, "redaction_id": str(redaction or "")},
+        )
 
     async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
         store, rid = uow.erasure, action.payload["request_id"]
@@ -82,6 +90,7 @@ class ErasureRecords:
         await store.set_rc_status(rid, [message], words.DELETED)
         items = await store.items(rid, rc_message_id=message)
         await rc_progress(store, rid, sorted({i.room_id for i in items}))
+        await log_item(uow, rid, audit.DELETION_DONE, {"rc_message_id": message})
 
     async def rc_cleaned(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         store, rid = uow.erasure, action.payload["request_id"]
@@ -89,7 +98,14 @@ class ErasureRecords:
             rid, action.payload["rc_room_id"], words.DELETED, RC_CLOSED
         )
         await rc_progress(store, rid, rooms)
-        await store.log(rid, "rc_clean", None, f"{(result or {}).get('count', 0)} messages")
+        count = int((result or {}).get("count", 0))
+        await store.log(rid, "rc_clean", None, f"{count} messages")
+        await log_item(
+            uow,
+            rid,
+            audit.DELETION_DONE,
+            {"rc_room_id": action.payload["rc_room_id"], "count": count},
+        )
 
     async def step_done(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         detail = (result or {}).get("detail")
@@ -132,7 +148,7 @@ class ErasureRecords:
         await uow.erasure.set_recipient(
             rid, server, NOTICE_ROOM, status, detail, unless=(words.ACKNOWLEDGED,)
         )
-        await uow.erasure.log(rid, "notice", None, f"{server}: {status}")
+        await log_event(uow, rid, "notice", None, f"{server}: {status}")
 
     async def delivery_observed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         rid, server = action.payload["request_id"], action.payload["server"]

@@ -237,11 +237,7 @@ class DashboardData:
         return status_json(status, now_ms())
 
     async def decide(self, request_id: str, actor: str, approve: bool, reason: str) -> str:
-        """Approve or deny a request through the erasure engine, then record it.
-
-        The engine moves the state and writes its own request log in its transaction;
-        the audit entry follows in the next one (the engine offers no hook to join).
-        """
+        """Approve or deny a request through the erasure engine."""
         engine = self._engine()
         async with self._oversight.reads() as reads:
             row = await reads.request_row(request_id)
@@ -256,11 +252,8 @@ class DashboardData:
             raise NotFoundError(f"no erasure request {request_id!r}") from None
         except InvalidTransitionError as e:
             raise ConflictError(str(e)) from None
-        kind = audit.REQUEST_APPROVED if approve else audit.REQUEST_DENIED
-        details = {"request_id": request_id, "via": "dashboard", "from_state": row.state}
-        if not approve:
-            details["reason"] = reason
-        await self._log.record(kind, actor, row.subject_ref, details)
+        # The engine writes the decision to the request log and the audit chain in the
+        # same transaction as the state change.
         return "approved" if approve else "denied"
 
     def _engine(self) -> ErasureEngine:
