@@ -11,6 +11,7 @@ import pytest
 from mautrix.types import RoomID
 
 from bridge.privacy import report as words
+from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure_model import RequestState
 from bridge.sandbox.homeservers import HomeserverRef
 from bridge.sandbox.models import MatrixUser
@@ -89,6 +90,15 @@ async def test_matrix_users_messages_are_deleted_from_rocketchat(
         localpart = alice.user_id[1:].split(":")[0]
         users = bridge_stack.sim.state.users.values()
         assert not [u for u in users if u.username.startswith(localpart + ".")]
+        # Every step is in the tamper-evident audit chain, and the chain holds.
+        async with bridge_stack.app.db.unit_of_work() as uow:
+            records = await uow.audit.entries_after(0, 100_000)
+        kinds = [r.kind for r in records if f'"{status.id}"' in r.details]
+        for kind in ("request.received", "request.approved", "redaction.sent", "request.finished"):
+            assert kind in kinds, kinds
+        assert kinds.count("deletion.done") >= 1
+        verdict = await AuditLog(bridge_stack.app.db).verify()
+        assert verdict.ok, verdict.fault
     finally:
         for view in views:
             await view.close()
