@@ -274,6 +274,10 @@ class Demo:
             "database_url": self.config.database.url,
             "log_path": str(self.bridge.log_path),
             "pid": self.bridge.pid,
+            "dashboard": {
+                "url": f"http://127.0.0.1:{self.config.appservice.port}{self.config.web.path}/",
+                "admin_token": self.config.web.admin_token,
+            },
         }
         state["rocketchat"] = {
             "url": self.sim_url,

@@ -7,6 +7,7 @@ it, replaces the example values, and then runs the same registration logic as
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,13 @@ def finish_bridge_config(
         data,
         bridge={"rooms": dict.fromkeys(rooms)},
         homeserver={"admin_token": admin_token},
+        # The privacy officer's dashboard, over plain http on loopback.
+        web={
+            "enabled": True,
+            "admin_token": secrets.token_hex(24),
+            "session_secret": secrets.token_hex(24),
+            "cookie_secure": False,
+        },
     )
     _dump(yaml, data, path)
     return load_config(path)

@@ -58,6 +58,8 @@ def summary(state: State, state_file: Path) -> str:
         f"bot {bridge['bot_user_id']}",
         f"    config {bridge['config_path']}",
         f"    log    {bridge['log_path']}",
+        f"Privacy dashboard: {bridge['dashboard']['url']}  "
+        f"(log in with token {bridge['dashboard']['admin_token']})",
         "",
         "Bridged rooms:",
     ]

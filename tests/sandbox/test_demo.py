@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,17 @@ def test_demo_round_trip_from_the_state_file_then_sigterm_stops_everything(
     assert_state_shape(state, 3)
     with urllib.request.urlopen(state["bridge"]["url"] + "/_bridge/health/live") as response:
         assert response.status == 200
+    # The privacy dashboard is on, behind the token printed for the developer.
+    dashboard = state["bridge"]["dashboard"]
+    servers = dashboard["url"] + "api/servers"
+    authed = urllib.request.Request(
+        servers, headers={"Authorization": f"Bearer {dashboard['admin_token']}"}
+    )
+    with urllib.request.urlopen(authed) as response:  # noqa: S310 - loopback http
+        assert isinstance(json.loads(response.read())["servers"], list)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(servers)  # noqa: S310 - loopback http
+    assert refused.value.code == 401
 
     script = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo_roundtrip.py"), str(run.state_file)],
