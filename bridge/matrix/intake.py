@@ -52,7 +52,7 @@ class AppServiceIntake:
             token = request.query.get("access_token", "")
         if not token:
             return responses.unauthorized()
-        if not hmac.compare_digest(token.encode(), self._hs_token):
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._hs_token):
             log.warning("Rejected appservice request with a wrong hs_token from %s", request.remote)
             return responses.forbidden()
         return None
@@ -61,7 +61,7 @@ class AppServiceIntake:
         if (refused := self._check_token(request)) is not None:
             MATRIX_TRANSACTIONS.labels("refused").inc()
             return refused
-        txn_id = request.match_info["txn_id"]
+        txn_id = _storable_txn_id(request.match_info["txn_id"])
         body = await self._read_body(request)
         if isinstance(body, web.Response):
             MATRIX_TRANSACTIONS.labels("refused").inc()
@@ -115,7 +115,7 @@ class AppServiceIntake:
             return refused
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return responses.not_json()
         log.info("Homeserver pinged the bridge (transaction %s)", _txn_of(body))
         return web.json_response({})
@@ -124,7 +124,9 @@ class AppServiceIntake:
 def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON and bad UTF-8, and integers past Python's 4300-digit
+        # limit; RecursionError absurd nesting. All are the sender's fault: 400, never 500.
         return responses.not_json()
     if not isinstance(data, dict):
         return responses.bad_json("Transaction body must be a JSON object")
@@ -137,6 +139,18 @@ def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
     if len(good) != len(events):
         log.warning("Dropped %d non-object entries from a transaction", len(events) - len(good))
     return good
+
+
+def _storable_txn_id(txn_id: str) -> str:
+    """The id as stored: as sent when it fits the column, else a digest of it.
+
+    A homeserver picks the id; one the database cannot hold (too long, NUL, a lone
+    surrogate) must not turn the transaction into a 500 retried forever (issue 10).
+    """
+    raw = txn_id.encode("utf-8", "surrogatepass")
+    if len(txn_id) <= 200 and b"\x00" not in raw and raw.decode("utf-8", "replace") == txn_id:
+        return txn_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _txn_of(body: object) -> str:

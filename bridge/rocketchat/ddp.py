@@ -145,13 +145,21 @@ class DDPConnection:
         if kind == "ping":
             await self._send({"msg": "pong", **({"id": frame["id"]} if "id" in frame else {})})
         elif kind == "changed":
-            fields = frame.get("fields") or {}
-            args = fields.get("args") or []
-            self.on_stream(str(frame.get("collection")), str(fields.get("eventName")), list(args))
+            # Frames of the wrong shape are ignored, not raised: one bad frame must not
+            # drop the connection (and come back with catch-up, again and again).
+            fields = frame.get("fields")
+            fields = fields if isinstance(fields, dict) else {}
+            args = fields.get("args")
+            self.on_stream(
+                str(frame.get("collection")),
+                str(fields.get("eventName")),
+                args if isinstance(args, list) else [],
+            )
         elif kind == "result":
             self._resolve(str(frame.get("id")), frame.get("error"), frame.get("result"))
         elif kind == "ready":
-            for sub_id in frame.get("subs") or ():
+            subs = frame.get("subs")
+            for sub_id in subs if isinstance(subs, list) else ():
                 self._resolve(str(sub_id), None, True)
         elif kind == "nosub":
             self._resolve(str(frame.get("id")), frame.get("error") or {"reason": "nosub"}, None)

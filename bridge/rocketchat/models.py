@@ -25,17 +25,24 @@ ROOM_TOPIC_CHANGED = "room_changed_topic"
 
 
 def parse_date(value: Any) -> datetime | None:
-    """Parse an ISO string, an EJSON ``{"$date": ms}`` or epoch milliseconds."""
+    """Parse an ISO string, an EJSON ``{"$date": ms}`` or epoch milliseconds.
+
+    Raises only ``ValueError`` for a value that is no usable date (an out-of-range
+    timestamp raises ``OverflowError`` or ``OSError`` in ``datetime`` itself).
+    """
     if value is None:
         return None
     if isinstance(value, Mapping):
         value = value.get("$date")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    if isinstance(value, str):
-        if value.isdigit():
-            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        if isinstance(value, str):
+            if value.isdigit():
+                return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (OverflowError, OSError) as e:
+        raise ValueError(f"date out of range: {e}") from e
     return None
 
 
@@ -53,6 +60,18 @@ def to_ms(value: datetime) -> int:
 def _str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) else None
+
+
+def _mapping(data: object, key: str) -> Mapping[str, Any]:
+    # Lenient like the rest of the parsers: a sub-document of the wrong type reads as
+    # absent; bridge.rocketchat.validation decides whether the message is usable.
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(data: object, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, list) else []
 
 
 @attrs.frozen
@@ -207,11 +226,11 @@ class RCMessage:
     def parse(cls, data: Mapping[str, Any]) -> RCMessage:
         ts = parse_date(data.get("ts")) or datetime.fromtimestamp(0, tz=UTC)
         files = [data["file"]] if isinstance(data.get("file"), Mapping) else []
-        files += [f for f in data.get("files") or () if isinstance(f, Mapping)]
+        files += [f for f in _list(data, "files") if isinstance(f, Mapping)]
         unique_files = {str(f.get("_id")): RCFile.parse(f) for f in files}
         reactions = {
-            str(emoji): tuple(RCUsername(str(u)) for u in (value or {}).get("usernames", ()))
-            for emoji, value in (data.get("reactions") or {}).items()
+            str(emoji): tuple(RCUsername(str(u)) for u in _list(value, "usernames"))
+            for emoji, value in _mapping(data, "reactions").items()
         }
         edited_by = data.get("editedBy")
         tmid = _str(data, "tmid")
@@ -221,16 +240,14 @@ class RCMessage:
             text=str(data.get("msg") or ""),
             ts=ts,
             updated_at=parse_date(data.get("_updatedAt")) or ts,
-            user=RCUserRef.parse(data.get("u") or {}),
+            user=RCUserRef.parse(_mapping(data, "u")),
             type=_str(data, "t"),
             alias=_str(data, "alias"),
             thread_id=RCMessageID(tmid) if tmid else None,
             edited_at=parse_date(data.get("editedAt")),
             edited_by=RCUserRef.parse(edited_by) if isinstance(edited_by, Mapping) else None,
             attachments=tuple(
-                RCAttachment.parse(a)
-                for a in data.get("attachments") or ()
-                if isinstance(a, Mapping)
+                RCAttachment.parse(a) for a in _list(data, "attachments") if isinstance(a, Mapping)
             ),
             files=tuple(unique_files.values()),
             reactions=reactions,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from bridge.ids import RCRoomID
+from bridge.ids import RCMessageID, RCRoomID
 from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.cursor import CursorStore
 from bridge.rocketchat.ddp import DDPConnection
@@ -182,8 +182,10 @@ class RealtimeListener:
     def _on_stream(self, collection: str, event_name: str, args: list[Any]) -> None:
         try:
             event = self._parse(collection, event_name, args)
-        except (KeyError, TypeError, ValueError):
-            log.warning("Ignoring malformed %s event %s", collection, event_name)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Only what cannot become an event at all is dropped here; a parsed message
+            # with bad fields goes to the inbox, where it is recorded as skipped.
+            log.warning("Ignoring malformed %s event %.80s", collection, event_name)
             return
         if event is not None:
             self._queue.put_nowait(event)
@@ -197,7 +199,10 @@ class RealtimeListener:
             return None
         rid, _, kind = event_name.partition("/")
         if kind == "deleteMessage":
-            return MessageDeleted(RCRoomID(rid), args[0]["_id"], EventSource.REALTIME)
+            message_id = args[0]["_id"]
+            if not isinstance(message_id, str):
+                raise TypeError("deleteMessage without a string _id")
+            return MessageDeleted(RCRoomID(rid), RCMessageID(message_id), EventSource.REALTIME)
         if kind == "deleteMessageBulk":
             return MessagesPruned.parse(RCRoomID(rid), args[0], EventSource.REALTIME)
         return None

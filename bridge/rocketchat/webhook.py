@@ -16,8 +16,24 @@ from aiohttp import web
 
 from bridge.rocketchat.events import EventSink, EventSource, MessageEdited, MessagePosted
 from bridge.rocketchat.models import RCMessage
+from bridge.rocketchat.validation import message_problem
 
 log = logging.getLogger(__name__)
+
+
+def payload_problem(payload: dict[str, Any]) -> str | None:
+    """Why an outgoing-webhook payload is no message the bridge can take, or None."""
+    for key in ("message_id", "channel_id"):
+        if not isinstance(payload.get(key), str) or not payload[key]:
+            return f"missing fields: {key} must be a non-empty string"
+    for key in ("text", "user_id", "user_name", "tmid", "alias"):
+        if payload.get(key) is not None and not isinstance(payload[key], str):
+            return f"{key} must be a string"
+    try:
+        message = message_from_payload(payload)
+    except ValueError:
+        return "timestamp is not a date"
+    return message_problem(message.raw)
 
 
 def message_from_payload(payload: dict[str, Any]) -> RCMessage:
@@ -52,16 +68,20 @@ class OutgoingWebhookIntake:
     async def handle(self, request: web.Request) -> web.Response:
         try:
             payload = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return web.json_response({"error": "invalid JSON"}, status=400)
         token = payload.get("token") if isinstance(payload, dict) else None
-        if not isinstance(token, str) or not hmac.compare_digest(token, self._token):
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII strings.
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), self._token.encode()
+        ):
             log.warning("Rejected an outgoing webhook call with a wrong token")
             return web.json_response({"error": "invalid token"}, status=403)
-        try:
-            message = message_from_payload(payload)
-        except KeyError:
-            return web.json_response({"error": "missing fields"}, status=400)
+        problem = payload_problem(payload)
+        if problem is not None:
+            log.warning("Refused an outgoing webhook call: %s", problem)
+            return web.json_response({"error": problem}, status=400)
+        message = message_from_payload(payload)
         event = (
             MessageEdited(message, EventSource.WEBHOOK)
             if payload.get("isEdited")

@@ -77,7 +77,7 @@ class Inbox:
                 "event_id": _str_or_none(event.get("event_id")),
                 "event_type": _str_or_none(event.get("type")),
                 "room_id": _str_or_none(event.get("room_id")),
-                "payload": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
+                "payload": _to_json(event),
                 "status": PENDING,
                 "attempts": 0,
                 "received_ms": received,
@@ -131,6 +131,26 @@ class Inbox:
             return {status: int(n) for status, n in rows}
 
 
+def _to_json(event: dict[str, Any]) -> str:
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (legal as a JSON escape, not in UTF-8): keep it escaped, so the
+        # event is stored and later skipped with a reason instead of failing the whole
+        # transaction on every retry (issue 10).
+        return json.dumps(event, separators=(",", ":"))
+    return text
+
+
 def _str_or_none(value: object) -> str | None:
-    # Event fields come from a remote party: only a string is a usable id (issue 10).
-    return value[:255] if isinstance(value, str) else None
+    # Event fields come from a remote party: only a string both databases can store, and
+    # short enough to be a real id, is used as a column (and de-duplication key); anything
+    # else is kept in the payload alone and judged by the validators (issue 10).
+    if not isinstance(value, str) or len(value) > 255:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return None if "\x00" in value else value
