@@ -37,11 +37,16 @@ _IMG_SCHEMES = frozenset({"mxc"})
 MATRIX_TO = "https://matrix.to/#/"
 
 
-def sanitize_html(fragment: str) -> str:
+# Rich-reply fallbacks (spec "Rich replies"): kept through sanitising Matrix input only so
+# the converter can drop them whole; never emitted by the bridge.
+_REPLY_FALLBACK = "mx-reply"
+
+
+def sanitize_html(fragment: str, *, keep_reply_fallback: bool = False) -> str:
     """Keep only what the Matrix spec allows; drop scripts, handlers and unsafe links."""
     return nh3.clean(
         fragment,
-        tags=set(MATRIX_TAGS),
+        tags=set(MATRIX_TAGS) | ({_REPLY_FALLBACK} if keep_reply_fallback else set()),
         attributes={k: set(v) for k, v in MATRIX_ATTRIBUTES.items()},
         url_schemes=set(SAFE_SCHEMES | _IMG_SCHEMES),
         link_rel=None,
@@ -175,7 +180,7 @@ def matrix_to_rc(body: str, formatted_body: str | None, lookup: UserLookup) -> s
     if not formatted_body:
         return body
     converter = _HtmlToMarkdown(lookup)
-    converter.feed(sanitize_html(formatted_body))
+    converter.feed(sanitize_html(formatted_body, keep_reply_fallback=True))
     converter.close()
     return converter.result().strip("\n") or body
 
@@ -194,8 +199,10 @@ class _HtmlToMarkdown(HTMLParser):
         self._skip = 0  # inside <mx-reply>, stripped (spec: rich replies fallback)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "mx-reply":
+        if tag == _REPLY_FALLBACK:
             self._skip += 1
+        elif self._skip:
+            return  # nothing inside the fallback counts, markup included
         elif tag in _INLINE_MARK:
             self._out.append(_INLINE_MARK[tag])
         elif tag == "code" and not self._in_pre:
@@ -216,8 +223,10 @@ class _HtmlToMarkdown(HTMLParser):
             self._out.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "mx-reply":
+        if tag == _REPLY_FALLBACK:
             self._skip = max(0, self._skip - 1)
+        elif self._skip:
+            return
         elif tag in _INLINE_MARK:
             self._out.append(_INLINE_MARK[tag])
         elif tag == "code" and not self._in_pre:
