@@ -21,9 +21,8 @@ from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
-from bridge.commands.bridge_admin import BridgeCommands
-from bridge.commands.matrix_entry import MatrixCommands
 from bridge.commands.parser import is_command
+from bridge.commands.wiring import Commands
 from bridge.config import Config
 from bridge.ids import ServerName
 from bridge.matrix.appservice import build_api
@@ -82,8 +81,15 @@ class BridgeApp:
             self.config, self.db, self._wake_inbox, self._rocketchat_back
         )
         alias_mode = self.config.bridge.matrix_users_on_rocketchat == "alias"
+        commands = Commands(
+            self.config, self.db, self.ids, self.erasure, api.bot_intent, self.rocketchat
+        )
         rc_to_matrix = RocketChatToMatrix(
-            self.ids, self.rocketchat.bot_user_ids, self.config.bridge.max_body_chars
+            self.ids,
+            self.rocketchat.bot_user_ids,
+            self.config.bridge.max_body_chars,
+            is_command=is_command,
+            gate=commands.gate,
         )
         self.inbox_worker = InboxWorker(
             self.db,
@@ -93,15 +99,16 @@ class BridgeApp:
                         MatrixEventHandler(self.config),
                         LedgerObserver(self.ledger),
                         ErasureAckHandler(self.erasure),
-                        MatrixCommands(self.ids, {"bridge": BridgeCommands(self.config)}),
+                        *commands.matrix_handlers,
                         MatrixToRocketChat(
                             self.ids,
                             is_command,
                             self.config.bridge.max_body_chars,
                             alias_mode=alias_mode,
+                            gate=commands.gate,
                         ),
                     ],
-                    RC_SOURCE: [rc_to_matrix],
+                    RC_SOURCE: [rc_to_matrix, commands.rocketchat_handler],
                 }
             ),
         )
@@ -145,8 +152,11 @@ class BridgeApp:
         }
         executors |= observed(self.db, self._erasure_executors(api))
         on_done |= ErasureRecords().table()
+        executors |= commands.executors()
+        on_done |= commands.on_done()
         self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
+        commands.progress.wake_outbox = self.outbox_worker.wake
         app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -162,6 +172,7 @@ class BridgeApp:
         self._spawn(self.inbox_worker.run(), "inbox worker")
         self._spawn(self.outbox_worker.run(), "outbox worker")
         self._spawn(self.erasure.run(), "erasure engine")
+        self._spawn(commands.progress.run(), "privacy progress")
         self._spawn(self._introduce(api), "homeserver handshake")
         self._spawn(self.rocketchat.run(), "rocket.chat side")
 

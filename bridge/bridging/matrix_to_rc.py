@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import emoji
@@ -26,6 +26,14 @@ _MEDIA_TYPES = {"m.image", "m.file", "m.video", "m.audio"}
 _PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
 
 
+class CrossingGate(Protocol):
+    """Privacy checks before a message crosses (bridge.commands.optout.RelayGate)."""
+
+    async def matrix_message(
+        self, uow: UnitOfWork, portal: Portal, sender: str, event_id: str
+    ) -> bool: ...
+
+
 class MatrixToRocketChat:
     def __init__(
         self,
@@ -34,8 +42,11 @@ class MatrixToRocketChat:
         max_body_chars: int,
         *,
         alias_mode: bool = False,
+        gate: CrossingGate | None = None,
     ) -> None:
         self._ids = ids
+        # Opted-out senders stay on Matrix; everyone else gets the privacy notice once.
+        self._gate = gate
         # In alias mode the bridge's own account posts for everyone: no shadow accounts.
         self._alias_mode = alias_mode
         self._max_body = max_body_chars
@@ -137,6 +148,8 @@ class MatrixToRocketChat:
         if len(content["body"]) > self._max_body:
             await self._refuse_long(uow, event, len(content["body"]))
             return
+        if not await self._may_cross(uow, portal, event):
+            return
         await self._ensure_shadow(uow, portal, event["sender"])
         thread_id = await self._thread_of(uow, relates)
         payload: dict[str, Any] = {
@@ -176,6 +189,11 @@ class MatrixToRocketChat:
                 payload=payload,
             )
         )
+
+    async def _may_cross(self, uow: UnitOfWork, portal: Portal, event: dict[str, Any]) -> bool:
+        if self._gate is None:
+            return True
+        return await self._gate.matrix_message(uow, portal, event["sender"], event["event_id"])
 
     async def _text(
         self, uow: UnitOfWork, content: dict[str, Any]
@@ -234,6 +252,8 @@ class MatrixToRocketChat:
         original = await uow.bridging.message_by_event(str(relates.get("event_id")))
         new_content = content.get("m.new_content")
         if original is None or not isinstance(new_content, dict):
+            return
+        if not await self._may_cross(uow, portal, event):
             return
         if original.sender != event["sender"] or not isinstance(new_content.get("body"), str):
             return  # only the author's edits count (spec: "Event replacements", validity)

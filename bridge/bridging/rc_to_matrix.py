@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import emoji
 
@@ -30,10 +31,30 @@ _JOINS = {rc.USER_JOINED, rc.USER_ADDED}
 _LEAVES = {rc.USER_LEFT, rc.USER_REMOVED}
 
 
+class CrossingGate(Protocol):
+    """Privacy checks before a message crosses (bridge.commands.optout.RelayGate)."""
+
+    async def rocketchat_message(
+        self, uow: UnitOfWork, portal: Portal, user_id: str, username: str, message_id: str
+    ) -> bool: ...
+
+
 class RocketChatToMatrix:
-    def __init__(self, ids: Identities, rc_bot_user_ids: set[str], max_body_chars: int) -> None:
+    def __init__(
+        self,
+        ids: Identities,
+        rc_bot_user_ids: set[str],
+        max_body_chars: int,
+        *,
+        is_command: Callable[[str], bool] = lambda _: False,
+        gate: CrossingGate | None = None,
+    ) -> None:
         self._ids = ids
         self._max_body = max_body_chars
+        # Commands to the bridge are answered by it (bridge.commands.rc_entry), never relayed.
+        self._is_command = is_command
+        # Opted-out senders stay on Rocket.Chat; everyone else gets the privacy notice once.
+        self._gate = gate
         # The bridge's own Rocket.Chat account(s); filled in once logged in.
         self._bot_ids = rc_bot_user_ids
 
@@ -70,8 +91,14 @@ class RocketChatToMatrix:
             return
         if await self._is_echo(uow, message.user):
             return
+        if self._is_command(message.text):
+            return
         if len(message.text) > self._max_body:
             await self._refuse_long(uow, portal, message)
+            return
+        if self._gate is not None and not await self._gate.rocketchat_message(
+            uow, portal, message.user.id, message.user.username, message.id
+        ):
             return
         sender = await self._ensure_ghost(uow, portal, message.user)
         content, mentions = await self._content(uow, message.text)
@@ -259,6 +286,10 @@ class RocketChatToMatrix:
             await self._posted(uow, portal, message)  # an edit of a message we never saw
             return
         if parts[0].origin != "rc" or await self._is_echo(uow, message.edited_by):
+            return
+        if self._gate is not None and not await self._gate.rocketchat_message(
+            uow, portal, message.user.id, message.user.username, f"{message.id}:edit"
+        ):
             return
         new, mentions = await self._content(uow, message.text)
         content = {

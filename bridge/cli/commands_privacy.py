@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.commands.export import Identity, build, encode
 from bridge.config import Config
+from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_model import (
@@ -28,7 +30,7 @@ from bridge.privacy.erasure_model import (
     RequestState,
 )
 from bridge.privacy.erasure_status import render_report
-from bridge.privacy.queries import AmbiguousSubjectError, SubjectNotFoundError
+from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database
 from bridge.storage.schema import SchemaOutdatedError
 
@@ -55,6 +57,14 @@ def register(sub: Any) -> None:
     for p in (erase, status, overdue):
         p.add_argument("-c", "--config", default="config.yaml", type=Path)
         p.add_argument("--format", choices=("text", "json"), default="text")
+    export = psub.add_parser(
+        "export", help="everything the bridge holds about a person, as JSON (GDPR Art. 15, 20)"
+    )
+    export.add_argument("subject", help="@user:server, a Rocket.Chat user id, or a username")
+    export.add_argument("--output", type=Path, help="write to this file (default: stdout)")
+    export.add_argument("--actor", default="cli", help="who produced it (audit log)")
+    export.add_argument("-c", "--config", default="config.yaml", type=Path)
+    export.set_defaults(func=cmd_export)
 
 
 def _out(text: str) -> None:
@@ -214,3 +224,39 @@ def cmd_overdue(args: argparse.Namespace) -> int:
         return 0
 
     return _run(args, job)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The same document as ``!privacy export`` (bridge/commands/schemas/export.schema.json),
+    for an officer answering a request received another way; recorded in the audit log."""
+    config = load_or_exit(args.config, allow_example_values=True)
+    if config is None:
+        return EXIT_CONFIG
+
+    async def go() -> bytes:
+        db = Database(config.database.url)
+        try:
+            await db.require_current_schema()
+            subject = await LedgerQueries(db).find_subject(args.subject)
+            identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
+            data, digest = encode(await build(db, identity))
+            details = {"via": "bridge privacy export", "sha256": digest, "bytes": len(data)}
+            await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
+            return data
+        finally:
+            await db.close()
+
+    try:
+        data = asyncio.run(go())
+    except SchemaOutdatedError as e:
+        _err(f"database error: {e}")
+        return EXIT_SCHEMA
+    except (SubjectNotFoundError, AmbiguousSubjectError) as e:
+        _err(str(e.args[0]))
+        return EXIT_NOT_FOUND
+    if args.output is None:
+        sys.stdout.buffer.write(data + b"\n")
+    else:
+        args.output.write_bytes(data)
+        _err(f"Wrote {len(data)} bytes to {args.output}")
+    return 0

@@ -21,6 +21,12 @@ class CommandContext:
     room_id: str  # where the command was typed (a Matrix room or Rocket.Chat room id)
     event_id: str  # the command's own id: replies are keyed on it, so a retry answers once
     is_direct: bool  # a DM with the bridge bot
+    in_portal: bool = False  # a bridged room: other agencies' servers read the answer
+
+    @property
+    def person(self) -> str:
+        """The sender as one key across both sides (``matrix:@a:hs``, ``rocketchat:<id>``)."""
+        return f"{self.side}:{self.sender}"
 
     async def reply(self, uow: UnitOfWork, text: str, *, n: int = 0) -> None:
         """Answer in the room the command came from, through the outbox (retried, once)."""

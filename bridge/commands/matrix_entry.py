@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from bridge.bridging.identities import Identities
 from bridge.commands.context import CommandContext
-from bridge.commands.parser import CommandSyntaxError, ParsedCommand, is_command, parse
+from bridge.commands.dm import CommandHandler, CommandRouter
+from bridge.commands.parser import is_command
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 
-CommandHandler = Callable[[UnitOfWork, CommandContext, ParsedCommand], Awaitable[None]]
+# Without a configured rate (older call sites): the config's default.
+DEFAULT_RATE = 10
 
 
 class MatrixCommands:
-    def __init__(self, ids: Identities, handlers: Mapping[str, CommandHandler]) -> None:
+    def __init__(
+        self, ids: Identities, handlers: Mapping[str, CommandHandler] | CommandRouter
+    ) -> None:
         self._ids = ids
-        self._handlers = handlers
+        self._router = (
+            handlers
+            if isinstance(handlers, CommandRouter)
+            else CommandRouter(handlers, DEFAULT_RATE)
+        )
 
     async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
         event = stored.payload
@@ -32,6 +40,10 @@ class MatrixCommands:
         # Never parse what the bridge itself said (its notices quote commands in help).
         if self._ids.is_bridge_user(sender) or content.get("msgtype") == "m.notice":
             return
+        relates = content.get("m.relates_to")
+        if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+            return  # an edit of a command is not a second command
+        portal = await uow.bridging.portal_by_matrix(room_id)
         ctx = CommandContext(
             side="matrix",
             sender=sender,
@@ -39,14 +51,6 @@ class MatrixCommands:
             room_id=room_id,
             event_id=event_id,
             is_direct=False,
+            in_portal=portal is not None and portal.active,
         )
-        try:
-            command = parse(body)
-        except CommandSyntaxError as e:
-            await ctx.reply(uow, f"{e}. Try !bridge help or !privacy help.")
-            return
-        handler = self._handlers.get(command.prefix)
-        if handler is None:
-            await ctx.reply(uow, f"!{command.prefix} commands are not available yet.")
-            return
-        await handler(uow, ctx, command)
+        await self._router.route(uow, ctx, body)

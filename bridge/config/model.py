@@ -87,6 +87,8 @@ class PrivacyConfig:
     contacts: dict[str, list[str]] = field(default_factory=dict)
     # !privacy commands a person may send per minute; more are refused.
     command_rate_per_minute: int = 10
+    # Matrix power level at or above which a user moderates a room (!privacy purge there).
+    moderator_power_level: int = 50
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,21 @@ class RCRestClient:
         body = await self._get(f"{kind}.members", roomId=room_id, count=0)
         return [RCUsername(str(m["username"])) for m in body.get("members", ())]
 
+    async def room_roles(
+        self, kind: Literal["channels", "groups"], room_id: RCRoomID
+    ) -> list[tuple[RCUserID, RCUsername, tuple[str, ...]]]:
+        """Room-scoped roles (``owner``, ``moderator``, ``leader``) per user: who runs a room."""
+        body = await self._get(f"{kind}.roles", roomId=room_id)
+        return [
+            (
+                RCUserID(str(r["u"]["_id"])),
+                RCUsername(str(r["u"].get("username", ""))),
+                tuple(str(x) for x in r.get("roles") or ()),
+            )
+            for r in body.get("roles", ())
+            if isinstance(r, dict) and isinstance(r.get("u"), dict)
+        ]
+
     async def room_invite(
         self, kind: Literal["channels", "groups"], room_id: RCRoomID, user_id: RCUserID
     ) -> None:

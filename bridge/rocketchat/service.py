@@ -66,6 +66,9 @@ class RocketChatSide:
         await self._link_configured_rooms()
         async with self._db.unit_of_work() as uow:
             rooms = [RCRoomID(p.rc_room_id) for p in await uow.bridging.active_portals()]
+            # DMs with the bridge's account (bridge/commands/dm.py) are caught up on like
+            # portals, so a command typed while the bridge was down is still answered.
+            rooms += [RCRoomID(r) for r in await uow.commands.dm_rooms("rocketchat")]
         if self._config.rocketchat.intake == "realtime":
             self.listener = RealtimeListener(self.admin, self.intake, self.cursors, rooms=rooms)
             self.listener.start()

@@ -13,6 +13,7 @@ from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
 from bridge.storage.audit import AuditStore
 from bridge.storage.bridging import BridgingStore
+from bridge.storage.commands import CommandStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
 from bridge.storage.inbox import Inbox
@@ -53,6 +54,11 @@ class UnitOfWork:
     def audit(self) -> AuditStore:
         """The tamper-evident audit log, appended with the action it records (docs/audit.md)."""
         return AuditStore(self._session)
+
+    @property
+    def commands(self) -> CommandStore:
+        """The !privacy commands' DM rooms, codes, opt-outs and notices (docs/commands.md)."""
+        return CommandStore(self._session)
 
     @property
     def erasure(self) -> ErasureStore:

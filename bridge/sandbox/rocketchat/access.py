@@ -24,6 +24,8 @@ def has_permission(
     roles = set(user.roles)
     if room is not None and user.id in room.owners:
         roles.add("owner")
+    if room is not None and user.id in room.moderators:
+        roles.add("moderator")
     return bool(roles & set(state.permissions.get(permission, [])))
 
 

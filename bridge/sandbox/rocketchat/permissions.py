@@ -31,6 +31,8 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "kick-user-from-any-c-room": ["admin"],
     "kick-user-from-any-p-room": ["admin"],
     "post-readonly": ["admin", "owner", "moderator"],
+    "set-owner": ["admin", "owner"],
+    "set-moderator": ["admin", "owner"],
     "send-many-messages": ["admin", "bot", "app"],
     "view-room-administration": ["admin"],
 }

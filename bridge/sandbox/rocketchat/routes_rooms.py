@@ -202,6 +202,63 @@ def make_history(t: str) -> Handler:
     return history
 
 
+def make_roles(kind: str) -> Handler:
+    """``channels.roles`` / ``groups.roles``: room-scoped roles (owner, moderator) per user."""
+    t, _, _ = _KINDS[kind]
+
+    async def roles(request: web.Request) -> web.Response:
+        state = request.app[STATE_KEY]
+        user = await authed(request)
+        room = _typed_room(
+            state,
+            request,
+            t,
+            room_from(state, user, request.query.get("roomId"), request.query.get("roomName")),
+        )
+        docs = []
+        for uid in dict.fromkeys([*room.owners, *room.moderators]):
+            member = state.users.get(uid)
+            if member is None:
+                continue
+            held = [
+                role
+                for role, holders in (("owner", room.owners), ("moderator", room.moderators))
+                if uid in holders
+            ]
+            docs.append(
+                {"_id": f"{room.id}{uid}", "rid": room.id, "u": member.public(), "roles": held}
+            )
+        return success({"roles": docs})
+
+    return roles
+
+
+def make_add_role(kind: str, role: str) -> Handler:
+    """``<kind>.addOwner`` / ``<kind>.addModerator`` (``set-owner`` / ``set-moderator``)."""
+    t, _, _ = _KINDS[kind]
+
+    async def add(request: web.Request) -> web.Response:
+        state = request.app[STATE_KEY]
+        user = await authed(request)
+        body = await json_body(request)
+        room = _typed_room(
+            state, request, t, room_from(state, user, body.get("roomId"), body.get("roomName"))
+        )
+        if not has_permission(state, user, f"set-{role}", room):
+            raise meteor_error("error-not-allowed", "Not allowed")
+        target = state.users.get(str(body.get("userId") or ""))
+        if target is None or target.id not in room.members:
+            raise meteor_error("error-user-not-in-room", "User is not in this room")
+        holders = room.owners if role == "owner" else room.moderators
+        if target.id in holders:
+            article = "an" if role == "owner" else "a"
+            raise meteor_error(f"error-user-already-{role}", f"User is already {article} {role}")
+        holders.append(target.id)
+        return success({})
+
+    return add
+
+
 async def im_create(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     user = await authed(request)
@@ -265,6 +322,9 @@ def add_routes(app: web.Application) -> None:
         r.add_post(f"/api/v1/{kind}.kick", make_kick(kind))
         r.add_get(f"/api/v1/{kind}.members", make_members(t))
         r.add_get(f"/api/v1/{kind}.history", make_history(t))
+        r.add_get(f"/api/v1/{kind}.roles", make_roles(kind))
+        r.add_post(f"/api/v1/{kind}.addOwner", make_add_role(kind, "owner"))
+        r.add_post(f"/api/v1/{kind}.addModerator", make_add_role(kind, "moderator"))
     for alias in ("im", "dm"):  # one route registered under both names (§5)
         r.add_post(f"/api/v1/{alias}.create", im_create)
         r.add_get(f"/api/v1/{alias}.members", make_members("d"))

@@ -109,6 +109,7 @@ class SimRoom:
     ts: int
     updated_at: int
     owners: list[str] = field(default_factory=list)
+    moderators: list[str] = field(default_factory=list)
     ro: bool = False
     msgs: int = 0
 

@@ -1,0 +1,172 @@
+"""Knowing a DM with the bridge's bot on each side, and routing a command line.
+
+- **Matrix**: a room the bot was invited to with ``is_direct: true`` (the member event's
+  content, as clients send for a DM) is a DM with the inviter; so is a room whose only
+  joined members are the bot and the sender (asked once through ``/joined_members``).
+  A third person joining or being invited ends it: what is said there is no longer private.
+- **Rocket.Chat**: a room of type ``d`` whose members are the bridge's account and the
+  sender (asked once through ``rooms.info`` + ``im.members``).
+- Portal rooms are never DMs.
+
+What was learnt is stored (``command_room``), so later commands are routed at once and
+Rocket.Chat DMs are followed and caught up on after a restart. A room not known yet is
+looked up by a ``privacy.classify_room`` outbox action; its hook routes the command again
+with the answer, through the same code as every other command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bridge.commands.context import CommandContext
+from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
+from bridge.commands.privacy_commands import refuse
+from bridge.commands.sides import Sides
+from bridge.storage.common import now_ms
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.outbox import Executor, OnDone
+
+log = logging.getLogger(__name__)
+
+CLASSIFY = "privacy.classify_room"
+CommandHandler = Callable[[UnitOfWork, CommandContext, ParsedCommand], Awaitable[None]]
+OnNewDM = Callable[[str, str], None]  # (side, room id), once it is known
+
+
+class CommandRouter:
+    """Parse a command line and hand it to its handler, with the room's place settled."""
+
+    def __init__(
+        self,
+        handlers: Mapping[str, CommandHandler],
+        rate_per_minute: int,
+        sides: Sides | None = None,
+        on_new_dm: OnNewDM | None = None,
+    ) -> None:
+        self._handlers = handlers
+        self._rate = rate_per_minute
+        self._sides = sides
+        self._on_new_dm = on_new_dm
+
+    async def route(self, uow: UnitOfWork, ctx: CommandContext, body: str) -> None:
+        if not await self._within_rate(uow, ctx):
+            return
+        try:
+            command = parse(body)
+        except CommandSyntaxError as e:
+            await refuse(
+                uow, ctx, "parse", str(e), answer=f"{e}. Try !bridge help or !privacy help."
+            )
+            return
+        handler = self._handlers.get(command.prefix)
+        if handler is None:
+            await ctx.reply(uow, f"!{command.prefix} commands are not available.")
+            return
+        if command.prefix == "privacy" and not ctx.in_portal:
+            known = await uow.commands.room(ctx.side, ctx.room_id)
+            if known is None:
+                await self._classify(uow, ctx, body)
+                return
+            is_dm = known.is_dm and known.user_id == ctx.sender
+            ctx = dataclasses.replace(ctx, is_direct=is_dm)
+        await handler(uow, ctx, command)
+
+    async def _within_rate(self, uow: UnitOfWork, ctx: CommandContext) -> bool:
+        """``privacy.command_rate_per_minute`` per person, counted in the database."""
+        window = now_ms() // 60_000 * 60_000
+        count = await uow.commands.count_command(ctx.person, window)
+        if count <= self._rate:
+            return True
+        if count == self._rate + 1:
+            # Answer and record the first excess only: a flood must not flood back.
+            await refuse(
+                uow,
+                ctx,
+                "rate",
+                f"more than {self._rate} commands in a minute",
+                answer="Too many commands: please wait a minute and try again.",
+            )
+        return False
+
+    async def _classify(self, uow: UnitOfWork, ctx: CommandContext, body: str) -> None:
+        await uow.enqueue(
+            NewAction(
+                key=f"{CLASSIFY}:{ctx.side}:{ctx.event_id}",
+                kind=CLASSIFY,
+                queue=f"privacy:{ctx.side}:{ctx.sender}",
+                payload={"ctx": dataclasses.asdict(ctx), "body": body},
+            )
+        )
+
+    # -- the classification action --------------------------------------------------------
+
+    def executors(self) -> dict[str, Executor]:
+        return {CLASSIFY: self._classify_room}
+
+    def on_done(self) -> dict[str, OnDone]:
+        return {CLASSIFY: self._classified}
+
+    async def _classify_room(self, action: Action) -> dict[str, Any]:
+        assert self._sides is not None
+        ctx = CommandContext(**action.payload["ctx"])
+        is_dm = await self._sides.is_dm(ctx.side, ctx.room_id, ctx.sender, ctx.sender_name)
+        return {"is_dm": is_dm}
+
+    async def _classified(
+        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
+    ) -> None:
+        assert result is not None
+        ctx = CommandContext(**action.payload["ctx"])
+        is_dm = bool(result["is_dm"])
+        if await uow.commands.room(ctx.side, ctx.room_id) is None:
+            await uow.commands.set_room(
+                ctx.side, ctx.room_id, is_dm=is_dm, user_id=ctx.sender if is_dm else None
+            )
+            if is_dm and self._on_new_dm is not None:
+                self._on_new_dm(ctx.side, ctx.room_id)
+        # The rate was counted when the command arrived; route without counting again.
+        command = _parse_quietly(action.payload["body"])
+        handler = self._handlers.get("privacy")
+        if command is not None and handler is not None:
+            await handler(uow, dataclasses.replace(ctx, is_direct=is_dm), command)
+
+
+def _parse_quietly(body: str) -> ParsedCommand | None:
+    try:
+        return parse(body)
+    except CommandSyntaxError:
+        return None
+
+
+class MatrixDMTracker:
+    """Inbox handler: learns Matrix DMs from the bot's ``is_direct`` invites, and forgets
+    them when a third person arrives."""
+
+    def __init__(self, bot: str) -> None:
+        self._bot = bot
+
+    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
+        event = stored.payload
+        content, room_id = event.get("content"), event.get("room_id")
+        target, sender = event.get("state_key"), event.get("sender")
+        if event.get("type") != "m.room.member" or not isinstance(content, dict):
+            return
+        if not (isinstance(room_id, str) and isinstance(target, str) and isinstance(sender, str)):
+            return
+        membership = content.get("membership")
+        if target == self._bot and membership == "invite":
+            if content.get("is_direct") is True and sender != self._bot:
+                if await uow.bridging.portal_by_matrix(room_id) is None:
+                    await uow.commands.set_room("matrix", room_id, is_dm=True, user_id=sender)
+            return
+        if membership not in ("join", "invite") or target == self._bot:
+            return
+        known = await uow.commands.room("matrix", room_id)
+        if known is not None and known.is_dm and target != known.user_id:
+            log.info("Room %s has a third member: no longer a DM", room_id)
+            await uow.commands.set_room("matrix", room_id, is_dm=False, user_id=None)

@@ -1,0 +1,187 @@
+"""``!privacy export`` and ``bridge privacy export``: everything the bridge holds about a
+person, as one JSON document (GDPR Art. 15 access and Art. 20 portability).
+
+The document follows ``bridge/commands/schemas/export.schema.json`` (shipped with the
+package; :func:`schema` reads it). It names every recipient server with dates and
+categories (Art. 15(1)(c); CJEU C-154/21: the recipients themselves, not categories of
+them) and every disclosure by its ids, never its content: the bridge stores none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from bridge.privacy.queries import LedgerQueries
+from bridge.privacy.subjects import Subject
+from bridge.storage.common import now_ms
+from bridge.storage.database import Database, UnitOfWork
+
+SCHEMA_ID = "https://rc-matrix-privacy-bridge.invalid/schemas/export.schema.json"
+FORMAT_VERSION = 1
+PAGE = 1000
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("bridge.commands").joinpath("schemas/export.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person's accounts as far as the bridge knows them."""
+
+    matrix_user_id: str | None = None
+    rc_user_id: str | None = None
+    rc_username: str | None = None
+
+    @property
+    def persons(self) -> list[str]:
+        """Their keys in the command tables (opt-out, notice)."""
+        keys = []
+        if self.matrix_user_id:
+            keys.append(f"matrix:{self.matrix_user_id}")
+        if self.rc_user_id:
+            keys.append(f"rocketchat:{self.rc_user_id}")
+        return keys
+
+    def merged(self, subject: Subject | None) -> Identity:
+        if subject is None:
+            return self
+        return Identity(
+            self.matrix_user_id or subject.matrix_user_id,
+            self.rc_user_id or subject.rc_user_id,
+            self.rc_username or subject.rc_username,
+        )
+
+
+async def own_subject(uow: UnitOfWork, identity: Identity) -> Subject | None:
+    """The ledger subject of exactly this account: looked up by the id of the side the
+    person wrote from, never by a name someone typed (a username can be reused)."""
+    if identity.matrix_user_id is not None:
+        found = await uow.ledger.find_subject(matrix_user_id=identity.matrix_user_id)
+    elif identity.rc_user_id is not None:
+        found = await uow.ledger.find_subject(rc_user_id=identity.rc_user_id)
+    else:
+        return None
+    return Subject.of(found[0]) if found else None
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def build(db: Database, identity: Identity) -> dict[str, Any]:
+    """The export document of ``identity`` (empty lists when the bridge holds nothing)."""
+    async with db.unit_of_work() as uow:
+        subject = await own_subject(uow, identity)
+        identity = identity.merged(subject)
+        requests = await _requests(uow, identity, subject)
+        opted = [await uow.commands.opted_out_since(p) for p in identity.persons]
+        shown = [await uow.commands.notice_shown_at(p) for p in identity.persons]
+    recipients: list[dict[str, Any]] = []
+    disclosures: list[dict[str, Any]] = []
+    if subject is not None:
+        queries = LedgerQueries(db)
+        report = await queries.recipients_of_subject(subject)
+        recipients = [
+            {
+                "server": r.recipient,
+                "kind": r.kind.label,
+                "items": r.items,
+                "categories": {c.category.label: c.items for c in r.categories},
+                "first_at": iso(r.first_ms),
+                "last_at": iso(r.last_ms),
+            }
+            for r in report.recipients
+        ]
+        disclosures = await _disclosures(queries, subject)
+    since = [ms for ms in opted if ms is not None]
+    shown_at = [ms for ms in shown if ms is not None]
+    return {
+        "$schema": SCHEMA_ID,
+        "format_version": FORMAT_VERSION,
+        "generated_at": iso(now_ms()),
+        "subject": {
+            "matrix_user_id": identity.matrix_user_id,
+            "rocketchat_user_id": identity.rc_user_id,
+            "rocketchat_username": identity.rc_username,
+            "origin": None if subject is None else subject.origin.label,
+            "erased_at": None if subject is None else iso(subject.erased_ms),
+        },
+        "recipients": recipients,
+        "disclosures": disclosures,
+        "requests": requests,
+        "opted_out": bool(since),
+        "opted_out_since": iso(min(since)) if since else None,
+        "notice_shown_at": iso(min(shown_at)) if shown_at else None,
+    }
+
+
+async def _disclosures(queries: LedgerQueries, subject: Subject) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page = await queries.erasure_plan(subject, after=after, limit=PAGE)
+        out.extend(
+            {
+                "id": item.disclosure_id,
+                "room_id": item.room_id,
+                "rocketchat_room_id": item.rc_room_id,
+                "origin": item.origin.label,
+                "categories": list(item.categories.labels),
+                "sent_at": iso(item.sent_ms),
+                "event_id": item.event_id,
+                "rocketchat_message_id": item.rc_message_id,
+                "recipients": list(item.recipients),
+            }
+            for item in page.items
+        )
+        if page.next is None:
+            return out
+        after = page.next
+
+
+async def _requests(
+    uow: UnitOfWork, identity: Identity, subject: Subject | None
+) -> list[dict[str, Any]]:
+    own = {identity.matrix_user_id, identity.rc_user_id} - {None}
+    states = [
+        "received",
+        "verified",
+        "approved",
+        "planned",
+        "executing",
+        "done",
+        "partially_done",
+        "denied",
+        "cancelled",
+    ]
+    found = await uow.erasure.requests_in(states, limit=10_000)
+    return [
+        {
+            "id": r.id,
+            "state": r.state,
+            "asked_by_you": r.requester in own,
+            "scope": {"room": r.scope_room, "before": iso(r.scope_before_ms)},
+            "jurisdiction": r.jurisdiction,
+            "received_at": iso(r.received_ms),
+            "due_at": iso(r.extended_due_ms or r.due_ms),
+            "finished_at": iso(r.finished_ms),
+        }
+        for r in found
+        if (subject is not None and r.subject_ref == subject.id) or r.requester in own
+    ]
+
+
+def encode(document: dict[str, Any]) -> tuple[bytes, str]:
+    """The file's bytes and their SHA-256 (recorded in the audit log)."""
+    data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+    return data, hashlib.sha256(data).hexdigest()

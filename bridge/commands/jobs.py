@@ -1,0 +1,331 @@
+"""``privacy.job`` outbox actions: the command work that needs the erasure engine, the
+ledger's reads or another server, run outside the inbox transaction.
+
+The executor does the work and returns what to say and record; the ``on_done`` hook, in
+the transaction that marks the action done, writes the audit entries, issues the delete
+confirmation code, starts watching a request's progress, and queues the reply. A job
+that runs again after a crash answers once (replies are keyed on the command's event id)
+and never opens a second request for the same person and scope.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bridge.commands import confirmations, texts
+from bridge.commands.authz import Facts, decide
+from bridge.commands.context import CommandContext
+from bridge.commands.export import Identity, build, encode, own_subject
+from bridge.commands.privacy_commands import DELETE, JOB, CommandSettings, place_of, refuse
+from bridge.commands.sides import Sides
+from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
+from bridge.privacy import audit
+from bridge.privacy.categories import Origin
+from bridge.privacy.erasure import ErasureEngine
+from bridge.privacy.erasure_model import (
+    OPEN,
+    ErasureError,
+    ErasureScope,
+    Requester,
+    RequesterSide,
+    RequestId,
+)
+from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
+from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import Executor, OnDone
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+# Beside the engine's own request entries: why a request not made by its subject exists.
+MODERATION = "request.moderation"  # a moderator's purge
+VERIFICATION = "request.verification"  # an admin's erasure, with how identity was checked
+Job = Callable[[CommandContext, dict[str, Any], Action], Awaitable[Result]]
+
+
+def identity_of(ctx: CommandContext) -> Identity:
+    """Only ever the sender's own account: never an argument, a mention or a pill."""
+    if ctx.side == "matrix":
+        return Identity(matrix_user_id=ctx.sender)
+    return Identity(rc_user_id=ctx.sender, rc_username=ctx.sender_name)
+
+
+def _reply(text: str, **more: Any) -> Result:
+    return {"reply": text, **more}
+
+
+def _refused(verb: str, reason: str) -> Result:
+    return {"refused": {"verb": verb, "reason": reason}}
+
+
+def _audit(kind: str, subject_ref: int | None, **details: Any) -> dict[str, Any]:
+    return {"kind": kind, "subject_ref": subject_ref, "details": details}
+
+
+def _before_ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    day = dt.date.fromisoformat(value)
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+class PrivacyJobs:
+    def __init__(
+        self, db: Database, engine: ErasureEngine, sides: Sides, settings: CommandSettings
+    ) -> None:
+        self._db = db
+        self._engine = engine
+        self._sides = sides
+        self._s = settings
+        self._jobs: dict[str, Job] = {
+            "status": self._status,
+            "export": self._export,
+            "delete": self._delete,
+            "start": self._start,
+            "cancel": self._cancel,
+            "purge": self._purge,
+            "approve": self._approve,
+            "deny": self._deny,
+            "erase": self._erase,
+        }
+
+    def executors(self) -> dict[str, Executor]:
+        return {JOB: self.run}
+
+    def on_done(self) -> dict[str, OnDone]:
+        return {JOB: self.done}
+
+    async def run(self, action: Action) -> Result:
+        p = action.payload
+        ctx = CommandContext(**p["ctx"])
+        job = self._jobs.get(p["job"])
+        if job is None:
+            return _reply("Sorry, the bridge cannot do that.")
+        try:
+            return await job(ctx, p, action)
+        except ErasureError as e:  # no such request, or not in a state for this
+            return _reply(f"{e}.")
+        except AmbiguousSubjectError as e:
+            return _reply(f"{e}.")
+
+    async def done(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+        assert result is not None
+        ctx = CommandContext(**action.payload["ctx"])
+        if "refused" in result:
+            r = result["refused"]
+            await refuse(uow, ctx, r["verb"], r["reason"])
+            return
+        for entry in result.get("audit", ()):
+            await audit.AuditLog.append(
+                uow, entry["kind"], ctx.sender, entry["subject_ref"], entry["details"]
+            )
+        text = result["reply"]
+        if "issue_code" in result:
+            code = await confirmations.issue(uow, ctx.person, DELETE, result["issue_code"])
+            text += (
+                f"\n\nTo go ahead, send within 10 minutes:\n!privacy delete confirm {code}\n"
+                "The code works once. To leave things as they are, do nothing."
+            )
+        if "watch" in result:
+            w = result["watch"]
+            await uow.commands.watch(w["request_id"], ctx.side, ctx.room_id, w["state"])
+        await ctx.reply(uow, text, n=1)
+
+    # -- self-service ------------------------------------------------------------------------
+
+    async def _status(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        identity = identity_of(ctx)
+        async with self._db.unit_of_work() as uow:
+            subject = await own_subject(uow, identity)
+            opted_out = await uow.commands.opted_out(ctx.person)
+            requests = [
+                r
+                for r in await uow.erasure.requests_in(list(OPEN), limit=1000)
+                if r.requester == ctx.sender
+                or (subject is not None and r.subject_ref == subject.id)
+            ]
+        counted = None if subject is None else await tally(LedgerQueries(self._db), subject)
+        text = status_text(counted, opted_out, requests)
+        entry = _audit(
+            audit.SUBJECT_LOOKUP,
+            None if subject is None else subject.id,
+            via="!privacy status",
+            side=ctx.side,
+        )
+        return _reply(text, audit=[entry])
+
+    async def _export(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        document = await build(self._db, identity_of(ctx))
+        data, digest = encode(document)
+        day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        await self._sides.send_file(
+            ctx.side, ctx.room_id, f"privacy-export-{day}.json", data, action.key
+        )
+        async with self._db.unit_of_work() as uow:
+            subject = await own_subject(uow, identity_of(ctx))
+        text = (
+            f"Here is everything the bridge holds about you: {len(document['disclosures'])} "
+            f"bridged item(s), {len(document['recipients'])} recipient server(s), "
+            f"{len(document['requests'])} request(s). The file follows the JSON Schema "
+            "export.schema.json shipped with the bridge (docs/commands.md). It lists ids and "
+            "dates only: the bridge never stores what you wrote."
+        )
+        entry = _audit(
+            audit.EXPORT_PRODUCED,
+            None if subject is None else subject.id,
+            via="!privacy export",
+            side=ctx.side,
+            sha256=digest,
+            bytes=len(data),
+        )
+        return _reply(text, audit=[entry])
+
+    async def _scope(self, options: dict[str, str]) -> ErasureScope | str:
+        room = None
+        if options.get("room"):
+            async with self._db.unit_of_work() as uow:
+                portal = await resolve_portal(uow, options["room"])
+            if portal is None or portal.matrix_room_id is None:
+                return f"{options['room'][:60]!r} is not a bridged room"
+            room = portal.matrix_room_id
+        return ErasureScope(room=room, before_ms=_before_ms(options.get("before")))
+
+    async def _delete(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        scope = await self._scope(p["options"])
+        if isinstance(scope, str):
+            return _reply(texts.usage("delete", scope))
+        async with self._db.unit_of_work() as uow:
+            subject = await own_subject(uow, identity_of(ctx))
+        if subject is None:
+            return _reply("The bridge holds nothing about you: there is nothing to erase.")
+        counted = await tally(LedgerQueries(self._db), subject, scope)
+        if counted.items == 0:
+            return _reply(f"Nothing of yours matches {describe_scope(scope)}: nothing to erase.")
+        text = summary_text(counted, scope, self._s.mode)
+        return _reply(text, issue_code={"room": scope.room, "before_ms": scope.before_ms})
+
+    async def _start(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        scope = ErasureScope(p["scope"].get("room"), p["scope"].get("before_ms"))
+        identity = identity_of(ctx)
+        async with self._db.unit_of_work() as uow:
+            subject = await own_subject(uow, identity)
+            same = [
+                r
+                for r in await uow.erasure.requests_in(list(OPEN), limit=1000)
+                if subject is not None
+                and r.subject_ref == subject.id
+                and (r.scope_room, r.scope_before_ms) == (scope.room, scope.before_ms)
+            ]
+        if subject is None:
+            return _reply("The bridge holds nothing about you: there is nothing to erase.")
+        if same:  # a retried job, or the same request twice: one request is enough
+            return _reply(f"Your erasure request {same[0].id} is already open.")
+        own_id = identity.matrix_user_id or identity.rc_user_id
+        assert own_id is not None
+        side = RequesterSide.MATRIX if ctx.side == "matrix" else RequesterSide.ROCKETCHAT
+        rid = await self._engine.request(own_id, Requester(ctx.sender, side), scope, verified=True)
+        state = (await self._engine.status(rid)).state
+        # The engine writes the request's own audit entries (received, verified, …).
+        return _reply(
+            texts.started(rid, self._s.mode), watch={"request_id": rid, "state": state.value}
+        )
+
+    async def _cancel(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        rid = RequestId(p["args"][0])
+        status = await self._engine.status(rid)
+        actor = self._s.actor(ctx)
+        owns = status.requester.id == ctx.sender
+        decision = decide("cancel", actor, Facts(place_of(ctx), owns_request=owns))
+        if not decision.allowed:
+            return _refused("cancel", decision.reason)
+        await self._engine.cancel(rid, ctx.sender)
+        return _reply(f"Request {rid} is cancelled; nothing was erased.")
+
+    async def _subject_ref(self, rid: str) -> int | None:
+        async with self._db.unit_of_work() as uow:
+            record = await uow.erasure.request(rid)
+        return None if record is None else record.subject_ref
+
+    # -- moderators --------------------------------------------------------------------------
+
+    async def _purge(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        room_ref = p["options"].get("room") or (ctx.room_id if ctx.in_portal else None)
+        if room_ref is None:
+            return _reply(texts.usage("purge", "in a direct message, say which room: --room"))
+        async with self._db.unit_of_work() as uow:
+            portal = await resolve_portal(uow, room_ref)
+        if portal is None or portal.matrix_room_id is None:
+            return _reply(f"{room_ref[:60]!r} is not a bridged room.")
+        try:
+            target = await LedgerQueries(self._db).find_subject(p["args"][0])
+        except SubjectNotFoundError:
+            return _reply(f"Nothing from {p['args'][0][:60]!r} was bridged: nothing to purge.")
+        actor = self._s.actor(ctx)
+        is_rc = target.origin is Origin.ROCKETCHAT
+        facts = Facts(place_of(ctx), target_is_rocketchat_user=is_rc)
+        if decide("purge", actor, facts).allowed:  # ask the server only when it matters
+            moderates = await self._sides.moderates(ctx.side, portal, ctx.sender)
+            facts = Facts(place_of(ctx), moderates=moderates, target_is_rocketchat_user=is_rc)
+        decision = decide("purge", actor, facts)
+        if not decision.allowed or decision.pending:
+            return _refused("purge", decision.reason or "could not check your role")
+        identifier = target.rc_user_id if is_rc else target.matrix_user_id
+        assert identifier is not None
+        side = RequesterSide.MATRIX if ctx.side == "matrix" else RequesterSide.ROCKETCHAT
+        scope = ErasureScope(room=portal.matrix_room_id)
+        rid = await self._engine.request(identifier, Requester(ctx.sender, side), scope)
+        async with self._db.unit_of_work() as uow:
+            # A moderation action, not the subject's own request: said so in the log.
+            await uow.erasure.log(rid, "moderation", ctx.sender, "purge by a room moderator")
+        await self._engine.verify(rid, f"moderator:{ctx.sender}")
+        state = (await self._engine.status(rid)).state
+        entry = _audit(
+            MODERATION, target.id, request_id=rid, room=portal.matrix_room_id, side=ctx.side
+        )
+        return _reply(
+            f"Purge request {rid} for {p['args'][0][:60]} in {portal.name or room_ref} is "
+            f"{texts.STATE_WORDS.get(state.value, state.value)}; progress follows here.",
+            audit=[entry],
+            watch={"request_id": rid, "state": state.value},
+        )
+
+    # -- admins ------------------------------------------------------------------------------
+
+    async def _approve(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        rid = RequestId(p["args"][0])
+        await self._engine.approve(rid, ctx.sender)
+        return _reply(f"Request {rid} is approved and will run now.")
+
+    async def _deny(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        rid, reason = RequestId(p["args"][0]), p["args"][1]
+        await self._engine.deny(rid, ctx.sender, reason)
+        return _reply(f"Request {rid} is denied; the person is told why.")
+
+    async def _erase(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        scope = await self._scope(p["options"])
+        if isinstance(scope, str):
+            return _reply(texts.usage("erase", scope))
+        note = p["options"]["note"].strip()[:500]
+        try:
+            rid = await self._engine.request(
+                p["args"][0], Requester(ctx.sender, RequesterSide.ADMIN), scope
+            )
+        except SubjectNotFoundError:
+            return _reply(f"The bridge holds nothing about {p['args'][0][:60]!r}.")
+        async with self._db.unit_of_work() as uow:
+            await uow.erasure.log(rid, "verification_note", ctx.sender, note)
+        await self._engine.verify(rid, ctx.sender)
+        if self._s.mode == "admin-approval":  # the officer asking is the one approving
+            await self._engine.approve(rid, ctx.sender)
+        state = (await self._engine.status(rid)).state
+        entry = _audit(VERIFICATION, await self._subject_ref(rid), request_id=rid, note=note)
+        return _reply(
+            f"Erasure request {rid} recorded on the person's behalf ({describe_scope(scope)}); "
+            "progress and the report follow here.",
+            audit=[entry],
+            watch={"request_id": rid, "state": state.value},
+        )

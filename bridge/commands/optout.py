@@ -1,0 +1,129 @@
+"""The relays' privacy gate: opted-out people are not bridged, and everyone gets the
+privacy notice once, before their data first crosses.
+
+- **Opt-out** (``!privacy optout``): the person's messages stay on their side; the other
+  side's room sees "A message was not bridged: its author opted out …". The note does not
+  name the person: naming them would carry to the other servers exactly the personal data
+  (their identity, and the fact they wrote) that they asked not to be sent there (GDPR
+  Art. 21, and data minimisation, Art. 5(1)(c)). Their own side's room already shows who
+  wrote.
+- **Notice**: GDPR Art. 13 asks for information *at the time* data is obtained. Before a
+  person's first bridged message, the bridge DMs them the configured notice (Rocket.Chat:
+  from the bridge's account; Matrix: from the bot). The notice action is queued in the
+  same outbox queue as that message, ahead of it, so it is sent before the message
+  crosses; a table makes it once per person. Every portal counts as crossing: with shared
+  history, servers that join later read earlier messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bridge.bridging import actions
+from bridge.commands import texts
+from bridge.commands.context import Side
+from bridge.commands.sides import Sides
+from bridge.storage.bridging import Portal
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.outbox import Executor, OnDone
+
+FIRST_NOTICE = "privacy.first_notice"
+NOT_BRIDGED = (
+    "A message was not bridged: its author opted out of having their messages copied to "
+    "other servers."
+)
+
+
+class RelayGate:
+    def __init__(
+        self,
+        sides: Sides | None,
+        notice_text: str | None,
+        notice_url: str | None,
+        on_new_dm: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._sides = sides
+        self._text = texts.first_notice(notice_text, notice_url)
+        self._on_new_dm = on_new_dm
+
+    async def rocketchat_message(
+        self, uow: UnitOfWork, portal: Portal, user_id: str, username: str, message_id: str
+    ) -> bool:
+        """Whether a Rocket.Chat user's message may cross to Matrix (called by the relay)."""
+        person = f"rocketchat:{user_id}"
+        if await uow.commands.opted_out(person):
+            if portal.matrix_room_id is not None:
+                await uow.enqueue(
+                    NewAction(
+                        key=f"optout:rc:{message_id}",
+                        kind=actions.MATRIX_NOTICE,
+                        queue=f"reply:matrix:{portal.matrix_room_id}",
+                        payload={"room_id": portal.matrix_room_id, "text": NOT_BRIDGED},
+                    )
+                )
+            return False
+        await self._notice_once(
+            uow, "rocketchat", user_id, username, actions.matrix_queue(portal.id)
+        )
+        return True
+
+    async def matrix_message(
+        self, uow: UnitOfWork, portal: Portal, sender: str, event_id: str
+    ) -> bool:
+        """Whether a Matrix user's message may cross to Rocket.Chat (called by the relay)."""
+        person = f"matrix:{sender}"
+        if await uow.commands.opted_out(person):
+            await uow.enqueue(
+                NewAction(
+                    key=f"optout:mx:{event_id}",
+                    kind=actions.RC_NOTICE,
+                    queue=f"reply:rocketchat:{portal.rc_room_id}",
+                    payload={"room_id": portal.rc_room_id, "text": NOT_BRIDGED},
+                )
+            )
+            return False
+        await self._notice_once(uow, "matrix", sender, None, actions.rc_queue(portal.rc_room_id))
+        return True
+
+    async def _notice_once(
+        self, uow: UnitOfWork, side: Side, user_id: str, username: str | None, queue: str
+    ) -> None:
+        person = f"{side}:{user_id}"
+        if not await uow.commands.mark_notice_shown(person):
+            return
+        await uow.enqueue(
+            NewAction(
+                key=f"{FIRST_NOTICE}:{person}",
+                kind=FIRST_NOTICE,
+                queue=queue,  # the queue of the message about to cross: the notice goes first
+                payload={"side": side, "user_id": user_id, "username": username},
+            )
+        )
+
+    # -- the notice action -------------------------------------------------------------------
+
+    def executors(self) -> dict[str, Executor]:
+        return {FIRST_NOTICE: self._send_notice}
+
+    def on_done(self) -> dict[str, OnDone]:
+        return {FIRST_NOTICE: self._notice_sent}
+
+    async def _send_notice(self, action: Action) -> dict[str, Any]:
+        assert self._sides is not None
+        p = action.payload
+        side: Side = "matrix" if p["side"] == "matrix" else "rocketchat"
+        room = await self._sides.dm_room(side, p["user_id"], p.get("username"))
+        await self._sides.say(side, room, self._text, action.key)
+        return {"room_id": room}
+
+    async def _notice_sent(
+        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
+    ) -> None:
+        assert result is not None
+        side, user = action.payload["side"], action.payload["user_id"]
+        if await uow.commands.room(side, result["room_id"]) is None:
+            await uow.commands.set_room(side, result["room_id"], is_dm=True, user_id=user)
+            if self._on_new_dm is not None:
+                self._on_new_dm(side, result["room_id"])

@@ -1,0 +1,149 @@
+"""What the commands ask of each side's server, called only from outbox executors.
+
+Matrix calls go through the bot's client (``mautrix.client`` API, the appservice intent
+handed in by the composition root); Rocket.Chat calls through the bridge's admin account.
+Each write is idempotent: Matrix sends reuse a txnId derived from the action key, DM rooms
+are claimed through an alias (Matrix) or found again by ``im.create`` (Rocket.Chat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+from mautrix.client import ClientAPI
+from mautrix.errors import MatrixStandardRequestError
+from mautrix.types import (
+    EventType,
+    MessageType,
+    PowerLevelStateEventContent,
+    RoomAlias,
+    RoomCreatePreset,
+    RoomID,
+    TextMessageEventContent,
+    UserID,
+)
+
+from bridge.bridging.identities import Identities
+from bridge.commands.context import Side
+from bridge.config import Config
+from bridge.ids import RCMessageID, RCRoomID
+from bridge.rocketchat.rest import RCRestClient
+from bridge.storage.bridging import Portal
+
+JSON_TYPE = "application/json"
+RC_MODERATING_ROLES = frozenset({"owner", "moderator"})
+
+
+class Sides:
+    def __init__(
+        self,
+        config: Config,
+        ids: Identities,
+        bot: Callable[[], ClientAPI],
+        rocketchat: Callable[[], RCRestClient | None],
+    ) -> None:
+        self._config = config
+        self._ids = ids
+        self._bot = bot
+        self._rocketchat = rocketchat
+
+    def _rc(self) -> RCRestClient:
+        client = self._rocketchat()
+        if client is None:
+            raise ConnectionError("Rocket.Chat side not started")
+        return client
+
+    async def say(self, side: Side, room_id: str, text: str, key: str) -> None:
+        if side == "matrix":
+            await self._bot().send_message_event(
+                RoomID(room_id),
+                EventType.ROOM_MESSAGE,
+                TextMessageEventContent(msgtype=MessageType.NOTICE, body=text),
+                txn_id=self._ids.matrix_txn_id(key),
+            )
+        else:
+            await self._rc().send_message(
+                RCRoomID(room_id), text, message_id=RCMessageID(self._ids.rc_message_id(key))
+            )
+
+    async def send_file(
+        self, side: Side, room_id: str, filename: str, data: bytes, key: str
+    ) -> None:
+        """Deliver ``data`` as a file in the DM (Matrix media upload; Rocket.Chat upload)."""
+        if side == "matrix":
+            bot = self._bot()
+            mxc = await bot.upload_media(data, mime_type=JSON_TYPE, filename=filename)
+            content: Any = {
+                "msgtype": "m.file",
+                "body": filename,
+                "filename": filename,
+                "url": mxc,
+                "info": {"mimetype": JSON_TYPE, "size": len(data)},
+            }
+            await bot.send_message_event(
+                RoomID(room_id),
+                EventType.ROOM_MESSAGE,
+                content,
+                txn_id=self._ids.matrix_txn_id(key),
+            )
+        else:
+            await self._rc().upload(RCRoomID(room_id), data, filename, JSON_TYPE)
+
+    async def moderates(self, side: Side, portal: Portal, user_id: str) -> bool:
+        """Whether ``user_id`` runs the portal room on their own side."""
+        if side == "matrix":
+            if portal.matrix_room_id is None:
+                return False
+            levels = await self._bot().get_state_event(
+                RoomID(portal.matrix_room_id), EventType.ROOM_POWER_LEVELS
+            )
+            if not isinstance(levels, PowerLevelStateEventContent):
+                return False
+            level = levels.get_user_level(UserID(user_id))
+            return level >= self._config.privacy.moderator_power_level
+        kind: Literal["channels", "groups"] = "groups" if portal.rc_room_type == "p" else "channels"
+        roles = await self._rc().room_roles(kind, RCRoomID(portal.rc_room_id))
+        return any(uid == user_id and RC_MODERATING_ROLES & set(r) for uid, _, r in roles)
+
+    async def is_dm(self, side: Side, room_id: str, sender: str, sender_name: str) -> bool:
+        """A room with exactly the bot and the sender (Matrix), or a DM of the sender with
+        the bridge's account (Rocket.Chat room type ``d``)."""
+        if side == "matrix":
+            members = await self._bot().get_joined_members(RoomID(room_id))
+            return set(members) == {self._ids.bot, sender}
+        rc = self._rc()
+        room = await rc.rooms_info(RCRoomID(room_id))
+        me = rc.login_info
+        if room.type != "d" or me is None:
+            return False
+        names = set(await rc.room_members("im", RCRoomID(room_id)))
+        bot = (await rc.me()).username
+        return names == {bot, sender_name}
+
+    async def dm_room(self, side: Side, user_id: str, username: str | None) -> str:
+        """A DM room with the person, created on first use."""
+        if side == "rocketchat":
+            if username is None:
+                raise ValueError("a Rocket.Chat DM needs the username")
+            return str((await self._rc().im_create(username)).id)
+        bot = self._bot()
+        digest = hashlib.sha256(user_id.encode()).hexdigest()[:16]
+        localpart = self._config.appservice.alias_localpart_template.format(
+            room=f"privacy_dm_{digest}"
+        )
+        try:
+            room = await bot.create_room(
+                alias_localpart=localpart,
+                preset=RoomCreatePreset.TRUSTED_PRIVATE,
+                is_direct=True,
+                name="Privacy",
+                invitees=[UserID(user_id)],
+            )
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_ROOM_IN_USE":
+                raise
+            alias = RoomAlias(f"#{localpart}:{self._ids.domain}")
+            room = (await bot.resolve_room_alias(alias)).room_id
+        return str(room)
