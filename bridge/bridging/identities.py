@@ -21,6 +21,8 @@ _RC_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 # Rocket.Chat's default UTF8_User_Names_Validation is [0-9a-zA-Z-_.]+.
 _RC_USERNAME_UNSAFE = re.compile(r"[^0-9a-zA-Z_.-]")
 _LOCALPART_UNSAFE = re.compile(r"[^a-z0-9._=/+-]")
+# Room for the template, the suffix and the server name within 255 bytes.
+_MAX_LOCALPART = 120
 
 
 class Identities:
@@ -34,8 +36,18 @@ class Identities:
         )
         self._secret = config.appservice.as_token.encode()
 
-    def ghost_user_id(self, rc_username: str) -> UserID:
+    def ghost_user_id(self, rc_username: str, rc_user_id: str | None = None) -> UserID:
+        """The ghost of a Rocket.Chat user; ``rc_user_id`` disambiguates a clash.
+
+        Rocket.Chat usernames may differ only in case, or be renamed and reused, so two
+        people can map to one localpart: the second gets a suffix derived from its
+        (immutable) user id. User ids are capped at 255 bytes by the spec ("Identifier
+        Grammar"), so very long names are shortened the same way.
+        """
         localpart = _LOCALPART_UNSAFE.sub(lambda m: f"={ord(m.group()):02x}", rc_username.lower())
+        if rc_user_id is not None or len(localpart) > _MAX_LOCALPART:
+            tag = hashlib.sha256((rc_user_id or rc_username).encode()).hexdigest()[:8]
+            localpart = f"{localpart[:_MAX_LOCALPART]}_{tag}"
         return UserID(f"@{self._ghost_template.format(username=localpart)}:{self.domain}")
 
     def is_ghost(self, user_id: str) -> bool:

@@ -200,7 +200,12 @@ class RocketChatToMatrix:
 
     async def _ensure_ghost(self, uow: UnitOfWork, portal: Portal, user: RCUserRef) -> str:
         ghost = await uow.bridging.ghost(user.id)
-        user_id = ghost.matrix_user_id if ghost else self._ids.ghost_user_id(user.username)
+        if ghost is not None:
+            user_id = ghost.matrix_user_id
+        else:
+            user_id = self._ids.ghost_user_id(user.username)
+            if await uow.bridging.ghost_by_matrix(user_id) is not None:
+                user_id = self._ids.ghost_user_id(user.username, user.id)  # name taken
         if ghost is None or ghost.rc_username != user.username:
             await uow.bridging.upsert_ghost(user.id, user.username, user_id)
         name = user.name or user.username

@@ -285,13 +285,19 @@ class RCRestClient:
         """Everything updated or deleted in a room after ``last_update`` (§4, catch-up)."""
         body = await self._get("chat.syncMessages", roomId=room_id, lastUpdate=to_iso(last_update))
         result = body.get("result") or {}
-        return RCSyncResult(
-            updated=tuple(RCMessage.parse(m) for m in result.get("updated", ())),
-            deleted=tuple(
-                (RCMessageID(str(d["_id"])), parse_date(d.get("_deletedAt")))
-                for d in result.get("deleted", ())
-            ),
-        )
+        updated = []
+        for doc in result.get("updated", ()):
+            try:
+                updated.append(RCMessage.parse(doc))
+            except (KeyError, ValueError, TypeError):
+                # One unreadable document must not block catch-up of everything after it.
+                log.warning("Skipped an unreadable message in chat.syncMessages of %s", room_id)
+        deleted = [
+            (RCMessageID(str(d["_id"])), parse_date(d.get("_deletedAt")))
+            for d in result.get("deleted", ())
+            if isinstance(d, Mapping) and d.get("_id")
+        ]
+        return RCSyncResult(updated=tuple(updated), deleted=tuple(deleted))
 
     async def clean_history(
         self,

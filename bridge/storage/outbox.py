@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import aliased
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 from bridge.storage.models import OutboxAction
 
+KEY_CHARS = 255
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
@@ -44,11 +46,22 @@ class OutboxStats:
     oldest_pending_ms: int | None
 
 
+def storage_key(key: str) -> str:
+    """Keys embed protocol ids, which may be long; the column holds 255 characters.
+
+    A long key keeps its first part (so prefix queries still match) and ends with a hash
+    of the whole, so two long keys never collide.
+    """
+    if len(key) <= KEY_CHARS:
+        return key
+    return f"{key[: KEY_CHARS - 65]}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 async def enqueue(session: AsyncSession, action: NewAction) -> bool:
     """Add ``action`` in the caller's transaction; False when its key already exists."""
     now = now_ms()
     stmt = insert_ignoring_conflicts(session, OutboxAction.__table__).values(
-        key=action.key,
+        key=storage_key(action.key),
         kind=action.kind,
         queue=action.queue,
         payload=json.dumps(action.payload, separators=(",", ":"), ensure_ascii=False),
@@ -180,7 +193,9 @@ class Outbox:
 
     async def get(self, key: str) -> dict[str, Any] | None:
         async with self._sessions() as session:
-            row = await session.scalar(select(OutboxAction).where(OutboxAction.key == key))
+            row = await session.scalar(
+                select(OutboxAction).where(OutboxAction.key == storage_key(key))
+            )
             if row is None:
                 return None
             return {

@@ -118,3 +118,12 @@ async def test_inbox_worker_skips_bad_events_and_retries_failures(db: Database) 
     # The failed event's effects were rolled back with it.
     assert await db.outbox.get("eff:$flaky") is None
     assert await db.outbox.get("eff:$good") is not None
+
+
+async def test_long_keys_fit_the_column_and_never_collide(db: Database) -> None:
+    base = "mx-msg:$" + "e" * 400
+    assert await db.outbox.add(NewAction(base + "1", "noop", "q")) is True
+    assert await db.outbox.add(NewAction(base + "2", "noop", "q")) is True
+    assert await db.outbox.add(NewAction(base + "1", "noop", "q")) is False
+    assert (await db.outbox.get(base + "2") or {})["status"] == "pending"
+    assert (await db.outbox.stats()).pending == 2
