@@ -66,8 +66,13 @@ async def test_rocketchat_user_notice_once_optout_export_and_erasure(
         servers = {r["server"] for r in document["recipients"]}
         assert bridge_stack.homeservers.server_names[1] in servers
         assert document["opted_out"] is False
-        exports = await AuditLog(bridge_stack.app.db).newest(kind=EXPORT_PRODUCED)
-        assert any(e.actor == me.id for e in exports)
+
+        async def export_audited() -> bool:
+            # Recorded when the command's action is marked done, just after the upload.
+            exports = await AuditLog(bridge_stack.app.db).newest(kind=EXPORT_PRODUCED)
+            return any(e.actor == me.id for e in exports)
+
+        assert await wait_for(export_audited)
 
         summary = await ask_rc(frank, dm, f"!privacy delete --room {room.rc_room_id}", "confirm")
         assert "in 1 room(s)" in summary

@@ -117,7 +117,8 @@ async def test_approve_and_deny_through_the_api_are_recorded(site: Site) -> None
     assert denied["log"][-1]["detail"] == "not the account holder"
     entries = await AuditLog(site.db).newest()
     assert [e.kind for e in entries[:2]] == [audit.REQUEST_DENIED, audit.REQUEST_APPROVED]
-    assert entries[0].details["reason"] == "not the account holder"
+    # Recorded by the engine, in the transaction that moved the request.
+    assert entries[0].details["note"] == "not the account holder"
     assert entries[1].actor == "api:admin-token"
     assert (await AuditLog(site.db).verify()).ok
 
