@@ -120,6 +120,7 @@ class BridgeApp:
             return data, "application/octet-stream"
 
         async def fetch_rc_file(url: str) -> tuple[bytes, str]:
+            """A Rocket.Chat file or avatar (both are relative links needing auth)."""
             try:
                 return await rocketchat.download(url, self.config.bridge.max_media_bytes)
             except FileTooLargeError as e:

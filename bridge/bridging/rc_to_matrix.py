@@ -20,12 +20,16 @@ from bridge.rocketchat import models as rc
 from bridge.rocketchat.events import MessageDeleted, MessageEdited, MessagePosted, MessagesPruned
 from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal
+from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
 
 log = logging.getLogger(__name__)
 
+# Rocket.Chat's message stream announces name changes (``u.name``) but not avatar
+# changes, so a speaking ghost's avatar is compared again at most this often.
+PROFILE_REFRESH_MS = 60 * 60 * 1000
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]+)")
 _JOINS = {rc.USER_JOINED, rc.USER_ADDED}
 _LEAVES = {rc.USER_LEFT, rc.USER_REMOVED}
@@ -209,12 +213,15 @@ class RocketChatToMatrix:
         if ghost is None or ghost.rc_username != user.username:
             await uow.bridging.upsert_ghost(user.id, user.username, user_id)
         name = user.name or user.username
-        if ghost is None or ghost.display_name != name:
+        checked = None if ghost is None else ghost.profile_checked_ms
+        stale = checked is None or now_ms() - checked > PROFILE_REFRESH_MS
+        if ghost is None or ghost.display_name != name or stale:
             digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-            # In the room's queue, so the name is set before the ghost's first message.
+            # In the room's queue, so the profile is set before the ghost's first message.
+            # The key names the profile state it starts from: one check per state.
             await uow.enqueue(
                 NewAction(
-                    key=f"ghost-profile:{user.id}:{digest}",
+                    key=f"ghost-profile:{user.id}:{digest}:{checked or 0}",
                     kind=actions.MATRIX_PROFILE,
                     queue=actions.matrix_queue(portal.id),
                     payload={
@@ -223,6 +230,8 @@ class RocketChatToMatrix:
                         "rc_username": user.username,
                         "display_name": name,
                         "portal_id": portal.id,
+                        "avatar_url": None if ghost is None else ghost.avatar_url,
+                        "avatar_hash": None if ghost is None else ghost.avatar_hash,
                     },
                 )
             )

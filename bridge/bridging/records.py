@@ -167,20 +167,32 @@ class Records:
         await self._ledger.bind_room(uow, room_id, RCRoomID(action.payload["rc_room_id"]))
 
     async def ghost_profile_set(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        payload = action.payload
-        await uow.bridging.set_ghost_profile(payload["rc_user_id"], payload["display_name"], None)
-        rooms = (result or {}).get("rooms") or []
-        if rooms:
-            # The name reaches every server of every room the ghost is in (issue 6).
+        payload, result = action.payload, result or {}
+        ghost = await uow.bridging.ghost(payload["rc_user_id"])
+        await uow.bridging.set_ghost_profile(
+            payload["rc_user_id"],
+            payload["display_name"],
+            result.get("avatar_url"),
+            avatar_hash=result.get("avatar_hash"),
+            checked_ms=now_ms(),
+        )
+        categories = Category(0)
+        if ghost is None or ghost.display_name != payload["display_name"]:
+            categories |= Category.DISPLAY_NAME
+        if result.get("avatar_changed"):
+            categories |= Category.AVATAR
+        rooms = result.get("rooms") or []
+        if rooms and categories:
+            # A profile reaches every server of every room the ghost is in (issue 6).
             await self._ledger.record_profile(
                 uow,
                 ProfileChange(
                     subject=RCPerson(RCUserID(payload["rc_user_id"]), payload.get("rc_username")),
                     origin=Origin.ROCKETCHAT,
-                    categories=Category.DISPLAY_NAME,
+                    categories=categories,
                     sent_ms=now_ms(),
                     rooms={RoomID(r): None for r in rooms},
-                    content=payload["display_name"],
+                    content=f"{payload['display_name']}|{result.get('avatar_hash') or ''}",
                 ),
             )
 

@@ -129,6 +129,7 @@ class RCRoom:
     usernames: tuple[RCUsername, ...] = ()
     read_only: bool = False
     updated_at: datetime | None = None
+    topic: str | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> RCRoom:
@@ -140,6 +141,7 @@ class RCRoom:
             name=_str(data, "name") or _str(data, "fname"),
             usernames=tuple(RCUsername(str(u)) for u in data.get("usernames") or ()),
             read_only=bool(data.get("ro", False)),
+            topic=_str(data, "topic"),
             updated_at=parse_date(data.get("_updatedAt")),
         )
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
+from urllib.parse import quote
 
 from bridge.bridging.portals import link_room
 from bridge.config import Config
@@ -121,7 +122,7 @@ class RocketChatSide:
             await self.join(room.id, room.type)
             async with self._db.unit_of_work() as uow:
                 await link_room(
-                    uow, self._config, rc_room_id, room.type, room.name, None, matrix_room_id
+                    uow, self._config, rc_room_id, room.type, room.name, room.topic, matrix_room_id
                 )
 
     async def resolve_room(self, ref: str) -> RCRoom:
@@ -152,7 +153,7 @@ class RocketChatSide:
                 room.id,
                 room.type,
                 room.name,
-                None,
+                room.topic,
                 matrix_room_id,
                 invitees=invitees,
             )
@@ -183,6 +184,10 @@ class RocketChatSide:
             if len(data) > max_bytes:
                 raise FileTooLargeError(len(data), max_bytes)
             return data, resp.content_type or "application/octet-stream"
+
+    async def avatar(self, username: str, max_bytes: int) -> tuple[bytes, str]:
+        """A user's avatar image as Rocket.Chat serves it (``/avatar/<username>``)."""
+        return await self.download(f"/avatar/{quote(username, safe='')}", max_bytes)
 
     async def close(self) -> None:
         if self.listener is not None:

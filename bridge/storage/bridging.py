@@ -28,6 +28,8 @@ class Ghost:
     matrix_user_id: str
     display_name: str | None
     avatar_url: str | None
+    avatar_hash: str | None = None
+    profile_checked_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,15 @@ class BridgingStore:
         return (
             None
             if r is None
-            else Ghost(r.rc_user_id, r.rc_username, r.matrix_user_id, r.display_name, r.avatar_url)
+            else Ghost(
+                r.rc_user_id,
+                r.rc_username,
+                r.matrix_user_id,
+                r.display_name,
+                r.avatar_url,
+                r.avatar_hash,
+                r.profile_checked_ms,
+            )
         )
 
     async def ghost_by_matrix(self, matrix_user_id: str) -> Ghost | None:
@@ -155,12 +165,23 @@ class BridgingStore:
         await self._s.flush()
 
     async def set_ghost_profile(
-        self, rc_user_id: str, display_name: str | None, avatar_url: str | None
+        self,
+        rc_user_id: str,
+        display_name: str | None,
+        avatar_url: str | None,
+        *,
+        avatar_hash: str | None = None,
+        checked_ms: int | None = None,
     ) -> None:
         await self._s.execute(
             update(GhostRow)
             .where(GhostRow.rc_user_id == rc_user_id)
-            .values(display_name=display_name, avatar_url=avatar_url)
+            .values(
+                display_name=display_name,
+                avatar_url=avatar_url,
+                avatar_hash=avatar_hash,
+                profile_checked_ms=checked_ms,
+            )
         )
 
     async def shadow(self, matrix_user_id: str) -> Shadow | None:

@@ -34,6 +34,10 @@ class GhostRow(Base):
     # What the ghost's Matrix profile was last set to, so a change is noticed.
     display_name: Mapped[str | None] = mapped_column(Text)
     avatar_url: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the avatar image last copied, and when the profile was last compared:
+    # Rocket.Chat's message stream does not announce avatar changes, so they are polled.
+    avatar_hash: Mapped[str | None] = mapped_column(String(64))
+    profile_checked_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ShadowRow(Base):

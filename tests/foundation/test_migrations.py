@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+import bridge.storage.all_rows  # noqa: F401 - every table
 from bridge.cli.main import main
 from bridge.storage.database import Database
+from bridge.storage.models import Base
 from bridge.storage.schema import SchemaOutdatedError, current_revision, head_revision
 from tests.fixtures.bridge_config import write_config
 
@@ -58,3 +62,17 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path
         assert busy is not None and busy >= 1000
     finally:
         await database.close()
+
+
+async def test_migrations_create_exactly_the_tables_the_models_describe(db_url: str) -> None:
+    """A model change without its migration (or the reverse) shows up here."""
+    database = Database(db_url)
+    try:
+        await database.upgrade()
+        async with database.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            )
+    finally:
+        await database.close()
+    assert diff == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -152,9 +153,26 @@ async def download(request: web.Request) -> web.Response:
     return web.Response(body=record["data"], content_type=record["type"])
 
 
+async def avatar(request: web.Request) -> web.Response:
+    """``GET /avatar/{username}``: the server answers every user (and unknown names) with
+    an image — an uploaded one, or a generated initial. Here: bytes that change when the
+    avatar is set, which is all the bridge can observe."""
+    state = request.app[STATE_KEY]
+    name = request.match_info["username"]
+    user = state.user_by_name(name)
+    source = (user.avatar_url if user and user.avatar_url else f"initial:{name}").encode()
+    body = _PNG_SIGNATURE + hashlib.sha256(source).digest()
+    etag = hashlib.sha256(source).hexdigest()[:16]
+    return web.Response(body=body, content_type="image/png", headers={"ETag": etag})
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v1/rooms.upload/{rid}", rooms_upload)
     r.add_post("/api/v1/rooms.media/{rid}", rooms_media)
     r.add_post("/api/v1/rooms.mediaConfirm/{rid}/{fileId}", rooms_media_confirm)
     r.add_get("/file-upload/{file_id}/{name}", download)
+    r.add_get("/avatar/{username}", avatar)

@@ -112,6 +112,7 @@ class SimRoom:
     moderators: list[str] = field(default_factory=list)
     ro: bool = False
     msgs: int = 0
+    topic: str | None = None
 
     def document(self, state: SimState) -> Doc:
         creator = state.users.get(self.creator_id)
@@ -137,6 +138,8 @@ class SimRoom:
             sysMes=True,
             default=False,
         )
+        if self.topic is not None:
+            doc["topic"] = self.topic
         return doc
 
 

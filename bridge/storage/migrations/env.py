@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import bridge.storage.audit_rows  # noqa: F401 - registers the audit log tables
-import bridge.storage.bridging_rows  # noqa: F401 - registers the bridging tables
-import bridge.storage.commands_rows  # noqa: F401 - registers the !privacy command tables
-import bridge.storage.erasure_rows  # noqa: F401 - registers the erasure tables
-import bridge.storage.ledger_rows  # noqa: F401 - registers the ledger tables on Base.metadata
+import bridge.storage.all_rows  # noqa: F401 - registers every table on Base.metadata
 from bridge.storage.models import Base
 
 connection = context.config.attributes.get("connection")
