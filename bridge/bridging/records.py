@@ -154,6 +154,20 @@ class Records:
         """An existing room linked as a portal: timelines from /members and /state."""
         assert result is not None
         room_id = RoomID(result["room_id"])
+        if result.get("encrypted"):
+            # Encrypted before the bot arrived: its m.room.encryption event never reached
+            # the appservice stream, so the refusal happens here.
+            await uow.bridging.set_portal_active(action.payload["portal_id"], False)
+            await uow.enqueue(
+                actions.notice(
+                    "matrix",
+                    f"encrypted:{room_id}",
+                    room_id,
+                    "Encrypted rooms are not supported by the Rocket.Chat bridge: this room "
+                    "was not linked.",
+                )
+            )
+            return
         await self._ledger.seed_room(
             uow,
             room_id,

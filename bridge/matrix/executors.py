@@ -253,12 +253,19 @@ async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[st
         }
         for e in members_raw.get("chunk", [])
     ]
-    visibility, visibility_ts = None, 0
+    visibility, visibility_ts, encrypted = None, 0, False
     for event in await intent.api.request(Method.GET, Path.v3.rooms[room_id].state):
         if event.get("type") == "m.room.history_visibility":
             visibility = event["content"].get("history_visibility")
             visibility_ts = event.get("origin_server_ts", 0)
-    return {"members": members, "visibility": visibility, "visibility_ts": visibility_ts}
+        elif event.get("type") == "m.room.encryption":
+            encrypted = True
+    return {
+        "members": members,
+        "visibility": visibility,
+        "visibility_ts": visibility_ts,
+        "encrypted": encrypted,
+    }
 
 
 def _with_content(action: Action, content: dict[str, Any]) -> Action:

@@ -9,6 +9,7 @@ import pytest
 from mautrix.types import EventType, Membership, RoomID
 
 from bridge.ids import RCRoomID
+from bridge.privacy.queries import LedgerQueries
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView, rc_history
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
@@ -131,3 +132,44 @@ async def test_encrypted_portal_stops_bridging_with_a_notice(
     finally:
         await bot.api.session.close()
         await alice.close()
+
+
+async def test_admin_links_an_existing_matrix_room_and_it_is_seeded(
+    bridge_stack: BridgeStack, make_user: Callable[..., Awaitable[MatrixUser]]
+) -> None:
+    admin = MatrixView(bridge_stack.homeservers.admin(0))
+    remote = await make_user(1)
+    carol = await bridge_stack.rc_user()
+    rc_room = await carol.room_create("channels", f"existing-{uuid.uuid4().hex[:6]}")
+    try:
+        room = await _room_with_bot(bridge_stack, admin)
+        # The bot needs power to moderate (redactions on erasure).
+        levels = await admin.client.get_state_event(room, EventType.ROOM_POWER_LEVELS)
+        levels.users[bridge_stack.registration.sender] = 100  # type: ignore[attr-defined]
+        await admin.client.send_state_event(room, EventType.ROOM_POWER_LEVELS, levels)
+        await admin.client.invite_user(room, remote.user_id)
+        remote_view = MatrixView(remote)
+        try:
+            await remote_view.client.join_room(
+                room, servers=[bridge_stack.homeservers.server_names[0]], max_retries=0
+            )
+        finally:
+            await remote_view.close()
+        await admin.send(room, {"msgtype": "m.text", "body": f"!bridge link {rc_room.id} {room}"})
+        assert await wait_for(lambda: _notice_containing(admin, room, "to this room"))
+        await carol.post_message(RCRoomID(rc_room.id), "into the existing room")
+
+        async def relayed() -> bool:
+            return any(
+                e["content"].get("body") == "into the existing room"
+                for e in await admin.messages(room)
+            )
+
+        assert await wait_for(relayed)
+        # The ledger learnt the room's servers from /members: the remote one is a recipient.
+        queries = LedgerQueries(bridge_stack.app.db)
+        subject = await queries.find_subject((await carol.me()).id)
+        page = await queries.erasure_plan(subject)
+        assert bridge_stack.homeservers.server_names[1] in page.items[0].recipients
+    finally:
+        await admin.close()
