@@ -24,6 +24,7 @@ from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage.models import Base, OutboxAction
 from tests.bridging.helpers import MatrixView, rc_history
+from tests.erasure.helpers import erase
 from tests.fixtures.bridge_stack import BRIDGE_RC_PASSWORD, FAST, BridgeStack, Portal, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -135,7 +136,7 @@ async def run_and_scan_logs(
     return leaks(capture.records, secrets)
 
 
-async def test_a_bridged_conversation_logs_no_bodies_names_tokens_or_passwords(
+async def test_a_conversation_and_its_erasure_log_no_bodies_names_tokens_or_passwords(
     bridge_stack: BridgeStack,
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
@@ -195,8 +196,15 @@ async def _conversation(
 
             await wait_for(ghost_named, 30)
 
-        # The erasure test of issue 7 appends its "erase Rhea" action to this list.
-        return await run_and_scan_logs(capture, [rc_says, matrix_says, names_crossed], secrets)
+        async def rhea_erased() -> None:
+            # The whole erasure (redactions, deletions, scrubs, notices) logs no secret either.
+            me = await chat.rc.me()
+            status = await erase(bridge_stack, me.id)
+            assert status.state.finished
+
+        return await run_and_scan_logs(
+            capture, [rc_says, matrix_says, names_crossed, rhea_erased], secrets
+        )
     finally:
         await chat.matrix.close()
 
