@@ -1,8 +1,7 @@
 """Hostile input on the full stack: real homeservers, the Rocket.Chat simulator, the bridge.
 
-- Log hygiene: a bridged conversation at INFO leaves no body, display name, token or
-  password in any log record. ``run_and_scan_logs`` takes the actions to run, so the
-  erasure step (issue 7) is one more action appended by its test.
+- Log hygiene: a bridged conversation and the erasure of one of its people, at INFO,
+  leave no body, display name, token or password in any log record.
 - SQL-looking names and bodies arrive intact on the other side; every table is intact.
 - Resource limits: bodies over ``bridge.max_body_chars`` and files over
   ``bridge.max_media_bytes`` are refused with a reason, not relayed.
