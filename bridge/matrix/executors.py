@@ -122,6 +122,7 @@ class MatrixExecutors:
         await bot.ensure_registered()
         alias_localpart = payload["alias_localpart"]
         invitees = [UserID(u) for u in payload.get("invitees", [])]
+        avatar = await self._room_avatar(bot, payload["rc_room_id"])
         try:
             room_id = await bot.create_room(
                 alias_localpart=alias_localpart,
@@ -135,6 +136,7 @@ class MatrixExecutors:
                         "content": {"history_visibility": payload["history_visibility"]},
                     },
                     _bridge_state(payload, self._ids.bot),
+                    *avatar,
                 ],
                 # No power-level override: the creator gets 100 by default, and in room
                 # version 12 (Synapse's default) creators must not be listed at all (G3).
@@ -150,6 +152,16 @@ class MatrixExecutors:
                 with suppress(MatrixStandardRequestError):  # already invited or joined
                     await bot.invite_user(room_id, user_id)
         return {"room_id": room_id, "creator": self._ids.bot, "created_ms": now_ms()}
+
+    async def _room_avatar(self, bot: IntentAPI, rc_room_id: str) -> list[dict[str, Any]]:
+        """The Rocket.Chat room's avatar as initial state; a room without one is no error."""
+        try:
+            data, mimetype = await self._fetch_file(f"/avatar/room/{rc_room_id}")
+            url = await bot.upload_media(data, mime_type=mimetype, filename="avatar")
+        except (RetryLater, PermanentFailure, MatrixRequestError) as e:
+            log.info("Portal for %s gets no avatar: %s", rc_room_id, e)
+            return []
+        return [{"type": "m.room.avatar", "state_key": "", "content": {"url": str(url)}}]
 
     async def send(self, action: Action) -> Result:
         payload = action.payload

@@ -372,7 +372,9 @@ async def test_ghost_avatar_is_copied_and_follows_changes(chat: Chat) -> None:
     assert (await wait_for(changed)).startswith("mxc://")
 
 
-async def test_portal_room_takes_the_rocketchat_name_and_topic(bridge_stack: BridgeStack) -> None:
+async def test_portal_room_takes_the_rocketchat_name_topic_and_avatar(
+    bridge_stack: BridgeStack,
+) -> None:
     admin = await bridge_stack.rc_user()
     room = await admin.room_create("channels", "topical-room")
     bridge_stack.sim.state.rooms[room.id].topic = "Budget talks (no personal data please)"
@@ -388,7 +390,9 @@ async def test_portal_room_takes_the_rocketchat_name_and_topic(bridge_stack: Bri
     try:
         topic = await bot.get_state_event(matrix_room, EventType.ROOM_TOPIC)  # type: ignore[arg-type]
         name = await bot.get_state_event(matrix_room, EventType.ROOM_NAME)  # type: ignore[arg-type]
+        avatar = await bot.get_state_event(matrix_room, EventType.ROOM_AVATAR)  # type: ignore[arg-type]
     finally:
         await bot.api.session.close()
     assert topic.topic == "Budget talks (no personal data please)"
     assert name.name == "topical-room"
+    assert str(avatar.url).startswith("mxc://")

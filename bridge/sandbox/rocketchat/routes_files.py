@@ -166,6 +166,14 @@ async def avatar(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="image/png", headers={"ETag": etag})
 
 
+async def room_avatar(request: web.Request) -> web.Response:
+    """``GET /avatar/room/{rid}``: a room's avatar (generated from its id here)."""
+    source = f"room:{request.match_info['rid']}".encode()
+    return web.Response(
+        body=_PNG_SIGNATURE + hashlib.sha256(source).digest(), content_type="image/png"
+    )
+
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -175,4 +183,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/rooms.media/{rid}", rooms_media)
     r.add_post("/api/v1/rooms.mediaConfirm/{rid}/{fileId}", rooms_media_confirm)
     r.add_get("/file-upload/{file_id}/{name}", download)
+    r.add_get("/avatar/room/{rid}", room_avatar)
     r.add_get("/avatar/{username}", avatar)
