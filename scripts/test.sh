@@ -18,8 +18,8 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
-.venv/bin/ruff format --check bridge tests
-.venv/bin/ruff check bridge tests
+.venv/bin/ruff format --check bridge tests bench
+.venv/bin/ruff check bridge tests bench
 .venv/bin/mypy
 
 exec .venv/bin/pytest "$@"
