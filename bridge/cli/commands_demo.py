@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.sandbox.demo import Demo, DemoOptions
 from bridge.sandbox.demo_state import summary
-from bridge.sandbox.synapse_process import read_log_tail
+from bridge.sandbox.processes import read_log_tail
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bridge.sandbox.synapse_process import read_log_tail
+from bridge.sandbox.processes import answers, read_log_tail, signal_group, wait_exit
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ChildProcess:
             while True:
                 if proc.poll() is not None:
                     raise self.start_error(f"exited with code {proc.returncode} during start-up")
-                if await _answers(session, url):
+                if await answers(session, url):
                     return time.monotonic() - began
                 if time.monotonic() - began > limit_s:
                     raise self.start_error(f"did not answer {url} within {limit_s:.0f} s")
@@ -98,35 +98,11 @@ class ChildProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            if not await _wait_exit(proc, grace_s):
+            signal_group(proc.pid, signal.SIGTERM)
+            if not await wait_exit(proc, grace_s):
                 log.warning("%s ignored SIGTERM for %.0f s; killing", self.name, grace_s)
-                _signal_group(proc.pid, signal.SIGKILL)
-                await _wait_exit(proc, grace_s)
+                signal_group(proc.pid, signal.SIGKILL)
+                await wait_exit(proc, grace_s)
         # Anything the child left behind in its group goes too.
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         log.debug("%s (pid %d) exited with %s", self.name, proc.pid, proc.returncode)
-
-
-async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        async with session.get(url) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return False
-
-
-async def _wait_exit(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while proc.poll() is None:
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass

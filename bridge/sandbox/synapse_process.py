@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from bridge.sandbox.errors import HomeserverStartError, HomeserverStateError
+from bridge.sandbox.processes import answers, read_log_tail, signal_group, wait_exit
 from bridge.sandbox.synapse_config import HomeserverLayout
 
 log = logging.getLogger(__name__)
@@ -55,21 +56,8 @@ def kill_leftover_homeservers() -> list[int]:
     """
     leftovers = [pid for pid in _STARTED_PIDS if is_pid_alive(pid)]
     for pid in leftovers:
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, signal.SIGKILL)
     return leftovers
-
-
-def read_log_tail(path: Path, lines: int = 40) -> str:
-    """The last ``lines`` lines of a log file, or a note if it does not exist."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 16384))
-            data = handle.read()
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
 class SynapseProcess:
@@ -127,7 +115,7 @@ class SynapseProcess:
             while True:
                 if proc.poll() is not None:
                     raise self._start_error(f"exited with code {proc.returncode} during start-up")
-                if await _answers(session, client_probe, None) and await _answers(
+                if await answers(session, client_probe, None) and await answers(
                     session, federation_probe, ssl_context
                 ):
                     return time.monotonic() - started
@@ -141,15 +129,15 @@ class SynapseProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            if not await _wait_exit(proc, grace_s):
+            signal_group(proc.pid, signal.SIGTERM)
+            if not await wait_exit(proc, grace_s):
                 log.warning(
                     "%s ignored SIGTERM for %.0f s; killing", self.layout.server_name, grace_s
                 )
-                _signal_group(proc.pid, signal.SIGKILL)
-                await _wait_exit(proc, grace_s)
+                signal_group(proc.pid, signal.SIGKILL)
+                await wait_exit(proc, grace_s)
         # Catch any straggler left in the group after the leader exited.
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         log.debug("%s (pid %d) exited with %s", self.layout.server_name, proc.pid, proc.returncode)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -157,27 +145,3 @@ class SynapseProcess:
 
     def _start_error(self, reason: str) -> HomeserverStartError:
         return HomeserverStartError(self.layout.server_name, reason, self.log_tail())
-
-
-async def _answers(session: aiohttp.ClientSession, url: str, ctx: ssl.SSLContext | None) -> bool:
-    try:
-        async with session.get(url, ssl=ctx if ctx is not None else True) as response:
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return False
-
-
-async def _wait_exit(proc: subprocess.Popen[bytes], limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while proc.poll() is None:
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
