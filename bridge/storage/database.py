@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,9 +33,12 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self.bridging = BridgingStore(session)
+        self.enqueued = False
 
     async def enqueue(self, action: NewAction) -> bool:
-        return await outbox_repo.enqueue(self._session, action)
+        added = await outbox_repo.enqueue(self._session, action)
+        self.enqueued = self.enqueued or added
+        return added
 
     async def finish_inbox_event(
         self, event_id: int, status: str, error: str | None = None
@@ -74,11 +77,22 @@ class Database:
         self.inbox = Inbox(self.sessions)
         self.outbox = Outbox(self.sessions)
         self.ledger = LedgerReader(self.sessions)
+        self._enqueue_listeners: list[Callable[[], None]] = []
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each unit of work that enqueued an action commits."""
+        self._enqueue_listeners.append(listener)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions.begin() as session:
-            yield UnitOfWork(session)
+            uow = UnitOfWork(session)
+            yield uow
+        if uow.enqueued:
+            # The outbox would otherwise find the action only at its next idle poll
+            # (up to a second later): a second of added latency per bridged message.
+            for listener in self._enqueue_listeners:
+                listener()
 
     async def upgrade(self) -> None:
         await upgrade(self.engine)

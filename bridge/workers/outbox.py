@@ -58,6 +58,7 @@ class OutboxWorker:
         self._max_backoff = max_backoff
         self._idle_poll = idle_poll_seconds
         self._wake = asyncio.Event()
+        db.on_enqueue(self.wake)
 
     def wake(self) -> None:
         self._wake.set()
