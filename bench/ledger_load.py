@@ -1,10 +1,12 @@
 """Bulk-loads synthetic ledger data into a database whose schema the real migrations made.
 
-The load is the benchmark's set-up, not the bridge's write path: the two secondary
-disclosure indexes are dropped first and re-created afterwards from the very definitions
-the migrations wrote (read back from the catalogue), so the queries run on the real
-indexes. SQLite loads with ``synchronous=OFF`` and foreign keys unchecked (the data is
-consistent by construction) during the load only; PostgreSQL loads with ``COPY``.
+The load is the benchmark's set-up, not the bridge's write path. By default the indexes
+stay in place, so they grow row by row in send-time order as the bridge grows them (the
+subject index by random inserts, with the page splits that brings); ``rebuild_indexes``
+drops the two secondary disclosure indexes first and re-creates them afterwards from the
+very definitions the migrations wrote (read back from the catalogue), which is faster and
+packs them tighter. SQLite loads with ``synchronous=OFF`` and foreign keys unchecked (the
+data is consistent by construction) during the load only; PostgreSQL loads with ``COPY``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def sqlite_path(url: str) -> str:
     return url.split(":///", 1)[1]
 
 
-def load_sqlite(url: str, shape: Shape) -> float:
+def load_sqlite(url: str, shape: Shape, rebuild_indexes: bool = False) -> float:
     """Fill the SQLite ledger; returns the seconds it took."""
     began = time.perf_counter()
     conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
@@ -65,8 +67,9 @@ def load_sqlite(url: str, shape: Shape) -> float:
             )
         ]
         assert len(index_sql) == len(DISCLOSURE_INDEXES), "migrations did not create the indexes"
-        for name in DISCLOSURE_INDEXES:
-            conn.execute(f"DROP INDEX {name}")
+        if rebuild_indexes:
+            for name in DISCLOSURE_INDEXES:
+                conn.execute(f"DROP INDEX {name}")
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO ledger_server (id, name, kind) VALUES (?, ?, ?)", data.servers(shape)
@@ -98,9 +101,10 @@ def load_sqlite(url: str, shape: Shape) -> float:
             loaded += len(chunk)
             if loaded % 1_000_000 < len(chunk):
                 log.info("SQLite: %d disclosures loaded", loaded)
-        for sql in index_sql:
-            conn.execute(sql)
-        log.info("SQLite: indexes rebuilt")
+        if rebuild_indexes:
+            for sql in index_sql:
+                conn.execute(sql)
+            log.info("SQLite: indexes rebuilt")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
@@ -111,7 +115,7 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def load_postgres(url: str, shape: Shape) -> float:
+async def load_postgres(url: str, shape: Shape, rebuild_indexes: bool = False) -> float:
     """Fill the PostgreSQL ledger with COPY; returns the seconds it took."""
     began = time.perf_counter()
     conn = await asyncpg.connect(_plain(url), timeout=30)
@@ -121,8 +125,9 @@ async def load_postgres(url: str, shape: Shape) -> float:
             list(DISCLOSURE_INDEXES),
         )
         assert len(defs) == len(DISCLOSURE_INDEXES), "migrations did not create the indexes"
-        for row in defs:
-            await conn.execute(f'DROP INDEX "{row["indexname"]}"')
+        if rebuild_indexes:
+            for row in defs:
+                await conn.execute(f'DROP INDEX "{row["indexname"]}"')
         await conn.copy_records_to_table(
             "ledger_server", records=data.servers(shape), columns=["id", "name", "kind"]
         )
@@ -147,9 +152,10 @@ async def load_postgres(url: str, shape: Shape) -> float:
             loaded += len(chunk)
             if loaded % 1_000_000 < len(chunk):
                 log.info("PostgreSQL: %d disclosures loaded", loaded)
-        for row in defs:
-            await conn.execute(row["indexdef"])
-        log.info("PostgreSQL: indexes rebuilt")
+        if rebuild_indexes:
+            for row in defs:
+                await conn.execute(row["indexdef"])
+            log.info("PostgreSQL: indexes rebuilt")
         for table in ("ledger_server", "ledger_room", "ledger_subject", "ledger_disclosure"):
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from bench.findings import NOTES, WHY
 from bench.results import BenchResult, Metric
 
 HEADER = """# Benchmarks
@@ -93,10 +94,11 @@ def render(
             out.extend(_metric_row(m) for m in r.metrics)
             out.append("")
         for v in r.verdicts:
-            why = v.sentence
-            out.append(f"- Goal *{v.goal}*: {_verdict_word(v.met)}. {why}")
+            out.append(f"- Goal *{v.goal}*: {_verdict_word(v.met)}. {v.sentence}.")
+            if v.met is False and v.goal in WHY:
+                out.append(f"  Why: {WHY[v.goal]}")
         if r.verdicts:
             out.append("")
-        if r.notes:
-            out.extend(f"{note}\n" for note in r.notes)
+        for note in [*r.notes, *NOTES.get(r.key, [])]:
+            out.append(f"{note}\n")
     return "\n".join(out).rstrip() + "\n"

@@ -19,7 +19,9 @@ from bench.results import BenchResult, Metric, Verdict
 
 log = logging.getLogger("bench")
 
-NAMES = ("ceiling", "ledger", "sandbox")  # sandbox = overhead, erasure and memory together
+# sandbox = benchmarks 1, 4 and 5 together; overhead = benchmark 1 alone (same sandbox).
+NAMES = ("ceiling", "ledger", "sandbox", "overhead")
+DEFAULT = ("ceiling", "ledger", "sandbox")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the figures of benchmarks not rerun now from this earlier --json file",
     )
     p.add_argument("--runs", type=int, help="override the number of runs")
+    p.add_argument(
+        "--render-only",
+        type=Path,
+        help="measure nothing: rewrite --output from this earlier --json file",
+    )
     p.add_argument("--profile", type=Path, help="write pyinstrument profiles into this directory")
     p.add_argument(
         "--quiet-load",
@@ -64,12 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bridge").setLevel(logging.WARNING)
     logging.getLogger("mau").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.render_only:
+        data = json.loads(args.render_only.read_text(encoding="utf-8"))
+        results = _load(args.render_only)
+        _write(args, data["machine"], data["date"], results)
+        return 0
     results = asyncio.run(run(args))
     return 0 if all(r.metrics and all(m.well_formed() for m in r.metrics) for r in results) else 1
 
 
 async def run(args: argparse.Namespace) -> list[BenchResult]:
-    names = args.only or list(NAMES)
+    names = args.only or list(DEFAULT)
     url = pg.postgres_url()
     info = await machine.describe(url)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -156,17 +168,19 @@ def _job(
             return [await ledger_scale.run(plan, url)]
 
         return go_ledger
-    if name == "sandbox":
+    if name in ("sandbox", "overhead"):
 
         async def go_sandbox() -> list[BenchResult]:
             ledger = next((r for r in done if r.key == "ledger"), None)
-            return await sandbox(args, ledger)
+            return await sandbox(args, ledger, erasure=name == "sandbox")
 
         return go_sandbox
     raise ValueError(f"unknown benchmark {name}")
 
 
-async def sandbox(args: argparse.Namespace, ledger: BenchResult | None) -> list[BenchResult]:
+async def sandbox(
+    args: argparse.Namespace, ledger: BenchResult | None, *, erasure: bool = True
+) -> list[BenchResult]:
     """Benchmarks 1, 4 and 5 share one sandbox (three Synapses take a while to start)."""
     from bench import erasure_fanout, memory, overhead  # noqa: PLC0415
     from bench.rss import RssSampler  # noqa: PLC0415
@@ -194,6 +208,8 @@ async def sandbox(args: argparse.Namespace, ledger: BenchResult | None) -> list[
         first = await overhead.run(stack, over, [load])
         first.seconds = time.monotonic() - began
         sampler.phase = "between"
+        if not erasure:
+            return [first]
         load = await machine.wait_quiet(args.quiet_load, wait, "erasure")
         began = time.monotonic()
         fourth = await erasure_fanout.run(stack, erase, sampler, [load])

@@ -71,7 +71,8 @@ class SandboxStack:
         self.sim = ChildProcess(
             "Rocket.Chat simulator",
             "bridge.sandbox.rocketchat",
-            ["--host", "127.0.0.1", "--port", str(sim_port)],
+            # No simulated rate limit: its 429 waits would land in the timed sends.
+            ["--host", "127.0.0.1", "--port", str(sim_port), "--no-rate-limit"],
             self.root / "rocketchat.log",
         )
         self.config_path = self.root / "bridge-data" / "config.yaml"
