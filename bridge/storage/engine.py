@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bridge.storage.sqlite_driver import async_creator
+
 # How long SQLite waits for a competing writer before raising "database is locked". The
 # CLI (audit, privacy) may write while `run` does, so a short wait beats an error.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -22,6 +24,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if is_sqlite(url) and "async_creator" not in kwargs:
+        kwargs["async_creator"] = async_creator(url)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
