@@ -67,26 +67,30 @@ class LedgerStore:
     # -- rooms and servers ---------------------------------------------------------------
 
     async def server_ref(self, name: str, kind: int) -> int:
+        # Looked up first: the row exists for all but a server's first disclosure, and the
+        # insert-or-ignore would cost a statement on every bridged message.
         s = self._session
-        await s.execute(
-            insert_ignoring_conflicts(s, LedgerServer.__table__).values(name=name, kind=kind)
-        )
-        ref = await s.scalar(select(LedgerServer.id).where(LedgerServer.name == name))
+        query = select(LedgerServer.id).where(LedgerServer.name == name)
+        ref = await s.scalar(query)
+        if ref is None:
+            await s.execute(
+                insert_ignoring_conflicts(s, LedgerServer.__table__).values(name=name, kind=kind)
+            )
+            ref = await s.scalar(query)
         assert ref is not None
         return ref
 
     async def room_ref(self, room_id: str, rc_server_ref: int | None = None) -> int:
         s = self._session
-        await s.execute(
-            insert_ignoring_conflicts(s, LedgerRoom.__table__).values(
-                room_id=room_id, rc_server_ref=rc_server_ref
-            )
-        )
-        row = (
+        query = select(LedgerRoom.id, LedgerRoom.rc_server_ref).where(LedgerRoom.room_id == room_id)
+        row = (await s.execute(query)).one_or_none()
+        if row is None:
             await s.execute(
-                select(LedgerRoom.id, LedgerRoom.rc_server_ref).where(LedgerRoom.room_id == room_id)
+                insert_ignoring_conflicts(s, LedgerRoom.__table__).values(
+                    room_id=room_id, rc_server_ref=rc_server_ref
+                )
             )
-        ).one()
+            row = (await s.execute(query)).one()
         if rc_server_ref is not None and row.rc_server_ref is None:
             await s.execute(
                 update(LedgerRoom)
