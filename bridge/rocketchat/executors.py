@@ -145,15 +145,22 @@ class RocketChatExecutors:
         return shadow
 
     async def _as_shadow(self, user_id: str) -> RCRestClient:
-        shadow = await self._shadow(user_id)
         client = self._clients.get(user_id)
-        if client is None or client.login_info is None:
-            client = RCRestClient(
-                self._admin.transport.base_url,
-                login=RCLogin(RCUserID(str(shadow.rc_user_id)), str(shadow.auth_token)),
-                retry=OUTBOX_RETRY,
-            )
-            self._clients[user_id] = client
+        if client is not None and client.login_info is not None:
+            # Shadow rows are never deleted and their token only changes through
+            # `_shadow_call`'s own re-login, so the logged-in client needs no database
+            # read (a transaction per relayed message otherwise).
+            return client
+        shadow = await self._shadow(user_id)
+        client = self._clients.get(user_id)  # another action may have made it meanwhile
+        if client is not None and client.login_info is not None:
+            return client
+        client = RCRestClient(
+            self._admin.transport.base_url,
+            login=RCLogin(RCUserID(str(shadow.rc_user_id)), str(shadow.auth_token)),
+            retry=OUTBOX_RETRY,
+        )
+        self._clients[user_id] = client
         return client
 
     async def _shadow_call(
