@@ -143,6 +143,7 @@ class BridgeApp:
             display_name,
             self.config.bridge.max_media_bytes,
             alias_mode=alias_mode,
+            echoes=self.rocketchat.echoes,
         )
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()

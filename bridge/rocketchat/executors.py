@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
+from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
     RCAuthError,
@@ -52,6 +53,7 @@ class RocketChatExecutors:
         max_upload_bytes: int,
         *,
         alias_mode: bool = False,
+        echoes: OwnEchoes | None = None,
     ) -> None:
         # matrix_users_on_rocketchat: alias — post as the bridge's account with the
         # Matrix user's name (``alias``) instead of as a shadow account.
@@ -63,6 +65,7 @@ class RocketChatExecutors:
         self._display_name = display_name
         self._max_upload = max_upload_bytes
         self._clients: dict[str, RCRestClient] = {}
+        self._echoes = echoes or OwnEchoes()
 
     def table(self) -> dict[str, Executor]:
         return {
@@ -230,6 +233,8 @@ class RocketChatExecutors:
         extra: dict[str, str] = {}
         if self._alias_mode:
             extra["alias"] = await self._display_name(p["sender"]) or p["sender"]
+        # Named before it is posted: its echo may arrive before the answer does.
+        self._echoes.expect(p["rc_message_id"])
         try:
             result = await self._shadow_call(
                 p["sender"],

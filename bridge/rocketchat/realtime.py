@@ -24,11 +24,13 @@ from bridge.ids import RCMessageID, RCRoomID
 from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.cursor import CursorStore
 from bridge.rocketchat.ddp import DDPConnection
+from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import RCError
 from bridge.rocketchat.events import (
     EventSink,
     EventSource,
     MessageDeleted,
+    MessagePosted,
     MessagesPruned,
     RCEvent,
     event_for_message,
@@ -65,8 +67,10 @@ class RealtimeListener:
         *,
         rooms: Iterable[RCRoomID] = (),
         options: RealtimeOptions | None = None,
+        echoes: OwnEchoes | None = None,
     ) -> None:
         self.rest = rest
+        self.echoes = echoes
         self.sink = sink
         self.cursors = cursors
         self.options = options or RealtimeOptions()
@@ -160,9 +164,12 @@ class RealtimeListener:
     async def _pump(self, reader: asyncio.Task[None]) -> None:
         while True:
             getter = asyncio.create_task(self._queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():  # the connection dropped, or the listener stopped
+                    getter.cancel()
             if getter not in done:
-                getter.cancel()
                 break
             await self._deliver(getter.result())
         while not self._queue.empty():  # received before the drop: still ours to deliver
@@ -187,8 +194,15 @@ class RealtimeListener:
             # with bad fields goes to the inbox, where it is recorded as skipped.
             log.warning("Ignoring malformed %s event %.80s", collection, event_name)
             return
-        if event is not None:
-            self._queue.put_nowait(event)
+        if event is None:
+            return
+        if (
+            self.echoes is not None
+            and isinstance(event, MessagePosted)
+            and self.echoes.is_plain_echo(event.message)
+        ):
+            return  # the bridge's own post, already recorded by its executor (echoes.py)
+        self._queue.put_nowait(event)
 
     def _parse(self, collection: str, event_name: str, args: list[Any]) -> RCEvent | None:
         if not args or not isinstance(args[0], dict):

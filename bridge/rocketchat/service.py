@@ -11,6 +11,7 @@ from urllib.parse import quote
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
+from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
     RCAuthError,
@@ -59,6 +60,8 @@ class RocketChatSide:
         self.intake = RocketChatIntake(db.inbox, on_stored)
         self.cursors = DatabaseCursorStore(db.sessions, "rc")
         self.listener: RealtimeListener | None = None
+        # Filled by the executors before each post; the listener drops the plain echoes.
+        self.echoes = OwnEchoes()
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -71,7 +74,9 @@ class RocketChatSide:
             # portals, so a command typed while the bridge was down is still answered.
             rooms += [RCRoomID(r) for r in await uow.commands.dm_rooms("rocketchat")]
         if self._config.rocketchat.intake == "realtime":
-            self.listener = RealtimeListener(self.admin, self.intake, self.cursors, rooms=rooms)
+            self.listener = RealtimeListener(
+                self.admin, self.intake, self.cursors, rooms=rooms, echoes=self.echoes
+            )
             self.listener.start()
         self.ready.set()
         log.info("Following %d Rocket.Chat room(s)", len(rooms))

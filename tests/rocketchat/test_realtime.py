@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUsername
 from bridge.rocketchat.cursor import InMemoryCursorStore
+from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.events import (
     EventSource,
     MessageDeleted,
@@ -230,3 +232,34 @@ async def test_event_queue_iterates_events() -> None:
     async for got in queue:
         assert got == event
         break
+
+
+async def test_the_bridges_own_post_is_dropped_once_and_later_changes_still_arrive(
+    rc_bot: RCRestClient, rc_admin: RCRestClient, room: RCRoomID
+) -> None:
+    sink, echoes = Collector(), OwnEchoes()
+    rt = RealtimeListener(rc_bot, sink, InMemoryCursorStore(), options=FAST, echoes=echoes)
+    await rt.add_room(room)
+    rt.start()
+    try:
+        async with asyncio.timeout(10):
+            await rt.connected.wait()
+        own_id = RCMessageID(Identities.rc_message_id("$from-matrix:hs1"))
+        echoes.expect(own_id)
+        await rc_admin.send_message(room, "relayed from Matrix", message_id=own_id)
+        other = await rc_admin.post_message(room, "typed on Rocket.Chat")
+        await sink.wait_for(posted(other.id))  # the stream delivers in order
+        assert echoes.dropped == 1
+        assert not [
+            e for e in sink.events if getattr(e, "message", None) and e.message.id == own_id
+        ]
+        await rc_admin.react(own_id, "tada")  # someone reacts: that change is not an echo
+        await sink.wait_for(
+            lambda e: (
+                isinstance(e, MessagePosted)
+                and e.message.id == own_id
+                and ":tada:" in e.message.reactions
+            )
+        )
+    finally:
+        await rt.stop()
