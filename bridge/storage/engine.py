@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bridge.storage.sqlite_driver import async_creator
+from bridge.storage.write_queue import SerialisedWrites
 
 # How long SQLite waits for a competing writer before raising "database is locked". The
 # CLI (audit, privacy) may write while `run` does, so a short wait beats an error.
@@ -46,4 +47,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if engine.dialect.name == "sqlite":
+        return SerialisedWrites(engine, expire_on_commit=False)
     return async_sessionmaker(engine, expire_on_commit=False)
