@@ -8,11 +8,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
 from bench.results import BenchResult, Verdict
 from bench.rss import RssSampler
 from bench.sandbox_stack import BridgedRoom, SandboxStack, txn_id
 from bridge.config import Config
-from bridge.privacy import report as words
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_model import Requester, RequesterSide
 from bridge.privacy.queries import LedgerQueries, SubjectNotFoundError
@@ -89,26 +90,46 @@ def _split(items: int, parts: int) -> list[int]:
 async def engine_erasure(
     stack: SandboxStack, config: Config, rc_user_id: str
 ) -> tuple[float, float, int]:
-    """(seconds until every Matrix item is 'redaction sent', seconds until the request is
-    finished, items) for an erasure run by the bridge process's own engine."""
+    """(seconds until the last Matrix redaction was sent, seconds until the request
+    finished, items) for an erasure run by the bridge process's own engine.
+
+    Both times come from the bridge's own records (the request's ``received_ms``, the
+    outbox's ``done_ms`` of its redactions, ``finished_ms``): computing the full status
+    of a 2,000-item request every half second from here lagged by seconds and cost CPU
+    the homeservers needed.
+    """
     assert stack.db is not None
     engine = ErasureEngine(stack.db, erasure_settings(config))
-    began = time.monotonic()
     request = await engine.request(rc_user_id, OFFICER, None, verified=True)
-    redacted_s: float | None = None
-    deadline = began + DEADLINE_S
+    deadline = time.monotonic() + DEADLINE_S
     while True:
-        status = await engine.status(request)
-        sent = sum(status.matrix.get(w, 0) for w in words.FINAL_MATRIX)
-        if redacted_s is None and status.items and sent >= status.items:
-            redacted_s = time.monotonic() - began
-        if status.state.finished:
-            done_s = time.monotonic() - began
-            if status.state.value != "done":
-                log.warning("erasure %s ended %s: %s", request, status.state, status.matrix)
-            return (redacted_s if redacted_s is not None else done_s), done_s, status.items
+        async with stack.db.sessions() as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT received_ms, finished_ms, state FROM erasure_request WHERE id = :id"
+                    ),
+                    {"id": request},
+                )
+            ).one()
+        if row.finished_ms is not None:
+            break
         await _bounded(deadline, "the erasure")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)
+    status = await engine.status(request)
+    if status.state.value != "done":
+        log.warning("erasure %s ended %s: %s", request, status.state, status.matrix)
+    async with stack.db.sessions() as session:
+        last = await session.scalar(
+            text(
+                "SELECT MAX(done_ms) FROM outbox WHERE kind = 'erasure.redact' "
+                "AND status = 'done' AND key LIKE :prefix"
+            ),
+            {"prefix": f"erasure:{request}:%"},
+        )
+    done_s = (row.finished_ms - row.received_ms) / 1000
+    redacted_s = (int(last) - row.received_ms) / 1000 if last is not None else done_s
+    return redacted_s, done_s, status.items
 
 
 # -- the comparison points -----------------------------------------------------------------
@@ -211,7 +232,7 @@ async def run(
         engine_rate = items / redacted_s
         raw_rate = size.items / raw_s
         admin_rate = size.items / admin_s
-        result.metric("engine: items to 'redaction sent'", "items/s", "higher").add(engine_rate)
+        result.metric("engine: items to last redaction sent", "items/s", "higher").add(engine_rate)
         result.metric("engine: items to request finished", "items/s", "higher").add(items / done_s)
         result.metric("raw redactions, appservice API", "redactions/s", "higher").add(raw_rate)
         result.metric("admin bulk redact API", "redactions/s", "higher").add(admin_rate)
@@ -236,9 +257,10 @@ async def run(
         "and of hs3 (three servers per room)",
         f"engine: per run a new Rocket.Chat user posts {size.items:,} messages spread over the "
         f"{rooms} rooms, bridged to hs1 (untimed); then an erasure request for that person "
-        "(verified, self-service) is handed to the running bridge's engine; timed from the "
-        "request until every Matrix item reads 'redaction sent' (and, separately, until the "
-        "request is finished: Rocket.Chat deletes, ghost scrub, notices, delivery evidence)",
+        "(verified, self-service) is handed to the running bridge's engine; timed by the "
+        "bridge's own records from the request's `received_ms` to the `done_ms` of its last "
+        "Matrix redaction (and, separately, to the request's `finished_ms`: Rocket.Chat "
+        "deletes, ghost scrub, notices and delivery evidence included)",
         f"raw: in the same run a fresh ghost sends {size.items:,} messages into the same rooms "
         "(untimed), then they are redacted straight through hs1's appservice API as their "
         "sender, one at a time per room and rooms in parallel: the engine's own pacing "
@@ -250,7 +272,7 @@ async def run(
         f"{size.runs} runs; ratios per run",
     ]
     ratio = result.get("ratio engine / raw (same run)")
-    engine = result.get("engine: items to 'redaction sent'").median
+    engine = result.get("engine: items to last redaction sent").median
     result.verdicts.append(
         Verdict(
             "erasure items/s ≥ 0.9× the raw redaction rate",
