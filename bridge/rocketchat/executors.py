@@ -147,16 +147,19 @@ class RocketChatExecutors:
             raise RetryLater(f"shadow account of {user_id} not ready")
         return shadow
 
-    async def _as_shadow(self, user_id: str) -> RCRestClient:
+    def _logged_in(self, user_id: str) -> RCRestClient | None:
         client = self._clients.get(user_id)
-        if client is not None and client.login_info is not None:
-            # Shadow rows are never deleted and their token only changes through
-            # `_shadow_call`'s own re-login, so the logged-in client needs no database
-            # read (a transaction per relayed message otherwise).
+        return client if client is not None and client.login_info is not None else None
+
+    async def _as_shadow(self, user_id: str) -> RCRestClient:
+        # Shadow rows are never deleted and their token only changes through
+        # `_shadow_call`'s own re-login, so a logged-in client needs no database read (a
+        # transaction per relayed message otherwise). Checked again after the read:
+        # another action may have made the client meanwhile.
+        if (client := self._logged_in(user_id)) is not None:
             return client
         shadow = await self._shadow(user_id)
-        client = self._clients.get(user_id)  # another action may have made it meanwhile
-        if client is not None and client.login_info is not None:
+        if (client := self._logged_in(user_id)) is not None:
             return client
         client = RCRestClient(
             self._admin.transport.base_url,

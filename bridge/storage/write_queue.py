@@ -26,24 +26,19 @@ class TaskReentrantLock:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
-        self._depth = 0
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
         task = asyncio.current_task()
         if task is not None and self._owner is task:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
+            yield  # the outermost holder releases it
             return
         async with self._lock:
-            self._owner, self._depth = task, 1
+            self._owner = task
             try:
                 yield
             finally:
-                self._owner, self._depth = None, 0
+                self._owner = None
 
 
 class SerialisedWrites(async_sessionmaker[AsyncSession]):
