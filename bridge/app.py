@@ -43,7 +43,7 @@ from bridge.rocketchat.service import FileTooLargeError, LinkRefusedError, Rocke
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
-from bridge.web.health import HealthRoutes
+from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import Executor, OutboxWorker, PermanentFailure, RetryLater
 
@@ -67,6 +67,7 @@ class BridgeApp:
         self.erasure_support = SupportLookup(config.privacy.contacts)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._rc_executors: RocketChatExecutors | None = None
         self.rocketchat: RocketChatSide | None = None
@@ -171,12 +172,22 @@ class BridgeApp:
             self.config.appservice.hostname,
             self.config.appservice.port,
         )
+        await self._serve_metrics()
         self._spawn(self.inbox_worker.run(), "inbox worker")
         self._spawn(self.outbox_worker.run(), "outbox worker")
         self._spawn(self.erasure.run(), "erasure engine")
         self._spawn(commands.progress.run(), "privacy progress")
         self._spawn(self._introduce(api), "homeserver handshake")
         self._spawn(self.rocketchat.run(), "rocket.chat side")
+
+    async def _serve_metrics(self) -> None:
+        metrics = self.config.metrics
+        if metrics.port is None:
+            return
+        self._metrics_runner = web.AppRunner(build_metrics_app(self.config, self.db))
+        await self._metrics_runner.setup()
+        await web.TCPSite(self._metrics_runner, metrics.hostname, metrics.port).start()
+        log.info("Metrics listening on %s:%d", metrics.hostname, metrics.port)
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""
@@ -285,8 +296,9 @@ class BridgeApp:
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in (self._runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
         if self.rocketchat is not None:
             await self.rocketchat.close()
         if self._rc_executors is not None:
@@ -309,7 +321,16 @@ def build_http_app(
         config.appservice.hs_token, db.inbox, on_stored, config.appservice.max_transaction_bytes
     ).add_routes(app)
     HealthRoutes(db).add_routes(app)
+    if config.metrics.bearer_token is not None:
+        MetricsRoutes(db, config.metrics.bearer_token).add_routes(app)
     mount_dashboard(app, config, db, erasure)
+    return app
+
+
+def build_metrics_app(config: Config, db: Database) -> web.Application:
+    """The ``metrics.port`` listener: ``/metrics`` only, with the token when one is set."""
+    app = web.Application(client_max_size=1024)
+    MetricsRoutes(db, config.metrics.bearer_token).add_routes(app)
     return app
 
 

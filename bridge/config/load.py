@@ -7,6 +7,7 @@ one clear line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import types
@@ -112,6 +113,7 @@ def _check_semantics(config: Config) -> None:
     _check_limits(config)
     _check_rocketchat(config)
     _check_web(config)
+    _check_metrics(config)
 
 
 def _check_limits(config: Config) -> None:
@@ -128,9 +130,12 @@ def _check_limits(config: Config) -> None:
 
 def _check_rocketchat(config: Config) -> None:
     rc = config.rocketchat
-    if rc.intake == "webhook" and not rc.webhook_token:
+    if rc.intake == "webhook":
+        # Nothing serves an outgoing webhook, and its payload carries neither deletions
+        # nor attachments: accepting it would lose every Rocket.Chat message unnoticed.
         raise ConfigError(
-            "rocketchat.webhook_token", "is required when rocketchat.intake is webhook"
+            "rocketchat.intake",
+            "webhook is not supported (the bridge serves no webhook endpoint); use realtime",
         )
     if (rc.user_id is None) != (rc.auth_token is None):
         raise ConfigError("rocketchat.auth_token", "user_id and auth_token must be given together")
@@ -169,6 +174,35 @@ def _check_web(config: Config) -> None:
             "web.admin_token",
             "the dashboard needs an admin_token, or Matrix admins (web.admins or privacy.admins)",
         )
+
+
+def _check_metrics(config: Config) -> None:
+    metrics = config.metrics
+    token = metrics.bearer_token
+    if token is not None and len(token) < 24:
+        raise ConfigError(
+            "metrics.bearer_token", "must be at least 24 characters (generate a random one)"
+        )
+    if metrics.port is None:
+        return
+    if not 0 < metrics.port < 65536:
+        raise ConfigError("metrics.port", f"must be between 1 and 65535, got {metrics.port}")
+    if metrics.port == config.appservice.port and metrics.hostname == config.appservice.hostname:
+        raise ConfigError("metrics.port", "must differ from appservice.port")
+    if token is None and not _is_loopback(metrics.hostname):
+        # The metrics name every recipient server and its volumes.
+        raise ConfigError(
+            "metrics.bearer_token", "is required when metrics.hostname is not a loopback address"
+        )
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def _walk(value: object, prefix: str) -> typing.Iterator[tuple[str, object]]:

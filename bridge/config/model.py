@@ -11,6 +11,7 @@ from typing import Literal
 
 HistoryVisibility = Literal["shared", "invited", "joined", "world_readable"]
 PrivacyMode = Literal["self-service", "admin-approval"]
+# "webhook" is a known value only so that it is refused with the reason (config/load.py).
 RocketChatIntake = Literal["realtime", "webhook"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -52,7 +53,6 @@ class RocketChatConfig:
     username: str | None = None
     password: str | None = None
     intake: RocketChatIntake = "realtime"
-    webhook_token: str | None = None
 
 
 MatrixUsersOnRocketChat = Literal["shadow", "alias"]
@@ -111,6 +111,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus ``/metrics``: it names every recipient server, so it is never open."""
+
+    # With a token, the appservice port serves /metrics to "Authorization: Bearer <token>";
+    # without one it does not serve /metrics at all (404).
+    bearer_token: str | None = None
+    # A listener of its own that serves only /metrics (the token is required there too
+    # when set); null port: none. A non-loopback hostname needs the token.
+    hostname: str = "127.0.0.1"
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: LogLevel = "INFO"
     format: LogFormat = "text"
@@ -126,6 +139,7 @@ class Config:
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def bot_mxid(self) -> str:
@@ -141,9 +155,9 @@ SECRET_KEYS = frozenset(
         "admin_token",
         "auth_token",
         "password",
-        "webhook_token",
         "hash_key",
         "session_secret",
+        "bearer_token",
     }
 )
 

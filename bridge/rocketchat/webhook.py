@@ -4,6 +4,10 @@ Rocket.Chat POSTs ``{token, channel_id, message_id, timestamp, user_id, user_nam
 isEdited?, tmid?, alias?, bot}`` for each message (and again with ``isEdited`` when
 ``runOnEdits``). There is no outgoing event for deletions, so pair this with periodic
 :class:`~bridge.rocketchat.catchup.CatchUp` runs.
+
+Not served by the running bridge: the config refuses ``rocketchat.intake: webhook``
+(``bridge/config/load.py``) until the payload's missing deletions and attachments are
+made up for. This handler and its token check are kept, tested, for that work.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,17 @@ from bridge.web.oversight_metrics import OversightGauges
 
 log = logging.getLogger(__name__)
 
+
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    given = request.headers.get("Authorization", "")
+    if not given.startswith("Bearer "):
+        return False
+    presented = given.removeprefix("Bearer ").strip()
+    # Bytes: compare_digest refuses non-ASCII str.
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), token.encode())
+
+
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 
@@ -30,12 +42,10 @@ class HealthRoutes:
     def __init__(self, db: Database, checks: dict[str, ReadinessCheck] | None = None) -> None:
         self._db = db
         self._checks = checks or {}
-        self._oversight = OversightGauges(db)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_bridge/health/live", self.live)
         app.router.add_get("/_bridge/health/ready", self.ready)
-        app.router.add_get("/metrics", self.metrics)
 
     async def live(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -54,7 +64,29 @@ class HealthRoutes:
             return web.json_response({"status": "unavailable", "problems": problems}, status=503)
         return web.json_response({"status": "ok"})
 
-    async def metrics(self, _request: web.Request) -> web.Response:
+
+class MetricsRoutes:
+    """``GET /metrics``, for the bearer of ``token`` only when one is given.
+
+    The figures name every recipient server and how much it received, so a listener
+    reachable from the network must never serve them without the token.
+    """
+
+    def __init__(self, db: Database, token: str | None) -> None:
+        self._db = db
+        self._token = token
+        self._oversight = OversightGauges(db)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/metrics", self.metrics)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self._token is not None and not bearer_matches(request, self._token):
+            return web.json_response(
+                {"error": "metrics need Authorization: Bearer <metrics.bearer_token>"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         await self._refresh_gauges()
         return web.Response(
             body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}

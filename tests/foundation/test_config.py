@@ -122,3 +122,17 @@ def test_rocketchat_credentials_must_be_complete(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml", rocketchat={"user_id": "abc"})
     with pytest.raises(ConfigError, match="user_id and auth_token must be given together"):
         load_config(path, environ={})
+
+
+def test_webhook_intake_is_refused_rather_than_losing_every_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The bridge serves no outgoing-webhook endpoint: a config choosing it would start
+    # and then silently drop every Rocket.Chat message.
+    path = write_config(tmp_path / "c.yaml", rocketchat={"intake": "webhook"})
+    assert main(["run", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "rocketchat.intake: webhook is not supported" in err
+    assert err.count("\n") == 1
+    with pytest.raises(ConfigError, match=r"^rocketchat\.intake: "):
+        load_config(path, environ={})

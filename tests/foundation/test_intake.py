@@ -17,6 +17,7 @@ from tests.fixtures.bridge_config import write_config
 
 HS_TOKEN = "hs-token-for-tests"
 AUTH = {"Authorization": f"Bearer {HS_TOKEN}"}
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"  # noqa: S105
 
 
 def _event(n: int, room: str = "!room:hs1.test") -> dict[str, object]:
@@ -53,7 +54,11 @@ class Intake:
 @pytest_asyncio.fixture
 async def intake(db: Database, tmp_path: Path) -> AsyncIterator[Intake]:
     config = load_config(
-        write_config(tmp_path / "config.yaml", appservice={"max_transaction_bytes": 4096}),
+        write_config(
+            tmp_path / "config.yaml",
+            appservice={"max_transaction_bytes": 4096},
+            metrics={"bearer_token": METRICS_TOKEN},
+        ),
         environ={},
     )
     holder: list[Intake] = []
@@ -196,6 +201,7 @@ async def test_health_and_metrics(intake: Intake) -> None:
     ready = await intake.client.get("/_bridge/health/ready")
     assert (ready.status, (await ready.json())["status"]) == (200, "ok")
     await intake.put("1", {"events": [_event(1)]})
-    metrics = await (await intake.client.get("/metrics")).text()
+    metrics_auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    metrics = await (await intake.client.get("/metrics", headers=metrics_auth)).text()
     assert 'bridge_matrix_transactions_total{result="stored"}' in metrics
     assert 'bridge_inbox_events{status="pending"} 1.0' in metrics

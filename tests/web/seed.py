@@ -26,6 +26,7 @@ from tests.fixtures.bridge_config import write_config
 from tests.privacy.helpers import ALICE, BOB, BOT, ROOM, member, message, rc
 
 ADMIN_TOKEN = "dashboard-admin-token-for-tests-0123456789"  # noqa: S105
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"  # noqa: S105
 OFFICER = "@officer:hs1.test"
 DAY = 86_400_000
 # Names from outside are displayed: one carries markup, to prove it is escaped.
@@ -51,6 +52,7 @@ def dashboard_config(tmp: Path, db_url: str, openid_url: str = "http://127.0.0.1
             "openid_servers": {"hs1.test": openid_url},
             "session_secret": "session-secret-for-tests-0123456789",
         },
+        metrics={"bearer_token": METRICS_TOKEN},
     )
     return load_config(path)
 

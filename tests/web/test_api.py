@@ -18,7 +18,7 @@ from bridge.privacy.queries import LedgerQueries
 from bridge.web.dashboard import build_dashboard
 from bridge.web.deps import DEPS
 from tests.web.conftest import Site
-from tests.web.seed import ADMIN_TOKEN
+from tests.web.seed import ADMIN_TOKEN, METRICS_TOKEN
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -152,7 +152,7 @@ def sample(name: str, labels: dict[str, str] | None = None) -> float | None:
 
 
 async def test_metrics_report_requests_recipients_and_flows(site: Site) -> None:
-    resp = await site.client.get("/metrics")
+    resp = await site.client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert resp.status == 200
     assert sample("bridge_erasure_requests", {"state": "verified"}) == 2
     assert sample("bridge_erasure_requests", {"state": "received"}) == 1
