@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 class BridgeApp:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = Database(config.database.url)
+        self.db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
         self.ids = Identities(config)
         self.ledger = DisclosureLedger(
             LedgerSettings(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.privacy.pseudonyms import PseudonymKeyError, audit_actor
 from bridge.storage.audit import AuditRecord
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
@@ -192,6 +193,10 @@ class AuditLog:
             raise AuditError(f"audit kind {kind!r} is not of the form noun.verb")
         if not actor:
             raise AuditError("an audit entry needs an actor")
+        try:
+            actor = audit_actor(uow.pseudonym_key, actor)
+        except PseudonymKeyError as e:
+            raise AuditError(str(e)) from e
         text = check_details(details or {})
         seq, prev = await uow.audit.lock_head()
         seq += 1

@@ -7,11 +7,11 @@ same person as the account they stand for, so a mention of either resolves to on
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from bridge.ids import RCUserID, RCUsername, UserID
 from bridge.privacy.categories import Origin
+from bridge.privacy.pseudonyms import pseudonym as hashed
 from bridge.storage.ledger import LedgerStore, SubjectRecord
 
 
@@ -104,7 +104,11 @@ async def link(
 def pseudonym(key: bytes, subject: SubjectRecord) -> bytes:
     """A keyed hash of the former identity: re-identifiable only with the deployment key,
     so a returning requester can be told "erased on …" (accountability, GDPR Art. 5(2)),
-    while the ledger itself no longer names them."""
-    identity = subject.matrix_user_id or subject.rc_user_id or f"subject:{subject.id}"
-    h = hashlib.blake2b(identity.encode(), digest_size=16, key=key, person=b"ledger-pseudonym")
-    return h.digest()
+    while the ledger itself no longer names them.
+
+    The identity is the account on the person's own side (not their ghost or shadow), the
+    one they act from: so the audit log, which names actors the same way from the start
+    (``bridge.privacy.pseudonyms.audit_name``), names them by this very pseudonym."""
+    own = subject.rc_user_id if subject.origin == Origin.ROCKETCHAT else subject.matrix_user_id
+    identity = own or subject.matrix_user_id or subject.rc_user_id or f"subject:{subject.id}"
+    return hashed(key, identity)

@@ -30,8 +30,10 @@ class UnitOfWork:
     the same transaction as the outbox actions it caused, so a crash repeats nothing.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, pseudonym_key: bytes | None = None) -> None:
         self._session = session
+        # Names people in records kept after their erasure (bridge.privacy.pseudonyms).
+        self.pseudonym_key = pseudonym_key
         self.bridging = BridgingStore(session)
         self.enqueued = False
 
@@ -70,8 +72,11 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pseudonym_key: bytes | None = None) -> None:
+        """``pseudonym_key`` (``privacy.hash_key``) lets the audit log name people by
+        pseudonym; without it, an entry whose actor is a person is refused."""
         self.url = url
+        self.pseudonym_key = pseudonym_key
         self.engine = create_engine(url)
         self.sessions = session_factory(self.engine)
         self.inbox = Inbox(self.sessions)
@@ -86,7 +91,7 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions.begin() as session:
-            uow = UnitOfWork(session)
+            uow = UnitOfWork(session, self.pseudonym_key)
             yield uow
         if uow.enqueued:
             # The outbox would otherwise find the action only at its next idle poll

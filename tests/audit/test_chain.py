@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from bridge.privacy import audit
 from bridge.privacy.audit import GENESIS, AuditError, AuditLog, canonical, chain_hash
+from bridge.privacy.pseudonyms import audit_name
 from bridge.storage.database import Database
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 
 
 async def append_n(db: Database, n: int) -> None:
@@ -34,11 +37,11 @@ async def test_entries_chain_from_genesis_with_the_documented_hash(db: Database)
             uow, audit.REQUEST_APPROVED, "@officer:hs1.test", 7, {"request_id": "er-1"}
         )
     assert first.seq == 1 and first.prev_hash == GENESIS
+    officer = audit_name(TEST_PSEUDONYM_KEY, "@officer:hs1.test")
+    assert first.actor == officer, "a person is written by pseudonym"
     expected = chain_hash(
         GENESIS,
-        canonical(
-            1, first.at_ms, "request.approved", "@officer:hs1.test", 7, {"request_id": "er-1"}
-        ),
+        canonical(1, first.at_ms, "request.approved", officer, 7, {"request_id": "er-1"}),
     )
     assert first.hash == expected
     async with db.unit_of_work() as uow:
@@ -151,3 +154,52 @@ async def test_newest_filters_by_kind_and_subject(db: Database) -> None:
     assert [e.seq for e in await log.newest(kind=audit.SUBJECT_LOOKUP)] == [3, 1]
     assert [e.seq for e in await log.newest(subject_ref=2)] == [3]
     assert [e.seq for e in await log.newest(before_seq=3, limit=1)] == [2]
+
+
+@pytest.mark.parametrize(
+    ("actor", "written"),
+    [
+        ("@alice:hs1.test", "person"),
+        ("matrix:@alice:hs1.test", "person"),
+        ("ZkR7cQ2mWx9aB4nTp", "person"),  # a Rocket.Chat user id
+        ("rocketchat:ZkR7cQ2mWx9aB4nTp", "person"),
+        ("jane", "person"),  # an officer's name typed for --requester
+        ("moderator:@mod:hs1.test", "moderator"),
+        ("bridge", "as is"),
+        ("cli", "as is"),
+        ("cli:root", "as is"),
+        ("web:admin-token", "as is"),
+        ("api:admin-token", "as is"),
+        ("policy:self-service", "as is"),
+    ],
+)
+async def test_people_are_written_by_pseudonym_roles_as_they_are(
+    db: Database, actor: str, written: str
+) -> None:
+    async with db.unit_of_work() as uow:
+        entry = await AuditLog.append(uow, audit.COMMAND_REFUSED, actor, None, {})
+    async with db.engine.begin() as conn:
+        stored = (await conn.execute(text("SELECT actor FROM audit_entry"))).scalar_one()
+    assert stored == entry.actor
+    bare = actor.removeprefix("matrix:").removeprefix("rocketchat:")
+    if written == "person":
+        assert stored == audit_name(TEST_PSEUDONYM_KEY, bare)
+    elif written == "moderator":
+        assert stored == "moderator:" + audit_name(TEST_PSEUDONYM_KEY, "@mod:hs1.test")
+    else:
+        assert stored == actor
+    assert (await AuditLog(db).verify()).ok
+
+
+async def test_a_person_is_never_written_without_the_pseudonym_key(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nokey.db'}")
+    await db.upgrade()
+    try:
+        with pytest.raises(AuditError, match="hash_key"):
+            async with db.unit_of_work() as uow:
+                await AuditLog.append(uow, audit.COMMAND_REFUSED, "@alice:hs1.test", None, {})
+        async with db.unit_of_work() as uow:
+            await AuditLog.append(uow, audit.COMMAND_REFUSED, "web:admin-token", None, {})
+        assert (await AuditLog(db).newest())[0].actor == "web:admin-token"
+    finally:
+        await db.close()

@@ -19,6 +19,7 @@ from bridge.privacy.audit import AuditLog
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 from tests.privacy.helpers import ALICE, BOB, BOT, SETTINGS, member, message
 
 DAY = 86_400_000
@@ -26,7 +27,7 @@ T0 = 20_000 * DAY  # 2024-10-04
 
 
 async def populate(url: str) -> None:
-    db = Database(url)
+    db = Database(url, pseudonym_key=TEST_PSEUDONYM_KEY)
     ledger = DisclosureLedger(SETTINGS)
     try:
         await member(db, ledger, BOT, "join", T0)

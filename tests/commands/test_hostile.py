@@ -28,6 +28,7 @@ from bridge.privacy.audit import COMMAND_REFUSED, AuditLog
 from bridge.storage.database import Database
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 
 PERSON = "matrix:@mallory:hs1.test"
 
@@ -171,7 +172,7 @@ def _command_lines(draw: st.DrawFn) -> str:
 def loop_db(tmp_path: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
     # Hypothesis runs examples synchronously; one loop and one database serve them all.
     loop = asyncio.new_event_loop()
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}", pseudonym_key=TEST_PSEUDONYM_KEY)
     loop.run_until_complete(db.upgrade())
     try:
         yield loop, db

@@ -34,6 +34,7 @@ from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
 from bridge.storage.outbox import NewAction
 from tests.fixtures.bridge_config import write_config
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 from tests.privacy.helpers import ALICE, BOB, BOT, ROOM, SETTINGS, member, message
 
 OFFICER = Requester("dpo", RequesterSide.ADMIN)
@@ -162,7 +163,7 @@ async def test_deny_cancel_overdue_and_log_retention(db: Database) -> None:
 def test_cli_status_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path / "config.yaml")
     assert main(["db", "upgrade", "-c", str(config)]) == 0
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}", pseudonym_key=TEST_PSEUDONYM_KEY)
 
     async def seed() -> str:
         try:
@@ -195,7 +196,7 @@ async def test_two_workers_never_claim_the_same_action_on_postgresql(
         assert first == [a.key for a in await db.outbox.due(10)]
         assert len(first) == 10 and all(k.endswith(".0") for k in first)
         return
-    other = Database(db_url)
+    other = Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY)
     try:
         a, b = await asyncio.gather(db.outbox.due(10), other.outbox.due(10))
         claimed = [x.key for x in a] + [x.key for x in b]

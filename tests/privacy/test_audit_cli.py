@@ -18,6 +18,7 @@ from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 from tests.privacy.helpers import ALICE, BOB, BOT, SETTINGS, member, message
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ledger.md"
@@ -34,7 +35,7 @@ def documented_schema(name: str) -> dict[str, Any]:
 
 
 async def populate(url: str) -> None:
-    db = Database(url)
+    db = Database(url, pseudonym_key=TEST_PSEUDONYM_KEY)
     ledger = DisclosureLedger(SETTINGS)
     try:
         await member(db, ledger, BOT, "join", T0)
