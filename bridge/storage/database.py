@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,8 +46,8 @@ class UnitOfWork:
     ) -> None:
         await inbox_repo.Inbox.finish(self._session, event_id, status, error)
 
-    async def outbox_done(self, action_id: int, result: dict[str, Any] | None) -> None:
-        await outbox_repo.mark_done(self._session, action_id, result)
+    async def outbox_done(self, action_id: int) -> None:
+        await outbox_repo.mark_done(self._session, action_id)
 
     @property
     def ledger(self) -> LedgerStore:

@@ -16,6 +16,9 @@ PENDING = "pending"
 DONE = "done"
 SKIPPED = "skipped"
 FAILED = "failed"
+# What a processed event's payload becomes: its id, type and room stay in their columns
+# (replays are recognised by the id), its body does not stay at all.
+SCRUBBED = "{}"
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,15 @@ class Inbox:
 
     @staticmethod
     async def finish(session: AsyncSession, event_id: int, status: str, error: str | None) -> None:
-        """Mark an event done or skipped inside the caller's transaction (its effects')."""
+        """Mark an event done or skipped inside the caller's transaction (its effects').
+
+        The payload (a message's body, file, names) is blanked in the same statement: once
+        handled, only the event id is needed, to recognise a replay of it.
+        """
         await session.execute(
             update(InboxEvent)
             .where(InboxEvent.id == event_id)
-            .values(status=status, last_error=error, processed_ms=now_ms())
+            .values(status=status, last_error=error, processed_ms=now_ms(), payload=SCRUBBED)
         )
 
     async def record_failure(self, event_id: int, error: str, *, give_up: bool) -> None:

@@ -18,6 +18,9 @@ KEY_CHARS = 255
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
+# What a done action's payload becomes: its key stays (and makes a second enqueue of the
+# same effect a no-op), its body, file, names and tokens do not.
+SCRUBBED = "{}"
 
 
 @dataclass(frozen=True)
@@ -74,17 +77,17 @@ async def enqueue(session: AsyncSession, action: NewAction) -> bool:
     return rowcount(result) > 0
 
 
-async def mark_done(session: AsyncSession, action_id: int, result: dict[str, Any] | None) -> None:
-    """Mark done in the caller's transaction, so records of the effect commit with it."""
+async def mark_done(session: AsyncSession, action_id: int) -> None:
+    """Mark done in the caller's transaction, so records of the effect commit with it.
+
+    The payload is blanked in the same statement, and the executor's result is not kept:
+    the on-done hooks already read it in this transaction (and stored what they need in
+    typed columns, e.g. the message map), and a result may hold a session token.
+    """
     await session.execute(
         update(OutboxAction)
         .where(OutboxAction.id == action_id)
-        .values(
-            status=DONE,
-            done_ms=now_ms(),
-            last_error=None,
-            result=None if result is None else json.dumps(result, separators=(",", ":")),
-        )
+        .values(status=DONE, done_ms=now_ms(), last_error=None, payload=SCRUBBED, result=None)
     )
 
 
@@ -203,7 +206,6 @@ class Outbox:
                 "status": row.status,
                 "attempts": row.attempts,
                 "last_error": row.last_error,
-                "result": None if row.result is None else json.loads(row.result),
             }
 
     async def stats(self) -> OutboxStats:

@@ -113,7 +113,7 @@ class OutboxWorker:
                 hook = self._on_done.get(action.kind)
                 if hook is not None:
                     await hook(uow, action, result)
-                await uow.outbox_done(action.id, result)
+                await uow.outbox_done(action.id)
         except Exception as e:  # the effect happened, its record did not commit
             # Run it again at once: the executor is idempotent, and this also releases a
             # PostgreSQL claim, which would otherwise hold the action for its whole lease.

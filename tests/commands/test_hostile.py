@@ -40,7 +40,7 @@ async def _drain(db: Database) -> list[Action]:
         found += batch
         async with db.unit_of_work() as uow:
             for action in batch:
-                await uow.outbox_done(action.id, None)
+                await uow.outbox_done(action.id)
     return found
 
 

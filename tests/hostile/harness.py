@@ -66,6 +66,8 @@ class Harness:
     # Event ids stored so far in this database: a repeat is collapsed at intake, even
     # across hypothesis examples (which share the database of one test).
     seen: set[str] = field(default_factory=set)
+    # Payloads as stored, read before the worker processes (and so blanks) them.
+    payloads: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     async def put(
         self, txn: str, body: object | bytes, headers: dict[str, str] | None = None
@@ -87,6 +89,11 @@ class Harness:
 
     async def drain(self) -> None:
         """Run the inbox worker until nothing is pending (one pass each, no waiting)."""
+        async with self.db.sessions() as session:
+            pending = await session.execute(
+                select(InboxEvent.id, InboxEvent.payload).where(InboxEvent.status == "pending")
+            )
+            self.payloads.update((i, json.loads(p)) for i, p in pending)
         for _ in range(50):
             if await self.worker.drain_once() == 0:
                 return
@@ -105,7 +112,7 @@ class Harness:
                     r.status,
                     r.attempts,
                     r.last_error,
-                    json.loads(r.payload),
+                    self.payloads.get(r.id) or json.loads(r.payload),
                 )
                 for r in found
             ]

@@ -1,0 +1,73 @@
+"""Data at rest: a processed inbox event or outbox action keeps no body, file or token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.inbox import InboxWorker, SkipEvent
+from bridge.workers.outbox import OutboxWorker, RetryLater
+
+MARKER = "zebra-quartz-7731"
+TOKEN = "shadow-session-token-5190"
+
+
+async def _raw(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(text(sql))]
+
+
+async def test_a_processed_inbox_event_keeps_its_id_but_not_its_body(db: Database) -> None:
+    async def handler(uow: UnitOfWork, event: StoredEvent) -> None:
+        assert MARKER in event.payload["content"]["body"]  # the handler still sees it all
+        if event.event_id == "$skip":
+            raise SkipEvent("not for us")
+        if event.event_id == "$later":
+            raise RuntimeError("not yet")
+
+    events = [
+        {"event_id": e, "type": "m.room.message", "content": {"body": f"{MARKER} {e}"}}
+        for e in ("$done", "$skip", "$later")
+    ]
+    await db.inbox.store_events("matrix", events)
+    await InboxWorker(db, handler).drain_once()
+    rows = dict(
+        (r[0], r[1:]) for r in await _raw(db, "SELECT event_id, status, payload FROM inbox_event")
+    )
+    assert rows["$done"] == ("done", "{}")
+    assert rows["$skip"] == ("skipped", "{}")
+    # Not yet processed: the event must survive a restart, body and all.
+    assert rows["$later"][0] == "pending" and MARKER in rows["$later"][1]
+    # A replay of a processed event is still recognised by its id.
+    assert await db.inbox.store_events("matrix", events[:1]) == 0
+
+
+async def test_a_done_outbox_action_keeps_its_key_but_not_its_payload_or_result(
+    db: Database,
+) -> None:
+    seen: list[dict[str, Any] | None] = []
+
+    async def run(action: Action) -> dict[str, Any]:
+        if action.key == "later":
+            raise RetryLater("not yet", retry_after=3600)
+        return {"auth_token": TOKEN, "event_id": "$x"}
+
+    async def on_done(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+        seen.append(result)  # the hook still reads the result in the done transaction
+
+    for key in ("now", "later"):
+        await db.outbox.add(NewAction(key, "send", key, payload={"body": f"{MARKER} {key}"}))
+    await OutboxWorker(db, {"send": run}, on_done={"send": on_done}).drain_once()
+    assert seen == [{"auth_token": TOKEN, "event_id": "$x"}]
+    rows = dict(
+        (r[0], r[1:])
+        for r in await _raw(db, "SELECT key, status, payload, result, last_error FROM outbox")
+    )
+    assert rows["now"] == ("done", "{}", None, None)
+    assert rows["later"][0] == "pending" and MARKER in rows["later"][1]
+    # The key still makes a second enqueue of the same effect a no-op.
+    assert await db.outbox.add(NewAction("now", "send", "now", payload={"body": "x"})) is False
