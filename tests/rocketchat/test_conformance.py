@@ -8,7 +8,12 @@ import json
 import pytest
 
 from bridge.sandbox.rocketchat.app import Exchange
-from tests.rocketchat.conformance import SPEC_EXCEPTIONS, SPEC_PATH_ALIASES, Conformance
+from tests.rocketchat.conformance import (
+    SPEC_EXCEPTIONS,
+    SPEC_PATH_ALIASES,
+    UNDOCUMENTED_PATHS,
+    Conformance,
+)
 
 MISSING = (
     "OpenAPI files not found: set BRIDGE_RC_OPENAPI_DIR or provide ../shared/rocketchat-openapi/ "
@@ -42,3 +47,4 @@ def test_every_exception_names_its_source() -> None:
     for exception in SPEC_EXCEPTIONS:
         assert exception.reason and exception.source
     assert all(why for _, why in SPEC_PATH_ALIASES.values())
+    assert all(why for why in UNDOCUMENTED_PATHS.values())

@@ -26,7 +26,9 @@ from bridge.sandbox.rocketchat import (
     routes_auth,
     routes_chat,
     routes_files,
+    routes_lists,
     routes_rooms,
+    routes_server,
     routes_users,
 )
 from bridge.sandbox.rocketchat.appkeys import (
@@ -119,7 +121,8 @@ def build_app(
     app[FAULTS_KEY] = faults.Faults()
     app[LIMITER_KEY] = RateLimiter()
     app[SERVER_KEY] = server
-    for module in (routes_auth, routes_users, routes_rooms, routes_chat, routes_files, faults):
+    modules = (routes_auth, routes_users, routes_rooms, routes_lists, routes_chat, routes_files)
+    for module in (*modules, routes_server, faults):
         module.add_routes(app)
     realtime.setup(app, ping_interval)
     return app

@@ -35,6 +35,16 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "set-moderator": ["admin", "owner"],
     "send-many-messages": ["admin", "bot", "app"],
     "view-room-administration": ["admin"],
+    # permissions upsert list (apps/meteor/app/authorization/server/constant/permissions.ts)
+    "view-c-room": ["admin", "user", "bot", "app", "anonymous"],
+    "view-joined-room": ["guest", "bot", "app", "admin", "user"],
+    "join-without-join-code": ["admin", "bot", "app"],
+    "edit-privileged-setting": ["admin"],
+    "view-privileged-setting": ["admin"],
+    "view-statistics": ["admin"],
+    "edit-room": ["admin", "owner", "moderator"],
+    "edit-room-retention-policy": ["admin"],
+    "edit-other-user-info": ["admin"],
 }
 
 # Settings that change observable behaviour (§7), with the server's defaults.
@@ -49,4 +59,37 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "API_Enable_Rate_Limiter": True,
     "API_Enable_Rate_Limiter_Limit_Calls_Default": 10,
     "API_Enable_Rate_Limiter_Limit_Time_Default": 60000,
+    # What users.delete does to the person's messages: Delete | Unlink | Keep
+    # (apps/meteor/server/settings/message.ts; default Delete).
+    "Message_ErasureType": "Delete",
+    "Accounts_AllowDeleteOwnAccount": False,
+    # Retention policy (apps/meteor/app/retention-policy/server/startup/settings.ts). Current
+    # servers keep the ages as TTLs in milliseconds; the default is 30 days.
+    "RetentionPolicy_Enabled": False,
+    "RetentionPolicy_AppliesToChannels": False,
+    "RetentionPolicy_AppliesToGroups": False,
+    "RetentionPolicy_AppliesToDMs": False,
+    "RetentionPolicy_TTL_Channels": 30 * 86_400_000,
+    "RetentionPolicy_TTL_Groups": 30 * 86_400_000,
+    "RetentionPolicy_TTL_DMs": 30 * 86_400_000,
+    "RetentionPolicy_DoNotPrunePinned": False,
+    "RetentionPolicy_FilesOnly": False,
+    "RetentionPolicy_DoNotPruneDiscussion": True,
+    "RetentionPolicy_DoNotPruneThreads": True,
 }
+
+# Settings registered with ``public: true``: their changes go to every client on
+# stream-notify-all ``public-settings-changed`` (apps/meteor/server/modules/listeners).
+PUBLIC_SETTINGS: frozenset[str] = frozenset(
+    {
+        "Message_ShowDeletedStatus",
+        "Message_KeepHistory",
+        "Message_AllowEditing",
+        "Message_AllowDeleting",
+        "Message_MaxAllowedSize",
+        "Threads_enabled",
+        "AllowUserAvatarChange",
+        "Accounts_AllowDeleteOwnAccount",
+        *(k for k in DEFAULT_SETTINGS if k.startswith("RetentionPolicy_")),
+    }
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import logging
 import secrets
@@ -34,6 +35,12 @@ Listener = Callable[[str, Doc], None]
 def random_id(length: int = 17) -> str:
     """Meteor ``Random.id()`` shape: 17 characters."""
     return "".join(secrets.choice(_ID_CHARS) for _ in range(length))
+
+
+def stable_id(*parts: str) -> str:
+    """A ``Random.id()``-shaped id that is the same every time for the same parts."""
+    digest = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return "".join(_ID_CHARS[b % len(_ID_CHARS)] for b in digest[:17])
 
 
 def iso(ms: int) -> str:
@@ -113,6 +120,8 @@ class SimRoom:
     ro: bool = False
     msgs: int = 0
     topic: str | None = None
+    # Per-room retention override as rooms.saveRoomSettings stores it (``retention.*``).
+    retention: dict[str, Any] | None = None
 
     def document(self, state: SimState) -> Doc:
         creator = state.users.get(self.creator_id)
@@ -140,6 +149,40 @@ class SimRoom:
         )
         if self.topic is not None:
             doc["topic"] = self.topic
+        if self.retention:
+            doc["retention"] = dict(self.retention)
+        return doc
+
+    def subscription(self, state: SimState, user: SimUser) -> Doc:
+        """The member's ``rocketchat_subscription`` document (subscriptions.get, rooms-changed).
+
+        Rocket.Chat keeps one per member and room (apps/meteor/app/lib/server/functions/
+        createRoom.ts); the simulator derives it from the membership list.
+        """
+        name = self.name or ""
+        if self.t == "d":
+            other = next((state.users[m] for m in self.members if m != user.id), user)
+            name = other.username
+        roles = ["owner"] if user.id in self.owners else []
+        roles += ["moderator"] if user.id in self.moderators else []
+        doc: Doc = {
+            "_id": stable_id(self.id, user.id),
+            "rid": self.id,
+            "u": {"_id": user.id, "username": user.username, "name": user.name},
+            "name": name,
+            "fname": name,
+            "t": self.t,
+            "ts": iso(self.ts),
+            "ls": iso(self.updated_at),
+            "_updatedAt": iso(self.updated_at),
+            "open": True,
+            "alert": False,
+            "unread": 0,
+            "userMentions": 0,
+            "groupMentions": 0,
+        }
+        if roles:
+            doc["roles"] = roles
         return doc
 
 
