@@ -7,6 +7,7 @@ receiving server deduplicates it (design.md §4).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -21,6 +22,11 @@ _RC_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 # Rocket.Chat's default UTF8_User_Names_Validation is [0-9a-zA-Z-_.]+.
 _RC_USERNAME_UNSAFE = re.compile(r"[^0-9a-zA-Z_.-]")
 _LOCALPART_UNSAFE = re.compile(r"[^a-z0-9._=/+-]")
+# Shadow usernames: a fixed prefix admins can recognise, at most this much of the Matrix id
+# (Rocket.Chat usernames are shown everywhere), and 10 base32 characters (50 bits) of tag.
+SHADOW_PREFIX = "mx."
+_SHADOW_READABLE = 40
+_SHADOW_TAG = 10
 # Room for the template, the suffix and the server name within 255 bytes.
 _MAX_LOCALPART = 120
 
@@ -60,15 +66,22 @@ class Identities:
     def is_local(self, user_id: str) -> bool:
         return user_id.endswith(f":{self.domain}")
 
-    @staticmethod
-    def shadow_username(user_id: str) -> str:
-        """``@alice:hs2.example`` → ``alice.hs2.example``; readable and stable."""
+    def shadow_username(self, user_id: str, attempt: int = 0) -> str:
+        """The ``attempt``-th candidate Rocket.Chat username for ``user_id``'s shadow.
+
+        ``@alice:hs2.example`` → ``mx.alice.hs2.example.<tag>``: the readable part lets
+        admins and people recognise a bridged account, the tag is a keyed hash (HMAC with
+        the bridge's secret), so nobody outside the bridge can compute the name and
+        register it first. A taken name moves on to the next ``attempt``. Only new shadows
+        get such a name: the stored username of an existing shadow stays authoritative.
+        """
         localpart, _, server = user_id[1:].partition(":")
-        name = _RC_USERNAME_UNSAFE.sub("_", f"{localpart}.{server}")
-        if name != f"{localpart}.{server}":
-            # Two ids that sanitise alike must not share an account.
-            name += "." + hashlib.sha256(user_id.encode()).hexdigest()[:6]
-        return name
+        readable = _RC_USERNAME_UNSAFE.sub("_", f"{localpart}.{server}")[:_SHADOW_READABLE]
+        mac = hmac.new(
+            self._secret, f"shadow-username:{attempt}:{user_id}".encode(), hashlib.sha256
+        ).digest()
+        tag = base64.b32encode(mac).decode().lower()[:_SHADOW_TAG]
+        return f"{SHADOW_PREFIX}{readable}.{tag}"
 
     def shadow_password(self, user_id: str) -> str:
         """Derived, so a shadow can always log in again, even after a crash mid-creation."""

@@ -1,7 +1,8 @@
 """Outbox executors for Rocket.Chat actions: the only place the bridge writes to Rocket.Chat.
 
-Repeats are harmless: messages carry a ``_id`` derived from the Matrix event id, shadow
-accounts have derived usernames and passwords, and invites of members succeed again.
+Repeats are harmless: messages carry a ``_id`` derived from the Matrix event id, a shadow
+account created before a crash is reclaimed with its derived password, and invites of
+members succeed again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ Result = dict[str, Any] | None
 # The outbox schedules retries durably, so the client should fail fast instead of sleeping
 # through long rate-limit windows inside one attempt.
 OUTBOX_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0, wait_on_rate_limit=False)
+# Candidate shadow usernames tried before giving up. The names are keyed hashes nobody
+# outside the bridge can compute, so a second candidate is already a rare event.
+SHADOW_NAME_ATTEMPTS = 5
 
 
 class MediaFetcher(Protocol):
@@ -105,12 +109,35 @@ class RocketChatExecutors:
     # -- shadow users ---------------------------------------------------------------------
 
     async def ensure_shadow(self, action: Action) -> Result:
+        """Create the Matrix user's Rocket.Chat account under the first free derived name.
+
+        A name already in use is ours only if the derived password logs into it (we
+        created it before a crash); anyone else's account is left alone and the next
+        candidate is tried, so a squatted name cannot block the room.
+        """
         user_id = action.payload["user_id"]
-        username = self._ids.shadow_username(user_id)
         password = self._ids.shadow_password(user_id)
         name = await self._display_name(user_id) or user_id
+        for attempt in range(SHADOW_NAME_ATTEMPTS):
+            username = self._ids.shadow_username(user_id, attempt)
+            login = await self._create_or_reclaim(username, name, password)
+            if login is not None:
+                return {
+                    "matrix_user_id": user_id,
+                    "rc_user_id": login.user_id,
+                    "rc_username": username,
+                    "display_name": name,
+                    "auth_token": login.auth_token,
+                }
+            log.warning("A shadow username candidate (#%d) is taken by another account", attempt)
+        raise PermanentFailure(
+            f"every one of {SHADOW_NAME_ATTEMPTS} shadow usernames is taken on Rocket.Chat"
+        )
+
+    async def _create_or_reclaim(self, username: str, name: str, password: str) -> RCLogin | None:
+        """Log in as a new account ``username``; None when someone else holds the name."""
         try:
-            user = await self._admin.users_create(
+            await self._admin.users_create(
                 username,
                 name,
                 f"{username}@matrix.invalid",  # RFC 2606: a domain that can never receive mail
@@ -121,17 +148,19 @@ class RocketChatExecutors:
                 sendWelcomeEmail=False,
             )
         except RCAPIError as e:
-            if not _already_exists(e):
+            # Rocket.Chat apps/meteor/app/lib/server/functions/saveUser/validateUserData.ts:
+            # a username or e-mail in use is Meteor error "error-field-unavailable".
+            if e.error_type != "error-field-unavailable":
                 raise
-            user = await self._admin.users_info(username=username)  # created before a crash
-        token = await self._login(username, password)
-        return {
-            "matrix_user_id": user_id,
-            "rc_user_id": user.id,
-            "rc_username": username,
-            "display_name": name,
-            "auth_token": token.auth_token,
-        }
+        else:
+            return await self._login(username, password)
+        try:
+            # Ours if it was created before a crash: only the bridge knows the password.
+            # A wrong password and an unknown user both answer 401 (Rocket.Chat login,
+            # "Unauthorized"), and either way the name is not an account of ours.
+            return await self._login(username, password)
+        except RCAuthError:
+            return None
 
     async def _login(self, username: str, password: str) -> RCLogin:
         client = RCRestClient(self._admin.transport.base_url, retry=OUTBOX_RETRY)
@@ -317,15 +346,6 @@ class RocketChatExecutors:
             ),
         )
         return {"rc_message_id": message.id, "existing": False}
-
-
-def _already_exists(e: RCAPIError) -> bool:
-    text = e.error.lower()
-    return (
-        "already in use" in text
-        or "already exists" in text
-        or "error-field-unavailable" in (e.error_type or "")
-    )
 
 
 def _already_gone(e: RCAPIError) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from aiohttp import web
 
 from bridge.sandbox.rocketchat.access import (
@@ -31,10 +33,21 @@ async def users_create(request: web.Request) -> web.Response:
     username = required_str(body, "username")
     for key in ("name", "email", "password"):
         required_str(body, key)
-    if state.user_by_name(username):
-        raise meteor_error("error-field-unavailable", f"{username} is already in use :(")
-    if any(u.email == body["email"] for u in state.users.values()):
-        raise meteor_error("error-field-unavailable", f"{body['email']} is already in use :(")
+    # validateUserData.ts: checkUsernameAvailability (case-insensitive), then
+    # checkEmailAvailability (case-insensitive); the field's value goes in the details.
+    for value, taken in (
+        (username, any(u.username.lower() == username.lower() for u in state.users.values())),
+        (
+            body["email"],
+            any(u.email.lower() == body["email"].lower() for u in state.users.values()),
+        ),
+    ):
+        if taken:
+            raise meteor_error(
+                "error-field-unavailable",
+                f"{html.escape(value)} is already in use :(",
+                {"method": "insertOrUpdateUser", "field": value},
+            )
     roles = [str(r) for r in body.get("roles") or ["user"]]
     user = state.add_user(username, body["password"], roles, name=body["name"], email=body["email"])
     user.active = bool(body.get("active", True))
