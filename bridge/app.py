@@ -45,7 +45,14 @@ from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.workers.inbox import InboxWorker
-from bridge.workers.outbox import Executor, OutboxWorker, PermanentFailure, RetryLater
+from bridge.workers.outbox import (
+    HOUR_MS,
+    Executor,
+    OutboxWorker,
+    PermanentFailure,
+    RetryBudget,
+    RetryLater,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +164,10 @@ class BridgeApp:
         on_done |= ErasureRecords().table()
         executors |= commands.executors()
         on_done |= commands.on_done()
-        self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done)
+        budget = RetryBudget(
+            self.config.outbox.max_attempts, self.config.outbox.max_age_hours * HOUR_MS
+        )
+        self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done, budget=budget)
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
         app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)

@@ -27,7 +27,21 @@ OUTBOX_PENDING = Gauge(
     "bridge_outbox_pending_actions", "Outbox actions not yet done", registry=REGISTRY
 )
 OUTBOX_FAILED = Gauge(
-    "bridge_outbox_failed_actions", "Outbox actions that failed for good", registry=REGISTRY
+    "bridge_outbox_failed_actions",
+    "Outbox actions given up (dead letters of every kind, waiting for retry or drop)",
+    registry=REGISTRY,
+)
+OUTBOX_DEAD = Gauge(
+    "bridge_outbox_dead_letters",
+    "Dead letters by action kind: given up, waiting for an operator's retry or drop",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOX_DIED = Counter(
+    "bridge_outbox_actions_died_total",
+    "Outbox actions that became dead letters in this process, by action kind",
+    ["kind"],
+    registry=REGISTRY,
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "bridge_outbox_oldest_pending_age_seconds",

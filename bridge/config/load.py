@@ -123,6 +123,8 @@ def _check_limits(config: Config) -> None:
         ("bridge.max_media_bytes", config.bridge.max_media_bytes),
         ("bridge.max_body_chars", config.bridge.max_body_chars),
         ("appservice.max_transaction_bytes", config.appservice.max_transaction_bytes),
+        ("outbox.max_attempts", config.outbox.max_attempts),
+        ("outbox.max_age_hours", config.outbox.max_age_hours),
     ):
         if number < 1:
             raise ConfigError(key, f"must be at least 1, got {number}")

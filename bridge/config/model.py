@@ -124,6 +124,17 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    """The retry budget of every outbound action (docs/commands.md, "Dead letters")."""
+
+    # Failures (errors of the action itself) before it becomes a dead letter.
+    max_attempts: int = 12
+    # Hours it may keep failing, counted from its first failure, rate limits and outages
+    # of the other side included, before it becomes a dead letter.
+    max_age_hours: int = 24
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: LogLevel = "INFO"
     format: LogFormat = "text"
@@ -140,6 +151,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     web: WebConfig = field(default_factory=WebConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
     @property
     def bot_mxid(self) -> str:

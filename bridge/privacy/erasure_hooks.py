@@ -22,22 +22,19 @@ from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, OnDone, PermanentFailure, RetryLater
+from bridge.workers.outbox import Executor, OnDone, PermanentFailure, RetryLater, Waiting
 
 log = logging.getLogger(__name__)
 
 Result = dict[str, Any] | None
 
 
-class Waiting(RetryLater):
-    """Not a failure: the action waits for another (e.g. the profile scrub for the
-    redactions, so a ghost never leaves a room before its messages there are redacted)."""
-
-
 MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
 RC_CLOSED = (words.DELETED, words.NOT_NEEDED)
 # A room row never moves back from these (evidence only ever accumulates).
 ROOM_KEEP = (words.DELIVERED, words.LEFT_ROOM)
+
+__all__ = ["MATRIX_CLOSED", "RC_CLOSED", "ROOM_KEEP", "ErasureRecords", "Waiting", "observed"]
 
 
 async def room_progress(store: ErasureStore, request_id: str, room_id: str) -> None:

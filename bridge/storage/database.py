@@ -49,6 +49,13 @@ class UnitOfWork:
     async def outbox_done(self, action_id: int) -> None:
         await outbox_repo.mark_done(self._session, action_id)
 
+    async def outbox_dead(
+        self, action_id: int, error: str, cause: str, *, uses_attempt: bool, now: int
+    ) -> bool:
+        return await outbox_repo.mark_dead(
+            self._session, action_id, error, cause, uses_attempt=uses_attempt, now=now
+        )
+
     @property
     def ledger(self) -> LedgerStore:
         """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""

@@ -89,6 +89,11 @@ class OutboxAction(Base):
     result: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     done_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # Retry budget: when the current run of failures began (null: none yet); a dead
+    # letter's time of death and why it was given up (refused, attempts, age).
+    first_failed_ms: Mapped[int | None] = mapped_column(BigInteger)
+    dead_ms: Mapped[int | None] = mapped_column(BigInteger)
+    dead_cause: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_outbox_queue_status_id", "queue", "status", "id"),

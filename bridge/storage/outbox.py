@@ -17,10 +17,18 @@ from bridge.storage.models import OutboxAction
 KEY_CHARS = 255
 PENDING = "pending"
 DONE = "done"
-FAILED = "failed"
 # What a done action's payload becomes: its key stays (and makes a second enqueue of the
 # same effect a no-op), its body, file, names and tokens do not.
 SCRUBBED = "{}"
+# A dead letter: given up, out of its queue's way, waiting for an operator to retry or
+# drop it (``bridge outbox``, the dashboard). ``dead_cause`` says why it was given up.
+DEAD = "dead"
+# Dropped by an operator: the key stays reserved so nothing runs it again; no payload.
+DROPPED = "dropped"
+REFUSED = "refused"  # the executor said retrying cannot help (PermanentFailure)
+ATTEMPTS = "attempts"  # the retry budget's attempts ran out
+AGE = "age"  # it kept failing for longer than the retry budget's age
+CAUSES = (REFUSED, ATTEMPTS, AGE)
 
 
 @dataclass(frozen=True)
@@ -40,13 +48,17 @@ class Action:
     queue: str
     payload: dict[str, Any]
     attempts: int
+    created_ms: int = 0
+    # When its current run of failures began; None while it never failed.
+    first_failed_ms: int | None = None
 
 
 @dataclass(frozen=True)
 class OutboxStats:
     pending: int
-    failed: int
+    dead: int
     oldest_pending_ms: int | None
+    dead_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def storage_key(key: str) -> str:
@@ -74,6 +86,28 @@ async def enqueue(session: AsyncSession, action: NewAction) -> bool:
         created_ms=now,
     )
     result = await session.execute(stmt)
+    return rowcount(result) > 0
+
+
+async def mark_dead(
+    session: AsyncSession, action_id: int, error: str, cause: str, *, uses_attempt: bool, now: int
+) -> bool:
+    """Make a pending action a dead letter in the caller's transaction (so what the death
+    causes, e.g. a notice to the person waiting, commits with it). False if it was not
+    pending any more (another worker finished it)."""
+    attempts = OutboxAction.attempts + 1 if uses_attempt else OutboxAction.attempts
+    result = await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id == action_id, OutboxAction.status == PENDING)
+        .values(
+            status=DEAD,
+            attempts=attempts,
+            last_error=error[:2000],
+            dead_ms=now,
+            dead_cause=cause,
+            first_failed_ms=func.coalesce(OutboxAction.first_failed_ms, now),
+        )
+    )
     return rowcount(result) > 0
 
 
@@ -145,7 +179,16 @@ class Outbox:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list(await session.scalars(stmt))
             actions = [
-                Action(r.id, r.key, r.kind, r.queue, json.loads(r.payload), r.attempts)
+                Action(
+                    r.id,
+                    r.key,
+                    r.kind,
+                    r.queue,
+                    json.loads(r.payload),
+                    r.attempts,
+                    r.created_ms,
+                    r.first_failed_ms,
+                )
                 for r in rows
             ]
             if claim and actions:
@@ -156,17 +199,25 @@ class Outbox:
                 )
             return actions
 
-    async def retry_later(self, action_id: int, error: str, next_attempt_ms: int) -> None:
+    async def retry_later(
+        self,
+        action_id: int,
+        error: str,
+        next_attempt_ms: int,
+        *,
+        uses_attempt: bool = True,
+        now: int | None = None,
+    ) -> None:
+        """Schedule another try. ``uses_attempt=False`` for a wait that says nothing about
+        the action itself (a rate limit, the other side away): it spends only the age
+        budget, which runs from the first failure."""
+        now = now_ms() if now is None else now
         await self._set(
             action_id,
-            attempts=OutboxAction.attempts + 1,
+            attempts=OutboxAction.attempts + 1 if uses_attempt else OutboxAction.attempts,
             last_error=error[:2000],
             next_attempt_ms=next_attempt_ms,
-        )
-
-    async def fail(self, action_id: int, error: str) -> None:
-        await self._set(
-            action_id, attempts=OutboxAction.attempts + 1, last_error=error[:2000], status=FAILED
+            first_failed_ms=func.coalesce(OutboxAction.first_failed_ms, now),
         )
 
     async def retry_now(self, queue_prefix: str) -> int:
@@ -206,6 +257,7 @@ class Outbox:
                 "status": row.status,
                 "attempts": row.attempts,
                 "last_error": row.last_error,
+                "dead_cause": row.dead_cause,
             }
 
     async def stats(self) -> OutboxStats:
@@ -217,5 +269,12 @@ class Outbox:
                     )
                 )
             ).one()
-            failed = await session.scalar(select(func.count()).where(OutboxAction.status == FAILED))
-            return OutboxStats(int(pending), int(failed or 0), oldest)
+            dead = {
+                str(kind): int(n)
+                for kind, n in await session.execute(
+                    select(OutboxAction.kind, func.count())
+                    .where(OutboxAction.status == DEAD)
+                    .group_by(OutboxAction.kind)
+                )
+            }
+            return OutboxStats(int(pending), sum(dead.values()), oldest, dead)

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.metrics import (
     INBOX_EVENTS,
+    OUTBOX_DEAD,
     OUTBOX_FAILED,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PENDING,
@@ -103,7 +104,10 @@ class MetricsRoutes:
             log.exception("Could not read queue sizes for /metrics")
             return
         OUTBOX_PENDING.set(stats.pending)
-        OUTBOX_FAILED.set(stats.failed)
+        OUTBOX_FAILED.set(stats.dead)
+        OUTBOX_DEAD.clear()
+        for kind, count in stats.dead_by_kind.items():
+            OUTBOX_DEAD.labels(kind).set(count)
         oldest = stats.oldest_pending_ms
         OUTBOX_OLDEST_AGE.set(0 if oldest is None else max(0.0, time.time() - oldest / 1000))
         try:

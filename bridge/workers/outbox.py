@@ -2,7 +2,12 @@
 
 An action may run again after a crash between its effect and its ``done`` mark, so every
 executor must be idempotent through the protocol itself (a Matrix txnId, a Rocket.Chat
-client-chosen ``_id``), as design.md §4 requires.
+client-chosen ``_id``).
+
+Every action has a retry budget (``outbox.max_attempts``, ``outbox.max_age_hours``). An
+action that spends it, or that its executor refuses for good, becomes a dead letter: it
+leaves its queue's head, so the queue moves on, and its ``OnDead`` hook tells whoever
+waits on it (docs/commands.md, "Dead letters").
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from bridge.faults import crash_point
+from bridge.metrics import OUTBOX_DIED
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.outbox import Action
+from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +31,45 @@ Result = dict[str, Any] | None
 Executor = Callable[[Action], Awaitable[Result]]
 # Runs in the transaction that marks the action done (the ledger records disclosures here).
 OnDone = Callable[[UnitOfWork, Action, Result], Awaitable[None]]
+# Runs in the transaction that makes the action a dead letter, with its last error: the
+# notice to a person waiting on it, or the erasure item's final status, commits with it.
+OnDead = Callable[[UnitOfWork, Action, str], Awaitable[None]]
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How long an action keeps its queue's head before it becomes a dead letter."""
+
+    max_attempts: int = 12
+    max_age_ms: int = 24 * HOUR_MS
 
 
 class RetryLater(Exception):
-    """A temporary failure; ``retry_after`` (seconds) overrides the backoff when known."""
+    """A temporary failure; ``retry_after`` (seconds) overrides the backoff when known.
+
+    It spends one of the action's attempts: the failure may be the action's own fault.
+    """
+
+    uses_attempt: ClassVar[bool] = True
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class Unavailable(RetryLater):
+    """The other side is away or busy (no answer, 502-504, a rate limit): nothing says
+    the action is at fault, so it spends only the age budget, not an attempt. Otherwise
+    an outage of a few minutes would kill every message queued during it."""
+
+    uses_attempt = False
+
+
+class Waiting(Unavailable):
+    """Not a failure: the action waits for another (e.g. the profile scrub for the
+    redactions, so a ghost never leaves a room before its messages there are redacted)."""
 
 
 class PermanentFailure(Exception):
@@ -45,6 +83,9 @@ class OutboxWorker:
         executors: Mapping[str, Executor],
         *,
         on_done: Mapping[str, OnDone] | None = None,
+        on_dead: Mapping[str, OnDead] | None = None,
+        budget: RetryBudget | None = None,
+        clock: Callable[[], int] = now_ms,
         concurrency: int = 8,
         base_backoff: float = 1.0,
         max_backoff: float = 60.0,
@@ -53,6 +94,9 @@ class OutboxWorker:
         self._db = db
         self._executors = executors
         self._on_done = on_done or {}
+        self._on_dead = on_dead or {}
+        self._budget = budget or RetryBudget()
+        self._clock = clock
         self._concurrency = concurrency
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
@@ -83,7 +127,7 @@ class OutboxWorker:
 
     async def drain_once(self) -> int:
         """Run one round: at most one action per queue, queues in parallel."""
-        actions = await self._db.outbox.due(self._concurrency)
+        actions = await self._db.outbox.due(self._concurrency, now=self._clock())
         if actions:
             await asyncio.gather(*(self._execute(a) for a in actions))
         return len(actions)
@@ -91,21 +135,19 @@ class OutboxWorker:
     async def _execute(self, action: Action) -> None:
         executor = self._executors.get(action.kind)
         if executor is None:
-            await self._db.outbox.fail(action.id, f"no executor for action kind {action.kind!r}")
+            await self._die(action, f"no executor for action kind {action.kind!r}", REFUSED)
             return
         try:
             result = await executor(action)
         except RetryLater as e:
-            delay = e.retry_after if e.retry_after is not None else self._backoff(action.attempts)
-            await self._retry(action, f"{e}", delay)
+            await self._failed(action, f"{e}", e.retry_after, uses_attempt=e.uses_attempt)
             return
         except PermanentFailure as e:
-            log.warning("Outbox action %s (%s) failed for good: %s", action.id, action.kind, e)
-            await self._db.outbox.fail(action.id, str(e))
+            await self._die(action, str(e), REFUSED)
             return
-        except Exception as e:  # a boundary: unknown errors are retried, never dropped
+        except Exception as e:  # a boundary: unknown errors are retried within the budget
             log.exception("Outbox action %s (%s) raised", action.id, action.kind)
-            await self._retry(action, f"{type(e).__name__}: {e}", self._backoff(action.attempts))
+            await self._failed(action, f"{type(e).__name__}: {e}", None, uses_attempt=True)
             return
         crash_point("outbox.after_effect")
         try:
@@ -118,11 +160,68 @@ class OutboxWorker:
             # Run it again at once: the executor is idempotent, and this also releases a
             # PostgreSQL claim, which would otherwise hold the action for its whole lease.
             log.exception("Recording outbox action %s (%s) failed", action.id, action.kind)
-            await self._retry(action, f"recording failed: {type(e).__name__}: {e}", 0.0)
+            await self._failed(
+                action, f"recording failed: {type(e).__name__}: {e}", 0.0, uses_attempt=True
+            )
 
-    async def _retry(self, action: Action, error: str, delay: float) -> None:
+    def spent(self, action: Action, now: int, *, uses_attempt: bool) -> str | None:
+        """Why one more failure of ``action`` at ``now`` spends its budget, if it does."""
+        if action.attempts + int(uses_attempt) >= self._budget.max_attempts:
+            return ATTEMPTS
+        began = now if action.first_failed_ms is None else action.first_failed_ms
+        if now - began >= self._budget.max_age_ms:
+            return AGE
+        return None
+
+    async def _failed(
+        self, action: Action, error: str, retry_after: float | None, *, uses_attempt: bool
+    ) -> None:
+        now = self._clock()
+        cause = self.spent(action, now, uses_attempt=uses_attempt)
+        if cause is not None:
+            await self._die(action, error, cause, uses_attempt=uses_attempt)
+            return
+        if retry_after is not None:
+            delay = retry_after
+        elif uses_attempt:
+            delay = self._backoff(action.attempts)
+        else:
+            # No attempt is counted, so the backoff grows with how long it has failed.
+            failing_s = (now - (action.first_failed_ms or now)) / 1000
+            delay = min(self._max_backoff, max(self._base_backoff, failing_s))
         log.info("Outbox action %s (%s) retries in %.1fs: %s", action.id, action.kind, delay, error)
-        await self._db.outbox.retry_later(action.id, error, now_ms() + int(delay * 1000))
+        await self._db.outbox.retry_later(
+            action.id, error, now + int(delay * 1000), uses_attempt=uses_attempt, now=now
+        )
+
+    async def _die(
+        self, action: Action, error: str, cause: str, *, uses_attempt: bool = True
+    ) -> None:
+        now = self._clock()
+        try:
+            async with self._db.unit_of_work() as uow:
+                if not await uow.outbox_dead(
+                    action.id, error, cause, uses_attempt=uses_attempt, now=now
+                ):
+                    return
+                hook = self._on_dead.get(action.kind)
+                if hook is not None:
+                    await hook(uow, action, error)
+        except Exception:  # its death did not commit: it stays pending and dies next time
+            log.exception("Recording dead letter %s (%s) failed", action.id, action.kind)
+            await self._db.outbox.retry_later(
+                action.id, error, now + int(self._max_backoff * 1000), uses_attempt=False, now=now
+            )
+            return
+        OUTBOX_DIED.labels(action.kind).inc()
+        log.warning(
+            "Outbox action %s (%s) is a dead letter (%s, %d attempts): %s",
+            action.id,
+            action.kind,
+            cause,
+            action.attempts + int(uses_attempt),
+            error,
+        )
 
     def _backoff(self, attempts: int) -> float:
         # Full jitter keeps many actions that failed together from retrying in lockstep.

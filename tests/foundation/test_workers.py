@@ -73,12 +73,17 @@ async def test_unknown_errors_are_retried_and_permanent_ones_recorded(db: Databa
     await db.outbox.add(NewAction("who", "mystery", "q3"))
     await OutboxWorker(db, {"boom": boom}, base_backoff=0.01).drain_once()
     perm, odd, who = [await db.outbox.get(k) for k in ("perm", "odd", "who")]
-    assert perm is not None and (perm["status"], perm["last_error"]) == ("failed", "room is gone")
+    assert perm is not None
+    assert (perm["status"], perm["last_error"], perm["dead_cause"]) == (
+        "dead",
+        "room is gone",
+        "refused",
+    )
     assert odd is not None and (odd["status"], odd["last_error"]) == (
         "pending",
         "ValueError: surprise",
     )
-    assert who is not None and who["status"] == "failed" and "no executor" in who["last_error"]
+    assert who is not None and who["status"] == "dead" and "no executor" in who["last_error"]
 
 
 async def test_on_done_commits_with_the_done_mark(db: Database) -> None:
