@@ -15,6 +15,7 @@ from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import ContentURI, UserID
 
 from bridge.bridging import actions
+from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
@@ -33,6 +34,7 @@ from bridge.matrix.intake import AppServiceIntake
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
+from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.notices import SupportLookup
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
@@ -167,7 +169,10 @@ class BridgeApp:
         budget = RetryBudget(
             self.config.outbox.max_attempts, self.config.outbox.max_age_hours * HOUR_MS
         )
-        self.outbox_worker = OutboxWorker(self.db, executors, on_done=on_done, budget=budget)
+        on_dead = relay_dead_hooks() | erasure_dead_hooks()
+        self.outbox_worker = OutboxWorker(
+            self.db, executors, on_done=on_done, on_dead=on_dead, budget=budget
+        )
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
         app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)
@@ -244,6 +249,7 @@ class BridgeApp:
 
     async def _rocketchat_back(self) -> None:
         moved = await self.db.outbox.retry_now("rc:")
+        moved += await self.db.outbox.retry_now("rc-erasure:")
         if moved:
             log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)
             self.outbox_worker.wake()

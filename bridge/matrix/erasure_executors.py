@@ -35,7 +35,13 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+from bridge.workers.outbox import (
+    AWAY_STATUSES,
+    Executor,
+    PermanentFailure,
+    RetryLater,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +70,11 @@ class SynapseAdmin:
                     reason = f"admin API {path.split('/')[2]} answered {resp.status}"
                     if resp.status in (401, 403):
                         raise PermanentFailure(reason + " (is homeserver.admin_token an admin?)")
-                    raise RetryLater(reason)
+                    away = resp.status in AWAY_STATUSES or resp.status == 429
+                    raise (Unavailable if away else RetryLater)(reason)
                 return cast(dict[str, Any], body)
         except aiohttp.ClientError as e:
-            raise RetryLater(f"admin API unreachable: {type(e).__name__}") from e
+            raise Unavailable(f"admin API unreachable: {type(e).__name__}") from e
 
     async def destination(self, server: str) -> dict[str, Any]:
         return await self._call("GET", f"/v1/federation/destinations/{quote(server)}")
@@ -165,7 +172,10 @@ class MatrixErasureExecutors:
         of them fails for a ghost that already left (issue 7, action 3)."""
         request = await self._request(action)
         async with self._db.unit_of_work() as uow:
-            if await uow.erasure.count_open(request.id, "matrix", MATRIX_CLOSED):
+            # A redaction given up (a dead letter) will not be sent: no use waiting for it.
+            if await uow.erasure.count_open(
+                request.id, "matrix", MATRIX_CLOSED, settled_failures=True
+            ):
                 raise Waiting("waiting for the redactions to be sent", 1.0)
         ghost = request.subject_matrix_id
         if ghost is None or not self._ids.is_ghost(ghost):
@@ -296,7 +306,7 @@ class MatrixErasureExecutors:
             ]
             for r in rows:
                 if await uow.erasure.count_open(
-                    request.id, "matrix", MATRIX_CLOSED, room_id=r.room_id
+                    request.id, "matrix", MATRIX_CLOSED, room_id=r.room_id, settled_failures=True
                 ):
                     raise Waiting("waiting for the redactions to be sent", 1.0)
         rooms = [r.room_id for r in rows]

@@ -38,7 +38,14 @@ from bridge.matrix.handlers import JOIN_ROOM
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+from bridge.workers.outbox import (
+    AWAY_STATUSES,
+    Executor,
+    PermanentFailure,
+    RetryLater,
+    Unavailable,
+    Waiting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +96,12 @@ class MatrixExecutors:
             except MatrixStandardRequestError as e:
                 raise _classify(e) from e
             except MatrixConnectionError as e:
-                raise RetryLater(f"homeserver unreachable: {e}") from e
+                raise Unavailable(f"homeserver unreachable: {e}") from e
             except MatrixRequestError as e:
-                raise RetryLater(f"homeserver answered {e.http_status}") from e
+                away = e.http_status in AWAY_STATUSES
+                raise (Unavailable if away else RetryLater)(
+                    f"homeserver answered {e.http_status}"
+                ) from e
             except IntentError as e:
                 raise RetryLater(f"{e}: {e.__cause__}") from e
 
@@ -108,7 +118,7 @@ class MatrixExecutors:
         if portal is None:
             raise PermanentFailure(f"portal {portal_id} no longer exists")
         if portal.matrix_room_id is None:
-            raise RetryLater("portal room not created yet")
+            raise Waiting("portal room not created yet")
         return RoomID(portal.matrix_room_id)
 
     async def join_room(self, action: Action) -> Result:
@@ -218,7 +228,7 @@ class MatrixExecutors:
             seed = await _members_and_visibility(bot, room_id)
         except MatrixStandardRequestError as e:
             if e.errcode == "M_FORBIDDEN":
-                raise RetryLater("the bot has not joined the room yet") from e
+                raise Waiting("the bot has not joined the room yet") from e
             raise
         return {"room_id": room_id, **seed}
 
@@ -307,7 +317,8 @@ def _bridge_state(payload: dict[str, Any], bot: str) -> dict[str, Any]:
 def _classify(e: MatrixStandardRequestError) -> Exception:
     if e.errcode == "M_LIMIT_EXCEEDED":
         retry_ms = getattr(e, "retry_after_ms", None)
-        return RetryLater("rate limited", retry_ms / 1000 if retry_ms else None)
+        return Unavailable("rate limited", retry_ms / 1000 if retry_ms else None)
     if e.errcode in _PERMANENT and e.http_status < 500:
         return PermanentFailure(f"{e.errcode}: {e.message}")
-    return RetryLater(f"{e.errcode} ({e.http_status})")
+    away = e.http_status in AWAY_STATUSES
+    return (Unavailable if away else RetryLater)(f"{e.errcode} ({e.http_status})")

@@ -43,6 +43,7 @@ from bridge.privacy.subjects import MatrixPerson, Person, RCPerson, pseudonym
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, RequestRecord
+from bridge.storage.outbox import DEAD, DROPPED
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,9 @@ class ErasureEngine:
             if counts.get("pending", 0):
                 return False
             status = await read_status(uow, request)
-            partial = counts.get("failed", 0) > 0 or _incomplete(status)
+            # A dead letter (given up, or dropped by an operator) left something undone.
+            given_up = sum(counts.get(s, 0) for s in (DEAD, DROPPED))
+            partial = given_up > 0 or _incomplete(status)
             state = RequestState.PARTIALLY_DONE if partial else RequestState.DONE
             if not await uow.erasure.update_request(
                 request.id,

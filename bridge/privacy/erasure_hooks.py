@@ -22,7 +22,14 @@ from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, OnDone, PermanentFailure, RetryLater, Waiting
+from bridge.workers.outbox import (
+    Executor,
+    OnDead,
+    OnDone,
+    PermanentFailure,
+    RetryLater,
+    Waiting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,26 +171,60 @@ class ErasureRecords:
 
 async def record_failure(db: Database, action: Action, reason: str, *, retrying: bool) -> None:
     """Show a failed attempt where the person and the admin will look for it."""
-    status = words.failed(reason, retrying=retrying)
+    async with db.unit_of_work() as uow:
+        await write_failure(uow, action, words.failed(reason, retrying=retrying))
+
+
+async def write_failure(uow: UnitOfWork, action: Action, status: str) -> None:
     rid = action.payload.get("request_id")
     if not isinstance(rid, str):
         return
-    async with db.unit_of_work() as uow:
-        store = uow.erasure
-        if action.kind == kinds.REDACT:
-            item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
-            if item is not None:
-                await store.set_items([item.id], matrix_status=status)
-        elif action.kind == kinds.RC_DELETE:
-            await store.set_rc_status(rid, [action.payload["rc_message_id"]], status)
-        elif action.kind == kinds.RC_CLEAN:
-            await store.set_rc_room_status(rid, action.payload["rc_room_id"], status, RC_CLOSED)
-        elif action.kind == kinds.NOTICE:
-            await store.set_recipient(
-                rid, action.payload["server"], NOTICE_ROOM, status, unless=words.NOTICE_FINAL
-            )
-        elif "step" in action.payload:
-            await store.set_step(rid, action.payload["step"], status)
+    store = uow.erasure
+    if action.kind == kinds.REDACT:
+        item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
+        if item is not None:
+            await store.set_items([item.id], matrix_status=status)
+    elif action.kind == kinds.RC_DELETE:
+        await store.set_rc_status(rid, [action.payload["rc_message_id"]], status)
+    elif action.kind == kinds.RC_CLEAN:
+        await store.set_rc_room_status(rid, action.payload["rc_room_id"], status, RC_CLOSED)
+    elif action.kind == kinds.NOTICE:
+        await store.set_recipient(
+            rid, action.payload["server"], NOTICE_ROOM, status, unless=words.NOTICE_FINAL
+        )
+    elif "step" in action.payload:
+        await store.set_step(rid, action.payload["step"], status)
+
+
+async def given_up(uow: UnitOfWork, action: Action, error: str) -> None:
+    """An erasure action became a dead letter: its item says "failed: <reason>" (no
+    longer "retrying"), so the request finishes as partially done and says what."""
+    status = words.failed(error, retrying=False)
+    await write_failure(uow, action, status)
+    rid = action.payload.get("request_id")
+    if not isinstance(rid, str):
+        return
+    store = uow.erasure
+    # The rooms' recipients would otherwise stay "pending" in a finished request's report.
+    rooms: set[str] = set()
+    reaches: tuple[str, ...] = ("rc",)
+    if action.kind == kinds.REDACT:
+        item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
+        rooms, reaches = ({item.room_id} if item else set()), ("local", "in_room")
+    elif action.kind == kinds.RC_DELETE:
+        items = await store.items(rid, rc_message_id=action.payload["rc_message_id"])
+        rooms = {i.room_id for i in items}
+    elif action.kind == kinds.RC_CLEAN:
+        rc_room = action.payload["rc_room_id"]
+        rooms = {i.room_id for i in await store.items(rid) if i.rc_room_id == rc_room}
+    for room in sorted(rooms):
+        for reach in reaches:
+            await store.set_recipient(rid, None, room, status, reach=reach, unless=ROOM_KEEP)
+    await store.log(rid, "given_up", None, f"{action.kind}: {error[:180]}")
+
+
+def dead_hooks() -> dict[str, OnDead]:
+    return dict.fromkeys(kinds.ALL, given_up)
 
 
 def observed(db: Database, table: Mapping[str, Executor]) -> dict[str, Executor]:

@@ -1,14 +1,14 @@
 """Outbox action kinds of the erasure engine, their idempotency keys and queues.
 
-Kept apart from ``bridge.bridging.actions`` because they belong to the privacy layer;
-the queues are the bridging core's room queues, so redactions and deletions are paced and
-ordered with every other send to that room (synapse-federation.md G8: a receiver prunes
-beyond ~100 queued events per room).
+Kept apart from ``bridge.bridging.actions`` because they belong to the privacy layer.
+Redactions and deletions have queues of their own, one per room and side, beside the
+room's relay queue: an erasure must never wait behind a message that keeps failing (or
+behind a room's whole backlog). Still one at a time per room, so a room has at most two
+of our events in flight, far below the ~100 queued events per room beyond which a
+receiving Synapse prunes (docs/erasure.md).
 """
 
 from __future__ import annotations
-
-from bridge.bridging.actions import matrix_queue, rc_queue
 
 REDACT = "erasure.redact"
 RC_DELETE = "erasure.rc_delete"
@@ -54,6 +54,15 @@ def delivery_key(request_id: str, server: str) -> str:
     return f"{key_prefix(request_id)}delivery:{server}"
 
 
+def redact_queue(room_id: str) -> str:
+    return f"erasure-room:{room_id}"
+
+
+def rc_delete_queue(rc_room_id: str) -> str:
+    # Brought forward with the "rc:" queues when Rocket.Chat is back (BridgeApp).
+    return f"rc-erasure:{rc_room_id}"
+
+
 def request_queue(request_id: str) -> str:
     return f"erasure:{request_id}"
 
@@ -65,6 +74,3 @@ def notice_queue(server: str) -> str:
 
 def delivery_queue(request_id: str, server: str) -> str:
     return f"erasure-delivery:{request_id}:{server}"
-
-
-__all__ = ["matrix_queue", "rc_queue"]

@@ -16,7 +16,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.bridging.actions import matrix_queue, rc_queue
 from bridge.ids import RoomID, ServerName
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
@@ -223,16 +222,11 @@ class ErasurePlanner:
         by_rc_room: dict[str, set[str]] = defaultdict(set)
         for item in items:
             if item.matrix_status == words.PENDING:
-                queue = (
-                    matrix_queue(item.portal_id)
-                    if item.portal_id is not None
-                    else f"erasure-room:{item.room_id}"
-                )
                 out.append(
                     NewAction(
                         kinds.redact_key(request_id, item.disclosure_id),
                         kinds.REDACT,
-                        queue,
+                        kinds.redact_queue(item.room_id),
                         {"request_id": request_id, "disclosure_id": item.disclosure_id},
                     )
                 )
@@ -244,7 +238,7 @@ class ErasurePlanner:
                     NewAction(
                         kinds.rc_clean_key(request_id, rc_room),
                         kinds.RC_CLEAN,
-                        rc_queue(rc_room),
+                        kinds.rc_delete_queue(rc_room),
                         {"request_id": request_id, "rc_room_id": rc_room},
                     )
                 )
@@ -254,7 +248,7 @@ class ErasurePlanner:
                     NewAction(
                         kinds.rc_delete_key(request_id, message),
                         kinds.RC_DELETE,
-                        rc_queue(rc_room),
+                        kinds.rc_delete_queue(rc_room),
                         {"request_id": request_id, "rc_room_id": rc_room, "rc_message_id": message},
                     )
                 )

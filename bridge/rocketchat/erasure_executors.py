@@ -102,7 +102,7 @@ class RocketChatErasureExecutors:
         The username goes too: it is derived from the Matrix id (Identities)."""
         request = await self._request(action)
         async with self._db.unit_of_work() as uow:
-            if await uow.erasure.count_open(request.id, "rc", RC_CLOSED):
+            if await uow.erasure.count_open(request.id, "rc", RC_CLOSED, settled_failures=True):
                 raise Waiting("waiting for the Rocket.Chat deletions", 1.0)
             shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
         if shadow is None or shadow.rc_user_id is None:

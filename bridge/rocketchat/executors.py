@@ -28,7 +28,13 @@ from bridge.rocketchat.transport import RetryPolicy
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, PermanentFailure, RetryLater
+from bridge.workers.outbox import (
+    AWAY_STATUSES,
+    Executor,
+    PermanentFailure,
+    RetryLater,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +97,12 @@ class RocketChatExecutors:
             try:
                 return await run(action)
             except RCRateLimitError as e:
-                raise RetryLater("Rocket.Chat rate limit", retry_after=e.retry_after) from e
-            except (RCConnectionError, RCServerError) as e:
-                raise RetryLater(f"Rocket.Chat unavailable: {e}") from e
+                raise Unavailable("Rocket.Chat rate limit", retry_after=e.retry_after) from e
+            except RCConnectionError as e:
+                raise Unavailable(f"Rocket.Chat unavailable: {e}") from e
+            except RCServerError as e:
+                away = e.status in AWAY_STATUSES
+                raise (Unavailable if away else RetryLater)(f"Rocket.Chat unavailable: {e}") from e
             except RCAPIError as e:
                 # 400/403/404 mean this request cannot succeed as it is, e.g. a missing
                 # permission; record it with the server's words for the operator.

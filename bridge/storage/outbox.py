@@ -254,6 +254,9 @@ class Outbox:
                 return None
             return {
                 "id": row.id,
+                "kind": row.kind,
+                "queue": row.queue,
+                "payload": json.loads(row.payload),
                 "status": row.status,
                 "attempts": row.attempts,
                 "last_error": row.last_error,

@@ -36,6 +36,9 @@ OnDone = Callable[[UnitOfWork, Action, Result], Awaitable[None]]
 OnDead = Callable[[UnitOfWork, Action, str], Awaitable[None]]
 
 HOUR_MS = 3_600_000
+# HTTP statuses that say the server (or the proxy in front of it) is away, not that the
+# request is wrong: retried as Unavailable.
+AWAY_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)

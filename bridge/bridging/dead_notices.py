@@ -1,0 +1,88 @@
+"""Tell the people in a room that something they sent was given up (a dead letter).
+
+A relayed message, edit, reaction or deletion whose outbox action spent its retry budget
+never reached the other side. The room it came from gets a notice saying so, without
+quoting anything: the room saw the original, and the notice should carry no more personal
+data than needed. The notice is an outbox action of its own, keyed on the dead action's
+key, so it is sent once, even when the death is recorded again after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bridge.bridging import actions
+from bridge.storage.bridging import Portal
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import Action
+from bridge.workers.outbox import OnDead
+
+# Key prefixes of relayed actions (rc_to_matrix.py, matrix_to_rc.py) -> what the notice
+# calls them. Other actions (profiles, memberships, replies) have no one waiting.
+WHAT = {
+    "rc-msg:": "A message",
+    "rc-edit:": "An edit",
+    "rc-react:": "A reaction",
+    "rc-unreact:": "The removal of a reaction",
+    "rc-del:": "A deletion",
+    "mx-msg:": "A message",
+    "mx-edit:": "An edit",
+    "mx-react:": "A reaction",
+    "mx-redact:": "A deletion",
+}
+RELAYED = (
+    actions.MATRIX_SEND,
+    actions.MATRIX_UPLOAD,
+    actions.MATRIX_REDACT,
+    actions.RC_SEND,
+    actions.RC_UPLOAD,
+    actions.RC_UPDATE,
+    actions.RC_DELETE,
+    actions.RC_REACT,
+)
+
+
+def notice_key(dead_key: str) -> str:
+    return f"dead-notice:{dead_key}"
+
+
+def _when(action: Action) -> str:
+    record = action.payload.get("record")
+    sent = record.get("sent_ms") if isinstance(record, dict) else None
+    if not isinstance(sent, int):
+        return ""
+    stamp = dt.datetime.fromtimestamp(sent / 1000, tz=dt.UTC)
+    return f" at {stamp:%Y-%m-%d %H:%M} UTC"
+
+
+async def _source(uow: UnitOfWork, queue: str) -> tuple[str, str, str] | None:
+    """(side of the source room, its id, name of the other side) from a relay queue."""
+    portal: Portal | None = None
+    if queue.startswith("matrix:"):
+        number = queue.removeprefix("matrix:")
+        portal = await uow.bridging.portal_by_id(int(number)) if number.isdigit() else None
+        if portal is not None:
+            return "rocketchat", portal.rc_room_id, "Matrix"
+    elif queue.startswith("rc:"):
+        portal = await uow.bridging.portal_by_rc(queue.removeprefix("rc:"))
+        if portal is not None and portal.matrix_room_id is not None:
+            return "matrix", portal.matrix_room_id, "Rocket.Chat"
+    return None
+
+
+async def tell_the_room(uow: UnitOfWork, action: Action, _error: str) -> None:
+    what = next((w for prefix, w in WHAT.items() if action.key.startswith(prefix)), None)
+    source = await _source(uow, action.queue) if what else None
+    if what is None or source is None:
+        return
+    side, room, other = source
+    text = (
+        f"{what} sent here{_when(action)} could not be delivered to {other}: the bridge "
+        "gave up on it after repeated failures. It was not bridged; the bridge's operator "
+        "can see why and retry it."
+    )
+    await uow.enqueue(actions.notice(side, notice_key(action.key), room, text))
+
+
+def dead_hooks() -> dict[str, OnDead]:
+    return dict.fromkeys(RELAYED, tell_the_room)

@@ -1,0 +1,124 @@
+"""Erasure and dead letters, without homeservers: an erasure never waits behind a room's
+relay queue, and an erasure action that is given up leaves the request partially done,
+saying what failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.bridging import actions
+from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
+from bridge.ids import RCRoomID, RoomID, ServerName
+from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy import report as words
+from bridge.privacy.erasure import EngineSettings, ErasureEngine
+from bridge.privacy.erasure_hooks import ErasureRecords, observed
+from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
+from bridge.privacy.erasure_model import Requester, RequesterSide, RequestState
+from bridge.privacy.erasure_plan import PlanSettings
+from bridge.privacy.erasure_status import render_report
+from bridge.privacy.ledger import DisclosureLedger
+from bridge.storage.database import Database
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.outbox import Executor, OutboxWorker, RetryBudget, RetryLater
+from tests.privacy.helpers import ALICE, BOT, ROOM, SETTINGS, member, message
+
+OFFICER = Requester("dpo", RequesterSide.ADMIN)
+
+
+async def _seed(db: Database) -> int:
+    """A portal; Alice (Rocket.Chat) wrote 2 messages there, seen by hs2."""
+    ledger = DisclosureLedger(SETTINGS)
+    async with db.unit_of_work() as uow:
+        portal = await uow.bridging.add_portal("rcroom", "c", ROOM, "room")
+        await ledger.bind_room(uow, RoomID(ROOM), RCRoomID("rcroom"))
+    await member(db, ledger, "@bridge:hs1.test", "join", 1_000)
+    await member(db, ledger, "@bob:hs2.test", "join", 1_000)
+    await message(db, ledger, ALICE, 2_000)
+    await message(db, ledger, ALICE, 3_000)
+    return portal.id
+
+
+def _engine(db: Database) -> ErasureEngine:
+    plan = PlanSettings(
+        local_server=ServerName("hs1.test"),
+        rocketchat=SETTINGS.rocketchat,
+        bot=BOT,
+        admin_token=False,
+    )
+    return ErasureEngine(db, EngineSettings(plan=plan, ledger=SETTINGS))
+
+
+def _worker(db: Database, executors: dict[str, Executor], budget: RetryBudget) -> OutboxWorker:
+    clock = iter(range(1_800_000_000_000, 1_900_000_000_000, 61_000))
+    return OutboxWorker(
+        db,
+        observed(db, executors),
+        on_done=ErasureRecords().table(),
+        on_dead=relay_dead_hooks() | erasure_dead_hooks(),
+        budget=budget,
+        clock=lambda: next(clock),
+    )
+
+
+async def _run(db: Database, engine: ErasureEngine, worker: OutboxWorker, rid: str) -> None:
+    for _ in range(60):
+        await engine.step()
+        await worker.drain_once()
+        if (await engine.status(rid)).state.finished:
+            return
+
+
+async def _erasure_ok(action: Action) -> dict[str, Any]:
+    if action.kind == kinds.NOTICE:
+        return {"contacts": [], "reason": "no contact published"}
+    return {"redaction_id": "$redaction"} if action.kind == kinds.REDACT else {}
+
+
+async def test_erasure_completes_while_the_rooms_relay_head_fails_forever(db: Database) -> None:
+    portal_id = await _seed(db)
+
+    async def stuck(action: Action) -> None:
+        raise RetryLater("a broken attachment")
+
+    # The room's relay queues, both directions, are held by heads that never succeed.
+    await db.outbox.add(NewAction("rc-msg:stuck:0", actions.MATRIX_UPLOAD, f"matrix:{portal_id}"))
+    await db.outbox.add(NewAction("mx-msg:$stuck", actions.RC_UPLOAD, "rc:rcroom"))
+    engine = _engine(db)
+    rid = await engine.request("rcAlice", OFFICER, verified=True)
+    executors: dict[str, Executor] = {k: _erasure_ok for k in kinds.ALL}
+    executors |= {actions.MATRIX_UPLOAD: stuck, actions.RC_UPLOAD: stuck}
+    await _run(db, engine, _worker(db, executors, RetryBudget(10_000, 10**12)), rid)
+    status = await engine.status(rid)
+    assert status.state is RequestState.DONE, render_report(status)
+    assert status.matrix == {words.REDACTION_SENT: 2}
+    assert status.rocketchat == {words.DELETED: 2}
+    for key in ("rc-msg:stuck:0", "mx-msg:$stuck"):
+        stuck_row = await db.outbox.get(key)
+        assert stuck_row is not None and stuck_row["status"] == "pending"
+
+
+async def test_a_redaction_given_up_leaves_the_request_partially_done(db: Database) -> None:
+    await _seed(db)
+    refused: list[int] = []
+
+    async def redact(action: Action) -> dict[str, Any]:
+        if not refused or refused[0] == action.payload["disclosure_id"]:
+            refused[:1] = [action.payload["disclosure_id"]]
+            raise RetryLater("homeserver answered 500")
+        return await _erasure_ok(action)
+
+    engine = _engine(db)
+    rid = await engine.request("rcAlice", OFFICER, verified=True)
+    executors: dict[str, Executor] = {k: _erasure_ok for k in kinds.ALL}
+    executors[kinds.REDACT] = redact
+    await _run(db, engine, _worker(db, executors, RetryBudget(3, 10**12)), rid)
+    status = await engine.status(rid)
+    assert status.state is RequestState.PARTIALLY_DONE
+    failed = words.failed("homeserver answered 500", retrying=False)
+    assert status.matrix == {words.REDACTION_SENT: 1, failed: 1}
+    report = render_report(status)
+    assert failed in report
+    assert "): pending" not in report, "a finished request shows nothing as still pending"
+    dead = await db.outbox.get(kinds.redact_key(rid, refused[0]))
+    assert dead is not None and (dead["status"], dead["attempts"]) == ("dead", 3)
