@@ -50,6 +50,7 @@ from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import (
     HOUR_MS,
     Executor,
+    OnDone,
     OutboxWorker,
     PermanentFailure,
     RetryBudget,
@@ -166,13 +167,7 @@ class BridgeApp:
         on_done |= ErasureRecords().table()
         executors |= commands.executors()
         on_done |= commands.on_done()
-        budget = RetryBudget(
-            self.config.outbox.max_attempts, self.config.outbox.max_age_hours * HOUR_MS
-        )
-        on_dead = relay_dead_hooks() | erasure_dead_hooks()
-        self.outbox_worker = OutboxWorker(
-            self.db, executors, on_done=on_done, on_dead=on_dead, budget=budget
-        )
+        self.outbox_worker = self._outbox_worker(executors, on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
         app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)
@@ -203,6 +198,15 @@ class BridgeApp:
         await self._metrics_runner.setup()
         await web.TCPSite(self._metrics_runner, metrics.hostname, metrics.port).start()
         log.info("Metrics listening on %s:%d", metrics.hostname, metrics.port)
+
+    def _outbox_worker(
+        self, executors: dict[str, Executor], on_done: dict[str, OnDone]
+    ) -> OutboxWorker:
+        """The outbox worker, with each action's retry budget and what its death does."""
+        outbox = self.config.outbox
+        budget = RetryBudget(outbox.max_attempts, outbox.max_age_hours * HOUR_MS)
+        on_dead = relay_dead_hooks() | erasure_dead_hooks()
+        return OutboxWorker(self.db, executors, on_done=on_done, on_dead=on_dead, budget=budget)
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.metrics import OUTBOX_DIED
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.web.health import HealthRoutes
+from bridge.web.health import MetricsRoutes
 from bridge.workers.outbox import (
     HOUR_MS,
     OutboxWorker,
@@ -169,9 +169,10 @@ async def test_metrics_show_dead_letters_by_kind(db: Database) -> None:
     worker = OutboxWorker(db, executors, budget=RetryBudget(1), clock=clock)
     await drain(worker, clock, rounds=1, step_ms=1)
     app = web.Application()
-    HealthRoutes(db).add_routes(app)
+    MetricsRoutes(db, "metrics-token-for-tests-0123456789").add_routes(app)
     async with TestClient(TestServer(app)) as client:
-        text = await (await client.get("/metrics")).text()
+        auth = {"Authorization": "Bearer metrics-token-for-tests-0123456789"}
+        text = await (await client.get("/metrics", headers=auth)).text()
     assert 'bridge_outbox_dead_letters{kind="matrix.send"} 2.0' in text
     assert 'bridge_outbox_dead_letters{kind="rc.send"} 1.0' in text
     assert "bridge_outbox_failed_actions 3.0" in text
