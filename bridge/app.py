@@ -31,6 +31,7 @@ from bridge.matrix.erasure_executors import MatrixErasureExecutors, SynapseAdmin
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
@@ -46,6 +47,7 @@ from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
+from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import (
     HOUR_MS,
@@ -342,7 +344,7 @@ def build_http_app(
     ).add_routes(app)
     HealthRoutes(db).add_routes(app)
     if config.metrics.bearer_token is not None:
-        MetricsRoutes(db, config.metrics.bearer_token).add_routes(app)
+        _metrics_routes(config, db).add_routes(app)
     mount_dashboard(app, config, db, erasure)
     return app
 
@@ -350,8 +352,14 @@ def build_http_app(
 def build_metrics_app(config: Config, db: Database) -> web.Application:
     """The ``metrics.port`` listener: ``/metrics`` only, with the token when one is set."""
     app = web.Application(client_max_size=1024)
-    MetricsRoutes(db, config.metrics.bearer_token).add_routes(app)
+    _metrics_routes(config, db).add_routes(app)
     return app
+
+
+def _metrics_routes(config: Config, db: Database) -> MetricsRoutes:
+    proxies = parse_networks(config.web.trusted_proxies)
+    failed = FailedLogins(AuditLog(db), proxies, LoginThrottle())
+    return MetricsRoutes(db, config.metrics.bearer_token, failed)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -170,6 +170,13 @@ def _check_web(config: Config) -> None:
     for server, url in web.openid_servers.items():
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"web.openid_servers.{server}", "must be an http:// or https:// URL")
+    for i, proxy in enumerate(web.trusted_proxies):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"web.trusted_proxies[{i}]", f"must be an IP address or network, got {proxy!r}"
+            ) from None
     admins = config.privacy.admins if web.admins is None else web.admins
     if web.enabled and web.admin_token is None and not any(a.startswith("@") for a in admins):
         raise ConfigError(

@@ -108,6 +108,9 @@ class WebConfig:
     session_secret: str | None = None
     cookie_secure: bool = True
     session_minutes: int = 480
+    # Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For is believed
+    # when throttling logins; empty: the peer address is the client.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,14 @@ class SessionCodec:
 
 
 def same_secret(given: str | None, expected: str | None) -> bool:
+    """Constant time, length included: the digests compared always have the same size."""
     if not given or not expected:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return hmac.compare_digest(_digest(given), _digest(expected))
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def server_of(user_id: str) -> str | None:
@@ -127,20 +132,3 @@ class OpenIdVerifier:
             return False
         sub = body.get("sub") if isinstance(body, dict) else None
         return isinstance(sub, str) and hmac.compare_digest(sub.encode(), user_id.encode())
-
-
-class LoginThrottle:
-    """At most ``limit`` failed logins per client address per minute (guessing tokens)."""
-
-    def __init__(self, limit: int = 10) -> None:
-        self._limit = limit
-        self._failures: dict[str, list[float]] = {}
-
-    def blocked(self, who: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        recent = [t for t in self._failures.get(who, []) if now - t < 60]
-        self._failures[who] = recent
-        return len(recent) >= self._limit
-
-    def failed(self, who: str, now: float | None = None) -> None:
-        self._failures.setdefault(who, []).append(time.monotonic() if now is None else now)

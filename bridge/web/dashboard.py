@@ -24,7 +24,6 @@ from bridge.storage.database import Database
 from bridge.web.api import ApiRoutes
 from bridge.web.auth import (
     SESSION_COOKIE,
-    LoginThrottle,
     OpenIdVerifier,
     Session,
     SessionCodec,
@@ -33,10 +32,12 @@ from bridge.web.auth import (
 from bridge.web.deps import ACTOR, DEPS, SESSION, Deps
 from bridge.web.pages import PageRoutes
 from bridge.web.responses import SECURITY_HEADERS, DashboardError, api_error, redirect
+from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
 from bridge.web.views import ConflictError, DashboardData, NotFoundError
 
 log = logging.getLogger(__name__)
 
+API_TOKEN_ACTOR = "api:admin-token"  # noqa: S105 - an actor name, not a secret
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = Path(__file__).parent / "static"
 
@@ -54,13 +55,32 @@ def _authenticate(deps: Deps, request: web.Request) -> tuple[str, Session | None
     session = deps.codec.read(request.cookies.get(SESSION_COOKIE))
     if session is not None:
         return session.actor, session
+    presented = _bearer(deps, request)
+    # Scripts may call the API with the admin token itself: no ambient cookie, so no
+    # cross-site request can carry it, and no CSRF token is needed.
+    if presented is not None and same_secret(presented, deps.admin_token):
+        return API_TOKEN_ACTOR, None
+    return None
+
+
+def _bearer(deps: Deps, request: web.Request) -> str | None:
+    """The token of an API call's ``Authorization: Bearer`` header, if it has one."""
     header = request.headers.get("Authorization", "")
     if _is_api(deps, request) and header.startswith("Bearer "):
-        # Scripts may call the API with the admin token itself: no ambient cookie, so no
-        # cross-site request can carry it, and no CSRF token is needed.
-        if same_secret(header.removeprefix("Bearer ").strip(), deps.admin_token):
-            return "api:admin-token", None
+        return header.removeprefix("Bearer ").strip()
     return None
+
+
+async def _refused(deps: Deps, request: web.Request, api: bool) -> web.StreamResponse:
+    presented = _bearer(deps, request)
+    if presented is not None:
+        # Checked (and wrong) before any throttle: a right token is never held back.
+        verdict = await deps.failed_logins.record(request, "api:anonymous", "bearer", presented)
+        if verdict.throttled:
+            return api_error(429, "too many failed logins; wait a minute")
+    if api:
+        return api_error(401, "log in first (session cookie or Bearer token)")
+    return _login_redirect(deps, request)
 
 
 async def _check_csrf(request: web.Request, session: Session) -> None:
@@ -91,9 +111,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not _public(deps, request):
             who = _authenticate(deps, request)
             if who is None:
-                if api:
-                    return _secure(api_error(401, "log in first (session cookie or Bearer token)"))
-                return _secure(_login_redirect(deps, request))
+                return _secure(await _refused(deps, request, api))
             request[ACTOR], request[SESSION] = who
             if request.method not in ("GET", "HEAD") and who[1] is not None:
                 await _check_csrf(request, who[1])
@@ -147,7 +165,9 @@ def build_dashboard(
         codec=SessionCodec(key, web_config.session_minutes * 60),
         verifier=verifier
         or OpenIdVerifier(web_config.openid_servers, verify_ssl=config.homeserver.verify_ssl),
-        throttle=LoginThrottle(),
+        failed_logins=FailedLogins(
+            AuditLog(db), parse_networks(web_config.trusted_proxies), LoginThrottle()
+        ),
         data=DashboardData(db, erasure),
         exporter=Exporter(db),
         audit=AuditLog(db),

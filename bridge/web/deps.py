@@ -10,7 +10,8 @@ from jinja2 import Environment
 
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.exports import Exporter
-from bridge.web.auth import LoginThrottle, OpenIdVerifier, Session, SessionCodec
+from bridge.web.auth import OpenIdVerifier, Session, SessionCodec
+from bridge.web.throttle import FailedLogins
 from bridge.web.views import DashboardData
 
 # Keys of what the middleware learns about a request.
@@ -27,7 +28,7 @@ class Deps:
     cookie_secure: bool
     codec: SessionCodec
     verifier: OpenIdVerifier
-    throttle: LoginThrottle
+    failed_logins: FailedLogins
     data: DashboardData
     exporter: Exporter
     audit: AuditLog

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,19 +18,16 @@ from bridge.metrics import (
     REGISTRY,
 )
 from bridge.storage.database import Database
+from bridge.web.auth import same_secret
 from bridge.web.oversight_metrics import OversightGauges
+from bridge.web.throttle import FailedLogins
 
 log = logging.getLogger(__name__)
 
 
-def bearer_matches(request: web.Request, token: str) -> bool:
-    """Whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+def _bearer(request: web.Request) -> str | None:
     given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer "):
-        return False
-    presented = given.removeprefix("Bearer ").strip()
-    # Bytes: compare_digest refuses non-ASCII str.
-    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), token.encode())
+    return given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else None
 
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -73,16 +69,23 @@ class MetricsRoutes:
     reachable from the network must never serve them without the token.
     """
 
-    def __init__(self, db: Database, token: str | None) -> None:
+    def __init__(self, db: Database, token: str | None, failed: FailedLogins) -> None:
         self._db = db
         self._token = token
+        self._failed = failed
         self._oversight = OversightGauges(db)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/metrics", self.metrics)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        if self._token is not None and not bearer_matches(request, self._token):
+        if self._token is not None and not same_secret(_bearer(request), self._token):
+            # A wrong token is a failed login like the dashboard's: throttled, audited.
+            verdict = await self._failed.record(
+                request, "metrics:anonymous", "bearer", _bearer(request) or ""
+            )
+            if verdict.throttled:
+                return web.json_response({"error": "too many failed attempts"}, status=429)
             return web.json_response(
                 {"error": "metrics need Authorization: Bearer <metrics.bearer_token>"},
                 status=401,

@@ -18,6 +18,7 @@ from bridge.web.responses import DashboardError, redirect
 
 STATES = ("received", "verified", "approved", "planned", "executing", "done",
           "partially_done", "denied", "cancelled")  # fmt: skip
+LOGIN_METHODS = ("token", "openid")
 CHARTED = 8  # recipients drawn on the overview; the rest are in the tables
 
 
@@ -85,18 +86,18 @@ class PageRoutes:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        remote = request.remote or "?"
         if not same_secret(str(form.get("login_csrf", "")), request.cookies.get(LOGIN_COOKIE)):
             return await self.login_form(request, "The login form expired; try again.")
-        if self.d.throttle.blocked(remote):
-            raise DashboardError(429, "too many failed logins; wait a minute")
         method = str(form.get("method", "token"))
+        method = method if method in LOGIN_METHODS else "other"
+        # The credential is checked before any throttle, so the right one always gets in,
+        # even from an address (or a proxy) someone else is guessing from.
         actor = await self._check_login(method, form)
         if actor is None:
-            self.d.throttle.failed(remote)
-            await self.d.audit.record(
-                audit.ADMIN_LOGIN_REFUSED, "web:anonymous", None, {"method": method}
-            )
+            presented = str(form.get("user_id" if method == "openid" else "token", ""))
+            verdict = await self.d.failed_logins.record(request, "web:anonymous", method, presented)
+            if verdict.throttled:
+                raise DashboardError(429, "too many failed logins; wait a minute")
             return await self.login_form(request, "Login refused.")
         await self.d.audit.record(audit.ADMIN_LOGIN, actor, None, {"method": method})
         value, _ = self.d.codec.issue(actor)

@@ -97,14 +97,18 @@ async def test_every_route_refuses_a_missing_or_wrong_login(site: Site, credenti
         resp = await client.request(method, path, headers=headers, allow_redirects=False)
         body = await resp.text()
         if "/api/" in path:
-            assert resp.status == 401, (method, path, resp.status)
-            assert '"unauthorized"' in body
+            # A wrong bearer token is a failed login: throttled (429) after a few.
+            allowed = (401, 429) if credentials == "wrong bearer" else (401,)
+            assert resp.status in allowed, (method, path, resp.status)
+            assert '"unauthorized"' in body or '"too_many_attempts"' in body
         else:
             assert resp.status == 303, (method, path, resp.status)
             assert resp.headers["Location"].startswith("/admin/login")
         assert "alice" not in body and "hs2.test" not in body
-    # Nothing was looked up, approved or exported on the strength of a bad login.
-    assert len(await AuditLog(site.db).newest(limit=1000)) == before
+    # Nothing was looked up, approved or exported on the strength of a bad login; only
+    # the refusals themselves are recorded.
+    after = await AuditLog(site.db).newest(limit=1000)
+    assert {e.kind for e in after[: len(after) - before]} <= {audit.ADMIN_LOGIN_REFUSED}
     status = await site.engine.status(site.seeded.approve_id)
     assert status.state.value == "verified"
 
@@ -125,7 +129,8 @@ async def test_a_wrong_token_is_refused_and_recorded(site: Site) -> None:
         await login(site.client, "not-the-token")
     assert (await site.client.get("/admin/", allow_redirects=False)).status == 303
     refused = await AuditLog(site.db).newest(kind=audit.ADMIN_LOGIN_REFUSED)
-    assert refused and refused[0].details == {"method": "token"}
+    assert refused and refused[0].details["method"] == "token"
+    assert "not-the-token" not in str(refused[0].details)
 
 
 async def test_session_cookie_is_httponly_strict_and_path_scoped(site: Site) -> None:
