@@ -6,7 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bridge.cli import commands_audit, commands_core, commands_demo, commands_privacy
+from bridge.cli import (
+    commands_audit,
+    commands_core,
+    commands_demo,
+    commands_outbox,
+    commands_privacy,
+)
 
 EXIT_CONFIG = 2
 
@@ -20,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_audit.register(sub)
     commands_demo.register(sub)
     commands_privacy.register(sub)
+    commands_outbox.register(sub)
     return parser
 
 

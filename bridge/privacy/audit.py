@@ -48,6 +48,8 @@ COMMAND_REFUSED = "command.refused"
 SUBJECT_LOOKUP = "subject.lookup"
 ADMIN_LOGIN = "admin.login"
 ADMIN_LOGIN_REFUSED = "admin.login_refused"
+OUTBOX_RETRIED = "outbox.retried"
+OUTBOX_DROPPED = "outbox.dropped"
 KINDS = (
     REQUEST_RECEIVED,
     REQUEST_VERIFIED,
@@ -63,6 +65,8 @@ KINDS = (
     SUBJECT_LOOKUP,
     ADMIN_LOGIN,
     ADMIN_LOGIN_REFUSED,
+    OUTBOX_RETRIED,
+    OUTBOX_DROPPED,
 )
 
 _KIND = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")

@@ -13,6 +13,7 @@ from bridge.storage import outbox as outbox_repo
 from bridge.storage.audit import AuditStore
 from bridge.storage.bridging import BridgingStore
 from bridge.storage.commands import CommandStore
+from bridge.storage.dead_letters import DeadLetterStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
 from bridge.storage.inbox import Inbox
@@ -60,6 +61,11 @@ class UnitOfWork:
     def ledger(self) -> LedgerStore:
         """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""
         return LedgerStore(self._session)
+
+    @property
+    def dead_letters(self) -> DeadLetterStore:
+        """Outbox actions given up: list, retry, drop (``bridge outbox``, the dashboard)."""
+        return DeadLetterStore(self._session)
 
     @property
     def audit(self) -> AuditStore:
