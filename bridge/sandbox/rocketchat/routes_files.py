@@ -7,13 +7,14 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from bridge.sandbox.rocketchat import ops
 from bridge.sandbox.rocketchat.access import authed, can_access, json_body
 from bridge.sandbox.rocketchat.appkeys import STATE_KEY
-from bridge.sandbox.rocketchat.responses import failure, meteor_error, not_found, success
+from bridge.sandbox.rocketchat.responses import failure, meteor_error, success
 from bridge.sandbox.rocketchat.routes_chat import check_can_send
 from bridge.sandbox.rocketchat.state import Doc, SimRoom, SimState, SimUser, random_id, render_rest
 
@@ -59,22 +60,40 @@ def _store(
     return record
 
 
+def file_path(record: Doc) -> str:
+    """``/file-upload/<id>/<name>`` with the name escaped as ``encodeURI`` does (Rocket.Chat
+    apps/meteor/app/file-upload/server/lib/FileUpload.ts ``getPath``, used by
+    parseFileIntoMessageAttachments)."""
+    return f"/file-upload/{record['_id']}/{quote(record['name'], safe=_ENCODE_URI_SAFE)}"
+
+
+_ENCODE_URI_SAFE = ";,/?:@&=+$-_.!~*'()#"
+# A file of these types gets its media field too (parseFileIntoMessageAttachments).
+_MEDIA_FIELDS = ("image", "audio", "video")
+
+
 def _file_message_fields(record: Doc, text: str, tmid: Any) -> dict[str, Any]:
-    url = f"/file-upload/{record['_id']}/{record['name']}"
+    url = file_path(record)
     info = {k: record[k] for k in ("_id", "name", "type", "size")}
+    attachment: dict[str, Any] = {
+        "title": record["name"],
+        "title_link": url,
+        "title_link_download": True,
+        "type": "file",
+        "description": text,
+    }
+    major = str(record["type"]).split("/", 1)[0]
+    if major in _MEDIA_FIELDS:
+        attachment |= {
+            f"{major}_url": url,
+            f"{major}_type": record["type"],
+            f"{major}_size": record["size"],
+        }
     fields: dict[str, Any] = {
         "msg": text,
         "file": info,
         "files": [info],
-        "attachments": [
-            {
-                "title": record["name"],
-                "title_link": url,
-                "title_link_download": True,
-                "type": "file",
-                "description": text,
-            }
-        ],
+        "attachments": [attachment],
     }
     if tmid:
         fields["tmid"] = tmid
@@ -119,9 +138,7 @@ async def rooms_media(request: web.Request) -> web.Response:
     record = _store(
         state, user, room, data=data, name=name or "file", ctype=ctype or "application/octet-stream"
     )
-    return success(
-        {"file": {"_id": record["_id"], "url": f"/file-upload/{record['_id']}/{record['name']}"}}
-    )
+    return success({"file": {"_id": record["_id"], "url": file_path(record)}})
 
 
 async def rooms_media_confirm(request: web.Request) -> web.Response:
@@ -144,13 +161,68 @@ async def rooms_media_confirm(request: web.Request) -> web.Response:
     return success({"message": render_rest(doc)})
 
 
-async def download(request: web.Request) -> web.Response:
+def _file_reader(request: web.Request) -> SimUser | None:
+    """Who asks for a file: ``rc_uid``/``rc_token`` from the query or the cookies, else the
+    ``X-User-Id``/``X-Auth-Token`` headers (FileUpload.ts ``requestCanAccessFiles``)."""
     state = request.app[STATE_KEY]
-    await authed(request)
+    uid = request.query.get("rc_uid") or request.cookies.get("rc_uid")
+    token = request.query.get("rc_token") or request.cookies.get("rc_token")
+    uid = uid or request.headers.get("X-User-Id")
+    token = token or request.headers.get("X-Auth-Token")
+    if not uid or not token:
+        return None
+    user = state.user_by_token(uid, token)
+    return user if user is not None and user.active else None
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """``GET /file-upload/<id>/<name>`` (requests.ts): 404 for an unknown id, an empty 403
+    when the reader may not see it, else the bytes with their stored type and length.
+
+    ``record["serve"]`` is a simulator-only knob for tests: ``"chunked"`` streams the
+    file without ``Content-Length``; ``"cut_short"`` announces the full length and closes
+    the connection halfway; ``"redirect"`` answers 302 to ``record["redirect_to"]``, as
+    the server does for object storage with ``FileUpload_ProxyUploads`` off
+    (FileUpload.ts ``redirectToFile``)."""
+    state = request.app[STATE_KEY]
     record = state.uploads.get(request.match_info["file_id"])
     if record is None:
-        raise not_found()
-    return web.Response(body=record["data"], content_type=record["type"])
+        return web.Response(status=404)
+    user = _file_reader(request)
+    room = state.rooms.get(record["rid"])
+    if user is None or room is None or not can_access(user, room):
+        return web.Response(status=403)
+    headers = {
+        "Content-Security-Policy": "default-src 'none'",
+        "Cache-Control": "max-age=31536000",
+        "Content-Disposition": f'attachment; filename="{quote(record["name"], safe="")}"',
+        "Content-Type": record["type"],
+    }
+    serve = record.get("serve")
+    if serve == "redirect":
+        return web.Response(status=302, headers={"Location": record["redirect_to"]})
+    if serve in ("chunked", "cut_short"):
+        return await _stream(request, record["data"], headers, cut_short=serve == "cut_short")
+    return web.Response(body=record["data"], headers=headers)
+
+
+async def _stream(
+    request: web.Request, data: bytes, headers: dict[str, str], *, cut_short: bool
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers=headers)
+    if cut_short:
+        response.content_length = len(data)
+        data = data[: len(data) // 2]
+    else:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    for start in range(0, len(data), 64 * 1024):
+        await response.write(data[start : start + 64 * 1024])
+    if cut_short and request.transport is not None:
+        request.transport.close()  # the peer sees the body end before its length
+        return response
+    await response.write_eof()
+    return response
 
 
 async def avatar(request: web.Request) -> web.Response:
