@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
-from urllib.parse import quote
 
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
+from bridge.media import FetchedFile
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -19,6 +19,7 @@ from bridge.rocketchat.errors import (
     RCError,
     RCNotFoundError,
 )
+from bridge.rocketchat.files import FileFetcher, FileLinks
 from bridge.rocketchat.intake import RocketChatIntake
 from bridge.rocketchat.models import RCLogin, RCRoom
 from bridge.rocketchat.realtime import RealtimeListener
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 
 class LinkRefusedError(Exception):
     """A room that cannot be bridged; the message says why."""
-
-
-class FileTooLargeError(Exception):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"file of {size} bytes exceeds the {limit}-byte limit")
 
 
 class RocketChatSide:
@@ -56,6 +52,8 @@ class RocketChatSide:
             else None
         )
         self.admin = RCRestClient(rc.url, login=login)
+        self.file_links = FileLinks(rc.url)
+        self.files = FileFetcher(self.file_links, self.admin.transport)
         self.bot_user_ids: set[str] = {rc.user_id} if rc.user_id else set()
         self.intake = RocketChatIntake(db.inbox, on_stored)
         self.cursors = DatabaseCursorStore(db.sessions, "rc")
@@ -176,23 +174,9 @@ class RocketChatSide:
         if self.listener is not None:
             await self.listener.add_room(RCRoomID(rc_room_id))
 
-    async def download(self, url: str, max_bytes: int) -> tuple[bytes, str]:
-        """Fetch an uploaded file; its links are relative and need the auth headers (§4)."""
-        absolute = url if url.startswith("http") else self._config.rocketchat.url.rstrip("/") + url
-        transport = self.admin.transport
-        async with transport.session.get(absolute, headers=transport.auth_headers()) as resp:
-            if resp.status != 200:
-                raise RCError(f"download of a Rocket.Chat file answered {resp.status}")
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise FileTooLargeError(resp.content_length, max_bytes)
-            data = await resp.content.read(max_bytes + 1)
-            if len(data) > max_bytes:
-                raise FileTooLargeError(len(data), max_bytes)
-            return data, resp.content_type or "application/octet-stream"
-
-    async def avatar(self, username: str, max_bytes: int) -> tuple[bytes, str]:
-        """A user's avatar image as Rocket.Chat serves it (``/avatar/<username>``)."""
-        return await self.download(f"/avatar/{quote(username, safe='')}", max_bytes)
+    async def download(self, link: str, max_bytes: int) -> FetchedFile:
+        """A file from Rocket.Chat's file routes only (bridge.rocketchat.files)."""
+        return await self.files.fetch(link, max_bytes)
 
     async def close(self) -> None:
         if self.listener is not None:
