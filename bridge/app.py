@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import ClientSession, ClientTimeout, web
 from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
-from mautrix.types import ContentURI, UserID
+from mautrix.types import UserID
 
 from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
@@ -31,6 +31,8 @@ from bridge.matrix.erasure_executors import MatrixErasureExecutors, SynapseAdmin
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
+from bridge.matrix.media import MatrixMediaFetcher
+from bridge.media import FetchedFile
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
@@ -42,7 +44,7 @@ from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
-from bridge.rocketchat.service import FileTooLargeError, LinkRefusedError, RocketChatSide
+from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
@@ -54,7 +56,6 @@ from bridge.workers.outbox import (
     Executor,
     OnDone,
     OutboxWorker,
-    PermanentFailure,
     RetryBudget,
     RetryLater,
 )
@@ -103,6 +104,7 @@ class BridgeApp:
             self.config.bridge.max_body_chars,
             is_command=is_command,
             gate=commands.gate,
+            file_links=self.rocketchat.file_links,
         )
         self.inbox_worker = InboxWorker(
             self.db,
@@ -128,17 +130,18 @@ class BridgeApp:
 
         rocketchat = self.rocketchat
 
-        async def fetch_media(mxc: str) -> tuple[bytes, str]:
-            data = await api.bot_intent().download_media(ContentURI(mxc))
-            return data, "application/octet-stream"
+        media = MatrixMediaFetcher(api.bot_intent().api)
+        limit = self.config.bridge.max_media_bytes
 
-        async def fetch_rc_file(url: str) -> tuple[bytes, str]:
-            """A Rocket.Chat file or avatar (both are relative links needing auth)."""
+        async def fetch_media(mxc: str) -> FetchedFile:
+            """Matrix media for Rocket.Chat (FileRefused: too large, cut short, invalid)."""
+            return await media.fetch(mxc, limit)
+
+        async def fetch_rc_file(link: str) -> FetchedFile:
+            """A Rocket.Chat upload or avatar, from its file routes only."""
             try:
-                return await rocketchat.download(url, self.config.bridge.max_media_bytes)
-            except FileTooLargeError as e:
-                raise PermanentFailure(str(e)) from e
-            except (RCError, OSError) as e:
+                return await rocketchat.download(link, limit)
+            except RCError as e:
                 raise RetryLater(f"Rocket.Chat file download failed: {e}") from e
 
         async def display_name(user_id: str) -> str | None:

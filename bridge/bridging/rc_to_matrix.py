@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import emoji
 
 from bridge.bridging import actions
+from bridge.bridging.attachments import attachment_parts
 from bridge.bridging.formatting import MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
@@ -18,6 +19,7 @@ from bridge.ids import RCUserID, RCUsername
 from bridge.privacy.categories import Category
 from bridge.rocketchat import models as rc
 from bridge.rocketchat.events import MessageDeleted, MessageEdited, MessagePosted, MessagesPruned
+from bridge.rocketchat.files import FileLinks
 from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.common import now_ms
@@ -52,8 +54,11 @@ class RocketChatToMatrix:
         *,
         is_command: Callable[[str], bool] = lambda _: False,
         gate: CrossingGate | None = None,
+        file_links: FileLinks | None = None,
     ) -> None:
         self._ids = ids
+        # Which attachment links are files on our Rocket.Chat server; without it, none is.
+        self._file_links = file_links
         self._max_body = max_body_chars
         # Commands to the bridge are answered by it (bridge.commands.rc_entry), never relayed.
         self._is_command = is_command
@@ -105,14 +110,15 @@ class RocketChatToMatrix:
         ):
             return
         sender = await self._ensure_ghost(uow, portal, message.user)
-        content, mentions = await self._content(uow, message.text)
+        files, links = attachment_parts(message, self._file_links)
+        text = "\n".join(t for t in (message.text, *links) if t)
+        content, mentions = await self._content(uow, text)
         if message.thread_id:
             root = await uow.bridging.messages_by_rc(message.thread_id)
             if root:
                 content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
-        files = _file_parts(message)
-        if message.text or not files:
-            disclosure = _disclosure(message, Category.MESSAGE_TEXT, message.text, mentions)
+        if text or not files:
+            disclosure = _disclosure(message, Category.MESSAGE_TEXT, text, mentions)
             await self._send(uow, portal, message, sender, content, 0, disclosure)
         for part, attachment in enumerate(files, start=1):
             disclosure = _disclosure(
@@ -492,22 +498,3 @@ def _thread_relation(root_event_id: str) -> dict[str, Any]:
         "is_falling_back": True,
         "m.in_reply_to": {"event_id": root_event_id},
     }
-
-
-def _file_parts(message: RCMessage) -> list[dict[str, Any]]:
-    """One Matrix event per uploaded file; the executor fetches and re-uploads the bytes."""
-    parts = []
-    for attachment in message.attachments:
-        link = attachment.title_link or attachment.image_url
-        if not link:
-            continue
-        is_image = bool(attachment.image_url) or (attachment.raw.get("image_type") is not None)
-        parts.append(
-            {
-                "msgtype": "m.image" if is_image else "m.file",
-                "body": attachment.title or "file",
-                "rc_file_url": link,
-                "rc_file_type": attachment.raw.get("image_type") or attachment.raw.get("type"),
-            }
-        )
-    return parts

@@ -57,11 +57,17 @@ class Records:
         room_id: str,
         event_id: str | None,
         rc_message_id: str | None = None,
+        *,
+        refused: bool = False,
     ) -> None:
         """Record the ``disclosure`` an action's payload describes, if it has one."""
         d = action.payload.get("disclosure")
         if not d:
             return
+        if refused:
+            # A file that was refused did not cross: what did is a notice in the sender's
+            # name saying so. It is recorded (erasure redacts it) without media or name.
+            d = {**d, "categories": int(Category.MESSAGE_TEXT), "content": None}
         await self._ledger.record(
             uow,
             BridgedItem(
@@ -107,7 +113,9 @@ class Records:
                 reaction["sender"],
                 reaction["origin"],
             )
-        await self._disclose(uow, action, result["room_id"], result["event_id"])
+        await self._disclose(
+            uow, action, result["room_id"], result["event_id"], refused="refused" in result
+        )
         if result.get("ghost_joined"):
             await self._ghost_entered(uow, action, RoomID(result["room_id"]))
 
@@ -266,7 +274,8 @@ class Records:
         if room_id:
             event_id = (action.payload.get("record") or {}).get("matrix_event_id")
             rc_id = (result or {}).get("rc_message_id") or action.payload.get("rc_message_id")
-            await self._disclose(uow, action, room_id, event_id, rc_id)
+            refused = "refused" in (result or {})
+            await self._disclose(uow, action, room_id, event_id, rc_id, refused=refused)
 
     async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
         await uow.bridging.mark_deleted(action.payload["rc_message_id"])

@@ -35,6 +35,8 @@ from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
+from bridge.media import FetchedFile, FileRefused
+from bridge.rocketchat.files import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
@@ -55,7 +57,7 @@ _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM", "M_BAD_JSON", "M_I
 Result = dict[str, Any] | None
 
 
-FileFetcher = Callable[[str], Awaitable[tuple[bytes, str]]]
+FileFetcher = Callable[[str], Awaitable[FetchedFile]]
 
 
 class MatrixExecutors:
@@ -166,9 +168,9 @@ class MatrixExecutors:
     async def _room_avatar(self, bot: IntentAPI, rc_room_id: str) -> list[dict[str, Any]]:
         """The Rocket.Chat room's avatar as initial state; a room without one is no error."""
         try:
-            data, mimetype = await self._fetch_file(f"/avatar/room/{rc_room_id}")
-            url = await bot.upload_media(data, mime_type=mimetype, filename="avatar")
-        except (RetryLater, PermanentFailure, MatrixRequestError) as e:
+            avatar = await self._fetch_file(room_avatar_path(rc_room_id))
+            url = await bot.upload_media(avatar.data, mime_type=avatar.mimetype, filename="avatar")
+        except (RetryLater, PermanentFailure, FileRefused, MatrixRequestError) as e:
             log.info("Portal for %s gets no avatar: %s", rc_room_id, e)
             return []
         return [{"type": "m.room.avatar", "state_key": "", "content": {"url": str(url)}}]
@@ -190,15 +192,42 @@ class MatrixExecutors:
         """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
         payload = action.payload
         content = dict(payload["content"])
-        url = content.pop("rc_file_url")
-        declared_type = content.pop("rc_file_type", None)
-        data, mimetype = await self._fetch_file(url)
-        mimetype = declared_type or mimetype
+        link = content.pop("rc_file_url")
+        # Older payloads carry the attachment's kind ("file"), which is not a media type.
+        content.pop("rc_file_type", None)
+        try:
+            fetched = await self._fetch_file(link)
+        except FileRefused as refusal:
+            return await self._refuse(action, content, refusal)
         intent = self._intent(payload["sender"])
         await intent.ensure_registered()
-        mxc = await intent.upload_media(data, mime_type=mimetype, filename=content["body"])
-        content |= {"url": mxc, "info": {"mimetype": mimetype, "size": len(data)}}
+        mxc = await intent.upload_media(
+            fetched.data, mime_type=fetched.mimetype, filename=content["body"]
+        )
+        content |= {
+            "msgtype": _msgtype(fetched.mimetype),
+            "url": mxc,
+            "info": {"mimetype": fetched.mimetype, "size": fetched.size},
+        }
         return await self.send(_with_content(action, content))
+
+    async def _refuse(
+        self, action: Action, content: dict[str, Any], refusal: FileRefused
+    ) -> Result:
+        """In the file's place, its sender's ghost says it could not be bridged and why.
+
+        Sent like the file would have been (same transaction id, same thread), so it is
+        recorded, deleted and erased like the message it stands for."""
+        log.info("A Rocket.Chat file (outbox action %d) was not bridged: %s", action.id, refusal)
+        notice: dict[str, Any] = {
+            "msgtype": "m.notice",
+            "body": f"A file could not be bridged from Rocket.Chat: {refusal.reason}.",
+        }
+        if "m.relates_to" in content:
+            notice["m.relates_to"] = content["m.relates_to"]
+        result = await self.send(_with_content(action, notice))
+        assert result is not None
+        return {**result, "refused": refusal.reason}
 
     async def redact(self, action: Action) -> Result:
         payload = action.payload
@@ -240,12 +269,18 @@ class MatrixExecutors:
         await intent.set_displayname(p["display_name"], check_current=False)
         avatar_url, avatar_hash = p.get("avatar_url"), p.get("avatar_hash")
         if p.get("rc_username"):
-            data, mimetype = await self._fetch_file(f"/avatar/{p['rc_username']}")
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != avatar_hash:
-                avatar_url = str(await intent.upload_media(data, mime_type=mimetype))
-                await intent.set_avatar_url(ContentURI(avatar_url), check_current=False)
-                avatar_hash = digest
+            try:
+                avatar = await self._fetch_file(avatar_path(p["rc_username"]))
+            except FileRefused as e:  # the name is still worth setting
+                log.info("Ghost avatar not copied: %s", e)
+            else:
+                digest = hashlib.sha256(avatar.data).hexdigest()
+                if digest != avatar_hash:
+                    avatar_url = str(
+                        await intent.upload_media(avatar.data, mime_type=avatar.mimetype)
+                    )
+                    await intent.set_avatar_url(ContentURI(avatar_url), check_current=False)
+                    avatar_hash = digest
         # The profile now shows in every room the ghost is in: the ledger records each.
         return {
             "rooms": [str(r) for r in await intent.get_joined_rooms()],
@@ -288,6 +323,12 @@ async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[st
         "visibility_ts": visibility_ts,
         "encrypted": encrypted,
     }
+
+
+def _msgtype(mimetype: str) -> str:
+    """The Matrix msgtype for a file of ``mimetype`` (spec "m.room.message msgtypes")."""
+    major = mimetype.split("/", 1)[0]
+    return {"image": "m.image", "audio": "m.audio", "video": "m.video"}.get(major, "m.file")
 
 
 def _with_content(action: Action, content: dict[str, Any]) -> Action:

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
+from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -49,7 +50,9 @@ SHADOW_NAME_ATTEMPTS = 5
 
 
 class MediaFetcher(Protocol):
-    async def __call__(self, mxc: str) -> tuple[bytes, str]: ...
+    """Matrix media, whole: FileRefused when too large, cut short or not a valid mxc://."""
+
+    async def __call__(self, mxc: str) -> FetchedFile: ...
 
 
 class RocketChatExecutors:
@@ -335,26 +338,46 @@ class RocketChatExecutors:
     async def upload(self, action: Action) -> Result:
         p = action.payload
         size = p.get("size")
-        if isinstance(size, int) and size > self._max_upload:
-            raise PermanentFailure(f"file of {size} bytes exceeds the {self._max_upload} limit")
-        if not isinstance(p.get("mxc"), str):
-            raise PermanentFailure("media event without an mxc:// URL")
-        data, mimetype = await self._fetch_media(p["mxc"])
-        if len(data) > self._max_upload:
-            raise PermanentFailure(
-                f"file of {len(data)} bytes exceeds the {self._max_upload} limit"
-            )
+        try:
+            if isinstance(size, int) and size > self._max_upload:
+                raise FileTooLarge(self._max_upload)  # declared: no need to download it
+            fetched = await self._fetch_media(str(p.get("mxc") or ""))
+            if fetched.size > self._max_upload:
+                raise FileTooLarge(self._max_upload)
+        except FileRefused as refusal:
+            return await self._refuse(action, refusal)
+        filename = str(p.get("filename") or "file")
+        # The type the homeserver serves, else the bytes', else the name's; the event's
+        # own info.mimetype is only the sender's claim.
+        mimetype = file_mimetype(fetched.mimetype, fetched.data, filename)
         message = await self._shadow_call(
             p["sender"],
             lambda c: c.upload(
                 RCRoomID(p["rc_room_id"]),
-                data,
-                str(p.get("filename") or "file"),
-                p.get("mimetype") or mimetype,
+                fetched.data,
+                filename,
+                mimetype,
                 thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
             ),
         )
         return {"rc_message_id": message.id, "existing": False}
+
+    async def _refuse(self, action: Action, refusal: FileRefused) -> Result:
+        """In the file's place, its sender says it could not be bridged and why: posted
+        with the message id the file would have had, so it is recorded and deleted like it."""
+        log.info("A Matrix file (outbox action %d) was not bridged: %s", action.id, refusal)
+        text = f"A file could not be bridged from Matrix: {refusal.reason}."
+        notice = Action(
+            action.id,
+            action.key,
+            action.kind,
+            action.queue,
+            {**action.payload, "text": text},
+            action.attempts,
+        )
+        result = await self.send(notice)
+        assert result is not None
+        return {**result, "refused": refusal.reason}
 
 
 def _already_gone(e: RCAPIError) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.ids import RCRoomID
+from bridge.media import FetchedFile
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
@@ -17,7 +18,7 @@ from bridge.workers.outbox import PermanentFailure
 from tests.fixtures.bridge_config import write_config
 
 
-async def _no_media(mxc: str) -> tuple[bytes, str]:
+async def _no_media(mxc: str) -> FetchedFile:
     raise AssertionError("not used")
 
 

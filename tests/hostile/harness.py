@@ -33,6 +33,7 @@ from bridge.matrix.handlers import MatrixEventHandler
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
+from bridge.rocketchat.files import FileLinks
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.storage.database import Database
 from bridge.storage.models import InboxEvent
@@ -136,7 +137,14 @@ def dispatcher(config: Config, db: Database) -> Dispatcher:
                 MatrixCommands(ids, {"bridge": BridgeCommands(config)}),
                 MatrixToRocketChat(ids, is_command, config.bridge.max_body_chars),
             ],
-            RC_SOURCE: [RocketChatToMatrix(ids, {RC_BOT_ID}, config.bridge.max_body_chars)],
+            RC_SOURCE: [
+                RocketChatToMatrix(
+                    ids,
+                    {RC_BOT_ID},
+                    config.bridge.max_body_chars,
+                    file_links=FileLinks(config.rocketchat.url),
+                )
+            ],
         }
     )
 

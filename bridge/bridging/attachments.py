@@ -1,0 +1,86 @@
+"""What a Rocket.Chat message's attachments become on Matrix: files to copy, links to show.
+
+An attachment's links are written by the poster (``chat.postMessage`` accepts any
+``attachments``), so only a link to a file route of the configured Rocket.Chat server is
+fetched and copied (bridge.rocketchat.files decides which). Every other web link is shown
+as a link in the message text; the bridge never fetches it. Links of other shapes
+(relative paths off the file routes, other schemes) are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bridge.rocketchat.files import FileLinks
+from bridge.rocketchat.models import RCAttachment, RCMessage
+
+log = logging.getLogger(__name__)
+
+# The link fields of Rocket.Chat's message attachments (core-typings
+# MessageAttachmentDefault / FileAttachmentProps), with the Matrix msgtype of a file there.
+_LINK_FIELDS = (
+    ("title_link", "m.file"),
+    ("image_url", "m.image"),
+    ("audio_url", "m.audio"),
+    ("video_url", "m.video"),
+)
+MAX_LINKS = 10
+MAX_LINK_CHARS = 2048
+
+
+def attachment_parts(
+    message: RCMessage, file_links: FileLinks | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One Matrix content per file to copy (the executor fetches its bytes), and the text
+    lines for the web links that are shown instead of fetched."""
+    files: list[dict[str, Any]] = []
+    lines: list[str] = []
+    seen: set[str] = set()
+    for attachment in message.attachments:
+        links = [
+            (str(attachment.raw.get(f)), kind) for f, kind in _LINK_FIELDS if _has(attachment, f)
+        ]
+        file_link = next(
+            (
+                (link, kind)
+                for link, kind in links
+                if file_links is not None and file_links.is_file(link)
+            ),
+            None,
+        )
+        if file_link is not None:
+            files.append(_file_content(attachment, *file_link, links))
+            seen.add(file_link[0])
+        for link, _kind in links:
+            if link in seen:
+                continue
+            seen.add(link)
+            if not _is_web_link(link):
+                log.debug("An attachment link of message %s is not a web link: dropped", message.id)
+                continue
+            if len(lines) < MAX_LINKS:
+                lines.append(f"{attachment.title}: {link}" if attachment.title else link)
+    return files, lines
+
+
+def _has(attachment: RCAttachment, field: str) -> bool:
+    value = attachment.raw.get(field)
+    return isinstance(value, str) and 0 < len(value) <= MAX_LINK_CHARS
+
+
+def _is_web_link(link: str) -> bool:
+    return link.lower().startswith(("https://", "http://")) and not any(c.isspace() for c in link)
+
+
+def _file_content(
+    attachment: RCAttachment, link: str, kind: str, links: list[tuple[str, str]]
+) -> dict[str, Any]:
+    # An upload's title_link and image_url/audio_url/video_url name the same file; the
+    # media field says what kind it is. The executor checks that against the bytes.
+    kinds = {k for lnk, k in links if lnk == link and k != "m.file"}
+    return {
+        "msgtype": kinds.pop() if len(kinds) == 1 else kind,
+        "body": attachment.title or "file",
+        "rc_file_url": link,
+    }
