@@ -29,6 +29,7 @@ from bridge.rocketchat.errors import (
     error_from_response,
 )
 from bridge.rocketchat.models import RCLogin
+from bridge.slots import slot_wait_limit
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ class RCTransport:
         """Call ``/api/v1/<endpoint>`` and return the success body (envelope included)."""
         failures = 0
         rate_limited = 0
+        slept = 0.0
+        # Inside an outbox slot, sleep at most this long in total (bridge/slots.py).
+        bound = slot_wait_limit()
         while True:
             try:
                 return await self._once(
@@ -127,16 +131,21 @@ class RCTransport:
                     not self.retry.wait_on_rate_limit
                     or rate_limited > self.retry.rate_limit_retries
                     or exc.retry_after > self.retry.max_rate_limit_wait
+                    or (bound is not None and slept + exc.retry_after > bound)
                 ):
                     raise
                 log.info("Rate limited on %s, waiting %.2f s", endpoint, exc.retry_after)
                 await asyncio.sleep(exc.retry_after)
+                slept += exc.retry_after
             except (RCServerError, RCConnectionError) as exc:
                 failures += 1
                 if failures >= self.retry.attempts:
                     raise
                 delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (failures - 1))
                 delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+                if bound is not None and slept + delay > bound:
+                    raise
+                slept += delay
                 log.warning("%s %s failed (%s), retry in %.2f s", method, endpoint, exc, delay)
                 await asyncio.sleep(delay)
 

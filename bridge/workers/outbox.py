@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from bridge.faults import crash_point
 from bridge.metrics import OUTBOX_DIED
+from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
@@ -39,6 +40,9 @@ HOUR_MS = 3_600_000
 # HTTP statuses that say the server (or the proxy in front of it) is away, not that the
 # request is wrong: retried as Unavailable.
 AWAY_STATUSES = frozenset({502, 503, 504})
+# Seconds a client may sleep in total inside one action (bridge/slots.py): well inside
+# the PostgreSQL claim lease, short enough not to hold a room's queue.
+SLOT_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class OutboxWorker:
         budget: RetryBudget | None = None,
         clock: Callable[[], int] = now_ms,
         concurrency: int = 8,
+        slot_wait_s: float = SLOT_WAIT_S,
         base_backoff: float = 1.0,
         max_backoff: float = 60.0,
         idle_poll_seconds: float = 1.0,
@@ -100,6 +105,7 @@ class OutboxWorker:
         self._on_dead = on_dead or {}
         self._budget = budget or RetryBudget()
         self._clock = clock
+        self._slot_wait = slot_wait_s
         self._concurrency = concurrency
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
@@ -141,7 +147,8 @@ class OutboxWorker:
             await self._die(action, f"no executor for action kind {action.kind!r}", REFUSED)
             return
         try:
-            result = await executor(action)
+            with outbox_slot(self._slot_wait):
+                result = await executor(action)
         except RetryLater as e:
             await self._failed(action, f"{e}", e.retry_after, uses_attempt=e.uses_attempt)
             return
