@@ -13,7 +13,14 @@ import attrs
 
 from bridge.sandbox.rocketchat.access import has_permission
 from bridge.sandbox.rocketchat.responses import failure, meteor_error, not_allowed
-from bridge.sandbox.rocketchat.state import Doc, SimRoom, SimState, SimUser, random_id
+from bridge.sandbox.rocketchat.state import (
+    Doc,
+    SimRoom,
+    SimState,
+    SimUser,
+    ddp_dates,
+    random_id,
+)
 
 
 def _bump_room(state: SimState, room: SimRoom, delta: int) -> None:
@@ -65,7 +72,22 @@ def create_message(
     state.messages[doc["_id"]] = doc
     _bump_room(state, room, +1)
     state.emit("message", doc)
+    state.emit("messageInserted", doc)
     return doc
+
+
+def subscription_changed(state: SimState, room: SimRoom, user: SimUser, action: str) -> None:
+    """``watch.subscriptions``: the member learns on ``<uid>/subscriptions-changed`` and
+    ``<uid>/rooms-changed`` that a subscription was ``inserted`` or ``removed``."""
+    state.emit(
+        "subscription",
+        {
+            "uid": user.id,
+            "action": action,
+            "subscription": ddp_dates(room.subscription(state, user)),
+            "room": ddp_dates(room.document(state)),
+        },
+    )
 
 
 def _touch_thread_parent(state: SimState, tmid: str, now: int, user_id: str, delta: int) -> None:

@@ -11,31 +11,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from typing import Any
 
 import attrs
 from aiohttp import WSMsgType, web
 
-from bridge.sandbox.rocketchat.access import can_access
+from bridge.sandbox.rocketchat import realtime_streams as streams
 from bridge.sandbox.rocketchat.appkeys import HUB_KEY, STATE_KEY
-from bridge.sandbox.rocketchat.state import Doc, SimState, SimUser, random_id, render_ddp
+from bridge.sandbox.rocketchat.realtime_methods import METHODS, MethodError
+from bridge.sandbox.rocketchat.state import Doc, SimState, SimUser, random_id
 
 log = logging.getLogger(__name__)
 
-ROOM_MESSAGES = "stream-room-messages"
-NOTIFY_ROOM = "stream-notify-room"
-MY_MESSAGES = "__my_messages__"
-
 
 def _meteor_error(error: str | int, reason: str) -> Doc:
-    return {
-        "isClientSafe": True,
-        "error": error,
-        "reason": reason,
-        "message": f"{reason} [{error}]",
-        "errorType": "Meteor.Error",
-    }
+    return MethodError(error, reason).frame()
 
 
 @attrs.define(eq=False)  # identity hashing: sessions live in a set
@@ -59,28 +49,17 @@ class RealtimeHub:
         self.sessions: set[Session] = set()
 
     def on_change(self, kind: str, payload: Doc) -> None:
-        for session in list(self.sessions):
-            if session.user is not None:
-                self._dispatch(session, session.user, kind, payload)
+        self.broadcast(kind, payload)
 
-    def _dispatch(self, session: Session, user: SimUser, kind: str, payload: Doc) -> None:
-        room = self.state.rooms.get(payload["rid"])
-        if room is None or not can_access(user, room):
-            return
-        for name, param in session.subs.values():
-            if kind == "message" and name == ROOM_MESSAGES and param in (MY_MESSAGES, room.id):
-                args: list[Any] = [render_ddp(payload)]
-                if param == MY_MESSAGES:
-                    args.append(
-                        {
-                            "roomParticipant": user.id in room.members,
-                            "roomType": room.t,
-                            "roomName": room.name,
-                        }
-                    )
-                session.send(_changed(name, param, args))
-            elif name == NOTIFY_ROOM and param == f"{room.id}/{kind}":
-                session.send(_changed(name, param, [_event_arg(kind, payload)]))
+    def broadcast(self, kind: str, payload: Doc, exclude: Session | None = None) -> None:
+        """Send each session the stream events it is subscribed to (one per subscription)."""
+        for session in list(self.sessions):
+            if session is exclude:
+                continue
+            for stream, event, args in streams.events_for(self.state, session.user, kind, payload):
+                for name, param in session.subs.values():
+                    if (name, param) == (stream, event):
+                        session.send(_changed(stream, event, args))
 
     async def close_all(self) -> None:
         for session in list(self.sessions):
@@ -106,6 +85,9 @@ class RealtimeHub:
                     self._on_frame(session, frame)
         finally:
             self.sessions.discard(session)
+            user = session.user
+            if user is not None and not any(s.user is user for s in self.sessions):
+                self._presence(user, "offline")
             pinger.cancel()
             session.outbox.put_nowait(None)
             await asyncio.gather(writer, pinger, return_exceptions=True)
@@ -146,61 +128,71 @@ class RealtimeHub:
 
     def _on_method(self, session: Session, frame: Doc) -> None:
         call_id = frame.get("id")
-        params = frame.get("params") or [{}]
-        if frame.get("method") != "login":
-            error = _meteor_error(404, f"Method '{frame.get('method')}' not found")
-            session.send({"msg": "result", "id": call_id, "error": error})
-            return
-        token = params[0].get("resume") if params and isinstance(params[0], dict) else None
-        user = next(
-            (
-                u
-                for u in self.state.users.values()
-                if isinstance(token, str)
-                and any(secrets.compare_digest(t, token) for t in u.tokens)
-            ),
-            None,
-        )
-        if user is None or not user.active:
-            error = _meteor_error(403, "You've been logged out by the server. Please log in again.")
-            session.send({"msg": "result", "id": call_id, "error": error})
+        method = str(frame.get("method"))
+        params = frame.get("params")
+        params = params if isinstance(params, list) else []
+        reply: Doc = {"msg": "result", "id": call_id}
+        was = session.user
+        try:
+            if method in streams.STREAMS:
+                self._write_stream(session, method, params)
+                result = None
+            elif method in METHODS:
+                result = METHODS[method](self.state, session, params)
+            else:
+                raise MethodError(404, f"Method '{method}' not found")
+        except MethodError as exc:
+            reply["error"] = exc.frame()
         else:
-            session.user = user
-            expires = self.state.now_ms() + 90 * 86400 * 1000
-            result = {
-                "id": user.id,
-                "token": token,
-                "tokenExpires": {"$date": expires},
-                "type": "resume",
-            }
-            session.send({"msg": "result", "id": call_id, "result": result})
+            if result is not None:
+                reply["result"] = result
+        session.send(reply)
         session.send({"msg": "updated", "methods": [call_id]})
+        if session.user is not None and session.user is not was:
+            self._presence(session.user, "online")
+
+    def _write_stream(self, session: Session, name: str, params: list[Any]) -> None:
+        """A client emitting on a stream: only typing on stream-notify-room is allowed, by a
+        member of the room, under their own username (notifications.module.ts allowWrite);
+        the streamer passes it on to the other subscribers, not back to the sender."""
+        user = session.user
+        event = str(params[0]) if params else ""
+        rid, _, kind = event.partition("/")
+        room = self.state.rooms.get(rid)
+        allowed = (
+            name == streams.NOTIFY_ROOM
+            and kind in ("user-activity", "typing")
+            and user is not None
+            and room is not None
+            and user.id in room.members
+            and len(params) > 1
+            and params[1] == user.username
+        )
+        if not allowed:
+            raise MethodError("not-allowed", "Not allowed")
+        self.broadcast(kind, {"rid": rid, "args": params[1:]}, exclude=session)
+
+    def _presence(self, user: SimUser, status: str) -> None:
+        """``user-status`` on stream-notify-logged: ``[_id, username, status, statusText,
+        name, roles]`` with status 0 offline, 1 online (listeners.module.ts STATUS_MAP)."""
+        code = {"offline": 0, "online": 1}[status]
+        row = [user.id, user.username, code, "", user.name, list(user.roles)]
+        self.broadcast("presence", {"args": [row]})
 
     def _on_sub(self, session: Session, frame: Doc) -> None:
         sub_id = str(frame.get("id"))
-        name = frame.get("name")
+        name = str(frame.get("name"))
         params = frame.get("params") or []
         param = str(params[0]) if params else ""
-        if (
-            session.user is None
-            or name not in (ROOM_MESSAGES, NOTIFY_ROOM)
-            or not self._may_read(session.user, name, param)
+        if name not in streams.STREAMS or not streams.may_read(
+            self.state, session.user, name, param
         ):
             session.send(
                 {"msg": "nosub", "id": sub_id, "error": _meteor_error("not-allowed", "Not allowed")}
             )
             return
-        session.subs[sub_id] = (str(name), param)
+        session.subs[sub_id] = (name, param)
         session.send({"msg": "ready", "subs": [sub_id]})
-
-    def _may_read(self, user: SimUser, name: str, param: str) -> bool:
-        if name == ROOM_MESSAGES:
-            room = self.state.rooms.get(param)
-            return param == MY_MESSAGES or (room is not None and can_access(user, room))
-        # stream-notify-room needs a subscription to the room (notifications.module.ts, §8).
-        rid, _, event = param.partition("/")
-        room = self.state.rooms.get(rid)
-        return room is not None and user.id in room.members and bool(event)
 
 
 def _changed(stream: str, event_name: str, args: list[Any]) -> Doc:
@@ -210,14 +202,6 @@ def _changed(stream: str, event_name: str, args: list[Any]) -> Doc:
         "id": "id",
         "fields": {"eventName": event_name, "args": args},
     }
-
-
-def _event_arg(kind: str, payload: Doc) -> Doc:
-    if kind == "deleteMessage":
-        return {"_id": payload["_id"]}
-    arg = dict(payload)
-    arg["ts"] = {op: {"$date": ms} for op, ms in payload["ts"].items()}
-    return arg
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

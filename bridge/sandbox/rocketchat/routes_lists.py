@@ -76,7 +76,7 @@ def join_room(state: SimState, user: SimUser, room: SimRoom) -> None:
     room.members.append(user.id)
     room.updated_at = state.now_ms()
     ops.create_message(state, user, room, {"msg": user.username, "t": "uj"})
-    state.emit("subscription", {"rid": room.id, "uid": user.id, "action": "inserted"})
+    ops.subscription_changed(state, room, user, "inserted")
 
 
 def _rooms_of(state: SimState, user: SimUser) -> list[SimRoom]:

@@ -112,6 +112,7 @@ def make_invite(kind: str) -> Handler:
                 raise meteor_error("error-invalid-user", "Invalid user")
             if uid not in room.members:
                 room.members.append(uid)
+                ops.subscription_changed(state, room, state.users[uid], "inserted")
                 # addUserToRoom inserts a system message: t "au", msg = the added user's
                 # username, u = who added them (server: createWithTypeRoomIdMessageUserAndUnread).
                 ops.create_message(state, user, room, {"msg": state.users[uid].username, "t": "au"})
@@ -140,6 +141,7 @@ def make_kick(kind: str) -> Handler:
         ):
             raise meteor_error("error-not-allowed", "Not allowed")
         if target.id in room.members:
+            ops.subscription_changed(state, room, target, "removed")
             room.members.remove(target.id)
             # removeUserFromRoom inserts t "ru" (msg = removed username, u = remover).
             ops.create_message(state, user, room, {"msg": target.username, "t": "ru"})

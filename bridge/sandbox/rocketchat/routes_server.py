@@ -93,7 +93,7 @@ def change_setting(state: SimState, setting_id: str, value: Any) -> None:
     (stream-notify-all, args ``["updated", {_id, value}]``)."""
     state.settings[setting_id] = value
     if setting_id in PUBLIC_SETTINGS:
-        state.emit("setting", {"_id": setting_id, "value": value})
+        state.emit("setting", {"args": ["updated", {"_id": setting_id, "value": value}]})
 
 
 def add_routes(app: web.Application) -> None:

@@ -72,6 +72,16 @@ def render_ddp(doc: Doc) -> Doc:
     return result
 
 
+def ddp_dates(doc: Doc) -> Doc:
+    """Room and subscription documents are built with ISO dates (for REST); DDP sends
+    the same dates as EJSON ``{"$date": ms}``."""
+    out = dict(doc)
+    for key in ("ts", "ls", "_updatedAt", "createdAt"):
+        if isinstance(out.get(key), str):
+            out[key] = {"$date": parse_iso_ms(out[key])}
+    return out
+
+
 @dataclass
 class SimUser:
     id: str
