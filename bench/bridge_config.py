@@ -18,6 +18,7 @@ def write_config(path: Path, **sections: dict[str, Any]) -> Path:
     data["appservice"]["as_token"] = secrets.token_hex(16)
     data["appservice"]["hs_token"] = secrets.token_hex(16)
     data["privacy"]["hash_key"] = secrets.token_hex(32)
+    data["storage"]["encryption_key"] = secrets.token_hex(32)
     data["rocketchat"]["password"] = secrets.token_hex(8)
     for section, values in sections.items():
         data.setdefault(section, {})

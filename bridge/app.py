@@ -50,6 +50,7 @@ from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
+from bridge.workers.housekeeping import housekeeping
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import (
     HOUR_MS,
@@ -66,7 +67,7 @@ log = logging.getLogger(__name__)
 class BridgeApp:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        self.db = Database.from_config(config)
         self.ids = Identities(config)
         self.ledger = DisclosureLedger(
             LedgerSettings(
@@ -78,6 +79,8 @@ class BridgeApp:
         # The erasure engine (issue 7): its API for the CLI, commands and tests.
         self.erasure = ErasureEngine(self.db, erasure_settings(config))
         self.erasure_support = SupportLookup(config.privacy.contacts)
+        # Deletes what is kept past its retention (docs/security.md), hourly by default.
+        self.housekeeping = housekeeping(config, self.db, self.erasure, self.ledger)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -89,6 +92,7 @@ class BridgeApp:
     async def start(self) -> None:
         """Start serving; raises SchemaOutdatedError before touching anything else."""
         await self.db.require_current_schema()
+        await self._start_storage_upkeep()
         self._session = ClientSession(timeout=ClientTimeout(total=60))
         api = build_api(self.config, self._session)
         self.rocketchat = RocketChatSide(
@@ -212,6 +216,14 @@ class BridgeApp:
         budget = RetryBudget(outbox.max_attempts, outbox.max_age_hours * HOUR_MS)
         on_dead = relay_dead_hooks() | erasure_dead_hooks()
         return OutboxWorker(self.db, executors, on_done=on_done, on_dead=on_dead, budget=budget)
+
+    async def _start_storage_upkeep(self) -> None:
+        """Seal session tokens an older version stored in plain text, before any is used,
+        and start the periodic pruning."""
+        async with self.db.unit_of_work() as uow:
+            if sealed := await uow.bridging.seal_plain_tokens():
+                log.info("Sealed %d session token(s) stored in plain text", sealed)
+        self._spawn(self.housekeeping.run(), "pruning")
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""

@@ -74,3 +74,16 @@ OUTBOX_LAG = Gauge(
     "Age of the oldest outbox action that is due now (0 when the worker is caught up)",
     registry=REGISTRY,
 )
+PRUNE_LAST_RUN = Gauge(
+    "bridge_prune_last_run_timestamp_seconds",
+    "Unix time at which each pruning job (processed_queues, request_log, ledger) last "
+    "completed; a stale value means data is kept past its retention",
+    ["job"],
+    registry=REGISTRY,
+)
+PRUNED_ROWS = Counter(
+    "bridge_pruned_rows_total",
+    "Rows deleted by each pruning job since the bridge started",
+    ["job"],
+    registry=REGISTRY,
+)

@@ -140,7 +140,7 @@ def _run(
         return EXIT_CONFIG, None
 
     async def go() -> dict[str, Any]:
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        db = Database.from_config(config)
         try:
             await db.require_current_schema()
             return await query(db)

@@ -71,7 +71,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     setup_logging(config.logging)
 
     async def upgrade() -> None:
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        db = Database.from_config(config)
         try:
             await db.upgrade()
         finally:

@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace, job: Callable[[ErasureEngine, Config], Awaita
         return EXIT_CONFIG
 
     async def go() -> int:
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        db = Database.from_config(config)
         try:
             await db.require_current_schema()
             return await job(ErasureEngine(db, erasure_settings(config)), config)
@@ -234,7 +234,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     async def go() -> bytes:
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        db = Database.from_config(config)
         try:
             await db.require_current_schema()
             subject = await LedgerQueries(db).find_subject(args.subject)

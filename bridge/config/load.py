@@ -114,6 +114,7 @@ def _check_semantics(config: Config) -> None:
     _check_rocketchat(config)
     _check_web(config)
     _check_metrics(config)
+    _check_storage(config)
 
 
 def _check_limits(config: Config) -> None:
@@ -182,6 +183,32 @@ def _check_web(config: Config) -> None:
         raise ConfigError(
             "web.admin_token",
             "the dashboard needs an admin_token, or Matrix admins (web.admins or privacy.admins)",
+        )
+
+
+def _check_storage(config: Config) -> None:
+    storage = config.storage
+    # Secure by default: without a key the bridge would have to store its shadow users'
+    # Rocket.Chat session tokens in plain text, so it does not start at all.
+    if storage.encryption_key is None:
+        raise ConfigError(
+            "storage.encryption_key",
+            "is missing; run `bridge generate-registration`, or set it (or "
+            "encryption_key_path / BRIDGE_STORAGE_ENCRYPTION_KEY) to 32+ random characters",
+        )
+    if len(storage.encryption_key) < 32:
+        raise ConfigError(
+            "storage.encryption_key", "must be at least 32 characters (generate a random one)"
+        )
+    if storage.done_retention_hours < 1:
+        raise ConfigError(
+            "storage.done_retention_hours",
+            f"must be at least 1, got {storage.done_retention_hours}",
+        )
+    if not 1 <= storage.prune_interval_minutes <= 1440:
+        raise ConfigError(
+            "storage.prune_interval_minutes",
+            f"must be between 1 and 1440 (a day), got {storage.prune_interval_minutes}",
         )
 
 

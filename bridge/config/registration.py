@@ -70,6 +70,13 @@ def generate_registration(config_path: Path, config: Config, registration_path: 
     if privacy is not None and privacy.get("hash_key") in (None, PLACEHOLDER_TOKEN):
         # Generated once and then kept: rotating it would orphan earlier hashes.
         privacy["hash_key"] = secrets.token_urlsafe(32)
+    storage = data.get("storage")
+    if storage is None:
+        data["storage"] = storage = {}
+    if storage.get("encryption_key") in (None, PLACEHOLDER_TOKEN):
+        # Also generated once: a new key only makes the shadows log in again, but there is
+        # no reason to lose their sessions at every run of this command.
+        storage["encryption_key"] = secrets.token_urlsafe(48)
     registration = build_registration(config, as_token, hs_token)
     # Write the registration first: if the config write then fails, re-running the command
     # simply generates new tokens for both; the reverse order could leave a config whose

@@ -227,7 +227,7 @@ class Demo:
 
     async def _wait_portal_room(self, config: Config, rc_room_id: str) -> RoomID:
         """Poll the bridge's database until it has created the portal's Matrix room."""
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+        db = Database.from_config(config)
         deadline = time.monotonic() + _PORTAL_READY_S
         try:
             while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.bridging_rows import GhostRow, MessageRow, PortalRow, ReactionRow, ShadowRow
 from bridge.storage.common import insert_ignoring_conflicts, now_ms
+from bridge.storage.sealed import SealError, SecretBox, is_sealed
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,11 @@ def _message(r: MessageRow) -> BridgedMessage:
 class BridgingStore:
     """Queries and updates run inside the caller's session (one unit of work)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, secrets: SecretBox | None = None) -> None:
         self._s = session
+        # Seals the shadows' session tokens (storage.encryption_key); None in tools that
+        # never read or write one.
+        self._secrets = secrets
 
     # --- portals -------------------------------------------------------------------------
 
@@ -186,11 +190,10 @@ class BridgingStore:
 
     async def shadow(self, matrix_user_id: str) -> Shadow | None:
         r = await self._s.get(ShadowRow, matrix_user_id)
-        return (
-            None
-            if r is None
-            else Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, r.auth_token)
-        )
+        if r is None:
+            return None
+        token = None if r.auth_token is None else self._open(r.auth_token)
+        return Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, token)
 
     async def shadow_by_rc(self, rc_user_id: str) -> Shadow | None:
         r = await self._s.scalar(select(ShadowRow).where(ShadowRow.rc_user_id == rc_user_id))
@@ -208,8 +211,36 @@ class BridgingStore:
         row.rc_user_id = shadow.rc_user_id
         row.rc_username = shadow.rc_username
         row.display_name = shadow.display_name
-        row.auth_token = shadow.auth_token
+        row.auth_token = None if shadow.auth_token is None else self._seal(shadow.auth_token)
         await self._s.flush()
+
+    async def seal_plain_tokens(self) -> int:
+        """Seal the session tokens an older version stored in plain text; returns how many."""
+        rows = await self._s.scalars(select(ShadowRow).where(ShadowRow.auth_token.is_not(None)))
+        sealed = 0
+        for row in rows:
+            if row.auth_token is not None and not is_sealed(row.auth_token):
+                row.auth_token = self._seal(row.auth_token)
+                sealed += 1
+        await self._s.flush()
+        return sealed
+
+    def _box(self) -> SecretBox:
+        if self._secrets is None:
+            raise RuntimeError("storage.encryption_key is needed to store or read a session token")
+        return self._secrets
+
+    def _seal(self, token: str) -> str:
+        return self._box().seal(token)
+
+    def _open(self, stored: str) -> str:
+        try:
+            return self._box().open(stored)
+        except SealError:
+            # Sealed under another key (storage.encryption_key was changed). An empty token
+            # fails Rocket.Chat's authentication, on which the executor logs the shadow in
+            # again with its derived password and stores the new session sealed.
+            return ""
 
     # --- messages and reactions ----------------------------------------------------------
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.config.model import Config
 from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
 from bridge.storage.audit import AuditStore
@@ -20,7 +21,9 @@ from bridge.storage.inbox import Inbox
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
+from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
+from bridge.storage.sealed import SecretBox
 
 
 class UnitOfWork:
@@ -30,11 +33,16 @@ class UnitOfWork:
     the same transaction as the outbox actions it caused, so a crash repeats nothing.
     """
 
-    def __init__(self, session: AsyncSession, pseudonym_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        pseudonym_key: bytes | None = None,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self._session = session
         # Names people in records kept after their erasure (bridge.privacy.pseudonyms).
         self.pseudonym_key = pseudonym_key
-        self.bridging = BridgingStore(session)
+        self.bridging = BridgingStore(session, secrets)
         self.enqueued = False
 
     async def enqueue(self, action: NewAction) -> bool:
@@ -56,6 +64,10 @@ class UnitOfWork:
         return await outbox_repo.mark_dead(
             self._session, action_id, error, cause, uses_attempt=uses_attempt, now=now
         )
+
+    async def prune_processed(self, cutoff_ms: int) -> int:
+        """Delete inbox events and outbox actions processed before ``cutoff_ms``."""
+        return await prune_processed(self._session, cutoff_ms)
 
     @property
     def ledger(self) -> LedgerStore:
@@ -84,17 +96,34 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str, *, pseudonym_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pseudonym_key: bytes | None = None,
+        encryption_key: str | None = None,
+    ) -> None:
         """``pseudonym_key`` (``privacy.hash_key``) lets the audit log name people by
-        pseudonym; without it, an entry whose actor is a person is refused."""
+        pseudonym; without it, an entry whose actor is a person is refused.
+        ``encryption_key`` (``storage.encryption_key``) seals the shadows' stored session
+        tokens; tools that never read or write one may leave it out."""
         self.url = url
         self.pseudonym_key = pseudonym_key
+        self._secrets = None if encryption_key is None else SecretBox(encryption_key)
         self.engine = create_engine(url)
         self.sessions = session_factory(self.engine)
         self.inbox = Inbox(self.sessions)
         self.outbox = Outbox(self.sessions)
         self.ledger = LedgerReader(self.sessions)
         self._enqueue_listeners: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_config(cls, config: Config) -> Database:
+        return cls(
+            config.database.url,
+            pseudonym_key=config.privacy.hash_key.encode(),
+            encryption_key=config.storage.encryption_key,
+        )
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each unit of work that enqueued an action commits."""
@@ -103,7 +132,7 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions.begin() as session:
-            uow = UnitOfWork(session, self.pseudonym_key)
+            uow = UnitOfWork(session, self.pseudonym_key, self._secrets)
             yield uow
         if uow.enqueued:
             # The outbox would otherwise find the action only at its next idle poll

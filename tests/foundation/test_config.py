@@ -56,6 +56,17 @@ def test_valid_config_loads_into_frozen_typed_object(config_path: Path) -> None:
         ("database", "url", "mysql://x", "database.url: must start with"),
         ("privacy", "admins", "alice", "privacy.admins: must be a list, not a string"),
         ("homeserver", "domain", "", "homeserver.domain: must not be empty"),
+        # No key, no start: the shadows' session tokens are never stored in plain text.
+        ("storage", "encryption_key", _DELETE, "storage.encryption_key: is missing"),
+        ("storage", "encryption_key", None, "storage.encryption_key: is missing"),
+        ("storage", "encryption_key", "short", "storage.encryption_key: must be at least 32"),
+        (
+            "storage",
+            "encryption_key",
+            "This value is generated when generating the registration",
+            "storage.encryption_key: still has the example placeholder",
+        ),
+        ("storage", "done_retention_hours", 0, "storage.done_retention_hours: must be at least"),
     ],
 )
 def test_each_mistake_is_one_clear_line_and_exit_2(

@@ -50,6 +50,16 @@ def test_tokens_are_stored_back_keeping_comments(config_path: Path, tmp_path: Pa
     assert "admin_token: null" in after, "explicit nulls stay explicit"
 
 
+def test_generate_registration_fills_in_the_storage_key_once(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    shutil.copy(EXAMPLE, config)
+    main(["generate-registration", "-c", str(config), "-r", str(tmp_path / "r.yaml")])
+    key = YAML(typ="safe").load(config.read_text())["storage"]["encryption_key"]
+    assert key != PLACEHOLDER_TOKEN and len(key) >= 32
+    main(["generate-registration", "-c", str(config), "-r", str(tmp_path / "r.yaml")])
+    assert YAML(typ="safe").load(config.read_text())["storage"]["encryption_key"] == key
+
+
 def test_generating_twice_rotates_tokens(config_path: Path, tmp_path: Path) -> None:
     reg = tmp_path / "r.yaml"
     main(["generate-registration", "-c", str(config_path), "-r", str(reg)])

@@ -1,0 +1,110 @@
+"""Periodic pruning: what the bridge keeps, it keeps only for as long as it says it does.
+
+Three jobs run shortly after start and then every ``storage.prune_interval_minutes``:
+
+- ``processed_queues``: processed inbox events, done outbox actions and homeserver
+  transaction ids older than ``storage.done_retention_hours`` (their bodies went when
+  they were processed);
+- ``request_log``: erasure requests finished more than 24 months ago;
+- ``ledger``: disclosure records older than ``privacy.ledger_retention_days``.
+
+Each job's last completed run is the ``bridge_prune_last_run_timestamp_seconds`` gauge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.config import Config
+from bridge.metrics import PRUNE_LAST_RUN, PRUNED_ROWS
+from bridge.privacy.erasure import ErasureEngine
+from bridge.privacy.ledger import DisclosureLedger
+from bridge.storage.common import now_ms
+from bridge.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+# A first round soon after start (a bridge restarted often still prunes), but not in the
+# middle of the start-up burst of catch-up and portal work.
+FIRST_RUN_DELAY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    name: str
+    # Given the current time in ms, deletes what has expired; returns how many rows went.
+    run: Callable[[int], Awaitable[int]]
+
+
+class Housekeeping:
+    def __init__(
+        self,
+        jobs: Sequence[PruneJob],
+        *,
+        interval_seconds: float,
+        first_run_delay_seconds: float = FIRST_RUN_DELAY_SECONDS,
+    ) -> None:
+        self._jobs = tuple(jobs)
+        self._interval = interval_seconds
+        self._first_delay = first_run_delay_seconds
+
+    async def run(self) -> None:
+        await asyncio.sleep(self._first_delay)
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self._interval)
+
+    async def run_once(self, now: int | None = None) -> dict[str, int]:
+        """Run every job once; a failing job is logged and the others still run."""
+        now = now_ms() if now is None else now
+        removed: dict[str, int] = {}
+        for job in self._jobs:
+            try:
+                count = await job.run(now)
+            except Exception:  # a boundary: the next round tries again
+                log.exception("Pruning job %s failed; retrying next round", job.name)
+                continue
+            removed[job.name] = count
+            PRUNED_ROWS.labels(job=job.name).inc(count)
+            PRUNE_LAST_RUN.labels(job=job.name).set(now / 1000)
+            if count:
+                log.info("Pruning job %s deleted %d row(s)", job.name, count)
+        return removed
+
+
+def prune_jobs(
+    config: Config, db: Database, erasure: ErasureEngine, ledger: DisclosureLedger
+) -> list[PruneJob]:
+    done_retention_ms = config.storage.done_retention_hours * HOUR_MS
+    ledger_retention_ms = config.privacy.ledger_retention_days * DAY_MS
+
+    async def processed_queues(now: int) -> int:
+        async with db.unit_of_work() as uow:
+            return await uow.prune_processed(now - done_retention_ms)
+
+    async def request_log(now: int) -> int:
+        return await erasure.prune_log(now)
+
+    async def disclosures(now: int) -> int:
+        async with db.unit_of_work() as uow:
+            return await ledger.prune_older_than(uow, now - ledger_retention_ms)
+
+    return [
+        PruneJob("processed_queues", processed_queues),
+        PruneJob("request_log", request_log),
+        PruneJob("ledger", disclosures),
+    ]
+
+
+def housekeeping(
+    config: Config, db: Database, erasure: ErasureEngine, ledger: DisclosureLedger
+) -> Housekeeping:
+    return Housekeeping(
+        prune_jobs(config, db, erasure, ledger),
+        interval_seconds=config.storage.prune_interval_minutes * 60.0,
+    )
