@@ -44,8 +44,19 @@ class FileRefused(Exception):
 
 class FileTooLarge(FileRefused):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"it is larger than the limit of {limit} bytes ({limit / 1e6:g} MB)")
+        super().__init__(f"it is larger than the limit of {limit} bytes ({limit / 1e6:.1f} MB)")
         self.limit = limit
+
+
+# A download cut short is often a dropped connection: it is tried this many more times
+# (the outbox's backoff in between) before the file is refused.
+CUT_SHORT_RETRIES = 2
+
+
+def may_retry(refusal: FileRefused, attempts: int) -> bool:
+    """Whether ``refusal`` of an action that already failed ``attempts`` times is worth
+    another try rather than a notice."""
+    return isinstance(refusal, FileCutShort) and attempts < CUT_SHORT_RETRIES
 
 
 class FileCutShort(FileRefused):

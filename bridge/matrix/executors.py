@@ -35,7 +35,7 @@ from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
-from bridge.media import FetchedFile, FileRefused
+from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.rocketchat.files import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -198,6 +198,8 @@ class MatrixExecutors:
         try:
             fetched = await self._fetch_file(link)
         except FileRefused as refusal:
+            if may_retry(refusal, action.attempts):
+                raise RetryLater(refusal.reason) from refusal
             return await self._refuse(action, content, refusal)
         intent = self._intent(payload["sender"])
         await intent.ensure_registered()

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
-from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype
+from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -345,6 +345,8 @@ class RocketChatExecutors:
             if fetched.size > self._max_upload:
                 raise FileTooLarge(self._max_upload)
         except FileRefused as refusal:
+            if may_retry(refusal, action.attempts):
+                raise RetryLater(refusal.reason) from refusal
             return await self._refuse(action, refusal)
         filename = str(p.get("filename") or "file")
         # The type the homeserver serves, else the bytes', else the name's; the event's
