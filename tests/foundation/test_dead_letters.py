@@ -3,16 +3,17 @@ moves on; outages and waits spend only the age budget; the death commits with it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bridge.app import build_metrics_app
+from bridge.config.load import load_config
 from bridge.metrics import OUTBOX_DIED
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.web.health import MetricsRoutes
 from bridge.workers.outbox import (
     HOUR_MS,
     OutboxWorker,
@@ -21,6 +22,7 @@ from bridge.workers.outbox import (
     Unavailable,
     Waiting,
 )
+from tests.fixtures.bridge_config import write_config
 
 START = 1_800_000_000_000
 
@@ -157,7 +159,7 @@ async def test_the_death_commits_with_its_hook_or_not_at_all(db: Database) -> No
     assert OUTBOX_DIED.labels("send")._value.get() == before + 1
 
 
-async def test_metrics_show_dead_letters_by_kind(db: Database) -> None:
+async def test_metrics_show_dead_letters_by_kind(db: Database, tmp_path: Path) -> None:
     async def run(action: Action) -> None:
         raise RetryLater("nope")
 
@@ -168,10 +170,14 @@ async def test_metrics_show_dead_letters_by_kind(db: Database) -> None:
     executors = {"rc.send": run, "matrix.send": run}
     worker = OutboxWorker(db, executors, budget=RetryBudget(1), clock=clock)
     await drain(worker, clock, rounds=1, step_ms=1)
-    app = web.Application()
-    MetricsRoutes(db, "metrics-token-for-tests-0123456789").add_routes(app)
-    async with TestClient(TestServer(app)) as client:
-        auth = {"Authorization": "Bearer metrics-token-for-tests-0123456789"}
+    token = "metrics-token-for-tests-0123456789"  # noqa: S105
+    config = load_config(
+        write_config(
+            tmp_path / "config.yaml", database={"url": db.url}, metrics={"bearer_token": token}
+        )
+    )
+    async with TestClient(TestServer(build_metrics_app(config, db))) as client:
+        auth = {"Authorization": f"Bearer {token}"}
         text = await (await client.get("/metrics", headers=auth)).text()
     assert 'bridge_outbox_dead_letters{kind="matrix.send"} 2.0' in text
     assert 'bridge_outbox_dead_letters{kind="rc.send"} 1.0' in text
