@@ -5,6 +5,7 @@
 * 429: wait until ``X-RateLimit-Reset`` (epoch **milliseconds**, §1.1), then retry.
 * 5xx and connection errors: retried with capped exponential backoff.
 * Every request has a timeout.
+* Redirects are not followed: they would carry the credentials to wherever they point.
 """
 
 from __future__ import annotations
@@ -171,12 +172,19 @@ class RCTransport:
                 params=params,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.retry.timeout),
+                # A redirect would carry X-User-Id/X-Auth-Token wherever it points.
+                allow_redirects=False,
             ) as resp:
                 text = await resp.text()
                 status = resp.status
                 reset_header = resp.headers.get("X-RateLimit-Reset")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RCConnectionError(f"{method} {endpoint}: {exc!r}") from exc
+        if 300 <= status < 400:
+            raise RCProtocolError(
+                f"{endpoint}: HTTP {status} redirect, not followed with the bridge's "
+                "credentials; set rocketchat.url to the address Rocket.Chat answers on"
+            )
         return self._decode(status, text, reset_header, endpoint)
 
     @staticmethod

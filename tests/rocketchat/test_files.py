@@ -16,9 +16,10 @@ from aiohttp import web
 
 from bridge.ids import RCUserID
 from bridge.media import FileCutShort, FileRefused, FileTooLarge, file_mimetype
+from bridge.rocketchat.errors import RCProtocolError
 from bridge.rocketchat.files import FileFetcher, FileLinks
 from bridge.rocketchat.models import RCLogin
-from bridge.rocketchat.transport import RCTransport
+from bridge.rocketchat.transport import RCTransport, RetryPolicy
 
 TOKEN = "bridge-admin-token"  # noqa: S105 - a test value
 MIB = 1024 * 1024
@@ -192,3 +193,19 @@ def test_the_type_comes_from_the_file_not_the_attachment_kind() -> None:
     assert file_mimetype("application/octet-stream", png, "x.bin") == "image/png"
     assert file_mimetype(None, b"plain", "notes.txt") == "text/plain"
     assert file_mimetype("file", b"plain", None) == "application/octet-stream"
+
+
+async def test_an_api_redirect_is_not_followed_with_the_credentials(rig: Rig) -> None:
+    """The REST transport carries the same headers: a redirect (to another origin, or
+    anywhere) is an error naming the setting, never a second request."""
+    transport = RCTransport(
+        f"{rig.rc.url}/file-upload/redirect/x?to={rig.foreign.url}/api/v1/me#",
+        login=RCLogin(RCUserID("bridgebot"), TOKEN),
+        retry=RetryPolicy(attempts=1),
+    )
+    try:
+        with pytest.raises(RCProtocolError, match="rocketchat.url"):
+            await transport.call("GET", "me")
+    finally:
+        await transport.close()
+    assert rig.foreign.paths == [] and rig.foreign.seen_tokens == []
