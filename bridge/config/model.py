@@ -128,7 +128,7 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    """The retry budget of every outbound action (docs/commands.md, "Dead letters")."""
+    """The retry budget of every outbound action (docs/outbox.md)."""
 
     # Failures (errors of the action itself) before it becomes a dead letter.
     max_attempts: int = 12

@@ -7,7 +7,7 @@ client-chosen ``_id``).
 Every action has a retry budget (``outbox.max_attempts``, ``outbox.max_age_hours``). An
 action that spends it, or that its executor refuses for good, becomes a dead letter: it
 leaves its queue's head, so the queue moves on, and its ``OnDead`` hook tells whoever
-waits on it (docs/commands.md, "Dead letters").
+waits on it (docs/outbox.md).
 """
 
 from __future__ import annotations
