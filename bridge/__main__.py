@@ -1,5 +1,3 @@
-import sys
+from bridge.cli.main import entry
 
-from bridge.cli.main import main
-
-sys.exit(main())
+entry()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,5 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The ``bridge`` command. Every file it creates (database, its -wal and -shm, exports,
+    generated configs) is private to the bridge's user: they hold personal data or secrets."""
+    os.umask(0o077)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

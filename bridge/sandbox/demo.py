@@ -163,7 +163,7 @@ class Demo:
 
     async def _start(self) -> None:
         hs0 = self.cluster.homeserver(0)
-        self.config_path.parent.mkdir()
+        self.config_path.parent.mkdir(mode=0o700)  # the config's secrets, the database
         settings = DemoBridgeSettings(
             homeserver_url=hs0.client_url,
             server_name=hs0.server_name,

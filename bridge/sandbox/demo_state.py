@@ -20,7 +20,7 @@ ROUNDTRIP_SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "demo_roun
 
 def write_state_file(path: Path, state: State) -> None:
     """Write atomically with mode 0600: a script polling for the file never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

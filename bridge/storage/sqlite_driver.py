@@ -15,6 +15,7 @@ pyproject.toml is narrow); everything else is aiosqlite's own.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -127,6 +128,31 @@ def _run(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> _Ou
         cursor.close()
 
 
+def private_database_files(database: str) -> None:
+    """Make the database file readable by the bridge's own user only (0600).
+
+    The file holds message bodies in flight and sealed secrets; created by sqlite3 it
+    would get the process umask (often 0644, readable by every local user). It is created
+    here first, with 0600; SQLite then gives its -wal and -shm files the database file's
+    own permissions (SQLite src/os_unix.c, findCreateFileMode). An existing file, or
+    -wal/-shm left by an older version, loses any group and other bits.
+    """
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return  # e.g. no such folder: sqlite3.connect reports it, naming the path
+    os.close(fd)
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            mode = os.stat(path).st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except OSError:
+            continue  # not there (yet), or not ours: nothing to tighten
+
+
 def async_creator(url: str | URL) -> Any:
     """An ``async_creator`` for ``create_async_engine`` on a ``sqlite+aiosqlite`` URL.
 
@@ -137,6 +163,7 @@ def async_creator(url: str | URL) -> Any:
     (database,) = args
 
     async def connect() -> FusedConnection:
+        private_database_files(database)
         connection = FusedConnection(lambda: sqlite3.connect(database, **options), 64)
         # As SQLAlchemy does for aiosqlite's own connections: a forgotten connection
         # must not keep the interpreter from exiting.
