@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
-from bridge.commands.export import Identity, build, encode
+from bridge.commands.export import Identity, Retention, build, encode
 from bridge.config import Config
 from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog
 from bridge.privacy.deadlines import Jurisdiction
@@ -239,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             await db.require_current_schema()
             subject = await LedgerQueries(db).find_subject(args.subject)
             identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
-            data, digest = encode(await build(db, identity))
+            data, digest = encode(await build(db, identity, Retention.of(config)))
             details = {"via": "bridge privacy export", "sha256": digest, "bytes": len(data)}
             await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
             return data

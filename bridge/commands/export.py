@@ -4,7 +4,9 @@ person, as one JSON document (GDPR Art. 15 access and Art. 20 portability).
 The document follows ``bridge/commands/schemas/export.schema.json`` (shipped with the
 package; :func:`schema` reads it). It names every recipient server with dates and
 categories (Art. 15(1)(c); CJEU C-154/21: the recipients themselves, not categories of
-them) and every disclosure by its ids, never its content: the bridge stores none.
+them) and every disclosure by its ids, never its content: the bridge keeps what a person
+wrote only while relaying it, and the document's ``storage`` part says so, with how long
+each kind of record is kept.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from bridge.config.model import Config, PrivacyConfig, StorageConfig
+from bridge.privacy.erasure import LOG_RETENTION_MS
 from bridge.privacy.queries import LedgerQueries
 from bridge.privacy.subjects import Subject
 from bridge.storage.common import now_ms
@@ -30,6 +34,36 @@ def schema() -> dict[str, Any]:
     text = resources.files("bridge.commands").joinpath("schemas/export.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
+
+
+# What the bridge keeps of what a person wrote, in their own words (the export's "storage").
+CONTENT_STATEMENT = (
+    "The text and files you send through the bridge are kept in its database only while "
+    "they are being relayed, and are deleted from it as soon as they are delivered. One "
+    "that cannot be delivered is kept until an operator retries or drops it. The copies "
+    "on Rocket.Chat and on the Matrix servers that received them are theirs, listed above "
+    "as recipients."
+)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long the bridge keeps each kind of record (from the config)."""
+
+    processed_hours: int = StorageConfig.done_retention_hours
+    ledger_days: int = PrivacyConfig.ledger_retention_days
+
+    @classmethod
+    def of(cls, config: Config) -> Retention:
+        return cls(config.storage.done_retention_hours, config.privacy.ledger_retention_days)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "message_content": CONTENT_STATEMENT,
+            "delivered_item_ids_hours": self.processed_hours,
+            "disclosure_records_days": self.ledger_days,
+            "erasure_requests_days": LOG_RETENTION_MS // 86_400_000,
+        }
 
 
 @dataclass(frozen=True)
@@ -78,7 +112,7 @@ def iso(ms: int | None) -> str | None:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-async def build(db: Database, identity: Identity) -> dict[str, Any]:
+async def build(db: Database, identity: Identity, retention: Retention) -> dict[str, Any]:
     """The export document of ``identity`` (empty lists when the bridge holds nothing)."""
     async with db.unit_of_work() as uow:
         subject = await own_subject(uow, identity)
@@ -122,6 +156,7 @@ async def build(db: Database, identity: Identity) -> dict[str, Any]:
         "opted_out": bool(since),
         "opted_out_since": iso(min(since)) if since else None,
         "notice_shown_at": iso(min(shown_at)) if shown_at else None,
+        "storage": retention.document(),
     }
 
 

@@ -159,7 +159,7 @@ class PrivacyJobs:
         return _reply(text, audit=[entry])
 
     async def _export(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        document = await build(self._db, identity_of(ctx))
+        document = await build(self._db, identity_of(ctx), self._s.retention)
         data, digest = encode(document)
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         await self._sides.send_file(
@@ -172,7 +172,8 @@ class PrivacyJobs:
             f"bridged item(s), {len(document['recipients'])} recipient server(s), "
             f"{len(document['requests'])} request(s). The file follows the JSON Schema "
             "export.schema.json shipped with the bridge (docs/commands.md). It lists ids and "
-            "dates only: the bridge never stores what you wrote."
+            "dates: what you wrote is kept by the bridge only while it is relayed, then "
+            'deleted (the file\'s "storage" part says what is kept, and for how long).'
         )
         entry = _audit(
             audit.EXPORT_PRODUCED,

@@ -19,6 +19,7 @@ from typing import Any
 from bridge.commands import confirmations, texts
 from bridge.commands.authz import Actor, Decision, Facts, Place, decide
 from bridge.commands.context import CommandContext
+from bridge.commands.export import Retention
 from bridge.commands.parser import ParsedCommand
 from bridge.config import Config
 from bridge.config.model import PrivacyMode
@@ -66,6 +67,8 @@ class CommandSettings:
     notice_url: str | None
     rate_per_minute: int
     moderator_power_level: int
+    # How long each kind of record is kept, as !privacy export tells the person.
+    retention: Retention = Retention()
 
     @classmethod
     def of(cls, config: Config) -> CommandSettings:
@@ -78,6 +81,7 @@ class CommandSettings:
             notice_url=p.notice_url,
             rate_per_minute=p.command_rate_per_minute,
             moderator_power_level=p.moderator_power_level,
+            retention=Retention.of(config),
         )
 
     def actor(self, ctx: CommandContext) -> Actor:
