@@ -119,15 +119,14 @@ class Inbox:
         )
 
     async def record_failure(self, event_id: int, error: str, *, give_up: bool) -> None:
+        """Count a failed attempt. On giving up the body goes too: nothing will process the
+        event again, and the error (the worker's own words, never the body) says why."""
+        values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1, "last_error": error[:2000]}
+        if give_up:
+            values |= {"status": FAILED, "payload": SCRUBBED, "processed_ms": now_ms()}
         async with self._sessions.begin() as session:
             await session.execute(
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id)
-                .values(
-                    attempts=InboxEvent.attempts + 1,
-                    last_error=error[:2000],
-                    status=FAILED if give_up else PENDING,
-                )
+                update(InboxEvent).where(InboxEvent.id == event_id).values(values)
             )
 
     async def counts(self) -> dict[str, int]:

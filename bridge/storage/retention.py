@@ -12,17 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.common import rowcount
 from bridge.storage.inbox import DONE as INBOX_DONE
-from bridge.storage.inbox import SKIPPED
+from bridge.storage.inbox import FAILED, SKIPPED
 from bridge.storage.models import AppServiceTransaction, InboxEvent, OutboxAction
 from bridge.storage.outbox import DONE as OUTBOX_DONE
 
 
 async def prune_processed(session: AsyncSession, cutoff_ms: int) -> int:
-    """Delete rows processed before ``cutoff_ms``; pending and failed rows stay."""
+    """Delete rows processed (or given up) before ``cutoff_ms``. Pending actions and events
+    stay, and so do dead letters (an operator's to retry or drop) and dropped actions (the
+    erasure engine counts them)."""
     removed = 0
     for stmt in (
         delete(InboxEvent).where(
-            InboxEvent.status.in_([INBOX_DONE, SKIPPED]), InboxEvent.processed_ms < cutoff_ms
+            InboxEvent.status.in_([INBOX_DONE, SKIPPED, FAILED]),
+            InboxEvent.processed_ms < cutoff_ms,
         ),
         delete(OutboxAction).where(
             OutboxAction.status == OUTBOX_DONE, OutboxAction.done_ms < cutoff_ms

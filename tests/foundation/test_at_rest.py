@@ -52,6 +52,16 @@ async def test_a_processed_inbox_event_keeps_its_id_but_not_its_body(db: Databas
     assert await db.inbox.store_events("matrix", events[:1]) == 0
 
 
+async def test_an_inbox_event_given_up_keeps_its_error_but_not_its_body(db: Database) -> None:
+    async def handler(uow: UnitOfWork, event: StoredEvent) -> None:
+        raise RuntimeError("handler bug")
+
+    await db.inbox.store_events("matrix", [{"event_id": "$bad", "content": {"body": MARKER}}])
+    await InboxWorker(db, handler, max_attempts=1).drain_once()
+    rows = await _raw(db, "SELECT status, payload, last_error FROM inbox_event")
+    assert rows == [("failed", "{}", "RuntimeError: handler bug")]
+
+
 async def test_a_done_outbox_action_keeps_its_key_but_not_its_payload_or_result(
     db: Database,
 ) -> None:
