@@ -37,7 +37,9 @@ from bridge.privacy.erasure_model import (
 )
 from bridge.privacy.erasure_plan import ErasurePlanner, PlanSettings
 from bridge.privacy.erasure_status import read_status, render_report
+from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
+from bridge.privacy.pseudonyms import PREFIX
 from bridge.privacy.queries import LedgerQueries
 from bridge.privacy.subjects import MatrixPerson, Person, RCPerson, pseudonym
 from bridge.storage.common import now_ms
@@ -369,6 +371,11 @@ class ErasureEngine:
         )
         if person is not None:
             await self._ledger.pseudonymise(uow, person)
+            if alias is not None:
+                who = Identity(
+                    request.subject_matrix_id, request.subject_rc_id, request.subject_rc_username
+                )
+                await forget(uow, self._settings.ledger.hash_key, who, f"{PREFIX}{alias}")
         # The log keeps the pseudonym only: a returning requester can be matched (Art. 5(2)).
         await uow.erasure.update_request(
             request.id,

@@ -17,6 +17,7 @@ from bridge.storage.commands import CommandStore
 from bridge.storage.dead_letters import DeadLetterStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
+from bridge.storage.forget import ForgetStore
 from bridge.storage.inbox import Inbox
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
@@ -88,6 +89,11 @@ class UnitOfWork:
     def commands(self) -> CommandStore:
         """The !privacy commands' DM rooms, codes, opt-outs and notices (docs/commands.md)."""
         return CommandStore(self._session)
+
+    @property
+    def forget(self) -> ForgetStore:
+        """Replacing an erased person's ids by their pseudonym in every other table."""
+        return ForgetStore(self._session)
 
     @property
     def erasure(self) -> ErasureStore:

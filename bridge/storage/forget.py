@@ -1,0 +1,234 @@
+"""Forgetting one person after their erasure (``uow.forget``), in the caller's transaction.
+
+Every table that can hold a person's ids is visited here, so a table added later has one
+place to be added to (and ``tests/erasure/test_erase_identity.py`` scans them all). Ids
+are replaced by the person's pseudonym where the row is still evidence (the request log,
+the opt-out), and rows with no further use are deleted (the ghost or shadow row, a DM's
+classification, confirmation codes, the command rate). Plain values in; the decisions
+about *whom* to forget live in ``bridge.privacy.forget``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from bridge.storage.bridging_rows import GhostRow, MessageRow, ReactionRow, ShadowRow
+from bridge.storage.commands_rows import (
+    CommandRateRow,
+    CommandRoomRow,
+    ConfirmationRow,
+    NoticeShownRow,
+    OptOutRow,
+)
+from bridge.storage.common import insert_ignoring_conflicts, rowcount
+from bridge.storage.erasure_rows import (
+    ErasureItemRow,
+    ErasureLogRow,
+    ErasureRecipientRow,
+    ErasureRequestRow,
+    ErasureStepRow,
+)
+from bridge.storage.ledger_rows import LedgerMember
+from bridge.storage.models import InboxEvent, OutboxAction
+
+PENDING = "pending"
+MODERATOR = "moderator:"
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What the bridge still holds about a person beyond the ledger (read before forgetting)."""
+
+    ghost_matrix_id: str | None
+    ghost_display_name: str | None
+    shadow_rc_id: str | None
+    shadow_username: str | None
+    shadow_display_name: str | None
+
+
+class ForgetStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def traces(self, rc_user_id: str | None, matrix_user_id: str | None) -> Traces:
+        ghost = None if rc_user_id is None else await self._s.get(GhostRow, rc_user_id)
+        shadow = None if matrix_user_id is None else await self._s.get(ShadowRow, matrix_user_id)
+        return Traces(
+            ghost_matrix_id=None if ghost is None else ghost.matrix_user_id,
+            ghost_display_name=None if ghost is None else ghost.display_name,
+            shadow_rc_id=None if shadow is None else shadow.rc_user_id,
+            shadow_username=None if shadow is None else shadow.rc_username,
+            shadow_display_name=None if shadow is None else shadow.display_name,
+        )
+
+    async def request_log(self, ids: Sequence[str], name: str) -> int:
+        """The request log names the person by ``name``: as requester, as the actor of
+        any step (also ``moderator:<id>``), as the ghost that redacted, and in free text."""
+        s, n = self._s, 0
+        ids = list(ids)
+        n += await self._set(ErasureRequestRow.requester, ids, name)
+        n += await self._set(ErasureLogRow.actor, ids, name)
+        n += await self._set(ErasureLogRow.actor, [MODERATOR + i for i in ids], MODERATOR + name)
+        n += await self._set(ErasureItemRow.redactor, ids, name)
+        for column in (
+            ErasureLogRow.detail,
+            ErasureStepRow.detail,
+            ErasureStepRow.data,
+            ErasureRecipientRow.detail,
+        ):
+            for i in _longest_first(ids):
+                result = await s.execute(
+                    update(column.class_)
+                    .where(column.contains(i, autoescape=True))
+                    .values({column.key: func.replace(column, i, name)})
+                )
+                n += rowcount(result)
+        return n
+
+    async def bridging(
+        self, rc_user_id: str | None, matrix_user_id: str | None, ids: Sequence[str], name: str
+    ) -> int:
+        """Drop the ghost or shadow row (its profile was scrubbed; nothing needs it any
+        more, and a later message of the person makes a new one) and rename the person in
+        the message and reaction maps, which stay as evidence of what was erased."""
+        s, n = self._s, 0
+        if rc_user_id is not None:
+            n += rowcount(
+                await s.execute(delete(GhostRow).where(GhostRow.rc_user_id == rc_user_id))
+            )
+        if matrix_user_id is not None:
+            n += rowcount(
+                await s.execute(delete(ShadowRow).where(ShadowRow.matrix_user_id == matrix_user_id))
+            )
+        n += await self._set(MessageRow.sender, list(ids), name)
+        n += await self._set(ReactionRow.sender, list(ids), name)
+        return n
+
+    async def commands(
+        self, ids: Sequence[str], persons: Sequence[str], stored: dict[str, str]
+    ) -> int:
+        """DM classifications, codes and the rate go; the opt-out and the notice stay,
+        under the stored (pseudonymous) form of the person (``stored[person]``)."""
+        s, n = self._s, 0
+        persons = list(persons)
+        every_form = persons + sorted(set(stored.values()))
+        n += rowcount(
+            await s.execute(delete(CommandRoomRow).where(CommandRoomRow.user_id.in_(list(ids))))
+        )
+        for row in (ConfirmationRow, CommandRateRow):
+            n += rowcount(await s.execute(delete(row).where(row.person.in_(every_form))))
+        for person in persons:
+            optout = await s.get(OptOutRow, person)
+            if optout is not None:
+                await s.execute(
+                    insert_ignoring_conflicts(s, OptOutRow).values(
+                        person=stored[person], since_ms=optout.since_ms
+                    )
+                )
+            notice = await s.get(NoticeShownRow, person)
+            if notice is not None:
+                await s.execute(
+                    insert_ignoring_conflicts(s, NoticeShownRow).values(
+                        person=stored[person], shown_ms=notice.shown_ms
+                    )
+                )
+            for kept in (OptOutRow, NoticeShownRow):
+                n += rowcount(await s.execute(delete(kept).where(kept.person == person)))
+        return n
+
+    async def ledger_members(self, ids: Sequence[str], name: str) -> int:
+        """Memberships still open (the person is still in a room) count for their server
+        under the pseudonym; only the server matters to the ledger's timelines."""
+        s, n = self._s, 0
+        rows = (
+            await s.execute(select(LedgerMember).where(LedgerMember.user_id.in_(list(ids))))
+        ).scalars()
+        for row in list(rows):
+            values = {
+                "room_ref": row.room_ref,
+                "server_ref": row.server_ref,
+                "user_id": name,
+                "membership": row.membership,
+                "since_ms": row.since_ms,
+            }
+            await s.delete(row)
+            await s.flush()
+            await s.execute(insert_ignoring_conflicts(s, LedgerMember).values(**values))
+            n += 1
+        return n
+
+    async def queues(self, ids: Sequence[str], names: Sequence[str], name: str) -> int:
+        """Finished inbox events and outbox actions (done, skipped, failed) that name the
+        person lose their payload, result and error; keys and queue names holding an id
+        name the pseudonym instead. Pending rows are left to run."""
+        s, n = self._s, 0
+        for table in (InboxEvent, OutboxAction):
+            match = _mentions(table.payload, ids, names)
+            values: dict[str, object] = {"payload": "{}", "last_error": None}
+            if table is OutboxAction:
+                values["result"] = None
+                match = or_(match, _mentions(OutboxAction.result, ids, names))
+            result = await s.execute(
+                update(table).where(table.status != PENDING, match).values(**values)
+            )
+            n += rowcount(result)
+        for column in (OutboxAction.key, OutboxAction.queue):
+            for i in _longest_first(ids):
+                result = await s.execute(
+                    update(OutboxAction)
+                    .where(OutboxAction.status != PENDING, column.contains(i, autoescape=True))
+                    .values({column.key: func.replace(column, i, name)})
+                )
+                n += rowcount(result)
+            for word in names:
+                # A name is matched only as a whole ":"-separated part of a key (e.g. a
+                # reaction's "rc-react:<message>:<emoji>:<username>:<ts>"): a short name
+                # must not rewrite other keys it happens to be a substring of.
+                like = _escaped(word)
+                for pattern, old, new in (
+                    (f"%:{like}:%", f":{word}:", f":{name}:"),
+                    (f"%:{like}", f":{word}", f":{name}"),
+                ):
+                    result = await s.execute(
+                        update(OutboxAction)
+                        .where(OutboxAction.status != PENDING, column.like(pattern, escape="\\"))
+                        .values({column.key: func.replace(column, old, new)})
+                    )
+                    n += rowcount(result)
+        return n
+
+    async def _set(self, column: InstrumentedAttribute[Any], old: list[str], new: str) -> int:
+        """``column = new`` where it is exactly one of ``old``."""
+        result = await self._s.execute(
+            update(column.class_).where(column.in_(old)).values({column.key: new})
+        )
+        return rowcount(result)
+
+
+def _longest_first(values: Sequence[str]) -> list[str]:
+    # A username is part of its ghost's Matrix id: replace the longer id first.
+    return sorted({v for v in values if v}, key=len, reverse=True)
+
+
+def _mentions(
+    column: InstrumentedAttribute[Any], ids: Sequence[str], names: Sequence[str]
+) -> ColumnElement[bool]:
+    """An id anywhere; a name only as a whole JSON string or an @-mention (short names
+    are substrings of much else)."""
+    clauses = [column.contains(i, autoescape=True) for i in ids if i]
+    for word in names:
+        if word:
+            clauses.append(column.contains(f'"{word}"', autoescape=True))
+            clauses.append(column.contains(f"@{word}", autoescape=True))
+    return or_(*clauses) if clauses else false()
+
+
+def _escaped(word: str) -> str:
+    """``word`` for a LIKE pattern with ``\\`` as the escape character."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
