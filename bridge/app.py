@@ -263,7 +263,7 @@ class BridgeApp:
             NewAction(
                 key=f"reply:link:{p['command_event']}",
                 kind=actions.MATRIX_NOTICE,
-                queue=f"reply:matrix:{p['reply_room']}",
+                queue=actions.reply_queue("matrix", p["reply_room"]),
                 payload={"room_id": p["reply_room"], "text": text},
             )
         )

@@ -8,6 +8,8 @@ our events per room in flight (synapse-federation.md G8: it prunes beyond ~100).
 
 from __future__ import annotations
 
+import hashlib
+
 from bridge.storage.outbox import NewAction
 
 # Matrix side
@@ -41,9 +43,17 @@ def notice(side: str, key: str, room_id: str, text: str) -> NewAction:
     return NewAction(
         key=key,
         kind=MATRIX_NOTICE if side == "matrix" else RC_NOTICE,
-        queue=f"reply:{side}:{room_id}",
+        queue=reply_queue(side, room_id),
         payload={"room_id": room_id, "text": text},
     )
+
+
+def reply_queue(side: str, room_id: str) -> str:
+    """The queue of the bridge's answers in one room. The room id is hashed: Rocket.Chat
+    names a direct-message room by its two members' user ids put together (Rocket.Chat
+    apps/meteor/app/lib/server/functions/createDirectRoom.ts), and a queue name outlives
+    the action in the done row, so it must not carry a person's id."""
+    return f"reply:{side}:{hashlib.sha256(room_id.encode()).hexdigest()[:24]}"
 
 
 def matrix_queue(portal_id: int) -> str:

@@ -36,7 +36,7 @@ class CommandContext:
             NewAction(
                 key=f"reply:{digest}:{n}",
                 kind=kind,
-                queue=f"reply:{self.side}:{self.room_id}",
+                queue=actions.reply_queue(self.side, self.room_id),
                 payload={"room_id": self.room_id, "text": text},
             )
         )

@@ -59,7 +59,7 @@ class RelayGate:
                     NewAction(
                         key=f"optout:rc:{message_id}",
                         kind=actions.MATRIX_NOTICE,
-                        queue=f"reply:matrix:{portal.matrix_room_id}",
+                        queue=actions.reply_queue("matrix", portal.matrix_room_id),
                         payload={"room_id": portal.matrix_room_id, "text": NOT_BRIDGED},
                     )
                 )
@@ -79,7 +79,7 @@ class RelayGate:
                 NewAction(
                     key=f"optout:mx:{event_id}",
                     kind=actions.RC_NOTICE,
-                    queue=f"reply:rocketchat:{portal.rc_room_id}",
+                    queue=actions.reply_queue("rocketchat", portal.rc_room_id),
                     payload={"room_id": portal.rc_room_id, "text": NOT_BRIDGED},
                 )
             )

@@ -95,7 +95,7 @@ class ProgressReporter:
                     NewAction(
                         key=f"privacy-progress:{watch.request_id}:{state}",
                         kind=kind,
-                        queue=f"reply:{watch.side}:{watch.room_id}",
+                        queue=actions.reply_queue(watch.side, watch.room_id),
                         payload={
                             "room_id": watch.room_id,
                             "text": progress_text(status, watch.last_state),

@@ -28,6 +28,7 @@ from bridge.ids import (
 )
 from bridge.privacy.categories import PROFILE, Category, Origin, RecipientKind
 from bridge.privacy.hashing import check_key, content_hash
+from bridge.privacy.pseudonyms import audit_name
 from bridge.privacy.subjects import MatrixPerson, Person, link, pseudonym, subject_ref
 from bridge.privacy.timeline import (
     EPOCH,
@@ -207,7 +208,14 @@ class DisclosureLedger:
         room = await self._room(store, room_id)
         server = await self._server(store, server_of(user_id))
         old = Presence(await store.server_presence(room, server))
-        await store.set_member(room, server, user_id, Presence.of_membership(membership), at_ms)
+        await store.set_member(
+            room,
+            server,
+            self._member(user_id),
+            Presence.of_membership(membership),
+            at_ms,
+            formerly=user_id,
+        )
         change = transition(old, Presence(await store.server_presence(room, server)))
         if not change.opens and not change.closes:
             return
@@ -258,7 +266,9 @@ class DisclosureLedger:
             if presence is Presence.NONE:
                 left_at[server] = max(left_at.get(server, EPOCH), m.ts_ms)
                 continue
-            await store.set_member(room, server, m.user_id, presence, m.ts_ms)
+            await store.set_member(
+                room, server, self._member(m.user_id), presence, m.ts_ms, formerly=m.user_id
+            )
             current[server] = max(current.get(server, Presence.NONE), presence)
         for server in sorted(current.keys() | left_at.keys()):
             presence = current.get(server, Presence.NONE)
@@ -297,6 +307,11 @@ class DisclosureLedger:
         return removed
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _member(self, user_id: str) -> str:
+        """A member is stored by pseudonym: the timelines only count members per server,
+        and a person still in a room after their erasure must not be named there."""
+        return audit_name(self._settings.hash_key, user_id)
 
     async def _room(self, store: LedgerStore, room_id: RoomID) -> int:
         rc = await store.server_ref(self._settings.rocketchat, RecipientKind.ROCKETCHAT)

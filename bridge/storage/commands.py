@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.privacy.pseudonyms import audit_actor
 from bridge.storage.bridging_rows import PortalRow
 from bridge.storage.commands_rows import (
     CommandRateRow,
@@ -47,8 +48,19 @@ class Watch:
 
 
 class CommandStore:
-    def __init__(self, session: AsyncSession) -> None:
+    """Rows keyed by a person (codes, opt-outs, the notice, the rate) store the person's
+    pseudonym (``bridge.privacy.pseudonyms``) when a key is given, so they need no
+    rewriting after an erasure; lookups also find rows an older version stored by id."""
+
+    def __init__(self, session: AsyncSession, pseudonym_key: bytes | None = None) -> None:
         self._s = session
+        self._key = pseudonym_key
+
+    def _stored(self, person: str) -> str:
+        return person if self._key is None else audit_actor(self._key, person)
+
+    def _forms(self, person: str) -> list[str]:
+        return sorted({person, self._stored(person)})
 
     # -- rooms commands were typed in -----------------------------------------------------
 
@@ -104,7 +116,7 @@ class CommandStore:
         await self._s.execute(
             update(ConfirmationRow)
             .where(
-                ConfirmationRow.person == person,
+                ConfirmationRow.person.in_(self._forms(person)),
                 ConfirmationRow.purpose == purpose,
                 ConfirmationRow.used_ms.is_(None),
             )
@@ -112,7 +124,7 @@ class CommandStore:
         )
         self._s.add(
             ConfirmationRow(
-                person=person,
+                person=self._stored(person),
                 code_hash=code_hash,
                 purpose=purpose,
                 payload=payload,
@@ -127,7 +139,7 @@ class CommandStore:
         row = await self._s.scalar(
             select(ConfirmationRow)
             .where(
-                ConfirmationRow.person == person,
+                ConfirmationRow.person.in_(self._forms(person)),
                 ConfirmationRow.purpose == purpose,
                 ConfirmationRow.used_ms.is_(None),
             )
@@ -166,37 +178,48 @@ class CommandStore:
     # -- opt-out and the one-time notice ---------------------------------------------------
 
     async def opted_out(self, person: str) -> bool:
-        return await self._s.get(OptOutRow, person) is not None
+        return await self.opted_out_since(person) is not None
 
     async def set_opt_out(self, person: str, opted_out: bool) -> bool:
         """Returns whether anything changed."""
         if opted_out:
+            if await self.opted_out(person):
+                return False
             stmt = insert_ignoring_conflicts(self._s, OptOutRow).values(
-                person=person, since_ms=now_ms()
+                person=self._stored(person), since_ms=now_ms()
             )
             return rowcount(await self._s.execute(stmt)) > 0
-        result = await self._s.execute(delete(OptOutRow).where(OptOutRow.person == person))
+        result = await self._s.execute(
+            delete(OptOutRow).where(OptOutRow.person.in_(self._forms(person)))
+        )
         return rowcount(result) > 0
 
     async def opted_out_since(self, person: str) -> int | None:
-        row = await self._s.get(OptOutRow, person)
-        return None if row is None else row.since_ms
+        return await self._s.scalar(
+            select(func.min(OptOutRow.since_ms)).where(OptOutRow.person.in_(self._forms(person)))
+        )
 
     async def mark_notice_shown(self, person: str) -> bool:
         """True the first time only: the caller sends the notice exactly then."""
+        if await self.notice_shown_at(person) is not None:
+            return False
         stmt = insert_ignoring_conflicts(self._s, NoticeShownRow).values(
-            person=person, shown_ms=now_ms()
+            person=self._stored(person), shown_ms=now_ms()
         )
         return rowcount(await self._s.execute(stmt)) > 0
 
     async def notice_shown_at(self, person: str) -> int | None:
-        row = await self._s.get(NoticeShownRow, person)
-        return None if row is None else row.shown_ms
+        return await self._s.scalar(
+            select(func.min(NoticeShownRow.shown_ms)).where(
+                NoticeShownRow.person.in_(self._forms(person))
+            )
+        )
 
     # -- rate ------------------------------------------------------------------------------
 
     async def count_command(self, person: str, window_ms: int) -> int:
         """Count one command in the window starting at ``window_ms``; returns the count."""
+        person = self._stored(person)
         row = await self._s.get(CommandRateRow, person, with_for_update=True)
         if row is None:
             stmt = insert_ignoring_conflicts(self._s, CommandRateRow).values(
@@ -253,8 +276,8 @@ class CommandStore:
         return rowcount(result) > 0
 
     async def finish_watch(self, request_id: str) -> None:
+        """The final report is queued: the watch has no further use, and its room may be a
+        Rocket.Chat DM, whose id is made of its members' user ids, so it goes."""
         await self._s.execute(
-            update(RequestWatchRow)
-            .where(RequestWatchRow.request_id == request_id)
-            .values(finished=True)
+            delete(RequestWatchRow).where(RequestWatchRow.request_id == request_id)
         )

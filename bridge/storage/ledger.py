@@ -190,14 +190,23 @@ class LedgerStore:
     # -- membership and visibility timelines ---------------------------------------------
 
     async def set_member(
-        self, room_ref: int, server_ref: int, user_id: str, membership: int, at_ms: int
+        self,
+        room_ref: int,
+        server_ref: int,
+        user_id: str,
+        membership: int,
+        at_ms: int,
+        *,
+        formerly: str | None = None,
     ) -> None:
-        """Record a user's current membership; 0 (none) deletes the row."""
+        """Record a user's current membership; 0 (none) deletes the row. ``formerly`` is
+        another key the same user may have been stored under (a raw id before members
+        were stored by pseudonym): its row goes too."""
         s = self._session
         key = (
             LedgerMember.room_ref == room_ref,
             LedgerMember.server_ref == server_ref,
-            LedgerMember.user_id == user_id,
+            LedgerMember.user_id.in_([user_id] + ([formerly] if formerly else [])),
         )
         await s.execute(delete(LedgerMember).where(*key))
         if membership:

@@ -1,0 +1,141 @@
+"""Forgetting an erased person, table by table, on each database backend: what is renamed,
+what goes, what stays (and that nothing else is touched)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text, update
+
+from bridge.commands.context import CommandContext
+from bridge.privacy.forget import Identity, forget
+from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.pseudonyms import audit_name
+from bridge.storage.commands_rows import NoticeShownRow, OptOutRow
+from bridge.storage.database import Database
+from bridge.storage.models import OutboxAction
+from bridge.storage.outbox import NewAction
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.privacy.helpers import ROOM, SETTINGS, member
+
+KEY = TEST_PSEUDONYM_KEY
+ALICE = "@alice:hs1.test"
+SHADOW_ID = "Sh4dowRcUserId123"
+NAME = audit_name(KEY, ALICE)
+
+
+async def _column(db: Database, sql: str) -> list[str]:
+    async with db.engine.begin() as conn:
+        return [str(v) for v in (await conn.execute(text(sql))).scalars()]
+
+
+async def test_people_keyed_command_rows_hold_pseudonyms_and_old_rows_still_count(
+    db: Database,
+) -> None:
+    person = f"matrix:{ALICE}"
+    async with db.unit_of_work() as uow:
+        assert await uow.commands.set_opt_out(person, True)
+        assert await uow.commands.mark_notice_shown(person)
+        await uow.commands.count_command(person, 60_000)
+        await uow.commands.add_confirmation(person, "0" * 64, "delete", "{}", 10**15)
+    for table in ("privacy_optout", "privacy_notice_shown", "command_rate"):
+        assert await _column(db, f"SELECT person FROM {table}") == [NAME], table
+    assert await _column(db, "SELECT person FROM command_confirmation") == [NAME]
+    async with db.unit_of_work() as uow:
+        assert await uow.commands.opted_out(person)
+        assert not await uow.commands.mark_notice_shown(person), "shown once only"
+        assert await uow.commands.live_confirmation(person, "delete") is not None
+        # A row an older version stored by id is still found, and removed by an opt-in.
+        uow.commands._s.add(OptOutRow(person="rocketchat:OldRawId0000000001", since_ms=5))
+        await uow.commands._s.flush()
+        assert await uow.commands.opted_out_since("rocketchat:OldRawId0000000001") == 5
+        assert await uow.commands.set_opt_out("rocketchat:OldRawId0000000001", False)
+        assert not await uow.commands.opted_out("rocketchat:OldRawId0000000001")
+
+
+async def test_forget_keeps_an_old_opt_out_under_the_pseudonym(db: Database) -> None:
+    person = f"matrix:{ALICE}"
+    async with db.unit_of_work() as uow:
+        # As an older version stored them: by id.
+        uow.forget._s.add(OptOutRow(person=person, since_ms=7))
+        uow.forget._s.add(NoticeShownRow(person=person, shown_ms=8))
+        await uow.forget._s.flush()
+        await forget(uow, KEY, Identity(ALICE, None, None), NAME)
+    assert await _column(db, "SELECT person FROM privacy_optout") == [NAME]
+    assert await _column(db, "SELECT person FROM privacy_notice_shown") == [NAME]
+    async with db.unit_of_work() as uow:
+        assert await uow.commands.opted_out_since(person) == 7, "the opt-out still holds"
+
+
+async def test_forget_renames_finished_queue_keys_and_touches_nothing_else(db: Database) -> None:
+    short = "msg"  # a shadow username that is also part of every "rc-msg:" key
+    # She is still in a room, recorded by id as an older version did.
+    await member(db, DisclosureLedger(SETTINGS), ALICE, "join", 1_000)
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE ledger_member SET user_id = :u"), {"u": ALICE})
+    async with db.unit_of_work() as uow:
+        for key, queue, payload in (
+            (f"shadow:{ALICE}", f"privacy:matrix:{ALICE}", {"x": 1}),
+            (f"rc-react:m1:smile:{short}:5", "rc:room1", {"text": f"hi @{short}"}),
+            ("rc-msg:m2:0", "rc:room1", {"text": "unrelated message"}),
+            (f"mx-msg:$pending:{ALICE}", "rc:room1", {"sender": ALICE}),
+        ):
+            await uow.enqueue(NewAction(key=key, kind="k", queue=queue, payload=payload))
+    async with db.unit_of_work() as uow:
+        await uow.forget._s.execute(
+            update(OutboxAction)
+            .where(OutboxAction.key.not_like("mx-msg:%"))
+            .values(status="failed")
+        )
+        await uow.forget._s.execute(
+            update(OutboxAction)
+            .where(OutboxAction.key.like("shadow:%"))
+            .values(result='{"rc_username": "msg"}')
+        )
+        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, short), NAME)
+    async with db.sessions() as s:
+        rows = {r.key: r for r in (await s.scalars(select(OutboxAction))).all()}
+    assert set(rows) == {
+        f"shadow:{NAME}",
+        f"rc-react:m1:smile:{NAME}:5",
+        "rc-msg:m2:0",  # "msg" is a substring here, not a part: untouched
+        f"mx-msg:$pending:{ALICE}",  # still to run: left alone
+    }
+    assert rows[f"shadow:{NAME}"].queue == f"privacy:matrix:{NAME}"
+    assert rows[f"shadow:{NAME}"].payload == "{}" and rows[f"shadow:{NAME}"].result is None
+    assert rows[f"rc-react:m1:smile:{NAME}:5"].payload == "{}", "an @-mention of the name"
+    assert rows["rc-msg:m2:0"].payload == '{"text":"unrelated message"}'
+    assert ALICE in rows[f"mx-msg:$pending:{ALICE}"].payload
+    assert await _column(db, "SELECT user_id FROM ledger_member") == [NAME]
+
+
+async def test_ledger_members_are_stored_by_pseudonym_and_old_rows_leave(db: Database) -> None:
+    ledger = DisclosureLedger(SETTINGS)
+    bob = "@bob:hs2.test"
+    await member(db, ledger, bob, "join", 1_000)
+    stored = await _column(db, "SELECT user_id FROM ledger_member")
+    assert stored == [audit_name(SETTINGS.hash_key, bob)], "no member is stored by id"
+    # A row an older version stored by id goes when that user leaves.
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ledger_member"))
+        await conn.execute(
+            text(
+                "INSERT INTO ledger_member (room_ref, server_ref, user_id, membership, since_ms)"
+                " SELECT id, (SELECT id FROM ledger_server WHERE name = 'hs2.test'), :u, 2, 1"
+                " FROM ledger_room WHERE room_id = :r"
+            ),
+            {"u": bob, "r": ROOM},
+        )
+    await member(db, ledger, bob, "leave", 2_000)
+    assert await _column(db, "SELECT user_id FROM ledger_member") == [], "hs2 has left"
+
+
+async def test_answers_in_a_rocketchat_dm_keep_no_user_id_once_done(db: Database) -> None:
+    person = "PersonUserId00001"
+    dm = "BotUserId00000001" + person  # how Rocket.Chat names a DM: both ids put together
+    ctx = CommandContext("rocketchat", person, "person", dm, "$command", is_direct=True)
+    async with db.unit_of_work() as uow:
+        await ctx.reply(uow, "hello")
+        await uow.commands.watch("er-1", "rocketchat", dm, "received")
+        await uow.commands.finish_watch("er-1")  # the final report was queued
+    queues = await _column(db, "SELECT queue FROM outbox")
+    assert queues and not [q for q in queues if person in q], queues
+    assert await _column(db, "SELECT room_id FROM command_request_watch") == []
