@@ -207,7 +207,7 @@ def _recipient_row(r: dict[str, Any]) -> list[object]:
 def cmd_subject(args: argparse.Namespace) -> int:
     async def query(db: Database) -> dict[str, Any]:
         q = LedgerQueries(db)
-        report = await q.recipients_of_subject(await q.find_subject(args.id))
+        report = await q.recipients_of_subject(await q.find_subject(args.id, erased_too=True))
         s = report.subject
         # Looking a person up is itself on record (who looked at whose data, and when).
         await audit.AuditLog(db).record(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.privacy.categories import Category, Origin, RecipientKind
+from bridge.privacy.pseudonyms import pseudonym as pseudonym_of
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
 from bridge.storage.ledger import LedgerStore
@@ -147,9 +148,14 @@ class LedgerQueries:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def find_subject(self, identifier: str) -> Subject:
+    async def find_subject(self, identifier: str, *, erased_too: bool = False) -> Subject:
         """Resolve a Matrix user id (``@user:server``), else a Rocket.Chat user id, else a
-        Rocket.Chat username (with or without a leading ``@``)."""
+        Rocket.Chat username (with or without a leading ``@``).
+
+        ``erased_too`` (lookups by an officer): an erased subject holds no ids any more,
+        only the pseudonym of the id of its own account; with the database's pseudonym key
+        that id still finds it. Erasure requests do not use it: an erased subject has
+        nothing left to erase."""
         async with self._db.sessions() as session:
             store = LedgerStore(session)
             if identifier.startswith("@") and ":" in identifier:
@@ -159,6 +165,9 @@ class LedgerQueries:
                 if not found:
                     name = RCUsername(identifier.removeprefix("@"))
                     found = await store.find_subject(rc_username=name)
+            key = self._db.pseudonym_key
+            if not found and erased_too and key is not None:
+                found = await store.find_subject(pseudonym=pseudonym_of(key, identifier))
         if not found:
             raise SubjectNotFoundError(f"no subject {identifier!r} in the ledger")
         if len(found) > 1:

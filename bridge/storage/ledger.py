@@ -122,11 +122,14 @@ class LedgerStore:
         rc_user_id: str | None = None,
         rc_username: str | None = None,
         subject_id: int | None = None,
+        pseudonym: bytes | None = None,
     ) -> list[SubjectRecord]:
         """Subjects matching any one given identifier (several only for a username)."""
         q = select(LedgerSubject)
         if subject_id is not None:
             q = q.where(LedgerSubject.id == subject_id)
+        elif pseudonym is not None:
+            q = q.where(LedgerSubject.pseudonym == pseudonym)
         elif matrix_user_id is not None:
             q = q.where(LedgerSubject.matrix_user_id == matrix_user_id)
         elif rc_user_id is not None:

@@ -200,7 +200,7 @@ class DashboardData:
 
     async def subject(self, identifier: str, actor: str, via: str) -> dict[str, Any]:
         """Recipients, categories and requests of one person; the lookup is audited."""
-        subject = await self._ledger.find_subject(identifier)
+        subject = await self._ledger.find_subject(identifier, erased_too=True)
         report = await self._ledger.recipients_of_subject(subject)
         requests = await self._requests.of_subject(subject.id)
         await self._log.record(

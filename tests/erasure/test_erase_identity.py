@@ -22,6 +22,7 @@ from bridge.ids import RCRoomID
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.queries import LedgerQueries, SubjectNotFoundError
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage import all_rows  # noqa: F401 - registers every table
@@ -84,19 +85,11 @@ async def drained(stack: BridgeStack) -> bool:
     return not inbox and not outbox
 
 
-async def request_of(stack: BridgeStack, pseudonym: str) -> str:
-    async with stack.app.db.unit_of_work() as uow:
-        found = await uow.erasure.requests_in(
-            [s.value for s in RequestState if s.finished], limit=10_000
-        )
-    (rid,) = [r.id for r in found if r.pseudonym == pseudonym]
-    return rid
-
-
 async def settle_and_check(
     stack: BridgeStack, ids: list[str], pseudonym: str, timeout: float = 120
 ) -> str:
-    """Wait for the finished request and drained queues; assert nothing names the person."""
+    """Wait for the finished request and drained queues; assert nothing names the person
+    (``ids[0]`` is the id of their own account)."""
     rid = await wait_for(lambda: _finished_request(stack, pseudonym), timeout)
     await wait_for(lambda: drained(stack), 60)
     hits, text = await scan(stack, ids)
@@ -114,6 +107,11 @@ async def settle_and_check(
     mine = [e for e in entries if e.details.get("request_id") == rid]
     assert {"request.received", "request.finished"} <= {e.kind for e in mine}
     assert any(e.actor == f"pseudonym:{pseudonym}" for e in mine), "the subject as actor"
+    # An officer given the person's id still finds the erased subject (by its pseudonym).
+    subject = await LedgerQueries(stack.app.db).find_subject(ids[0], erased_too=True)
+    assert subject.erased_ms is not None and subject.matrix_user_id is None
+    with pytest.raises(SubjectNotFoundError):
+        await LedgerQueries(stack.app.db).find_subject(ids[0])  # nothing left to erase
     return rid
 
 
