@@ -56,6 +56,7 @@ def _store(
         "data": data,
         "confirmed": False,
     }
+    record |= state.file_serving.get(name, {})
     state.uploads[file_id] = record
     return record
 
@@ -81,6 +82,7 @@ def _file_message_fields(record: Doc, text: str, tmid: Any) -> dict[str, Any]:
         "title_link_download": True,
         "type": "file",
         "description": text,
+        "fileId": record["_id"],
     }
     major = str(record["type"]).split("/", 1)[0]
     if major in _MEDIA_FIELDS:
@@ -89,6 +91,8 @@ def _file_message_fields(record: Doc, text: str, tmid: Any) -> dict[str, Any]:
             f"{major}_type": record["type"],
             f"{major}_size": record["size"],
         }
+    else:
+        attachment["size"] = record["size"]
     fields: dict[str, Any] = {
         "msg": text,
         "file": info,
@@ -179,7 +183,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     """``GET /file-upload/<id>/<name>`` (requests.ts): 404 for an unknown id, an empty 403
     when the reader may not see it, else the bytes with their stored type and length.
 
-    ``record["serve"]`` is a simulator-only knob for tests: ``"chunked"`` streams the
+    ``record["serve"]`` is a simulator-only knob for tests (set from
+    ``state.file_serving`` by file name when the file is stored): ``"chunked"`` streams the
     file without ``Content-Length``; ``"cut_short"`` announces the full length and closes
     the connection halfway; ``"redirect"`` answers 302 to ``record["redirect_to"]``, as
     the server does for object storage with ``FileUpload_ProxyUploads`` off
@@ -192,6 +197,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     room = state.rooms.get(record["rid"])
     if user is None or room is None or not can_access(user, room):
         return web.Response(status=403)
+    record["downloads"] = record.get("downloads", 0) + 1  # for tests, not Rocket.Chat
     headers = {
         "Content-Security-Policy": "default-src 'none'",
         "Cache-Control": "max-age=31536000",

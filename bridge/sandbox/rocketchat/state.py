@@ -205,6 +205,9 @@ class SimState:
     messages: dict[str, Doc] = field(default_factory=dict)
     trash: dict[str, Doc] = field(default_factory=dict)
     uploads: dict[str, Doc] = field(default_factory=dict)
+    # Test knob, not Rocket.Chat: how files of a name are served once uploaded (the
+    # ``serve`` modes of routes_files.download).
+    file_serving: dict[str, dict[str, str]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
     permissions: dict[str, list[str]] = field(
         default_factory=lambda: copy.deepcopy(DEFAULT_PERMISSIONS)
