@@ -1,10 +1,14 @@
 """What a Rocket.Chat message's attachments become on Matrix: files to copy, links to show.
 
 An attachment's links are written by the poster (``chat.postMessage`` accepts any
-``attachments``), so only a link to a file route of the configured Rocket.Chat server is
-fetched and copied (bridge.rocketchat.files decides which). Every other web link is shown
-as a link in the message text; the bridge never fetches it. Links of other shapes
-(relative paths off the file routes, other schemes) are dropped.
+``attachments``), so a link is fetched and copied only when it points at an upload on the
+configured Rocket.Chat server (bridge.rocketchat.files decides which) AND that upload is
+one of the message's own files (``file``/``files``, which only the server sets, when it
+stores an upload: Rocket.Chat apps/meteor/app/file-upload/server/methods/
+sendFileMessage.ts). Without the second check, anyone could make the bridge, a member
+of many rooms, copy a file from a room they cannot read into one they can. Every other
+web link is shown as a link in the message text; the bridge never fetches it. Links of
+other shapes (relative paths, other schemes) are dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def attachment_parts(
     files: list[dict[str, Any]] = []
     lines: list[str] = []
     seen: set[str] = set()
+    own = {f.id for f in message.files if f.id}
     for attachment in message.attachments:
         links = [
             (str(attachment.raw.get(f)), kind) for f, kind in _LINK_FIELDS if _has(attachment, f)
@@ -45,7 +50,7 @@ def attachment_parts(
             (
                 (link, kind)
                 for link, kind in links
-                if file_links is not None and file_links.is_file(link)
+                if file_links is not None and file_links.upload_id(link) in own
             ),
             None,
         )

@@ -78,6 +78,19 @@ class FileLinks:
     def is_file(self, link: str | None) -> bool:
         return link is not None and self.resolve(link) is not None
 
+    def upload_id(self, link: str) -> str | None:
+        """The upload's id in a link to ``/file-upload/<id>/...`` or
+        ``/ufs/<store>/<id>/...`` on our origin; None for avatars and everything else."""
+        url = self.resolve(link)
+        if url is None:
+            return None
+        segments = url.raw_path[len(self._prefix) + 1 :].split("/")
+        if segments[0] == "file-upload" and len(segments) >= 2:
+            return unquote(segments[1])
+        if segments[0] == "ufs" and len(segments) >= 3:
+            return unquote(segments[2])
+        return None
+
     def _same_origin(self, url: URL) -> bool:
         if url.user is not None or url.password is not None or url.host is None:
             return False

@@ -54,13 +54,44 @@ class Chat:
     async def ghost_events(self) -> list[dict[str, Any]]:
         return await self.alice.messages(self.room.matrix_room_id, self.ghost_prefix)
 
-    async def side_file(self, data: bytes, name: str, **serve: str) -> str:
-        """A file uploaded in a room the bridge does not follow, served as ``serve`` says;
-        returns its ``/file-upload/...`` link for an attachment in the bridged room."""
+    async def served(self, data: bytes, name: str, **serve: str) -> str:
+        """Carol uploads ``data`` to the bridged room; the simulator serves it as ``serve``
+        says (state.file_serving). Returns the upload action's key."""
+        self.stack.sim.state.file_serving[name] = serve
+        try:
+            form = aiohttp.FormData()
+            form.add_field("file", data, filename=name, content_type="application/octet-stream")
+            body = await self.carol.transport.call(
+                "POST", f"rooms.upload/{self.room.rc_room_id}", form=form
+            )
+        finally:
+            del self.stack.sim.state.file_serving[name]
+        return f"rc-msg:{body['message']['_id']}:1"
+
+    async def side_file(self, data: bytes, name: str) -> str:
+        """A file uploaded in another room; returns its ``/file-upload/...`` link."""
         side = await self.carol.room_create("channels", f"side-{uuid.uuid4().hex[:8]}")
         file_id = await self.rooms_upload(side.id, data, name, "application/octet-stream")
-        self.stack.sim.state.uploads[file_id] |= serve
         return f"/file-upload/{file_id}/{name}"
+
+    async def refusal(self, key: str, name: str) -> str:
+        """The ghost's notice in place of the file ``name``, once it arrived on Matrix."""
+
+        async def notice() -> str | None:
+            for e in await self.ghost_events():
+                body = str(e["content"].get("body") or "")
+                if e["content"].get("msgtype") == "m.notice" and "could not be bridged" in body:
+                    return body
+            return None
+
+        body = await wait_for(notice, 60)
+        bodies = [e["content"].get("body") for e in await self.ghost_events()]
+        assert name not in bodies, "the refused file must not arrive as if it were complete"
+        assert name not in body
+        async with self.stack.app.db.sessions() as session:
+            row = await session.scalar(select(OutboxAction).where(OutboxAction.key == key))
+        assert row is not None and row.status == "done", "refused for good: the queue moves on"
+        return body
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -150,53 +181,38 @@ async def test_a_3_mib_matrix_file_arrives_whole_on_rocketchat(chat: Chat) -> No
     assert record["type"] == "audio/ogg"
 
 
-async def _refusal(chat: Chat, link: str, name: str) -> tuple[str, str]:
-    """Post ``link`` as an attachment; the ghost's notice on Matrix once it arrives, and the
-    key of the upload action."""
-    message = await chat.carol.post_message(
-        RCRoomID(chat.room.rc_room_id), "", attachments=[{"title": name, "title_link": link}]
-    )
-
-    async def notice() -> str | None:
-        for e in await chat.ghost_events():
-            body = str(e["content"].get("body") or "")
-            if e["content"].get("msgtype") == "m.notice" and "could not be bridged" in body:
-                return body
-        return None
-
-    body = await wait_for(notice, 60)
-    bodies = [e["content"].get("body") for e in await chat.ghost_events()]
-    assert name not in bodies, "the refused file must not arrive as if it were complete"
-    return body, f"rc-msg:{message.id}:1"
-
-
 async def test_a_chunked_file_over_the_limit_is_refused_with_a_notice(chat: Chat) -> None:
     limit = chat.stack.config.bridge.max_media_bytes
-    link = await chat.side_file(os.urandom(limit + 1), "huge.bin", serve="chunked")
-    body, _key = await _refusal(chat, link, "huge.bin")
+    key = await chat.served(os.urandom(limit + 1), "huge.bin", serve="chunked")
+    body = await chat.refusal(key, "huge.bin")
     assert f"larger than the limit of {limit} bytes" in body
-    assert "huge.bin" not in body
 
 
 async def test_a_file_cut_short_is_refused_with_a_notice(chat: Chat) -> None:
-    link = await chat.side_file(os.urandom(MIB), "half.bin", serve="cut_short")
-    body, key = await _refusal(chat, link, "half.bin")
+    key = await chat.served(os.urandom(MIB), "half.bin", serve="cut_short")
+    body = await chat.refusal(key, "half.bin")
     assert "cut short" in body
     async with chat.stack.app.db.sessions() as session:
         row = await session.scalar(select(OutboxAction).where(OutboxAction.key == key))
-    # Tried again (a dropped connection may be passing), then refused for good: the queue
-    # moves on.
-    assert row is not None and row.status == "done"
-    assert row.attempts == CUT_SHORT_RETRIES
+    # Tried again first: a dropped connection may be passing.
+    assert row is not None and row.attempts == CUT_SHORT_RETRIES
+
+
+async def test_a_redirect_to_another_origin_is_refused_without_following(
+    chat: Chat, foreign: Recorder
+) -> None:
+    key = await chat.served(b"x" * 100, "moved.bin", serve="redirect", redirect_to=foreign.url)
+    body = await chat.refusal(key, "moved.bin")
+    assert "another address" in body
+    assert foreign.requests == []
 
 
 async def test_hostile_attachment_links_get_no_credentials_and_nothing_from_the_api(
     chat: Chat, foreign: Recorder
 ) -> None:
     port = foreign.url.rsplit(":", 1)[1]
-    redirect = await chat.side_file(
-        b"x" * 100, "moved.bin", serve="redirect", redirect_to=f"{foreign.url}/moved"
-    )
+    # An upload of another room: the bridge can read it, the poster's message does not own it.
+    elsewhere = await chat.side_file(b"from another room", "elsewhere.bin")
     attachments = [
         {"title": "own host", "title_link": f"{foreign.url}/steal"},
         {"title": "userinfo", "title_link": f"@127.0.0.1:{port}/userinfo"},
@@ -204,7 +220,7 @@ async def test_hostile_attachment_links_get_no_credentials_and_nothing_from_the_
         {"title": "picture", "image_url": f"{foreign.url}/pic.png"},
         {"title": "users", "title_link": "/api/v1/users.list"},
         {"title": "climb", "title_link": "/file-upload/%2e%2e/api/v1/users.list"},
-        {"title": "moved", "title_link": redirect},
+        {"title": "elsewhere.bin", "title_link": elsewhere},
     ]
     await chat.carol.post_message(
         RCRoomID(chat.room.rc_room_id), "look at these", attachments=attachments
@@ -216,14 +232,15 @@ async def test_hostile_attachment_links_get_no_credentials_and_nothing_from_the_
                 return str(e["content"]["body"])
         return None
 
-    async def moved_refused() -> bool:
-        return any(
-            "another address" in str(e["content"].get("body", ""))
-            for e in await chat.ghost_events()
-        )
-
     text = await wait_for(text_arrived, 60)
-    assert await wait_for(moved_refused, 60)
+    # The room's queue runs in order: once a later message arrived, every part of the
+    # hostile one (its text, any file) has been dealt with.
+    await chat.carol.post_message(RCRoomID(chat.room.rc_room_id), "after these")
+
+    async def later_arrived() -> bool:
+        return any(e["content"].get("body") == "after these" for e in await chat.ghost_events())
+
+    assert await wait_for(later_arrived, 60)
     # Web links are shown, not fetched; the rest is dropped.
     assert f"own host: {foreign.url}/steal" in text
     assert f"picture: {foreign.url}/pic.png" in text
@@ -231,6 +248,8 @@ async def test_hostile_attachment_links_get_no_credentials_and_nothing_from_the_
     assert f"@127.0.0.1:{port}" not in text
     assert not any("x-auth-token" in {k.lower() for k in r} for r in foreign.requests)
     assert foreign.requests == [], "nothing but Rocket.Chat's file routes is fetched"
+    file_id = elsewhere.split("/")[2]
+    assert "downloads" not in chat.stack.sim.state.uploads[file_id]
     for e in await chat.ghost_events():
         assert "url" not in e["content"], "no file came out of these links"
         assert "leaked" not in str(e["content"]) and "emails" not in str(e["content"])

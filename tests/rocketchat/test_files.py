@@ -209,3 +209,11 @@ async def test_an_api_redirect_is_not_followed_with_the_credentials(rig: Rig) ->
     finally:
         await transport.close()
     assert rig.foreign.paths == [] and rig.foreign.seen_tokens == []
+
+
+def test_upload_ids_name_the_stored_file_and_never_an_avatar() -> None:
+    links = FileLinks("https://chat.example.org")
+    assert links.upload_id("/file-upload/abc123/x.png") == "abc123"
+    assert links.upload_id("https://chat.example.org/ufs/FileSystem:Uploads/abc123/x") == "abc123"
+    assert links.upload_id("/avatar/abc123") is None
+    assert links.upload_id("https://evil.example/file-upload/abc123/x.png") is None
