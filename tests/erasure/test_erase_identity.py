@@ -26,6 +26,7 @@ from bridge.privacy.queries import LedgerQueries, SubjectNotFoundError
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage import all_rows  # noqa: F401 - registers every table
+from bridge.storage.ledger_rows import LedgerMember
 from bridge.storage.models import Base, InboxEvent, OutboxAction
 from tests.bridging.helpers import MatrixView, rc_history
 from tests.commands.helpers import (
@@ -123,6 +124,16 @@ async def _finished_request(stack: BridgeStack, pseudonym: str) -> str | None:
     return next((r.id for r in found if r.pseudonym == pseudonym), None)
 
 
+async def _is_member(stack: BridgeStack, user_id: str) -> bool:
+    """Whether the ledger counts ``user_id`` as a member of some room (by pseudonym)."""
+    name = audit_name(hash_key(stack), user_id)
+    async with stack.app.db.sessions() as session:
+        n = await session.scalar(
+            select(func.count()).select_from(LedgerMember).where(LedgerMember.user_id == name)
+        )
+    return bool(n)
+
+
 def hash_key(stack: BridgeStack) -> bytes:
     return stack.config.privacy.hash_key.encode()
 
@@ -153,6 +164,7 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
             return None
 
         ghost = await wait_for(arrived, 60)
+        assert await wait_for(lambda: _is_member(bridge_stack, ghost), 30)
         # Matrix → Rocket.Chat mentions her by username, a reply to her message.
         await view.send(
             RoomID(room.matrix_room_id), {"msgtype": "m.text", "body": f"hi @{username}"}
@@ -170,6 +182,13 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
             return any("has finished" in t for t in await rc_bot_texts(ingrid, dm))
 
         await wait_for(finished_told, 120)
+
+        async def ghost_left() -> bool:
+            # The scrub makes the ghost leave; its leave events come back from the
+            # homeserver after the request finished, and are part of what must settle.
+            return not await _is_member(bridge_stack, ghost)
+
+        await wait_for(ghost_left, 60)
         pseudonym = audit_name(hash_key(bridge_stack), me.id).removeprefix("pseudonym:")
         await settle_and_check(bridge_stack, [me.id, username, ghost, display], pseudonym)
     finally:
