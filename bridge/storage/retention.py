@@ -1,4 +1,5 @@
-"""Deleting what the bridge no longer needs: processed inbox events and done outbox actions.
+"""Deleting what the bridge no longer needs: processed inbox events, done outbox actions and
+expired confirmation codes.
 
 Their bodies are already gone (blanked when they were processed); the rows stay a while
 only so that a redelivery is recognised: the same homeserver transaction (id and body
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.storage.commands_rows import ConfirmationRow
 from bridge.storage.common import rowcount
 from bridge.storage.inbox import DONE as INBOX_DONE
 from bridge.storage.inbox import FAILED, SKIPPED
@@ -31,6 +33,9 @@ async def prune_processed(session: AsyncSession, cutoff_ms: int) -> int:
             OutboxAction.status == OUTBOX_DONE, OutboxAction.done_ms < cutoff_ms
         ),
         delete(AppServiceTransaction).where(AppServiceTransaction.received_ms < cutoff_ms),
+        # A confirmation code (only its hash) and what it would confirm: useless once
+        # expired, whether it was used or not.
+        delete(ConfirmationRow).where(ConfirmationRow.expires_ms < cutoff_ms),
     ):
         removed += rowcount(await session.execute(stmt))
     return removed

@@ -10,6 +10,7 @@ from bridge.config import Config, load_config
 from bridge.metrics import REGISTRY
 from bridge.privacy.erasure import LOG_RETENTION_MS, ErasureEngine, erasure_settings
 from bridge.privacy.ledger import DisclosureLedger
+from bridge.storage.commands_rows import ConfirmationRow
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure_rows import ErasureRequestRow
@@ -84,6 +85,22 @@ async def test_processed_rows_go_after_the_retention_pending_ones_stay(
         outbox = list(await session.scalars(select(OutboxAction.key)))
     assert inbox == ["$pending"] and outbox == ["pending"]
     assert _last_run("processed_queues") == (processed_at + 49 * HOUR_MS) / 1000
+
+
+async def test_expired_confirmation_codes_go_after_the_retention(
+    db: Database, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    async with db.unit_of_work() as uow:
+        for purpose, expires in (("delete", EPOCH_MS), ("purge", EPOCH_MS + 10 * HOUR_MS)):
+            await uow.commands.add_confirmation("matrix:@a:hs1.test", "h", purpose, "{}", expires)
+    jobs = housekeeping(
+        config, db, ErasureEngine(db, erasure_settings(config)), DisclosureLedger(SETTINGS)
+    )
+    # 49 hours after the first code expired, 39 after the second.
+    assert (await jobs.run_once(EPOCH_MS + 49 * HOUR_MS))["processed_queues"] == 1
+    async with db.sessions() as session:
+        assert list(await session.scalars(select(ConfirmationRow.purpose))) == ["purge"]
 
 
 async def test_the_ledger_and_the_request_log_are_pruned_after_their_retention(
