@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 
 from bridge.cli.main import main
+from bridge.config import load_config
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
@@ -163,3 +165,27 @@ def test_unknown_subject_and_missing_config(
     assert code == 1 and "no recipient" in err
     code, _, err = run(capsys, "audit", "flows", "-c", str(tmp_path / "missing.yaml"))
     assert code == 2 and err.startswith("config error:")
+
+
+def test_an_erased_subject_is_found_by_the_id_of_its_own_account(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = load_config(config).privacy.hash_key.encode()
+
+    async def erase_alice() -> None:
+        db = Database(f"sqlite+aiosqlite:///{config.parent / 'bridge.db'}", pseudonym_key=key)
+        try:
+            async with db.unit_of_work() as uow:
+                ledger = DisclosureLedger(dataclasses.replace(SETTINGS, hash_key=key))
+                assert await ledger.pseudonymise(uow, ALICE)
+        finally:
+            await db.close()
+
+    asyncio.run(erase_alice())
+    code, out, _ = run(capsys, "audit", "subject", "rcAlice", "-c", str(config), "--format", "json")
+    assert code == 0, out
+    subject = json.loads(out)["subject"]
+    assert subject["rc_user_id"] is None and subject["erased_at"] is not None
+    # Only the id of her own account finds her: her username is gone with the erasure.
+    code, _, err = run(capsys, "audit", "subject", "alice", "-c", str(config))
+    assert code == 1 and "no subject" in err
