@@ -39,6 +39,7 @@ from bridge.storage.models import InboxEvent, OutboxAction
 
 PENDING = "pending"
 MODERATOR = "moderator:"
+NAME_PREFIX = "pseudonym:"  # the request's ``pseudonym`` column holds the hex part only
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,27 @@ class ForgetStore:
 
     async def request_log(self, ids: Sequence[str], name: str) -> int:
         """The request log names the person by ``name``: as requester, as the actor of
-        any step (also ``moderator:<id>``), as the ghost that redacted, and in free text."""
+        any step (also ``moderator:<id>``), as the ghost that redacted, and in free text;
+        earlier finished requests about them (denied, cancelled, room-scoped) name their
+        subject by the pseudonym only, like this one. Open requests keep the ids they
+        are executing with."""
         s, n = self._s, 0
         ids = list(ids)
+        r = ErasureRequestRow
+        result = await s.execute(
+            update(r)
+            .where(
+                r.finished_ms.is_not(None),
+                or_(r.subject_matrix_id.in_(ids), r.subject_rc_id.in_(ids)),
+            )
+            .values(
+                subject_matrix_id=None,
+                subject_rc_id=None,
+                subject_rc_username=None,
+                pseudonym=name.removeprefix(NAME_PREFIX),
+            )
+        )
+        n += rowcount(result)
         n += await self._set(ErasureRequestRow.requester, ids, name)
         n += await self._set(ErasureLogRow.actor, ids, name)
         n += await self._set(ErasureLogRow.actor, [MODERATOR + i for i in ids], MODERATOR + name)

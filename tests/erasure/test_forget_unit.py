@@ -139,3 +139,37 @@ async def test_answers_in_a_rocketchat_dm_keep_no_user_id_once_done(db: Database
     queues = await _column(db, "SELECT queue FROM outbox")
     assert queues and not [q for q in queues if person in q], queues
     assert await _column(db, "SELECT room_id FROM command_request_watch") == []
+
+
+async def test_earlier_finished_requests_about_the_person_lose_their_ids(db: Database) -> None:
+    async with db.unit_of_work() as uow:
+        for rid, finished in (("er-denied", 5), ("er-open", None)):
+            await uow.erasure.add_request(
+                id=rid,
+                subject_ref=1,
+                subject_origin=2,
+                subject_matrix_id=ALICE,
+                subject_rc_id=SHADOW_ID,
+                subject_rc_username="alice.shadow",
+                requester=ALICE,
+                requester_side="matrix",
+                jurisdiction="gdpr",
+                state="denied" if finished else "executing",
+                received_ms=1,
+                due_ms=2,
+                finished_ms=finished,
+            )
+            await uow.erasure.log(rid, "received", ALICE, "scope: everything")
+        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice.shadow"), NAME)
+        denied = await uow.erasure.request("er-denied")
+        running = await uow.erasure.request("er-open")
+        log = await uow.erasure.log_entries("er-denied")
+    assert denied is not None and running is not None
+    assert (denied.subject_matrix_id, denied.subject_rc_id, denied.subject_rc_username) == (
+        None,
+        None,
+        None,
+    )
+    assert denied.pseudonym == NAME.removeprefix("pseudonym:") and denied.requester == NAME
+    assert [e.actor for e in log] == [NAME]
+    assert running.subject_matrix_id == ALICE, "an open request keeps what it executes with"
