@@ -31,6 +31,9 @@ _LINK_FIELDS = (
 )
 MAX_LINKS = 10
 MAX_LINK_CHARS = 2048
+# Titles are the poster's free text: bounded so a title cannot make an oversized event.
+MAX_TITLE_CHARS = 200
+MAX_FILE_NAME_CHARS = 255
 
 
 def attachment_parts(
@@ -65,7 +68,8 @@ def attachment_parts(
                 log.debug("An attachment link of message %s is not a web link: dropped", message.id)
                 continue
             if len(lines) < MAX_LINKS:
-                lines.append(f"{attachment.title}: {link}" if attachment.title else link)
+                title = (attachment.title or "")[:MAX_TITLE_CHARS]
+                lines.append(f"{title}: {link}" if title else link)
     return files, lines
 
 
@@ -86,6 +90,17 @@ def _file_content(
     kinds = {k for lnk, k in links if lnk == link and k != "m.file"}
     return {
         "msgtype": kinds.pop() if len(kinds) == 1 else kind,
-        "body": attachment.title or "file",
+        "body": (attachment.title or "")[:MAX_FILE_NAME_CHARS] or "file",
         "rc_file_url": link,
     }
+
+
+def with_links(text: str, lines: list[str], max_chars: int) -> str:
+    """``text`` followed by the link lines that fit within ``max_chars`` (the text itself
+    was checked against the limit already; links never push a message over it)."""
+    for line in lines:
+        longer = f"{text}\n{line}" if text else line
+        if len(longer) > max_chars:
+            break
+        text = longer
+    return text

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import emoji
 
 from bridge.bridging import actions
-from bridge.bridging.attachments import attachment_parts
+from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
@@ -111,7 +111,7 @@ class RocketChatToMatrix:
             return
         sender = await self._ensure_ghost(uow, portal, message.user)
         files, links = attachment_parts(message, self._file_links)
-        text = "\n".join(t for t in (message.text, *links) if t)
+        text = with_links(message.text, links, self._max_body)
         content, mentions = await self._content(uow, text)
         if message.thread_id:
             root = await uow.bridging.messages_by_rc(message.thread_id)
