@@ -18,7 +18,7 @@ from bridge.commands.context import Side
 class Place(enum.StrEnum):
     DM = "dm"  # a DM with the bridge bot
     PORTAL = "portal"  # a bridged room: other agencies' servers read what is said there
-    OTHER = "other"  # any other room with the bot (an admin room)
+    OTHER = "other"  # any other room with the bot
 
 
 class Who(enum.StrEnum):
@@ -37,24 +37,27 @@ class Rule:
 
 
 _DM = frozenset({Place.DM})
-_ADMIN_ROOMS = frozenset({Place.DM, Place.OTHER})
+_ANY_ROOM_BUT_PORTALS = frozenset({Place.DM, Place.OTHER})
 
+# Only what says nothing about anyone may be answered outside a DM: any other room
+# (even one an admin calls an admin room) may hold people the answer is not for.
 RULES: dict[str, Rule] = {
-    "help": Rule(Who.ANYONE, _ADMIN_ROOMS),
-    "notice": Rule(Who.ANYONE, _ADMIN_ROOMS),
+    "help": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
+    "notice": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
     "status": Rule(Who.SELF, _DM),
     "export": Rule(Who.SELF, _DM),
     "delete": Rule(Who.SELF, _DM),
     "optout": Rule(Who.SELF, _DM),
     "optin": Rule(Who.SELF, _DM),
-    "cancel": Rule(Who.OWNER_OR_ADMIN, _DM, _ADMIN_ROOMS),
-    # In the room itself, or from the DM with --room.
+    "cancel": Rule(Who.OWNER_OR_ADMIN, _DM),
+    # In the room itself, or from the DM with --room; the answer and the progress go to
+    # the moderator's DM either way.
     "purge": Rule(Who.MODERATOR, frozenset({Place.DM, Place.PORTAL})),
-    # Never in a portal: request lists name people, and portals reach other agencies.
-    "requests": Rule(Who.ADMIN, frozenset(), _ADMIN_ROOMS),
-    "approve": Rule(Who.ADMIN, frozenset(), _ADMIN_ROOMS),
-    "deny": Rule(Who.ADMIN, frozenset(), _ADMIN_ROOMS),
-    "erase": Rule(Who.ADMIN, frozenset(), _ADMIN_ROOMS),
+    # Request lists and reports name people: a DM only.
+    "requests": Rule(Who.ADMIN, frozenset(), _DM),
+    "approve": Rule(Who.ADMIN, frozenset(), _DM),
+    "deny": Rule(Who.ADMIN, frozenset(), _DM),
+    "erase": Rule(Who.ADMIN, frozenset(), _DM),
 }
 
 

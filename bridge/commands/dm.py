@@ -1,17 +1,21 @@
 """Knowing a DM with the bridge's bot on each side, and routing a command line.
 
-- **Matrix**: a room the bot was invited to with ``is_direct: true`` (the member event's
-  content, as clients send for a DM) is a DM with the inviter; so is a room whose only
-  joined members are the bot and the sender (asked once through ``/joined_members``).
-  A third person joining or being invited ends it: what is said there is no longer private.
-- **Rocket.Chat**: a room of type ``d`` whose members are the bridge's account and the
-  sender (asked once through ``rooms.info`` + ``im.members``).
+A room is a DM only when it holds exactly the person and the bot at the moment a
+``!privacy`` command arrives, so every such command first goes through a
+``privacy.classify_room`` outbox action that asks the server; its hook routes the command
+with the answer, through the same code as every other command.
+
+- **Matrix**: the room's members whose membership is ``join`` or ``invite`` are exactly
+  the bot and the sender. ``is_direct`` on an invite says nothing about who else was
+  invited: a room created with a third invitee carries it too, and the bridge does not
+  see that invite before its bot joins.
+- **Rocket.Chat**: a room of type ``d`` whose members are exactly the bridge's account
+  and the sender (``rooms.info`` + ``im.members``).
 - Portal rooms are never DMs.
 
-What was learnt is stored (``command_room``), so later commands are routed at once and
-Rocket.Chat DMs are followed and caught up on after a restart. A room not known yet is
-looked up by a ``privacy.classify_room`` outbox action; its hook routes the command again
-with the answer, through the same code as every other command.
+What was learnt is also stored (``command_room``), so the bridge's own notices find a DM
+and Rocket.Chat DMs are followed and caught up on after a restart; it never decides
+where a command's answer may go.
 """
 
 from __future__ import annotations
@@ -67,14 +71,18 @@ class CommandRouter:
         if handler is None:
             await ctx.reply(uow, f"!{command.prefix} commands are not available.")
             return
+        is_dm = False
         if command.prefix == "privacy" and not ctx.in_portal:
-            known = await uow.commands.room(ctx.side, ctx.room_id)
-            if known is None:
+            if self._sides is not None:
+                # Who is in the room is asked when the command arrives, never taken from
+                # what was learnt earlier: a member can be invited unseen by the bridge.
                 await self._classify(uow, ctx, body)
                 return
-            is_dm = known.is_dm and known.user_id == ctx.sender
-            ctx = dataclasses.replace(ctx, is_direct=is_dm)
-        await handler(uow, ctx, command)
+            # No server to ask (a router built for the parser's and the rules' own
+            # tests): only what the bridge stored.
+            known = await uow.commands.room(ctx.side, ctx.room_id)
+            is_dm = known is not None and known.is_dm and known.user_id == ctx.sender
+        await handler(uow, dataclasses.replace(ctx, is_direct=is_dm), command)
 
     async def _within_rate(self, uow: UnitOfWork, ctx: CommandContext) -> bool:
         """``privacy.command_rate_per_minute`` per person, counted in the database."""
@@ -123,12 +131,15 @@ class CommandRouter:
         assert result is not None
         ctx = CommandContext(**action.payload["ctx"])
         is_dm = bool(result["is_dm"])
-        if await uow.commands.room(ctx.side, ctx.room_id) is None:
+        known = await uow.commands.room(ctx.side, ctx.room_id)
+        if known is None or known.is_dm != is_dm:
             await uow.commands.set_room(
                 ctx.side, ctx.room_id, is_dm=is_dm, user_id=ctx.sender if is_dm else None
             )
-            if is_dm and self._on_new_dm is not None:
+            if is_dm and known is None and self._on_new_dm is not None:
                 self._on_new_dm(ctx.side, ctx.room_id)
+        if not is_dm:
+            log.info("Room %s is not a DM with the bot (checked at command time)", ctx.room_id)
         # The rate was counted when the command arrived; route without counting again.
         command = _parse_quietly(action.payload["body"])
         handler = self._handlers.get("privacy")

@@ -10,6 +10,7 @@ and never opens a second request for the same person and scope.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -106,15 +107,25 @@ class PrivacyJobs:
         if job is None:
             return _reply("Sorry, the bridge cannot do that.")
         try:
-            return await job(ctx, p, action)
+            result = await job(ctx, p, action)
         except ErasureError as e:  # no such request, or not in a state for this
-            return _reply(f"{e}.")
+            result = _reply(f"{e}.")
         except AmbiguousSubjectError as e:
-            return _reply(f"{e}.")
+            result = _reply(f"{e}.")
+        if not ctx.is_direct:
+            # A purge typed in a portal: its answer and its progress name the request and
+            # the person, so they go to the moderator's DM, never to the shared room.
+            result["reply_room"] = await self._sides.dm_room(ctx.side, ctx.sender, ctx.sender_name)
+        return result
 
     async def done(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
         assert result is not None
         ctx = CommandContext(**action.payload["ctx"])
+        if "reply_room" in result:
+            await ctx.reply(uow, texts.ANSWERED_IN_DM, n=2)
+            ctx = dataclasses.replace(
+                ctx, room_id=result["reply_room"], is_direct=True, in_portal=False
+            )
         if "refused" in result:
             r = result["refused"]
             await refuse(uow, ctx, r["verb"], r["reason"])
@@ -289,7 +300,8 @@ class PrivacyJobs:
         )
         return _reply(
             f"Purge request {rid} for {p['args'][0][:60]} in {portal.name or room_ref} is "
-            f"{texts.STATE_WORDS.get(state.value, state.value)}; progress follows here.",
+            f"{texts.STATE_WORDS.get(state.value, state.value)}; progress follows in this "
+            "direct message.",
             audit=[entry],
             watch={"request_id": rid, "state": state.value},
         )

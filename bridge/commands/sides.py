@@ -108,19 +108,32 @@ class Sides:
         return any(uid == user_id and RC_MODERATING_ROLES & set(r) for uid, _, r in roles)
 
     async def is_dm(self, side: Side, room_id: str, sender: str, sender_name: str) -> bool:
-        """A room with exactly the bot and the sender (Matrix), or a DM of the sender with
-        the bridge's account (Rocket.Chat room type ``d``)."""
+        """Whether the room holds exactly the sender and the bot, asked now.
+
+        Matrix: the room's members whose membership is ``join`` or ``invite`` (an invited
+        person reads everything once they accept). Rocket.Chat: a type ``d`` room whose
+        member list (``usernames`` of ``rooms.info``, and ``im.members``) is exactly the
+        sender and the bridge's account: a group DM is type ``d`` too (Rocket.Chat's
+        ``dm.create`` takes several ``usernames``; rest-typings ``v1/dm.ts``).
+        """
         if side == "matrix":
-            members = await self._bot().get_joined_members(RoomID(room_id))
-            return set(members) == {self._ids.bot, sender}
+            events = await self._bot().get_members(RoomID(room_id))
+            present = [
+                str(e.state_key)
+                for e in events
+                if str(getattr(e.content, "membership", "")) in ("join", "invite")
+            ]
+            return len(present) == 2 and set(present) == {self._ids.bot, sender}
         rc = self._rc()
         room = await rc.rooms_info(RCRoomID(room_id))
-        me = rc.login_info
-        if room.type != "d" or me is None:
+        if room.type != "d" or rc.login_info is None:
             return False
-        names = set(await rc.room_members("im", RCRoomID(room_id)))
         bot = (await rc.me()).username
-        return names == {bot, sender_name}
+        pair = {bot, sender_name}
+        if room.usernames and (len(room.usernames) != 2 or set(room.usernames) != pair):
+            return False
+        names = await rc.room_members("im", RCRoomID(room_id))
+        return len(names) == 2 and set(names) == pair
 
     async def dm_room(self, side: Side, user_id: str, username: str | None) -> str:
         """A DM room with the person, created on first use."""

@@ -44,6 +44,10 @@ USAGE: dict[str, str] = {
     "erase": '!privacy erase <subject> --note "<verification note>"',
 }
 
+ANSWERED_IN_DM = (
+    "Answered in a direct message with the bridge bot: nothing about the request is said "
+    "in a shared room."
+)
 POINTER = (
     "Privacy commands are answered in a direct message with the bridge bot, so nothing "
     "about you is said in a shared room. Open a DM with me and type !privacy help there."

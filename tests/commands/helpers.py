@@ -3,12 +3,14 @@ with the bridge's account, and reading the answers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
 
 import jsonschema
-from mautrix.types import ContentURI, RoomID
+from mautrix.errors import MatrixRequestError
+from mautrix.types import ContentURI, PaginationDirection, RoomAlias, RoomID
 
 from bridge.commands.export import schema
 from bridge.ids import RCRoomID
@@ -52,6 +54,58 @@ async def ask_matrix(
         return next((n for n in new if expect in n), None)
 
     return await wait_for(answered, 60)
+
+
+async def bot_dm(stack: BridgeStack, view: MatrixView) -> RoomID:
+    """The DM the bot opens itself to answer ``view``'s user privately (claimed through a
+    derived alias), once it exists."""
+    digest = hashlib.sha256(view.user.user_id.encode()).hexdigest()[:16]
+    server = stack.homeservers.server_names[0]
+    alias = RoomAlias(f"#{stack.registration.user_prefix}room_privacy_dm_{digest}:{server}")
+
+    async def resolved() -> RoomID | None:
+        bot = stack.bot_client()
+        try:
+            return (await bot.resolve_room_alias(alias)).room_id
+        except MatrixRequestError:
+            return None
+        finally:
+            await bot.api.session.close()
+
+    return await wait_for(resolved, 60)
+
+
+async def notice_in(stack: BridgeStack, room: RoomID, expect: str, after: int = 0) -> str:
+    """The bot's first notice in ``room`` from index ``after`` on containing ``expect``,
+    read on the bot's own homeserver (a remote member sees history before their join
+    only once their server has backfilled it)."""
+
+    async def found() -> str | None:
+        try:
+            new = (await bot_said(stack, room))[after:]
+        except MatrixRequestError:
+            # Synapse claims a new room's alias before the creator's join is persisted
+            # (synapse/handlers/room.py, create_room): a moment when the bot is not in it.
+            return None
+        return next((n for n in new if expect in n), None)
+
+    return await wait_for(found, 60)
+
+
+async def bot_said(stack: BridgeStack, room: RoomID) -> list[str]:
+    bot = stack.bot_client()
+    try:
+        resp = await bot.get_messages(room, PaginationDirection.BACKWARD, limit=300)
+    finally:
+        await bot.api.session.close()
+    events = [e.serialize() for e in reversed(resp.events)]
+    return [
+        str(e["content"].get("body"))
+        for e in events
+        if e["sender"] == stack.registration.sender
+        and e["type"] == "m.room.message"
+        and e["content"].get("msgtype") == "m.notice"
+    ]
 
 
 async def rc_dm(user: RCRestClient) -> str:

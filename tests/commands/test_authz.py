@@ -25,9 +25,10 @@ CASES: list[tuple[str, Actor, Facts, bool, str]] = [
         for v in ("status", "export", "delete", "optout", "optin")
     ],
     ("help", LOCAL_MX, Facts(Place.OTHER), True, ""),
-    # Admin commands: admins only (either side), in a DM or an admin room, never a portal.
+    # Admin commands: admins only (either side), in a DM only: any other room may hold
+    # people the answer is not for.
     *[(v, a, Facts(Place.DM), True, "") for v in ADMIN_ONLY for a in (ADMIN, RC_ADMIN)],
-    *[(v, ADMIN, Facts(Place.OTHER), True, "") for v in ADMIN_ONLY],
+    *[(v, ADMIN, Facts(Place.OTHER), False, "direct message") for v in ADMIN_ONLY],
     *[(v, ADMIN, Facts(Place.PORTAL), False, "") for v in ADMIN_ONLY],
     *[
         (v, a, Facts(Place.DM), False, "only privacy admins")
@@ -37,7 +38,8 @@ CASES: list[tuple[str, Actor, Facts, bool, str]] = [
     # Cancel: one's own request; admins any request.
     ("cancel", PERSON, Facts(Place.DM, owns_request=True), True, ""),
     ("cancel", PERSON, Facts(Place.DM, owns_request=False), False, "your own requests"),
-    ("cancel", ADMIN, Facts(Place.OTHER, owns_request=False), True, ""),
+    ("cancel", ADMIN, Facts(Place.DM, owns_request=False), True, ""),
+    ("cancel", ADMIN, Facts(Place.OTHER, owns_request=False), False, "direct message"),
     ("cancel", PERSON, Facts(Place.OTHER, owns_request=True), False, "direct message"),
     # Purge: only where the caller moderates; never a remote user on a Rocket.Chat user.
     ("purge", LOCAL_MX, Facts(Place.PORTAL, True, True), True, ""),

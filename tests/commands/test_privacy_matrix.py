@@ -114,3 +114,46 @@ async def test_privacy_commands_in_a_portal_get_a_pointer_and_are_not_relayed(
         assert "!privacy status" not in await wait_for(marker, 60)
     finally:
         await erin.close()
+
+
+async def test_a_room_with_a_third_member_is_not_a_dm_whatever_the_invite_said(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+) -> None:
+    carol = await bridge_stack.rc_user()
+    frank_user, grace_user = await make_user(1), await make_user(1)
+    room = await portal([carol], [frank_user])
+    frank = MatrixView(frank_user)
+    bot = bridge_stack.registration.sender
+    try:
+        await frank.send(room.matrix_room_id, {"msgtype": "m.text", "body": "frank was here"})
+
+        async def relayed() -> bool:
+            return "frank was here" in [m.text for m in await rc_history(carol, room.rc_room_id)]
+
+        await wait_for(relayed, 60)
+        # Marked direct, but grace is invited too: she would read every private answer.
+        shared = await frank.client.create_room(
+            invitees=[bot, grace_user.user_id],
+            is_direct=True,  # type: ignore[list-item]
+        )
+
+        async def bot_joined() -> bool:
+            return bot in await frank.client.get_joined_members(shared)
+
+        await wait_for(bot_joined, 30)
+        pointer = await ask_matrix(bridge_stack, frank, shared, "!privacy status", "direct message")
+        assert "item" not in pointer
+        # Grace leaves without ever joining: now the room is frank and the bot only.
+        grace = MatrixView(grace_user)
+        try:
+            await grace.client.leave_room(shared)
+        finally:
+            await grace.close()
+        status = await ask_matrix(bridge_stack, frank, shared, "!privacy status", "item(s)")
+        assert "rocketchat:" in status
+        said = await bot_notices(frank, shared, bot)
+        assert sum("item(s)" in n for n in said) == 1, "nothing private while grace was invited"
+    finally:
+        await frank.close()

@@ -10,11 +10,22 @@ import pytest_asyncio
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, UserID
 from ruamel.yaml import YAML
 
+from bridge.commands import texts
 from bridge.ids import RCRoomID
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView
-from tests.commands.helpers import CODE, ask_matrix, ask_rc, matrix_dm, rc_bot_texts, rc_dm
+from tests.commands.helpers import (
+    CODE,
+    ask_matrix,
+    ask_rc,
+    bot_dm,
+    bot_said,
+    matrix_dm,
+    notice_in,
+    rc_bot_texts,
+    rc_dm,
+)
 from tests.erasure.helpers import say
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
 
@@ -44,27 +55,29 @@ async def test_purge_only_where_the_caller_moderates(
     local, remote = MatrixView(local_mod), MatrixView(remote_mod)
     try:
         _, event_id = await say(jack, room, local, "jack's message")
+        purge = {"msgtype": "m.text", "body": f"!privacy purge {jack_name}"}
         # Without power: refused. A moderator of another homeserver: refused for a
-        # Rocket.Chat user's data even with power.
-        refused = await ask_matrix(
-            bridge_stack, local, room.matrix_room_id, f"!privacy purge {jack_name}", "Refused"
-        )
+        # Rocket.Chat user's data even with power. Both answers go to their DMs.
+        await local.send(room.matrix_room_id, purge)
+        local_dm = await bot_dm(bridge_stack, local)
+        refused = await notice_in(bridge_stack, local_dm, "Refused")
         assert "rooms you moderate" in refused
         await _grant(bridge_stack, room.matrix_room_id, remote_mod.user_id, 50)
-        refused = await ask_matrix(
-            bridge_stack, remote, room.matrix_room_id, f"!privacy purge {jack_name}", "Refused"
-        )
+        await remote.send(room.matrix_room_id, purge)
+        remote_dm = await bot_dm(bridge_stack, remote)
+        refused = await notice_in(bridge_stack, remote_dm, "Refused")
         assert "another homeserver" in refused
         # Rocket.Chat: a member without a room role is refused; a moderator is not.
         channel = room.rc_room_id
-        refused = await ask_rc(kate, channel, f"!privacy purge {jack_name}", "Refused", "channels")
+        kate_dm = await rc_dm(kate)
+        await kate.post_message(RCRoomID(channel), f"!privacy purge {jack_name}")
+        refused = await wait_for(lambda: _dm_text(kate, kate_dm, "Refused"), 60)
         assert "rooms you moderate" in refused
         bridge_stack.sim.state.rooms[channel].moderators.append(kate_me.id)
         roles = await kate.room_roles("channels", RCRoomID(channel))
         assert (kate_me.id, kate_me.username, ("moderator",)) in roles
-        started = await ask_rc(
-            kate, channel, f"!privacy purge {jack_name}", "Purge request", "channels"
-        )
+        await kate.post_message(RCRoomID(channel), f"!privacy purge {jack_name}")
+        started = await wait_for(lambda: _dm_text(kate, kate_dm, "Purge request"), 60)
         assert "er-" in started
 
         async def redacted() -> bool:
@@ -72,19 +85,26 @@ async def test_purge_only_where_the_caller_moderates(
             return not event.get("content")
 
         assert await wait_for(redacted, 90)
-        await wait_for(lambda: _any(kate, channel, "has finished"), 90)
+        await wait_for(lambda: _dm_text(kate, kate_dm, "has finished"), 90)
+        # The shared room was told only where the answers went: no request id, no report.
+        in_channel = await rc_bot_texts(kate, channel, "channels")
+        assert texts.ANSWERED_IN_DM in in_channel
+        leaked = [t for t in in_channel if "er-" in t or "Purge" in t or "Refused" in t]
+        assert not leaked, leaked
         # A local moderator with the configured power level may purge too.
         await _grant(bridge_stack, room.matrix_room_id, local_mod.user_id, 50)
-        await ask_matrix(
-            bridge_stack, local, room.matrix_room_id, f"!privacy purge {jack_name}", "Purge request"
-        )
+        before = len(await bot_said(bridge_stack, local_dm))
+        await local.send(room.matrix_room_id, purge)
+        await notice_in(bridge_stack, local_dm, "Purge request", before)
+        in_portal = await bot_said(bridge_stack, room.matrix_room_id)
+        assert not [n for n in in_portal if "er-" in n or "Refused" in n], in_portal
     finally:
         await local.close()
         await remote.close()
 
 
-async def _any(user: RCRestClient, room: str, text: str) -> bool:
-    return any(text in t for t in await rc_bot_texts(user, room, "channels"))
+async def _dm_text(user: RCRestClient, dm: str, text: str) -> str | None:
+    return next((t for t in await rc_bot_texts(user, dm) if text in t), None)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
