@@ -220,8 +220,10 @@ class MatrixErasureExecutors:
         contacts = await self._support.contacts(server)
         if not contacts.users:
             return {"contacts": [], "reason": contacts.reason or "no contact published"}
+        rooms: dict[str, str] = {}
         for contact in contacts.users:
             room = await self._dm_room(contact)
+            rooms[contact] = room
             bot = self._api.bot_intent()
             base = f"{action.key}:{contact}"
             await bot.send_message_event(
@@ -236,7 +238,8 @@ class MatrixErasureExecutors:
                 content.event(),
                 txn_id=self._ids.matrix_txn_id(base + ":data"),
             )
-        return {"contacts": list(contacts.users), "source": contacts.source}
+        # Which contact got it in which room: only they, there, can acknowledge it.
+        return {"contacts": list(contacts.users), "source": contacts.source, "rooms": rooms}
 
     async def _notice_content(self, request: RequestRecord, server: str) -> NoticeContent:
         async with self._db.unit_of_work() as uow:

@@ -3,19 +3,36 @@
 A Matrix inbox handler (registered in app.py next to the relay): the acknowledgement
 is recorded in the same transaction that marks the event processed, so it is neither
 lost nor counted twice.
+
+Anyone in any room the bot is in can send an event of this type, so one counts only
+when all of these hold:
+
+- its sender is a contact the request's notice was sent to (recorded when it went out);
+- it arrives in the DM room that contact's notice went to;
+- the request is still waiting for it: that server's notice row says "admin notified".
+
+Anything else is ignored, and written to the audit log as a refused acknowledgement; the
+room hears nothing back (an answer would tell a forger what to change).
 """
 
 from __future__ import annotations
 
 import logging
 
+from bridge.privacy import audit
+from bridge.privacy import report as words
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.notices import ACK_EVENT
-from bridge.privacy.timeline import server_of
 from bridge.storage.database import UnitOfWork
+from bridge.storage.erasure import NOTICE_ROOM
 from bridge.storage.inbox import StoredEvent
 
 log = logging.getLogger(__name__)
+
+ACK_REFUSED = "ack.refused"
+NOT_A_CONTACT = "not a contact this request's notice was sent to"
+WRONG_ROOM = "not the room the notice was sent to"
+NOT_WAITING = "the request is not waiting for this acknowledgement"
 
 
 class ErasureAckHandler:
@@ -26,14 +43,55 @@ class ErasureAckHandler:
         payload = event.payload
         if payload.get("type") != ACK_EVENT:
             return
-        content = payload.get("content")
-        sender = payload.get("sender")
-        if not isinstance(content, dict) or not isinstance(sender, str) or ":" not in sender:
+        content, sender, room = (
+            payload.get("content"),
+            payload.get("sender"),
+            payload.get("room_id"),
+        )
+        if not isinstance(sender, str) or not isinstance(room, str):
             return
-        request_id = content.get("request_id")
-        if not isinstance(request_id, str):
+        request_id = content.get("request_id") if isinstance(content, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            await _refuse(uow, sender, room, None, "no request id")
             return
-        # Only the notified server can acknowledge for itself: the sender's server is
-        # the recipient whose status changes (a row that does not exist changes nothing).
-        if await self._engine.record_ack(uow, request_id, server_of(sender), sender):
-            log.info("Erasure request %s acknowledged by %s", request_id, server_of(sender))
+        server, why = await _notified_server(uow, request_id, sender, room)
+        if server is None:
+            await _refuse(uow, sender, room, request_id, why)
+            return
+        if await self._engine.record_ack(uow, request_id, server, sender):
+            log.info("Erasure request %s acknowledged for %s", request_id, server)
+
+
+async def _notified_server(
+    uow: UnitOfWork, request_id: str, sender: str, room: str
+) -> tuple[str | None, str]:
+    """The server whose notice ``sender`` may acknowledge in ``room``, or why none."""
+    contacts = await uow.erasure.notice_contacts(request_id, sender)
+    if not contacts:
+        return None, NOT_A_CONTACT
+    here = {c.server for c in contacts if c.room_id == room}
+    if not here:
+        return None, WRONG_ROOM
+    for row in await uow.erasure.recipients(request_id):
+        if row.recipient in here and row.room_id == NOTICE_ROOM:
+            if row.status == words.ADMIN_NOTIFIED:
+                return row.recipient, ""
+    return None, NOT_WAITING
+
+
+async def _refuse(
+    uow: UnitOfWork, sender: str, room: str, request_id: str | None, reason: str
+) -> None:
+    log.info("Refused an erasure acknowledgement in %s: %s", room, reason)
+    request = None if request_id is None else await uow.erasure.request(request_id[:40])
+    await audit.AuditLog.append(
+        uow,
+        ACK_REFUSED,
+        sender,
+        None if request is None else request.subject_ref,
+        {
+            "request_id": None if request_id is None else request_id[:40],
+            "room_id": room[:255],
+            "reason": reason,
+        },
+    )

@@ -152,6 +152,10 @@ class ErasureRecords:
         await uow.erasure.set_recipient(
             rid, server, NOTICE_ROOM, status, detail, unless=(words.ACKNOWLEDGED,)
         )
+        rooms = (result or {}).get("rooms") or {}
+        await uow.erasure.add_notice_contacts(
+            rid, server, {str(c): str(r) for c, r in rooms.items()}
+        )
         await log_event(uow, rid, "notice", None, f"{server}: {status}")
 
     async def delivery_observed(self, uow: UnitOfWork, action: Action, result: Result) -> None:

@@ -18,6 +18,7 @@ from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 from bridge.storage.erasure_rows import (
     ErasureItemRow,
     ErasureLogRow,
+    ErasureNoticeContactRow,
     ErasureRecipientRow,
     ErasureRequestRow,
     ErasureStepRow,
@@ -101,6 +102,13 @@ class StepRecord:
     status: str
     detail: str | None
     data: str | None
+
+
+@dataclass(frozen=True)
+class NoticeContact:
+    server: str
+    contact: str
+    room_id: str
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,13 @@ class ErasureStore:
         )
         if not ids:
             return 0
-        for table in (ErasureLogRow, ErasureItemRow, ErasureRecipientRow, ErasureStepRow):
+        for table in (
+            ErasureLogRow,
+            ErasureItemRow,
+            ErasureRecipientRow,
+            ErasureStepRow,
+            ErasureNoticeContactRow,
+        ):
             await self._s.execute(delete(table).where(table.request_id.in_(ids)))
         await self._s.execute(delete(ErasureRequestRow).where(ErasureRequestRow.id.in_(ids)))
         return len(ids)
@@ -393,6 +407,34 @@ class ErasureStore:
             stmt.values(status=status, detail=detail, updated_ms=now_ms())
         )
         return rowcount(result)
+
+    async def add_notice_contacts(
+        self, request_id: str, server: str, rooms: dict[str, str]
+    ) -> None:
+        """Record the DM room each contact of ``server`` was sent the notice in."""
+        if not rooms:
+            return
+        now = now_ms()
+        await self._s.execute(
+            insert_ignoring_conflicts(self._s, ErasureNoticeContactRow.__table__),
+            [
+                {
+                    "request_id": request_id,
+                    "server": server,
+                    "contact": contact,
+                    "room_id": room,
+                    "sent_ms": now,
+                }
+                for contact, room in sorted(rooms.items())
+            ],
+        )
+
+    async def notice_contacts(self, request_id: str, contact: str) -> list[NoticeContact]:
+        row = ErasureNoticeContactRow
+        rows = await self._s.scalars(
+            select(row).where(row.request_id == request_id, row.contact == contact)
+        )
+        return [NoticeContact(r.server, r.contact, r.room_id) for r in rows]
 
     async def recipients(self, request_id: str) -> list[RecipientRecord]:
         rows = await self._s.scalars(

@@ -122,3 +122,16 @@ class ErasureStepRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     data: Mapped[str | None] = mapped_column(Text)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ErasureNoticeContactRow(Base):
+    """Who a request's notice to a server went to, and in which DM room: an
+    acknowledgement counts only from that contact, in that room."""
+
+    __tablename__ = "erasure_notice_contact"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("erasure_request.id"), primary_key=True)
+    server: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    sent_ms: Mapped[int] = mapped_column(BigInteger)
