@@ -17,10 +17,11 @@ from bridge.metrics import (
     OUTBOX_PENDING,
     REGISTRY,
 )
+from bridge.privacy.audit import AuditLog
 from bridge.storage.database import Database
 from bridge.web.auth import same_secret
 from bridge.web.oversight_metrics import OversightGauges
-from bridge.web.throttle import FailedLogins
+from bridge.web.throttle import FailedLogins, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,10 @@ class MetricsRoutes:
     reachable from the network must never serve them without the token.
     """
 
-    def __init__(self, db: Database, token: str | None, failed: FailedLogins) -> None:
+    def __init__(self, db: Database, token: str | None, failed: FailedLogins | None = None) -> None:
         self._db = db
         self._token = token
-        self._failed = failed
+        self._failed = failed or FailedLogins(AuditLog(db), (), LoginThrottle())
         self._oversight = OversightGauges(db)
 
     def add_routes(self, app: web.Application) -> None:
