@@ -26,6 +26,7 @@ from bridge.sandbox.rocketchat import (
     routes_auth,
     routes_chat,
     routes_files,
+    routes_integrations,
     routes_lists,
     routes_rooms,
     routes_server,
@@ -122,7 +123,7 @@ def build_app(
     app[LIMITER_KEY] = RateLimiter()
     app[SERVER_KEY] = server
     modules = (routes_auth, routes_users, routes_rooms, routes_lists, routes_chat, routes_files)
-    for module in (*modules, routes_server, faults):
+    for module in (*modules, routes_server, routes_integrations, faults):
         module.add_routes(app)
     realtime.setup(app, ping_interval)
     return app

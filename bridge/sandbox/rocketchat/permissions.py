@@ -35,6 +35,7 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "set-moderator": ["admin", "owner"],
     "send-many-messages": ["admin", "bot", "app"],
     "view-room-administration": ["admin"],
+    "manage-outgoing-integrations": ["admin"],
     # permissions upsert list (apps/meteor/app/authorization/server/constant/permissions.ts)
     "view-c-room": ["admin", "user", "bot", "app", "anonymous"],
     "view-joined-room": ["guest", "bot", "app", "admin", "user"],

@@ -212,6 +212,8 @@ class SimState:
     permissions: dict[str, list[str]] = field(
         default_factory=lambda: copy.deepcopy(DEFAULT_PERMISSIONS)
     )
+    # Outgoing webhooks (routes_integrations.py).
+    integrations: dict[str, Doc] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list, repr=False)
     _last_ms: int = 0
 
@@ -290,6 +292,7 @@ class SimState:
             "uploads": uploads,
             "settings": self.settings,
             "permissions": self.permissions,
+            "integrations": self.integrations,
             "last_ms": self._last_ms,
         }
 
@@ -305,6 +308,7 @@ class SimState:
         }
         state.settings.update(data["settings"])
         state.permissions.update(data["permissions"])
+        state.integrations = dict(data.get("integrations", {}))
         state._last_ms = int(data.get("last_ms", 0))
         return state
 
