@@ -45,6 +45,7 @@ from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
+from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 from bridge.web.dashboard import mount_dashboard
@@ -87,6 +88,7 @@ class BridgeApp:
         self._session: ClientSession | None = None
         self._rc_executors: RocketChatExecutors | None = None
         self.rocketchat: RocketChatSide | None = None
+        self.webhook: OutgoingWebhookIntake | None = None
         self.homeserver_reachable = False
 
     async def start(self) -> None:
@@ -179,7 +181,8 @@ class BridgeApp:
         self.outbox_worker = self._outbox_worker(executors, on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
-        app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure)
+        self.webhook = self._webhook_intake()
+        app = build_http_app(self.config, self.db, self._wake_inbox, self.erasure, self.webhook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -198,6 +201,29 @@ class BridgeApp:
         self._spawn(commands.progress.run(), "privacy progress")
         self._spawn(self._introduce(api), "homeserver handshake")
         self._spawn(self.rocketchat.run(), "rocket.chat side")
+
+    def _webhook_intake(self) -> OutgoingWebhookIntake | None:
+        """``rocketchat.intake: webhook``: the endpoint Rocket.Chat's outgoing webhook calls."""
+        rc = self.config.rocketchat
+        if rc.intake != "webhook" or self.rocketchat is None:
+            return None
+        assert rc.webhook_token is not None  # the config loader requires it
+        failed = FailedLogins(
+            AuditLog(self.db), parse_networks(self.config.web.trusted_proxies), LoginThrottle()
+        )
+
+        async def refused(request: web.Request, presented: str) -> bool:
+            verdict = await failed.record(request, "webhook:anonymous", "webhook", presented)
+            return verdict.throttled
+
+        return OutgoingWebhookIntake(
+            rc.webhook_token,
+            self.rocketchat.admin.get_message,
+            self.rocketchat.intake,
+            on_refused=refused,
+            follows=self.rocketchat.follows,
+            echoes=self.rocketchat.echoes,
+        )
 
     async def _serve_metrics(self) -> None:
         metrics = self.config.metrics
@@ -351,13 +377,17 @@ def build_http_app(
     db: Database,
     on_stored: Callable[[], None],
     erasure: ErasureEngine | None = None,
+    webhook: OutgoingWebhookIntake | None = None,
 ) -> web.Application:
-    """The bridge's one HTTP server: appservice API, health, metrics and the dashboard."""
+    """The bridge's one HTTP server: appservice API, health, metrics, the dashboard and,
+    with ``rocketchat.intake: webhook``, the outgoing-webhook intake."""
     app = web.Application(client_max_size=config.appservice.max_transaction_bytes)
     AppServiceIntake(
         config.appservice.hs_token, db.inbox, on_stored, config.appservice.max_transaction_bytes
     ).add_routes(app)
     HealthRoutes(db).add_routes(app)
+    if webhook is not None:
+        webhook.add_routes(app)
     if config.metrics.bearer_token is not None:
         _metrics_routes(config, db).add_routes(app)
     mount_dashboard(app, config, db, erasure)

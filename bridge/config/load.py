@@ -133,13 +133,13 @@ def _check_limits(config: Config) -> None:
 
 def _check_rocketchat(config: Config) -> None:
     rc = config.rocketchat
-    if rc.intake == "webhook":
-        # Nothing serves an outgoing webhook, and its payload carries neither deletions
-        # nor attachments: accepting it would lose every Rocket.Chat message unnoticed.
+    if rc.intake == "webhook" and (rc.webhook_token is None or len(rc.webhook_token) < 24):
         raise ConfigError(
-            "rocketchat.intake",
-            "webhook is not supported (the bridge serves no webhook endpoint); use realtime",
+            "rocketchat.webhook_token",
+            "is required when rocketchat.intake is webhook (at least 24 random characters)",
         )
+    if not 1 <= rc.webhook_catchup_seconds <= 3600:
+        raise ConfigError("rocketchat.webhook_catchup_seconds", "must be between 1 and 3600")
     if (rc.user_id is None) != (rc.auth_token is None):
         raise ConfigError("rocketchat.auth_token", "user_id and auth_token must be given together")
     if (rc.username is None) != (rc.password is None):

@@ -11,7 +11,6 @@ from typing import Literal
 
 HistoryVisibility = Literal["shared", "invited", "joined", "world_readable"]
 PrivacyMode = Literal["self-service", "admin-approval"]
-# "webhook" is a known value only so that it is refused with the reason (config/load.py).
 RocketChatIntake = Literal["realtime", "webhook"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -53,6 +52,10 @@ class RocketChatConfig:
     username: str | None = None
     password: str | None = None
     intake: RocketChatIntake = "realtime"
+    # intake "webhook": the token Rocket.Chat's outgoing webhook sends (a secret), and how
+    # often every followed room is caught up on (deletions have no webhook event).
+    webhook_token: str | None = None
+    webhook_catchup_seconds: int = 30
 
 
 MatrixUsersOnRocketChat = Literal["shadow", "alias"]
@@ -190,6 +193,7 @@ SECRET_KEYS = frozenset(
         "session_secret",
         "bearer_token",
         "encryption_key",
+        "webhook_token",
     }
 )
 

@@ -11,6 +11,7 @@ from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
 from bridge.media import FetchedFile
+from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -57,6 +58,11 @@ class RocketChatSide:
         self.bot_user_ids: set[str] = {rc.user_id} if rc.user_id else set()
         self.intake = RocketChatIntake(db.inbox, on_stored)
         self.cursors = DatabaseCursorStore(db.sessions, "rc")
+        self._catchup = CatchUp(self.admin, self.cursors, self.intake)
+        self.bot_username: str | None = None
+        # Webhook intake: rooms known to be followed, and channels known not to be.
+        self._followed: set[str] = set()
+        self._not_followed: set[str] = set()
         self.listener: RealtimeListener | None = None
         # Filled by the executors before each post; the listener drops the plain echoes.
         self.echoes = OwnEchoes()
@@ -66,11 +72,7 @@ class RocketChatSide:
         """Log in (retrying while Rocket.Chat is away), link rooms, then follow events."""
         await self._login()
         await self._link_configured_rooms()
-        async with self._db.unit_of_work() as uow:
-            rooms = [RCRoomID(p.rc_room_id) for p in await uow.bridging.active_portals()]
-            # DMs with the bridge's account (bridge/commands/dm.py) are caught up on like
-            # portals, so a command typed while the bridge was down is still answered.
-            rooms += [RCRoomID(r) for r in await uow.commands.dm_rooms("rocketchat")]
+        rooms = await self._followed_rooms()
         if self._config.rocketchat.intake == "realtime":
             self.listener = RealtimeListener(
                 self.admin, self.intake, self.cursors, rooms=rooms, echoes=self.echoes
@@ -78,8 +80,34 @@ class RocketChatSide:
             self.listener.start()
         self.ready.set()
         log.info("Following %d Rocket.Chat room(s)", len(rooms))
-        if self.listener is not None and self._on_reconnect is not None:
+        if self.listener is None:
+            await self._catch_up_periodically()
+        elif self._on_reconnect is not None:
             await self._watch_reconnects(self.listener, self._on_reconnect)
+
+    async def _followed_rooms(self) -> list[RCRoomID]:
+        async with self._db.unit_of_work() as uow:
+            rooms = [RCRoomID(p.rc_room_id) for p in await uow.bridging.active_portals()]
+            # DMs with the bridge's account (bridge/commands/dm.py) are caught up on like
+            # portals, so a command typed while the bridge was down is still answered.
+            rooms += [RCRoomID(r) for r in await uow.commands.dm_rooms("rocketchat")]
+        return rooms
+
+    async def _catch_up_periodically(self) -> None:
+        """Webhook intake: outgoing webhooks announce new and edited messages only, and
+        a call Rocket.Chat gave up on is gone. Every followed room is therefore caught up
+        on (``chat.syncMessages``) at start and every ``webhook_catchup_seconds``: that
+        finds deletions, prunes and whatever a webhook call missed."""
+        catchup = self._catchup
+        interval = self._config.rocketchat.webhook_catchup_seconds
+        while True:
+            try:
+                await catchup.rooms(await self._followed_rooms())
+            except RCError as e:
+                log.warning("Catch-up with Rocket.Chat failed (%s); next in %ds", e, interval)
+            except Exception:  # a background worker's boundary: log, try again later
+                log.exception("Catch-up failed; next in %ds", interval)
+            await asyncio.sleep(interval)
 
     @staticmethod
     async def _watch_reconnects(
@@ -110,6 +138,7 @@ class RocketChatSide:
                 )
             else:
                 self.bot_user_ids.add(me.id)
+                self.bot_username = me.username
                 log.info("Logged in to Rocket.Chat as %s", me.username)
                 return
             await asyncio.sleep(delay)
@@ -170,9 +199,34 @@ class RocketChatSide:
         kind: Literal["channels", "groups"] = "groups" if rc_room_type == "p" else "channels"
         await self.admin.room_invite(kind, RCRoomID(rc_room_id), me.user_id)
 
+    async def follows(self, rc_room_id: str) -> bool:
+        """Whether the bridge reads this room: a portal, or a DM with its account.
+
+        The realtime stream only carries rooms the bridge's account is in; an outgoing
+        webhook may announce every channel of the server, whose messages the bridge must
+        not even read."""
+        if rc_room_id in self._followed:
+            return True
+        if rc_room_id in self._not_followed:
+            return False
+        if rc_room_id in await self._followed_rooms():
+            self._followed.add(rc_room_id)
+            return True
+        room = await self.admin.rooms_info(RCRoomID(rc_room_id))
+        if room.type != "d":
+            self._not_followed.add(rc_room_id)  # until linked (follow)
+            return False
+        # A DM (a first !privacy command): followed when the bridge's account is in it.
+        return self.bot_username is not None and self.bot_username in room.usernames
+
     async def follow(self, rc_room_id: str) -> None:
+        self._not_followed.discard(rc_room_id)
         if self.listener is not None:
             await self.listener.add_room(RCRoomID(rc_room_id))
+        else:
+            # Webhook intake: the periodic catch-up covers the room from now on, so a
+            # deletion before its next round is still found.
+            await self._catchup.ensure_cursor(RCRoomID(rc_room_id))
 
     async def download(self, link: str, max_bytes: int) -> FetchedFile:
         """A file from Rocket.Chat's file routes only (bridge.rocketchat.files)."""

@@ -1,97 +1,155 @@
-"""Outgoing-webhook intake, for servers that forbid the realtime API (rocketchat-api.md §6).
+"""Outgoing-webhook intake (``rocketchat.intake: webhook``), for servers that forbid the
+realtime API.
 
-Rocket.Chat POSTs ``{token, channel_id, message_id, timestamp, user_id, user_name, text,
-isEdited?, tmid?, alias?, bot}`` for each message (and again with ``isEdited`` when
-``runOnEdits``). There is no outgoing event for deletions, so pair this with periodic
-:class:`~bridge.rocketchat.catchup.CatchUp` runs.
+Rocket.Chat POSTs ``{token, bot, channel_id, channel_name, message_id, timestamp,
+user_id, user_name, text, siteUrl, alias?, isEdited?, tmid?}`` for each new message of
+the rooms the integration watches, and again with ``isEdited`` when ``runOnEdits``
+(Rocket.Chat ``apps/meteor/app/integrations/server/lib/triggerHandler.ts``,
+``mapEventArgsToData``). The payload names the message but carries neither its
+attachments, files, mentions nor reactions, and there is no outgoing event for deletions.
+So the payload is only a doorbell:
 
-Not served by the running bridge: the config refuses ``rocketchat.intake: webhook``
-(``bridge/config/load.py``) until the payload's missing deletions and attachments are
-made up for. This handler and its token check are kept, tested, for that work.
+- its ``token`` is checked in constant time; a wrong one is refused (403, or 429 once the
+  sender has failed too often) and reported to ``on_refused``, which audits it;
+- a room the bridge does not follow (neither a portal nor a DM with its account) is
+  answered 200 and its message is not even read;
+- the message itself is read back from Rocket.Chat (``chat.getMessage``) with the
+  bridge's own credentials, and that document, not the payload, goes to the inbox: a
+  forged or altered payload cannot put words in anyone's mouth;
+- deletions, prunes and anything a webhook call missed are found by the periodic
+  catch-up that runs in webhook mode (``bridge/rocketchat/service.py``).
+
+Rocket.Chat retries a call answered with an empty body or a status other than 200-202,
+**except 500** (logged, never retried, triggerHandler.ts), so every failure here that a
+retry could mend answers 503, and success answers ``{}``: a body with ``text`` would be
+posted back into the room.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from bridge.rocketchat.events import EventSink, EventSource, MessageEdited, MessagePosted
+from bridge.ids import RCMessageID
+from bridge.rocketchat.echoes import OwnEchoes
+from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError, RCProtocolError
+from bridge.rocketchat.events import EventSink, EventSource, MessagePosted, event_for_message
 from bridge.rocketchat.models import RCMessage
-from bridge.rocketchat.validation import message_problem
 
 log = logging.getLogger(__name__)
 
+PATH = "/_bridge/rocketchat/webhook"
+# Reads one message by id with the bridge's credentials (``chat.getMessage``).
+FetchMessage = Callable[[RCMessageID], Awaitable[RCMessage]]
+# Told about a refused token (the request and what was presented); True: throttled.
+OnRefused = Callable[[web.Request, str], Awaitable[bool]]
+# Whether the bridge reads a room at all (a portal or a DM with its account).
+Follows = Callable[[str], Awaitable[bool]]
 
-def payload_problem(payload: dict[str, Any]) -> str | None:
-    """Why an outgoing-webhook payload is no message the bridge can take, or None."""
+
+def payload_problem(payload: object) -> str | None:
+    """Why an outgoing-webhook payload names no message, or None."""
+    if not isinstance(payload, dict):
+        return "the body must be a JSON object"
     for key in ("message_id", "channel_id"):
-        if not isinstance(payload.get(key), str) or not payload[key]:
-            return f"missing fields: {key} must be a non-empty string"
-    for key in ("text", "user_id", "user_name", "tmid", "alias"):
-        if payload.get(key) is not None and not isinstance(payload[key], str):
-            return f"{key} must be a string"
-    try:
-        message = message_from_payload(payload)
-    except ValueError:
-        return "timestamp is not a date"
-    return message_problem(message.raw)
-
-
-def message_from_payload(payload: dict[str, Any]) -> RCMessage:
-    doc: dict[str, Any] = {
-        "_id": payload["message_id"],
-        "rid": payload["channel_id"],
-        "msg": payload.get("text") or "",
-        "ts": payload.get("timestamp"),
-        "u": {"_id": payload.get("user_id", ""), "username": payload.get("user_name", "")},
-        "bot": payload.get("bot") or None,
-    }
-    for src, dst in (("tmid", "tmid"), ("alias", "alias")):
-        if payload.get(src):
-            doc[dst] = payload[src]
-    if payload.get("isEdited"):
-        # The payload has no editedAt; the delivery time is the best we know.
-        doc["editedAt"] = payload.get("timestamp")
-    return RCMessage.parse(doc)
+        value = payload.get(key)
+        if not isinstance(value, str) or not value or len(value) > 128:
+            return f"{key} must be a non-empty string"
+    return None
 
 
 class OutgoingWebhookIntake:
-    """An aiohttp handler; mount it with :meth:`add_routes` or call :meth:`handle`."""
-
-    def __init__(self, token: str, sink: EventSink, path: str = "/rocketchat/webhook") -> None:
-        self._token = token
-        self.sink = sink
+    def __init__(
+        self,
+        token: str,
+        fetch: FetchMessage,
+        sink: EventSink,
+        *,
+        on_refused: OnRefused | None = None,
+        follows: Follows | None = None,
+        echoes: OwnEchoes | None = None,
+        path: str = PATH,
+    ) -> None:
+        self._token = token.encode()
+        self._fetch = fetch
+        self._sink = sink
+        self._on_refused = on_refused
+        self._follows = follows
+        self._echoes = echoes
         self.path = path
+        self.stored = 0  # messages this intake put in the inbox
+        self.ignored = 0  # calls about rooms the bridge does not follow
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(self.path, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            payload = await request.json()
-        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-            return web.json_response({"error": "invalid JSON"}, status=400)
+            payload: Any = await request.json()
+        except (ValueError, RecursionError, UnicodeDecodeError):  # Recursion: absurd nesting
+            return _answer(400, "invalid JSON")
         token = payload.get("token") if isinstance(payload, dict) else None
-        # Bytes, not str: compare_digest raises TypeError on non-ASCII strings.
-        if not isinstance(token, str) or not hmac.compare_digest(
-            token.encode("utf-8", "surrogatepass"), self._token.encode()
-        ):
-            log.warning("Rejected an outgoing webhook call with a wrong token")
-            return web.json_response({"error": "invalid token"}, status=403)
+        if not self._token_matches(token):
+            return await self._refuse(request, token)
         problem = payload_problem(payload)
         if problem is not None:
             log.warning("Refused an outgoing webhook call: %s", problem)
-            return web.json_response({"error": problem}, status=400)
-        message = message_from_payload(payload)
-        event = (
-            MessageEdited(message, EventSource.WEBHOOK)
-            if payload.get("isEdited")
-            else MessagePosted(message, EventSource.WEBHOOK)
-        )
-        # Answer 200 only once the sink has the event; an error makes Rocket.Chat retry.
-        await self.sink(event)
-        # An empty body: a "text" answer would be posted back into the room (echo, §6).
+            return _answer(400, problem)
+        return await self._take(RCMessageID(payload["message_id"]), payload["channel_id"])
+
+    def _token_matches(self, token: object) -> bool:
+        if not isinstance(token, str):
+            return False
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII strings.
+        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token)
+
+    async def _refuse(self, request: web.Request, token: object) -> web.Response:
+        log.warning("Rejected an outgoing webhook call with a wrong token")
+        presented = token if isinstance(token, str) else ""
+        throttled = self._on_refused is not None and await self._on_refused(request, presented)
+        if throttled:
+            return _answer(429, "too many failed attempts")
+        return _answer(403, "invalid token")
+
+    async def _take(self, message_id: RCMessageID, channel_id: str) -> web.Response:
+        try:
+            if self._follows is not None and not await self._follows(channel_id):
+                self.ignored += 1
+                return web.json_response({})  # a room the bridge does not read
+            message = await self._fetch(message_id)
+        except (RCNotFoundError, RCBadRequestError):
+            # Gone already (Rocket.Chat answers 400 for a message it cannot find): the
+            # catch-up reports its deletion; nothing here to bridge.
+            return web.json_response({})
+        except (RCProtocolError, KeyError, TypeError, ValueError, AttributeError) as e:
+            # What cannot become a message at all is dropped, as the realtime intake does.
+            log.warning("Rocket.Chat answered chat.getMessage with no usable message: %r", e)
+            return web.json_response({})
+        except RCError as e:
+            log.warning("Cannot read a webhook's message back from Rocket.Chat: %s", e)
+            return _answer(503, "Rocket.Chat is unavailable; retry later")
+        if message.room_id != channel_id:
+            return _answer(400, "channel_id does not match the message")
+        event = event_for_message(message, EventSource.WEBHOOK)
+        if (
+            self._echoes is not None
+            and isinstance(event, MessagePosted)
+            and self._echoes.is_plain_echo(message)
+        ):
+            return web.json_response({})  # the bridge's own post (echoes.py)
+        try:
+            # Answer 200 only once the inbox has the event.
+            await self._sink(event)
+        except Exception:  # the HTTP boundary: Rocket.Chat retries a 503
+            log.exception("Could not store a webhook's message")
+            return _answer(503, "could not store the message; retry later")
+        self.stored += 1
         return web.json_response({})
+
+
+def _answer(status: int, error: str) -> web.Response:
+    return web.json_response({"error": error}, status=status)

@@ -135,15 +135,23 @@ def test_rocketchat_credentials_must_be_complete(tmp_path: Path) -> None:
         load_config(path, environ={})
 
 
-def test_webhook_intake_is_refused_rather_than_losing_every_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("token", [None, "too-short"])
+def test_webhook_intake_needs_a_strong_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], token: str | None
 ) -> None:
-    # The bridge serves no outgoing-webhook endpoint: a config choosing it would start
-    # and then silently drop every Rocket.Chat message.
-    path = write_config(tmp_path / "c.yaml", rocketchat={"intake": "webhook"})
+    path = write_config(
+        tmp_path / "c.yaml", rocketchat={"intake": "webhook", "webhook_token": token}
+    )
     assert main(["run", "-c", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "rocketchat.intake: webhook is not supported" in err
+    assert "rocketchat.webhook_token: is required when rocketchat.intake is webhook" in err
     assert err.count("\n") == 1
-    with pytest.raises(ConfigError, match=r"^rocketchat\.intake: "):
-        load_config(path, environ={})
+
+
+def test_webhook_intake_with_a_token_loads(tmp_path: Path) -> None:
+    token = "webhook-token-for-tests-0123456789"  # noqa: S105
+    path = write_config(
+        tmp_path / "c.yaml", rocketchat={"intake": "webhook", "webhook_token": token}
+    )
+    config = load_config(path, environ={})
+    assert (config.rocketchat.intake, config.rocketchat.webhook_token) == ("webhook", token)

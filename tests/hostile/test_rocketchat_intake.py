@@ -20,14 +20,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.bridging.rc_events import from_payload, to_payload
+from bridge.ids import RCMessageID
 from bridge.rocketchat.cursor import InMemoryCursorStore
 from bridge.rocketchat.ddp import DDPConnection
+from bridge.rocketchat.errors import RCBadRequestError
 from bridge.rocketchat.events import EventSource, event_for_message
 from bridge.rocketchat.intake import RocketChatIntake
 from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.validation import inbox_payload_problem, message_problem
+from bridge.rocketchat.webhook import PATH as WEBHOOK_PATH
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database
 from tests.hostile.harness import Harness, Row, harness
@@ -307,17 +310,30 @@ async def test_stored_payloads_good_done_bad_skipped(
         assert by_mark[g.doc[RC_MARK]].status == ("done" if g.good else "skipped"), g.why
 
 
+# What "Rocket.Chat" answers chat.getMessage with: the documents the payloads name.
+SERVED_DOCS: dict[str, Any] = {}
+
+
+async def served_message(message_id: RCMessageID) -> RCMessage:
+    if message_id not in SERVED_DOCS:
+        raise RCBadRequestError(400, "no such message")
+    return RCMessage.parse(SERVED_DOCS[message_id])
+
+
 @pytest_asyncio.fixture
 async def webhook(bridge: Harness) -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application()
     OutgoingWebhookIntake(
-        WEBHOOK_TOKEN, RocketChatIntake(bridge.db.inbox, lambda: None)
+        WEBHOOK_TOKEN, served_message, RocketChatIntake(bridge.db.inbox, lambda: None)
     ).add_routes(app)
     async with TestClient(TestServer(app)) as client:
         yield client
 
 
 def webhook_payload(doc: dict[str, Any]) -> dict[str, Any]:
+    """The webhook call announcing ``doc``, which chat.getMessage then serves."""
+    if isinstance(doc.get("_id"), str):
+        SERVED_DOCS[doc["_id"]] = doc
     u = doc.get("u") if isinstance(doc.get("u"), dict) else {}
     return {
         "token": WEBHOOK_TOKEN,
@@ -366,7 +382,7 @@ async def test_webhook_answers_200_400_or_403_never_500(
     bridge: Harness, webhook: TestClient[Any, Any], payload: dict[str, Any]
 ) -> None:
     watermark = await bridge.watermark()
-    resp = await webhook.post("/rocketchat/webhook", data=json.dumps(payload))
+    resp = await webhook.post(WEBHOOK_PATH, data=json.dumps(payload))
     assert resp.status in (200, 400, 403), resp.status
     if resp.status != 200:
         assert "error" in await resp.json()
@@ -385,7 +401,7 @@ async def test_webhook_good_message_is_processed(
         "u": {"_id": "U1", "username": "alice"},
     }
     watermark = await bridge.watermark()
-    resp = await webhook.post("/rocketchat/webhook", json=webhook_payload(doc))
+    resp = await webhook.post(WEBHOOK_PATH, json=webhook_payload(doc))
     assert resp.status == 200
     await bridge.drain()
     (row,) = await bridge.rows_after(watermark)
