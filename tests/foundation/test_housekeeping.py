@@ -87,6 +87,56 @@ async def test_processed_rows_go_after_the_retention_pending_ones_stay(
     assert _last_run("processed_queues") == (processed_at + 49 * HOUR_MS) / 1000
 
 
+async def test_bodies_an_older_version_left_in_processed_rows_are_blanked_at_once(
+    db: Database, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    async with db.sessions.begin() as session:  # as an older version left them
+        session.add_all(
+            [
+                InboxEvent(
+                    source="matrix",
+                    event_id="$old",
+                    payload='{"body":"old secret"}',
+                    status="failed",
+                    attempts=8,
+                    received_ms=EPOCH_MS,
+                ),
+                InboxEvent(
+                    source="matrix",
+                    event_id="$done",
+                    payload='{"body":"old secret"}',
+                    status="done",
+                    received_ms=EPOCH_MS,
+                    processed_ms=EPOCH_MS,
+                ),
+                OutboxAction(
+                    key="old",
+                    kind="send",
+                    queue="q",
+                    payload='{"body":"old secret"}',
+                    result='{"auth_token":"old"}',
+                    status="done",
+                    next_attempt_ms=EPOCH_MS,
+                    created_ms=EPOCH_MS,
+                    done_ms=EPOCH_MS,
+                ),
+            ]
+        )
+    jobs = housekeeping(
+        config, db, ErasureEngine(db, erasure_settings(config)), DisclosureLedger(SETTINGS)
+    )
+    assert (await jobs.run_once(EPOCH_MS + HOUR_MS))["processed_queues"] == 0
+    async with db.sessions() as session:
+        inbox = set(await session.scalars(select(InboxEvent.payload)))
+        outbox = set(
+            (await session.execute(select(OutboxAction.payload, OutboxAction.result))).all()
+        )
+    assert inbox == {"{}"} and outbox == {("{}", None)}
+    # The one given up without a processed time goes after the retention all the same.
+    assert (await jobs.run_once(EPOCH_MS + 49 * HOUR_MS))["processed_queues"] == 3
+
+
 async def test_expired_confirmation_codes_go_after_the_retention(
     db: Database, tmp_path: Path
 ) -> None:
