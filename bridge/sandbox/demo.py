@@ -278,6 +278,10 @@ class Demo:
                 "url": f"http://127.0.0.1:{self.config.appservice.port}{self.config.web.path}/",
                 "admin_token": self.config.web.admin_token,
             },
+            "metrics": {
+                "url": f"http://127.0.0.1:{self.config.appservice.port}/metrics",
+                "bearer_token": self.config.metrics.bearer_token,
+            },
         }
         state["rocketchat"] = {
             "url": self.sim_url,

@@ -77,7 +77,8 @@ def register_bridge(config_path: Path, registration_path: Path) -> Config:
 def finish_bridge_config(
     path: Path, *, rooms: Iterable[str], admin_token: str | None = None
 ) -> Config:
-    """Add what is only known once the sandbox runs: the rooms to bridge, the admin token.
+    """Add what is only known once the sandbox runs: the rooms to bridge, the admin token
+    (and the dashboard's and the metrics' tokens).
 
     Rooms map to null, so the bridge creates each portal's Matrix room at start-up.
     """
@@ -94,6 +95,8 @@ def finish_bridge_config(
             "session_secret": secrets.token_hex(24),
             "cookie_secure": False,
         },
+        # Metrics name every recipient server: the demo shows them behind a token too.
+        metrics={"bearer_token": secrets.token_hex(24)},
     )
     _dump(yaml, data, path)
     return load_config(path)

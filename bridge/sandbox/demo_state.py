@@ -60,6 +60,8 @@ def summary(state: State, state_file: Path) -> str:
         f"    log    {bridge['log_path']}",
         f"Privacy dashboard: {bridge['dashboard']['url']}  "
         f"(log in with token {bridge['dashboard']['admin_token']})",
+        f"Metrics: {bridge['metrics']['url']}  "
+        f"(Authorization: Bearer {bridge['metrics']['bearer_token']})",
         "",
         "Bridged rooms:",
     ]

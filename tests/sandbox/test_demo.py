@@ -142,6 +142,16 @@ def test_demo_round_trip_from_the_state_file_then_sigterm_stops_everything(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(servers)  # noqa: S310 - loopback http
     assert refused.value.code == 401
+    # So are the metrics, which name every recipient server.
+    metrics = state["bridge"]["metrics"]
+    scrape = urllib.request.Request(
+        metrics["url"], headers={"Authorization": f"Bearer {metrics['bearer_token']}"}
+    )
+    with urllib.request.urlopen(scrape) as response:  # noqa: S310 - loopback http
+        assert b"bridge_outbox_pending" in response.read()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(metrics["url"])  # noqa: S310 - loopback http
+    assert refused.value.code == 401
 
     script = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo_roundtrip.py"), str(run.state_file)],
