@@ -27,6 +27,7 @@ posted back into the room.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -74,7 +75,7 @@ class OutgoingWebhookIntake:
         echoes: OwnEchoes | None = None,
         path: str = PATH,
     ) -> None:
-        self._token = token.encode()
+        self._token = _digest(token)
         self._fetch = fetch
         self._sink = sink
         self._on_refused = on_refused
@@ -104,8 +105,9 @@ class OutgoingWebhookIntake:
     def _token_matches(self, token: object) -> bool:
         if not isinstance(token, str):
             return False
-        # Bytes, not str: compare_digest raises TypeError on non-ASCII strings.
-        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token)
+        # Digests: equal lengths, so not even a wrong token's length shows in the timing
+        # (and compare_digest refuses non-ASCII str).
+        return hmac.compare_digest(_digest(token), self._token)
 
     async def _refuse(self, request: web.Request, token: object) -> web.Response:
         log.warning("Rejected an outgoing webhook call with a wrong token")
@@ -149,6 +151,10 @@ class OutgoingWebhookIntake:
             return _answer(503, "could not store the message; retry later")
         self.stored += 1
         return web.json_response({})
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _answer(status: int, error: str) -> web.Response:
