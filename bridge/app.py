@@ -22,6 +22,7 @@ from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
+from bridge.bridging.redactions import RedactionCheck
 from bridge.commands.parser import is_command
 from bridge.commands.wiring import Commands
 from bridge.config import Config
@@ -176,8 +177,8 @@ class BridgeApp:
         }
         executors |= observed(self.db, self._erasure_executors(api))
         on_done |= ErasureRecords().table()
-        executors |= commands.executors()
-        on_done |= commands.on_done()
+        executors |= commands.executors() | RedactionCheck(api.bot_intent).executors()
+        on_done |= commands.on_done() | RedactionCheck.on_done()
         self.outbox_worker = self._outbox_worker(executors, on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import emoji
 
-from bridge.bridging import actions
+from bridge.bridging import actions, redactions
 from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc
 from bridge.bridging.identities import Identities
 from bridge.privacy.categories import Category
@@ -288,21 +288,28 @@ class MatrixToRocketChat:
             )
             return
         target = await uow.bridging.message_by_event(redacts)
-        if target is None or target.deleted:
+        if target is None or target.deleted or portal.matrix_room_id is None:
             return
-        await uow.enqueue(
-            NewAction(
-                key=f"mx-redact:{redacts}",
-                kind=actions.RC_DELETE,
-                queue=actions.rc_queue(portal.rc_room_id),
-                payload={
-                    "rc_room_id": portal.rc_room_id,
-                    "rc_message_id": target.rc_message_id,
-                    # The author deletes their own; a moderator's redaction uses the bot.
-                    "as_shadow": _own(target, event["sender"]),
-                    "sender": event["sender"],
-                },
+        own = _own(target, event["sender"])
+        delete = {
+            "rc_room_id": portal.rc_room_id,
+            "rc_message_id": target.rc_message_id,
+            # The author deletes their own; a moderator's redaction uses the bot.
+            "as_shadow": own,
+            "sender": event["sender"],
+        }
+        queue = actions.rc_queue(portal.rc_room_id)
+        if own:
+            await uow.enqueue(
+                NewAction(
+                    key=f"mx-redact:{redacts}", kind=actions.RC_DELETE, queue=queue, payload=delete
+                )
             )
+            return
+        # Anyone else's redaction deletes only with the power to redact in the room,
+        # asked of the homeserver first (bridge/bridging/redactions.py).
+        await uow.enqueue(
+            redactions.check_action(portal.matrix_room_id, queue, redacts, event["sender"], delete)
         )
 
     async def _reaction(

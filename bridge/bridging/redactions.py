@@ -1,0 +1,124 @@
+"""Who may delete on Rocket.Chat by redacting on Matrix.
+
+A redaction reaches the bridge from any member of a portal, and Synapse does not refuse
+every unauthorised one: since room version 3 a redaction event is accepted into the room
+first and checked only when a server applies it (Matrix specification, room versions 3
+and later, "Redactions": it applies only when the redaction's sender has the room's
+``redact`` power, or comes from the same server as the original event's sender). The
+bridge deletes the Rocket.Chat copy with its admin account, so it applies a stricter
+rule of its own:
+
+- the redacter is the original sender (the relay checks this from its own records and
+  deletes at once, as that sender's shadow); or
+- the redacter's power level in the room, read now from its ``m.room.power_levels``
+  state (and ``m.room.create`` for the creators of room version 12 rooms), is at least
+  the room's ``redact`` level (default 50).
+
+Any other redaction deletes nothing on Rocket.Chat; the refusal is logged at INFO and
+written to the audit log as ``redaction.refused``, without content.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mautrix.client import ClientAPI
+from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
+
+from bridge.bridging import actions
+from bridge.privacy import audit
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.outbox import Executor, OnDone
+
+log = logging.getLogger(__name__)
+
+CHECK = "matrix.redaction_check"
+REFUSED = "redaction.refused"
+
+
+def check_action(
+    portal_room: str, rc_queue: str, redacts: str, sender: str, delete: dict[str, Any]
+) -> NewAction:
+    """Ask the room's power levels before ``delete`` (an ``rc.delete`` payload) runs."""
+    return NewAction(
+        key=f"{CHECK}:{redacts}:{sender}",
+        kind=CHECK,
+        queue=rc_queue,  # in the room's order, like the deletion it may become
+        payload={
+            "room_id": portal_room,
+            "sender": sender,
+            "redacts": redacts,
+            "delete": delete,
+        },
+    )
+
+
+def may_redact(state: list[StateEvent], user_id: str) -> tuple[bool, int, int]:
+    """(allowed, the user's level, the room's redact level) from the room's state."""
+    create = next((e for e in state if e.type == EventType.ROOM_CREATE), None)
+    levels = next(
+        (e.content for e in state if e.type == EventType.ROOM_POWER_LEVELS and e.state_key == ""),
+        None,
+    )
+    if not isinstance(levels, PowerLevelStateEventContent):
+        # No power levels: the creator alone has power (spec, authorization rules).
+        allowed = create is not None and create.sender == user_id
+        return allowed, 100 if allowed else 0, 50
+    level = levels.get_user_level(UserID(user_id), create)
+    return level >= levels.redact, level, levels.redact
+
+
+class RedactionCheck:
+    def __init__(self, bot: Callable[[], ClientAPI]) -> None:
+        self._bot = bot
+
+    def executors(self) -> dict[str, Executor]:
+        return {CHECK: self._check}
+
+    @staticmethod
+    def on_done() -> dict[str, OnDone]:
+        return {CHECK: checked}
+
+    async def _check(self, action: Action) -> dict[str, Any]:
+        p = action.payload
+        state = await self._bot().get_state(RoomID(p["room_id"]))
+        allowed, level, needed = may_redact(state, p["sender"])
+        return {"allowed": allowed, "level": level, "needed": needed}
+
+
+async def checked(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+    """Queue the deletion when allowed; otherwise record the refusal."""
+    assert result is not None
+    p = action.payload
+    if result["allowed"]:
+        await uow.enqueue(
+            NewAction(
+                key=f"mx-redact:{p['redacts']}",
+                kind=actions.RC_DELETE,
+                queue=action.queue,
+                payload=p["delete"],
+            )
+        )
+        return
+    log.info(
+        "Redaction of %s in %s not applied on Rocket.Chat: power %d below %d",
+        p["redacts"],
+        p["room_id"],
+        result["level"],
+        result["needed"],
+    )
+    await audit.AuditLog.append(
+        uow,
+        REFUSED,
+        p["sender"],
+        None,
+        {
+            "room_id": p["room_id"],
+            "event_id": p["redacts"],
+            "reason": f"power {result['level']} below the room's redact level "
+            f"{result['needed']}, and not the sender",
+        },
+    )
