@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,21 @@ class SimulatorServer:
         if self.state.user_by_name(cfg.bot_username) is None:
             self.state.add_user(
                 cfg.bot_username, cfg.bot_password, ["bot"], token=cfg.bot_token, user_type="bot"
+            )
+        if "rocket.cat" not in self.state.users:
+            # Every server has this bot with the fixed id "rocket.cat" (server/startup/
+            # initialData.ts); users.delete with Message_ErasureType Unlink hands messages to it.
+            now = self.state.now_ms()
+            self.state.users["rocket.cat"] = SimUser(
+                id="rocket.cat",
+                username="rocket.cat",
+                name="Rocket.Cat",
+                email="rocket.cat@rocket.chat",
+                password=secrets.token_urlsafe(24),
+                roles=["bot"],
+                created_at=now,
+                updated_at=now,
+                user_type="bot",
             )
 
     @property

@@ -46,6 +46,7 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "edit-room": ["admin", "owner", "moderator"],
     "edit-room-retention-policy": ["admin"],
     "edit-other-user-info": ["admin"],
+    "assign-roles": ["admin"],
 }
 
 # Settings that change observable behaviour (§7), with the server's defaults.
@@ -64,6 +65,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # (apps/meteor/server/settings/message.ts; default Delete).
     "Message_ErasureType": "Delete",
     "Accounts_AllowDeleteOwnAccount": False,
+    # Show real names instead of usernames; only then is a real-name change announced
+    # (apps/meteor/app/lib/server/functions/setRealName.ts).
+    "UI_Use_Real_Name": False,
     # Retention policy (apps/meteor/app/retention-policy/server/startup/settings.ts). Current
     # servers keep the ages as TTLs in milliseconds; the default is 30 days.
     "RetentionPolicy_Enabled": False,
@@ -91,6 +95,7 @@ PUBLIC_SETTINGS: frozenset[str] = frozenset(
         "Threads_enabled",
         "AllowUserAvatarChange",
         "Accounts_AllowDeleteOwnAccount",
+        "UI_Use_Real_Name",
         *(k for k in DEFAULT_SETTINGS if k.startswith("RetentionPolicy_")),
     }
 )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import secrets
 
 from aiohttp import web
 
+from bridge.sandbox.rocketchat import privacy
 from bridge.sandbox.rocketchat.access import (
     authed,
     has_permission,
@@ -96,8 +99,7 @@ async def users_set_avatar(request: web.Request) -> web.Response:
         raise meteor_error("error-not-allowed", "Not allowed")
     if not state.settings["AllowUserAvatarChange"]:
         raise meteor_error("error-not-allowed", "Change avatar is not allowed")
-    target.avatar_url = required_str(body, "avatarUrl")
-    target.updated_at = state.now_ms()
+    privacy.avatar_changed(state, target, required_str(body, "avatarUrl"))
     return success()
 
 
@@ -118,12 +120,19 @@ async def users_update(request: web.Request) -> web.Response:
     if isinstance(username, str) and username != target.username:
         if state.user_by_name(username):
             raise meteor_error("error-field-unavailable", f"{username} is already in use :(")
-        target.username = username
-    if isinstance(data.get("name"), str):
-        target.name = data["name"]
+    name = data.get("name")
+    privacy.rename(
+        state,
+        target,
+        username if isinstance(username, str) else None,
+        name if isinstance(name, str) else None,
+    )
+    roles = data.get("roles")
+    if isinstance(roles, list) and all(isinstance(r, str) for r in roles):
+        require_permission(state, caller, "assign-roles")
+        privacy.set_roles(state, target, roles)
     if isinstance(data.get("active"), bool):
         target.active = data["active"]
-    target.updated_at = state.now_ms()
     return success({"user": target.document()})
 
 
@@ -134,8 +143,7 @@ async def users_reset_avatar(request: web.Request) -> web.Response:
     target = _lookup(state, body.get("userId"), body.get("username"))
     if target.id != caller.id and not has_permission(state, caller, "edit-other-user-avatar"):
         raise meteor_error("error-not-allowed", "Not allowed")
-    target.avatar_url = None
-    target.updated_at = state.now_ms()
+    privacy.avatar_changed(state, target, None)
     return success()
 
 
@@ -145,27 +153,29 @@ async def users_delete(request: web.Request) -> web.Response:
     require_permission(state, caller, "delete-user")
     body = await json_body(request)
     target = _lookup(state, body.get("userId"), body.get("username"))
-    if target.username == "rocket.cat":
-        raise meteor_error(
-            "error-action-not-allowed", "Deleting the rocket.cat user is not allowed"
-        )
-    # Message_ErasureType default "Delete": the user's messages go too (§3).
-    for doc in [d for d in state.messages.values() if d["u"]["_id"] == target.id]:
-        del state.messages[doc["_id"]]
-        state.trash[doc["_id"]] = {
-            "_id": doc["_id"],
-            "rid": doc["rid"],
-            "_deletedAt": state.now_ms(),
-        }
-    dms = [r for r in state.rooms.values() if r.t == "d" and target.id in r.members]
-    deleted_rooms = [r.document(state) for r in dms]  # DMs with the user go too (§3)
-    for room in dms:
-        del state.rooms[room.id]
-    for room in state.rooms.values():
-        if target.id in room.members:
-            room.members.remove(target.id)
-    del state.users[target.id]
-    return success({"deletedRooms": deleted_rooms})
+    confirm = body.get("confirmRelinquish") is True
+    deleted = privacy.delete_user(state, target, confirm_relinquish=confirm)
+    return success({"deletedRooms": deleted})
+
+
+async def users_delete_own_account(request: web.Request) -> web.Response:
+    """users.deleteOwnAccount: needs ``Accounts_AllowDeleteOwnAccount`` and the caller's
+    password as a SHA-256 hex digest, any case (apps/meteor/app/api/server/v1/users.ts,
+    apps/meteor/server/methods/deleteUserOwnAccount.ts)."""
+    state = request.app[STATE_KEY]
+    caller = await authed(request)
+    body = await json_body(request)
+    password = body.get("password")
+    if not isinstance(password, str) or not password:
+        raise failure('Body parameter "password" is required.')
+    if not state.settings["Accounts_AllowDeleteOwnAccount"]:
+        raise meteor_error("error-not-allowed", "Not allowed")
+    expected = hashlib.sha256(caller.password.encode()).hexdigest()
+    if not secrets.compare_digest(expected, password.strip().lower()):
+        raise meteor_error("error-invalid-password", "Invalid password")
+    confirm = body.get("confirmRelinquish") is True
+    privacy.delete_user(state, caller, confirm_relinquish=confirm)
+    return success()
 
 
 def add_routes(app: web.Application) -> None:
@@ -174,5 +184,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/users.list", users_list)
     app.router.add_post("/api/v1/users.setAvatar", users_set_avatar)
     app.router.add_post("/api/v1/users.delete", users_delete)
+    app.router.add_post("/api/v1/users.deleteOwnAccount", users_delete_own_account)
     app.router.add_post("/api/v1/users.update", users_update)
     app.router.add_post("/api/v1/users.resetAvatar", users_reset_avatar)

@@ -96,6 +96,7 @@ class SimUser:
     updated_at: int = 0
     avatar_url: str | None = None
     user_type: str = "user"
+    avatar_etag: str | None = None
 
     def public(self) -> Doc:
         return {"_id": self.id, "username": self.username, "name": self.name}
@@ -113,6 +114,7 @@ class SimUser:
             "_updatedAt": iso(self.updated_at),
             "name": self.name,
             "settings": {},
+            **({"avatarETag": self.avatar_etag} if self.avatar_etag else {}),
         }
 
 
