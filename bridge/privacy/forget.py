@@ -48,7 +48,8 @@ async def forget(uow: UnitOfWork, key: bytes, who: Identity, name: str) -> int:
     ]
     stored = {p: audit_actor(key, p) for p in persons}
     touched = await store.request_log(ids, name)
-    touched += await store.bridging(who.rc_user_id, who.matrix_user_id, ids, name)
+    usernames = _present(who.rc_username, traces.shadow_username)
+    touched += await store.bridging(who.rc_user_id, who.matrix_user_id, ids, usernames, name)
     touched += await store.commands(ids, persons, stored)
     touched += await store.ledger_members(ids, name)
     touched += await store.queues(ids, names, name)

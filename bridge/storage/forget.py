@@ -111,7 +111,12 @@ class ForgetStore:
         return n
 
     async def bridging(
-        self, rc_user_id: str | None, matrix_user_id: str | None, ids: Sequence[str], name: str
+        self,
+        rc_user_id: str | None,
+        matrix_user_id: str | None,
+        ids: Sequence[str],
+        usernames: Sequence[str],
+        name: str,
     ) -> int:
         """Drop the ghost or shadow row (its profile was scrubbed; nothing needs it any
         more, and a later message of the person makes a new one) and rename the person in
@@ -125,8 +130,10 @@ class ForgetStore:
             n += rowcount(
                 await s.execute(delete(ShadowRow).where(ShadowRow.matrix_user_id == matrix_user_id))
             )
-        n += await self._set(MessageRow.sender, list(ids), name)
-        n += await self._set(ReactionRow.sender, list(ids), name)
+        # A Rocket.Chat reaction names its sender by username (chat.react's reactions map).
+        senders = list(ids) + list(usernames)
+        n += await self._set(MessageRow.sender, senders, name)
+        n += await self._set(ReactionRow.sender, senders, name)
         return n
 
     async def commands(

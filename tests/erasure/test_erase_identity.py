@@ -18,7 +18,7 @@ import pytest
 from mautrix.types import RoomID
 from sqlalchemy import func, select
 
-from bridge.ids import RCRoomID
+from bridge.ids import RCMessageID, RCRoomID
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.pseudonyms import audit_name
@@ -165,10 +165,26 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
 
         ghost = await wait_for(arrived, 60)
         assert await wait_for(lambda: _is_member(bridge_stack, ghost), 30)
-        # Matrix → Rocket.Chat mentions her by username, a reply to her message.
+        # Someone on Matrix mentions her by username; she reacts to it on Rocket.Chat.
         await view.send(
             RoomID(room.matrix_room_id), {"msgtype": "m.text", "body": f"hi @{username}"}
         )
+
+        async def mention() -> str | None:
+            for m in await rc_history(ingrid, room.rc_room_id):
+                if m.text == f"hi @{username}":
+                    return str(m.id)
+            return None
+
+        await ingrid.react(RCMessageID(await wait_for(mention, 60)), ":tada:")
+
+        async def reaction_arrived() -> bool:
+            return any(
+                e["type"] == "m.reaction" and e["sender"] == ghost
+                for e in await view.timeline(room.matrix_room_id)
+            )
+
+        await wait_for(reaction_arrived, 60)
         dm = await rc_dm(ingrid)
         await ask_rc(ingrid, dm, "!privacy optout", "opted out")
         await ask_rc(ingrid, dm, "!privacy optin", "opted in again")
@@ -219,6 +235,32 @@ async def test_matrix_person_leaves_no_id_in_any_table(
 
         shadow_id, shadow_name = await wait_for(relayed, 60)
         await carol.post_message(RCRoomID(room.rc_room_id), f"hi @{shadow_name}")
+
+        async def mention() -> str | None:
+            # The mention arrives as a Matrix mention of her (the body names her display
+            # name, not the shadow's username).
+            for e in await view.messages(rid):
+                if str(e["content"].get("body", "")).startswith("hi "):
+                    return str(e["event_id"])
+            return None
+
+        # She reacts to it on Matrix: the reaction crosses as her shadow's.
+        await view.send(
+            rid,
+            {
+                "m.relates_to": {
+                    "rel_type": "m.annotation",
+                    "event_id": await wait_for(mention, 60),
+                    "key": "👍",
+                }
+            },
+            event_type="m.reaction",
+        )
+
+        async def reacted_on_rc() -> bool:
+            return any(m.reactions for m in await rc_history(carol, room.rc_room_id))
+
+        await wait_for(reacted_on_rc, 60)
         dm = await matrix_dm(bridge_stack, view)
         await ask_matrix(bridge_stack, view, dm, "!privacy optout", "opted out")
         await ask_matrix(bridge_stack, view, dm, "!privacy optin", "opted in again")
