@@ -337,14 +337,63 @@ class RCRestClient:
         text: str = "",
         thread_id: RCMessageID | None = None,
     ) -> RCMessage:
-        """Upload with ``rooms.media`` and post it with ``rooms.mediaConfirm`` (spec flow)."""
+        """Upload with ``rooms.media`` and post it with ``rooms.mediaConfirm`` (spec flow).
+
+        Not idempotent: a repeat posts the file again. The outbox uses the two steps
+        apart (see :meth:`media_upload`, :meth:`media_confirm`).
+        """
+        upload = await self.media_upload(room_id, data, filename, content_type)
+        return await self.media_confirm(room_id, upload.file_id, text=text, thread_id=thread_id)
+
+    async def media_upload(
+        self, room_id: RCRoomID, data: bytes, filename: str, content_type: str
+    ) -> RCUpload:
+        """``rooms.media``: store a file that nobody sees until it is confirmed.
+
+        Rocket.Chat keeps an unconfirmed upload for 24 hours, then discards it
+        (apps/meteor/app/api/server/v1/rooms.ts, ``expiresAt``), so a repeat after a lost
+        answer leaves an invisible orphan, never a second message. Sent once: a retry is
+        the caller's decision.
+        """
         form = aiohttp.FormData()
         form.add_field("file", data, filename=filename, content_type=content_type)
-        body = await self.transport.call("POST", f"rooms.media/{room_id}", form=form)
-        file_info = body.get("file") or {}
-        upload = RCUpload(str(file_info["_id"]), file_info.get("url"))
+        body = await self.transport.call("POST", f"rooms.media/{room_id}", form=form, once=True)
+        file_info = body.get("file")
+        if not isinstance(file_info, Mapping) or not file_info.get("_id"):
+            raise RCProtocolError("rooms.media answer has no file id")
+        return RCUpload(str(file_info["_id"]), file_info.get("url"))
+
+    async def media_confirm(
+        self,
+        room_id: RCRoomID,
+        file_id: str,
+        *,
+        text: str = "",
+        thread_id: RCMessageID | None = None,
+    ) -> RCMessage:
+        """``rooms.mediaConfirm``: post an uploaded file as a message, sent exactly once.
+
+        Rocket.Chat posts a new message on every call for the same file and accepts no
+        client-chosen ``_id`` here (sendFileMessage checks ``msgData`` against a fixed
+        set of keys, apps/meteor/app/file-upload/server/methods/sendFileMessage.ts), so a
+        lost answer is never retried blindly: see :meth:`find_file_message`.
+        """
         confirm: dict[str, Any] = {"msg": text}
         if thread_id:
             confirm["tmid"] = thread_id
-        answer = await self._post(f"rooms.mediaConfirm/{room_id}/{upload.file_id}", confirm)
+        answer = await self.transport.call(
+            "POST", f"rooms.mediaConfirm/{room_id}/{file_id}", json_body=confirm, once=True
+        )
         return _message(answer)
+
+    async def find_file_message(
+        self, room_id: RCRoomID, file_id: str, *, since: datetime
+    ) -> RCMessage | None:
+        """The message of this caller in ``room_id`` that carries ``file_id``, if posted."""
+        me = self.login_info
+        for message in (await self.sync_messages(room_id, since)).updated:
+            if any(f.id == file_id for f in message.files) and (
+                me is None or message.user.id == me.user_id
+            ):
+                return message
+        return None

@@ -109,8 +109,14 @@ class RCTransport:
         params: Mapping[str, str] | None = None,
         form: aiohttp.FormData | None = None,
         auth: bool = True,
+        once: bool = False,
     ) -> JSONDict:
-        """Call ``/api/v1/<endpoint>`` and return the success body (envelope included)."""
+        """Call ``/api/v1/<endpoint>`` and return the success body (envelope included).
+
+        ``once``: a 5xx or a lost connection is raised, not retried, for calls that are
+        not idempotent: the server may have acted before the answer was lost, and only
+        the caller can check that before trying again.
+        """
         failures = 0
         rate_limited = 0
         slept = 0.0
@@ -140,7 +146,7 @@ class RCTransport:
                 slept += exc.retry_after
             except (RCServerError, RCConnectionError) as exc:
                 failures += 1
-                if failures >= self.retry.attempts:
+                if once or failures >= self.retry.attempts:
                     raise
                 delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (failures - 1))
                 delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto

@@ -6,7 +6,10 @@ Endpoints live under ``/_sim/`` (never part of Rocket.Chat's API):
 * ``POST /_sim/faults`` ``{"down_seconds"?, "status"?: 429|500|503, "count"?, "reset_ms"?,
   "latency_ms"?}`` — go down (connections refused, websockets closed) for N seconds;
   answer ``status`` for the next ``count`` API calls (429s carry an ``X-RateLimit-Reset``
-  ``reset_ms`` ahead); add latency to every call.
+  ``reset_ms`` ahead); add latency to every call. With ``"path"`` (a prefix, e.g.
+  ``"/api/v1/rooms.mediaConfirm/"``) only matching calls count; with ``"after_effect":
+  true`` the call is carried out first and only its answer is replaced (an answer lost
+  after the server acted, as behind a proxy that times out).
 * ``POST /_sim/settings`` ``{"<setting>": value, …}``; ``POST /_sim/permissions``
   ``{"<permission>": [roles]}``.
 * ``GET /_sim/state`` — a JSON dump for assertions.
@@ -34,9 +37,19 @@ class Faults:
     count: int = 0
     reset_ms: int = 1000
     latency_ms: int = 0
+    path: str = "/api/"
+    after_effect: bool = False
 
     def clear(self) -> None:
         self.status, self.count, self.latency_ms = 0, 0, 0
+        self.path, self.after_effect = "/api/", False
+
+    def take(self, path: str) -> bool:
+        """Whether this call gets the forced error (and counts it)."""
+        if self.count <= 0 or not path.startswith(self.path):
+            return False
+        self.count -= 1
+        return True
 
 
 def _forced_error(faults: Faults) -> APIError:
@@ -66,9 +79,10 @@ async def fault_middleware(request: web.Request, handler: Any) -> web.StreamResp
     if request.path.startswith("/api/"):
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        if faults.count > 0:
-            faults.count -= 1
+        if faults.take(request.path):
             exc = _forced_error(faults)
+            if faults.after_effect:
+                await handler(request)
             return web.json_response(exc.body, status=exc.status, headers=exc.headers)
     response: web.StreamResponse = await handler(request)
     return response
@@ -91,6 +105,8 @@ async def set_faults(request: web.Request) -> web.Response:
         faults.status = int(body["status"])
         faults.count = int(body.get("count", 1))
         faults.reset_ms = int(body.get("reset_ms", 1000))
+        faults.path = str(body.get("path", "/api/"))
+        faults.after_effect = bool(body.get("after_effect", False))
     if "latency_ms" in body:
         faults.latency_ms = int(body["latency_ms"])
     down = float(body.get("down_seconds", 0))

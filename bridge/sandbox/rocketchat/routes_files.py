@@ -145,22 +145,34 @@ async def rooms_media(request: web.Request) -> web.Response:
     return success({"file": {"_id": record["_id"], "url": file_path(record)}})
 
 
+# sendFileMessage checks msgData against exactly these keys (Meteor ``check`` with a plain
+# object pattern refuses any other key, e.g. a client-chosen ``_id``):
+# apps/meteor/app/file-upload/server/methods/sendFileMessage.ts.
+_CONFIRM_KEYS = frozenset(
+    {"avatar", "emoji", "alias", "groupable", "msg", "tmid", "customFields", "t", "content"}
+)
+
+
 async def rooms_media_confirm(request: web.Request) -> web.Response:
+    """Posts the uploaded file as a new message on every call, as Rocket.Chat does: the
+    route neither refuses nor deduplicates a second confirmation of one file
+    (apps/meteor/app/api/server/v1/rooms.ts ``rooms.mediaConfirm/:rid/:fileId``)."""
     state = request.app[STATE_KEY]
     user = await authed(request)
     room = _room(state, user, request.match_info["rid"])
     record = state.uploads.get(request.match_info["fileId"])
-    if (
-        record is None
-        or record["rid"] != room.id
-        or record["userId"] != user.id
-        or record["confirmed"]
-    ):
+    if record is None or record["rid"] != room.id or record["userId"] != user.id:
         raise failure("[invalid-file]", "invalid-file")
     body = await json_body(request) if request.body_exists else {}
+    description = body.pop("description", None)
+    unknown = sorted(set(body) - _CONFIRM_KEYS)
+    if unknown:
+        raise failure(f"Match error: Unknown key in field {unknown[0]}")
     fields = _file_message_fields(record, str(body.get("msg") or ""), body.get("tmid"))
+    if isinstance(description, str):
+        fields["attachments"][0]["description"] = description
     check_can_send(state, user, room, fields)
-    record["confirmed"] = True
+    record["confirmed"] = True  # Uploads.confirmTemporaryFile: it no longer expires
     doc = ops.create_message(state, user, room, fields)
     return success({"message": render_rest(doc)})
 
