@@ -26,6 +26,7 @@ from bridge.rocketchat.errors import (
 from bridge.rocketchat.models import RCLogin
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.transport import RetryPolicy
+from bridge.rocketchat.uploads import post_file_once
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
@@ -336,33 +337,39 @@ class RocketChatExecutors:
         return None
 
     async def upload(self, action: Action) -> Result:
+        """Post a Matrix file exactly once (the two steps and their notes: uploads.py)."""
         p = action.payload
         size = p.get("size")
-        try:
+
+        async def source() -> tuple[bytes, str, str]:
+            # Only reached when no earlier run uploaded the file already.
             if isinstance(size, int) and size > self._max_upload:
                 raise FileTooLarge(self._max_upload)  # declared: no need to download it
             fetched = await self._fetch_media(str(p.get("mxc") or ""))
             if fetched.size > self._max_upload:
                 raise FileTooLarge(self._max_upload)
+            filename = str(p.get("filename") or "file")
+            # The type the homeserver serves, else the bytes', else the name's; the event's
+            # own info.mimetype is only the sender's claim.
+            return fetched.data, filename, file_mimetype(fetched.mimetype, fetched.data, filename)
+
+        try:
+            message, existing = await self._shadow_call(
+                p["sender"],
+                lambda c: post_file_once(
+                    c,
+                    self._db.outbox,
+                    action.id,
+                    RCRoomID(p["rc_room_id"]),
+                    source,
+                    thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+                ),
+            )
         except FileRefused as refusal:
             if may_retry(refusal, action.attempts):
                 raise RetryLater(refusal.reason) from refusal
             return await self._refuse(action, refusal)
-        filename = str(p.get("filename") or "file")
-        # The type the homeserver serves, else the bytes', else the name's; the event's
-        # own info.mimetype is only the sender's claim.
-        mimetype = file_mimetype(fetched.mimetype, fetched.data, filename)
-        message = await self._shadow_call(
-            p["sender"],
-            lambda c: c.upload(
-                RCRoomID(p["rc_room_id"]),
-                fetched.data,
-                filename,
-                mimetype,
-                thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
-            ),
-        )
-        return {"rc_message_id": message.id, "existing": False}
+        return {"rc_message_id": message.id, "existing": existing}
 
     async def _refuse(self, action: Action, refusal: FileRefused) -> Result:
         """In the file's place, its sender says it could not be bridged and why: posted

@@ -86,6 +86,7 @@ class OutboxAction(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # How far a pending multi-step effect got (Outbox.save_progress); cleared when done.
     result: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     done_ms: Mapped[int | None] = mapped_column(BigInteger)

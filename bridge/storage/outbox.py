@@ -245,6 +245,31 @@ class Outbox:
                 update(OutboxAction).where(OutboxAction.id == action_id).values(**values)
             )
 
+    async def save_progress(self, action_id: int, progress: dict[str, Any]) -> None:
+        """Note, durably, how far a pending action got with a multi-step effect.
+
+        For effects the receiving server cannot deduplicate by itself (a Rocket.Chat file
+        upload, then its posting): a run after a crash reads this and continues instead
+        of starting over. Kept in the ``result`` column, which a done action clears.
+        """
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxAction)
+                .where(OutboxAction.id == action_id, OutboxAction.status == PENDING)
+                .values(result=json.dumps(progress, separators=(",", ":")))
+            )
+
+    async def progress(self, action_id: int) -> dict[str, Any] | None:
+        """What :meth:`save_progress` last noted for a pending action."""
+        async with self._sessions() as session:
+            raw = await session.scalar(
+                select(OutboxAction.result).where(
+                    OutboxAction.id == action_id, OutboxAction.status == PENDING
+                )
+            )
+        value = None if raw is None else json.loads(raw)
+        return value if isinstance(value, dict) else None
+
     async def get(self, key: str) -> dict[str, Any] | None:
         async with self._sessions() as session:
             row = await session.scalar(
