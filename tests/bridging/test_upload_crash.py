@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,11 +43,14 @@ async def test_sigkill_while_posting_a_file_posts_it_once(
             db = Database(config.database.url)
             try:
                 await proc.start(crash_at=point)
-                mxc = await view.client.upload_media(data, mime_type="application/pdf")
-                event_id = await view.send(
-                    RoomID(room.matrix_room_id),
-                    {"msgtype": "m.file", "body": "notes.pdf", "url": mxc},
-                )
+                # Bounded, so a stall names its step instead of the suite's timeout.
+                async with asyncio.timeout(60):
+                    mxc = await view.client.upload_media(data, mime_type="application/pdf")
+                async with asyncio.timeout(60):
+                    event_id = await view.send(
+                        RoomID(room.matrix_room_id),
+                        {"msgtype": "m.file", "body": "notes.pdf", "url": mxc},
+                    )
                 assert await proc.wait_exit(60) == -9
                 await proc.start()
 
