@@ -10,6 +10,7 @@ real SIGKILL.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,15 @@ from tests.fixtures.rocketchat import sim_control
 
 ALICE = "@alice:hs2.test"
 DATA = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """Shadows' session tokens are sealed at rest: the store needs its key."""
+    database = Database(db_url, encryption_key="upload-test-storage-key-0123456789abcdef")
+    await database.upgrade()
+    yield database
+    await database.close()
 
 
 class Crash(BaseException):
