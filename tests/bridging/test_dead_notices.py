@@ -45,7 +45,10 @@ async def test_a_message_to_matrix_that_dies_is_reported_in_its_rocketchat_room(
     assert (await db.outbox.get(key) or {})["status"] == "dead"
     notice = await db.outbox.get(f"dead-notice:{key}")
     assert notice is not None
-    assert (notice["kind"], notice["queue"]) == (actions.RC_NOTICE, "reply:rocketchat:rcroom")
+    assert (notice["kind"], notice["queue"]) == (
+        actions.RC_NOTICE,
+        actions.reply_queue("rocketchat", "rcroom"),
+    )
     text = notice["payload"]["text"]
     assert notice["payload"]["room_id"] == "rcroom"
     assert text.startswith("A message sent here at 2027-01-15 08:00 UTC could not be delivered")
