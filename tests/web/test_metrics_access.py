@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.app import build_http_app, build_metrics_app
+from bridge.app import BridgeApp, build_http_app, build_metrics_app
 from bridge.config import ConfigError, load_config
 from bridge.config.model import Config
+from bridge.sandbox.ports import free_ports
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
 from tests.web.seed import HOSTILE_SERVER, METRICS_TOKEN, seed
@@ -95,3 +97,20 @@ def test_metrics_config_that_would_expose_them_is_refused(
     path = write_config(tmp_path / "config.yaml", metrics=metrics)
     with pytest.raises(ConfigError, match=f"^{message}"):
         load_config(path, environ={})
+
+
+async def test_the_running_bridge_serves_metrics_on_its_own_loopback_port(
+    db: Database, tmp_path: Path
+) -> None:
+    (port,) = free_ports(1)
+    app = BridgeApp(_config(tmp_path, db, port=port))
+    await app._serve_metrics()  # noqa: SLF001 - the one step of start() under test
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200
+                assert "bridge_outbox_pending_actions" in await resp.text()
+            async with http.get(f"http://127.0.0.1:{port}/_bridge/health/live") as resp:
+                assert resp.status == 404
+    finally:
+        await app.stop()
