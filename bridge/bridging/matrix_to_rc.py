@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote
 
 import emoji
@@ -31,6 +31,10 @@ class CrossingGate(Protocol):
 
     async def matrix_message(
         self, uow: UnitOfWork, portal: Portal, sender: str, event_id: str
+    ) -> bool: ...
+
+    async def opted_out(
+        self, uow: UnitOfWork, side: Literal["matrix", "rocketchat"], user_id: str
     ) -> bool: ...
 
 
@@ -116,6 +120,8 @@ class MatrixToRocketChat:
         if not isinstance(user_id, str) or self._ids.is_bridge_user(user_id):
             return
         if membership == "join" and user_id == event["sender"]:
+            if await self._silenced(uow, user_id):
+                return  # an opted-out person's name and presence stay on Matrix
             # Keyed on the join event: someone who left and came back is invited again.
             await self._ensure_shadow(uow, portal, user_id, join_key=event["event_id"])
         elif membership in ("leave", "ban") and await uow.bridging.shadow(user_id) is not None:
@@ -194,6 +200,9 @@ class MatrixToRocketChat:
         if self._gate is None:
             return True
         return await self._gate.matrix_message(uow, portal, event["sender"], event["event_id"])
+
+    async def _silenced(self, uow: UnitOfWork, user_id: str) -> bool:
+        return self._gate is not None and await self._gate.opted_out(uow, "matrix", user_id)
 
     async def _text(
         self, uow: UnitOfWork, content: dict[str, Any]
@@ -325,6 +334,8 @@ class MatrixToRocketChat:
         shortcode = emoji.demojize(key, language="alias")
         if target is None or not re.fullmatch(r":[\w+-]+:", shortcode):
             return  # Rocket.Chat reacts with named emoji only
+        if await self._silenced(uow, event["sender"]):
+            return
         await self._ensure_shadow(uow, portal, event["sender"])
         await self._react_action(uow, portal, event, target.rc_message_id, shortcode, True, None)
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import emoji
 
@@ -42,6 +42,10 @@ class CrossingGate(Protocol):
 
     async def rocketchat_message(
         self, uow: UnitOfWork, portal: Portal, user_id: str, username: str, message_id: str
+    ) -> bool: ...
+
+    async def opted_out(
+        self, uow: UnitOfWork, side: Literal["matrix", "rocketchat"], user_id: str
     ) -> bool: ...
 
 
@@ -208,6 +212,9 @@ class RocketChatToMatrix:
             return target, {"rc_user_id": ghost.rc_user_id, "rc_username": ghost.rc_username}
         return None
 
+    async def _silenced(self, uow: UnitOfWork, rc_user_id: str) -> bool:
+        return self._gate is not None and await self._gate.opted_out(uow, "rocketchat", rc_user_id)
+
     async def _ensure_ghost(self, uow: UnitOfWork, portal: Portal, user: RCUserRef) -> str:
         ghost = await uow.bridging.ghost(user.id)
         if ghost is not None:
@@ -290,7 +297,15 @@ class RocketChatToMatrix:
         """Move ``subject``'s ghost into or out of the portal room."""
         if await self._is_echo(uow, subject):
             return
-        sender = await self._ensure_ghost(uow, portal, subject)
+        if await self._silenced(uow, subject.id):
+            # Nothing of an opted-out person crosses: no join, no profile. A ghost that
+            # is already in the room still leaves.
+            ghost = await uow.bridging.ghost(subject.id)
+            if membership == "join" or ghost is None:
+                return
+            sender = ghost.matrix_user_id
+        else:
+            sender = await self._ensure_ghost(uow, portal, subject)
         await uow.enqueue(
             NewAction(
                 key=f"rc-member-ghost:{key}",
@@ -405,7 +420,7 @@ class RocketChatToMatrix:
                 if await uow.bridging.shadow_by_username(username) is not None:
                     continue  # a Matrix user's reaction, bridged from there
                 ghost = await uow.bridging.ghost_by_username(username)
-                if ghost is None:
+                if ghost is None or await self._silenced(uow, ghost.rc_user_id):
                     continue
                 await self._react(uow, portal, message, target, shortcode, ghost, username)
         for event_id, shortcode, who, origin in bridged:

@@ -1,8 +1,10 @@
 """The relays' privacy gate: opted-out people are not bridged, and everyone gets the
 privacy notice once, before their data first crosses.
 
-- **Opt-out** (``!privacy optout``): the person's messages stay on their side; the other
-  side's room sees "A message was not bridged: its author opted out …". The note does not
+- **Opt-out** (``!privacy optout``): nothing of the person crosses: their messages and
+  edits stay on their side (the other side's room sees "A message was not bridged: its
+  author opted out …"), and their reactions, profile (display name, avatar) and joins
+  are dropped without a note. The note does not
   name the person: naming them would carry to the other servers exactly the personal data
   (their identity, and the fact they wrote) that they asked not to be sent there (GDPR
   Art. 21, and data minimisation, Art. 5(1)(c)). Their own side's room already shows who
@@ -86,6 +88,11 @@ class RelayGate:
             return False
         await self._notice_once(uow, "matrix", sender, None, actions.rc_queue(portal.rc_room_id))
         return True
+
+    async def opted_out(self, uow: UnitOfWork, side: Side, user_id: str) -> bool:
+        """Whether nothing of this person may cross: reactions, profile and presence are
+        dropped silently (a note for each would be noise; messages and edits get one)."""
+        return await uow.commands.opted_out(f"{side}:{user_id}")
 
     async def _notice_once(
         self, uow: UnitOfWork, side: Side, user_id: str, username: str | None, queue: str
