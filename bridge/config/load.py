@@ -52,6 +52,8 @@ def load_config(
     if not allow_example_values:
         refuse_example_values(config)
     _check_semantics(config)
+    # generate-registration is what fills the key in, so only a config to run needs it.
+    _check_storage(config, require_key=not allow_example_values)
     return config
 
 
@@ -114,7 +116,6 @@ def _check_semantics(config: Config) -> None:
     _check_rocketchat(config)
     _check_web(config)
     _check_metrics(config)
-    _check_storage(config)
 
 
 def _check_limits(config: Config) -> None:
@@ -186,17 +187,17 @@ def _check_web(config: Config) -> None:
         )
 
 
-def _check_storage(config: Config) -> None:
+def _check_storage(config: Config, *, require_key: bool) -> None:
     storage = config.storage
     # Secure by default: without a key the bridge would have to store its shadow users'
     # Rocket.Chat session tokens in plain text, so it does not start at all.
-    if storage.encryption_key is None:
+    if storage.encryption_key is None and require_key:
         raise ConfigError(
             "storage.encryption_key",
             "is missing; run `bridge generate-registration`, or set it (or "
             "encryption_key_path / BRIDGE_STORAGE_ENCRYPTION_KEY) to 32+ random characters",
         )
-    if len(storage.encryption_key) < 32:
+    if storage.encryption_key is not None and len(storage.encryption_key) < 32:
         raise ConfigError(
             "storage.encryption_key", "must be at least 32 characters (generate a random one)"
         )

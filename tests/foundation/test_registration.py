@@ -60,6 +60,18 @@ def test_generate_registration_fills_in_the_storage_key_once(tmp_path: Path) -> 
     assert YAML(typ="safe").load(config.read_text())["storage"]["encryption_key"] == key
 
 
+def test_a_config_from_before_the_storage_key_gets_one(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    yaml = YAML()
+    data = yaml.load(EXAMPLE.read_text())
+    del data["storage"]  # written by a version that had no such section
+    with config.open("w") as f:
+        yaml.dump(data, f)
+    assert main(["generate-registration", "-c", str(config), "-r", str(tmp_path / "r.yaml")]) == 0
+    key = YAML(typ="safe").load(config.read_text())["storage"]["encryption_key"]
+    assert key != PLACEHOLDER_TOKEN and len(key) >= 32
+
+
 def test_generating_twice_rotates_tokens(config_path: Path, tmp_path: Path) -> None:
     reg = tmp_path / "r.yaml"
     main(["generate-registration", "-c", str(config_path), "-r", str(reg)])
