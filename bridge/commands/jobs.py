@@ -174,7 +174,7 @@ class PrivacyJobs:
         data, digest = encode(document)
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         await self._sides.send_file(
-            ctx.side, ctx.room_id, f"privacy-export-{day}.json", data, action.key
+            ctx.side, ctx.room_id, f"privacy-export-{day}.json", data, action.key, action.id
         )
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity_of(ctx))

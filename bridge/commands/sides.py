@@ -3,7 +3,8 @@
 Matrix calls go through the bot's client (``mautrix.client`` API, the appservice intent
 handed in by the composition root); Rocket.Chat calls through the bridge's admin account.
 Each write is idempotent: Matrix sends reuse a txnId derived from the action key, DM rooms
-are claimed through an alias (Matrix) or found again by ``im.create`` (Rocket.Chat).
+are claimed through an alias (Matrix) or found again by ``im.create`` (Rocket.Chat), and a
+Rocket.Chat file notes its upload in the outbox (bridge.rocketchat.uploads).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bridge.commands.context import Side
 from bridge.config import Config
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.rocketchat.rest import RCRestClient
+from bridge.rocketchat.uploads import Progress, post_file_once
 from bridge.storage.bridging import Portal
 
 JSON_TYPE = "application/json"
@@ -43,11 +45,15 @@ class Sides:
         ids: Identities,
         bot: Callable[[], ClientAPI],
         rocketchat: Callable[[], RCRestClient | None],
+        notes: Progress | None = None,
     ) -> None:
         self._config = config
         self._ids = ids
         self._bot = bot
         self._rocketchat = rocketchat
+        # Where a Rocket.Chat file upload notes its progress (the outbox), so it is posted
+        # once across crashes (bridge.rocketchat.uploads).
+        self._notes = notes
 
     def _rc(self) -> RCRestClient:
         client = self._rocketchat()
@@ -69,9 +75,10 @@ class Sides:
             )
 
     async def send_file(
-        self, side: Side, room_id: str, filename: str, data: bytes, key: str
+        self, side: Side, room_id: str, filename: str, data: bytes, key: str, action_id: int
     ) -> None:
-        """Deliver ``data`` as a file in the DM (Matrix media upload; Rocket.Chat upload)."""
+        """Deliver ``data`` as a file in the DM (Matrix media upload; Rocket.Chat upload),
+        once for the outbox action ``action_id`` even when it runs again after a crash."""
         if side == "matrix":
             bot = self._bot()
             mxc = await bot.upload_media(data, mime_type=JSON_TYPE, filename=filename)
@@ -89,7 +96,13 @@ class Sides:
                 txn_id=self._ids.matrix_txn_id(key),
             )
         else:
-            await self._rc().upload(RCRoomID(room_id), data, filename, JSON_TYPE)
+            if self._notes is None:
+                raise RuntimeError("Rocket.Chat files need the outbox to note their progress")
+
+            async def source() -> tuple[bytes, str, str]:
+                return data, filename, JSON_TYPE
+
+            await post_file_once(self._rc(), self._notes, action_id, RCRoomID(room_id), source)
 
     async def moderates(self, side: Side, portal: Portal, user_id: str) -> bool:
         """Whether ``user_id`` runs the portal room on their own side."""

@@ -44,7 +44,7 @@ class Commands:
         settings = CommandSettings.of(config)
         self._rocketchat = rocketchat
         self._follows: set[asyncio.Task[None]] = set()
-        self.sides = Sides(config, ids, bot, lambda: rocketchat.admin)
+        self.sides = Sides(config, ids, bot, lambda: rocketchat.admin, db.outbox)
         self.gate = RelayGate(
             self.sides, config.privacy.notice_text, config.privacy.notice_url, self._new_dm
         )
