@@ -320,6 +320,12 @@ class RocketChatToMatrix:
         if not parts:
             await self._posted(uow, portal, message)  # an edit of a message we never saw
             return
+        # Rocket.Chat keeps ``editedAt`` and streams the whole message again after a reaction
+        # (apps/meteor/app/reactions/server/setReaction.ts): an edited message seen again may
+        # carry only a reaction change, so reactions are compared on every delivery. Whether
+        # the text changed is told by the edit time: the replacement's idempotency key holds
+        # it, so the same edit seen again enqueues nothing.
+        await self._sync_reactions(uow, portal, message, parts[0])
         if parts[0].origin != "rc" or await self._is_echo(uow, message.edited_by):
             return
         if self._gate is not None and not await self._gate.rocketchat_message(

@@ -154,6 +154,46 @@ async def test_reactions_cross_both_ways(chat: Chat) -> None:
     assert await wait_for(reacted_on_matrix)
 
 
+async def test_reaction_to_an_edited_message_crosses_and_so_does_its_removal(chat: Chat) -> None:
+    """Rocket.Chat streams the whole message again after a reaction, ``editedAt`` kept
+    (setReaction.ts): that is not a new edit, and the reaction must still cross."""
+    room_id = RCRoomID(chat.room.rc_room_id)
+    rc_id, event_id = await chat.rc_says("edit me, then react")
+    await chat.carol.update_message(room_id, RCMessageID(rc_id), "edited, now react")
+
+    async def replaced() -> bool:
+        for e in await chat.bob.messages(chat.room.matrix_room_id, chat.ghost_prefix):
+            relates = e["content"].get("m.relates_to") or {}
+            if relates.get("rel_type") == "m.replace" and relates.get("event_id") == event_id:
+                return True
+        return False
+
+    assert await wait_for(replaced)
+    await chat.carol.react(RCMessageID(rc_id), ":tada:")
+
+    async def reaction() -> str | None:
+        for e in await chat.bob.timeline(chat.room.matrix_room_id):
+            relates = e["content"].get("m.relates_to") or {}
+            if e["type"] == "m.reaction" and relates.get("event_id") == event_id:
+                return str(e["event_id"]) if relates.get("key") == "🎉" else None
+        return None
+
+    reaction_id = await wait_for(reaction)
+    await chat.carol.react(RCMessageID(rc_id), ":tada:", should_react=False)
+
+    async def removed() -> bool:
+        return (await chat.bob.event(chat.room.matrix_room_id, reaction_id))["content"] == {}
+
+    assert await wait_for(removed)
+    replacements = [
+        e
+        for e in await chat.bob.messages(chat.room.matrix_room_id, chat.ghost_prefix)
+        if (e["content"].get("m.relates_to") or {}).get("rel_type") == "m.replace"
+        and e["content"]["m.relates_to"].get("event_id") == event_id
+    ]
+    assert len(replacements) == 1  # the re-streamed message was not a second edit
+
+
 async def test_threads_cross_both_ways(chat: Chat) -> None:
     root_rc, root_event = await chat.rc_says("thread root")
     _, reply_rc = await chat.alice_says(
