@@ -44,6 +44,7 @@ from bridge.privacy.notices import SupportLookup
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
+from bridge.rocketchat.files import outbox_fetcher
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
@@ -144,12 +145,7 @@ class BridgeApp:
             """Matrix media for Rocket.Chat (FileRefused: too large, cut short, invalid)."""
             return await media.fetch(mxc, limit)
 
-        async def fetch_rc_file(link: str) -> FetchedFile:
-            """A Rocket.Chat upload or avatar, from its file routes only."""
-            try:
-                return await rocketchat.download(link, limit)
-            except RCError as e:
-                raise RetryLater(f"Rocket.Chat file download failed: {e}") from e
+        fetch_rc_file = outbox_fetcher(rocketchat.files, limit)
 
         async def display_name(user_id: str) -> str | None:
             try:

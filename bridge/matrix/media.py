@@ -17,7 +17,7 @@ import aiohttp
 from mautrix.api import HTTPAPI
 
 from bridge.media import FetchedFile, FileRefused, file_mimetype, read_body
-from bridge.workers.outbox import RetryLater
+from bridge.workers.outbox import AWAY_STATUSES, RetryLater, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,10 @@ class MatrixMediaFetcher:
                     return FetchedFile(data, file_mimetype(header, data))
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise RetryLater(f"media download: {type(e).__name__}") from e
-        if status == 429 or status >= 500:
+            raise Unavailable(f"media download: {type(e).__name__}") from e
+        if status == 429 or status in AWAY_STATUSES:
+            raise Unavailable(f"media download answered {status}")
+        if status >= 500:
             raise RetryLater(f"media download answered {status}")
         # Missing, quarantined, withheld, or a redirect we do not follow with the token:
         # asking again will not change the answer.

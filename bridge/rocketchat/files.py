@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, unquote
 
 import aiohttp
@@ -31,6 +32,7 @@ from yarl import URL
 from bridge.media import FetchedFile, FileRefused, file_mimetype, read_body
 from bridge.rocketchat.errors import RCConnectionError, RCError, RCServerError
 from bridge.rocketchat.transport import RCTransport
+from bridge.workers.outbox import AWAY_STATUSES, RetryLater, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +181,22 @@ def _check_status(status: int) -> None:
     if status in (404, 410):
         raise FileRefused("it is no longer on Rocket.Chat")
     raise RCError(f"file download answered {status}")
+
+
+def outbox_fetcher(files: FileFetcher, max_bytes: int) -> Callable[[str], Awaitable[FetchedFile]]:
+    """``files.fetch`` in the outbox's words: FileRefused stays (the executor posts the
+    notice), Rocket.Chat away or busy is :class:`Unavailable` (only the age budget runs,
+    as for every other call to it), anything else :class:`RetryLater`."""
+
+    async def fetch(link: str) -> FetchedFile:
+        try:
+            return await files.fetch(link, max_bytes)
+        except RCConnectionError as e:
+            raise Unavailable(f"Rocket.Chat file download failed: {e}") from e
+        except RCServerError as e:
+            away = e.status in AWAY_STATUSES or e.status == 429
+            raise (Unavailable if away else RetryLater)(f"file download: {e}") from e
+        except RCError as e:
+            raise RetryLater(f"Rocket.Chat file download failed: {e}") from e
+
+    return fetch

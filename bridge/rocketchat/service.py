@@ -10,7 +10,6 @@ from typing import Literal
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
-from bridge.media import FetchedFile
 from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
@@ -54,6 +53,7 @@ class RocketChatSide:
         )
         self.admin = RCRestClient(rc.url, login=login)
         self.file_links = FileLinks(rc.url)
+        # Uploads and avatars, from Rocket.Chat's file routes only (bridge.rocketchat.files).
         self.files = FileFetcher(self.file_links, self.admin.transport)
         self.bot_user_ids: set[str] = {rc.user_id} if rc.user_id else set()
         self.intake = RocketChatIntake(db.inbox, on_stored)
@@ -227,10 +227,6 @@ class RocketChatSide:
             # Webhook intake: the periodic catch-up covers the room from now on, so a
             # deletion before its next round is still found.
             await self._catchup.ensure_cursor(RCRoomID(rc_room_id))
-
-    async def download(self, link: str, max_bytes: int) -> FetchedFile:
-        """A file from Rocket.Chat's file routes only (bridge.rocketchat.files)."""
-        return await self.files.fetch(link, max_bytes)
 
     async def close(self) -> None:
         if self.listener is not None:

@@ -17,9 +17,10 @@ from aiohttp import web
 from bridge.ids import RCUserID
 from bridge.media import FileCutShort, FileRefused, FileTooLarge, file_mimetype
 from bridge.rocketchat.errors import RCProtocolError
-from bridge.rocketchat.files import FileFetcher, FileLinks
+from bridge.rocketchat.files import FileFetcher, FileLinks, outbox_fetcher
 from bridge.rocketchat.models import RCLogin
 from bridge.rocketchat.transport import RCTransport, RetryPolicy
+from bridge.workers.outbox import RetryLater, Unavailable
 
 TOKEN = "bridge-admin-token"  # noqa: S105 - a test value
 MIB = 1024 * 1024
@@ -76,6 +77,8 @@ async def _rocketchat(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.close()
         return resp
+    if path.startswith("/file-upload/status/"):
+        return web.Response(status=int(path.rsplit("/", 1)[-1]))
     if path.startswith("/file-upload/redirect/"):
         raise web.HTTPFound(request.query["to"])
     return web.Response(text='{"users": [{"emails": ["leak@example.org"]}]}')
@@ -217,3 +220,16 @@ def test_upload_ids_name_the_stored_file_and_never_an_avatar() -> None:
     assert links.upload_id("https://chat.example.org/ufs/FileSystem:Uploads/abc123/x") == "abc123"
     assert links.upload_id("/avatar/abc123") is None
     assert links.upload_id("https://evil.example/file-upload/abc123/x.png") is None
+
+
+async def test_in_the_outbox_an_away_server_spends_no_attempt(rig: Rig) -> None:
+    fetch = outbox_fetcher(rig.fetcher, MIB)
+    for status in (502, 503, 504, 429):
+        with pytest.raises(Unavailable):
+            await fetch(f"/file-upload/status/{status}")
+    with pytest.raises(RetryLater) as retried:
+        await fetch("/file-upload/status/500")
+    assert not isinstance(retried.value, Unavailable)
+    for status in (403, 404):
+        with pytest.raises(FileRefused):
+            await fetch(f"/file-upload/status/{status}")
