@@ -23,16 +23,20 @@ from typing import Any, Protocol
 
 from bridge.faults import crash_point
 from bridge.ids import RCMessageID, RCRoomID
-from bridge.rocketchat.errors import RCAPIError
+from bridge.rocketchat.errors import RCAPIError, RCConnectionError, RCServerError
 from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.common import now_ms
+from bridge.workers.outbox import RetryLater
 
 log = logging.getLogger(__name__)
 
 # The search for an earlier confirmation starts this long before the upload was noted:
 # the message's time is the server's clock, the note's the bridge's.
 CLOCK_SKEW = timedelta(minutes=15)
+# After a lost answer to a confirmation, how long to wait before looking for its message:
+# longer than the client's request timeout, which a server still at work may outlast.
+CONFIRM_SETTLE = 60.0
 
 FileSource = Callable[[], Awaitable[tuple[bytes, str, str]]]
 
@@ -82,6 +86,13 @@ async def post_file_once(
 async def _confirm(
     client: RCRestClient, room: RCRoomID, file_id: str, thread_id: RCMessageID | None
 ) -> RCMessage:
-    message = await client.media_confirm(room, file_id, thread_id=thread_id)
+    try:
+        message = await client.media_confirm(room, file_id, thread_id=thread_id)
+    except (RCConnectionError, RCServerError) as e:
+        # The server may still be posting it: look for the message only after a while,
+        # so a slow confirmation is found instead of posted a second time.
+        raise RetryLater(
+            f"the answer to a file's confirmation was lost: {e}", retry_after=CONFIRM_SETTLE
+        ) from e
     crash_point("rc.upload.after_confirm")
     return message

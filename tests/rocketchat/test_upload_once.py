@@ -161,14 +161,17 @@ async def test_an_answer_lost_after_the_server_acted_posts_the_file_once(
         "faults",
         {"status": 500, "count": 1, "path": f"/api/v1/{route}/", "after_effect": True},
     )
-    retried = False
+    lost: RetryLater | None = None
     try:
         result = await upload(action)
-    except RetryLater:  # the answer was lost: the outbox runs the action again
-        retried = True
+    except RetryLater as e:  # the answer was lost: the outbox runs the action again
+        lost = e
         result = await upload(action)
     _assert_posted_once(rc_sim, room_id, result)
-    assert retried, "a lost answer is not retried blindly inside one attempt"
+    assert lost is not None, "a lost answer is not retried blindly inside one attempt"
+    if route == "rooms.mediaConfirm":
+        # Looked for only once a confirmation still at work on the server has finished.
+        assert lost.retry_after == uploads.CONFIRM_SETTLE
 
 
 async def test_an_upload_that_expired_before_its_confirmation_is_uploaded_again(
