@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +45,7 @@ from bridge.rocketchat.models import RCMessage
 log = logging.getLogger(__name__)
 
 PATH = "/_bridge/rocketchat/webhook"
+MAX_BODY_BYTES = 64 * 1024
 # Reads one message by id with the bridge's credentials (``chat.getMessage``).
 FetchMessage = Callable[[RCMessageID], Awaitable[RCMessage]]
 # Told about a refused token (the request and what was presented); True: throttled.
@@ -89,9 +91,13 @@ class OutgoingWebhookIntake:
         app.router.add_post(self.path, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
+        # A call is a few hundred bytes; nothing larger is read, before any token check.
+        body = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return _answer(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            payload: Any = await request.json()
-        except (ValueError, RecursionError, UnicodeDecodeError):  # Recursion: absurd nesting
+            payload: Any = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return _answer(400, "invalid JSON")
         token = payload.get("token") if isinstance(payload, dict) else None
         if not self._token_matches(token):

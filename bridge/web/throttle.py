@@ -70,6 +70,16 @@ def client_address(request: web.Request, proxies: tuple[IPNetwork, ...]) -> str:
     return peer
 
 
+def source_key(address: str) -> str:
+    """What failures are counted against: the address, or its /64 for IPv6, since one
+    host usually holds a whole /64 and could otherwise try from a fresh address each
+    time."""
+    parsed = _address(address)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
+
+
 def credential_ref(presented: str) -> str:
     """A short, non-reversible name for a presented credential (for keys and the audit)."""
     return hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()[:12]
@@ -145,7 +155,7 @@ class FailedLogins:
     ) -> Verdict:
         source = client_address(request, self.proxies)
         ref = credential_ref(presented)
-        verdict = self.throttle.failed(source, ref)
+        verdict = self.throttle.failed(source_key(source), ref)
         if verdict.audit:
             details = {
                 "method": method,

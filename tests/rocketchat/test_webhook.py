@@ -18,7 +18,7 @@ from bridge.rocketchat.errors import RCConnectionError
 from bridge.rocketchat.events import EventSource, MessageEdited, MessagePosted, RCEvent
 from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
-from bridge.rocketchat.webhook import PATH, OutgoingWebhookIntake
+from bridge.rocketchat.webhook import MAX_BODY_BYTES, PATH, OutgoingWebhookIntake
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from tests.fixtures.rocketchat import create_outgoing_webhook
 
@@ -178,3 +178,10 @@ async def test_the_simulator_sends_rocketchats_payload(
 
 async def _async(value: list[T]) -> list[T] | None:
     return list(value) or None
+
+
+async def test_a_huge_body_is_refused_before_anything_else(receiver: Receiver) -> None:
+    body = b'{"token": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+    async with aiohttp.ClientSession() as http, http.post(receiver.url, data=body) as resp:
+        assert resp.status == 413
+    assert receiver.events == [] and receiver.refused == []

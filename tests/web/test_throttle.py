@@ -18,7 +18,7 @@ from bridge.config import ConfigError, load_config
 from bridge.privacy import audit
 from bridge.privacy.audit import AuditEntry, AuditLog
 from bridge.storage.database import Database
-from bridge.web.throttle import LoginThrottle, client_address, parse_networks
+from bridge.web.throttle import LoginThrottle, client_address, parse_networks, source_key
 from tests.fixtures.bridge_config import write_config
 from tests.web.conftest import Site
 from tests.web.seed import ADMIN_TOKEN, METRICS_TOKEN, dashboard_config, seed, serve
@@ -183,3 +183,17 @@ def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml", web={"trusted_proxies": ["10.0.0.0/8", "proxy"]})
     with pytest.raises(ConfigError, match=r"^web\.trusted_proxies\[1\]: must be an IP"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),  # same host's /64: one key
+        ("::ffff:203.0.113.5", "::ffff:203.0.113.5"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_ipv6_sources_are_counted_per_64(address: str, key: str) -> None:
+    assert source_key(address) == key
