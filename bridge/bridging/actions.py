@@ -56,6 +56,16 @@ def reply_queue(side: str, room_id: str) -> str:
     return f"reply:{side}:{hashlib.sha256(room_id.encode()).hexdigest()[:24]}"
 
 
+def portal_key(rc_room_id: str) -> str:
+    """The one action that creates a Rocket.Chat room's Matrix portal room."""
+    return f"create-portal:{rc_room_id}"
+
+
+def shadow_key(matrix_user_id: str) -> str:
+    """The one action that creates a Matrix user's Rocket.Chat shadow account."""
+    return f"shadow:{matrix_user_id}"
+
+
 def matrix_queue(portal_id: int) -> str:
     return f"matrix:{portal_id}"
 

@@ -379,7 +379,7 @@ class MatrixToRocketChat:
         if await uow.bridging.shadow(user_id) is None:
             await uow.enqueue(
                 NewAction(
-                    key=f"shadow:{user_id}",
+                    key=actions.shadow_key(user_id),
                     kind=actions.RC_SHADOW,
                     queue=queue,
                     payload={"user_id": user_id, "portal_id": portal.id},

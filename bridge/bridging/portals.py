@@ -55,7 +55,7 @@ async def link_room(
     if matrix_room_id is None and portal.matrix_room_id is None:
         await uow.enqueue(
             NewAction(
-                key=f"create-portal:{rc_room_id}",
+                key=actions.portal_key(rc_room_id),
                 kind=actions.CREATE_PORTAL,
                 queue=actions.matrix_queue(portal.id),
                 payload={

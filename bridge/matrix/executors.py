@@ -39,7 +39,7 @@ from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.rocketchat.files import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action
+from bridge.storage.outbox import DEAD, DROPPED, Action
 from bridge.workers.outbox import (
     AWAY_STATUSES,
     Executor,
@@ -120,6 +120,10 @@ class MatrixExecutors:
         if portal is None:
             raise PermanentFailure(f"portal {portal_id} no longer exists")
         if portal.matrix_room_id is None:
+            # Its creation runs first in this queue; if it was given up, no use waiting.
+            creation = await self._db.outbox.get(actions.portal_key(portal.rc_room_id))
+            if creation is not None and creation["status"] in (DEAD, DROPPED):
+                raise PermanentFailure("the room's Matrix room could not be created")
             raise Waiting("portal room not created yet")
         return RoomID(portal.matrix_room_id)
 

@@ -29,13 +29,14 @@ from bridge.rocketchat.transport import RetryPolicy
 from bridge.rocketchat.uploads import post_file_once
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action
+from bridge.storage.outbox import DEAD, DROPPED, Action
 from bridge.workers.outbox import (
     AWAY_STATUSES,
     Executor,
     PermanentFailure,
     RetryLater,
     Unavailable,
+    Waiting,
 )
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,12 @@ class RocketChatExecutors:
         async with self._db.unit_of_work() as uow:
             shadow = await uow.bridging.shadow(user_id)
         if shadow is None or shadow.rc_user_id is None or shadow.auth_token is None:
-            raise RetryLater(f"shadow account of {user_id} not ready")
+            # The account is made by another action, maybe in another room's queue: wait
+            # for it (an outage there is no fault of this action), unless it was given up.
+            creation = await self._db.outbox.get(actions.shadow_key(user_id))
+            if creation is not None and creation["status"] in (DEAD, DROPPED):
+                raise PermanentFailure("the sender's Rocket.Chat account could not be created")
+            raise Waiting("the sender's Rocket.Chat account is not ready yet")
         return shadow
 
     def _logged_in(self, user_id: str) -> RCRestClient | None:

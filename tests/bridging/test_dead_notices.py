@@ -3,13 +3,29 @@ without its content; replies and other actions with no one waiting tell no one."
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, cast
+
 import pytest
 
 from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks
+from bridge.bridging.identities import Identities
+from bridge.config import load_config
+from bridge.matrix.executors import MatrixExecutors
+from bridge.media import FetchedFile
+from bridge.rocketchat.executors import RocketChatExecutors
+from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import OutboxWorker, PermanentFailure, RetryBudget, RetryLater
+from bridge.workers.outbox import (
+    OutboxWorker,
+    PermanentFailure,
+    RetryBudget,
+    RetryLater,
+    Waiting,
+)
+from tests.fixtures.bridge_config import write_config
 
 SECRET = "the secret words of the message"
 MATRIX_ROOM = "!portal:hs1.test"
@@ -81,3 +97,56 @@ async def test_a_reply_that_dies_tells_no_one(db: Database) -> None:
     await worker.drain_once()
     assert (await db.outbox.get("reply:privacy:$cmd") or {})["status"] == "dead"
     assert (await db.outbox.stats()).pending == 0, "no notice about a notice"
+
+
+async def test_a_send_waits_for_its_senders_account_unless_that_was_given_up(
+    db: Database, tmp_path: Path
+) -> None:
+    """A new Matrix user's account is created by one action, maybe in another room's
+    queue; a send elsewhere waits for it without spending attempts (an outage of
+    Rocket.Chat is no fault of the send), and fails for good once it was given up."""
+    ids = Identities(load_config(write_config(tmp_path / "c.yaml"), environ={}))
+
+    async def no_media(mxc: str) -> FetchedFile:
+        raise AssertionError("not used")
+
+    async def name(user_id: str) -> str | None:
+        return None
+
+    executors = RocketChatExecutors(
+        RCRestClient("http://127.0.0.1:1"), db, ids, no_media, name, 1000
+    ).table()
+    payload = {"rc_room_id": "room2", "rc_message_id": "m", "sender": "@new:hs2.test"}
+    send = Action(1, "mx-msg:$x", actions.RC_SEND, "rc:room2", payload, 0)
+    await db.outbox.add(NewAction(actions.shadow_key("@new:hs2.test"), "rc.ensure_shadow", "q"))
+    with pytest.raises(Waiting):
+        await executors[actions.RC_SEND](send)
+    creation = await db.outbox.get(actions.shadow_key("@new:hs2.test"))
+    assert creation is not None
+    async with db.unit_of_work() as uow:
+        await uow.outbox_dead(creation["id"], "name taken", "refused", uses_attempt=True, now=1)
+    with pytest.raises(PermanentFailure, match="account could not be created"):
+        await executors[actions.RC_SEND](send)
+
+
+async def test_sends_wait_for_their_portal_room_unless_its_creation_was_given_up(
+    db: Database, tmp_path: Path
+) -> None:
+    config = load_config(write_config(tmp_path / "c.yaml"), environ={})
+    async with db.unit_of_work() as uow:
+        portal = await uow.bridging.add_portal("rcnew", "c", None, "new room")
+    executors = MatrixExecutors(cast(Any, None), db, Identities(config), config, cast(Any, None))
+    send = executors.table()[actions.MATRIX_SEND]
+    action = Action(1, "rc-msg:m:0", actions.MATRIX_SEND, f"matrix:{portal.id}", {
+        "portal_id": portal.id, "sender": "@rc_a:hs1.test", "event_type": "m.room.message",
+        "content": {"msgtype": "m.text", "body": "hi"},
+    }, 0)  # fmt: skip
+    await db.outbox.add(NewAction(actions.portal_key("rcnew"), actions.CREATE_PORTAL, "q"))
+    with pytest.raises(Waiting):
+        await send(action)
+    creation = await db.outbox.get(actions.portal_key("rcnew"))
+    assert creation is not None
+    async with db.unit_of_work() as uow:
+        await uow.outbox_dead(creation["id"], "M_FORBIDDEN", "refused", uses_attempt=True, now=1)
+    with pytest.raises(PermanentFailure, match="Matrix room could not be created"):
+        await send(action)
