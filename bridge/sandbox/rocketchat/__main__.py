@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     )
     parser.add_argument("--ping-interval", type=float, default=15.0)
     parser.add_argument("--no-rate-limit", action="store_true")
+    parser.add_argument(
+        "--retention-interval",
+        type=float,
+        default=1800.0,
+        help="seconds between runs of the retention-policy job (0: never)",
+    )
     args = parser.parse_args(argv)
     return SimConfig(
         host=args.host,
@@ -41,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         bot_token=args.bot_token,
         ping_interval=args.ping_interval,
         rate_limit=not args.no_rate_limit,
+        retention_interval=args.retention_interval,
     )
 
 

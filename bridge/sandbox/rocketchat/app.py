@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from aiohttp import web
 from bridge.sandbox.rocketchat import (
     faults,
     realtime,
+    retention,
     routes_auth,
     routes_chat,
     routes_files,
@@ -79,6 +80,9 @@ class SimConfig:
     bot_token: str = "bot-personal-access-token"  # noqa: S105 - simulator seed account
     ping_interval: float = 15.0
     rate_limit: bool = True
+    # How often the retention-policy job runs (seconds); Rocket.Chat's default is every
+    # 30 minutes. 0 = never on its own (tests run it through ``POST /_sim/retention``).
+    retention_interval: float = 1800.0
 
 
 def _recorder(hook: ExchangeHook) -> Any:
@@ -114,6 +118,7 @@ def build_app(
     ping_interval: float = 15.0,
     on_exchange: ExchangeHook | None = None,
     server: SimulatorServer | None = None,
+    retention_interval: float = 0.0,
 ) -> web.Application:
     # Outermost first: record what the client saw, faults before anything else runs.
     middlewares = [_recorder(on_exchange)] if on_exchange else []
@@ -124,9 +129,15 @@ def build_app(
     app[LIMITER_KEY] = RateLimiter()
     app[SERVER_KEY] = server
     modules = (routes_auth, routes_users, routes_rooms, routes_lists, routes_chat, routes_files)
-    for module in (*modules, routes_server, routes_integrations, faults):
+    for module in (*modules, routes_server, routes_integrations, retention, faults):
         module.add_routes(app)
     realtime.setup(app, ping_interval)
+
+    async def retention_job(_: web.Application) -> AsyncIterator[None]:
+        async with retention.scheduled(state, retention_interval):
+            yield
+
+    app.cleanup_ctx.append(retention_job)
     return app
 
 
@@ -203,6 +214,7 @@ class SimulatorServer:
             ping_interval=self.config.ping_interval,
             on_exchange=self.on_exchange,
             server=self,
+            retention_interval=self.config.retention_interval,
         )
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
