@@ -116,7 +116,8 @@ class SandboxStack:
             self.cluster.start(appservice_registration=self.registration_path),
             self.sim.wait_http(f"{self.sim_url}/_sim/state", 30),
         )
-        db = Database(config.database.url)
+        # The bridge's own keys: requests name people by pseudonym in the audit log.
+        db = Database.from_config(config)
         await db.upgrade()
         self.db = db
         seed = await seed_rocketchat(
