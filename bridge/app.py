@@ -379,8 +379,18 @@ def build_http_app(
     """The bridge's one HTTP server: appservice API, health, metrics, the dashboard and,
     with ``rocketchat.intake: webhook``, the outgoing-webhook intake."""
     app = web.Application(client_max_size=config.appservice.max_transaction_bytes)
+    failed = FailedLogins(AuditLog(db), parse_networks(config.web.trusted_proxies), LoginThrottle())
+
+    async def refused(request: web.Request, presented: str) -> bool:
+        verdict = await failed.record(request, "appservice:anonymous", "hs_token", presented)
+        return verdict.throttled
+
     AppServiceIntake(
-        config.appservice.hs_token, db.inbox, on_stored, config.appservice.max_transaction_bytes
+        config.appservice.hs_token,
+        db.inbox,
+        on_stored,
+        config.appservice.max_transaction_bytes,
+        on_refused=refused,
     ).add_routes(app)
     HealthRoutes(db).add_routes(app)
     if webhook is not None:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -24,14 +24,22 @@ from bridge.storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
+# Told about a wrong hs_token (the request, what was presented); True: throttled.
+OnRefused = Callable[[web.Request, str], Awaitable[bool]]
 PREFIXES = ("/_matrix/app/v1", "")  # the unprefixed paths are the legacy (r0-era) ones
 
 
 class AppServiceIntake:
     def __init__(
-        self, hs_token: str, inbox: Inbox, on_stored: Callable[[], None], max_body_bytes: int
+        self,
+        hs_token: str,
+        inbox: Inbox,
+        on_stored: Callable[[], None],
+        max_body_bytes: int,
+        on_refused: OnRefused | None = None,
     ) -> None:
-        self._hs_token = hs_token.encode()
+        self._hs_token = _digest(hs_token)
+        self._on_refused = on_refused
         self._inbox = inbox
         self._on_stored = on_stored
         self._max_body = max_body_bytes
@@ -43,7 +51,7 @@ class AppServiceIntake:
             app.router.add_get(f"{prefix}/rooms/{{alias}}", self.query_alias)
         app.router.add_post("/_matrix/app/v1/ping", self.ping)
 
-    def _check_token(self, request: web.Request) -> web.Response | None:
+    async def _check_token(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             token = header[len("Bearer ") :]
@@ -52,13 +60,18 @@ class AppServiceIntake:
             token = request.query.get("access_token", "")
         if not token:
             return responses.unauthorized()
-        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._hs_token):
+        # Digests: equal lengths, so a wrong token's length does not show in the timing.
+        if not hmac.compare_digest(_digest(token), self._hs_token):
             log.warning("Rejected appservice request with a wrong hs_token from %s", request.remote)
+            # Only the homeserver holds the token: anyone else is guessing. Throttled and
+            # audited like a failed dashboard login.
+            if self._on_refused is not None and await self._on_refused(request, token):
+                return responses.matrix_error(429, "M_LIMIT_EXCEEDED", "Too many failed attempts")
             return responses.forbidden()
         return None
 
     async def put_transaction(self, request: web.Request) -> web.Response:
-        if (refused := self._check_token(request)) is not None:
+        if (refused := await self._check_token(request)) is not None:
             MATRIX_TRANSACTIONS.labels("refused").inc()
             return refused
         txn_id = _storable_txn_id(request.match_info["txn_id"])
@@ -99,19 +112,19 @@ class AppServiceIntake:
         return bytes(body)
 
     async def query_user(self, request: web.Request) -> web.Response:
-        if (refused := self._check_token(request)) is not None:
+        if (refused := await self._check_token(request)) is not None:
             return refused
         # Ghosts are created by the bridge when a Rocket.Chat user first speaks; a
         # homeserver asking about an unknown one gets "no such user", as the spec allows.
         return responses.not_found("User")
 
     async def query_alias(self, request: web.Request) -> web.Response:
-        if (refused := self._check_token(request)) is not None:
+        if (refused := await self._check_token(request)) is not None:
             return refused
         return responses.not_found("Room alias")
 
     async def ping(self, request: web.Request) -> web.Response:
-        if (refused := self._check_token(request)) is not None:
+        if (refused := await self._check_token(request)) is not None:
             return refused
         try:
             body = await request.json()
@@ -157,3 +170,7 @@ def _txn_of(body: object) -> str:
     if isinstance(body, dict) and isinstance(body.get("transaction_id"), str):
         return str(body["transaction_id"])[:64]
     return "-"
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()

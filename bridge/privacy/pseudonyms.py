@@ -24,7 +24,7 @@ _NAME = re.compile(r"^pseudonym:[0-9a-f]{32}$")
 
 # Actors that are not people: the bridge's own components and the operator's tools.
 ROLE_WORDS = frozenset({"bridge", "engine", "cli"})
-ROLE_PREFIXES = ("policy:", "web:", "api:", "cli:", "metrics:", "webhook:")
+ROLE_PREFIXES = ("policy:", "web:", "api:", "cli:", "metrics:", "webhook:", "appservice:")
 # A role qualifying the person who acted ("moderator:<id>"): the id is pseudonymised.
 QUALIFIERS = ("moderator:",)
 # The commands' one-key form of a person (``matrix:@a:hs``, ``rocketchat:<id>``).

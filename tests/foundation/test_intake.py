@@ -12,6 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.app import build_http_app
 from bridge.config import load_config
+from bridge.privacy import audit
+from bridge.privacy.audit import AuditLog
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
 
@@ -205,3 +207,18 @@ async def test_health_and_metrics(intake: Intake) -> None:
     metrics = await (await intake.client.get("/metrics", headers=metrics_auth)).text()
     assert 'bridge_matrix_transactions_total{result="stored"}' in metrics
     assert 'bridge_inbox_events{status="pending"} 1.0' in metrics
+
+
+async def test_wrong_hs_tokens_are_throttled_and_audited_the_right_one_still_works(
+    intake: Intake,
+) -> None:
+    wrong = {"Authorization": "Bearer guessed-hs-token-0123456789"}
+    statuses = [(await intake.put(str(n), {"events": []}, headers=wrong))[0] for n in range(15)]
+    assert statuses[0] == 403 and statuses[-1] == 429
+    refused = await AuditLog(intake.db).newest(kind=audit.ADMIN_LOGIN_REFUSED)
+    assert refused and all(e.actor == "appservice:anonymous" for e in refused)
+    assert all("guessed-hs-token" not in str(e.details) for e in refused)
+    # The homeserver is never locked out by someone guessing from the same address.
+    status, _ = await intake.put("ok", {"events": [_event(1)]})
+    assert status == 200
+    assert await intake.stored_event_ids() == ["$event1"]
