@@ -154,6 +154,9 @@ SPEC_PATH_ALIASES: dict[str, tuple[str, str]] = {
 UNDOCUMENTED_PATHS: dict[str, str] = {
     r"^/api/info$": "served by API.default outside /api/v1; the files describe only /api/v1 "
     "(Rocket.Chat apps/meteor/app/api/server/default/info.ts)",
+    r"^/api/v1/rooms\.upload/[^/]+$": "the older one-step upload, superseded by rooms.media "
+    "and rooms.mediaConfirm; the files no longer describe it (Rocket.Chat "
+    "apps/meteor/app/api/server/v1/rooms.ts)",
 }
 
 

@@ -4,10 +4,12 @@ to the spec has a source. (Every test using ``rc_sim`` is validated at teardown.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from bridge.sandbox.rocketchat.app import Exchange
+from bridge.sandbox.rocketchat.app import Exchange, build_app
+from bridge.sandbox.rocketchat.state import SimState
 from tests.rocketchat.conformance import (
     SPEC_EXCEPTIONS,
     SPEC_PATH_ALIASES,
@@ -48,3 +50,26 @@ def test_every_exception_names_its_source() -> None:
         assert exception.reason and exception.source
     assert all(why for _, why in SPEC_PATH_ALIASES.values())
     assert all(why for why in UNDOCUMENTED_PATHS.values())
+
+
+def test_every_simulated_rest_route_is_in_the_openapi_files(
+    rc_conformance: Conformance | None,
+) -> None:
+    """Each /api route the simulator serves is checked against the files (the spec knows it)
+    or is listed as undocumented with its reason."""
+    if rc_conformance is None:
+        pytest.skip(MISSING)
+    app = build_app(SimState())
+    paths = {
+        re.sub(r"\{[^}]+\}", "x", info.get("path") or info.get("formatter", ""))
+        for resource in app.router.resources()
+        if (info := resource.get_info())
+    }
+    unknown = [
+        p
+        for p in sorted(paths)
+        if p.startswith("/api/")
+        and rc_conformance.spec_for(Conformance.spec_path(p)) is None
+        and not any(re.match(u, p) for u in UNDOCUMENTED_PATHS)
+    ]
+    assert unknown == []

@@ -190,4 +190,15 @@ async def test_renames_avatars_and_roles_are_announced(
         )
         (role,) = await watcher.event("stream-notify-logged", "roles-change")
         assert role["type"] == "added" and role["_id"] == "bot" and role["u"]["_id"] == carol_id
+        status, _ = await api(
+            rc_sim, rc_admin, "channels.addModerator", {"roomId": room.id, "userId": carol_id}
+        )
+        assert status == 200
+        (scoped,) = await watcher.event("stream-notify-logged", "roles-change")
+        assert scoped == {
+            "type": "added",
+            "_id": "moderator",
+            "u": {"_id": carol_id, "username": "caroline", "name": "Carol Loud"},
+            "scope": room.id,
+        }
     assert rc_sim.state.messages[said.id]["u"]["username"] == "caroline"

@@ -256,6 +256,9 @@ def make_add_role(kind: str, role: str) -> Handler:
             article = "an" if role == "owner" else "a"
             raise meteor_error(f"error-user-already-{role}", f"User is already {article} {role}")
         holders.append(target.id)
+        # addRoomOwner.ts / addRoomModerator.ts: roles-change with the room as scope.
+        who = {"_id": target.id, "username": target.username, "name": target.name}
+        state.emit("user.roleUpdate", {"type": "added", "_id": role, "u": who, "scope": room.id})
         return success({})
 
     return add
