@@ -23,6 +23,7 @@ from bridge.bridging.matrix_to_rc import MatrixToRocketChat
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
+from bridge.commands.bridge_admin import LINK
 from bridge.commands.parser import is_command
 from bridge.commands.wiring import Commands
 from bridge.config import Config
@@ -273,6 +274,9 @@ class BridgeApp:
     async def _linked(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
         assert result is not None
         p = action.payload
+        outcome = f"refused: {result['error']}" if "error" in result else "linked"
+        details = {"rc_room": p["rc_room"][:255], "matrix_room": p["matrix_room_id"]}
+        await AuditLog.append(uow, LINK, p["requester"], None, {**details, "outcome": outcome})
         if "error" in result:
             text = f"Cannot link {p['rc_room']}: {result['error']}."
         elif p["matrix_room_id"]:

@@ -207,7 +207,14 @@ def _recipient_row(r: dict[str, Any]) -> list[object]:
 def cmd_subject(args: argparse.Namespace) -> int:
     async def query(db: Database) -> dict[str, Any]:
         q = LedgerQueries(db)
-        report = await q.recipients_of_subject(await q.find_subject(args.id, erased_too=True))
+        try:
+            found = await q.find_subject(args.id, erased_too=True)
+        except LookupError:  # the query names a person: on record even when nobody is found
+            await audit.AuditLog(db).record(
+                audit.SUBJECT_LOOKUP, cli_actor(), None, {"via": "cli", "found": False}
+            )
+            raise
+        report = await q.recipients_of_subject(found)
         s = report.subject
         # Looking a person up is itself on record (who looked at whose data, and when).
         await audit.AuditLog(db).record(

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bridge.cli.commands_audit import cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
 from bridge.commands.export import Identity, Retention, build, encode
 from bridge.config import Config
@@ -196,6 +197,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     async def job(engine: ErasureEngine, config: Config) -> int:
+        # The status names the person: the read is on record, found or not.
+        await engine.record_read(args.request, cli_actor(), "cli privacy status")
         _show(args, await engine.status(args.request))
         return 0
 

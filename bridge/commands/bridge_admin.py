@@ -8,10 +8,14 @@ from bridge.bridging import actions
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import ParsedCommand
 from bridge.config import Config
+from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
+
+LINK = "bridge.link"  # details.outcome: requested, then linked or refused (bridge/app.py)
+UNLINK = "bridge.unlink"
 
 HELP = """Bridge admin commands (in a Matrix room with the bridge bot):
 !bridge link <rocketchat room id or name> [<matrix room id>]
@@ -36,8 +40,13 @@ class BridgeCommands:
             return
         # One place for the rule: only configured admins, and only from Matrix.
         if ctx.side != "matrix" or ctx.sender not in self._admins:
-            log.info("Refused !bridge %s from %s", cmd.verb, ctx.sender)
-            await ctx.reply(uow, f"Only bridge admins can use !bridge {cmd.verb}.")
+            await _refuse(
+                uow,
+                ctx,
+                cmd.verb,
+                "not a bridge admin",
+                f"Only bridge admins can use !bridge {cmd.verb}.",
+            )
             return
         if cmd.verb == "link":
             await self._link(uow, ctx, cmd)
@@ -46,12 +55,21 @@ class BridgeCommands:
 
     async def _link(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
         if not 1 <= len(cmd.args) <= 2 or cmd.options:
-            await ctx.reply(uow, "Usage: !bridge link <rocketchat room> [<matrix room id>]")
+            usage = "Usage: !bridge link <rocketchat room> [<matrix room id>]"
+            await _refuse(uow, ctx, "link", "usage", usage)
             return
         matrix_room = cmd.args[1] if len(cmd.args) == 2 else None
         if matrix_room is not None and not matrix_room.startswith("!"):
-            await ctx.reply(uow, f"{matrix_room!r} is not a Matrix room id (they start with !).")
+            answer = f"{matrix_room!r} is not a Matrix room id (they start with !)."
+            await _refuse(uow, ctx, "link", "not a Matrix room id", answer)
             return
+        await audit.AuditLog.append(
+            uow,
+            LINK,
+            ctx.sender,
+            None,
+            {"rc_room": cmd.args[0][:255], "matrix_room": matrix_room, "outcome": "requested"},
+        )
         await uow.enqueue(
             NewAction(
                 key=f"bridge-link:{ctx.event_id}",
@@ -71,12 +89,34 @@ class BridgeCommands:
     async def _unlink(self, uow: UnitOfWork, ctx: CommandContext) -> None:
         portal = await uow.bridging.portal_by_matrix(ctx.room_id)
         if portal is None or not portal.active:
-            await ctx.reply(uow, "This room is not bridged.")
+            await _refuse(uow, ctx, "unlink", "not a bridged room", "This room is not bridged.")
             return
         await uow.bridging.set_portal_active(portal.id, False)
-        log.info("Portal %s unlinked by %s", portal.id, ctx.sender)
+        log.info("Portal %s unlinked", portal.id)
+        await audit.AuditLog.append(
+            uow,
+            UNLINK,
+            ctx.sender,
+            None,
+            {"portal_id": portal.id, "matrix_room": ctx.room_id, "rc_room": portal.rc_room_id},
+        )
         await ctx.reply(
             uow,
             "This room is no longer bridged to Rocket.Chat. Messages already copied stay "
             "where they are; the disclosure ledger keeps its records.",
         )
+
+
+async def _refuse(
+    uow: UnitOfWork, ctx: CommandContext, verb: str, reason: str, answer: str
+) -> None:
+    """Answer, and record the refusal in the audit log; nothing else changes."""
+    log.info("Refused !bridge %s on %s: %s", verb, ctx.side, reason)
+    await audit.AuditLog.append(
+        uow,
+        audit.COMMAND_REFUSED,
+        ctx.sender,
+        None,
+        {"command": f"bridge {verb[:24]}", "side": ctx.side, "reason": reason},
+    )
+    await ctx.reply(uow, answer)

@@ -33,6 +33,7 @@ from bridge.privacy.erasure_model import (
     Requester,
     RequesterSide,
     RequestId,
+    RequestNotFoundError,
 )
 from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database, UnitOfWork
@@ -40,6 +41,8 @@ from bridge.storage.outbox import Action
 from bridge.workers.outbox import Executor, OnDone
 
 log = logging.getLogger(__name__)
+
+NOT_YOURS = "you can only cancel your own requests"
 
 Result = dict[str, Any]
 # Beside the engine's own request entries: why a request not made by its subject exists.
@@ -59,8 +62,10 @@ def _reply(text: str, **more: Any) -> Result:
     return {"reply": text, **more}
 
 
-def _refused(verb: str, reason: str) -> Result:
-    return {"refused": {"verb": verb, "reason": reason}}
+def _refused(verb: str, reason: str, *, told: str | None = None) -> Result:
+    """A refusal: ``reason`` goes to the audit log, ``told`` (default: the reason) to the
+    person."""
+    return {"refused": {"verb": verb, "reason": reason, "told": told or reason}}
 
 
 def _audit(kind: str, subject_ref: int | None, **details: Any) -> dict[str, Any]:
@@ -108,8 +113,10 @@ class PrivacyJobs:
             return _reply("Sorry, the bridge cannot do that.")
         try:
             result = await job(ctx, p, action)
-        except ErasureError as e:  # no such request, or not in a state for this
-            result = _reply(f"{e}.")
+        except RequestNotFoundError:
+            result = _refused(p["job"], "no such request", told=self._unknown_request(ctx))
+        except ErasureError as e:  # not in a state for this
+            result = _refused(p["job"], str(e))
         except AmbiguousSubjectError as e:
             result = _reply(f"{e}.")
         if not ctx.is_direct:
@@ -117,6 +124,13 @@ class PrivacyJobs:
             # the person, so they go to the moderator's DM, never to the shared room.
             result["reply_room"] = await self._sides.dm_room(ctx.side, ctx.sender, ctx.sender_name)
         return result
+
+    def _unknown_request(self, ctx: CommandContext) -> str:
+        """An admin may learn that an id does not exist; anyone else gets exactly the
+        refusal of an id that exists but is not theirs, so no answer tells them apart."""
+        if self._s.actor(ctx).is_admin:
+            return "there is no such request"
+        return NOT_YOURS
 
     async def done(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
         assert result is not None
@@ -128,7 +142,8 @@ class PrivacyJobs:
             )
         if "refused" in result:
             r = result["refused"]
-            await refuse(uow, ctx, r["verb"], r["reason"])
+            told = r.get("told", r["reason"])
+            await refuse(uow, ctx, r["verb"], r["reason"], answer=f"Refused: {told}.")
             return
         for entry in result.get("audit", ()):
             await audit.AuditLog.append(
@@ -253,7 +268,7 @@ class PrivacyJobs:
         owns = status.requester.id == ctx.sender
         decision = decide("cancel", actor, Facts(place_of(ctx), owns_request=owns))
         if not decision.allowed:
-            return _refused("cancel", decision.reason)
+            return _refused("cancel", "not the requester", told=decision.reason)
         await self._engine.cancel(rid, ctx.sender)
         return _reply(f"Request {rid} is cancelled; nothing was erased.")
 

@@ -22,6 +22,7 @@ from bridge.config.model import PrivacyMode
 from bridge.ids import RCUserID, ServerName, UserID
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
+from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.deadlines import Jurisdiction, check_extension, deadlines
 from bridge.privacy.erasure_audit import log_event
 from bridge.privacy.erasure_model import (
@@ -218,6 +219,18 @@ class ErasureEngine:
         async with self._db.unit_of_work() as uow:
             request = await self._get(uow, request_id)
             return await read_status(uow, request)
+
+    async def record_read(self, request_id: str, actor: str, via: str) -> None:
+        """A read of a request (it names the person) goes on the audit record."""
+        async with self._db.unit_of_work() as uow:
+            request = await uow.erasure.request(request_id)
+            await AuditLog.append(
+                uow,
+                SUBJECT_LOOKUP,
+                actor,
+                None if request is None else request.subject_ref,
+                {"via": via, "request_id": request_id[:40], "found": request is not None},
+            )
 
     async def report(self, request_id: str) -> str:
         """The plain-language report for the person (and the request log)."""

@@ -73,7 +73,7 @@ class ApiRoutes:
     async def overview(self, request: web.Request) -> web.Response:
         days = _int(request, "days", 30, 1, 366)
         assert days is not None
-        return web.json_response(await self.d.data.overview(days))
+        return web.json_response(await self.d.data.overview(request[ACTOR], "api overview", days))
 
     async def servers(self, _request: web.Request) -> web.Response:
         return web.json_response({"servers": await self.d.data.servers()})
@@ -100,15 +100,16 @@ class ApiRoutes:
         state = request.query.get("state") or None
         if state is not None and state not in STATES:
             raise DashboardError(400, f"state must be one of {', '.join(STATES)}")
-        return web.json_response(await self.d.data.requests(state))
+        return web.json_response(await self.d.data.requests(state, request[ACTOR], "api requests"))
 
     async def request(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.d.data.request(request.match_info["id"]))
+        data = await self.d.data.request(request.match_info["id"], request[ACTOR], "api request")
+        return web.json_response(data)
 
     async def approve(self, request: web.Request) -> web.Response:
         request_id = request.match_info["id"]
         await self.d.data.decide(request_id, request[ACTOR], True, "")
-        return web.json_response(await self.d.data.request(request_id))
+        return web.json_response(await self.d.data.request(request_id, request[ACTOR], "api"))
 
     async def deny(self, request: web.Request) -> web.Response:
         request_id = request.match_info["id"]
@@ -116,7 +117,7 @@ class ApiRoutes:
         if not isinstance(reason, str) or not reason.strip():
             raise DashboardError(400, "reason is required (the person is told why)")
         await self.d.data.decide(request_id, request[ACTOR], False, reason.strip()[:500])
-        return web.json_response(await self.d.data.request(request_id))
+        return web.json_response(await self.d.data.request(request_id, request[ACTOR], "api"))
 
     async def audit(self, request: web.Request) -> web.Response:
         before = _int(request, "before", None, 1, 2**62)

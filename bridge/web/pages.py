@@ -131,7 +131,7 @@ class PageRoutes:
 
     async def overview(self, request: web.Request) -> web.Response:
         days = _int(request, "days", 30, 1, 366)
-        data = await self.d.data.overview(days)
+        data = await self.d.data.overview(request[ACTOR], "dashboard overview", days)
         flow_charts = [
             (s, charts.day_bars(data["days"], s["items"], s["recipient"]))
             for s in data["flows"][:CHARTED]
@@ -173,11 +173,13 @@ class PageRoutes:
         state = request.query.get("state") or None
         if state is not None and state not in STATES:
             raise DashboardError(400, "unknown state")
-        data = await self.d.data.requests(state)
+        data = await self.d.data.requests(state, request[ACTOR], "dashboard requests")
         return self.d.render(request, "requests.html", data=data, states=STATES)
 
     async def request(self, request: web.Request) -> web.Response:
-        data = await self.d.data.request(request.match_info["id"])
+        data = await self.d.data.request(
+            request.match_info["id"], request[ACTOR], "dashboard request"
+        )
         return self.d.render(request, "request.html", data=data, done=request.query.get("done"))
 
     async def approve(self, request: web.Request) -> web.StreamResponse:

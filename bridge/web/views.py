@@ -133,7 +133,9 @@ class DashboardData:
             self._servers = (time.monotonic(), out)
             return out
 
-    async def overview(self, days: int = 30, now: int | None = None) -> dict[str, Any]:
+    async def overview(
+        self, actor: str, via: str, days: int = 30, now: int | None = None
+    ) -> dict[str, Any]:
         now = now_ms() if now is None else now
         today = dt.datetime.fromtimestamp(now / 1000, tz=dt.UTC).date()
         first = today - dt.timedelta(days=days - 1)
@@ -157,6 +159,7 @@ class DashboardData:
         servers = await self.servers()
         counts = await self._requests.counts(now)
         open_rows = await self._requests.listing(OPEN_STATES)
+        await self._read(actor, via, None, requests=len(open_rows))
         return {
             "days": [d.isoformat() for d in day_list],
             "flows": series,
@@ -199,8 +202,13 @@ class DashboardData:
         }
 
     async def subject(self, identifier: str, actor: str, via: str) -> dict[str, Any]:
-        """Recipients, categories and requests of one person; the lookup is audited."""
-        subject = await self._ledger.find_subject(identifier, erased_too=True)
+        """Recipients, categories and requests of one person; the lookup is audited, and
+        so is one that finds nobody (the query itself names a person)."""
+        try:
+            subject = await self._ledger.find_subject(identifier, erased_too=True)
+        except LookupError:
+            await self._read(actor, via, None, found=False)
+            raise
         report = await self._ledger.recipients_of_subject(subject)
         requests = await self._requests.of_subject(subject.id)
         await self._log.record(
@@ -223,18 +231,30 @@ class DashboardData:
             "requests": [request_json(r, now) for r in requests],
         }
 
-    async def requests(self, state: str | None) -> dict[str, Any]:
+    async def requests(self, state: str | None, actor: str, via: str) -> dict[str, Any]:
         now = now_ms()
         rows = await self._requests.listing(None if state is None else (state,))
+        await self._read(actor, via, None, requests=len(rows))
         return {"state": state, "requests": [request_json(r, now) for r in rows]}
 
-    async def request(self, request_id: str) -> dict[str, Any]:
+    async def request(self, request_id: str, actor: str, via: str) -> dict[str, Any]:
         engine = self._engine()
+        async with self._oversight.reads() as reads:
+            row = await reads.request_row(request_id)
         try:
             status = await engine.status(request_id)
         except RequestNotFoundError:
+            await self._read(actor, via, None, request_id=request_id[:40], found=False)
             raise NotFoundError(f"no erasure request {request_id!r}") from None
+        subject_ref = None if row is None else row.subject_ref
+        await self._read(actor, via, subject_ref, request_id=request_id)
         return status_json(status, now_ms())
+
+    async def _read(
+        self, actor: str, via: str, subject_ref: int | None, **details: str | int | bool
+    ) -> None:
+        """Every page and API answer that names people is on record: who read it, where."""
+        await self._log.record(audit.SUBJECT_LOOKUP, actor, subject_ref, {"via": via, **details})
 
     async def decide(self, request_id: str, actor: str, approve: bool, reason: str) -> str:
         """Approve or deny a request through the erasure engine."""

@@ -16,6 +16,7 @@ import pytest
 
 from bridge.cli.main import main
 from bridge.config import load_config
+from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
@@ -189,3 +190,30 @@ def test_an_erased_subject_is_found_by_the_id_of_its_own_account(
     # Only the id of her own account finds her: her username is gone with the erasure.
     code, _, err = run(capsys, "audit", "subject", "alice", "-c", str(config))
     assert code == 1 and "no subject" in err
+
+
+def _lookups(path: Path) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        db = Database(f"sqlite+aiosqlite:///{path}", pseudonym_key=TEST_PSEUDONYM_KEY)
+        try:
+            entries = await AuditLog(db).newest(kind=SUBJECT_LOOKUP)
+        finally:
+            await db.close()
+        return [dict(e.details) for e in reversed(entries)]
+
+    return asyncio.run(read())
+
+
+def test_cli_reads_that_name_people_are_audited_found_or_not(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db_file = tmp_path / "bridge.db"
+    assert run(capsys, "audit", "subject", ALICE.user_id, "-c", str(config))[0] == 0
+    assert run(capsys, "audit", "subject", "@nobody:x.test", "-c", str(config))[0] == 1
+    code, _, _ = run(capsys, "privacy", "status", "er-00000000deadbeef", "-c", str(config))
+    assert code != 0
+    assert [(d["via"], d.get("found", True)) for d in _lookups(db_file)] == [
+        ("cli", True),
+        ("cli", False),
+        ("cli privacy status", False),
+    ]
