@@ -19,7 +19,7 @@ from rocketchat_API.rocketchat import RocketChat as RestClient
 from rocketchat_async import RocketChat as AsyncClient
 from rocketchat_async.methods import Login
 
-from bridge.sandbox.rocketchat.app import SimulatorServer
+from bridge.sandbox.rocketchat.app import Exchange, SimulatorServer
 
 
 async def rest(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -186,6 +186,15 @@ async def test_realtime_room_changes_stream(rc_sim: SimulatorServer, realtime: A
     room = (await rest(rest_admin.channels_create, "changing"))["channel"]
     await rest(rest_admin.chat_post_message, "bump", room_id=room["_id"])
     assert await changes.wait_for(lambda c: c == (room["_id"], "c"))
+    raw_rooms = await realtime.get_channels_raw()
+    assert [r["name"] for r in raw_rooms if r["_id"] == room["_id"]] == ["changing"]
+    raw = Inbox()
+    sub_id = await realtime.subscribe_to_channel_changes_raw(raw)
+    await asyncio.sleep(0)
+    await rest(rest_admin.chat_post_message, "bump again", room_id=room["_id"])
+    action, changed = await raw.wait_for(lambda p: p[1]["_id"] == room["_id"])
+    assert action == "updated" and changed["t"] == "c"
+    await realtime.unsubscribe(sub_id)
 
 
 def test_password_digest_is_what_the_library_sends() -> None:
@@ -193,3 +202,41 @@ def test_password_digest_is_what_the_library_sends() -> None:
     frame = Login._get_request_msg("1", "admin", "admin-pass")
     digest = hashlib.sha256(b"admin-pass").hexdigest()
     assert frame["params"][0]["password"] == {"digest": digest, "algorithm": "sha-256"}
+
+
+async def test_rest_people_rooms_and_deletion(
+    rc_sim: SimulatorServer, rc_exchanges: list[Exchange], rc_invalid_requests: list[Exchange]
+) -> None:
+    """The library's calls around people and rooms, ending in a deletion as an admin does it."""
+    admin = await rest_client(rc_sim, "admin", "admin-pass")
+    created = await rest(admin.users_create, "erin@example.org", "Erin", "erin-pw", "erin")
+    erin_id = created["user"]["_id"]
+    assert (await rest(admin.users_info, username="erin"))["user"]["_id"] == erin_id
+    assert "erin" in [u["username"] for u in await rest(lambda: list(admin.users_list()))]
+    renamed = await rest(admin.users_update, erin_id, name="Erin E.")
+    # The library sends no x-2fa-code/x-2fa-method, which the spec lists for users.update.
+    rc_invalid_requests.append(rc_exchanges[-1])
+    assert renamed["user"]["name"] == "Erin E."
+    assert (await rest(admin.users_set_avatar, "https://example.org/e.png", userId=erin_id))[
+        "success"
+    ]
+    assert (await rest(admin.users_reset_avatar, user_id=erin_id))["success"]
+    room = (await rest(admin.channels_create, "people"))["channel"]
+    assert (await rest(admin.channels_invite, room["_id"], erin_id))["success"]
+    members = await rest(lambda: list(admin.channels_members(room_id=room["_id"])))
+    assert {m["username"] for m in members} == {"admin", "erin"}
+    assert (await rest(admin.rooms_info, room_id=room["_id"]))["room"]["name"] == "people"
+    assert (await rest(admin.channels_info, room_id=room["_id"]))["channel"]["_id"] == room["_id"]
+    dm = await rest(admin.dm_create, "erin")
+    assert dm["room"]["t"] == "d"
+    erin = await rest_client(rc_sim, "erin", "erin-pw")
+    said = await rest(erin.chat_post_message, "erin was here", room_id=room["_id"])
+    doomed = await rest(admin.chat_post_message, "to delete", room_id=room["_id"])
+    assert (await rest(admin.chat_delete, room["_id"], doomed["message"]["_id"]))["success"]
+    assert (await rest(admin.channels_kick, room["_id"], erin_id))["success"]
+    assert (await rest(admin.users_delete, erin_id))["success"]
+    assert said["message"]["_id"] not in rc_sim.state.messages  # Message_ErasureType Delete
+    synced = await rest(admin.chat_sync_messages, room["_id"], "2000-01-01T00:00:00.000Z")
+    deleted = {d["_id"] for d in synced["result"]["deleted"]}
+    assert {said["message"]["_id"], doomed["message"]["_id"]} <= deleted
+    assert (await rest(admin.logout))["success"]
