@@ -130,7 +130,8 @@ class OutgoingWebhookIntake:
                 return web.json_response({})  # a room the bridge does not read
             message = await self._fetch(message_id)
         except (RCNotFoundError, RCBadRequestError):
-            # Gone already (Rocket.Chat answers 400 for a message it cannot find): the
+            # Gone already: Rocket.Chat answers a message it cannot find with a bare 400
+            # failure (apps/meteor/app/api/server/v1/chat.ts, chat.getMessage). The
             # catch-up reports its deletion; nothing here to bridge.
             return web.json_response({})
         except (RCProtocolError, KeyError, TypeError, ValueError, AttributeError) as e:
