@@ -54,8 +54,12 @@ class RealtimeHub:
     def broadcast(self, kind: str, payload: Doc, exclude: Session | None = None) -> None:
         """Send each session the stream events it is subscribed to (one per subscription)."""
         for session in list(self.sessions):
-            if session is exclude:
+            if session is exclude or not session.subs:
                 continue
+            if kind in ("messageInserted", "room") and not any(
+                name == streams.NOTIFY_USER for name, _ in session.subs.values()
+            ):
+                continue  # only rooms-changed and notifications come of these
             for stream, event, args in streams.events_for(self.state, session.user, kind, payload):
                 for name, param in session.subs.values():
                     if (name, param) == (stream, event):
