@@ -270,7 +270,10 @@ class SimState:
     def add_room(self, t: str, name: str | None, creator: SimUser, members: list[str]) -> SimRoom:
         now = self.now_ms()
         unique = list(dict.fromkeys([creator.id, *members]))
-        room = SimRoom(random_id(), t, name, creator.id, unique, now, now, owners=[creator.id])
+        # A direct room between two users is named by their ids, sorted and put together
+        # (Rocket.Chat apps/meteor/app/lib/server/functions/createDirectRoom.ts).
+        rid = "".join(sorted(unique)) if t == "d" and len(unique) == 2 else random_id()
+        room = SimRoom(rid, t, name, creator.id, unique, now, now, owners=[creator.id])
         self.rooms[room.id] = room
         return room
 
