@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.storage.common import insert_ignoring_conflicts, now_ms
@@ -17,21 +18,32 @@ def _text(value: datetime) -> str:
 
 
 class DatabaseCursorStore:
-    """Per-room cursors in the ``cursor`` table; a cursor never moves backwards."""
+    """Per-room cursors in the ``cursor`` table; a cursor never moves backwards.
+
+    A cursor is named by a hash of its room id: Rocket.Chat names a DM by its members'
+    user ids put together (Rocket.Chat apps/meteor/app/lib/server/functions/
+    createDirectRoom.ts), and the bridge follows its DMs, so a raw name would keep a
+    person's id. A cursor an older version named by the room id is still read (the later
+    of the two counts); an erasure deletes those of the person's DMs.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], prefix: str) -> None:
         self._sessions = sessions
         self._prefix = prefix
 
+    def _name(self, room_id: str) -> str:
+        return f"{self._prefix}:#{hashlib.sha256(room_id.encode()).hexdigest()[:32]}"
+
     async def get(self, room_id: str) -> datetime | None:
+        legacy = f"{self._prefix}:{room_id}"
         async with self._sessions() as session:
             value = await session.scalar(
-                select(Cursor.value).where(Cursor.name == f"{self._prefix}:{room_id}")
+                select(func.max(Cursor.value)).where(Cursor.name.in_([self._name(room_id), legacy]))
             )
         return None if value is None else datetime.fromisoformat(value)
 
     async def set(self, room_id: str, value: datetime) -> None:
-        name, text = f"{self._prefix}:{room_id}", _text(value)
+        name, text = self._name(room_id), _text(value)
         # Realtime delivery and catch-up may set the same cursor at once: insert-or-ignore,
         # then move forward only, both atomic in the database.
         async with self._sessions.begin() as session:

@@ -35,7 +35,7 @@ from bridge.storage.erasure_rows import (
     ErasureStepRow,
 )
 from bridge.storage.ledger_rows import LedgerMember
-from bridge.storage.models import InboxEvent, OutboxAction
+from bridge.storage.models import Cursor, InboxEvent, OutboxAction
 
 PENDING = "pending"
 MODERATOR = "moderator:"
@@ -203,6 +203,17 @@ class ForgetStore:
             result = await s.execute(
                 update(table).where(table.status != PENDING, match).values(**values)
             )
+            n += rowcount(result)
+        for i in _longest_first(ids):
+            # A Rocket.Chat DM's id is its members' ids put together: a finished event in
+            # it keeps no room id, and the catch-up cursor of a DM that is no longer
+            # followed (its classification went above) goes.
+            held = InboxEvent.room_id.contains(i, autoescape=True)
+            result = await s.execute(
+                update(InboxEvent).where(InboxEvent.status != PENDING, held).values(room_id=None)
+            )
+            n += rowcount(result)
+            result = await s.execute(delete(Cursor).where(Cursor.name.contains(i, autoescape=True)))
             n += rowcount(result)
         for column in (OutboxAction.key, OutboxAction.queue):
             for i in _longest_first(ids):

@@ -110,12 +110,19 @@ class Inbox:
         """Mark an event done or skipped inside the caller's transaction (its effects').
 
         The payload (a message's body, file, names) is blanked in the same statement: once
-        handled, only the event id is needed, to recognise a replay of it.
+        handled, only the event id is needed, to recognise a replay of it. The room id goes
+        too: nothing reads it, and a Rocket.Chat DM's id is made of its members' user ids.
         """
         await session.execute(
             update(InboxEvent)
             .where(InboxEvent.id == event_id)
-            .values(status=status, last_error=error, processed_ms=now_ms(), payload=SCRUBBED)
+            .values(
+                status=status,
+                last_error=error,
+                processed_ms=now_ms(),
+                payload=SCRUBBED,
+                room_id=None,
+            )
         )
 
     async def record_failure(self, event_id: int, error: str, *, give_up: bool) -> None:
@@ -123,7 +130,12 @@ class Inbox:
         event again, and the error (the worker's own words, never the body) says why."""
         values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1, "last_error": error[:2000]}
         if give_up:
-            values |= {"status": FAILED, "payload": SCRUBBED, "processed_ms": now_ms()}
+            values |= {
+                "status": FAILED,
+                "payload": SCRUBBED,
+                "processed_ms": now_ms(),
+                "room_id": None,
+            }
         async with self._sessions.begin() as session:
             await session.execute(
                 update(InboxEvent).where(InboxEvent.id == event_id).values(values)

@@ -3,6 +3,8 @@ what goes, what stays (and that nothing else is touched)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select, text, update
 
 from bridge.commands.context import CommandContext
@@ -10,6 +12,7 @@ from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.pseudonyms import audit_name
 from bridge.storage.commands_rows import NoticeShownRow, OptOutRow
+from bridge.storage.cursors import DatabaseCursorStore
 from bridge.storage.database import Database
 from bridge.storage.models import OutboxAction
 from bridge.storage.outbox import NewAction
@@ -173,3 +176,22 @@ async def test_earlier_finished_requests_about_the_person_lose_their_ids(db: Dat
     assert denied.pseudonym == NAME.removeprefix("pseudonym:") and denied.requester == NAME
     assert [e.actor for e in log] == [NAME]
     assert running.subject_matrix_id == ALICE, "an open request keeps what it executes with"
+
+
+async def test_catch_up_cursors_keep_no_room_id_and_old_names_still_count(db: Database) -> None:
+    dm = "BotUserId00000001PersonUserId00001"  # a Rocket.Chat DM id: both user ids
+    cursors = DatabaseCursorStore(db.sessions, "rc")
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    await cursors.set(dm, datetime(2026, 1, 1, tzinfo=UTC))
+    assert not [n for n in await _column(db, "SELECT name FROM cursor") if "PersonUser" in n]
+    # A cursor an older version named by the room id: the later of the two counts.
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO cursor (name, value, updated_ms) VALUES (:n, :v, 1)"),
+            {"n": f"rc:{dm}", "v": later.isoformat(timespec="microseconds")},
+        )
+    assert await cursors.get(dm) == later
+    # Erasing the person removes it.
+    async with db.unit_of_work() as uow:
+        await forget(uow, KEY, Identity(None, "PersonUserId00001", None), NAME)
+    assert not [n for n in await _column(db, "SELECT name FROM cursor") if "PersonUser" in n]
