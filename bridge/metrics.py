@@ -12,6 +12,13 @@ MATRIX_TRANSACTIONS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+RC_WEBHOOK_CALLS = Counter(
+    "bridge_rocketchat_webhook_calls_total",
+    "Rocket.Chat outgoing-webhook calls, by outcome (stored, echo, ignored, gone, unusable, "
+    "invalid, refused, unavailable)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 MATRIX_EVENTS_RECEIVED = Counter(
     "bridge_matrix_events_received_total",
     "Matrix events stored in the inbox",

@@ -37,6 +37,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ids import RCMessageID
+from bridge.metrics import RC_WEBHOOK_CALLS
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError, RCProtocolError
 from bridge.rocketchat.events import EventSink, EventSource, MessagePosted, event_for_message
@@ -45,6 +46,7 @@ from bridge.rocketchat.models import RCMessage
 log = logging.getLogger(__name__)
 
 PATH = "/_bridge/rocketchat/webhook"
+OUTCOME = "webhook.outcome"  # what a call came to, for the metric
 MAX_BODY_BYTES = 64 * 1024
 # Reads one message by id with the bridge's credentials (``chat.getMessage``).
 FetchMessage = Callable[[RCMessageID], Awaitable[RCMessage]]
@@ -91,21 +93,26 @@ class OutgoingWebhookIntake:
         app.router.add_post(self.path, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
+        response = await self._handle(request)
+        RC_WEBHOOK_CALLS.labels(response.get(OUTCOME, "other")).inc()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.Response:
         # A call is a few hundred bytes; nothing larger is read, before any token check.
         body = await request.content.read(MAX_BODY_BYTES + 1)
         if len(body) > MAX_BODY_BYTES:
-            return _answer(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+            return _answer(413, f"the body is larger than {MAX_BODY_BYTES} bytes", "invalid")
         try:
             payload: Any = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-            return _answer(400, "invalid JSON")
+            return _answer(400, "invalid JSON", "invalid")
         token = payload.get("token") if isinstance(payload, dict) else None
         if not self._token_matches(token):
             return await self._refuse(request, token)
         problem = payload_problem(payload)
         if problem is not None:
             log.warning("Refused an outgoing webhook call: %s", problem)
-            return _answer(400, problem)
+            return _answer(400, problem, "invalid")
         return await self._take(RCMessageID(payload["message_id"]), payload["channel_id"])
 
     def _token_matches(self, token: object) -> bool:
@@ -120,49 +127,57 @@ class OutgoingWebhookIntake:
         presented = token if isinstance(token, str) else ""
         throttled = self._on_refused is not None and await self._on_refused(request, presented)
         if throttled:
-            return _answer(429, "too many failed attempts")
-        return _answer(403, "invalid token")
+            return _answer(429, "too many failed attempts", "refused")
+        return _answer(403, "invalid token", "refused")
 
     async def _take(self, message_id: RCMessageID, channel_id: str) -> web.Response:
         try:
             if self._follows is not None and not await self._follows(channel_id):
                 self.ignored += 1
-                return web.json_response({})  # a room the bridge does not read
+                return _ok("ignored")  # a room the bridge does not read
             message = await self._fetch(message_id)
         except (RCNotFoundError, RCBadRequestError):
             # Gone already: Rocket.Chat answers a message it cannot find with a bare 400
             # failure (apps/meteor/app/api/server/v1/chat.ts, chat.getMessage). The
             # catch-up reports its deletion; nothing here to bridge.
-            return web.json_response({})
+            return _ok("gone")
         except (RCProtocolError, KeyError, TypeError, ValueError, AttributeError) as e:
             # What cannot become a message at all is dropped, as the realtime intake does.
             log.warning("Rocket.Chat answered chat.getMessage with no usable message: %r", e)
-            return web.json_response({})
+            return _ok("unusable")
         except RCError as e:
             log.warning("Cannot read a webhook's message back from Rocket.Chat: %s", e)
-            return _answer(503, "Rocket.Chat is unavailable; retry later")
+            return _answer(503, "Rocket.Chat is unavailable; retry later", "unavailable")
         if message.room_id != channel_id:
-            return _answer(400, "channel_id does not match the message")
+            return _answer(400, "channel_id does not match the message", "invalid")
         event = event_for_message(message, EventSource.WEBHOOK)
         if (
             self._echoes is not None
             and isinstance(event, MessagePosted)
             and self._echoes.is_plain_echo(message)
         ):
-            return web.json_response({})  # the bridge's own post (echoes.py)
+            return _ok("echo")  # the bridge's own post (echoes.py)
         try:
             # Answer 200 only once the inbox has the event.
             await self._sink(event)
         except Exception:  # the HTTP boundary: Rocket.Chat retries a 503
             log.exception("Could not store a webhook's message")
-            return _answer(503, "could not store the message; retry later")
+            return _answer(503, "could not store the message; retry later", "unavailable")
         self.stored += 1
-        return web.json_response({})
+        return _ok("stored")
 
 
 def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-def _answer(status: int, error: str) -> web.Response:
-    return web.json_response({"error": error}, status=status)
+def _ok(outcome: str) -> web.Response:
+    response = web.json_response({})
+    response[OUTCOME] = outcome
+    return response
+
+
+def _answer(status: int, error: str, outcome: str) -> web.Response:
+    response = web.json_response({"error": error}, status=status)
+    response[OUTCOME] = outcome
+    return response

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from bridge.ids import RCMessageID, RCRoomID
+from bridge.metrics import REGISTRY
 from bridge.rocketchat.errors import RCConnectionError
 from bridge.rocketchat.events import EventSource, MessageEdited, MessagePosted, RCEvent
 from bridge.rocketchat.models import RCMessage
@@ -98,6 +99,7 @@ async def test_the_message_is_read_back_not_taken_from_the_payload(
 ) -> None:
     room = await _channel(rc_admin, rc_user)
     sent = await rc_user.post_message(room, "what alice really wrote")
+    before = {o: calls(o) for o in ("stored", "invalid", "gone")}
     forged = {
         "token": TOKEN,
         "channel_id": room,
@@ -115,6 +117,8 @@ async def test_the_message_is_read_back_not_taken_from_the_payload(
             assert resp.status == 200  # gone (or never was): the catch-up settles it
     (event,) = receiver.events
     assert event.message.text == "what alice really wrote"  # type: ignore[union-attr]
+    # Operators see what the calls came to.
+    assert {o: calls(o) - n for o, n in before.items()} == {"stored": 1, "invalid": 1, "gone": 1}
     assert event.message.user.username == (await rc_user.me()).username  # type: ignore[union-attr]
 
 
@@ -174,6 +178,11 @@ async def test_the_simulator_sends_rocketchats_payload(
     assert (body["message_id"], body["text"]) == (sent.id, "shape")
     assert body["user_name"] == (await rc_user.me()).username
     assert "attachments" not in body and "isEdited" not in body
+
+
+def calls(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("bridge_rocketchat_webhook_calls_total", {"outcome": outcome})
+    return value or 0.0
 
 
 async def _async(value: list[T]) -> list[T] | None:
