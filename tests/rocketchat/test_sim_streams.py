@@ -63,6 +63,22 @@ async def test_send_update_delete_and_history_over_ddp(
         assert [s["rid"] for s in subs["result"]] == [room.id]
 
 
+async def test_send_message_checks_keys_and_swallows_most_failures(
+    rc_sim: SimulatorServer, rc_admin: RCRestClient
+) -> None:
+    """sendMessage.ts: check() refuses unknown keys; of executeSendMessage's failures only
+    error-not-allowed reaches the caller, the rest leave an empty result."""
+    room = await rc_admin.room_create("channels", "strict")
+    async with ddp(rc_sim, {"resume": rc_admin.login_info.auth_token}) as client:  # type: ignore[union-attr]
+        aliased = await client.call("sendMessage", {"rid": room.id, "msg": "x", "alias": "Y"})
+        assert aliased["error"]["error"] == 400 and aliased["error"]["reason"] == "Match failed"
+        huge = await client.call("sendMessage", {"rid": room.id, "msg": "x" * 6000})
+        assert "error" not in huge and "result" not in huge
+        system = await client.call("sendMessage", {"rid": room.id, "msg": "x", "t": "uj"})
+        assert system["error"]["error"] == 500
+    assert not [m for m in rc_sim.state.messages.values() if m["rid"] == room.id]
+
+
 async def test_refused_send_explains_itself_on_the_user_stream(
     rc_sim: SimulatorServer, rc_admin: RCRestClient, rc_user: RCRestClient
 ) -> None:

@@ -139,30 +139,62 @@ def _logged_in(state: SimState, session: Session, user: SimUser, token: str, kin
 # -- messages -------------------------------------------------------------------------
 
 
-def send_message(state: SimState, session: Session, params: list[Any]) -> Doc:
-    """sendMessage.ts: the stored message comes back as the result. A refused send also
-    tells the sender why with an ephemeral message from rocket.cat on
-    ``<uid>/message`` (``notify.ephemeralMessage``)."""
-    user = _user(session)
+# The keys sendMessage's check() accepts; any other key fails the match.
+_SEND_KEYS = frozenset(
+    {
+        "_id", "rid", "msg", "tmid", "tshow", "ts", "t", "bot", "content", "e2e",
+        "e2eMentions", "customFields", "federation", "groupable", "sentByEmail",
+    }
+)  # fmt: skip
+
+
+def send_message(state: SimState, session: Session, params: list[Any]) -> Doc | None:
+    """sendMessage.ts: the stored message comes back as the result.
+
+    The method passes on only ``error-not-allowed`` (and ``restricted-workspace``); every
+    other failure of executeSendMessage is swallowed and the result is empty. A failure
+    once the room is known (canSendMessage, the insert) is also told to the sender as an
+    ephemeral message from rocket.cat on ``<uid>/message`` (``notify.ephemeralMessage``).
+    """
     message = params[0] if params and isinstance(params[0], dict) else None
-    if message is None:
+    if message is None or not set(message) <= _SEND_KEYS:
         raise MethodError(400, "Match failed")
+    user = _user(session)
+    if message.get("t"):
+        raise MethodError(500, "Internal server error")  # a plain Error, sanitised by Meteor
+    try:
+        return _execute_send(state, user, message)
+    except MethodError as exc:
+        if exc.error == "error-not-allowed":
+            raise
+        return None
+
+
+def _execute_send(state: SimState, user: SimUser, message: Doc) -> Doc:
     if message.get("tshow") and not message.get("tmid"):
         raise MethodError("invalid-params", "tshow provided but missing tmid")
     if message.get("tmid") and not state.settings["Threads_enabled"]:
         raise MethodError("error-not-allowed", "not-allowed")
+    text = message.get("msg")
+    if isinstance(text, str) and len(text) > int(state.settings["Message_MaxAllowedSize"]):
+        raise MethodError(
+            "error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize"
+        )
     rid = message.get("rid")
-    room = state.rooms.get(str(rid)) if isinstance(rid, str) else None
+    parent = state.messages.get(str(message.get("tmid")))
+    if parent is not None:
+        rid = parent["rid"]  # a reply belongs to its thread's room
+    room = state.rooms.get(rid) if isinstance(rid, str) else None
     if room is None:
         raise MethodError("error-invalid-room", "Invalid room")
-    fields = {k: v for k, v in message.items() if k not in ("ts", "alias", "avatar", "emoji")}
+    fields = {k: v for k, v in message.items() if k != "ts"}
     try:
         check_can_send(state, user, room, fields)
         msg_id = message.get("_id")
         doc = ops.create_message(state, user, room, fields, str(msg_id) if msg_id else None)
     except APIError as exc:
         error = _from_api(exc)
-        _tell(state, user, room.id, error.reason or str(error.error))
+        _tell(state, user, room.id, error.reason or "Not allowed")
         raise error from exc
     return render_ddp(doc)
 
