@@ -1,1 +1,1 @@
-"""The benchmark suite (project issue 11): ``python -m bench`` writes BENCHMARKS.md."""
+"""The benchmark suite: ``python -m bench`` writes BENCHMARKS.md."""

@@ -285,7 +285,8 @@ def _stop_profiler(profiler: Any, path: Path | None) -> None:
 
 
 class _Store(MemoryStateStore, ASStateStore):  # type: ignore[misc]
-    """In-memory state store (mautrix would otherwise write mx-state.json, G4)."""
+    """In-memory state store (mautrix would otherwise write mx-state.json; docs/synapse-notes.md,
+    mautrix's appservice state store)."""
 
     def __init__(self) -> None:
         MemoryStateStore.__init__(self)

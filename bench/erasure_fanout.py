@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 OFFICER = Requester("benchmark", RequesterSide.ADMIN)
 DEADLINE_S = 900.0
-SEND_IN_FLIGHT = 8  # per room while generating; Synapse prunes beyond ~100 (G8)
+# Per room while generating; Synapse prunes beyond ~100 (docs/synapse-notes.md, Bursts).
+SEND_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ async def bridged_items(stack: SandboxStack, username: str, items: int) -> str:
     per_room = _split(items, len(stack.rooms))
     try:
         # One post at a time, round-robin over the rooms: the bridge sends one message at a
-        # time per room anyway, and Synapse prunes big per-room bursts (G8).
+        # time per room anyway, and Synapse prunes big per-room bursts (docs/synapse-notes.md,
+        # Bursts).
         for i in range(max(per_room)):
             for room, count in zip(stack.rooms, per_room, strict=True):
                 if i < count:
@@ -264,7 +266,7 @@ async def run(
         f"raw: in the same run a fresh ghost sends {size.items:,} messages into the same rooms "
         "(untimed), then they are redacted straight through hs1's appservice API as their "
         "sender, one at a time per room and rooms in parallel: the engine's own pacing "
-        "(one outbox action per room queue, synapse-federation.md G8)",
+        "(one outbox action per room queue; docs/synapse-notes.md, Bursts)",
         f"admin bulk: another fresh ghost's {size.items:,} messages (untimed), then "
         "`POST /_synapse/admin/v1/user/<ghost>/redact` with `rooms: []`, timed until "
         "`redact_status` says complete (it also redacts the ghost's joins). The engine does "

@@ -80,7 +80,7 @@ class BridgeApp:
                 hash_key=config.privacy.hash_key.encode(),
             )
         )
-        # The erasure engine (issue 7): its API for the CLI, commands and tests.
+        # The erasure engine: its API for the CLI, commands and tests.
         self.erasure = ErasureEngine(self.db, erasure_settings(config))
         self.erasure_support = SupportLookup(config.privacy.contacts)
         # Deletes what is kept past its retention (docs/security.md), hourly by default.

@@ -11,7 +11,7 @@ from typing import NewType
 from mautrix.types import EventID, RoomAlias, RoomID, UserID
 
 # Rocket.Chat ids are 17-character Meteor random ids ("Random.id()"), but the bridge never
-# relies on the shape: chat.sendMessage accepts any client-chosen _id (rocketchat-api.md §4).
+# relies on the shape: chat.sendMessage accepts any client-chosen _id (docs/rocketchat-notes.md).
 RCUserID = NewType("RCUserID", str)
 RCUsername = NewType("RCUsername", str)
 RCRoomID = NewType("RCRoomID", str)

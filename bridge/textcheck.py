@@ -3,7 +3,7 @@
 PostgreSQL refuses U+0000 in text, and a lone surrogate (valid in JSON's ``\\ud800``
 escapes, invalid in UTF-8) cannot be encoded for either database or re-sent as JSON to
 the other side. Either would make an event fail on every retry, so such events are
-refused up front with a reason instead (issue 10).
+refused up front with a reason instead.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_module_imports(name: str) -> None:
 
 
 def test_only_storage_imports_sqlalchemy() -> None:
-    """design.md §3: only ``bridge.storage`` talks to SQLAlchemy."""
+    """docs/architecture.md: only ``bridge.storage`` talks to SQLAlchemy."""
     root = Path(bridge.__file__).parent
     offenders = []
     for path in root.rglob("*.py"):

@@ -3,7 +3,7 @@
 A queue serialises its actions: everything bound for one Matrix room shares
 ``matrix:<room>``, everything bound for one Rocket.Chat room ``rc:<room>``. That keeps
 order within a room and paces sends, so a receiving Synapse never has more than one of
-our events per room in flight (synapse-federation.md G8: it prunes beyond ~100).
+our events per room in flight (docs/synapse-notes.md: it prunes beyond ~100).
 """
 
 from __future__ import annotations

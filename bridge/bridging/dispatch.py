@@ -2,7 +2,7 @@
 
 Each source's validator runs first: an event it refuses is recorded as skipped with the
 reason and no handler sees it, so handlers may read fields with the types the protocol
-gives them (issue 10).
+gives them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Deriving ids from the source id is what makes sends idempotent: a retry after a crash
 reuses the Matrix ``txnId`` and the Rocket.Chat ``_id`` of the first attempt, so the
-receiving server deduplicates it (design.md §4).
+receiving server deduplicates it (docs/architecture.md).
 """
 
 from __future__ import annotations

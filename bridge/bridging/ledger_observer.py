@@ -1,7 +1,7 @@
 """Feeds the disclosure ledger's room timelines from the appservice event stream.
 
 Every membership and history-visibility change in a portal room decides who can read what
-was bridged there (design.md §5), whoever sent it: remote users, the bridge's own ghosts
+was bridged there (docs/architecture.md), whoever sent it: remote users, the bridge's own ghosts
 and the bot alike.
 """
 

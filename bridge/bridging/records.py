@@ -205,7 +205,7 @@ class Records:
             categories |= Category.AVATAR
         rooms = result.get("rooms") or []
         if rooms and categories:
-            # A profile reaches every server of every room the ghost is in (issue 6).
+            # A profile reaches every server of every room the ghost is in.
             await self._ledger.record_profile(
                 uow,
                 ProfileChange(

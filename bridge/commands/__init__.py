@@ -1,2 +1,2 @@
 """``!bridge`` and ``!privacy`` commands: parsing, authorization and handlers, one code
-path for both sides (design.md §3)."""
+path for both sides (docs/architecture.md)."""

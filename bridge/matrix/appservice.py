@@ -16,7 +16,7 @@ from bridge.config import Config
 class StateStore(MemoryStateStore, ASStateStore):
     """mautrix's ASStateStore is abstract; pair it with the memory store.
 
-    Both ``__init__``s must run (synapse-federation.md G4), and passing a store explicitly
+    Both ``__init__``s must run (docs/synapse-notes.md), and passing a store explicitly
     stops mautrix from writing ``mx-state.json`` into the working directory.
     """
 

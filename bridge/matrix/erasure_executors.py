@@ -51,7 +51,7 @@ _redactions = 0  # per process, for the BRIDGE_CRASH_AT=erasure.redact.<n> crash
 
 
 class SynapseAdmin:
-    """The few Synapse admin APIs the engine reads (synapse-federation.md §5)."""
+    """The few Synapse admin APIs the engine reads (docs/synapse-notes.md)."""
 
     def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
         self._base = base_url.rstrip("/") + "/_synapse/admin"
@@ -169,7 +169,7 @@ class MatrixErasureExecutors:
 
     async def ghost_scrub(self, action: Action) -> Result:
         """Neutral name, no avatar, then leave every room: after the redactions, so none
-        of them fails for a ghost that already left (issue 7, action 3)."""
+        of them fails for a ghost that already left."""
         request = await self._request(action)
         async with self._db.unit_of_work() as uow:
             # A redaction given up (a dead letter) will not be sent: no use waiting for it.
@@ -294,7 +294,7 @@ class MatrixErasureExecutors:
 
         ``last_successful_stream_ordering`` >= the room's queued ``stream_ordering`` means
         everything queued for that room, our redactions included, was delivered
-        (synapse-federation.md §5). Per room, not per event: no API gives an event's
+        (docs/synapse-notes.md). Per room, not per event: no API gives an event's
         stream ordering.
         """
         if self._admin is None:

@@ -4,7 +4,7 @@ The homeserver delivers the events, but their fields were written by whoever sen
 on any server in the room. Handlers read fields with the types the spec gives them; this
 module decides up front which events have those types, so a malformed event is recorded
 as *skipped* with a reason instead of raising deep inside a handler and being retried
-until it *fails* (issue 10). An irrelevant but well-formed event (an unknown type, a room
+until it *fails*. An irrelevant but well-formed event (an unknown type, a room
 that is no portal) passes: the handlers ignore it and it ends *done*.
 """
 

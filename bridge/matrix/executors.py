@@ -155,7 +155,8 @@ class MatrixExecutors:
                     *avatar,
                 ],
                 # No power-level override: the creator gets 100 by default, and in room
-                # version 12 (Synapse's default) creators must not be listed at all (G3).
+                # version 12 (Synapse's default) creators must not be listed at all
+                # (docs/synapse-notes.md, Room versions and ids).
                 invitees=invitees,
             )
         except MatrixStandardRequestError as e:

@@ -2,7 +2,7 @@
 
 Unlike mautrix's stock handler, which answers 200 first and remembers transaction ids in
 memory, a transaction is answered 200 only after its events are committed to the inbox,
-and it is de-duplicated on its id *and* body hash (synapse-federation.md G5: Synapse on
+and it is de-duplicated on its id *and* body hash (docs/synapse-notes.md: Synapse on
 SQLite restarts ids at 1 after a restart).
 """
 
@@ -147,7 +147,7 @@ def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
     if not isinstance(events, list):
         return responses.bad_json("'events' must be a list")
     # A non-object entry cannot be an event; it is dropped here, and counted, so that the
-    # good events of the same transaction are still stored (issue 10).
+    # good events of the same transaction are still stored.
     good = [e for e in events if isinstance(e, dict)]
     if len(good) != len(events):
         log.warning("Dropped %d non-object entries from a transaction", len(events) - len(good))
@@ -158,7 +158,7 @@ def _storable_txn_id(txn_id: str) -> str:
     """The id as stored: as sent when it fits the column, else a digest of it.
 
     A homeserver picks the id; one the database cannot hold (too long, NUL, a lone
-    surrogate) must not turn the transaction into a 500 retried forever (issue 10).
+    surrogate) must not turn the transaction into a 500 retried forever.
     """
     raw = txn_id.encode("utf-8", "surrogatepass")
     if len(txn_id) <= 200 and b"\x00" not in raw and raw.decode("utf-8", "replace") == txn_id:

@@ -1,4 +1,4 @@
-"""The erasure engine: one request, every copy, each tracked (design.md §6, issue 7).
+"""The erasure engine: one request, every copy, each tracked (docs/erasure.md).
 
 A request moves received → verified → (approved) → planned → executing → done or
 partially_done. Every external effect is an outbox action (bridge/privacy/erasure_kinds),

@@ -6,7 +6,7 @@ Two re-runnable phases, each in transactions guarded by the request's state:
    resume point) becomes ``erasure_item`` rows and per-(recipient, room) rows. A crash
    repeats at most the page in flight; inserts ignore rows that already exist.
 2. ``enqueue``: every action the plan needs, with keys derived from the request id and
-   the item, so a repeat after a crash enqueues nothing twice (design.md §4).
+   the item, so a repeat after a crash enqueues nothing twice (docs/architecture.md).
 """
 
 from __future__ import annotations

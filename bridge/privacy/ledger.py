@@ -3,7 +3,7 @@
 Every write happens in the caller's :class:`~bridge.storage.database.UnitOfWork`. A
 disclosure is recorded by the outbox ``OnDone`` hook, in the transaction that marks the
 send done: a send that never happened is never recorded, and a send interrupted by a
-crash runs again (idempotently) and is recorded then (issue 6, "Consistency").
+crash runs again (idempotently) and is recorded then.
 
 Membership and visibility observations come from the appservice event stream; a room is
 seeded once, on first contact, from ``/joined_members``, ``/members`` and ``/state``.

@@ -1,9 +1,9 @@
-"""Status words and the final report to the person (design.md §6, issue 7).
+"""Status words and the final report to the person (docs/erasure.md, Status words).
 
 Every status names something the bridge *observed*. None of them claims that a copy is
 gone from a server the organisation does not run: a redaction is a request that a remote
 server applies (or not), and keeps the original for a while (Synapse:
-``redaction_retention_period``, 7 days by default; synapse-federation.md G9).
+``redaction_retention_period``, 7 days by default; docs/synapse-notes.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The answer holds the updated documents and the trash entries (``_id``, ``_deletedAt``) of
 removed ones, so messages, edits, deletions and prunes made while we were away are all
-found (rocketchat-api.md §4). Events are delivered oldest first and the cursor moves after
+found (docs/rocketchat-notes.md). Events are delivered oldest first and the cursor moves after
 each delivery, so a crash re-delivers (the consumer de-duplicates) but never skips.
 """
 

@@ -1,6 +1,6 @@
 """Where the connector remembers the last Rocket.Chat time it saw, per room.
 
-The bridging core persists cursors in its own database (design.md §4); the connector only
+The bridging core persists cursors in its own database (docs/architecture.md); the connector only
 depends on this protocol.
 """
 

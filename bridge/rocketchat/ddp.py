@@ -1,4 +1,4 @@
-"""A minimal DDP client over aiohttp's websocket (rocketchat-api.md §8).
+"""A minimal DDP client over aiohttp's websocket (docs/rocketchat-notes.md).
 
 Only what the bridge needs: ``connect``, method calls (``login``), subscriptions and the
 ``changed`` frames that carry stream events. The server pings; we answer ``pong``. We also
@@ -66,7 +66,7 @@ class DDPConnection:
         return conn
 
     async def _handshake(self) -> None:
-        # The versions Rocket.Chat's own ddp-client offers (§8 frame 1, §9).
+        # The versions Rocket.Chat's own ddp-client offers.
         await self._send({"msg": "connect", "version": "1", "support": ["1", "pre2", "pre1"]})
         async with asyncio.timeout(self.call_timeout):
             while True:

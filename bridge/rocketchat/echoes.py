@@ -1,6 +1,6 @@
 """The bridge's own messages coming back on the realtime stream, recognised in memory.
 
-Every message the bridge posts to Rocket.Chat returns on ``stream-room-messages`` (§8).
+Every message the bridge posts to Rocket.Chat returns on ``stream-room-messages``.
 Stored and dispatched like any event, each such echo cost an inbox row, a cursor write
 and an inbox transaction that ends in "already bridged": about a third of the database
 work per relayed message (benchmark 2 in BENCHMARKS.md). The executors name each message

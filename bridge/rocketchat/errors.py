@@ -1,7 +1,7 @@
 """Typed errors of the Rocket.Chat connector.
 
 Rocket.Chat answers failures with ``{"success": false, "error": ..., "errorType"?: ...}``
-(rocketchat-api.md §1); :func:`error_from_response` turns each status/envelope shape into
+(docs/rocketchat-notes.md); :func:`error_from_response` turns each status/envelope shape into
 one exception class so callers match on types, never on strings.
 """
 
@@ -27,7 +27,7 @@ class RCAPIError(RCError):
     """A ``{"success": false}`` answer.
 
     ``error_type`` is the ``errorType`` field when the server sent one (Meteor errors do,
-    plain-string failures do not — §1).
+    plain-string failures do not).
     """
 
     def __init__(
@@ -45,15 +45,15 @@ class RCAPIError(RCError):
 
 
 class RCBadRequestError(RCAPIError):
-    """HTTP 400: validation failures and most permission refusals (§1)."""
+    """HTTP 400: validation failures and most permission refusals."""
 
 
 class RCAuthError(RCAPIError):
-    """HTTP 401: not logged in, bad token, or a failed login (§2)."""
+    """HTTP 401: not logged in, bad token, or a failed login."""
 
 
 class RCForbiddenError(RCAPIError):
-    """HTTP 403: a route-level permission is missing (``error-unauthorized``, §1)."""
+    """HTTP 403: a route-level permission is missing (``error-unauthorized``)."""
 
 
 class RCNotFoundError(RCAPIError):
@@ -61,7 +61,7 @@ class RCNotFoundError(RCAPIError):
 
 
 class RCRateLimitError(RCAPIError):
-    """HTTP 429 (§1.1).
+    """HTTP 429.
 
     ``reset_at_ms`` is ``X-RateLimit-Reset`` (epoch milliseconds) and ``retry_after`` the
     seconds left until then when the error was built, so an outbox can schedule instead
@@ -104,7 +104,7 @@ _BY_STATUS: dict[int, type[RCAPIError]] = {
 
 
 def error_type_of(body: Mapping[str, Any]) -> str | None:
-    """``errorType`` of an envelope; Meteor errors without it still carry ``[code]`` (§1)."""
+    """``errorType`` of an envelope; Meteor errors without it still carry ``[code]``."""
     explicit = body.get("errorType")
     if isinstance(explicit, str):
         return explicit
@@ -122,7 +122,7 @@ def error_from_response(
     retry_after: float = 1.0,
 ) -> RCAPIError:
     """Map an HTTP status and failure envelope to the matching typed error."""
-    # 401 bodies use "message" (spec) or both "error" and "message" (compat mode, §1).
+    # 401 bodies use "message" (spec) or both "error" and "message" (compat mode).
     raw = body.get("error") or body.get("message") or f"HTTP {status}"
     message = raw if isinstance(raw, str) else str(raw)
     error_type = error_type_of(body)

@@ -1,7 +1,7 @@
 """Events the connector hands to the bridging core.
 
 The same values come from the realtime stream, from catch-up after a (re)connect and from
-outgoing-webhook intake. Rocket.Chat's message stream is an *upsert* stream (§8): a
+outgoing-webhook intake. Rocket.Chat's message stream is an *upsert* stream: a
 ``MessagePosted`` for an id already seen is an in-place change (reaction, URL preview).
 Consumers de-duplicate on ``(message id, updated_at)``; catch-up may re-deliver, it never
 skips.
@@ -40,7 +40,7 @@ class MessagePosted:
 
 @attrs.frozen
 class MessageEdited:
-    """The text of a message was edited (``editedAt`` present, §4 chat.update)."""
+    """The text of a message was edited (``editedAt`` present)."""
 
     message: RCMessage
     source: EventSource
@@ -56,7 +56,7 @@ class MessageDeleted:
 
     ``message`` is set when the server kept a ``t: 'rm'`` tombstone
     (``Message_ShowDeletedStatus`` on); ``deleted_at`` when catch-up saw the trash entry.
-    A realtime ``deleteMessage`` event carries neither (§8).
+    A realtime ``deleteMessage`` event carries neither.
     """
 
     room_id: RCRoomID
@@ -68,7 +68,7 @@ class MessageDeleted:
 
 @attrs.frozen
 class MessagesPruned:
-    """``rooms.cleanHistory`` ran: one ``deleteMessageBulk`` event per prune (§5, §8).
+    """``rooms.cleanHistory`` ran: one ``deleteMessageBulk`` event per prune.
 
     The event names a time range and usernames, not messages (``ids`` only when a
     ``limit`` was used), so the consumer must re-evaluate which of its messages match.
@@ -138,7 +138,7 @@ EventSink = Callable[[RCEvent], Awaitable[None]]
 
 
 def event_for_message(message: RCMessage, source: EventSource) -> RCEvent:
-    """Classify one document of the upsert stream (§8)."""
+    """Classify one document of the upsert stream."""
     if message.is_deleted:
         return MessageDeleted(
             room_id=message.room_id,

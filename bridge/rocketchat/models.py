@@ -1,7 +1,7 @@
 """Typed values for Rocket.Chat users, rooms and messages.
 
 Parsers accept both wire shapes of a date: ISO strings over REST and EJSON
-``{"$date": ms}`` over DDP (rocketchat-api.md §4). Unknown fields are ignored so a newer
+``{"$date": ms}`` over DDP (docs/rocketchat-notes.md). Unknown fields are ignored so a newer
 server does not break the bridge; ``raw`` keeps the original for whoever needs more.
 """
 
@@ -15,7 +15,7 @@ import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 
-# System message types the bridge reacts to (IMessage.ts ``MessageTypesValues``, §4).
+# System message types the bridge reacts to (IMessage.ts ``MessageTypesValues``).
 MSG_REMOVED = "rm"
 USER_JOINED = "uj"
 USER_LEFT = "ul"
@@ -121,7 +121,7 @@ class RCUser:
 
 @attrs.frozen
 class RCRoom:
-    """A room; ``type`` is ``c`` (public), ``p`` (private), ``d`` (DM) or ``l`` (§5)."""
+    """A room; ``type`` is ``c`` (public), ``p`` (private), ``d`` (DM) or ``l``."""
 
     id: RCRoomID
     type: str
@@ -133,7 +133,7 @@ class RCRoom:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> RCRoom:
-        # im.create answers with "rid" next to "_id" (§5), other endpoints only "_id".
+        # im.create answers with "rid" next to "_id", other endpoints only "_id".
         room_id = data.get("_id") or data.get("rid")
         return cls(
             id=RCRoomID(str(room_id)),
@@ -166,7 +166,7 @@ class RCFile:
 
 @attrs.frozen
 class RCAttachment:
-    """One entry of ``attachments``; file attachments carry ``title_link`` (§4)."""
+    """One entry of ``attachments``; file attachments carry ``title_link``."""
 
     type: str | None = None
     title: str | None = None
@@ -191,7 +191,7 @@ class RCAttachment:
 
 @attrs.frozen
 class RCMessage:
-    """A message document (core-typings ``IMessage``, §4)."""
+    """A message document (core-typings ``IMessage``)."""
 
     id: RCMessageID
     room_id: RCRoomID
@@ -213,7 +213,7 @@ class RCMessage:
 
     @property
     def is_deleted(self) -> bool:
-        """Soft-deleted (``Message_ShowDeletedStatus`` on): ``t: 'rm'`` (§4 chat.delete)."""
+        """Soft-deleted (``Message_ShowDeletedStatus`` on): ``t: 'rm'``."""
         return self.type == MSG_REMOVED
 
     @property
@@ -277,7 +277,7 @@ class RCUpload:
 
 @attrs.frozen
 class RCPruneResult:
-    """``rooms.cleanHistory`` answer; the server reports how many it removed (§5)."""
+    """``rooms.cleanHistory`` answer; the server reports how many it removed."""
 
     room_id: RCRoomID
     count: int

@@ -1,4 +1,4 @@
-"""Realtime intake: DDP streams plus catch-up after every (re)connect (§8, design.md §4).
+"""Realtime intake: DDP streams plus catch-up after every (re)connect (docs/architecture.md).
 
 ``RealtimeListener.run()`` loops: connect → ``login`` with the resume token →
 subscribe ``stream-room-messages`` ``__my_messages__`` and, per bridged room,
@@ -52,7 +52,7 @@ class RealtimeOptions:
 
 
 def websocket_url(base_url: str) -> str:
-    """``ws(s)://host[/path]/websocket`` (§8)."""
+    """``ws(s)://host[/path]/websocket``."""
     parts = urlsplit(base_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/websocket", "", ""))

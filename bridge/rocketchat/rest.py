@@ -1,4 +1,4 @@
-"""Typed Rocket.Chat REST client (endpoints in rocketchat-api.md §2–§5)."""
+"""Typed Rocket.Chat REST client (endpoints in docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class SendResult:
 
 def _is_duplicate_id(exc: RCAPIError) -> bool:
     # The server inserts with the client's _id (no upsert): a second insert fails in MongoDB
-    # with E11000, which the REST layer returns as a plain 400 failure (§4 chat.sendMessage;
+    # with E11000, which the REST layer returns as a plain 400 failure (chat.sendMessage;
     # inferred from executeSendMessage → sendMessage without upsert, not seen in a test).
     return isinstance(exc, RCBadRequestError) and (
         "E11000" in exc.error or "duplicate key" in exc.error
@@ -98,7 +98,7 @@ class RCRestClient:
     async def _post(self, endpoint: str, body: Mapping[str, Any]) -> JSONDict:
         return await self.transport.call("POST", endpoint, json_body=body)
 
-    # -- auth (§2) -------------------------------------------------------------------
+    # -- auth -------------------------------------------------------------------
 
     async def login(self, username: str, password: str) -> RCLogin:
         body = await self.transport.call(
@@ -115,7 +115,7 @@ class RCRestClient:
     async def me(self) -> RCUser:
         return RCUser.parse(await self._get("me"))
 
-    # -- users (§3) ------------------------------------------------------------------
+    # -- users ------------------------------------------------------------------
 
     async def users_create(
         self, username: str, name: str, email: str, password: str, **extra: Any
@@ -156,7 +156,7 @@ class RCRestClient:
             "users.delete", {"userId": user_id, "confirmRelinquish": confirm_relinquish}
         )
 
-    # -- rooms (§5) ------------------------------------------------------------------
+    # -- rooms ------------------------------------------------------------------
 
     async def rooms_info(self, room_id: RCRoomID) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomId=room_id))["room"])
@@ -224,7 +224,7 @@ class RCRestClient:
     async def im_create(self, username: str) -> RCRoom:
         return RCRoom.parse((await self._post("im.create", {"username": username}))["room"])
 
-    # -- messages (§4) ---------------------------------------------------------------
+    # -- messages ---------------------------------------------------------------
 
     async def post_message(self, room_id: RCRoomID, text: str, **extra: Any) -> RCMessage:
         body = await self._post("chat.postMessage", {"roomId": room_id, "text": text, **extra})
@@ -282,7 +282,7 @@ class RCRestClient:
         )
 
     async def sync_messages(self, room_id: RCRoomID, last_update: datetime) -> RCSyncResult:
-        """Everything updated or deleted in a room after ``last_update`` (§4, catch-up)."""
+        """Everything updated or deleted in a room after ``last_update`` (catch-up)."""
         body = await self._get("chat.syncMessages", roomId=room_id, lastUpdate=to_iso(last_update))
         result = body.get("result") or {}
         updated = []
@@ -311,7 +311,7 @@ class RCRestClient:
         exclude_pinned: bool = False,
         limit: int = 0,
     ) -> RCPruneResult:
-        """Bulk prune; ``users`` are usernames (§5). Thread messages are included by default
+        """Bulk prune; ``users`` are usernames. Thread messages are included by default
         here because a privacy erasure must not skip them (the server's default skips)."""
         body: dict[str, Any] = {
             "roomId": room_id,

@@ -193,7 +193,7 @@ class RocketChatSide:
         return portal.id, room
 
     async def join(self, rc_room_id: str, rc_room_type: str) -> None:
-        """Make the bridge's account a member: realtime streams need membership (§8)."""
+        """Make the bridge's account a member: realtime streams need membership."""
         me = self.admin.login_info
         assert me is not None
         kind: Literal["channels", "groups"] = "groups" if rc_room_type == "p" else "channels"

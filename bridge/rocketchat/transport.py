@@ -1,8 +1,8 @@
 """HTTP transport for the Rocket.Chat REST API: auth headers, envelopes, retries.
 
-* Auth: ``X-User-Id`` + ``X-Auth-Token`` on every authenticated call (§1); the token is a
-  login token or a personal access token, the server treats both alike (§2).
-* 429: wait until ``X-RateLimit-Reset`` (epoch **milliseconds**, §1.1), then retry.
+* Auth: ``X-User-Id`` + ``X-Auth-Token`` on every authenticated call; the token is a
+  login token or a personal access token, the server treats both alike.
+* 429: wait until ``X-RateLimit-Reset`` (epoch **milliseconds**), then retry.
 * 5xx and connection errors: retried with capped exponential backoff.
 * Every request has a timeout.
 * Redirects are not followed: they would carry the credentials to wherever they point.
@@ -55,7 +55,7 @@ class RetryPolicy:
 
 
 def _retry_after(reset_header: str | None) -> tuple[int | None, float]:
-    """Seconds until ``X-RateLimit-Reset`` (epoch ms, §1.1); 1 s when the header is absent."""
+    """Seconds until ``X-RateLimit-Reset`` (epoch ms); 1 s when the header is absent."""
     if reset_header is None:
         return None, 1.0
     try:
@@ -204,7 +204,7 @@ class RCTransport:
                 reset_ms, wait = _retry_after(reset_header)
                 raise error_from_response(status, {}, reset_at_ms=reset_ms, retry_after=wait)
             raise RCProtocolError(f"{endpoint}: HTTP {status} with a non-JSON body")
-        # login/logout answer {"status": "success"} (§2); everything else {"success": true}.
+        # login/logout answer {"status": "success"}; everything else {"success": true}.
         ok = body.get("success") is True or body.get("status") == "success"
         if 200 <= status < 300 and ok:
             return body

@@ -1,4 +1,4 @@
-"""Whether a Rocket.Chat document or stored inbox payload is usable (issue 10).
+"""Whether a Rocket.Chat document or stored inbox payload is usable.
 
 Rocket.Chat documents reach the bridge from the realtime stream, catch-up and outgoing
 webhooks, and their fields were written by users and integrations. The parsers in

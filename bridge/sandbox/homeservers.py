@@ -1,8 +1,8 @@
 """A cluster of real Synapse homeservers federating over loopback TLS.
 
-Follows synapse-federation.md: IP-literal server names with loopback taken out of the
-blocklist (G1), a throwaway CA with verification on, fast federation retries (G6),
-``bcrypt_rounds: 4`` (G14) and unbuffered logs (G15). Configs are written directly and
+Follows docs/synapse-notes.md ("Loopback federation in tests", "Retry timing"): IP-literal
+server names with loopback taken out of the blocklist, a throwaway CA with verification on,
+fast federation retries, ``bcrypt_rounds: 4`` and unbuffered logs. Configs are written directly and
 all servers start in parallel, because ``--generate-config`` alone costs ~3.3 s each.
 
 Ports are picked at construction, so ``server_names`` is known before ``start()`` and an
@@ -201,7 +201,7 @@ class HomeserverCluster:
         """Start a stopped homeserver again on the same ports and data.
 
         Call ``reset_connections(ref)`` afterwards so the others deliver what they
-        queued while it was down (G6, G7).
+        queued while it was down (docs/synapse-notes.md, Retry timing).
         """
         if self._closed:
             raise HomeserverStateError("the cluster has been stopped")

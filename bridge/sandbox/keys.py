@@ -96,7 +96,7 @@ def issue_server_cert(ca: KeyPair, common_name: str) -> KeyPair:
     """Issue a loopback server certificate signed by ``ca``.
 
     The SAN holds IP:127.0.0.1 because Synapse checks IP-literal server names against IP
-    SANs (synapse-federation.md §2), and DNS:localhost for clients that dial by name.
+    SANs (docs/synapse-notes.md), and DNS:localhost for clients that dial by name.
     """
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)

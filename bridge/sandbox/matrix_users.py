@@ -1,8 +1,8 @@
 """Users and admin calls on sandbox homeservers.
 
-Users are created with Synapse's shared-secret admin register API (synapse-federation.md
-§2): ~0.05 s per user with ``bcrypt_rounds: 4`` (G14), against ~1.3 s for the
-``register_new_matrix_user`` CLI.
+Users are created with Synapse's shared-secret admin register API: ~0.05 s per user with
+``bcrypt_rounds: 4``, against ~1.3 s for the ``register_new_matrix_user`` CLI
+(docs/synapse-notes.md, Loopback federation in tests).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ async def reset_connection(
     """Wake federation catch-up from ``homeserver`` to ``destination``.
 
     Without this a restarted server waits for the backoff to expire and then for the
-    hard-coded 60 s catch-up loop (G6, G7).
+    hard-coded 60 s catch-up loop (docs/synapse-notes.md, Retry timing).
     """
     url = (
         f"{homeserver.client_url}/_synapse/admin/v1/federation/destinations/"
@@ -146,7 +146,8 @@ async def wait_for_event(
     """Poll ``GET /rooms/{room}/event/{event}`` until the client's server has the event.
 
     With ``redacted=True``, wait until the server shows it redacted (empty content), the
-    client-API view of G9: the remote database may keep the original for a while. Returns
+    client-API view of Synapse's redaction retention (docs/synapse-notes.md): the remote database
+    may keep the original for a while. Returns
     the raw event JSON; raises TimeoutError naming the last failure.
     """
     path = Path.v3.rooms[room_id].event[event_id]

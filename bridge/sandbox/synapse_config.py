@@ -1,6 +1,6 @@
 """homeserver.yaml for sandbox Synapses, written directly.
 
-``--generate-config`` costs ~3.3 s per server (synapse-federation.md §2), so the sandbox
+``--generate-config`` costs ~3.3 s per server (docs/synapse-notes.md), so the sandbox
 writes the complete config itself. The file is JSON, which YAML parsers read as YAML.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 
 # Synapse's DEFAULT_IP_RANGE_BLOCKLIST minus 127.0.0.0/8 and ::1/128. The federation
 # client checks IP-literal server names against this list without consulting
-# ip_range_whitelist, so loopback must be taken out of the blocklist itself (G1).
+# ip_range_whitelist, so loopback must be taken out of the blocklist itself (docs/synapse-notes.md,
+# Loopback federation in tests).
 LOOPBACK_FRIENDLY_BLOCKLIST: tuple[str, ...] = (
     "10.0.0.0/8",
     "172.16.0.0/12",
@@ -39,7 +40,8 @@ LOOPBACK_FRIENDLY_BLOCKLIST: tuple[str, ...] = (
 _UNLIMITED: dict[str, int] = {"per_second": 1000, "burst_count": 1000}
 
 # Test-speed federation retries. With the defaults a restarted server is only retried
-# after up to ~84 s of long retries and then a 10-minute backoff (G6, G7); these keep it
+# after up to ~84 s of long retries and then a 10-minute backoff (docs/synapse-notes.md, Retry
+# timing); these keep it
 # to seconds, and reset_connection wakes it at once.
 FAST_FEDERATION_RETRIES: dict[str, Any] = {
     "max_long_retry_delay": "1s",
@@ -63,7 +65,8 @@ class HomeserverLayout:
 
     @property
     def server_name(self) -> str:
-        # IP literal with port: *.localhost does not resolve here (G2).
+        # IP literal with port: *.localhost does not resolve here (docs/synapse-notes.md, Loopback
+        # federation in tests).
         return f"127.0.0.1:{self.tls_port}"
 
     @property
@@ -143,7 +146,8 @@ def build_homeserver_config(
 
     No ``log_config``: Synapse then logs to stderr with a StreamHandler, which the sandbox
     redirects to ``homeserver.log``. The generated log config would buffer INFO lines for
-    up to 5 s (G15), and stderr also catches config errors printed before logging starts.
+    up to 5 s (docs/synapse-notes.md, Loopback federation in tests), and stderr also catches config
+    errors printed before logging starts.
     """
     config: dict[str, Any] = {
         "server_name": layout.server_name,
@@ -174,9 +178,12 @@ def build_homeserver_config(
         "form_secret": secrets.token_hex(32),
         "enable_registration": False,
         "presence": {"enabled": False},
-        "bcrypt_rounds": 4,  # default 12 costs ~0.35 s per register/login (G14)
+        # Default 12 costs ~0.35 s per register/login (docs/synapse-notes.md, Loopback
+        # federation in tests).
+        "bcrypt_rounds": 4,
         "federation": dict(FAST_FEDERATION_RETRIES),
-        # Remote servers keep redacted content this long before censoring it (G9).
+        # Remote servers keep redacted content this long before censoring it (docs/synapse-notes.md,
+        # Redaction retention).
         "redaction_retention_period": redaction_retention_period,
         "app_service_config_files": [str(p) for p in appservice_registrations],
         **_rate_limits(),

@@ -1,4 +1,4 @@
-"""Rows of the tamper-evident audit log (issue 9; docs/audit.md).
+"""Rows of the tamper-evident audit log (docs/audit.md).
 
 ``audit_entry`` is the hash chain itself. ``audit_head`` is one row holding the last
 sequence number and hash: every append updates it first, which serialises appends (the

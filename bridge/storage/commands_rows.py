@@ -1,4 +1,4 @@
-"""Rows of the ``!privacy`` commands (issue 8): DM rooms, confirmation codes, opt-outs,
+"""Rows of the ``!privacy`` commands: DM rooms, confirmation codes, opt-outs,
 the one-time notice, per-person command rate and the requests whose progress a person is
 told about. A "person" is ``<side>:<user id>`` (``matrix:@a:hs`` or ``rocketchat:<id>``).
 """

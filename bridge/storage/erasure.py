@@ -522,7 +522,7 @@ class ErasureStore:
 
     async def scrub_queues(self, needles: Sequence[str]) -> int:
         """Blank the stored payloads of *finished* inbox events and outbox actions that
-        name the subject: they hold message bodies and names (design.md §4 keeps them
+        name the subject: they hold message bodies and names (docs/architecture.md keeps them
         for durability only, and an erased person's data must not outlive the erasure)."""
         needles = [n for n in needles if n]
         if not needles:

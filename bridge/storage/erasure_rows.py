@@ -1,4 +1,4 @@
-"""Rows of the erasure engine (issue 7): requests, their log, items, recipients and steps.
+"""Rows of the erasure engine: requests, their log, items, recipients and steps.
 
 These tables are the *request log* (11 CCR §7101: who asked, when, what was done, each
 recipient's outcome; kept 24 months). They are separate from the data being erased and

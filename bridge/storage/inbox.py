@@ -156,7 +156,7 @@ def _to_json(event: dict[str, Any]) -> str:
     except UnicodeEncodeError:
         # A lone surrogate (legal as a JSON escape, not in UTF-8): keep it escaped, so the
         # event is stored and later skipped with a reason instead of failing the whole
-        # transaction on every retry (issue 10).
+        # transaction on every retry.
         return json.dumps(event, separators=(",", ":"))
     return text
 
@@ -164,7 +164,7 @@ def _to_json(event: dict[str, Any]) -> str:
 def _str_or_none(value: object) -> str | None:
     # Event fields come from a remote party: only a string both databases can store, and
     # short enough to be a real id, is used as a column (and de-duplication key); anything
-    # else is kept in the payload alone and judged by the validators (issue 10).
+    # else is kept in the payload alone and judged by the validators.
     if not isinstance(value, str) or len(value) > 255:
         return None
     try:

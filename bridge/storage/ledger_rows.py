@@ -1,4 +1,4 @@
-"""Rows of the disclosure ledger (issue 6): who received which personal data, and when.
+"""Rows of the disclosure ledger: who received which personal data, and when.
 
 Recipients are never stored per disclosure: at 10 million disclosures times a dozen
 servers that would blow the 250 bytes/disclosure budget. Instead each room keeps small
@@ -49,7 +49,7 @@ class LedgerRoom(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     room_id: Mapped[str] = mapped_column(String(255), unique=True)
     rc_room_id: Mapped[str | None] = mapped_column(String(64))
-    # The Rocket.Chat that receives Matrix-origin items of this room (issue 6 (c)).
+    # The Rocket.Chat that receives Matrix-origin items of this room.
     rc_server_ref: Mapped[int | None] = mapped_column(ForeignKey("ledger_server.id"))
     # Set once the room's timelines were seeded from /joined_members, /members and /state.
     seeded_ms: Mapped[int | None] = mapped_column(BigInteger)
@@ -96,7 +96,8 @@ class LedgerPresence(Base):
     """A server's presence interval in a room: ``[from_ms, to_ms)``, open while to_ms is null.
 
     ``state`` 2 = at least one of its users joined; 1 = at least one invited or joined
-    (the window the ``invited`` history visibility opens, Matrix spec §History visibility).
+    (the window the ``invited`` history visibility opens, Matrix Client-Server API, Room History
+    Visibility).
     """
 
     __tablename__ = "ledger_presence"

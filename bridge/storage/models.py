@@ -31,7 +31,7 @@ class AppServiceTransaction(Base):
     """A homeserver transaction already stored, keyed by id *and* body hash.
 
     Synapse on SQLite restarts transaction ids at 1 after a restart
-    (synapse-federation.md G5), so an id alone does not identify a transaction.
+    (docs/synapse-notes.md), so an id alone does not identify a transaction.
     """
 
     __tablename__ = "as_transaction"

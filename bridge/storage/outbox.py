@@ -172,7 +172,7 @@ class Outbox:
         async with self._sessions.begin() as session:
             claim = session.get_bind().dialect.name == "postgresql"
             if claim:
-                # Several workers (design.md §4): each locks what it takes, skips what
+                # Several workers (docs/architecture.md): each locks what it takes, skips what
                 # another holds, and pushes it out of everyone's "due" for the lease, so
                 # no two run the same action. The head-of-queue rule still holds: a
                 # claimed head stays pending, so its queue's next action waits.

@@ -171,7 +171,8 @@ async def test_organisations_homeserver_restart_loses_nothing(
     finally:
         await bridge_stack.homeservers.start_homeserver(0)
         await bridge_stack.homeservers.reset_connections(0)
-    # Synapse on SQLite restarts appservice transaction ids at 1 (G5); these events
+    # Synapse on SQLite restarts appservice transaction ids at 1 (docs/synapse-notes.md, Transaction
+    # ids); these events
     # reuse ids the bridge has seen and must still be processed.
     for i in range(4, 7):
         await alice.send(room.matrix_room_id, {"msgtype": "m.text", "body": f"hs restart: {i}"})

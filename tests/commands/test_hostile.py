@@ -1,4 +1,4 @@
-"""Hostile input against the command layer (issue 10): fuzzed command lines, mentions
+"""Hostile input against the command layer: fuzzed command lines, mentions
 that try to widen a command, guessed confirmation codes, and floods."""
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ async def test_replayed_transaction_is_stored_once(intake: Intake) -> None:
 
 
 async def test_reused_id_with_another_body_is_a_new_transaction(intake: Intake) -> None:
-    # Synapse on SQLite restarts transaction ids at 1 after a restart (G5).
+    # Synapse on SQLite restarts transaction ids at 1 after a restart (docs/synapse-notes.md,
+    # Transaction ids).
     await intake.put("1", {"events": [_event(1)]})
     await intake.put("1", {"events": [_event(2)]})
     assert await intake.stored_event_ids() == ["$event1", "$event2"]

@@ -2,7 +2,8 @@
 
 Every generated event says what the bridge must do with it, by construction: a *good*
 event is well-formed (relevant or not) and must end ``done``; a *bad* one carries exactly
-the kind of defect issue 10 names and must end ``skipped`` with a reason. The oracle is
+one defect (malformed, oversized, of the wrong type) and must end ``skipped`` with a
+reason. The oracle is
 built from the mutation applied, never from the code under test.
 """
 

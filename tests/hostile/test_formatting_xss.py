@@ -1,4 +1,4 @@
-"""Nothing executable survives formatting, in either direction (issue 10).
+"""Nothing executable survives formatting, in either direction.
 
 Every payload of ``xss_corpus.txt`` goes through Matrix HTML → Rocket.Chat markdown and
 Rocket.Chat markdown → Matrix HTML. Matrix output is parsed and checked tag by tag

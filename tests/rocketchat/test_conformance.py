@@ -11,15 +11,11 @@ import pytest
 from bridge.sandbox.rocketchat.app import Exchange, build_app
 from bridge.sandbox.rocketchat.state import SimState
 from tests.rocketchat.conformance import (
+    MISSING,
     SPEC_EXCEPTIONS,
     SPEC_PATH_ALIASES,
     UNDOCUMENTED_PATHS,
     Conformance,
-)
-
-MISSING = (
-    "OpenAPI files not found: set BRIDGE_RC_OPENAPI_DIR or provide ../shared/rocketchat-openapi/ "
-    "next to the repository (CI has them)"
 )
 
 

@@ -1,4 +1,4 @@
-"""The simulator's DDP frames match what Rocket.Chat's own ddp-client expects (§8, §9)."""
+"""The simulator's DDP frames match what Rocket.Chat's own ddp-client expects."""
 
 from __future__ import annotations
 

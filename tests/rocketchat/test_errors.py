@@ -135,7 +135,7 @@ async def test_error_shapes_map_to_typed_errors(
     rc_exchanges: list[Exchange],
     rc_invalid_requests: list[Exchange],
 ) -> None:
-    # 403: route-level permission (create-user), compat mode (§1).
+    # 403: route-level permission (create-user), compat mode.
     with pytest.raises(RCForbiddenError) as forbidden:
         await rc_user.users_create("x", "X", "x@example.org", "pw")
     assert forbidden.value.error_type == "error-unauthorized"

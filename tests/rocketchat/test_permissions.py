@@ -1,4 +1,4 @@
-"""Permissions and settings the simulator models (§3, §4, §5, §7)."""
+"""Permissions and settings the simulator models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ async def test_impersonation_needs_message_impersonate(
     rc_admin: RCRestClient, rc_bot: RCRestClient
 ) -> None:
     room = await rc_bot.room_create("channels", "alias", members=["admin"])
-    # Default roles of message-impersonate are bot and app; admin does not have it (§3).
+    # Default roles of message-impersonate are bot and app; admin does not have it.
     with pytest.raises(RCBadRequestError) as err:
         await rc_admin.post_message(room.id, "hi", alias="Someone")
     assert err.value.error == "Not enough permission" and err.value.error_type is None
@@ -63,7 +63,7 @@ async def test_thread_parent_delete_is_always_soft(rc_bot: RCRestClient) -> None
     parent = await rc_bot.post_message(room.id, "parent")
     await rc_bot.send_message(room.id, "reply", thread_id=parent.id)
     await rc_bot.delete_message(room.id, parent.id)
-    assert (await rc_bot.get_message(parent.id)).is_deleted  # forced ShowDeletedStatus (§4)
+    assert (await rc_bot.get_message(parent.id)).is_deleted  # forced ShowDeletedStatus
 
 
 async def test_disabled_permission_is_enforced(

@@ -146,7 +146,7 @@ async def test_clean_history_by_username_skips_threads_by_default(
         "latest": end.isoformat(),
         "users": ["bridge.bot"],
     }
-    # Server default ignoreThreads=true: the parent and its reply survive (§5).
+    # Server default ignoreThreads=true: the parent and its reply survive.
     answer = await rc_admin.transport.call("POST", "rooms.cleanHistory", json_body=body)
     assert answer["count"] == 1 and answer["_id"] == room.id
     remaining = {m.id for m in await rc_bot.room_history("channels", room.id)}

@@ -1,4 +1,4 @@
-"""Authentication, permission and room-access checks of the simulator (§1, §7)."""
+"""Authentication, permission and room-access checks of the simulator."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def can_access(user: SimUser, room: SimRoom) -> bool:
 
 
 async def authed(request: web.Request) -> SimUser:
-    """The caller from ``X-User-Id``/``X-Auth-Token`` (§1), rate limit applied (§1.1)."""
+    """The caller from ``X-User-Id``/``X-Auth-Token``, rate limit applied."""
     state = request.app[STATE_KEY]
     user_id = request.headers.get("X-User-Id")
     token = request.headers.get("X-Auth-Token")
@@ -49,7 +49,7 @@ async def authed(request: web.Request) -> SimUser:
 
 
 def require_permission(state: SimState, user: SimUser, permission: str) -> None:
-    """Route-level ``permissionsRequired``: 403 in compat mode (§1)."""
+    """Route-level ``permissionsRequired``: 403 in compat mode."""
     if not has_permission(state, user, permission):
         raise forbidden()
 
@@ -95,7 +95,7 @@ def room_from(
 
 
 def as_bool(value: Any, default: bool) -> bool:
-    """rooms.cleanHistory accepts ``true | 'true' | 1 | '1'`` (§5)."""
+    """rooms.cleanHistory accepts ``true | 'true' | 1 | '1'``."""
     if value is None:
         return default
     return value in (True, "true", 1, "1")

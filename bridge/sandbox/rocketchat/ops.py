@@ -1,6 +1,6 @@
 """Message operations shared by the REST routes, the admin API and tests.
 
-Behaviour follows the server code summarised in rocketchat-api.md §4–§5; each change is
+Behaviour follows the server code summarised in docs/rocketchat-notes.md; each change is
 announced to ``state.listeners`` (the realtime hub) as ``message``, ``deleteMessage`` or
 ``deleteMessageBulk``.
 """
@@ -31,9 +31,9 @@ def _bump_room(state: SimState, room: SimRoom, delta: int) -> None:
 def create_message(
     state: SimState, user: SimUser, room: SimRoom, fields: dict[str, Any], msg_id: str | None = None
 ) -> Doc:
-    """Insert a message; ``msg_id`` is the client-chosen ``_id`` of chat.sendMessage (§4)."""
+    """Insert a message; ``msg_id`` is the client-chosen ``_id`` of chat.sendMessage."""
     if msg_id is not None and msg_id in state.messages:
-        # No upsert on this path: MongoDB refuses the second insert (§4, inferred).
+        # No upsert on this path: MongoDB refuses the second insert (inferred).
         raise failure(
             "E11000 duplicate key error collection: rocketchat.rocketchat_message "
             f'index: _id_ dup key: {{ _id: "{msg_id}" }}'
@@ -104,7 +104,7 @@ def _touch_thread_parent(state: SimState, tmid: str, now: int, user_id: str, del
 
 
 def update_message(state: SimState, user: SimUser, room: SimRoom, doc: Doc, text: str) -> Doc:
-    """chat.update after the lookups: the ``updateMessage`` method's rules (§4)."""
+    """chat.update after the lookups: the ``updateMessage`` method's rules."""
     own = doc["u"]["_id"] == user.id
     if not has_permission(state, user, "edit-message", room) and not (
         own and state.settings["Message_AllowEditing"]
@@ -120,7 +120,7 @@ def update_message(state: SimState, user: SimUser, room: SimRoom, doc: Doc, text
 
 
 def can_delete(state: SimState, user: SimUser, room: SimRoom, doc: Doc) -> bool:
-    """canDeleteMessage.ts (§4 step 5)."""
+    """canDeleteMessage.ts."""
     if has_permission(state, user, "force-delete-message", room):
         return True
     if not state.settings["Message_AllowDeleting"]:
@@ -135,7 +135,7 @@ def delete_message(state: SimState, actor: SimUser, room: SimRoom, doc: Doc) -> 
     """deleteMessage.ts: hard delete + ``deleteMessage`` event, or a ``t: 'rm'`` tombstone."""
     if not can_delete(state, actor, room, doc):
         raise not_allowed()
-    # Both settings are forced on for thread parents (§4).
+    # Both settings are forced on for thread parents.
     is_parent = int(doc.get("tcount", 0)) > 0
     keep_history = bool(state.settings["Message_KeepHistory"]) or is_parent
     show_deleted = bool(state.settings["Message_ShowDeletedStatus"]) or is_parent
@@ -160,7 +160,7 @@ def delete_message(state: SimState, actor: SimUser, room: SimRoom, doc: Doc) -> 
 
 
 def _trash(state: SimState, doc: Doc, now: int) -> None:
-    """Removed documents go to the trash collection that chat.syncMessages reads (§4)."""
+    """Removed documents go to the trash collection that chat.syncMessages reads."""
     del state.messages[doc["_id"]]
     state.trash[doc["_id"]] = {"_id": doc["_id"], "rid": doc["rid"], "_deletedAt": now}
     for f in doc.get("files") or ([doc["file"]] if doc.get("file") else []):
@@ -185,7 +185,7 @@ def react(state: SimState, user: SimUser, doc: Doc, emoji: str, should_react: bo
 
 @attrs.frozen
 class Prune:
-    """The rooms.cleanHistory body after validation (§5)."""
+    """The rooms.cleanHistory body after validation."""
 
     oldest: int
     latest: int
@@ -210,12 +210,12 @@ class Prune:
             return False
         if self.ignore_discussion and doc.get("drid"):
             return False
-        # ignoreThreads (default true) skips replies and thread parents (§5).
+        # ignoreThreads (default true) skips replies and thread parents.
         return not (self.ignore_threads and (doc.get("tmid") or doc.get("tcount")))
 
 
 def clean_history(state: SimState, room: SimRoom, prune: Prune) -> int:
-    """Hard-remove matching messages; one ``deleteMessageBulk`` event per prune (§5)."""
+    """Hard-remove matching messages; one ``deleteMessageBulk`` event per prune."""
     victims = sorted(
         (d for d in state.messages.values() if d["rid"] == room.id and prune.matches(d)),
         key=lambda d: int(d["ts"]),

@@ -1,6 +1,6 @@
 """Default permissions and settings of the simulated server.
 
-Role lists are Rocket.Chat's defaults as read for rocketchat-api.md §1.1, §3, §4, §5, §7
+Role lists are Rocket.Chat's defaults as read for docs/rocketchat-notes.md
 (permissions upsert list, code-search hits). ``owner``/``moderator`` are room-scoped roles.
 """
 
@@ -49,7 +49,7 @@ DEFAULT_PERMISSIONS: dict[str, list[str]] = {
     "assign-roles": ["admin"],
 }
 
-# Settings that change observable behaviour (§7), with the server's defaults.
+# Settings that change observable behaviour, with the server's defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "Message_ShowDeletedStatus": False,
     "Message_KeepHistory": False,

@@ -1,4 +1,4 @@
-"""REST rate limiter, modelled on ApiClass ``enforceRateLimit`` (rocketchat-api.md §1.1).
+"""REST rate limiter, modelled on ApiClass ``enforceRateLimit`` (docs/rocketchat-notes.md).
 
 Key = client IP + route; limits from the settings ``API_Enable_Rate_Limiter_Limit_Calls_Default``
 per ``API_Enable_Rate_Limiter_Limit_Time_Default`` ms; users with ``api-bypass-rate-limit``

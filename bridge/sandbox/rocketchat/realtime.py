@@ -1,6 +1,6 @@
-"""The realtime API: DDP over a websocket at ``/websocket`` (rocketchat-api.md §8).
+"""The realtime API: DDP over a websocket at ``/websocket`` (docs/rocketchat-notes.md).
 
-Frames follow what Rocket.Chat's own ddp-client expects (§9, ddp-client test helpers):
+Frames follow what Rocket.Chat's own ddp-client expects (ddp-client test helpers):
 ``connected`` with a session, ``ping``/``pong``, ``result`` (+ ``updated``) for methods,
 ``ready``/``nosub`` for subscriptions, and stream events as ``changed`` on a collection
 named like the stream. Dates are EJSON ``{"$date": ms}``.
@@ -104,7 +104,7 @@ class RealtimeHub:
             await session.ws.send_str(json.dumps(frame))
 
     async def _pinger(self, session: Session) -> None:
-        """Meteor pings idle clients and drops those that do not answer (§8 frame 2)."""
+        """Meteor pings idle clients and drops those that do not answer."""
         while not session.ws.closed:
             await asyncio.sleep(self.ping_interval)
             if not session.got_pong:

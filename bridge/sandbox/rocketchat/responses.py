@@ -1,4 +1,4 @@
-"""Every error body the simulator sends, built in one place (rocketchat-api.md §1)."""
+"""Every error body the simulator sends, built in one place (docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -44,12 +44,12 @@ def meteor_error(code: str, reason: str, details: JSON | None = None) -> APIErro
 
 
 def invalid_params(message: str) -> APIError:
-    """ajv body/query validation failure (§1)."""
+    """ajv body/query validation failure."""
     return meteor_error("invalid-params", message)
 
 
 def unauthorized() -> APIError:
-    # Pre-8.0 compat mode sends all four keys (§1, §11).
+    # Pre-8.0 compat mode sends all four keys.
     msg = "You must be logged in to do this."
     return APIError(401, {"success": False, "error": msg, "status": "error", "message": msg})
 

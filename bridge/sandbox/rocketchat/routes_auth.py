@@ -1,4 +1,4 @@
-"""login / logout / me (rocketchat-api.md §2)."""
+"""login / logout / me (docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bridge.sandbox.rocketchat.state import SimState, SimUser
 
 def _login_failed() -> APIError:
     # Compat-mode 401; a wrong password and an unknown user look the same ("User not found"
-    # is reported as "Unauthorized", §2).
+    # is reported as "Unauthorized").
     return APIError(
         401,
         {"success": False, "status": "error", "error": "Unauthorized", "message": "Unauthorized"},

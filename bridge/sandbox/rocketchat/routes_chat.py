@@ -1,4 +1,4 @@
-"""chat.* routes (rocketchat-api.md §4)."""
+"""chat.* routes (docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def check_can_send(state: SimState, user: SimUser, room: SimRoom, fields: dict[s
     if (fields.get("alias") or fields.get("avatar")) and not has_permission(
         state, user, "message-impersonate"
     ):
-        raise failure("Not enough permission")  # plain Error, no errorType (§3)
+        raise failure("Not enough permission")  # plain Error, no errorType
 
 
 def _resolve_channel(state: SimState, user: SimUser, body: dict[str, Any]) -> SimRoom:
@@ -168,7 +168,7 @@ async def get_message(request: web.Request) -> web.Response:
 
 
 async def sync_messages(request: web.Request) -> web.Response:
-    """``lastUpdate`` mode: updated documents plus trash entries after that time (§4)."""
+    """``lastUpdate`` mode: updated documents plus trash entries after that time."""
     state = request.app[STATE_KEY]
     user = await authed(request)
     room_id = request.query.get("roomId")

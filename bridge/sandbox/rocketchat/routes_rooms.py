@@ -1,4 +1,4 @@
-"""rooms.*, channels.*, groups.* and im.*/dm.* (rocketchat-api.md §5)."""
+"""rooms.*, channels.*, groups.* and im.*/dm.* (docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -307,7 +307,7 @@ async def clean_history(request: web.Request) -> web.Response:
         inclusive=as_bool(body.get("inclusive"), False),
         exclude_pinned=as_bool(body.get("excludePinned"), False),
         files_only=as_bool(body.get("filesOnly"), False),
-        users=tuple(str(u) for u in users),  # usernames, not ids (§5)
+        users=tuple(str(u) for u in users),  # usernames, not ids
         limit=int(body.get("limit") or 0),
         ignore_discussion=as_bool(body.get("ignoreDiscussion"), True),
         ignore_threads=as_bool(body.get("ignoreThreads"), True),
@@ -330,7 +330,7 @@ def add_routes(app: web.Application) -> None:
         r.add_get(f"/api/v1/{kind}.roles", make_roles(kind))
         r.add_post(f"/api/v1/{kind}.addOwner", make_add_role(kind, "owner"))
         r.add_post(f"/api/v1/{kind}.addModerator", make_add_role(kind, "moderator"))
-    for alias in ("im", "dm"):  # one route registered under both names (§5)
+    for alias in ("im", "dm"):  # one route registered under both names
         r.add_post(f"/api/v1/{alias}.create", im_create)
         r.add_get(f"/api/v1/{alias}.members", make_members("d"))
         r.add_get(f"/api/v1/{alias}.history", make_history("d"))

@@ -1,4 +1,4 @@
-"""users.create / info / list / setAvatar / delete (rocketchat-api.md §3)."""
+"""users.create / info / list / setAvatar / delete (docs/rocketchat-notes.md)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def users_set_avatar(request: web.Request) -> web.Response:
 
 
 async def users_update(request: web.Request) -> web.Response:
-    """Name, username and active flag (what the bridge's erasure uses); §3."""
+    """Name, username and active flag (what the bridge's erasure uses)."""
     state = request.app[STATE_KEY]
     caller = await authed(request)
     body = await json_body(request)
@@ -113,7 +113,7 @@ async def users_update(request: web.Request) -> web.Response:
     if not isinstance(data, dict):
         raise invalid_params("must have required property 'data'")
     if target.id != caller.id:
-        # Rocket.Chat's default grants it to admins (permissions upsert list, §3).
+        # Rocket.Chat's default grants it to admins (permissions upsert list).
         state.permissions.setdefault("edit-other-user-info", ["admin"])
         require_permission(state, caller, "edit-other-user-info")
     username = data.get("username")

@@ -2,7 +2,7 @@
 
 Messages are stored as dicts in Rocket.Chat's document shape, dates as epoch ms ints;
 :func:`render_rest` / :func:`render_ddp` turn them into ISO strings or EJSON ``$date``
-(rocketchat-api.md §4).
+(docs/rocketchat-notes.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""erasure: requests, request log, items, per-recipient outcomes, steps (issue 7)
+"""erasure: requests, request log, items, per-recipient outcomes, steps
 
 Revision ID: 0005
 Revises: 0004

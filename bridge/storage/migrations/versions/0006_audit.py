@@ -1,4 +1,4 @@
-"""audit: the tamper-evident audit log and its head row (issue 9)
+"""audit: the tamper-evident audit log and its head row
 
 Revision ID: 0006
 Revises: 0005

@@ -1,5 +1,5 @@
 """commands: DM rooms, confirmation codes, opt-outs, notices shown, command rate and
-watched requests of the !privacy commands (issue 8)
+watched requests of the !privacy commands
 
 Revision ID: 0007
 Revises: 0006
