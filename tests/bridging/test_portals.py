@@ -9,7 +9,7 @@ import pytest
 from mautrix.types import EventType, Membership, RoomID
 
 from bridge.ids import RCRoomID
-from bridge.privacy.queries import LedgerQueries
+from bridge.privacy.queries import LedgerQueries, Page, SubjectNotFoundError
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView, rc_history
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
@@ -167,9 +167,20 @@ async def test_admin_links_an_existing_matrix_room_and_it_is_seeded(
 
         assert await wait_for(relayed)
         # The ledger learnt the room's servers from /members: the remote one is a recipient.
+        # The disclosure is recorded when the send's outbox action is marked done, just
+        # after the homeserver accepted the event: wait for it rather than race it.
         queries = LedgerQueries(bridge_stack.app.db)
-        subject = await queries.find_subject((await carol.me()).id)
-        page = await queries.erasure_plan(subject)
+        carol_id = (await carol.me()).id
+
+        async def recorded() -> Page | None:
+            try:
+                subject = await queries.find_subject(carol_id)
+            except SubjectNotFoundError:
+                return None
+            page = await queries.erasure_plan(subject)
+            return page if page.items else None
+
+        page = await wait_for(recorded)
         assert bridge_stack.homeservers.server_names[1] in page.items[0].recipients
     finally:
         await admin.close()
