@@ -21,8 +21,10 @@ from typing import Any, TextIO
 
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
 from bridge.privacy import audit
+from bridge.privacy.categories import Origin
 from bridge.privacy.exports import FORMATS as EXPORT_FORMATS
 from bridge.privacy.exports import WHATS, Exporter
+from bridge.privacy.pseudonyms import audit_name
 from bridge.privacy.queries import (
     AmbiguousSubjectError,
     CategoryCount,
@@ -31,6 +33,7 @@ from bridge.privacy.queries import (
     SubjectNotFoundError,
     day_start_ms,
 )
+from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
 from bridge.storage.schema import SchemaOutdatedError
 
@@ -231,6 +234,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
                 "rc_user_id": s.rc_user_id,
                 "rc_username": s.rc_username,
                 "erased_at": None if s.erased_ms is None else iso(s.erased_ms),
+                "pseudonym": _pseudonym(db, s, args.id),
             },
             "recipients": [_recipient_json(r) for r in report.recipients],
         }
@@ -239,6 +243,16 @@ def cmd_subject(args: argparse.Namespace) -> int:
     if data is not None:
         _emit(args, data, RECIPIENT_HEADER, [_recipient_row(r) for r in data["recipients"]])
     return code
+
+
+def _pseudonym(db: Database, s: Subject, typed: str) -> str | None:
+    """How the audit log (and the request log, once erased) names this person: the
+    pseudonym of their own account's id. An erased subject was found by exactly that id."""
+    own = s.rc_user_id if s.origin is Origin.ROCKETCHAT else s.matrix_user_id
+    key = db.pseudonym_key
+    if key is None:
+        return None
+    return audit_name(key, own if own is not None else typed)
 
 
 def cmd_server(args: argparse.Namespace) -> int:

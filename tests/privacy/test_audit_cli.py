@@ -19,6 +19,7 @@ from bridge.config import load_config
 from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.pseudonyms import audit_name
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
 from tests.fixtures.databases import TEST_PSEUDONYM_KEY
@@ -185,8 +186,12 @@ def test_an_erased_subject_is_found_by_the_id_of_its_own_account(
     asyncio.run(erase_alice())
     code, out, _ = run(capsys, "audit", "subject", "rcAlice", "-c", str(config), "--format", "json")
     assert code == 0, out
-    subject = json.loads(out)["subject"]
+    data = json.loads(out)
+    jsonschema.validate(data, documented_schema("subject"))
+    subject = data["subject"]
     assert subject["rc_user_id"] is None and subject["erased_at"] is not None
+    # The name her audit entries and her request log use.
+    assert subject["pseudonym"] == audit_name(key, "rcAlice")
     # Only the id of her own account finds her: her username is gone with the erasure.
     code, _, err = run(capsys, "audit", "subject", "alice", "-c", str(config))
     assert code == 1 and "no subject" in err
