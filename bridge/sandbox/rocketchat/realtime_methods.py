@@ -288,8 +288,11 @@ def _since(params: list[Any]) -> int | None:
 
 
 def rooms_get(state: SimState, session: Session, params: list[Any]) -> Any:
-    """rooms/get(updatedAt?): the caller's rooms, or ``{update, remove}`` after a date."""
-    user = _user(session)
+    """rooms/get(updatedAt?): the caller's rooms, or ``{update, remove}`` after a date;
+    ``[]`` without a login (server/publications/room)."""
+    user = session.user
+    if user is None:
+        return []
     since = _since(params)
     rooms = [r for r in state.rooms.values() if user.id in r.members]
     docs = [ddp_dates(r.document(state)) for r in rooms]
@@ -300,7 +303,9 @@ def rooms_get(state: SimState, session: Session, params: list[Any]) -> Any:
 
 
 def subscriptions_get(state: SimState, session: Session, params: list[Any]) -> Any:
-    user = _user(session)
+    user = session.user
+    if user is None:
+        return []  # server/publications/subscription: no error without a login
     since = _since(params)
     rooms = [r for r in state.rooms.values() if user.id in r.members]
     docs = [ddp_dates(r.subscription(state, user)) for r in rooms]
