@@ -69,6 +69,7 @@ def _message(r: MessageRow) -> BridgedMessage:
         r.sender,
         r.sent_ms,
         r.deleted,
+        r.rc_thread_id,
     )
 
 
