@@ -181,3 +181,19 @@ def test_ops_streams_a_reaction_with_edited_at_kept(rc_sim: SimulatorServer) -> 
     ops.update_message(rc_sim.state, rc_sim.admin, room, doc, "y")
     ops.react(rc_sim.state, rc_sim.admin, doc, "smile", None)
     assert seen[-1]["reactions"] and seen[-1]["editedAt"] == seen[-2]["editedAt"]
+
+
+def test_ops_reaction_names_and_no_op_reactions(rc_sim: SimulatorServer) -> None:
+    """setReaction.ts: ``::smile`` and ``smile`` are ``:smile:``; reacting as one already
+    has streams nothing; the last reaction removed takes the field with it."""
+    seen: list[str] = []
+    rc_sim.state.listeners.append(lambda kind, doc: seen.append(kind))
+    room = rc_sim.state.add_room("c", "r", rc_sim.admin, [])
+    doc = ops.create_message(rc_sim.state, rc_sim.admin, room, {"msg": "x"})
+    seen.clear()
+    ops.react(rc_sim.state, rc_sim.admin, doc, "::smile", True)
+    ops.react(rc_sim.state, rc_sim.admin, doc, "smile", True)
+    assert doc["reactions"] == {":smile:": {"usernames": ["admin"]}}
+    assert seen == ["message"]
+    ops.react(rc_sim.state, rc_sim.admin, doc, ":smile:", None)
+    assert "reactions" not in doc and seen == ["message", "message"]

@@ -168,17 +168,24 @@ def _trash(state: SimState, doc: Doc, now: int) -> None:
 
 
 def react(state: SimState, user: SimUser, doc: Doc, emoji: str, should_react: bool | None) -> None:
-    name = emoji if emoji.startswith(":") else f":{emoji}:"
+    """setReaction.ts: the name is ``:<emoji without colons>:``; asking for the state the
+    reaction is already in changes and streams nothing; otherwise the whole message is
+    streamed again (``notifyOnMessageChange``), ``editedAt`` and all."""
+    name = ":" + emoji.replace(":", "") + ":"
+    present = user.username in ((doc.get("reactions") or {}).get(name) or {}).get("usernames", [])
+    want = (not present) if should_react is None else should_react
+    if want == present:
+        return
     reactions: dict[str, Any] = doc.setdefault("reactions", {})
     users: list[str] = reactions.setdefault(name, {"usernames": []})["usernames"]
-    present = user.username in users
-    want = (not present) if should_react is None else should_react
     if want and not present:
         users.append(user.username)
     elif not want and present:
         users.remove(user.username)
     if not users:
         del reactions[name]
+    if not reactions:
+        del doc["reactions"]  # Messages.unsetReactions: the field goes with the last one
     doc["_updatedAt"] = state.now_ms()
     state.emit("message", doc)
 

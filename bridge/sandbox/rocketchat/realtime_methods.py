@@ -256,8 +256,10 @@ def set_reaction(state: SimState, session: Session, params: list[Any]) -> None:
     if len(params) < 2 or not isinstance(params[0], str) or not isinstance(params[1], str):
         raise MethodError(400, "Match failed")
     doc = state.messages.get(params[1])
-    if doc is None or not ops.visible(doc) or not can_access(user, state.rooms[doc["rid"]]):
+    if doc is None or not ops.visible(doc):
         raise MethodError("error-not-allowed", "Not allowed")
+    if not can_access(user, state.rooms[doc["rid"]]):
+        raise MethodError("not-authorized", "Not Authorized")
     should = params[2] if len(params) > 2 and isinstance(params[2], bool) else None
     ops.react(state, user, doc, params[0], should)
 
