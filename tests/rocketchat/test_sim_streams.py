@@ -54,6 +54,9 @@ async def test_send_update_delete_and_history_over_ddp(
         )
         assert "result" not in updated and "error" not in updated
         assert rc_sim.state.messages["client-id-1"]["msg"] == "b"
+        moved = await client.call("updateMessage", {"_id": "client-id-1", "rid": "x", "msg": "c"})
+        assert moved["error"]["error"] == "error-invalid-update-key"
+        assert rc_sim.state.messages["client-id-1"]["msg"] == "b"
         history = await client.call("loadHistory", room.id, None, 10, None)
         assert [m["_id"] for m in history["result"]["messages"]] == ["client-id-1"]
         deleted = await client.call("deleteMessage", {"_id": "client-id-1"})

@@ -230,6 +230,10 @@ def update_message(state: SimState, session: Session, params: list[Any]) -> None
     doc = _message(state, params)
     if doc is None:
         return
+    for key, value in params[0].items():
+        # Only these may change; any other key must repeat the stored value.
+        if key not in _EDITABLE and value != doc.get(key):
+            raise MethodError("error-invalid-update-key", f"Cannot update the message {key}")
     text = params[0].get("msg")
     if not isinstance(text, str):
         return
@@ -237,6 +241,9 @@ def update_message(state: SimState, session: Session, params: list[Any]) -> None
         ops.update_message(state, user, state.rooms[doc["rid"]], doc, text)
     except APIError as exc:
         raise _from_api(exc) from exc
+
+
+_EDITABLE = frozenset({"tshow", "alias", "attachments", "avatar", "emoji", "msg"})
 
 
 def delete_message(state: SimState, session: Session, params: list[Any]) -> None:
