@@ -284,6 +284,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                     "sent": iso(i.sent_ms),
                     "event_id": i.event_id,
                     "rc_message_id": i.rc_message_id,
+                    "register_version": i.register_version,
                 }
                 for i in page.items
             ],

@@ -12,6 +12,7 @@ from bridge.cli import (
     commands_core,
     commands_demo,
     commands_outbox,
+    commands_partner,
     commands_privacy,
 )
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_demo.register(sub)
     commands_privacy.register(sub)
     commands_outbox.register(sub)
+    commands_partner.register(sub)
     return parser
 
 

@@ -70,6 +70,8 @@ class LedgerItem:
     event_id: EventID | None
     rc_message_id: RCMessageID | None
     recipients: tuple[str, ...] = ()
+    # The partner register's version in force when it went out (docs/partners.md).
+    register_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def _item(row: ItemRow, recipients: tuple[str, ...] = ()) -> LedgerItem:
         event_id=None if row.event_id is None else EventID(row.event_id),
         rc_message_id=None if row.rc_message_id is None else RCMessageID(row.rc_message_id),
         recipients=recipients,
+        register_version=row.register_version,
     )
 
 

@@ -13,4 +13,5 @@ from bridge.storage import (  # noqa: F401 - imported for their table definition
     erasure_rows,
     ledger_rows,
     models,
+    partners_rows,
 )

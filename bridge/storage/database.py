@@ -22,6 +22,7 @@ from bridge.storage.inbox import Inbox
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
+from bridge.storage.partners import PartnerStore
 from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
@@ -94,6 +95,11 @@ class UnitOfWork:
     def forget(self) -> ForgetStore:
         """Replacing an erased person's ids by their pseudonym in every other table."""
         return ForgetStore(self._session)
+
+    @property
+    def partners(self) -> PartnerStore:
+        """The partner register: who the bridge shares with, on what terms."""
+        return PartnerStore(self._session)
 
     @property
     def erasure(self) -> ErasureStore:

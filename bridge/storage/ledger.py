@@ -23,6 +23,7 @@ from bridge.storage.ledger_rows import (
     LedgerSubject,
     LedgerVisibility,
 )
+from bridge.storage.partners_rows import STATE_ID, PartnerRegisterState
 
 
 @dataclass(frozen=True)
@@ -322,10 +323,17 @@ class LedgerStore:
             }
             for d in items
         ]
+        # The register version in force, read by the insert itself: no extra round trip
+        # per bridged message, and a change committed before this transaction is seen.
+        version = (
+            select(PartnerRegisterState.version)
+            .where(PartnerRegisterState.id == STATE_ID)
+            .scalar_subquery()
+        )
         ids = []
         for row in rows:  # RETURNING per row: executemany + RETURNING differs per driver
             result = await self._session.execute(
-                insert(Disclosure).values(**row).returning(Disclosure.id)
+                insert(Disclosure).values(**row, register_version=version).returning(Disclosure.id)
             )
             ids.append(int(result.scalar_one()))
         return ids

@@ -43,6 +43,7 @@ class ItemRow:
     sent_ms: int
     event_id: str | None
     rc_message_id: str | None
+    register_version: int | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -84,6 +85,7 @@ _ITEM_COLUMNS = (
     Disclosure.sent_ms,
     Disclosure.event_id,
     Disclosure.rc_message_id,
+    Disclosure.register_version,
 )
 
 

@@ -152,6 +152,9 @@ class Disclosure(Base):
     event_id: Mapped[str | None] = mapped_column(String(255))
     rc_message_id: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    # The partner register's version in force when the item went out (docs/partners.md):
+    # one integer (a byte or two on SQLite) instead of a copy of the terms per row.
+    register_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         # Subject → disclosures (recipients-of-subject, the erasure plan in keyset order).
