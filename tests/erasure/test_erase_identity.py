@@ -10,6 +10,8 @@ substring. The audit chain must still verify, and the request stays readable.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import pytest
 from mautrix.types import RoomID
 from sqlalchemy import func, select
 
+from bridge.cli.main import main
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure_model import RequestState
@@ -87,7 +90,11 @@ async def drained(stack: BridgeStack) -> bool:
 
 
 async def settle_and_check(
-    stack: BridgeStack, ids: list[str], pseudonym: str, timeout: float = 120
+    stack: BridgeStack,
+    capsys: pytest.CaptureFixture[str],
+    ids: list[str],
+    pseudonym: str,
+    timeout: float = 120,
 ) -> str:
     """Wait for the finished request and drained queues; assert nothing names the person
     (``ids[0]`` is the id of their own account)."""
@@ -108,6 +115,15 @@ async def settle_and_check(
     mine = [e for e in entries if e.details.get("request_id") == rid]
     assert {"request.received", "request.finished"} <= {e.kind for e in mine}
     assert any(e.actor == f"pseudonym:{pseudonym}" for e in mine), "the subject as actor"
+    # The same through the CLI an officer runs next to the bridge.
+    config = str(stack.config_path)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "verify", "-c", config]) == 0
+    assert "audit log verifies" in capsys.readouterr().out
+    cli = ["privacy", "status", rid, "-c", config, "--format", "json"]
+    assert await asyncio.to_thread(main, cli) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["subject"] == shown["requester"]["id"] == f"pseudonym:{pseudonym}"
     # An officer given the person's id still finds the erased subject (by its pseudonym).
     subject = await LedgerQueries(stack.app.db).find_subject(ids[0], erased_too=True)
     assert subject.erased_ms is not None and subject.matrix_user_id is None
@@ -142,6 +158,7 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
     bridge_stack: BridgeStack,
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     username = f"ident{uuid.uuid4().hex[:10]}"
     display = f"Ingrid Identity {uuid.uuid4().hex[:6]}"
@@ -206,7 +223,7 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
 
         await wait_for(ghost_left, 60)
         pseudonym = audit_name(hash_key(bridge_stack), me.id).removeprefix("pseudonym:")
-        await settle_and_check(bridge_stack, [me.id, username, ghost, display], pseudonym)
+        await settle_and_check(bridge_stack, capsys, [me.id, username, ghost, display], pseudonym)
     finally:
         await view.close()
 
@@ -215,6 +232,7 @@ async def test_matrix_person_leaves_no_id_in_any_table(
     bridge_stack: BridgeStack,
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     carol = await bridge_stack.rc_user()
     mallory = await make_user(1, f"ident{uuid.uuid4().hex[:10]}")
@@ -279,6 +297,6 @@ async def test_matrix_person_leaves_no_id_in_any_table(
         await wait_for(finished_told, 120)
         pseudonym = audit_name(hash_key(bridge_stack), mallory.user_id).removeprefix("pseudonym:")
         ids = [mallory.user_id, shadow_id, shadow_name, display]
-        await settle_and_check(bridge_stack, ids, pseudonym)
+        await settle_and_check(bridge_stack, capsys, ids, pseudonym)
     finally:
         await view.close()
