@@ -120,6 +120,10 @@ async def test_typing_reaches_other_members_only(
             "stream-notify-room", f"{room.id}/user-activity", "bridge.bot", ["user-typing"], {}
         )
         assert forged["error"]["error"] == "not-allowed"
+        # Servers before user-activity carried typing as <rid>/typing [username, bool].
+        await watcher.sub("stream-notify-room", f"{room.id}/typing")
+        await typist.call("stream-notify-room", f"{room.id}/typing", "admin", True)
+        assert await watcher.event("stream-notify-room", f"{room.id}/typing") == ["admin", True]
         assert not [f for f in typist.seen if f.get("msg") == "changed"]
 
 
