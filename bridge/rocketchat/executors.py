@@ -108,6 +108,14 @@ class RocketChatExecutors:
             except RCServerError as e:
                 away = e.status in AWAY_STATUSES
                 raise (Unavailable if away else RetryLater)(f"Rocket.Chat unavailable: {e}") from e
+            except RCAuthError as e:
+                # 401: the bridge's login is not (yet) accepted, e.g. an action run right
+                # after a restart, before the login finished; nothing wrong with the
+                # action. A login that stays refused is logged at start and bounded by
+                # the age budget.
+                raise Unavailable(
+                    f"Rocket.Chat did not accept the bridge's login: {e.error}"
+                ) from e
             except RCAPIError as e:
                 # 400/403/404 mean this request cannot succeed as it is, e.g. a missing
                 # permission; record it with the server's words for the operator.

@@ -103,7 +103,8 @@ class OutboxWorker:
         self._executors = executors
         self._on_done = on_done or {}
         self._on_dead = on_dead or {}
-        self._budget = budget or RetryBudget()
+        # Public: read by tests and by whoever changes it while running.
+        self.budget = budget or RetryBudget()
         self._clock = clock
         self._slot_wait = slot_wait_s
         self._concurrency = concurrency
@@ -176,10 +177,10 @@ class OutboxWorker:
 
     def spent(self, action: Action, now: int, *, uses_attempt: bool) -> str | None:
         """Why one more failure of ``action`` at ``now`` spends its budget, if it does."""
-        if action.attempts + int(uses_attempt) >= self._budget.max_attempts:
+        if action.attempts + int(uses_attempt) >= self.budget.max_attempts:
             return ATTEMPTS
         began = now if action.first_failed_ms is None else action.first_failed_ms
-        if now - began >= self._budget.max_age_ms:
+        if now - began >= self.budget.max_age_ms:
             return AGE
         return None
 

@@ -14,6 +14,8 @@ from bridge.ids import RCMessageID, RCRoomID
 from bridge.rocketchat.errors import RCRateLimitError
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
+from bridge.workers.dead_letters import DeadLetters
+from bridge.workers.outbox import RetryBudget
 from tests.bridging.helpers import MatrixView, rc_history
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
 
@@ -195,3 +197,37 @@ async def test_two_hundred_messages_reach_every_homeserver_in_order(
     for view in (alice, bob):
         got = await _all_arrived(lambda v=view: _matrix_bodies(v, room, "flood "), expected, 180)
         assert got == expected
+
+
+async def test_a_message_that_rocketchat_keeps_failing_becomes_a_dead_letter_with_a_notice(
+    bridge_stack: BridgeStack, pair: tuple[Portal, RCRestClient, MatrixView, MatrixView]
+) -> None:
+    """Its sender is told in the room, the room's queue moves on, and the operator sees it."""
+    room, carol, alice, _ = pair
+    await alice.send(room.matrix_room_id, {"msgtype": "m.text", "body": "dl warm up"})
+    await _all_arrived(lambda: _rc_texts(carol, room, "dl "), ["dl warm up"], 60)
+    worker = bridge_stack.app.outbox_worker
+    budget, worker.budget = worker.budget, RetryBudget(max_attempts=1)
+    try:
+        await _sim_faults(bridge_stack, {"status": 500, "count": 40})
+        await alice.send(room.matrix_room_id, {"msgtype": "m.text", "body": "dl doomed"})
+
+        async def notice() -> str | None:
+            for e in await alice.messages(room.matrix_room_id):
+                body = str(e["content"].get("body", ""))
+                if e["content"].get("msgtype") == "m.notice" and "could not be delivered" in body:
+                    return body
+            return None
+
+        text = await wait_for(notice, 60)
+    finally:
+        await _sim_faults(bridge_stack, {"status": 500, "count": 0})
+        worker.budget = budget
+    assert text.startswith("A message sent here at ") and "to Rocket.Chat" in text
+    assert "doomed" not in text
+    await alice.send(room.matrix_room_id, {"msgtype": "m.text", "body": "dl after"})
+    await _all_arrived(lambda: _rc_texts(carol, room, "dl "), ["dl warm up", "dl after"], 60)
+    assert await _rc_texts(carol, room, "dl ") == ["dl warm up", "dl after"]
+    letters = await DeadLetters(bridge_stack.app.db).list()
+    dead = [x for x in letters if x.kind == "rc.send"]
+    assert dead and dead[0].cause == "attempts" and "500" in (dead[0].last_error or "")

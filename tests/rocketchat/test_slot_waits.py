@@ -82,3 +82,22 @@ async def test_server_errors_sleep_at_most_the_slot_bound(
     with outbox_slot(0.5), pytest.raises(RCRateLimitError):
         await sim_control(rc_sim, "faults", {"status": 429, "count": 1, "reset_ms": 2_000})
         await admin.me()
+
+
+async def test_an_action_run_before_the_bridge_logged_in_waits_for_the_login(
+    rc_sim: SimulatorServer, db: Database
+) -> None:
+    """Right after a restart the outbox may run an action before the admin client's login
+    finished: Rocket.Chat answers 401, which is no fault of the action (it used to be
+    refused for good, leaving an erasure partially done)."""
+    async with RCRestClient(rc_sim.url) as not_logged_in:
+
+        async def delete(_action: Action) -> None:
+            await not_logged_in.me()
+
+        await db.outbox.add(NewAction("k", "rc.delete", "rc-erasure:room"))
+        worker = OutboxWorker(db, {"rc.delete": RocketChatExecutors._guard(delete)})  # noqa: SLF001
+        await worker.drain_once()
+    row = await db.outbox.get("k")
+    assert row is not None and (row["status"], row["attempts"]) == ("pending", 0)
+    assert "did not accept the bridge's login" in row["last_error"]
