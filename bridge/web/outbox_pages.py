@@ -8,6 +8,8 @@ was given up.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from bridge.storage.common import now_ms
@@ -31,7 +33,7 @@ class OutboxPages:
 
     async def dead(self, request: web.Request) -> web.Response:
         now = now_ms()
-        letters = [letter_json(x, now) for x in await self._letters.list()]
+        letters = [shown(letter_json(x, now)) for x in await self._letters.list()]
         done = request.query.get("done")
         return self.d.render(
             request,
@@ -56,6 +58,16 @@ class OutboxPages:
         except DeadLetterError as e:
             raise NotFoundError(str(e.args[0])) from e
         return redirect(f"{self.d.prefix}/outbox?done=dropped&id={action_id}")
+
+
+def shown(letter: dict[str, Any]) -> dict[str, Any]:
+    """A person's own command queue is named by their account id; the page shows whose
+    it is not (the kind and error say what went wrong), so viewing it names no one."""
+    queue = str(letter["queue"])
+    if queue.startswith("privacy:"):
+        side = queue.split(":", 2)[1]
+        letter = letter | {"queue": f"privacy:{side}:(a person's commands)"}
+    return letter
 
 
 def _id(request: web.Request) -> int:

@@ -80,3 +80,11 @@ async def test_unknown_or_finished_ids_are_404_and_change_nothing(site: Site) ->
         assert resp.status == 404, path
     assert (await site.db.outbox.get("pending") or {})["status"] == "pending"
     assert len(await AuditLog(site.db).newest(limit=100)) == before
+
+
+async def test_a_persons_command_queue_is_not_named_on_the_page(site: Site) -> None:
+    await _dead(site, "privacy-job:$cmd", "privacy:matrix:@alice:hs1.test")
+    await login(site.client)
+    page = await (await site.client.get("/admin/outbox")).text()
+    assert "privacy:matrix:(a person&#39;s commands)" in page
+    assert "@alice" not in page
