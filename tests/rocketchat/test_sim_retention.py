@@ -3,6 +3,7 @@ rooms.saveRoomSettings, and the pruning job with its deleteMessageBulk broadcast
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -10,6 +11,7 @@ import aiohttp
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.rocketchat import ops
 from bridge.sandbox.rocketchat.app import SimConfig, SimulatorServer
+from bridge.sandbox.rocketchat.state import SimState
 from tests.fixtures.rocketchat import sim_control
 from tests.rocketchat.ddp_client import ddp
 
@@ -140,3 +142,14 @@ async def test_the_job_runs_on_its_own_schedule() -> None:
             _age(sim, doc["_id"], 2)
             (bulk,) = await watcher.event("stream-notify-room", f"{room.id}/deleteMessageBulk")
         assert bulk["rid"] == room.id and doc["_id"] not in sim.state.messages
+
+
+def test_snapshot_keeps_retention_and_avatar_etags() -> None:
+    state = SimState()
+    user = state.add_user("dana", "pw", ["user"])
+    user.avatar_etag = "etag-1"
+    room = state.add_room("c", "kept", user, [])
+    room.retention = {"enabled": True, "overrideGlobal": True, "maxAge": 0.5}
+    again = SimState.from_json(json.loads(json.dumps(state.to_json())))
+    assert again.rooms[room.id].retention == room.retention
+    assert again.users[user.id].avatar_etag == "etag-1"
