@@ -37,12 +37,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Set on every connection, since pragmas other than journal_mode are per connection.
     # WAL lets readers (dashboard, CLI) run while the bridge writes; synchronous=NORMAL is
     # durable across process crashes in WAL mode (only an OS crash can lose the last
-    # commits), which is the failure the intake must survive (kill -9).
+    # commits), which is the failure the intake must survive (kill -9). secure_delete
+    # zeroes what a delete or a shrinking update frees (SQLite pragma docs), so a finished
+    # row's scrubbed body does not linger in a page's free space.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -4,7 +4,8 @@ Three jobs run shortly after start and then every ``storage.prune_interval_minut
 
 - ``processed_queues``: processed inbox events, done outbox actions and homeserver
   transaction ids older than ``storage.done_retention_hours`` (their bodies went when
-  they were processed);
+  they were processed), then SQLite's write-ahead log is emptied, since it still holds
+  the page images written while those bodies were in flight;
 - ``request_log``: erasure requests finished more than 24 months ago;
 - ``ledger``: disclosure records older than ``privacy.ledger_retention_days``.
 
@@ -85,7 +86,10 @@ def prune_jobs(
 
     async def processed_queues(now: int) -> int:
         async with db.unit_of_work() as uow:
-            return await uow.prune_processed(now - done_retention_ms)
+            pruned = await uow.prune_processed(now - done_retention_ms)
+        # The bodies scrubbed since the last round are still in SQLite's write-ahead log.
+        await db.truncate_journal()
+        return pruned
 
     async def request_log(now: int) -> int:
         return await erasure.prune_log(now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bridge.config import Config, load_config
 from bridge.metrics import REGISTRY
@@ -207,3 +207,39 @@ def _finished_request(rid: str, finished_ms: int) -> ErasureRequestRow:
         finished_ms=finished_ms,
         updated_ms=finished_ms,
     )
+
+
+async def test_a_pruning_round_leaves_no_finished_body_in_the_sqlite_files(
+    tmp_path: Path,
+) -> None:
+    """SQLite's write-ahead log keeps the page images of every write, the body of an
+    event stored while in flight included, until later writes overwrite them; scrubbing
+    the row does not reach them. A pruning round empties the log."""
+    config = _config(tmp_path)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = Database(f"sqlite+aiosqlite:///{folder / 'bridge.db'}", pseudonym_key=b"k" * 32)
+    marker = b"quokka-saffron-4417"
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA secure_delete"))).scalar() == 1
+
+        async def handle(uow: UnitOfWork, event: StoredEvent) -> None:
+            return None
+
+        body = {"msgtype": "m.text", "body": marker.decode() * 40}
+        await db.inbox.store_events("matrix", [{"event_id": "$said", "content": body}])
+        await InboxWorker(db, handle).drain_once()
+        # The row is scrubbed, but the page written while it was in flight is in the log.
+        assert any(marker in f.read_bytes() for f in folder.iterdir())
+        jobs = housekeeping(
+            config, db, ErasureEngine(db, erasure_settings(config)), DisclosureLedger(SETTINGS)
+        )
+        # Within the retention: the processed row stays (a redelivery is still known)...
+        assert (await jobs.run_once())["processed_queues"] == 0
+        assert await db.inbox.store_events("matrix", [{"event_id": "$said"}]) == 0
+        # ...and no file of the database holds the body any more.
+        assert [f.name for f in folder.iterdir() if marker in f.read_bytes()] == []
+    finally:
+        await db.close()
