@@ -81,7 +81,8 @@ class DeadLetterStore:
 
         At the end, not at its old place: the actions queued after it have run since, and
         putting it before the ones still waiting would let it overtake them. The key is
-        kept, so the effect stays idempotent (the protocol ids derive from it).
+        kept, so the effect stays idempotent (the protocol ids derive from it), and so is
+        its progress note (bridge.rocketchat.uploads).
         """
         row = await self._dead(action_id)
         if row.payload == SCRUBBED:
@@ -95,6 +96,9 @@ class DeadLetterStore:
             kind=row.kind,
             queue=row.queue,
             payload=row.payload,
+            # How far a multi-step effect got (an upload's file id): without it, a file
+            # whose confirmation went through before the action died is posted again.
+            result=row.result,
             status=PENDING,
             attempts=0,
             next_attempt_ms=now,

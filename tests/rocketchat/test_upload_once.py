@@ -195,3 +195,38 @@ async def test_rooms_media_confirm_posts_again_on_every_call_like_rocket_chat(
     second = await rc_bot.media_confirm(room.id, upload.file_id)
     assert first.id != second.id
     assert [f.id for f in first.files] == [f.id for f in second.files] == [upload.file_id]
+
+
+async def test_an_operators_retry_of_a_dead_upload_that_was_posted_posts_nothing_more(
+    rc_admin: RCRestClient,
+    rc_sim: SimulatorServer,
+    db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The confirmation went through but its answer never came back, and the action ran
+    out of budget before it could look: `bridge outbox retry` must find the posted file,
+    not upload and post it a second time."""
+    executors, files, room_id = await _setup(rc_admin, db, tmp_path)
+    action = await _upload_action(db, room_id)
+    upload = executors.table()["rc.upload"]
+
+    def crash_point(name: str) -> None:
+        if name == "rc.upload.after_confirm":
+            raise Crash(name)
+
+    monkeypatch.setattr(uploads, "crash_point", crash_point)
+    with contextlib.suppress(Crash):
+        await upload(action)
+    monkeypatch.undo()
+    assert len(_file_messages(rc_sim, room_id)) == 1
+    async with db.unit_of_work() as uow:
+        assert await uow.outbox_dead(action.id, "answer lost", "age", uses_attempt=True, now=1)
+    async with db.unit_of_work() as uow:
+        _letter, new_id = await uow.dead_letters.revive(action.id, now=2)
+    (revived,) = await db.outbox.due(1, now=3)
+    assert revived.id == new_id and revived.key == action.key
+
+    result = await upload(revived)
+    _assert_posted_once(rc_sim, room_id, result)
+    assert files.fetches == 1  # found, not fetched and uploaded again
