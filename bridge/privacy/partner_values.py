@@ -39,7 +39,7 @@ _PORT = re.compile(r"^[0-9]{1,5}$")
 # a-z 0-9 . _ = - / + (historical ids may hold more; none of them is a new contact).
 _LOCALPART = re.compile(r"^[a-z0-9._=/+-]+$")
 # An e-mail address the bridge will put into an SMTP envelope and a header: a dot-atom
-# local part and a DNS domain (RFC 5321 §4.1.2), no quoting, spaces or line breaks.
+# local part and a DNS domain (RFC 5321, section 4.1.2), no quoting, spaces or line breaks.
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
