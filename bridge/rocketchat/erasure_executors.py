@@ -16,7 +16,7 @@ from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
-from bridge.rocketchat.errors import RCAPIError
+from bridge.rocketchat.errors import RCAPIError, message_already_gone
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
@@ -60,7 +60,7 @@ class RocketChatErasureExecutors:
             )
         except RCAPIError as e:
             # Gone already: deleted on Rocket.Chat meanwhile, or a repeat after a crash.
-            if not (e.status in (400, 404) and "not found" in e.error.lower()):
+            if not message_already_gone(e):
                 raise
         return None
 

@@ -44,6 +44,15 @@ class RCAPIError(RCError):
         self.details: Mapping[str, Any] = details or {}
 
 
+def message_already_gone(e: RCAPIError) -> bool:
+    """A delete answered "no such message": deleted already (a repeat after a crash, or
+    deleted on Rocket.Chat meanwhile). ``chat.delete`` answers a missing id with a plain
+    400 'No message found with the id of "<id>".' (Rocket.Chat
+    apps/meteor/app/api/server/v1/chat.ts); older servers said "not found"."""
+    text = e.error.lower()
+    return e.status in (400, 404) and ("no message found" in text or "not found" in text)
+
+
 class RCBadRequestError(RCAPIError):
     """HTTP 400: validation failures and most permission refusals."""
 

@@ -22,6 +22,7 @@ from bridge.rocketchat.errors import (
     RCConnectionError,
     RCRateLimitError,
     RCServerError,
+    message_already_gone,
 )
 from bridge.rocketchat.models import RCLogin
 from bridge.rocketchat.rest import RCRestClient
@@ -405,6 +406,4 @@ class RocketChatExecutors:
 
 def _already_gone(e: RCAPIError) -> bool:
     # A retried delete after a crash, or a message deleted on Rocket.Chat meanwhile.
-    return e.status in (400, 404) and (
-        "not found" in e.error.lower() or "invalid" in e.error.lower()
-    )
+    return message_already_gone(e) or (e.status in (400, 404) and "invalid" in e.error.lower())
