@@ -36,6 +36,7 @@ from bridge.matrix.intake import AppServiceIntake
 from bridge.matrix.media import MatrixMediaFetcher
 from bridge.media import FetchedFile
 from bridge.privacy.audit import AuditLog
+from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
@@ -80,8 +81,14 @@ class BridgeApp:
                 hash_key=config.privacy.hash_key.encode(),
             )
         )
+        # Signed checkpoints of the audit chain's head, outside the database.
+        self.checkpoints = checkpoint_publisher(config, self.db)
         # The erasure engine: its API for the CLI, commands and tests.
-        self.erasure = ErasureEngine(self.db, erasure_settings(config))
+        self.erasure = ErasureEngine(
+            self.db,
+            erasure_settings(config),
+            after_finish=None if self.checkpoints is None else self.checkpoints.publish_quietly,
+        )
         self.erasure_support = SupportLookup(config.privacy.contacts)
         # Deletes what is kept past its retention (docs/security.md), hourly by default.
         self.housekeeping = housekeeping(config, self.db, self.erasure, self.ledger)
@@ -248,6 +255,9 @@ class BridgeApp:
             if sealed := await uow.bridging.seal_plain_tokens():
                 log.info("Sealed %d session token(s) stored in plain text", sealed)
         self._spawn(self.housekeeping.run(), "pruning")
+        if self.checkpoints is not None:
+            interval = self.config.audit.checkpoint_interval_minutes * 60.0
+            self._spawn(self.checkpoints.run(interval), "audit checkpoints")
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""

@@ -19,9 +19,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
+from bridge.privacy.checkpoints import Checkpoint, verify_against
+from bridge.privacy.checkpoints import read_file as read_checkpoints
 from bridge.privacy.exports import FORMATS as EXPORT_FORMATS
 from bridge.privacy.exports import WHATS, Exporter
 from bridge.privacy.pseudonyms import audit_name
@@ -33,6 +37,7 @@ from bridge.privacy.queries import (
     SubjectNotFoundError,
     day_start_ms,
 )
+from bridge.privacy.signing_key import CheckpointError, load_signing_key
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
 from bridge.storage.schema import SchemaOutdatedError
@@ -63,6 +68,12 @@ def register(sub: Any) -> None:
     flows.set_defaults(func=cmd_flows)
 
     verify = audit_sub.add_parser("verify", help="check the audit log's hash chain")
+    verify.add_argument(
+        "--against",
+        type=Path,
+        metavar="CHECKPOINTS",
+        help="also check the chain against this file of signed checkpoints",
+    )
     verify.set_defaults(func=cmd_verify)
 
     export = audit_sub.add_parser("export", help="flows or the request log as CSV/JSON")
@@ -359,18 +370,37 @@ class ProgressBar:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Exit 0 when the chain is intact; 1 naming the first entry that does not match."""
+    """Exit 0 when the chain is intact (and agrees with every checkpoint given); 1 naming
+    the first entry, or checkpoint, that does not match; 2 when the checkpoints cannot be
+    read or the config has no key to check them with."""
+    against: list[tuple[int, Checkpoint]] | None = None
+    public: Ed25519PublicKey | None = None
+    if args.against is not None:
+        config = load_or_exit(args.config, allow_example_values=True)
+        if config is None:
+            return EXIT_CONFIG
+        if config.audit.signing_key is None:
+            _err("audit.signing_key: is needed to check checkpoints (the key that signed them)")
+            return EXIT_CONFIG
+        try:
+            against = read_checkpoints(args.against)
+        except (OSError, CheckpointError) as e:
+            _err(f"cannot read checkpoints: {getattr(e, 'strerror', None) or e}")
+            return EXIT_CONFIG
+        if not against:
+            _err(f"{args.against} holds no checkpoint")
+            return EXIT_CONFIG
+        public = load_signing_key(config.audit.signing_key).public_key()
     bar = ProgressBar("verifying")
 
     async def query(db: Database) -> dict[str, Any]:
         result = await audit.AuditLog(db).verify(progress=bar)
         bar.close()
-        return {
-            "ok": result.ok,
-            "entries": result.entries,
-            "head": result.head_hash,
-            "fault": None if result.fault is None else str(result.fault),
-        }
+        fault = None if result.fault is None else str(result.fault)
+        if fault is None and against is not None and public is not None:
+            found = await verify_against(db, against, public)
+            fault = None if found is None else str(found)
+        return {"entries": result.entries, "head": result.head_hash, "fault": fault}
 
     code, data = _run(args, query)
     if data is None:
@@ -378,7 +408,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if data["fault"] is not None:
         _err(f"audit log does NOT verify: {data['fault']}")
         return EXIT_NOT_FOUND
-    print(f"audit log verifies: {data['entries']} entries, head {data['head']}")  # noqa: T201
+    checked = "" if against is None else f"; agrees with {len(against)} checkpoint(s)"
+    print(f"audit log verifies: {data['entries']} entries, head {data['head']}{checked}")  # noqa: T201
     return 0
 
 

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bridge.config.model import PLACEHOLDER_TOKEN, SECRET_KEYS, Config
+from bridge.privacy.signing_key import CheckpointError, load_signing_key
 
 T = TypeVar("T")
 
@@ -116,6 +117,7 @@ def _check_semantics(config: Config) -> None:
     _check_rocketchat(config)
     _check_web(config)
     _check_metrics(config)
+    _check_audit(config)
 
 
 def _check_limits(config: Config) -> None:
@@ -184,6 +186,27 @@ def _check_web(config: Config) -> None:
         raise ConfigError(
             "web.admin_token",
             "the dashboard needs an admin_token, or Matrix admins (web.admins or privacy.admins)",
+        )
+
+
+def _check_audit(config: Config) -> None:
+    audit = config.audit
+    if (audit.signing_key is None) != (audit.checkpoint_file is None):
+        missing = "signing_key" if audit.signing_key is None else "checkpoint_file"
+        raise ConfigError(
+            f"audit.{missing}", "is needed too: checkpoints need both a key and a file"
+        )
+    if audit.signing_key is not None:
+        try:
+            load_signing_key(audit.signing_key)
+        except CheckpointError as e:
+            raise ConfigError("audit.signing_key", str(e)) from None
+    if audit.checkpoint_file is not None and not Path(audit.checkpoint_file).parent.is_dir():
+        raise ConfigError("audit.checkpoint_file", "its folder does not exist")
+    if not 1 <= audit.checkpoint_interval_minutes <= 1440:
+        raise ConfigError(
+            "audit.checkpoint_interval_minutes",
+            f"must be between 1 and 1440 (a day), got {audit.checkpoint_interval_minutes}",
         )
 
 

@@ -156,6 +156,20 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Signed checkpoints of the audit chain's head, outside the database (docs/audit.md)."""
+
+    # Ed25519 key that signs the checkpoints: 64 hex digits (its seed) or a PEM private
+    # key. A secret: signing_key_path / BRIDGE_AUDIT_SIGNING_KEY. Null: no checkpoints.
+    signing_key: str | None = None
+    # File the checkpoints are appended to, one line each. Put it where whoever runs the
+    # database cannot rewrite it: another volume, append-only (chattr +a), shipped off.
+    checkpoint_file: str | None = None
+    # Minutes between two checkpoints (one is also written when an erasure finishes).
+    checkpoint_interval_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: LogLevel = "INFO"
     format: LogFormat = "text"
@@ -174,6 +188,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property
     def bot_mxid(self) -> str:
@@ -194,6 +209,7 @@ SECRET_KEYS = frozenset(
         "bearer_token",
         "encryption_key",
         "webhook_token",
+        "signing_key",
     }
 )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bridge.config import Config
@@ -87,9 +87,16 @@ def erasure_settings(config: Config) -> EngineSettings:
 
 class ErasureEngine:
     def __init__(
-        self, db: Database, settings: EngineSettings, wake_outbox: Callable[[], None] | None = None
+        self,
+        db: Database,
+        settings: EngineSettings,
+        wake_outbox: Callable[[], None] | None = None,
+        *,
+        after_finish: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
+        # Runs once a request finished (its audit entry committed): the audit checkpoint.
+        self._after_finish = after_finish
         self._settings = settings
         self._planner = ErasurePlanner(db, settings.plan)
         self._ledger = DisclosureLedger(settings.ledger)
@@ -344,6 +351,8 @@ class ErasureEngine:
             await self._scrub_copies(uow, request)
             await log_event(uow, request.id, state.value, None, render_report(status))
         log.info("Erasure request %s finished: %s", request.id, state.value)
+        if self._after_finish is not None:
+            await self._after_finish()
         return True
 
     async def _scrub_copies(self, uow: UnitOfWork, request: RequestRecord) -> None:
