@@ -69,7 +69,9 @@ class HomeserverCluster:
         self._extra_config = dict(extra_config or {})
         ports = free_ports(2 * count)
         self._layouts = [
-            HomeserverLayout(self.root / f"hs{i + 1}", ports[2 * i], ports[2 * i + 1])
+            HomeserverLayout(
+                self.root / f"hs{i + 1}", ports[2 * i], ports[2 * i + 1], f"127.0.0.{i + 1}"
+            )
             for i in range(count)
         ]
         self._processes = [SynapseProcess(layout, python=python) for layout in self._layouts]
@@ -282,7 +284,7 @@ class HomeserverCluster:
         self.ca_path.write_bytes(ca.cert_pem)
         for index, layout in enumerate(self._layouts):
             layout.data_dir.mkdir(parents=True)
-            keys.issue_server_cert(ca, layout.server_name).write(
+            keys.issue_server_cert(ca, layout.server_name, layout.host).write(
                 layout.tls_cert_path, layout.tls_key_path
             )
             keys.write_signing_key(layout.signing_key_path)

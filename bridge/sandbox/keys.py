@@ -92,11 +92,12 @@ def make_ca(common_name: str = "bridge sandbox test CA") -> KeyPair:
     return _pem(cert, key)
 
 
-def issue_server_cert(ca: KeyPair, common_name: str) -> KeyPair:
+def issue_server_cert(ca: KeyPair, common_name: str, host: str = "127.0.0.1") -> KeyPair:
     """Issue a loopback server certificate signed by ``ca``.
 
-    The SAN holds IP:127.0.0.1 because Synapse checks IP-literal server names against IP
-    SANs (docs/synapse-notes.md), and DNS:localhost for clients that dial by name.
+    The SAN holds IP:127.0.0.1 and the server's own loopback address ``host`` because
+    Synapse checks IP-literal server names against IP SANs (docs/synapse-notes.md), and
+    DNS:localhost for clients that dial by name.
     """
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
@@ -104,7 +105,10 @@ def issue_server_cert(ca: KeyPair, common_name: str) -> KeyPair:
         raise TypeError("the sandbox CA key must be an EC key made by make_ca()")
     key = _new_key()
     san = x509.SubjectAlternativeName(
-        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        [
+            *(x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(["127.0.0.1", host])),
+            x509.DNSName("localhost"),
+        ]
     )
     cert = (
         _builder(common_name)

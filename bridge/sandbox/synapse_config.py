@@ -62,12 +62,16 @@ class HomeserverLayout:
     directory: Path
     tls_port: int
     client_port: int
+    # The loopback address in the server name. Each homeserver gets its own, because a
+    # room's m.room.server_acl compares server names without their port (Matrix spec,
+    # m.room.server_acl): with one shared address no ACL could tell them apart.
+    host: str = "127.0.0.1"
 
     @property
     def server_name(self) -> str:
         # IP literal with port: *.localhost does not resolve here (docs/synapse-notes.md, Loopback
         # federation in tests).
-        return f"127.0.0.1:{self.tls_port}"
+        return f"{self.host}:{self.tls_port}"
 
     @property
     def client_url(self) -> str:
@@ -75,7 +79,7 @@ class HomeserverLayout:
 
     @property
     def tls_url(self) -> str:
-        return f"https://127.0.0.1:{self.tls_port}"
+        return f"https://{self.host}:{self.tls_port}"
 
     @property
     def config_path(self) -> Path:
@@ -102,10 +106,12 @@ class HomeserverLayout:
         return self.directory / "signing.key"
 
 
-def _listener(port: int, *, tls: bool, names: list[str]) -> dict[str, Any]:
+def _listener(
+    port: int, *, tls: bool, names: list[str], hosts: Sequence[str] = ("127.0.0.1",)
+) -> dict[str, Any]:
     return {
         "port": port,
-        "bind_addresses": ["127.0.0.1"],
+        "bind_addresses": list(dict.fromkeys(hosts)),
         "type": "http",
         "tls": tls,
         "x_forwarded": False,
@@ -155,7 +161,13 @@ def build_homeserver_config(
         "report_stats": False,
         "listeners": [
             # Synapse always dials https for federation, so the server-name port is TLS.
-            _listener(layout.tls_port, tls=True, names=["client", "federation"]),
+            # Also on 127.0.0.1, where clients of the sandbox dial it.
+            _listener(
+                layout.tls_port,
+                tls=True,
+                names=["client", "federation"],
+                hosts=("127.0.0.1", layout.host),
+            ),
             # Plain client listener (serves /_synapse/admin too) for tests and the bridge.
             _listener(layout.client_port, tls=False, names=["client"]),
         ],
