@@ -34,6 +34,7 @@ from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
 from bridge.matrix.media import MatrixMediaFetcher
+from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.media import FetchedFile
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
@@ -43,6 +44,7 @@ from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.notices import SupportLookup
+from bridge.privacy.partner_gate import PARTNER_ENFORCE
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
@@ -175,9 +177,12 @@ class BridgeApp:
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
         executors[actions.BRIDGE_LINK] = self._link_action
+        enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
+        executors[PARTNER_ENFORCE] = MatrixExecutors._guard(enforcement.enforce)
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
             actions.BRIDGE_LINK: self._linked,
+            PARTNER_ENFORCE: enforced,
         }
         executors |= observed(self.db, self._erasure_executors(api))
         on_done |= ErasureRecords().table()

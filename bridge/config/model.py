@@ -11,6 +11,7 @@ from typing import Literal
 
 HistoryVisibility = Literal["shared", "invited", "joined", "world_readable"]
 PrivacyMode = Literal["self-service", "admin-approval"]
+UnknownServers = Literal["allow", "hold", "deny"]
 RocketChatIntake = Literal["realtime", "webhook"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -88,6 +89,10 @@ class PrivacyConfig:
     # Admin contacts of remote homeservers for erasure notices, when a server publishes
     # none at /.well-known/matrix/support (MSC1929): server name -> Matrix user ids.
     contacts: dict[str, list[str]] = field(default_factory=dict)
+    # What the relay does for a room holding a server not in the partner register
+    # (docs/partners.md): relay ("allow"), wait for an admin's decision ("hold"), or treat
+    # it like a partner under "deny".
+    unknown_servers: UnknownServers = "allow"
     # !privacy commands a person may send per minute; more are refused.
     command_rate_per_minute: int = 10
     # Matrix power level at or above which a user moderates a room (!privacy purge there).

@@ -36,6 +36,7 @@ from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
 from bridge.media import FetchedFile, FileRefused, may_retry
+from bridge.privacy.partner_gate import room_blocks
 from bridge.rocketchat.files import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -180,9 +181,20 @@ class MatrixExecutors:
             return []
         return [{"type": "m.room.avatar", "state_key": "", "content": {"url": str(url)}}]
 
+    async def _gate(self, room_id: RoomID) -> None:
+        """Wait while the room holds a server the partner register says must get nothing
+        more (docs/partners.md): the queue of the room pauses, nothing is lost."""
+        async with self._db.unit_of_work() as uow:
+            blocks = await room_blocks(
+                uow, room_id, self._ids.domain, self._config.privacy.unknown_servers
+            )
+        if blocks:
+            raise Waiting("relay paused: " + "; ".join(b.text() for b in blocks))
+
     async def send(self, action: Action) -> Result:
         payload = action.payload
         room_id = await self._room(payload["portal_id"])
+        await self._gate(room_id)
         intent = self._intent(payload["sender"])
         joined = await intent.ensure_joined(room_id)
         event_id = await intent.send_message_event(

@@ -178,6 +178,11 @@ class PartnerRegister:
                 "policy": new.policy,
                 "previous_policy": None if old is None else old.policy,
             }
+            if new.policy == "deny" and (old is None or old.policy != "deny"):
+                # Imported here: the gate imports this module for get_partner.
+                from bridge.privacy.partner_gate import enqueue_enforcement  # noqa: PLC0415
+
+                details["rooms_enforced"] = await enqueue_enforcement(uow, server, version)
             await AuditLog.append(uow, PARTNER_SET, actor, None, details)
             return new, True
 

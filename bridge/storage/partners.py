@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.common import rowcount
+from bridge.storage.ledger_rows import LedgerMember, LedgerRoom, LedgerServer
 from bridge.storage.partners_rows import STATE_ID, PartnerRegisterState, PartnerRow
 
 
@@ -89,3 +90,14 @@ class PartnerStore:
     async def remove(self, server: str) -> bool:
         result = await self._session.execute(delete(PartnerRow).where(PartnerRow.server == server))
         return rowcount(result) > 0
+
+    async def room_servers(self, room_id: str) -> list[str]:
+        """Servers with a user invited to or joined in ``room_id`` now (the ledger's view)."""
+        rows = await self._session.scalars(
+            select(LedgerServer.name)
+            .join(LedgerMember, LedgerMember.server_ref == LedgerServer.id)
+            .join(LedgerRoom, LedgerRoom.id == LedgerMember.room_ref)
+            .where(LedgerRoom.room_id == room_id)
+            .distinct()
+        )
+        return sorted(rows)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bridge.config.model import UnknownServers
+from bridge.matrix.partner_enforce import merged_acl
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.partner_gate import acl_host, room_blocks
 from bridge.privacy.partner_values import (
     Contact,
     PartnerError,
@@ -19,7 +22,7 @@ from bridge.privacy.partner_values import (
 from bridge.privacy.partners import PARTNER_REMOVED, PARTNER_SET, PartnerChanges, PartnerRegister
 from bridge.storage.database import Database
 from bridge.storage.ledger_rows import Disclosure
-from tests.privacy.helpers import ALICE, SETTINGS, member, message
+from tests.privacy.helpers import ALICE, ROOM, SETTINGS, member, message
 
 ACTOR = "cli:officer"
 HS2 = PartnerChanges(
@@ -198,3 +201,42 @@ async def test_each_disclosure_records_the_register_version_in_force(db: Databas
             await session.execute(select(Disclosure.sent_ms, Disclosure.register_version))
         ).all()
     assert sorted((r[0], r[1]) for r in rows) == [(2_000, 0), (3_000, 1), (4_000, 2)]
+
+
+async def test_the_relay_gate_names_denied_and_unregistered_servers_in_the_room(
+    db: Database,
+) -> None:
+    ledger = DisclosureLedger(SETTINGS)
+    await member(db, ledger, "@carol:hs2.test", "join", 1_000)
+    await member(db, ledger, "@dave:hs3.test", "invite", 1_000)
+    await member(db, ledger, "@ghost:hs1.test", "join", 1_000)
+    register = PartnerRegister(db)
+    await register.set("hs2.test", HS2, ACTOR)
+
+    async def blocks(unknown: UnknownServers) -> list[tuple[str, str]]:
+        async with db.unit_of_work() as uow:
+            found = await room_blocks(uow, ROOM, "hs1.test", unknown)
+        return [(b.server, b.reason) for b in found]
+
+    assert await blocks("allow") == []
+    assert await blocks("hold") == [("hs3.test", "hold")]
+    assert await blocks("deny") == [("hs3.test", "unknown-deny")]
+    await register.set("hs2.test", PartnerChanges(policy="deny"), ACTOR)
+    assert await blocks("allow") == [("hs2.test", "deny")]
+    await member(db, ledger, "@carol:hs2.test", "leave", 2_000)
+    assert await blocks("allow") == []
+
+
+def test_acl_entries_are_hosts_and_merge_into_the_rooms_acl() -> None:
+    assert acl_host("127.0.0.3:8448") == "127.0.0.3" and acl_host("[::1]:8448") == "[::1]"
+    assert acl_host("hs2.test") == "hs2.test"
+    assert merged_acl({}, "127.0.0.3") == {
+        "allow": ["*"],
+        "allow_ip_literals": True,
+        "deny": ["127.0.0.3"],
+    }
+    kept = {"allow": ["*.gov"], "allow_ip_literals": False, "deny": ["evil.example"]}
+    merged = merged_acl(kept, "hs3.test")
+    assert merged == {"allow": ["*.gov"], "allow_ip_literals": False,
+                      "deny": ["evil.example", "hs3.test"]}  # fmt: skip
+    assert merged_acl(merged, "hs3.test") is None

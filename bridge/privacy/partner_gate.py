@@ -1,0 +1,88 @@
+"""Which servers in a room may not receive what the bridge relays into it, by the
+partner register's policies and ``privacy.unknown_servers`` (docs/partners.md).
+
+The relay asks before each send into a Matrix room: a room holding a server under
+``deny`` (or an unknown server under ``hold``/``deny``) gets nothing until the server is
+gone from it (the ACL and removal of its members do that where the bot may) or an admin
+decides. Matrix sends one event to every server in the room, so there is no way to leave
+one server out of one message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bridge.config.model import UnknownServers
+from bridge.privacy.partners import get_partner
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import NewAction
+
+# The outbox action that puts a denied server into a room's ACL and removes its users
+# (bridge.matrix.partner_enforce).
+PARTNER_ENFORCE = "partner.enforce"
+DENY = "deny"
+HOLD = "hold"
+
+
+@dataclass(frozen=True)
+class Block:
+    server: str
+    reason: str  # "deny" (registered so), "unknown-deny" or "hold" (not registered)
+
+    def text(self) -> str:
+        if self.reason == HOLD:
+            return f"{self.server} is not in the partner register; held until an admin decides"
+        if self.reason == DENY:
+            return f"{self.server} is under policy deny"
+        return f"{self.server} is not in the partner register (unknown servers: deny)"
+
+
+def acl_host(server: str) -> str:
+    """The part of a server name an m.room.server_acl entry is compared with: the name
+    without its port (Matrix spec, m.room.server_acl)."""
+    if server.startswith("["):
+        return server[: server.index("]") + 1]
+    return server.rsplit(":", 1)[0] if ":" in server else server
+
+
+async def server_block(uow: UnitOfWork, server: str, unknown: UnknownServers) -> Block | None:
+    partner = await get_partner(uow, server)
+    if partner is not None:
+        return Block(server, DENY) if partner.policy == DENY else None
+    if unknown == "allow":
+        return None
+    return Block(server, HOLD if unknown == HOLD else "unknown-deny")
+
+
+async def room_blocks(
+    uow: UnitOfWork, room_id: str, local_server: str, unknown: UnknownServers
+) -> list[Block]:
+    """The servers now in ``room_id`` that must receive nothing more from the bridge."""
+    blocks = []
+    for server in await uow.partners.room_servers(room_id):
+        if server == local_server:
+            continue
+        block = await server_block(uow, server, unknown)
+        if block is not None:
+            blocks.append(block)
+    return blocks
+
+
+def enforce_action(room_id: str, server: str, version: int) -> NewAction:
+    digest = hashlib.sha256(room_id.encode()).hexdigest()[:24]
+    return NewAction(
+        key=f"partner-enforce:{digest}:{server}:{version}",
+        kind=PARTNER_ENFORCE,
+        queue=f"partner:{digest}",
+        payload={"room_id": room_id, "server": server},
+    )
+
+
+async def enqueue_enforcement(uow: UnitOfWork, server: str, version: int) -> int:
+    """One enforcement per bridged room; returns how many were queued."""
+    count = 0
+    for portal in await uow.bridging.active_portals():
+        if portal.matrix_room_id:
+            count += await uow.enqueue(enforce_action(portal.matrix_room_id, server, version))
+    return count
