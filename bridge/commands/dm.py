@@ -6,7 +6,8 @@ A room is a DM only when it holds exactly the person and the bot at the moment a
 with the answer, through the same code as every other command.
 
 - **Matrix**: the room's members whose membership is ``join`` or ``invite`` are exactly
-  the bot and the sender. ``is_direct`` on an invite says nothing about who else was
+  the bot and the sender, and nobody can join or read without an invite (join rule,
+  history visibility). ``is_direct`` on an invite says nothing about who else was
   invited: a room created with a third invitee carries it too, and the bridge does not
   see that invite before its bot joins.
 - **Rocket.Chat**: a room of type ``d`` whose members are exactly the bridge's account

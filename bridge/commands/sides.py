@@ -136,7 +136,9 @@ class Sides:
                 for e in events
                 if str(getattr(e.content, "membership", "")) in ("join", "invite")
             ]
-            return len(present) == 2 and set(present) == {self._ids.bot, sender}
+            if len(present) != 2 or set(present) != {self._ids.bot, sender}:
+                return False
+            return await self._closed_to_others(RoomID(room_id))
         rc = self._rc()
         room = await rc.rooms_info(RCRoomID(room_id))
         if room.type != "d" or rc.login_info is None:
@@ -147,6 +149,23 @@ class Sides:
             return False
         names = await rc.room_members("im", RCRoomID(room_id))
         return len(names) == 2 and set(names) == pair
+
+    async def _closed_to_others(self, room_id: RoomID) -> bool:
+        """Whether nobody else can read the room's history later without an invite.
+
+        Two members now are not enough when anyone may join (``public``, or
+        ``restricted`` to another room's members) and then read what was said before,
+        as the default ``shared`` history visibility lets them, or when anyone may read
+        it without joining at all (``world_readable``). Matrix spec, client-server API,
+        "Room history visibility" and ``m.room.join_rules``.
+        """
+        bot = self._bot()
+        rules = await _state_content(bot, room_id, EventType.ROOM_JOIN_RULES)
+        # No join rules event means "invite" (spec, m.room.join_rules).
+        if str(rules.get("join_rule", "invite")) not in _INVITE_ONLY:
+            return False
+        seen = await _state_content(bot, room_id, EventType.ROOM_HISTORY_VISIBILITY)
+        return str(seen.get("history_visibility", "shared")) != "world_readable"
 
     async def dm_room(self, side: Side, user_id: str, username: str | None) -> str:
         """A DM room with the person, created on first use."""
@@ -173,3 +192,17 @@ class Sides:
             alias = RoomAlias(f"#{localpart}:{self._ids.domain}")
             room = (await bot.resolve_room_alias(alias)).room_id
         return str(room)
+
+
+# Join rules under which only someone a member invites (or lets in after a knock) joins.
+_INVITE_ONLY = frozenset({"invite", "knock", "private"})
+
+
+async def _state_content(bot: ClientAPI, room_id: RoomID, kind: EventType) -> dict[str, Any]:
+    try:
+        content = await bot.get_state_event(room_id, kind)
+    except MatrixStandardRequestError as e:
+        if e.errcode != "M_NOT_FOUND":
+            raise
+        return {}
+    return dict(content.serialize())

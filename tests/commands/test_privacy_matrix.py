@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from mautrix.types import EventType, JoinRule, JoinRulesStateEventContent, RoomCreatePreset
 
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView, rc_history
@@ -157,3 +158,56 @@ async def test_a_room_with_a_third_member_is_not_a_dm_whatever_the_invite_said(
         assert sum("item(s)" in n for n in said) == 1, "nothing private while grace was invited"
     finally:
         await frank.close()
+
+
+async def test_a_room_anyone_may_join_or_read_is_not_a_dm_with_two_members(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+) -> None:
+    """Only the person and the bot are in it, but anyone may join later and read, under
+    the default 'shared' history visibility, every answer given before."""
+    carol = await bridge_stack.rc_user()
+    heidi_user = await make_user(1)
+    room = await portal([carol], [heidi_user])
+    heidi = MatrixView(heidi_user)
+    bot = bridge_stack.registration.sender
+    try:
+        await heidi.send(room.matrix_room_id, {"msgtype": "m.text", "body": "heidi was here"})
+
+        async def relayed() -> bool:
+            return "heidi was here" in [m.text for m in await rc_history(carol, room.rc_room_id)]
+
+        await wait_for(relayed, 60)
+        public = await heidi.client.create_room(
+            preset=RoomCreatePreset.PUBLIC,
+            invitees=[bot],
+            is_direct=True,
+        )
+
+        async def bot_joined() -> bool:
+            return bot in await heidi.client.get_joined_members(public)
+
+        await wait_for(bot_joined, 30)
+        pointer = await ask_matrix(bridge_stack, heidi, public, "!privacy status", "direct message")
+        assert "item" not in pointer
+        # Invite only, but readable by anyone without joining: still not private.
+        await heidi.client.send_state_event(
+            public, EventType.ROOM_JOIN_RULES, JoinRulesStateEventContent(JoinRule.INVITE)
+        )
+        await heidi.client.send_state_event(
+            public,
+            EventType.ROOM_HISTORY_VISIBILITY,
+            {"history_visibility": "world_readable"},
+        )
+        pointer = await ask_matrix(bridge_stack, heidi, public, "!privacy status", "direct message")
+        assert "item" not in pointer
+        await heidi.client.send_state_event(
+            public, EventType.ROOM_HISTORY_VISIBILITY, {"history_visibility": "shared"}
+        )
+        status = await ask_matrix(bridge_stack, heidi, public, "!privacy status", "item(s)")
+        assert "rocketchat:" in status
+        said = await bot_notices(heidi, public, bot)
+        assert sum("item(s)" in n for n in said) == 1, "nothing private while anyone could read"
+    finally:
+        await heidi.close()
