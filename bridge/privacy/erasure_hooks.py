@@ -37,7 +37,7 @@ Result = dict[str, Any] | None
 
 
 MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
-RC_CLOSED = (words.DELETED, words.NOT_NEEDED)
+RC_CLOSED = (words.DELETED, words.HIDDEN, words.NOT_NEEDED)
 # A room row never moves back from these (evidence only ever accumulates).
 ROOM_KEEP = (words.DELIVERED, words.LEFT_ROOM)
 
@@ -55,9 +55,14 @@ async def room_progress(store: ErasureStore, request_id: str, room_id: str) -> N
 
 
 async def rc_progress(store: ErasureStore, request_id: str, rooms: list[str]) -> None:
+    """A room's Rocket.Chat copies are settled: "hidden" if Rocket.Chat kept any of them."""
     for room in rooms:
         if not await store.count_open(request_id, "rc", RC_CLOSED, room_id=room):
-            await store.set_recipient(request_id, None, room, words.DELETED, reach="rc")
+            kept = await store.count_open(
+                request_id, "rc", (words.DELETED, words.NOT_NEEDED), room_id=room
+            )
+            status = words.HIDDEN if kept else words.DELETED
+            await store.set_recipient(request_id, None, room, status, reach="rc")
 
 
 class ErasureRecords:
@@ -88,13 +93,16 @@ class ErasureRecords:
             {"room_id": item.room_id, "redaction_id": str(redaction or "")},
         )
 
-    async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
+    async def rc_deleted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         store, rid = uow.erasure, action.payload["request_id"]
         message = action.payload["rc_message_id"]
-        await store.set_rc_status(rid, [message], words.DELETED)
+        outcome = words.HIDDEN if (result or {}).get("outcome") == words.HIDDEN else words.DELETED
+        await store.set_rc_status(rid, [message], outcome)
         items = await store.items(rid, rc_message_id=message)
         await rc_progress(store, rid, sorted({i.room_id for i in items}))
-        await log_item(uow, rid, audit.DELETION_DONE, {"rc_message_id": message})
+        await log_item(
+            uow, rid, audit.DELETION_DONE, {"rc_message_id": message, "outcome": outcome}
+        )
 
     async def rc_cleaned(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         store, rid = uow.erasure, action.payload["request_id"]

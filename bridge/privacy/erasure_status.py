@@ -101,4 +101,17 @@ def render_report(status: ErasureStatus) -> str:
         items=status.items,
         servers=servers,
         steps=[(s.step.replace("_", " "), s.status) for s in status.steps],
+        unreachable=unreachable(status),
+        hidden=status.rocketchat.get(words.HIDDEN, 0),
     )
+
+
+def unreachable(status: ErasureStatus) -> list[tuple[str, str]]:
+    """(server, its notice's status) for each server no room redaction could reach."""
+    missed = {
+        r.recipient
+        for r in status.recipients
+        if r.room_id is not None and r.status in (words.LEFT_ROOM, words.JOINED_LATER)
+    }
+    notices = {r.recipient: r.status for r in status.recipients if r.room_id is None}
+    return [(server, notices.get(server, words.PENDING)) for server in sorted(missed)]

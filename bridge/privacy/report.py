@@ -20,6 +20,10 @@ ADMIN_NOTIFIED = "admin notified"
 NO_CONTACT = "no contact published"
 ACKNOWLEDGED = "acknowledged by remote"
 DELETED = "deleted"  # the organisation's own Rocket.Chat, observed directly
+# Our Rocket.Chat took the message out of every view but keeps it in its database: with
+# Message_KeepHistory on, and always for a thread's parent message (Rocket.Chat
+# apps/meteor/app/lib/server/functions/deleteMessage.ts; docs/rocketchat-notes.md).
+HIDDEN = "hidden"
 NOT_NEEDED = "not needed"  # e.g. a mention: the message is another person's
 NOT_POSSIBLE = "not possible"
 LEFT_ROOM = "no room redaction: left the room"
@@ -49,9 +53,41 @@ LIMITS = (
     "notifications, screenshots, exports) are out of our reach.",
     "- The fact that a message existed, who sent it and when, stays in the room's history; "
     "only its content is removed.",
-    "- Servers that had left the room, or joined it after your message, cannot be reached "
-    "by a redaction: their administrators were sent a written request instead.",
 )
+
+
+def limits(unreachable: Sequence[tuple[str, str]], hidden: int) -> list[str]:
+    """The limits that apply to this request, said from its statuses.
+
+    ``unreachable``: (server, notice status) of each server a redaction could not reach
+    (it had left the room, or joined after the message); ``hidden``: Rocket.Chat copies
+    our Rocket.Chat only hid. Nothing here claims a step the statuses do not show.
+    """
+    lines = list(LIMITS)
+    if hidden:
+        lines.append(
+            f"- Our Rocket.Chat keeps {hidden} of your messages in its database, hidden from "
+            "everyone (its Message_KeepHistory setting, or a message that started a thread): "
+            "they are no longer shown, but they are not deleted."
+        )
+    by_status: dict[str, list[str]] = {}
+    for server, status in unreachable:
+        by_status.setdefault(status, []).append(server)
+    for status, servers in sorted(by_status.items()):
+        names = ", ".join(sorted(servers))
+        if status in (ADMIN_NOTIFIED, ACKNOWLEDGED):
+            said = "their administrators were sent a written request instead"
+        elif status == NO_CONTACT:
+            said = "they publish no administrator contact, so no written request could be sent"
+        elif status == PENDING:
+            said = "a written request to their administrators has not been sent yet"
+        else:
+            said = f"a written request to their administrators was not sent ({status})"
+        lines.append(
+            f"- Servers that had left the room, or joined it after your message ({names}), "
+            f"cannot be reached by a redaction: {said}."
+        )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -74,6 +110,8 @@ def render(
     items: int,
     servers: Sequence[ServerLine],
     steps: Sequence[tuple[str, str]],
+    unreachable: Sequence[tuple[str, str]] = (),
+    hidden: int = 0,
 ) -> str:
     """The plain-language report sent to the person and kept in the request log."""
     lines = [
@@ -91,5 +129,5 @@ def render(
     if steps:
         lines += ["", "Other steps:"]
         lines += [f"- {name}: {status}" for name, status in steps]
-    lines += ["", *LIMITS]
+    lines += ["", *limits(unreachable, hidden)]
     return "\n".join(lines)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from typing import Any
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy import report as words
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
 from bridge.rocketchat.errors import RCAPIError, message_already_gone
@@ -30,12 +32,15 @@ Result = dict[str, Any] | None
 NEUTRAL_NAME = "Deleted user"
 # Rocket.Chat cannot store dates before this; cleanHistory needs an "oldest".
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+SETTING_TTL_S = 60.0
 
 
 class RocketChatErasureExecutors:
     def __init__(self, admin: RCRestClient, db: Database) -> None:
         self._admin = admin
         self._db = db
+        # Message_KeepHistory and when it was read (an admin may change it any time).
+        self._keep_history: tuple[bool, float] | None = None
 
     def table(self) -> dict[str, Executor]:
         guard = RocketChatExecutors._guard  # noqa: SLF001 - the one mapping of RC errors
@@ -54,15 +59,39 @@ class RocketChatErasureExecutors:
 
     async def delete(self, action: Action) -> Result:
         p = action.payload
+        room, message = RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
+        kept = await self._keeps_history(message)
         try:
-            await self._admin.delete_message(
-                RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
-            )
+            await self._admin.delete_message(room, message)
         except RCAPIError as e:
             # Gone already: deleted on Rocket.Chat meanwhile, or a repeat after a crash.
             if not message_already_gone(e):
                 raise
-        return None
+        return {"outcome": words.HIDDEN if kept else words.DELETED}
+
+    async def _keeps_history(self, message: RCMessageID) -> bool:
+        """Whether Rocket.Chat keeps the message in its database once "deleted": with
+        ``Message_KeepHistory`` on it only hides it (or keeps a copy of it, with
+        ``Message_ShowDeletedStatus``), and a thread's parent is always kept so
+        (Rocket.Chat apps/meteor/app/lib/server/functions/deleteMessage.ts). A setting
+        the bridge may not read counts as on: "deleted" is said only when known."""
+        try:
+            parent = int((await self._admin.get_message(message)).raw.get("tcount") or 0) > 0
+        except RCAPIError as e:
+            if not message_already_gone(e):
+                raise
+            parent = False  # a repeat after a crash: the setting still tells
+        if parent:
+            return True
+        now = time.monotonic()
+        if self._keep_history is None or now - self._keep_history[1] > SETTING_TTL_S:
+            try:
+                value = await self._admin.get_setting("Message_KeepHistory")
+            except RCAPIError:
+                log.warning("Cannot read Message_KeepHistory: Rocket.Chat copies count as hidden")
+                value = True
+            self._keep_history = (value is not False, now)
+        return self._keep_history[0]
 
     async def clean(self, action: Action) -> Result:
         """One ``rooms.cleanHistory`` for all the subject's messages in a room, threads

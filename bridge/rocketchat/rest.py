@@ -271,6 +271,10 @@ class RCRestClient:
     ) -> None:
         await self._post("chat.delete", {"roomId": room_id, "msgId": message_id, "asUser": as_user})
 
+    async def get_setting(self, setting_id: str) -> Any:
+        """``GET settings/:_id`` (needs ``view-privileged-setting``): the value."""
+        return (await self._get(f"settings/{setting_id}")).get("value")
+
     async def get_message(self, message_id: RCMessageID) -> RCMessage:
         return _message(await self._get("chat.getMessage", msgId=message_id))
 

@@ -7,6 +7,7 @@ announced to ``state.listeners`` (the realtime hub) as ``message``, ``deleteMess
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import attrs
@@ -143,6 +144,10 @@ def delete_message(state: SimState, actor: SimUser, room: SimRoom, doc: Doc) -> 
     if doc.get("tmid"):
         _touch_thread_parent(state, doc["tmid"], now, actor.id, -1)
     if show_deleted:
+        if keep_history:
+            # cloneAndSaveAsHistoryById: the content stays in the database, hidden.
+            kept = {**copy.deepcopy(doc), "_id": random_id(), "_hidden": True, "parent": doc["_id"]}
+            state.messages[kept["_id"]] = kept
         for key in ("md", "blocks", "tshow", "file", "files"):
             doc.pop(key, None)
         doc.update(msg="", t="rm", urls=[], mentions=[], attachments=[], reactions={})
