@@ -20,6 +20,7 @@ from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
+from bridge.bridging.rc_people import ACCOUNT_DELETED, PROFILE_SCRUB, RocketChatPeople
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
@@ -35,9 +36,11 @@ from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
 from bridge.matrix.media import MatrixMediaFetcher
 from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
+from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
+from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
@@ -45,6 +48,7 @@ from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_gate import PARTNER_ENFORCE
+from bridge.privacy.rc_deletions import RocketChatDeletions
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
@@ -141,7 +145,11 @@ class BridgeApp:
                             gate=commands.gate,
                         ),
                     ],
-                    RC_SOURCE: [rc_to_matrix, commands.rocketchat_handler],
+                    RC_SOURCE: [
+                        rc_to_matrix,
+                        RocketChatPeople(self.ledger, self.config.privacy.hash_key.encode()),
+                        commands.rocketchat_handler,
+                    ],
                 }
             ),
         )
@@ -179,6 +187,10 @@ class BridgeApp:
         executors[actions.BRIDGE_LINK] = self._link_action
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
         executors[PARTNER_ENFORCE] = MatrixExecutors._guard(enforcement.enforce)
+        # Accounts deleted in Rocket.Chat (bridge.bridging.rc_people).
+        executors[PROFILE_SCRUB] = MatrixExecutors._guard(GhostScrub(api, fetch_rc_file))  # noqa: SLF001
+        jurisdiction = Jurisdiction(self.config.privacy.jurisdiction)
+        executors[ACCOUNT_DELETED] = RocketChatDeletions(self.erasure, self.db, jurisdiction)
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
             actions.BRIDGE_LINK: self._linked,

@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.ids import RCMessageID, RCRoomID, RCUsername
+from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.rocketchat.events import (
+    AvatarChanged,
     EventSource,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
     MessagesPruned,
+    PersonEvent,
     RCEvent,
+    UserDeleted,
+    UserRenamed,
     event_for_message,
 )
 from bridge.rocketchat.models import RCMessage, parse_date, to_ms
 
 
 def to_payload(event: RCEvent) -> dict[str, Any]:
+    if isinstance(event, UserDeleted | UserRenamed | AvatarChanged):
+        return _person_payload(event)
     if isinstance(event, MessagePosted | MessageEdited):
         return _message_payload(event.message)
     if isinstance(event, MessageDeleted):
@@ -54,6 +61,65 @@ def to_payload(event: RCEvent) -> dict[str, Any]:
     return {"event_id": f"rc-prune:{digest}", "type": "pruned", **fields}
 
 
+def _person_payload(event: PersonEvent) -> dict[str, Any]:
+    """``type: person``. A deletion's inbox id is the person's id alone: however often it is
+    announced or found (realtime, the people check), it is stored once."""
+    if isinstance(event, UserDeleted):
+        return {
+            "event_id": f"rc-person:deleted:{event.user_id}",
+            "type": "person",
+            "change": "deleted",
+            "user_id": event.user_id,
+            "username": event.username,
+            "erasure_type": event.erasure_type,
+            "alias": event.alias,
+        }
+    # A change is announced once and only by realtime, and may be undone later (a name
+    # changed back): each announcement is an event of its own.
+    once = secrets.token_hex(12)
+    if isinstance(event, UserRenamed):
+        return {
+            "event_id": f"rc-person:renamed:{once}",
+            "type": "person",
+            "change": "renamed",
+            "user_id": event.user_id,
+            "username": event.username,
+            "name": event.name,
+        }
+    return {
+        "event_id": f"rc-person:avatar:{once}",
+        "type": "person",
+        "change": "avatar",
+        "username": event.username,
+        "etag": event.etag,
+    }
+
+
+def person_from_payload(payload: dict[str, Any]) -> PersonEvent:
+    change = payload.get("change")
+    if change == "deleted":
+        username = payload.get("username")
+        return UserDeleted(
+            RCUserID(payload["user_id"]),
+            payload["erasure_type"],
+            EventSource.CATCHUP,
+            payload.get("alias"),
+            None if username is None else RCUsername(username),
+        )
+    if change == "renamed":
+        return UserRenamed(
+            RCUserID(payload["user_id"]),
+            RCUsername(payload["username"]),
+            payload.get("name"),
+            EventSource.CATCHUP,
+        )
+    if change == "avatar":
+        return AvatarChanged(
+            RCUsername(payload["username"]), payload.get("etag"), EventSource.CATCHUP
+        )
+    raise ValueError(f"unknown person change {change!r}")
+
+
 def _message_payload(message: RCMessage) -> dict[str, Any]:
     return {
         "event_id": f"rc-msg:{message.id}:{to_ms(message.updated_at)}",
@@ -65,6 +131,8 @@ def _message_payload(message: RCMessage) -> dict[str, Any]:
 
 def from_payload(payload: dict[str, Any]) -> RCEvent:
     kind = payload.get("type")
+    if kind == "person":
+        return person_from_payload(payload)
     if kind == "message":
         return event_for_message(RCMessage.parse(payload["message"]), EventSource.CATCHUP)
     if kind == "deleted":

@@ -18,7 +18,15 @@ from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.privacy.categories import Category
 from bridge.rocketchat import models as rc
-from bridge.rocketchat.events import MessageDeleted, MessageEdited, MessagePosted, MessagesPruned
+from bridge.rocketchat.events import (
+    AvatarChanged,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    MessagesPruned,
+    UserDeleted,
+    UserRenamed,
+)
 from bridge.rocketchat.files import FileLinks
 from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal
@@ -73,6 +81,8 @@ class RocketChatToMatrix:
 
     async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
         event = from_payload(stored.payload)
+        if isinstance(event, UserDeleted | UserRenamed | AvatarChanged):
+            return  # about a person, not a room: bridge.bridging.rc_people
         portal = await uow.bridging.portal_by_rc(event.room_id)
         if portal is None or not portal.active:
             return
@@ -96,8 +106,10 @@ class RocketChatToMatrix:
     async def _posted(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
         existing = await uow.bridging.messages_by_rc(message.id)
         if existing:
-            # The stream is an upsert stream: a known id means reactions or previews changed.
+            # The stream is an upsert stream: a known id means reactions or previews changed,
+            # or a prune took its files away.
             await self._sync_reactions(uow, portal, message, existing[0])
+            await self._drop_removed_files(uow, portal, message, existing)
             return
         if message.is_system:
             await self._system(uow, portal, message)  # judged by whom it is about
@@ -326,6 +338,7 @@ class RocketChatToMatrix:
         # the text changed is told by the edit time: the replacement's idempotency key holds
         # it, so the same edit seen again enqueues nothing.
         await self._sync_reactions(uow, portal, message, parts[0])
+        await self._drop_removed_files(uow, portal, message, parts)
         if parts[0].origin != "rc" or await self._is_echo(uow, message.edited_by):
             return
         if self._gate is not None and not await self._gate.rocketchat_message(
@@ -366,26 +379,31 @@ class RocketChatToMatrix:
             await self._redact(uow, portal, part, "deleted on Rocket.Chat")
 
     async def _pruned(self, uow: UnitOfWork, portal: Portal, event: MessagesPruned) -> None:
-        candidates = await uow.bridging.portal_messages_between(
-            portal.id,
-            None if event.oldest is None else to_ms(event.oldest),
-            None if event.latest is None else to_ms(event.latest),
-        )
-        for part in candidates:
-            if event.ids is not None and part.rc_message_id not in event.ids:
-                continue
-            if event.ignore_threads is not False and part.rc_thread_id:
-                continue
-            if event.users and await self._username_of(uow, part) not in event.users:
-                continue
-            await self._redact(uow, portal, part, "pruned on Rocket.Chat")
+        """A bulk deletion names a time range and filters, not its messages, and not all
+        of its filters (``filesOnly``, ``ignoreThreads`` are missing; Rocket.Chat
+        apps/meteor/app/lib/server/functions/cleanRoomHistory.ts): guessing from it would
+        delete copies Rocket.Chat kept. Only the ids it names (a prune with a ``limit``)
+        are acted on here. Otherwise the connector catches up on the room at once
+        (bridge.rocketchat.realtime), and the server's trash names each removed message:
+        exactly those copies are deleted, as single deletions."""
+        if event.ids is None:
+            return
+        for message_id in event.ids:
+            for part in await uow.bridging.messages_by_rc(message_id):
+                await self._redact(uow, portal, part, "pruned on Rocket.Chat")
 
-    async def _username_of(self, uow: UnitOfWork, part: BridgedMessage) -> str | None:
-        if part.origin == "rc":
-            ghost = await uow.bridging.ghost(part.sender)
-            return None if ghost is None else ghost.rc_username
-        shadow = await uow.bridging.shadow(part.sender)
-        return None if shadow is None else shadow.rc_username
+    async def _drop_removed_files(
+        self, uow: UnitOfWork, portal: Portal, message: RCMessage, parts: list[BridgedMessage]
+    ) -> None:
+        """A prune with ``filesOnly`` keeps the message and removes its files: the message
+        is saved again without ``file``/``files``, its attachments replaced by the text
+        "File removed by prune" (Rocket.Chat apps/meteor/app/lib/server/functions/
+        cleanRoomHistory.ts). The copies of files it no longer has are deleted on Matrix."""
+        if parts[0].origin != "rc" or message.files:
+            return
+        for part in parts:
+            if part.part >= 1:  # parts 1… are the message's files (_posted)
+                await self._redact(uow, portal, part, "file removed on Rocket.Chat")
 
     async def _redact(
         self, uow: UnitOfWork, portal: Portal, part: BridgedMessage, reason: str

@@ -143,6 +143,8 @@ def _check_rocketchat(config: Config) -> None:
         )
     if not 1 <= rc.webhook_catchup_seconds <= 3600:
         raise ConfigError("rocketchat.webhook_catchup_seconds", "must be between 1 and 3600")
+    if not 1 <= rc.people_check_seconds <= 86400:
+        raise ConfigError("rocketchat.people_check_seconds", "must be between 1 and 86400")
     if (rc.user_id is None) != (rc.auth_token is None):
         raise ConfigError("rocketchat.auth_token", "user_id and auth_token must be given together")
     if (rc.username is None) != (rc.password is None):

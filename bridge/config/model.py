@@ -57,6 +57,9 @@ class RocketChatConfig:
     # often every followed room is caught up on (deletions have no webhook event).
     webhook_token: str | None = None
     webhook_catchup_seconds: int = 30
+    # How often the bridge asks Rocket.Chat whether the people it has ghosts for still
+    # exist (50 per round): finds account deletions the realtime stream did not deliver.
+    people_check_seconds: int = 300
 
 
 MatrixUsersOnRocketChat = Literal["shadow", "alias"]
@@ -82,6 +85,9 @@ class PrivacyConfig:
     # Keys the disclosure ledger's content hashes and pseudonyms; required, generated.
     hash_key: str
     mode: PrivacyMode = "self-service"
+    # The law whose deadlines apply to requests the bridge opens itself: an account
+    # deleted in Rocket.Chat with its messages (docs/erasure.md).
+    jurisdiction: Literal["gdpr", "ccpa"] = "gdpr"
     admins: list[str] = field(default_factory=list)
     notice_text: str | None = None
     notice_url: str | None = None

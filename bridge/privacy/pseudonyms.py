@@ -22,8 +22,9 @@ PREFIX = "pseudonym:"
 _PERSON = b"ledger-pseudonym"  # the BLAKE2b personalisation the ledger has always used
 _NAME = re.compile(r"^pseudonym:[0-9a-f]{32}$")
 
-# Actors that are not people: the bridge's own components and the operator's tools.
-ROLE_WORDS = frozenset({"bridge", "engine", "cli"})
+# Actors that are not people: the bridge's own components and the operator's tools, and
+# Rocket.Chat itself when it deleted an account (its announcement names no actor).
+ROLE_WORDS = frozenset({"bridge", "engine", "cli", "rocketchat"})
 ROLE_PREFIXES = ("policy:", "web:", "api:", "cli:", "metrics:", "webhook:", "appservice:")
 # A role qualifying the person who acted ("moderator:<id>"): the id is pseudonymised.
 QUALIFIERS = ("moderator:",)

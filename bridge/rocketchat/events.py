@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from bridge.ids import RCMessageID, RCRoomID, RCUsername
+from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.rocketchat.models import RCMessage, parse_date
 
 
@@ -133,7 +133,51 @@ class MessagesPruned:
         )
 
 
-RCEvent = MessagePosted | MessageEdited | MessageDeleted | MessagesPruned
+# Rocket.Chat's ``Message_ErasureType`` values (apps/meteor/app/lib/server/functions/
+# deleteUser.ts): what happens to a deleted person's messages.
+ERASURE_TYPES = ("Delete", "Unlink", "Keep")
+
+
+@attrs.frozen
+class UserDeleted:
+    """A person's account was deleted (``Users:Deleted`` on ``stream-notify-logged``, or
+    found gone by the people check, see ``bridge.rocketchat.people``).
+
+    ``erasure_type`` is what became of their messages; ``alias`` the name Rocket.Chat now
+    shows on them under ``Unlink`` ("Removed User"). Nothing the server announces names
+    who deleted the account (an admin, or the person themself).
+    """
+
+    user_id: RCUserID
+    erasure_type: str
+    source: EventSource
+    alias: str | None = None
+    username: RCUsername | None = None
+
+
+@attrs.frozen
+class UserRenamed:
+    """``Users:NameChanged``: a new username, or a new real name (the latter only
+    announced while ``UI_Use_Real_Name`` is on, apps/meteor/app/lib/server/functions/
+    setRealName.ts)."""
+
+    user_id: RCUserID
+    username: RCUsername
+    name: str | None
+    source: EventSource
+
+
+@attrs.frozen
+class AvatarChanged:
+    """``updateAvatar``: a new avatar (``etag``), or the default again (no ``etag``)."""
+
+    username: RCUsername
+    etag: str | None
+    source: EventSource
+
+
+PersonEvent = UserDeleted | UserRenamed | AvatarChanged
+RCEvent = MessagePosted | MessageEdited | MessageDeleted | MessagesPruned | PersonEvent
 EventSink = Callable[[RCEvent], Awaitable[None]]
 
 

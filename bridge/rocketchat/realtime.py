@@ -2,10 +2,18 @@
 
 ``RealtimeListener.run()`` loops: connect → ``login`` with the resume token →
 subscribe ``stream-room-messages`` ``__my_messages__`` and, per bridged room,
-``stream-notify-room`` ``<rid>/deleteMessage`` and ``<rid>/deleteMessageBulk`` → catch up
-with ``chat.syncMessages`` → deliver stream events. Any failure (including the sink
-raising) drops the connection and retries with capped backoff; the cursor only moves after
-the sink accepted an event, so the next catch-up re-delivers whatever was not handled.
+``stream-notify-room`` ``<rid>/deleteMessage`` and ``<rid>/deleteMessageBulk``, and
+``stream-notify-logged`` ``Users:Deleted``, ``Users:NameChanged`` and ``updateAvatar`` →
+catch up with
+``chat.syncMessages`` → deliver stream events. Any failure (including the sink raising)
+drops the connection and retries with capped backoff; the cursor only moves after the sink
+accepted an event, so the next catch-up re-delivers whatever was not handled.
+
+A bulk deletion (``deleteMessageBulk``) names a time range and a few filters, not the
+messages: which ones went depends on options the event does not carry (``filesOnly``,
+``ignoreThreads``; Rocket.Chat apps/meteor/app/lib/server/functions/cleanRoomHistory.ts).
+The removed messages are in the server's trash, so the room is caught up on at once:
+``chat.syncMessages`` names each removed id, and exactly those are deleted on Matrix.
 """
 
 from __future__ import annotations
@@ -14,33 +22,40 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from bridge.ids import RCMessageID, RCRoomID
+from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.cursor import CursorStore
 from bridge.rocketchat.ddp import DDPConnection
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import RCError
 from bridge.rocketchat.events import (
+    AvatarChanged,
     EventSink,
     EventSource,
     MessageDeleted,
     MessagePosted,
     MessagesPruned,
     RCEvent,
+    UserDeleted,
+    UserRenamed,
     event_for_message,
 )
 from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MY_MESSAGES = "__my_messages__"
+NOTIFY_LOGGED = "stream-notify-logged"
+# What the bridge follows of people (docs/rocketchat-notes.md, "Streams").
+PEOPLE_EVENTS = ("Users:Deleted", "Users:NameChanged", "updateAvatar")
 
 
 @attrs.frozen
@@ -140,6 +155,8 @@ class RealtimeListener:
         try:
             await conn.call("login", {"resume": login.auth_token})
             await conn.subscribe("stream-room-messages", MY_MESSAGES, False)
+            for name in PEOPLE_EVENTS:
+                await conn.subscribe(NOTIFY_LOGGED, name, False)
             for room_id in list(self.rooms):
                 await self._subscribe_room(conn, room_id)
             self._conn = conn
@@ -177,11 +194,12 @@ class RealtimeListener:
 
     async def _deliver(self, event: RCEvent) -> None:
         await self.sink(event)
-        if (
-            isinstance(event, MessageDeleted | MessagesPruned)
-            and event.source is EventSource.REALTIME
-        ):
-            return  # these carry no server time to move the cursor to
+        if isinstance(event, MessagesPruned) and event.room_id in self.rooms:
+            # The trash names what the prune removed (see the module's docstring).
+            await self.catchup.room(event.room_id)
+            return
+        if isinstance(event, MessageDeleted) and event.source is EventSource.REALTIME:
+            return  # it carries no server time to move the cursor to
         message = getattr(event, "message", None)
         if isinstance(message, RCMessage) and message.room_id in self.rooms:
             await self.cursors.set(message.room_id, message.updated_at)
@@ -209,6 +227,8 @@ class RealtimeListener:
             return None
         if collection == "stream-room-messages":
             return event_for_message(RCMessage.parse(args[0]), EventSource.REALTIME)
+        if collection == NOTIFY_LOGGED:
+            return _person_event(event_name, args[0])
         if collection != "stream-notify-room":
             return None
         rid, _, kind = event_name.partition("/")
@@ -220,6 +240,41 @@ class RealtimeListener:
         if kind == "deleteMessageBulk":
             return MessagesPruned.parse(RCRoomID(rid), args[0], EventSource.REALTIME)
         return None
+
+
+def _person_event(name: str, data: dict[str, Any]) -> RCEvent | None:
+    """The ``stream-notify-logged`` events about people (Rocket.Chat
+    apps/meteor/server/modules/listeners/listeners.module.ts)."""
+    if name == "Users:Deleted":
+        erasure = data["messageErasureType"]
+        replaced = data.get("replaceByUser")
+        alias = replaced.get("alias") if isinstance(replaced, dict) else None
+        if not isinstance(erasure, str) or not isinstance(alias, str | None):
+            raise TypeError("Users:Deleted with a malformed erasure type")
+        return UserDeleted(_text(data, "userId", RCUserID), erasure, EventSource.REALTIME, alias)
+    if name == "Users:NameChanged":
+        user_name = data.get("name")
+        return UserRenamed(
+            _text(data, "_id", RCUserID),
+            _text(data, "username", RCUsername),
+            user_name if isinstance(user_name, str) else None,
+            EventSource.REALTIME,
+        )
+    if name == "updateAvatar":
+        etag = data.get("etag")
+        return AvatarChanged(
+            _text(data, "username", RCUsername),
+            etag if isinstance(etag, str) else None,
+            EventSource.REALTIME,
+        )
+    return None
+
+
+def _text(data: dict[str, Any], key: str, kind: Callable[[str], _T]) -> _T:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} is not a string")
+    return kind(value)
 
 
 class EventQueue:

@@ -129,6 +129,14 @@ class RCRestClient:
         body = await self._get("users.info", userId=user_id, username=username)
         return RCUser.parse(body["user"])
 
+    async def setting(self, setting_id: str) -> Any:
+        """A setting's value (``GET settings/:_id``, needs ``view-privileged-setting``)."""
+        return (await self._get(f"settings/{setting_id}")).get("value")
+
+    async def set_setting(self, setting_id: str, value: Any) -> None:
+        """``POST settings/:_id {"value": …}`` (needs ``edit-privileged-setting``)."""
+        await self._post(f"settings/{setting_id}", {"value": value})
+
     async def users_list(self, *, count: int = 50, offset: int = 0) -> list[RCUser]:
         body = await self._get("users.list", count=count, offset=offset)
         return [RCUser.parse(u) for u in body.get("users", ())]

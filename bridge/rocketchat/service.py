@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -22,6 +23,7 @@ from bridge.rocketchat.errors import (
 from bridge.rocketchat.files import FileFetcher, FileLinks
 from bridge.rocketchat.intake import RocketChatIntake
 from bridge.rocketchat.models import RCLogin, RCRoom
+from bridge.rocketchat.people import PeopleCheck
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.cursors import DatabaseCursorStore
@@ -67,6 +69,8 @@ class RocketChatSide:
         # Filled by the executors before each post; the listener drops the plain echoes.
         self.echoes = OwnEchoes()
         self.ready = asyncio.Event()
+        self.people = PeopleCheck(self.admin, self.intake, self._ghost_page)
+        self._people_task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Log in (retrying while Rocket.Chat is away), link rooms, then follow events."""
@@ -78,6 +82,7 @@ class RocketChatSide:
                 self.admin, self.intake, self.cursors, rooms=rooms, echoes=self.echoes
             )
             self.listener.start()
+        self._people_task = asyncio.create_task(self._check_people(), name="rc-people")
         self.ready.set()
         log.info("Following %d Rocket.Chat room(s)", len(rooms))
         if self.listener is None:
@@ -107,6 +112,23 @@ class RocketChatSide:
                 log.warning("Catch-up with Rocket.Chat failed (%s); next in %ds", e, interval)
             except Exception:  # a background worker's boundary: log, try again later
                 log.exception("Catch-up failed; next in %ds", interval)
+            await asyncio.sleep(interval)
+
+    async def _ghost_page(self, after: str, limit: int) -> list[tuple[str, str]]:
+        async with self._db.unit_of_work() as uow:
+            ghosts = await uow.bridging.ghosts_after(after, limit)
+        return [(g.rc_user_id, g.rc_username) for g in ghosts]
+
+    async def _check_people(self) -> None:
+        """Account deletions the stream did not deliver (bridge.rocketchat.people)."""
+        interval = self._config.rocketchat.people_check_seconds
+        while True:
+            try:
+                await self.people.round()
+            except (RCError, ValueError) as e:
+                log.warning("People check with Rocket.Chat failed (%s); next in %ds", e, interval)
+            except Exception:  # a background worker's boundary: log, try again later
+                log.exception("People check failed; next in %ds", interval)
             await asyncio.sleep(interval)
 
     @staticmethod
@@ -229,6 +251,10 @@ class RocketChatSide:
             await self._catchup.ensure_cursor(RCRoomID(rc_room_id))
 
     async def close(self) -> None:
+        if self._people_task is not None:
+            self._people_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._people_task
         if self.listener is not None:
             await self.listener.stop()
         await self.admin.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bridge.rocketchat.events import ERASURE_TYPES
 from bridge.rocketchat.models import parse_date
 from bridge.textcheck import text_problem
 
@@ -101,6 +102,8 @@ def _parts_problem(doc: Mapping[str, Any]) -> str | None:
 
 def inbox_payload_problem(payload: Mapping[str, Any]) -> str | None:
     """Why a stored Rocket.Chat inbox payload (see ``rc_events``) cannot be used, or None."""
+    if payload.get("type") == "person":
+        return text_problem(payload) or _person_problem(payload)
     problem = text_problem(payload) or _id_problem(payload.get("room_id"), "room_id")
     if problem is not None:
         return problem
@@ -115,6 +118,30 @@ def inbox_payload_problem(payload: Mapping[str, Any]) -> str | None:
     if kind == "pruned":
         return _pruned_problem(payload)
     return f"unknown Rocket.Chat payload type {kind!r}"[:200]
+
+
+def _person_problem(payload: Mapping[str, Any]) -> str | None:
+    change = payload.get("change")
+    if change == "deleted":
+        if payload.get("erasure_type") not in ERASURE_TYPES:
+            return "erasure_type is not one of Delete, Unlink, Keep"
+        alias = payload.get("alias")
+        if alias is not None and (not isinstance(alias, str) or len(alias) > MAX_NAME):
+            return "alias is not a short string"
+        return _id_problem(payload.get("user_id"), "user_id")
+    if change == "renamed":
+        name = payload.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            return "name is not a short string"
+        return _id_problem(payload.get("user_id"), "user_id") or _id_problem(
+            payload.get("username"), "username", MAX_NAME
+        )
+    if change == "avatar":
+        etag = payload.get("etag")
+        if etag is not None and not isinstance(etag, str):
+            return "etag is not a string"
+        return _id_problem(payload.get("username"), "username", MAX_NAME)
+    return f"unknown person change {change!r}"[:200]
 
 
 def _pruned_problem(payload: Mapping[str, Any]) -> str | None:

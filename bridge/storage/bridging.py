@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.bridging_rows import GhostRow, MessageRow, PortalRow, ReactionRow, ShadowRow
@@ -168,6 +168,20 @@ class BridgingStore:
         else:
             row.rc_username = rc_username
         await self._s.flush()
+
+    async def ghosts_after(self, rc_user_id: str, limit: int) -> list[Ghost]:
+        """Ghosts in Rocket.Chat id order, after ``rc_user_id`` (keyset paging)."""
+        rows = await self._s.scalars(
+            select(GhostRow.rc_user_id)
+            .where(GhostRow.rc_user_id > rc_user_id)
+            .order_by(GhostRow.rc_user_id)
+            .limit(limit)
+        )
+        return [g for r in list(rows) if (g := await self.ghost(r)) is not None]
+
+    async def drop_ghost(self, rc_user_id: str) -> None:
+        """The account is gone on Rocket.Chat; nothing will need its ghost row again."""
+        await self._s.execute(delete(GhostRow).where(GhostRow.rc_user_id == rc_user_id))
 
     async def set_ghost_profile(
         self,

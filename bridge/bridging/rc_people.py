@@ -1,0 +1,157 @@
+"""People changed on Rocket.Chat: renames, new avatars and deleted accounts reach the ghosts.
+
+* ``Users:NameChanged`` and ``updateAvatar``: the ghost's profile is set again at once, by
+  the same ``matrix.profile`` action as the compare made when a ghost speaks; its
+  completion records the profile disclosure in the ledger (``Records.ghost_profile_set``).
+* A deleted account (``Users:Deleted``, or found gone by ``bridge.rocketchat.people``),
+  by Rocket.Chat's ``Message_ErasureType`` (apps/meteor/app/lib/server/functions/
+  deleteUser.ts), so that the copies end up showing what Rocket.Chat shows:
+
+  - ``Delete``: the messages are gone there, so an erasure request is opened for the
+    person on the organisation's behalf (``rc.account_deleted``, run by
+    ``bridge.privacy.rc_deletions``): it runs like any other request.
+  - ``Unlink``: the messages stay under the name "Removed User" with rocket.cat's
+    avatar. The ghost takes that name and avatar, and the person is pseudonymised in the
+    ledger and forgotten elsewhere, as after an erasure (``bridge.privacy.forget``).
+  - ``Keep``: the messages stay as they were, and the account's avatar is gone (Rocket.Chat
+    shows a default one): the ghost's avatar is removed, its name stays.
+
+  In every case the person's ghost row goes: nothing will arrive from that account again,
+  and the people check does not report it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from bridge.bridging import actions
+from bridge.bridging.rc_events import from_payload
+from bridge.ids import RCUserID
+from bridge.privacy.forget import Identity, forget
+from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.pseudonyms import PREFIX
+from bridge.privacy.subjects import RCPerson, pseudonym
+from bridge.rocketchat.events import AvatarChanged, UserDeleted, UserRenamed
+from bridge.storage.bridging import Ghost
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import NewAction
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_DELETED = "rc.account_deleted"
+PROFILE_SCRUB = "matrix.profile_scrub"
+# The avatar Rocket.Chat shows on unlinked messages: their author is now rocket.cat
+# (Messages.unlinkUserId in apps/meteor/app/lib/server/functions/deleteUser.ts).
+UNLINKED_AUTHOR = "rocket.cat"
+UNLINKED_NAME = "Removed User"
+
+
+def _hashed(rc_user_id: str) -> str:
+    return hashlib.sha256(rc_user_id.encode()).hexdigest()[:24]
+
+
+def profile_queue(rc_user_id: str) -> str:
+    """One queue per ghost profile; hashed, as a queue name outlives its actions."""
+    return f"profile:{_hashed(rc_user_id)}"
+
+
+class RocketChatPeople:
+    """The inbox handler of ``type: person`` payloads (bridge.bridging.rc_events)."""
+
+    def __init__(self, ledger: DisclosureLedger, hash_key: bytes) -> None:
+        self._ledger = ledger
+        self._key = hash_key
+
+    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
+        if stored.payload.get("type") != "person":
+            return
+        event = from_payload(stored.payload)
+        if isinstance(event, UserRenamed):
+            await self._renamed(uow, event, stored.event_id)
+        elif isinstance(event, AvatarChanged):
+            ghost = await uow.bridging.ghost_by_username(event.username)
+            if ghost is not None and not await self._silenced(uow, ghost):
+                name = ghost.display_name or ghost.rc_username
+                await uow.enqueue(_profile(ghost, ghost.rc_username, name, stored.event_id))
+        elif isinstance(event, UserDeleted):
+            await self._deleted(uow, event)
+
+    async def _silenced(self, uow: UnitOfWork, ghost: Ghost) -> bool:
+        # Opted-out people's profiles never cross (bridge.commands.optout.RelayGate).
+        return await uow.commands.opted_out(f"rocketchat:{ghost.rc_user_id}")
+
+    async def _renamed(self, uow: UnitOfWork, event: UserRenamed, key: str | None) -> None:
+        ghost = await uow.bridging.ghost(event.user_id)
+        if ghost is None or await self._silenced(uow, ghost):
+            return  # never bridged: their profile reaches Matrix with their first message
+        await uow.bridging.upsert_ghost(event.user_id, event.username, ghost.matrix_user_id)
+        name = event.name or event.username
+        await uow.enqueue(_profile(ghost, event.username, name, key))
+
+    async def _deleted(self, uow: UnitOfWork, event: UserDeleted) -> None:
+        ghost = await uow.bridging.ghost(event.user_id)
+        if event.erasure_type == "Delete":
+            # The request itself is opened by the action (the engine keeps its own
+            # transactions); the key makes a repeated announcement open nothing more.
+            await uow.enqueue(
+                NewAction(
+                    key=f"{ACCOUNT_DELETED}:{_hashed(event.user_id)}",
+                    kind=ACCOUNT_DELETED,
+                    queue=profile_queue(event.user_id),
+                    payload={"rc_user_id": event.user_id},
+                )
+            )
+            return
+        if ghost is None:
+            return  # never bridged, or already handled
+        if event.erasure_type == "Unlink":
+            name, avatar_of = event.alias or UNLINKED_NAME, UNLINKED_AUTHOR
+        else:
+            name, avatar_of = ghost.display_name or ghost.rc_username, None
+        await uow.enqueue(
+            NewAction(
+                key=f"{PROFILE_SCRUB}:{_hashed(event.user_id)}",
+                kind=PROFILE_SCRUB,
+                queue=profile_queue(event.user_id),
+                payload={
+                    "user_id": ghost.matrix_user_id,
+                    "display_name": name,
+                    "avatar_of": avatar_of,
+                },
+            )
+        )
+        if event.erasure_type == "Unlink":
+            await self._pseudonymise(uow, ghost)
+        else:
+            await uow.bridging.drop_ghost(ghost.rc_user_id)
+        log.info("A Rocket.Chat account was deleted (%s); its ghost follows", event.erasure_type)
+
+    async def _pseudonymise(self, uow: UnitOfWork, ghost: Ghost) -> None:
+        """As after an erasure: the ledger keeps its evidence under the pseudonym, every
+        other table forgets the ids (and the ghost row goes)."""
+        found = await uow.ledger.find_subject(rc_user_id=ghost.rc_user_id)
+        await self._ledger.pseudonymise(uow, RCPerson(RCUserID(ghost.rc_user_id)))
+        if found:
+            name = f"{PREFIX}{pseudonym(self._key, found[0]).hex()}"
+            who = Identity(ghost.matrix_user_id, ghost.rc_user_id, ghost.rc_username)
+            await forget(uow, self._key, who, name)
+        else:
+            await uow.bridging.drop_ghost(ghost.rc_user_id)
+
+
+def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> NewAction:
+    return NewAction(
+        key=f"ghost-profile-change:{key}",
+        kind=actions.MATRIX_PROFILE,
+        queue=profile_queue(ghost.rc_user_id),
+        payload={
+            "user_id": ghost.matrix_user_id,
+            "rc_user_id": ghost.rc_user_id,
+            "rc_username": username,
+            "display_name": name,
+            "avatar_url": ghost.avatar_url,
+            "avatar_hash": ghost.avatar_hash,
+        },
+    )
