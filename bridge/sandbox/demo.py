@@ -7,7 +7,8 @@ What :class:`Demo` starts, all under one temporary directory:
   user each (shared-secret admin API).
 * The Rocket.Chat simulator, as ``python -m bridge.sandbox.rocketchat`` (a process of its
   own, like a real server), seeded through its REST API with the bridge's account, two
-  people and a channel.
+  people, a channel, and two admin settings (people may delete their own accounts; real
+  names are shown, so renames are announced).
 * The bridge, as ``python -m bridge run -c <config>``: its config is written from
   config.example.yaml, registered with the ``generate-registration`` logic and the
   schema created with the ``db upgrade`` logic before it starts, so the demo walks the

@@ -18,6 +18,13 @@ from bridge.rocketchat.rest import RCRestClient
 # Seeded by the simulator itself (SimConfig defaults).
 SIM_ADMIN_USERNAME = "admin"
 SIM_ADMIN_PASSWORD = "admin-pass"  # noqa: S105 - the simulator's seed account
+# Set as an admin would: people may delete their own accounts (with their messages, the
+# default Message_ErasureType "Delete"), and real names are shown and announced when
+# changed (Users:NameChanged), so a rename reaches the ghosts at once.
+DEMO_SETTINGS: dict[str, Any] = {
+    "Accounts_AllowDeleteOwnAccount": True,
+    "UI_Use_Real_Name": True,
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ async def seed_rocketchat(
         for name, password in passwords.items():
             await _create(admin_client, name, password, ["user"])
         room = await admin_client.room_create("channels", channel, list(usernames))
+        for setting, value in DEMO_SETTINGS.items():
+            await admin_client.set_setting(setting, value)
     bridge = await _login_once(url, bridge_username, bridge_password)
     users = [await _login_once(url, name, password) for name, password in passwords.items()]
     return RCSeed(admin, bridge, tuple(users), room.id, channel)

@@ -7,6 +7,7 @@ cluster, so these tests use none of the session fixtures and stay synchronous.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from bridge.config import load_config
+from bridge.privacy.pseudonyms import pseudonym
 from bridge.sandbox.synapse_process import is_pid_alive
 
 pytestmark = pytest.mark.integration
@@ -204,3 +208,119 @@ def test_sigterm_during_start_up_stops_what_was_started(
     assert processes_under(directory) == []
     assert not Path(directory).exists()
     assert not run.state_file.exists()
+
+
+# --- Rocket.Chat's own privacy actions in the demo -------------------------------------
+
+
+def _call(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.load(response)
+
+
+def _poll(what: str, probe: Any, timeout: float) -> float:
+    """Seconds until ``probe()`` held; fails after ``timeout``."""
+    began = time.monotonic()
+    while not probe():
+        assert time.monotonic() - began < timeout, f"{what} not within {timeout:.0f} s"
+        time.sleep(0.2)
+    return time.monotonic() - began
+
+
+class DemoWorld:
+    """The demo's Rocket.Chat people and the other agencies' Matrix users, from its state."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.rc = state["rocketchat"]
+        self.people = {u["username"]: u for u in self.rc["users"]}
+        room = state["rooms"][0]
+        self.rc_room, self.matrix_room = room["rocketchat_room_id"], room["matrix_room_id"]
+        self.remotes = [(hs["client_url"], hs["users"][0]) for hs in state["homeservers"][1:]]
+        self.config_path = Path(state["bridge"]["config_path"])
+        self.config = load_config(self.config_path)
+
+    def rc_call(self, who: dict[str, Any], method: str, route: str, body: Any = None) -> Any:
+        headers = {"X-User-Id": who["user_id"], "X-Auth-Token": who["auth_token"]}
+        return _call(method, f"{self.rc['url']}/api/v1/{route}", body, headers)
+
+    def matrix(self, remote: tuple[str, dict[str, Any]], path: str) -> Any:
+        url, user = remote
+        headers = {"Authorization": f"Bearer {user['access_token']}"}
+        return _call("GET", f"{url}/_matrix/client/v3/{path}", headers=headers)
+
+    def copy_of(self, remote: tuple[str, dict[str, Any]], body: str) -> dict[str, Any] | None:
+        room = urllib.parse.quote(self.matrix_room)
+        chunk = self.matrix(remote, f"rooms/{room}/messages?dir=b&limit=200")["chunk"]
+        return next((e for e in chunk if e["content"].get("body") == body), None)
+
+    def redacted(self, remote: tuple[str, dict[str, Any]], event_id: str) -> bool:
+        room, event = urllib.parse.quote(self.matrix_room), urllib.parse.quote(event_id)
+        return self.matrix(remote, f"rooms/{room}/event/{event}")["content"] == {}
+
+    def displayname(self, remote: tuple[str, dict[str, Any]], user_id: str) -> str | None:
+        profile = self.matrix(remote, f"profile/{urllib.parse.quote(user_id)}")
+        name = profile.get("displayname")
+        return name if isinstance(name, str) else None
+
+    def finished_request_of(self, rc_user_id: str) -> dict[str, Any] | None:
+        """The request log, as ``bridge audit export --what requests`` writes it."""
+        out = subprocess.run(
+            [sys.executable, "-m", "bridge", "audit", "export", "--what", "requests"]
+            + ["--format", "json", "-c", str(self.config_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        key = self.config.privacy.hash_key.encode()
+        mine = pseudonym(key, rc_user_id).hex()
+        rows = json.loads(out)
+        rows = rows.get("requests", rows) if isinstance(rows, dict) else rows
+        return next((r for r in rows if r["pseudonym"] == mine and r["state"] == "done"), None)
+
+
+def test_demo_follows_deletions_and_renames_made_in_rocketchat(
+    tmp_path: Path, demo_runs: list[DemoRun]
+) -> None:
+    run = DemoRun(tmp_path, "--servers", "3")
+    demo_runs.append(run)
+    state = run.wait_state()
+    world = DemoWorld(state)
+    alice, bob, admin = world.people["alice"], world.people["bob"], world.rc["admin"]
+    said: dict[str, str] = {}
+    for who in (alice, bob):
+        said[who["username"]] = f"{who['username']} was here {time.monotonic_ns()}"
+        body = {"roomId": world.rc_room, "text": said[who["username"]]}
+        world.rc_call(who, "POST", "chat.postMessage", body)
+    copies: dict[tuple[int, str], dict[str, Any]] = {}
+    for i, remote in enumerate(world.remotes):
+        for name, text in said.items():
+            _poll(f"{name}'s message", lambda r=remote, t=text: world.copy_of(r, t), 30)
+            copies[i, name] = world.copy_of(remote, text) or {}
+
+    # A rename: on every remote homeserver within 10 s.
+    ghost = copies[0, "alice"]["sender"]
+    rename = {"userId": alice["user_id"], "data": {"name": "Alice R."}}
+    world.rc_call(admin, "POST", "users.update", rename)
+    for remote in world.remotes:
+        took = _poll("the rename", lambda r=remote: world.displayname(r, ghost) == "Alice R.", 10)
+        print(f"rename shown on {remote[0]} after {took:.1f} s")
+
+    # An admin deletes alice; bob deletes his own account (the demo allows it).
+    world.rc_call(admin, "POST", "users.delete", {"userId": alice["user_id"]})
+    digest = hashlib.sha256(bob["password"].encode()).hexdigest()
+    world.rc_call(bob, "POST", "users.deleteOwnAccount", {"password": digest})
+    for (i, name), event in copies.items():
+        remote, event_id = world.remotes[i], event["event_id"]
+        _poll(f"{name}'s copy redacted", lambda r=remote, e=event_id: world.redacted(r, e), 60)
+    for who in (alice, bob):
+        uid = who["user_id"]
+        _poll(f"{who['username']}'s request done", lambda u=uid: world.finished_request_of(u), 60)
+        row = world.finished_request_of(uid)
+        assert row is not None and row["requester_side"] == "rocketchat"
+    assert run.terminate() == 0, run.text()
