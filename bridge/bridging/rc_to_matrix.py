@@ -37,8 +37,10 @@ from bridge.storage.outbox import Action, NewAction
 
 log = logging.getLogger(__name__)
 
-# Rocket.Chat's message stream announces name changes (``u.name``) but not avatar
-# changes, so a speaking ghost's avatar is compared again at most this often.
+# Renames and new avatars are announced (Users:NameChanged, updateAvatar: bridge.bridging.
+# rc_people), but not a real-name change while UI_Use_Real_Name is off, nor anything that
+# happened while the bridge was away: a speaking ghost's profile is compared again at most
+# this often.
 PROFILE_REFRESH_MS = 60 * 60 * 1000
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]+)")
 _JOINS = {rc.USER_JOINED, rc.USER_ADDED}
