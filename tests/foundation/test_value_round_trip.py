@@ -39,6 +39,7 @@ from bridge.storage.erasure_rows import (
 )
 from bridge.storage.ledger_rows import LedgerPresence, LedgerRoom, LedgerServer, LedgerSubject
 from bridge.storage.models import Base, OutboxAction
+from bridge.storage.partners import PartnerRecord
 
 Row = dict[str, Any]
 _numbers = itertools.count(101)
@@ -265,6 +266,27 @@ async def dead_letter(uow: UnitOfWork) -> type:
     return type(got)
 
 
+async def partner(uow: UnitOfWork) -> type:
+    value = PartnerRecord(
+        server="partner.example.org",
+        organisation="Partner Agency",
+        contacts='{"matrix": ["@dpo:partner.example.org"]}',
+        lawful_basis="contract",
+        retention_days=90,
+        jurisdiction="DE",
+        third_country=True,
+        safeguard="standard contractual clauses",
+        agreement_ref="DPA-7",
+        agreement_version="2",
+        policy="notify",
+        updated_ms=1_700_000_000_456,
+        version=3,
+    )
+    await uow.partners.put(value)
+    assert await uow.partners.get(value.server) == value
+    return PartnerRecord
+
+
 ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     portal,
     ghost,
@@ -279,6 +301,7 @@ ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     ledger_values,
     audit_record,
     dead_letter,
+    partner,
 ]
 
 
@@ -361,4 +384,5 @@ def _expected_covered() -> list[str]:
         "DeadLetter",
         "StoredEvent",
         "Action",
+        "PartnerRecord",
     ]
