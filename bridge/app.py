@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -187,10 +187,7 @@ class BridgeApp:
         executors[actions.BRIDGE_LINK] = self._link_action
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
         executors[PARTNER_ENFORCE] = MatrixExecutors._guard(enforcement.enforce)
-        # Accounts deleted in Rocket.Chat (bridge.bridging.rc_people).
-        executors[PROFILE_SCRUB] = MatrixExecutors._guard(GhostScrub(api, fetch_rc_file))  # noqa: SLF001
-        jurisdiction = Jurisdiction(self.config.privacy.jurisdiction)
-        executors[ACCOUNT_DELETED] = RocketChatDeletions(self.erasure, self.db, jurisdiction)
+        executors |= self._people_executors(api, fetch_rc_file)
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
             actions.BRIDGE_LINK: self._linked,
@@ -328,6 +325,16 @@ class BridgeApp:
         if moved:
             log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)
             self.outbox_worker.wake()
+
+    def _people_executors(
+        self, api: AppServiceAPI, fetch_rc_file: Callable[[str], Awaitable[FetchedFile]]
+    ) -> dict[str, Executor]:
+        """Accounts deleted in Rocket.Chat (bridge.bridging.rc_people)."""
+        jurisdiction = Jurisdiction(self.config.privacy.jurisdiction)
+        return {
+            PROFILE_SCRUB: MatrixExecutors._guard(GhostScrub(api, fetch_rc_file)),  # noqa: SLF001
+            ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction),
+        }
 
     def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
         assert self.rocketchat is not None and self._session is not None
