@@ -175,6 +175,25 @@ UserLookup = Callable[[str], str | None]
 """Matrix user id → the Rocket.Chat username that stands for it, if any."""
 
 
+def strip_reply_fallback(body: str) -> str:
+    """A reply's plain ``body`` without the quote of the message it answers.
+
+    Clients put the replied-to message, as lines starting with ``>``, then a blank line,
+    at the head of a reply's body (Matrix spec, client-server API, "Rich replies",
+    fallbacks). That is someone else's text, maybe of a person who opted out or was
+    erased: it is not the replier's to send on.
+    """
+    lines = body.split("\n")
+    quoted = 0
+    while quoted < len(lines) and lines[quoted].startswith(">"):
+        quoted += 1
+    if quoted == 0:
+        return body
+    if quoted < len(lines) and lines[quoted] == "":
+        quoted += 1
+    return "\n".join(lines[quoted:])
+
+
 def matrix_to_rc(body: str, formatted_body: str | None, lookup: UserLookup) -> str:
     """A Matrix message → Rocket.Chat markdown; the HTML is sanitised before it is read."""
     if not formatted_body:

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import emoji
 
 from bridge.bridging import actions, redactions
-from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc
+from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc, strip_reply_fallback
 from bridge.bridging.identities import Identities
 from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
@@ -224,7 +224,12 @@ class MatrixToRocketChat:
                 if ghost
                 else {"matrix_user_id": user_id}
             )
-        text = matrix_to_rc(content["body"], formatted, usernames.get)
+        body = content["body"]
+        relates = content.get("m.relates_to")
+        if isinstance(relates, dict) and isinstance(relates.get("m.in_reply_to"), dict):
+            # The HTML fallback (<mx-reply>) is dropped by the converter; the plain one here.
+            body = strip_reply_fallback(body)
+        text = matrix_to_rc(body, formatted, usernames.get)
         if content.get("msgtype") == "m.emote":
             text = f"_{text}_"
         return text, mentions

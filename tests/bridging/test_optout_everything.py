@@ -125,3 +125,49 @@ async def _ghost_of(stack: BridgeStack, rc_user_id: str) -> str:
         ghost = await uow.bridging.ghost(rc_user_id)
     assert ghost is not None
     return ghost.matrix_user_id
+
+
+async def test_a_reply_does_not_carry_an_opted_out_persons_words_in_its_fallback(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+) -> None:
+    """Bob replies to what dave said after opting out; his client quotes dave's message
+    at the head of the reply (the spec's reply fallback, in the plain body and in the
+    HTML). Bob's words cross, dave's do not."""
+    carol = await bridge_stack.rc_user()
+    dave_user, bob_user = await make_user(1), await make_user(1)
+    room = await portal([carol], [dave_user, bob_user])
+    dave, bob = MatrixView(dave_user), MatrixView(bob_user)
+    rid = RoomID(room.matrix_room_id)
+    try:
+        await ask_matrix(
+            bridge_stack, dave, await matrix_dm(bridge_stack, dave), "!privacy optout", "opted"
+        )
+        secret = await dave.send(rid, {"msgtype": "m.text", "body": "dave kept this here"})
+        quote = f"> <{dave_user.user_id}> dave kept this here"
+        in_reply = {"m.in_reply_to": {"event_id": secret}}
+        await bob.send(
+            rid,
+            {"msgtype": "m.text", "body": f"{quote}\n\nbob plain reply", "m.relates_to": in_reply},
+        )
+        await bob.send(
+            rid,
+            {
+                "msgtype": "m.text",
+                "body": f"{quote}\n\nbob html reply",
+                "format": "org.matrix.custom.html",
+                "formatted_body": (
+                    f"<mx-reply><blockquote>{dave_user.user_id}<br>dave kept this here"
+                    "</blockquote></mx-reply>bob html reply"
+                ),
+                "m.relates_to": in_reply,
+            },
+        )
+        await wait_for(lambda: _on_rocketchat(carol, room, "bob html reply"), 60)
+        texts = [m.text for m in await rc_history(carol, room.rc_room_id)]
+        assert "bob plain reply" in texts, texts
+        assert not [t for t in texts if "dave kept" in t], texts
+    finally:
+        for view in (dave, bob):
+            await view.close()
