@@ -26,6 +26,7 @@ from bridge.config import Config
 from bridge.faults import crash_point
 from bridge.ids import UserID
 from bridge.matrix.executors import MatrixExecutors
+from bridge.matrix.late_retry import existing_redaction, is_late
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
@@ -148,8 +149,9 @@ class MatrixErasureExecutors:
         redactor = item.redactor or self._ids.bot
         txn = self._ids.matrix_txn_id(action.key)
         reason = f"erasure request {action.payload['request_id']}"
+        late = await self._already_redacted(redactor, item) if is_late(action) else None
         try:
-            event = await self._redact_as(redactor, item, txn, reason)
+            event = late or await self._redact_as(redactor, item, txn, reason)
         except MatrixStandardRequestError as e:
             if e.errcode != "M_FORBIDDEN" or redactor == self._ids.bot:
                 raise
@@ -158,6 +160,14 @@ class MatrixErasureExecutors:
         _redactions += 1
         crash_point(f"erasure.redact.{_redactions}")
         return {"redaction_id": event}
+
+    async def _already_redacted(self, user_id: str, item: ItemRecord) -> EventID | None:
+        """A late retry: the first redaction may have outlived the txnId cache."""
+        room, event = RoomID(item.room_id), EventID(str(item.event_id))
+        found = await existing_redaction(self._intent(user_id), room, event)
+        if found is None and user_id != self._ids.bot:
+            found = await existing_redaction(self._intent(self._ids.bot), room, event)
+        return found
 
     async def _redact_as(self, user_id: str, item: ItemRecord, txn: str, reason: str) -> EventID:
         intent = self._intent(user_id)

@@ -35,6 +35,7 @@ from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
+from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.privacy.partner_gate import room_blocks
 from bridge.rocketchat.files import avatar_path, room_avatar_path
@@ -197,11 +198,13 @@ class MatrixExecutors:
         await self._gate(room_id)
         intent = self._intent(payload["sender"])
         joined = await intent.ensure_joined(room_id)
-        event_id = await intent.send_message_event(
+        txn = self._ids.matrix_txn_id(action.key)
+        found = await existing_send(intent, room_id, txn) if is_late(action) else None
+        event_id = found or await intent.send_message_event(
             room_id,
             EventType.find(payload["event_type"]),
-            payload["content"],
-            txn_id=self._ids.matrix_txn_id(action.key),
+            {**payload["content"], TXN_FIELD: txn},
+            txn_id=txn,
         )
         return {"event_id": event_id, "room_id": room_id, "ghost_joined": joined}
 
