@@ -136,14 +136,24 @@ def private_database_files(database: str) -> None:
     here first, with 0600; SQLite then gives its -wal and -shm files the database file's
     own permissions (SQLite src/os_unix.c, findCreateFileMode). An existing file, or
     -wal/-shm left by an older version, loses any group and other bits.
+
+    An existing database file is never opened here: closing any descriptor of a file
+    drops every POSIX lock the process holds on it, the locks of this process's other
+    SQLite connections included (SQLite's "How To Corrupt An SQLite Database File",
+    section 2.2). Another process then took itself for the last connection, checkpointed
+    and deleted the write-ahead log that this process kept writing to: commits nobody
+    else could read, gone at the next crash.
     """
     if database in ("", ":memory:") or database.startswith("file:"):
         return
     try:
-        fd = os.open(database, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # tightened below by path, without opening it
     except OSError:
         return  # e.g. no such folder: sqlite3.connect reports it, naming the path
-    os.close(fd)
+    else:
+        os.close(fd)
     for path in (database, f"{database}-wal", f"{database}-shm"):
         try:
             mode = os.stat(path).st_mode & 0o777

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.storage.engine import create_engine
-from bridge.storage.sqlite_driver import FusedConnection
+from bridge.storage.sqlite_driver import FusedConnection, private_database_files
 
 
 @pytest_asyncio.fixture
@@ -101,3 +103,32 @@ async def test_a_second_stop_does_not_wait_for_a_finished_thread(tmp_path: Path)
     await first
     await asyncio.wait_for(conn.close(), 5)
     assert conn.stop() is None
+
+
+def test_a_new_connection_keeps_the_other_connections_locks(tmp_path: Path) -> None:
+    """Another process must still see this one's commits after a new connection opened.
+
+    Opening and closing the database file in the process dropped the POSIX locks of its
+    connections; the next process to close its own connection then deleted the
+    write-ahead log the bridge was still writing to.
+    """
+    database = str(tmp_path / "bridge.db")
+    writer = sqlite3.connect(database, isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("CREATE TABLE t (x)")
+        writer.execute("INSERT INTO t VALUES (1)")
+        private_database_files(database)  # what each new connection of the bridge runs
+        count = (
+            "import sqlite3, sys; "
+            "print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM t').fetchone()[0])"
+        )
+        subprocess.run([sys.executable, "-c", count, database], check=True, capture_output=True)
+        assert Path(f"{database}-wal").exists()
+        writer.execute("INSERT INTO t VALUES (2)")
+        seen = subprocess.run(
+            [sys.executable, "-c", count, database], check=True, capture_output=True, text=True
+        )
+        assert seen.stdout.strip() == "2"
+    finally:
+        writer.close()
