@@ -86,6 +86,7 @@ def register(sub: Any) -> None:
     for p in (subject, server, flows):
         p.add_argument("--format", choices=FORMATS, default="table")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
     for p in (server, flows, export):
         p.add_argument("--since", metavar="DATE", help="first UTC day included (YYYY-MM-DD)")
         p.add_argument("--until", metavar="DATE", help="last UTC day included (YYYY-MM-DD)")
@@ -405,6 +406,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     code, data = _run(args, query)
     if data is None:
         return code
+    if args.format == "json":
+        print(json.dumps(data, indent=2))  # noqa: T201
+        return 0 if data["fault"] is None else EXIT_NOT_FOUND
     if data["fault"] is not None:
         _err(f"audit log does NOT verify: {data['fault']}")
         return EXIT_NOT_FOUND

@@ -1,4 +1,4 @@
-"""``bridge privacy erase|status|overdue``: the erasure engine for privacy officers.
+"""``bridge privacy erase|status|list|overdue``: the erasure engine for privacy officers.
 
 The CLI records and reads requests; the running bridge executes them (its engine picks
 up approved requests), so ``erase --wait`` shows the progress of the live bridge.
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bridge.cli import commands_privacy_list as listing
 from bridge.cli.commands_audit import cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
 from bridge.commands.export import Identity, Retention, build, encode
@@ -55,7 +56,9 @@ def register(sub: Any) -> None:
     status.set_defaults(func=cmd_status)
     overdue = psub.add_parser("overdue", help="open requests past a deadline")
     overdue.set_defaults(func=cmd_overdue)
-    for p in (erase, status, overdue):
+    requests = listing.register(psub)
+    requests.set_defaults(func=cmd_list)
+    for p in (erase, status, overdue, requests):
         p.add_argument("-c", "--config", default="config.yaml", type=Path)
         p.add_argument("--format", choices=("text", "json"), default="text")
     export = psub.add_parser(
@@ -200,6 +203,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         # The status names the person: the read is on record, found or not.
         await engine.record_read(args.request, cli_actor(), "cli privacy status")
         _show(args, await engine.status(args.request))
+        return 0
+
+    return _run(args, job)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        since = listing.since_ms(args.since)
+    except ValueError as e:
+        _err(str(e))
+        return EXIT_USAGE
+
+    async def job(engine: ErasureEngine, config: Config) -> int:
+        listing.show(args, await listing.rows(engine, args, since))
         return 0
 
     return _run(args, job)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.config import Config
@@ -242,6 +242,11 @@ class ErasureEngine:
     async def report(self, request_id: str) -> str:
         """The plain-language report for the person (and the request log)."""
         return render_report(await self.status(request_id))
+
+    async def requests(self, states: Sequence[str], limit: int) -> list[RequestRecord]:
+        """Requests in ``states``, oldest first (at most ``limit``)."""
+        async with self._db.unit_of_work() as uow:
+            return await uow.erasure.requests_in(list(states), limit)
 
     async def overdue(self, now: int | None = None) -> list[Overdue]:
         """Open requests past their (extended) due date or their receipt deadline."""

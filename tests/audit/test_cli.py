@@ -162,3 +162,15 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     assert "[###############---------------]  50% 5/10" in tty.getvalue()
     assert "100% 10/10" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_verify_speaks_json_too(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "audit", "verify", "-c", str(config), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["ok"] is True and data["entries"] == 3 and data["fault"] is None
+    with sqlite3.connect(config.parent / "bridge.db") as conn:
+        conn.execute("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2")
+    code, out, _ = run(capsys, "audit", "verify", "-c", str(config), "--format", "json")
+    assert code == 1
+    assert "entry 2" in json.loads(out)["fault"]
