@@ -407,7 +407,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if data is None:
         return code
     if args.format == "json":
-        print(json.dumps(data, indent=2))  # noqa: T201
+        print(json.dumps({"ok": data["fault"] is None, **data}, indent=2))  # noqa: T201
         return 0 if data["fault"] is None else EXIT_NOT_FOUND
     if data["fault"] is not None:
         _err(f"audit log does NOT verify: {data['fault']}")

@@ -18,6 +18,8 @@ NOT_READS = {
     "demo",
     "outbox retry",
     "outbox drop",
+    "partner set",
+    "partner remove",
     "privacy export",  # its output is the JSON export document itself
 }
 
