@@ -1,8 +1,11 @@
 """``bridge demo``: the whole system on this machine, in one command.
 
-Runs until Ctrl-C or SIGTERM and then stops every process it started. Exit codes: 0 after
-a clean stop, 1 if start-up failed or a demo process died while running, 130 if stopped
-during start-up.
+Runs until Ctrl-C or SIGTERM and then stops every process it started. It supervises the
+bridge: when the bridge dies, the demo says so and starts it again, and the bridge resumes
+from its database; only a dying homeserver or simulator ends the demo. ``--tour`` walks
+through the story step by step (``bridge.sandbox.demo_tour``). Exit codes: 0 after a clean
+stop, 1 if start-up failed or a homeserver or the simulator died, 130 if stopped during
+start-up.
 """
 
 from __future__ import annotations
@@ -11,11 +14,17 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bridge.sandbox.demo import Demo, DemoOptions
+from bridge.sandbox.demo_process import DemoStartError
 from bridge.sandbox.demo_state import summary
+from bridge.sandbox.demo_tour import Tour, TourError
 from bridge.sandbox.processes import read_log_tail
 
 log = logging.getLogger(__name__)
@@ -23,6 +32,10 @@ log = logging.getLogger(__name__)
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 _WATCH_INTERVAL_S = 1.0
+# A bridge that dies again this soon after a restart waits longer before the next one
+# (2, 4, … 30 s), so a bridge that cannot start does not spin.
+_CRASH_LOOP_S = 30.0
+_MAX_BACKOFF_S = 30.0
 
 
 def register(sub: Any) -> None:
@@ -43,6 +56,14 @@ def register(sub: Any) -> None:
     )
     demo.add_argument(
         "--keep", action="store_true", help="keep the temporary data (and state file) after stop"
+    )
+    demo.add_argument(
+        "--tour",
+        action="store_true",
+        help="walk through the story in the terminal, pausing at each step (Enter)",
+    )
+    demo.add_argument(
+        "--yes", action="store_true", help="with --tour: do not pause, run every step"
     )
     demo.set_defaults(func=cmd_demo)
 
@@ -65,10 +86,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         state_file=args.state_file.resolve() if args.state_file else None,
         keep=args.keep,
     )
-    return asyncio.run(_demo(options))
+    return asyncio.run(_demo(options, tour=args.tour, pause=not args.yes))
 
 
-async def _demo(options: DemoOptions) -> int:
+async def _demo(options: DemoOptions, *, tour: bool = False, pause: bool = True) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -89,7 +110,11 @@ async def _demo(options: DemoOptions) -> int:
         _say(f"The demo failed to start: {error}")
         return EXIT_FAILED
     _say(summary(demo.state(), demo.state_file))
+    touring = asyncio.create_task(_tour(demo, pause)) if tour else None
     code = await _watch(demo, stop)
+    if touring is not None and not touring.done():
+        touring.cancel()
+        await asyncio.gather(touring, return_exceptions=True)
     _say("Stopping the demo...")
     await demo.stop()
     _say("Demo stopped." if code == 0 else "Demo stopped after a failure.")
@@ -97,18 +122,57 @@ async def _demo(options: DemoOptions) -> int:
 
 
 async def _watch(demo: Demo, stop: asyncio.Event) -> int:
-    """Wait for a stop signal; end early, failing, if one of the demo's processes dies."""
+    """Wait for a stop signal, restarting the bridge whenever it dies; end early, failing,
+    if a homeserver or the simulator dies."""
+    restarts = 0
+    last_restart = float("-inf")
     while True:
-        try:
-            await asyncio.wait_for(stop.wait(), _WATCH_INTERVAL_S)
-        except TimeoutError:
-            if dead := demo.exited():
-                for name, path in dead:
-                    _say(f"{name} stopped unexpectedly. Last lines of {path}:")
-                    _say(read_log_tail(path, 20))
-                return EXIT_FAILED
-        else:
+        if await _stopped(stop, _WATCH_INTERVAL_S):
             return 0
+        if dead := demo.exited():
+            for name, path in dead:
+                _say(f"{name} stopped unexpectedly. Last lines of {path}:")
+                _say(read_log_tail(path, 20))
+            return EXIT_FAILED
+        if not demo.bridge_died():
+            continue
+        _say(
+            f"The bridge (pid {demo.bridge.pid}) stopped unexpectedly "
+            f"(exit code {demo.bridge.returncode}). Last lines of {demo.bridge.log_path}:"
+        )
+        _say(read_log_tail(demo.bridge.log_path, 10))
+        restarts = restarts + 1 if time.monotonic() - last_restart < _CRASH_LOOP_S else 0
+        delay = min(_MAX_BACKOFF_S, 2.0**restarts) if restarts else 0.0
+        _say(f"Restarting the bridge{f' in {delay:.0f} s' if delay else ''}...")
+        if await _stopped(stop, delay):
+            return 0
+        last_restart = time.monotonic()
+        try:
+            pid = await demo.restart_bridge()
+        except DemoStartError as e:
+            _say(f"The bridge did not come back: {e}")
+            continue
+        _say(f"The bridge is running again (pid {pid}); it resumes from its database.")
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _tour(demo: Demo, pause: bool) -> None:
+    async def wait_for_enter() -> None:
+        if pause:
+            _say("(Enter to continue)")
+            await asyncio.to_thread(sys.stdin.readline)
+
+    try:
+        await Tour(dict(demo.state()), _say, wait_for_enter).run()
+    except (TourError, aiohttp.ClientError, TimeoutError, OSError) as e:
+        _say(f"The tour stopped: {e}. The demo keeps running until Ctrl-C.")
 
 
 def _say(text: str) -> None:

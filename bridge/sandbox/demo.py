@@ -17,7 +17,9 @@ What :class:`Demo` starts, all under one temporary directory:
   over federation.
 
 Every process is a child in its own process group, stopped by pid in :meth:`Demo.stop`,
-which also runs when start-up fails or is cancelled.
+which also runs when start-up fails or is cancelled. A bridge that dies is started again
+by :meth:`Demo.restart_bridge` (the CLI's supervisor decides when): it resumes from its
+database, which is the point of showing it.
 """
 
 from __future__ import annotations
@@ -141,18 +143,35 @@ class Demo:
             shutil.rmtree(self.root, ignore_errors=True)
         log.info("demo stopped%s", f"; data kept in {self.root}" if self.options.keep else "")
 
+    async def restart_bridge(self) -> int:
+        """Start the bridge again after it died; update the state file; return its pid.
+
+        Raises DemoStartError (with its log tail) if it does not come up.
+        """
+        await self.bridge.stop()  # reaps it and whatever it left in its process group
+        pid = self.bridge.launch()
+        await self.bridge.wait_http(self._bridge_live_url, _BRIDGE_READY_S)
+        write_state_file(self.state_file, self.state())
+        return pid
+
+    @property
+    def _bridge_live_url(self) -> str:
+        return f"http://127.0.0.1:{self._bridge_port}/_bridge/health/live"
+
+    def bridge_died(self) -> bool:
+        return self.bridge.pid is not None and not self.bridge.running
+
     def started_pids(self) -> list[int]:
         """Every pid the demo started (homeserver restarts included)."""
         children = [p.pid for p in (self.sim, self.bridge) if p.pid is not None]
         return [*self.cluster.started_pids, *children]
 
     def exited(self) -> list[tuple[str, Path]]:
-        """Started processes no longer running (should stay empty), with their log paths."""
-        dead = [
-            (p.name, p.log_path)
-            for p in (self.sim, self.bridge)
-            if p.pid is not None and not p.running
-        ]
+        """The homeservers and the simulator no longer running, with their log paths.
+
+        Without them the demo cannot go on; the bridge is watched apart (:meth:`bridge_died`).
+        """
+        dead = [(self.sim.name, self.sim.log_path)] if self.sim.pid and not self.sim.running else []
         dead += [
             (f"homeserver {hs.server_name}", hs.log_path)
             for hs in self.cluster.homeservers
@@ -198,7 +217,7 @@ class Demo:
             admin_token=self.cluster.admin(0).access_token,
         )
         self.bridge.launch()
-        await self.bridge.wait_http(f"{settings.url}/_bridge/health/live", _BRIDGE_READY_S)
+        await self.bridge.wait_http(self._bridge_live_url, _BRIDGE_READY_S)
         room_id = await self._wait_portal_room(self.config, self.rc.room_id)
         self.rooms.append(BridgedRoom(self.rc.room_id, self.rc.room_name, room_id))
         await self._invite_and_join(self.config, room_id, remote_users)

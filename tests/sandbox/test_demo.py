@@ -324,3 +324,93 @@ def test_demo_follows_deletions_and_renames_made_in_rocketchat(
         row = world.finished_request_of(uid)
         assert row is not None and row["requester_side"] == "rocketchat"
     assert run.terminate() == 0, run.text()
+
+
+def _wait_until(what: str, probe: Any, run: DemoRun, limit_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        assert run.proc.poll() is None, f"demo exited:\n{run.text()}"
+        if found := probe():
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{what} within {limit_s:.0f} s:\n{run.text()}")
+
+
+def test_tour_runs_unattended_then_a_killed_bridge_is_restarted_and_loses_nothing(
+    tmp_path: Path, demo_runs: list[DemoRun]
+) -> None:
+    run = DemoRun(tmp_path, "--servers", "2", "--tour", "--yes")
+    demo_runs.append(run)
+    state = run.wait_state()
+    # The tour: every step ran, with the real code, request id, status and dashboard.
+    _wait_until(
+        "the tour's end",
+        lambda: "The tour is over" in run.text() or "The tour stopped" in run.text(),
+        run,
+        180,
+    )
+    text = run.text()
+    assert "The tour stopped" not in text, text
+    for fragment in (
+        "Step 1 of 5",
+        "alice sees the answer in Rocket.Chat",
+        "$ bridge audit subject alice",
+        "!privacy delete confirm ",
+        "$ bridge privacy status er-",
+        state["bridge"]["dashboard"]["url"],
+        state["bridge"]["dashboard"]["admin_token"],
+    ):
+        assert fragment in text, fragment
+    assert "(Enter to continue)" not in text  # --yes never waits
+
+    # kill -9 the bridge; say something on both sides while it is down.
+    old_pid = state["bridge"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    room = state["rooms"][0]
+    bob = next(u for u in state["rocketchat"]["users"] if u["username"] == "bob")
+    rc_auth = {"X-User-Id": bob["user_id"], "X-Auth-Token": bob["auth_token"]}
+    rc = state["rocketchat"]["url"]
+    hs = state["homeservers"][1]
+    carol = hs["users"][0]
+    mx_auth = {"Authorization": f"Bearer {carol['access_token']}"}
+    mx_room = urllib.parse.quote(room["matrix_room_id"], safe="")
+    mx = f"{hs['client_url']}/_matrix/client/v3/rooms/{mx_room}"
+    from_rc = f"said on Rocket.Chat while the bridge was down {os.urandom(3).hex()}"
+    from_mx = f"said on Matrix while the bridge was down {os.urandom(3).hex()}"
+    _call(
+        "POST",
+        f"{rc}/api/v1/chat.postMessage",
+        {"roomId": room["rocketchat_room_id"], "text": from_rc},
+        rc_auth,
+    )
+    _call(
+        "PUT",
+        f"{mx}/send/m.room.message/{os.urandom(8).hex()}",
+        {"msgtype": "m.text", "body": from_mx},
+        mx_auth,
+    )
+    assert json.loads(run.state_file.read_text())["bridge"]["pid"] == old_pid  # still down
+
+    def new_pid() -> int | None:
+        pid = json.loads(run.state_file.read_text())["bridge"]["pid"]
+        return pid if pid != old_pid else None
+
+    pid = _wait_until("a restarted bridge in the state file", new_pid, run)
+    assert is_pid_alive(pid) and not is_pid_alive(old_pid)
+    assert f"The bridge (pid {old_pid}) stopped unexpectedly" in run.text()
+    assert f"The bridge is running again (pid {pid})" in run.text()
+
+    def in_matrix() -> bool:
+        events = _call("GET", f"{mx}/messages?dir=b&limit=50", headers=mx_auth)["chunk"]
+        return any(from_rc in str(e.get("content", {}).get("body", "")) for e in events)
+
+    def in_rocketchat() -> bool:
+        url = f"{rc}/api/v1/channels.history?roomId={room['rocketchat_room_id']}&count=50"
+        return any(
+            from_mx in m.get("msg", "") for m in _call("GET", url, headers=rc_auth)["messages"]
+        )
+
+    _wait_until("the Rocket.Chat message to reach Matrix", in_matrix, run)
+    _wait_until("the Matrix message to reach Rocket.Chat", in_rocketchat, run)
+    assert run.terminate() == 0, run.text()
+    assert not is_pid_alive(pid)
