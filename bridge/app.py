@@ -46,8 +46,10 @@ from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
+from bridge.privacy.mail import MAIL_SEND, MailSender, mailed
 from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_gate import PARTNER_ENFORCE
+from bridge.privacy.partners import contacts_of
 from bridge.privacy.rc_deletions import RocketChatDeletions
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
@@ -95,7 +97,7 @@ class BridgeApp:
             erasure_settings(config),
             after_finish=None if self.checkpoints is None else self.checkpoints.publish_quietly,
         )
-        self.erasure_support = SupportLookup(config.privacy.contacts)
+        self.erasure_support = SupportLookup(config.privacy.contacts, register=contacts_of(self.db))
         # Deletes what is kept past its retention (docs/security.md), hourly by default.
         self.housekeeping = housekeeping(config, self.db, self.erasure, self.ledger)
         self._tasks: list[asyncio.Task[None]] = []
@@ -188,10 +190,12 @@ class BridgeApp:
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
         executors[PARTNER_ENFORCE] = MatrixExecutors._guard(enforcement.enforce)
         executors |= self._people_executors(api, fetch_rc_file)
+        executors[MAIL_SEND] = MailSender(self.config.mail).send
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
             actions.BRIDGE_LINK: self._linked,
             PARTNER_ENFORCE: enforced,
+            MAIL_SEND: mailed,
         }
         executors |= observed(self.db, self._erasure_executors(api))
         on_done |= ErasureRecords().table()

@@ -180,6 +180,25 @@ class AuditConfig:
     checkpoint_interval_minutes: int = 60
 
 
+MailSecurity = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """The SMTP server erasure notices and incident requests to e-mail contacts go
+    through (docs/partners.md). Without a host, e-mail contacts cannot be reached."""
+
+    host: str | None = None
+    port: int = 587
+    # "starttls" (upgrade, refuse a server without it), "tls" (implicit TLS, port 465),
+    # "none" (plain; only for a mail server on loopback).
+    security: MailSecurity = "starttls"
+    sender: str | None = None
+    username: str | None = None
+    # A secret: password_path / BRIDGE_MAIL_PASSWORD.
+    password: str | None = None
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     level: LogLevel = "INFO"
@@ -199,6 +218,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from typing import Any, cast
 from urllib.parse import quote
@@ -31,6 +32,7 @@ from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
 from bridge.privacy.erasure_model import RequestState
+from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import REQUEST_EVENT, NoticeContent, SupportLookup
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -109,6 +111,7 @@ class MatrixErasureExecutors:
         self._config = config
         self._support = support
         self._admin = admin
+        self._mail_enabled = bool(config.mail.host)
 
     def table(self) -> dict[str, Executor]:
         guard = MatrixExecutors._guard  # noqa: SLF001 - the one mapping of Matrix errors
@@ -228,8 +231,9 @@ class MatrixErasureExecutors:
         server = action.payload["server"]
         content = await self._notice_content(request, server)
         contacts = await self._support.contacts(server)
-        if not contacts.users:
+        if not contacts.any:
             return {"contacts": [], "reason": contacts.reason or "no contact published"}
+        mailed = await self._mail(action, content, server, contacts.emails)
         rooms: dict[str, str] = {}
         for contact in contacts.users:
             room = await self._dm_room(contact)
@@ -249,7 +253,32 @@ class MatrixErasureExecutors:
                 txn_id=self._ids.matrix_txn_id(base + ":data"),
             )
         # Which contact got it in which room: only they, there, can acknowledge it.
-        return {"contacts": list(contacts.users), "source": contacts.source, "rooms": rooms}
+        return {
+            "contacts": list(contacts.users),
+            "source": contacts.source,
+            "rooms": rooms,
+            **mailed,
+        }
+
+    async def _mail(
+        self, action: Action, content: NoticeContent, server: str, emails: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """Queue the notice to each e-mail contact (sent by the outbox, retried there)."""
+        if not emails:
+            return {}
+        if not self._mail_enabled:
+            return {"mail": "no mail server configured (mail.host)"}
+        text = content.text() + "\n\n" + json.dumps(content.event(), indent=2)
+        subject = f"Erasure request {content.request_id} from {content.organisation}"
+        async with self._db.unit_of_work() as uow:
+            for email in emails:
+                await uow.enqueue(
+                    mail_action(
+                        action.key, email, subject, text, request_id=content.request_id,
+                        server=server,
+                    )
+                )  # fmt: skip
+        return {"mail_queued": len(emails)}
 
     async def _notice_content(self, request: RequestRecord, server: str) -> NoticeContent:
         async with self._db.unit_of_work() as uow:

@@ -151,9 +151,18 @@ class ErasureRecords:
     async def notice_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         rid, server = action.payload["request_id"], action.payload["server"]
         contacts = (result or {}).get("contacts") or []
+        queued = int((result or {}).get("mail_queued") or 0)
         detail: str | None
         if contacts:
             status, detail = words.ADMIN_NOTIFIED, "notified " + ", ".join(contacts)
+            if queued:
+                detail += f"; e-mail queued to {queued} contact(s)"
+        elif queued:
+            # Only e-mail contacts: "admin notified" once the mail server took it.
+            status, detail = words.PENDING, f"e-mail queued to {queued} contact(s)"
+        elif (result or {}).get("mail"):
+            status = words.NO_CONTACT
+            detail = "e-mail contacts only: " + str((result or {})["mail"])
         else:
             status = words.NO_CONTACT
             detail = str((result or {}).get("reason") or "") or None

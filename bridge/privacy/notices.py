@@ -1,7 +1,10 @@
 """Notices to the admins of recipient servers (GDPR Art. 17(2) and 19, CCPA §1798.105(c)).
 
-Contacts come from the server's ``/.well-known/matrix/support`` (MSC1929), or else from
-``privacy.contacts`` in the config. The notice is a DM from the bridge bot in two parts:
+Contacts come from the partner register, else from the server's
+``/.well-known/matrix/support`` (MSC1929, now the Matrix spec's "GET
+/.well-known/matrix/support"), else from ``privacy.contacts`` in the config. A contact
+may be a Matrix id, an e-mail address, or both; e-mail goes through the outbox
+(``bridge.privacy.mail``). The notice is a DM from the bridge bot in two parts:
 a human-readable ``m.notice`` and a machine-readable event of type
 :data:`REQUEST_EVENT` that another instance of this bridge (or a script) can act on and
 answer with :data:`ACK_EVENT` (docs/erasure.md has both formats).
@@ -12,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -31,26 +34,60 @@ ADMIN_ROLES = ("m.role.admin", "m.role.security")
 @dataclass(frozen=True)
 class Contacts:
     users: tuple[UserID, ...]
-    source: str  # "well-known", "config" or "none"
+    source: str  # "register", "well-known", "config" or "none"
     reason: str | None = None  # why none were found
+    emails: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.users or self.emails)
+
+
+# The partner register's contacts of a server: (Matrix ids, e-mail addresses).
+RegisterContacts = Callable[[str], Awaitable[tuple[tuple[str, ...], tuple[str, ...]]]]
 
 
 def parse_support(body: object) -> tuple[UserID, ...]:
     """Matrix ids of admin/security contacts in an MSC1929 document."""
+    return parse_support_contacts(body)[0]
+
+
+def parse_support_contacts(body: object) -> tuple[tuple[UserID, ...], tuple[str, ...]]:
+    """Matrix ids and e-mail addresses of admin/security contacts in an MSC1929 document.
+
+    A contact has a ``role`` and at least one of ``matrix_id`` and ``email_address``
+    (Matrix spec, "GET /.well-known/matrix/support"); one with only an address counts."""
     if not isinstance(body, dict):
-        return ()
+        return (), ()
     found: list[UserID] = []
+    emails: list[str] = []
     for contact in body.get("contacts") or []:
-        if not isinstance(contact, dict):
+        if not isinstance(contact, dict) or contact.get("role") not in ADMIN_ROLES:
             continue
-        mxid, role = contact.get("matrix_id"), contact.get("role")
-        if isinstance(mxid, str) and mxid.startswith("@") and role in ADMIN_ROLES:
+        mxid, email = contact.get("matrix_id"), contact.get("email_address")
+        if isinstance(mxid, str) and mxid.startswith("@"):
             found.append(UserID(mxid))
+        if isinstance(email, str) and _email_ok(email):
+            emails.append(email)
     # The MSC's first draft called the list "admins"; some servers still publish that.
     for contact in body.get("admins") or []:
         if isinstance(contact, dict) and isinstance(contact.get("matrix_id"), str):
             found.append(UserID(contact["matrix_id"]))
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found)), tuple(dict.fromkeys(emails))
+
+
+def _email_ok(value: str) -> bool:
+    """A published address is used only if it is one the bridge would accept itself (no
+    line breaks for a header, one @): a remote document must not steer our mail."""
+    # Imported here: partner_values imports nothing of this module, but keeps its
+    # checks in one place.
+    from bridge.privacy.partner_values import PartnerError, check_email  # noqa: PLC0415
+
+    try:
+        check_email(value)
+    except PartnerError:
+        return False
+    return True
 
 
 class SupportLookup:
@@ -62,22 +99,37 @@ class SupportLookup:
         *,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 5.0,
+        register: RegisterContacts | None = None,
+        https_port: int | None = None,
     ) -> None:
         self._configured = configured
         self.ssl_context = ssl_context
         self._timeout = timeout
+        self.register = register
+        # Only for a sandbox that cannot listen on 443 (bridge.sandbox.support_front).
+        self.https_port = https_port
 
     async def contacts(self, server: str) -> Contacts:
-        published, reason = await self._well_known(server)
-        if published:
-            return Contacts(published, "well-known")
+        if self.register is not None:
+            users, emails = await self.register(server)
+            if users or emails:
+                return Contacts(tuple(UserID(u) for u in users), "register", None, emails)
+        (published, emails), reason = await self._well_known(server)
+        if published or emails:
+            return Contacts(published, "well-known", None, emails)
         configured = tuple(UserID(u) for u in self._configured.get(server, ()))
         if configured:
             return Contacts(configured, "config")
         return Contacts((), "none", reason)
 
-    async def _well_known(self, server: str) -> tuple[tuple[UserID, ...], str]:
-        url = f"https://{server}/.well-known/matrix/support"
+    async def _well_known(
+        self, server: str
+    ) -> tuple[tuple[tuple[UserID, ...], tuple[str, ...]], str]:
+        # On the *hostname* of the server name, without its port (Matrix spec, "GET
+        # /.well-known/matrix/support": like the client well-known URI).
+        host = server.rsplit(":", 1)[0] if not server.endswith("]") else server
+        port = "" if self.https_port is None else f":{self.https_port}"
+        url = f"https://{host}{port}/.well-known/matrix/support"
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
             async with (
@@ -85,13 +137,13 @@ class SupportLookup:
                 session.get(url, ssl=self.ssl_context or True) as resp,
             ):
                 if resp.status != 200:
-                    return (), f"{url} answered {resp.status}"
+                    return ((), ()), f"{url} answered {resp.status}"
                 body = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             log.info("No MSC1929 support document from %s: %s", server, type(e).__name__)
-            return (), f"{url} unreachable ({type(e).__name__})"
-        users = parse_support(body)
-        return users, "" if users else f"{url} lists no admin contact"
+            return ((), ()), f"{url} unreachable ({type(e).__name__})"
+        found = parse_support_contacts(body)
+        return found, "" if found[0] or found[1] else f"{url} lists no admin contact"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ docs/partners.md describes the fields and their use.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bridge.privacy.audit import AuditLog
@@ -202,3 +203,20 @@ class PartnerRegister:
 async def get_partner(uow: UnitOfWork, server: str) -> Partner | None:
     record = await uow.partners.get(server)
     return None if record is None else _from_record(record)
+
+
+def contacts_of(
+    db: Database,
+) -> Callable[[str], Awaitable[tuple[tuple[str, ...], tuple[str, ...]]]]:
+    """The register's contacts of a server as (Matrix ids, e-mail addresses), for
+    ``bridge.privacy.notices.SupportLookup``: the register comes before MSC1929."""
+
+    async def lookup(server: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        partner = await PartnerRegister(db).get(server)
+        if partner is None:
+            return (), ()
+        users = tuple(c.matrix_id for c in partner.contacts if c.matrix_id)
+        emails = tuple(c.email for c in partner.contacts if c.email)
+        return users, emails
+
+    return lookup

@@ -1,0 +1,125 @@
+"""Mail to partners' e-mail contacts, through the outbox (docs/partners.md).
+
+Each message is an outbox action of kind :data:`MAIL_SEND` with its own idempotency key,
+so a mail server that is down or busy is retried like every other outbound effect, and a
+crash after queueing loses nothing. The Message-ID is derived from the key: a message
+sent twice after a lost answer carries the same id, which mail systems use to tell
+copies apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+import aiosmtplib
+
+from bridge.config.model import MailConfig
+from bridge.privacy import report as words
+from bridge.privacy.audit import AuditLog
+from bridge.storage.database import UnitOfWork
+from bridge.storage.erasure import NOTICE_ROOM
+from bridge.storage.outbox import Action, NewAction
+from bridge.workers.outbox import PermanentFailure, RetryLater, Unavailable
+
+log = logging.getLogger(__name__)
+
+MAIL_SEND = "mail.send"
+MAIL_SENT = "mail.sent"
+TIMEOUT_S = 30.0
+
+
+def mail_action(
+    key: str,
+    to: str,
+    subject: str,
+    text: str,
+    *,
+    request_id: str | None = None,
+    server: str | None = None,
+) -> NewAction:
+    """A mail to one address; ``request_id``/``server`` tie it to an erasure notice."""
+    digest = hashlib.sha256(to.encode()).hexdigest()[:16]
+    return NewAction(
+        key=f"{key}:mail:{digest}",
+        kind=MAIL_SEND,
+        queue=f"mail:{digest}",
+        payload={
+            "to": to,
+            "subject": subject,
+            "text": text,
+            "request_id": request_id,
+            "server": server,
+        },
+    )
+
+
+def message_id(key: str) -> str:
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@rc-matrix-bridge>"
+
+
+class MailSender:
+    def __init__(self, config: MailConfig) -> None:
+        self._config = config
+
+    def message(self, action: Action) -> EmailMessage:
+        payload = action.payload
+        msg = EmailMessage()
+        msg["From"] = self._config.sender or f"bridge@{self._config.host}"
+        msg["To"] = payload["to"]
+        msg["Subject"] = payload["subject"]
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = message_id(action.key)
+        msg.set_content(payload["text"])
+        return msg
+
+    async def send(self, action: Action) -> dict[str, Any]:
+        c = self._config
+        if not c.host:
+            raise PermanentFailure("no mail server configured (mail.host)")
+        try:
+            await aiosmtplib.send(
+                self.message(action),
+                hostname=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password,
+                use_tls=c.security == "tls",
+                start_tls=True if c.security == "starttls" else False,
+                timeout=TIMEOUT_S,
+            )
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected) as e:
+            raise Unavailable(f"mail server unreachable: {type(e).__name__}") from e
+        except aiosmtplib.SMTPTimeoutError as e:
+            raise Unavailable("mail server timed out") from e
+        except aiosmtplib.SMTPRecipientsRefused as e:
+            raise PermanentFailure("the mail server refused the recipient") from e
+        except aiosmtplib.SMTPResponseException as e:
+            if e.code >= 500:
+                raise PermanentFailure(f"the mail server refused the message ({e.code})") from e
+            raise RetryLater(f"the mail server answered {e.code}") from e
+        except aiosmtplib.SMTPException as e:
+            raise RetryLater(f"mail: {type(e).__name__}") from e
+        except OSError as e:
+            raise Unavailable(f"mail server unreachable: {type(e).__name__}") from e
+        log.info("Mail %s sent", action.id)
+        return {"sent": True}
+
+
+async def mailed(uow: UnitOfWork, action: Action, result: Any) -> None:
+    """A sent notice mail: the recipient server's notice row says so, and the audit chain."""
+    rid, server = action.payload.get("request_id"), action.payload.get("server")
+    if rid and server:
+        await uow.erasure.set_recipient(
+            rid,
+            server,
+            NOTICE_ROOM,
+            words.ADMIN_NOTIFIED,
+            "e-mailed an admin contact",
+            unless=(words.ACKNOWLEDGED,),
+        )
+    details = {"request_id": rid, "server": server, "outcome": "sent"}
+    await AuditLog.append(uow, MAIL_SENT, "bridge", None, details)
