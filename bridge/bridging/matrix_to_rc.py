@@ -296,7 +296,13 @@ class MatrixToRocketChat:
     ) -> None:
         reaction = await uow.bridging.reaction(redacts)
         if reaction is not None:
-            rc_message_id, shortcode, _sender = reaction
+            rc_message_id, shortcode, reacter = reaction
+            if reacter != event["sender"]:
+                # Rocket.Chat removes only the caller's own reaction (redactions.py).
+                await redactions.refuse_reaction(
+                    uow, portal.matrix_room_id or "", event["sender"], redacts
+                )
+                return
             await self._react_action(
                 uow, portal, event, rc_message_id, shortcode, should_react=False, redacts=redacts
             )

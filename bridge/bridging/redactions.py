@@ -16,6 +16,12 @@ rule of its own:
 
 Any other redaction deletes nothing on Rocket.Chat; the refusal is logged at INFO and
 written to the audit log as ``redaction.refused``, without content.
+
+A reaction is removed on Rocket.Chat only by a redaction from the person who reacted:
+Rocket.Chat's ``chat.react`` adds or takes away the caller's own reaction only
+(apps/meteor/app/reactions/server/setReaction.ts), so acting on anyone else's redaction
+would take away the redacter's own reaction of the same emoji, if they had one, and leave
+the reacter's in place. Those redactions are refused and recorded the same way.
 """
 
 from __future__ import annotations
@@ -120,5 +126,21 @@ async def checked(uow: UnitOfWork, action: Action, result: dict[str, Any] | None
             "event_id": p["redacts"],
             "reason": f"power {result['level']} below the room's redact level "
             f"{result['needed']}, and not the sender",
+        },
+    )
+
+
+async def refuse_reaction(uow: UnitOfWork, room_id: str, sender: str, redacts: str) -> None:
+    """Record that a redaction of someone else's reaction removes nothing on Rocket.Chat."""
+    log.info("Redaction of reaction %s in %s not applied: not the reacter's", redacts, room_id)
+    await audit.AuditLog.append(
+        uow,
+        REFUSED,
+        sender,
+        None,
+        {
+            "room_id": room_id,
+            "event_id": redacts,
+            "reason": "a reaction is removed on Rocket.Chat only by the person who reacted",
         },
     )

@@ -11,6 +11,7 @@ import pytest
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, UserID
 
 from bridge.bridging.redactions import REFUSED
+from bridge.ids import RCMessageID
 from bridge.privacy.audit import AuditLog
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView, rc_history
@@ -87,3 +88,71 @@ async def test_only_the_author_or_a_moderator_deletes_on_rocketchat(
     finally:
         await nobody.close()
         await mod.close()
+
+
+async def test_a_reaction_is_taken_away_on_rocketchat_only_by_the_person_who_reacted(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+) -> None:
+    """Rocket.Chat's chat.react takes away the caller's own reaction only: a moderator's
+    redaction of bob's reaction must not remove the moderator's own, and cannot remove
+    bob's; bob's own redaction does."""
+    carol = await bridge_stack.rc_user()
+    bob_user, mod_user = await make_user(1), await make_user(0)
+    room = await portal([carol], [bob_user, mod_user])
+    bob, mod = MatrixView(bob_user), MatrixView(mod_user)
+    rid = RoomID(room.matrix_room_id)
+    try:
+        carol_msg, carol_event = await say(carol, room, bob, "react to this")
+        relates = {"rel_type": "m.annotation", "event_id": carol_event, "key": "👍"}
+        bobs = await bob.send(rid, {"m.relates_to": relates}, "m.reaction")
+        await mod.send(rid, {"m.relates_to": relates}, "m.reaction")
+        names = {
+            user.user_id: await wait_for(_shadow(bridge_stack, user.user_id), 60)
+            for user in (bob_user, mod_user)
+        }
+
+        async def reacted() -> set[str] | None:
+            message = await carol.get_message(RCMessageID(carol_msg))
+            people = {str(name) for name in message.reactions.get(":thumbsup:", ())}
+            return people if people == set(names.values()) else None
+
+        await wait_for(reacted, 60)
+        await _grant(bridge_stack, rid, mod_user.user_id, 50)
+        await mod.client.redact(rid, bobs)
+
+        async def refused() -> bool:
+            entries = await AuditLog(bridge_stack.app.db).newest(kind=REFUSED, limit=100)
+            return any(e.details.get("event_id") == bobs for e in entries)
+
+        await wait_for(refused, 60)
+        await bob.send(rid, {"msgtype": "m.text", "body": "bob after the redaction"})
+
+        async def after() -> bool:
+            texts = [m.text for m in await rc_history(carol, room.rc_room_id)]
+            return "bob after the redaction" in texts
+
+        await wait_for(after, 60)  # same queue: the redaction was settled before
+        assert await reacted() == set(names.values()), "the moderator's own reaction stays"
+        await bob.client.redact(rid, bobs)
+
+        async def only_mod() -> bool:
+            message = await carol.get_message(RCMessageID(carol_msg))
+            return list(message.reactions.get(":thumbsup:", ())) == [names[mod_user.user_id]]
+
+        await wait_for(only_mod, 60)
+    finally:
+        await bob.close()
+        await mod.close()
+
+
+def _shadow(stack: BridgeStack, user_id: str) -> Callable[[], Awaitable[str | None]]:
+    """A probe for the Rocket.Chat username of ``user_id``'s shadow, once it exists."""
+
+    async def username() -> str | None:
+        async with stack.app.db.unit_of_work() as uow:
+            shadow = await uow.bridging.shadow(user_id)
+        return None if shadow is None else shadow.rc_username
+
+    return username
