@@ -95,6 +95,9 @@ class PrivacyConfig:
     # Admin contacts of remote homeservers for erasure notices, when a server publishes
     # none at /.well-known/matrix/support (MSC1929): server name -> Matrix user ids.
     contacts: dict[str, list[str]] = field(default_factory=dict)
+    # Servers whose admins run an erasure receiver (docs/erasure-protocol.md): a request
+    # stays open until theirs answers "applied" or "refused", or its deadline passes.
+    receivers: list[str] = field(default_factory=list)
     # What the relay does for a room holding a server not in the partner register
     # (docs/partners.md): relay ("allow"), wait for an admin's decision ("hold"), or treat
     # it like a partner under "deny".

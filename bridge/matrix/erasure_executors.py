@@ -33,7 +33,8 @@ from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.mail import mail_action
-from bridge.privacy.notices import REQUEST_EVENT, NoticeContent, SupportLookup
+from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
+from bridge.privacy.pseudonyms import audit_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
@@ -214,13 +215,14 @@ class MatrixErasureExecutors:
         if ghost is None:
             return {"detail": "no ghost, no media"}
         before = request.scope_before_ms
-        deleted = 0
+        deleted: list[str] = []
         for media in await self._admin.user_media(ghost):
             if before is not None and int(media.get("created_ts", 0)) >= before:
                 continue
             await self._admin.delete_media(self._ids.domain, str(media["media_id"]))
-            deleted += 1
-        return {"detail": f"{deleted} file(s) deleted from the media store"}
+            deleted.append(f"mxc://{self._ids.domain}/{media['media_id']}")
+        # The list goes into the notices: servers that cached them are asked to purge.
+        return {"detail": f"{len(deleted)} file(s) deleted from the media store", "media": deleted}
 
     # -- notices -------------------------------------------------------------------------
 
@@ -284,13 +286,30 @@ class MatrixErasureExecutors:
         async with self._db.unit_of_work() as uow:
             items = await uow.erasure.items(request.id)
             rows = await uow.erasure.recipients(request.id)
+            steps = {s.step: s for s in await uow.erasure.steps(request.id)}
+        media_step = steps.get("media")
+        if media_step is not None and media_step.status == words.PENDING:
+            # The notice names the media deleted, so servers purge their cached copies.
+            raise Waiting("waiting for the media step", 1.0)
+        media = json.loads(media_step.data) if media_step and media_step.data else []
         rooms: dict[str, list[str]] = {r.room_id: [] for r in rows if r.recipient == server}
         rooms.pop("", None)
         for item in items:
             if server in item.recipients.split() and item.matrix_status != words.NOT_NEEDED:
                 rooms.setdefault(item.room_id, []).append(str(item.event_id))
+        subject = request.subject_rc_id or request.subject_matrix_id
         return NoticeContent(
-            request.id, request.extended_due_ms or request.due_ms, rooms, self._ids.domain
+            request.id,
+            request.extended_due_ms or request.due_ms,
+            rooms,
+            self._ids.domain,
+            media=media,
+            subject=(
+                audit_name(self._config.privacy.hash_key.encode(), subject)
+                if subject
+                else f"pseudonym:{request.pseudonym or ''}"
+            ),
+            legal_basis=LEGAL_BASIS.get(request.jurisdiction, LEGAL_BASIS["gdpr"]),
         )
 
     async def _dm_room(self, contact: UserID) -> RoomID:

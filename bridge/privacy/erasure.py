@@ -37,6 +37,7 @@ from bridge.privacy.erasure_model import (
     RequestState,
 )
 from bridge.privacy.erasure_plan import ErasurePlanner, PlanSettings
+from bridge.privacy.erasure_protocol import Response
 from bridge.privacy.erasure_status import read_status, render_report
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
@@ -60,6 +61,8 @@ class EngineSettings:
     ledger: LedgerSettings
     mode: PrivacyMode = "self-service"
     poll_seconds: float = 1.0
+    # Servers running an erasure receiver: a request waits for their final answer.
+    receivers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,12 @@ def erasure_settings(config: Config) -> EngineSettings:
         bot=config.bot_mxid,
         admin_token=bool(config.homeserver.admin_token),
     )
-    return EngineSettings(plan=plan, ledger=ledger, mode=config.privacy.mode)
+    return EngineSettings(
+        plan=plan,
+        ledger=ledger,
+        mode=config.privacy.mode,
+        receivers=tuple(config.privacy.receivers),
+    )
 
 
 class ErasureEngine:
@@ -283,6 +291,20 @@ class ErasureEngine:
             await log_event(uow, request_id, "acknowledged", sender, server)
         return changed > 0
 
+    async def record_response(
+        self, uow: UnitOfWork, request_id: str, server: str, sender: str, answer: Response
+    ) -> bool:
+        """A receiver's final answer: "purged by recipient" or "refused by recipient"."""
+        status = words.PURGED if answer.status == "applied" else words.REFUSED
+        detail = (answer.detail if status == words.PURGED else answer.reason)[:400]
+        changed = await uow.erasure.set_recipient(
+            request_id, server, NOTICE_ROOM, status, detail or None, unless=words.ANSWERED
+        )
+        if changed:
+            await log_event(uow, request_id, answer.status, sender, f"{server}: {detail}"[:500])
+            self.wake()
+        return changed > 0
+
     # -- driving -------------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -342,6 +364,8 @@ class ErasureEngine:
             if counts.get("pending", 0):
                 return False
             status = await read_status(uow, request)
+            if self._awaits_receiver(status):
+                return False
             # A dead letter (given up, or dropped by an operator) left something undone.
             given_up = sum(counts.get(s, 0) for s in (DEAD, DROPPED))
             partial = given_up > 0 or _incomplete(status)
@@ -359,6 +383,18 @@ class ErasureEngine:
         if self._after_finish is not None:
             await self._after_finish()
         return True
+
+    def _awaits_receiver(self, status: ErasureStatus) -> bool:
+        """A server with a receiver was notified and has not answered "applied" or
+        "refused": the request stays open for its answer until the deadline."""
+        if now_ms() >= status.due_ms:
+            return False
+        return any(
+            r.room_id is None
+            and r.recipient in self._settings.receivers
+            and r.status in (words.ADMIN_NOTIFIED, words.ACKNOWLEDGED)
+            for r in status.recipients
+        )
 
     async def _scrub_copies(self, uow: UnitOfWork, request: RequestRecord) -> None:
         """Keep only pseudonymous tombstones (GDPR Art. 17(1) vs Art. 5(2) evidence)."""

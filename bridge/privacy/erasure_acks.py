@@ -1,4 +1,6 @@
-"""Answers from remote bridges: an ``org.rcbridge.erasure_ack`` in a notice DM room.
+"""Answers from remote servers in a notice DM room: an ``org.rcbridge.erasure_ack``, or a
+receiver's ``org.rcbridge.erasure_response`` (docs/erasure-protocol.md): ``received``
+counts as the acknowledgement, ``applied`` and ``refused`` are final answers.
 
 A Matrix inbox handler (registered in app.py next to the relay): the acknowledgement
 is recorded in the same transaction that marks the event processed, so it is neither
@@ -9,7 +11,8 @@ when all of these hold:
 
 - its sender is a contact the request's notice was sent to (recorded when it went out);
 - it arrives in the DM room that contact's notice went to;
-- the request is still waiting for it: that server's notice row says "admin notified".
+- the request is still waiting for it: that server's notice row says "admin notified"
+  (or, for a final answer, "acknowledged by remote").
 
 Anything else is ignored, and written to the audit log as a refused acknowledgement; the
 room hears nothing back (an answer would tell a forger what to change).
@@ -22,7 +25,8 @@ import logging
 from bridge.privacy import audit
 from bridge.privacy import report as words
 from bridge.privacy.erasure import ErasureEngine
-from bridge.privacy.notices import ACK_EVENT
+from bridge.privacy.erasure_protocol import ProtocolError, Response
+from bridge.privacy.notices import ACK_EVENT, RESPONSE_EVENT
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
 from bridge.storage.inbox import StoredEvent
@@ -41,6 +45,9 @@ class ErasureAckHandler:
 
     async def __call__(self, uow: UnitOfWork, event: StoredEvent) -> None:
         payload = event.payload
+        if payload.get("type") == RESPONSE_EVENT:
+            await self._response(uow, payload)
+            return
         if payload.get("type") != ACK_EVENT:
             return
         content, sender, room = (
@@ -61,9 +68,37 @@ class ErasureAckHandler:
         if await self._engine.record_ack(uow, request_id, server, sender):
             log.info("Erasure request %s acknowledged for %s", request_id, server)
 
+    async def _response(self, uow: UnitOfWork, payload: dict[str, object]) -> None:
+        content, sender, room = (
+            payload.get("content"),
+            payload.get("sender"),
+            payload.get("room_id"),
+        )
+        if not isinstance(sender, str) or not isinstance(room, str):
+            return
+        try:
+            answer = Response.parse(content if isinstance(content, dict) else {})
+        except ProtocolError as e:
+            await _refuse(uow, sender, room, None, f"not a response: {e}")
+            return
+        waiting: tuple[str, ...] = (words.ADMIN_NOTIFIED,)
+        if answer.status != "received":
+            waiting = (words.ADMIN_NOTIFIED, words.ACKNOWLEDGED)
+        server, why = await _notified_server(uow, answer.request_id, sender, room, waiting)
+        if server is None:
+            await _refuse(uow, sender, room, answer.request_id, why)
+        elif answer.status == "received":
+            await self._engine.record_ack(uow, answer.request_id, server, sender)
+        elif await self._engine.record_response(uow, answer.request_id, server, sender, answer):
+            log.info("Erasure request %s: %s by %s", answer.request_id, answer.status, server)
+
 
 async def _notified_server(
-    uow: UnitOfWork, request_id: str, sender: str, room: str
+    uow: UnitOfWork,
+    request_id: str,
+    sender: str,
+    room: str,
+    waiting: tuple[str, ...] = (words.ADMIN_NOTIFIED,),
 ) -> tuple[str | None, str]:
     """The server whose notice ``sender`` may acknowledge in ``room``, or why none."""
     contacts = await uow.erasure.notice_contacts(request_id, sender)
@@ -74,7 +109,7 @@ async def _notified_server(
         return None, WRONG_ROOM
     for row in await uow.erasure.recipients(request_id):
         if row.recipient in here and row.room_id == NOTICE_ROOM:
-            if row.status == words.ADMIN_NOTIFIED:
+            if row.status in waiting:
                 return row.recipient, ""
     return None, NOT_WAITING
 

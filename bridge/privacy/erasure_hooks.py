@@ -9,6 +9,7 @@ once. ``observed()`` wraps the executors so a failure that will be retried shows
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -73,7 +74,7 @@ class ErasureRecords:
             kinds.RC_CLEAN: self.rc_cleaned,
             kinds.GHOST_SCRUB: self.ghost_scrubbed,
             kinds.SHADOW_SCRUB: self.shadow_scrubbed,
-            kinds.MEDIA: self.step_done,
+            kinds.MEDIA: self.media_deleted,
             kinds.NOTICE: self.notice_sent,
             kinds.DELIVERY: self.delivery_observed,
         }
@@ -123,6 +124,17 @@ class ErasureRecords:
         detail = (result or {}).get("detail")
         await uow.erasure.set_step(
             action.payload["request_id"], action.payload["step"], "done", detail
+        )
+
+    async def media_deleted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        """Done, and which media went: the notices name them (docs/erasure-protocol.md)."""
+        media = list((result or {}).get("media") or [])
+        await uow.erasure.set_step(
+            action.payload["request_id"],
+            action.payload["step"],
+            "done",
+            (result or {}).get("detail"),
+            data=json.dumps(media),
         )
 
     async def ghost_scrubbed(self, uow: UnitOfWork, action: Action, result: Result) -> None:

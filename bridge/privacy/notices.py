@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 REQUEST_EVENT = "org.rcbridge.erasure_request"
 ACK_EVENT = "org.rcbridge.erasure_ack"
-NOTICE_VERSION = 1
+# A receiver's answers (docs/erasure-protocol.md): received, applied, refused.
+RESPONSE_EVENT = "org.rcbridge.erasure_response"
+NOTICE_VERSION = 2
+LEGAL_BASIS = {"gdpr": "GDPR Art. 17(2)", "ccpa": "CCPA §1798.105(c)"}
 # Roles defined by MSC1929; a security contact is also a right person for a data request.
 ADMIN_ROLES = ("m.role.admin", "m.role.security")
 
@@ -152,6 +155,9 @@ class NoticeContent:
     deadline_ms: int
     rooms: Mapping[str, Sequence[str]]  # room id -> event ids
     organisation: str  # our homeserver name
+    media: Sequence[str] = ()  # mxc URIs of the subject's media we deleted
+    subject: str = ""  # the subject's pseudonym (pseudonym:<hex>)
+    legal_basis: str = LEGAL_BASIS["gdpr"]
 
     def text(self) -> str:
         deadline = dt.datetime.fromtimestamp(self.deadline_ms / 1000, tz=dt.UTC).date()
@@ -176,5 +182,14 @@ class NoticeContent:
             "deadline": self.deadline_ms,
             "from": self.organisation,
             "rooms": {room: list(events) for room, events in sorted(self.rooms.items())},
+            "events": [
+                {"room_id": room, "event_id": event}
+                for room, events in sorted(self.rooms.items())
+                for event in events
+            ],
+            "media": list(self.media),
+            "subject": self.subject,
+            "legal_basis": self.legal_basis,
             "ack_event_type": ACK_EVENT,
+            "response_event_type": RESPONSE_EVENT,
         }

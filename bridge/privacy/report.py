@@ -19,6 +19,9 @@ DELIVERED = "delivered"  # the homeserver reports the destination caught up
 ADMIN_NOTIFIED = "admin notified"
 NO_CONTACT = "no contact published"
 ACKNOWLEDGED = "acknowledged by remote"
+# A receiver's answers (docs/erasure-protocol.md), each with its detail or reason.
+PURGED = "purged by recipient"
+REFUSED = "refused by recipient"
 DELETED = "deleted"  # the organisation's own Rocket.Chat, observed directly
 # Our Rocket.Chat took the message out of every view but keeps it in its database: with
 # Message_KeepHistory on, and always for a thread's parent message (Rocket.Chat
@@ -32,7 +35,9 @@ RETRYING = "retrying"
 
 # Statuses a recipient row never moves back from.
 FINAL_MATRIX = (REDACTION_SENT, DELIVERED)
-NOTICE_FINAL = (ADMIN_NOTIFIED, NO_CONTACT, ACKNOWLEDGED)
+NOTICE_FINAL = (ADMIN_NOTIFIED, NO_CONTACT, ACKNOWLEDGED, PURGED, REFUSED)
+# A receiver's final answers: nothing moves a notice row away from them.
+ANSWERED = (PURGED, REFUSED)
 
 
 def failed(reason: str, *, retrying: bool = True) -> str:
@@ -75,7 +80,7 @@ def limits(unreachable: Sequence[tuple[str, str]], hidden: int) -> list[str]:
         by_status.setdefault(status, []).append(server)
     for status, servers in sorted(by_status.items()):
         names = ", ".join(sorted(servers))
-        if status in (ADMIN_NOTIFIED, ACKNOWLEDGED):
+        if status in (ADMIN_NOTIFIED, ACKNOWLEDGED, PURGED, REFUSED):
             said = "their administrators were sent a written request instead"
         elif status == NO_CONTACT:
             said = "they publish no administrator contact, so no written request could be sent"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.privacy import report as words
+from bridge.privacy.erasure_model import ErasureStatus, RecipientStatus
 from bridge.privacy.erasure_status import render_report
 from bridge.storage.database import Database
 from bridge.storage.erasure import NOTICE_ROOM
@@ -56,3 +57,7 @@ async def test_hidden_rocketchat_copies_are_reported_as_kept(db: Database) -> No
     status = await engine.status(rid)
     assert status.rocketchat[words.HIDDEN] == 1
     assert "Our Rocket.Chat keeps 1 of your messages in its database" in render_report(status)
+
+
+def _notice_row(status: ErasureStatus, server: str) -> RecipientStatus:
+    return next(r for r in status.recipients if r.recipient == server and r.room_id is None)
