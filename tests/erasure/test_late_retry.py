@@ -60,8 +60,9 @@ def redact_action(created_ms: int) -> Action:
 
 def executors(server: ForgetfulHomeserver) -> MatrixErasureExecutors:
     ids = cast(Identities, SimpleNamespace(bot=BOT, matrix_txn_id=Identities.matrix_txn_id))
+    config = cast(Any, SimpleNamespace(mail=SimpleNamespace(host=None)))
     found = MatrixErasureExecutors(
-        cast(Any, None), cast(Any, None), ids, cast(Any, None), cast(Any, None), None
+        cast(Any, None), cast(Any, None), ids, config, cast(Any, None), None
     )
 
     async def item(_action: Action) -> ItemRecord:
