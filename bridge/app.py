@@ -25,6 +25,7 @@ from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
 from bridge.commands.bridge_admin import LINK
+from bridge.commands.incident_notify import IncidentNotices
 from bridge.commands.parser import is_command
 from bridge.commands.wiring import Commands
 from bridge.config import Config
@@ -187,10 +188,8 @@ class BridgeApp:
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
         executors[actions.BRIDGE_LINK] = self._link_action
-        enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
-        executors[PARTNER_ENFORCE] = MatrixExecutors._guard(enforcement.enforce)
+        executors |= self._partner_executors(api)
         executors |= self._people_executors(api, fetch_rc_file)
-        executors[MAIL_SEND] = MailSender(self.config.mail).send
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
             actions.BRIDGE_LINK: self._linked,
@@ -200,7 +199,8 @@ class BridgeApp:
         executors |= observed(self.db, self._erasure_executors(api))
         on_done |= ErasureRecords().table()
         executors |= commands.executors() | RedactionCheck(api.bot_intent).executors()
-        on_done |= commands.on_done() | RedactionCheck.on_done()
+        executors |= IncidentNotices(commands.sides).executors()
+        on_done |= commands.on_done() | RedactionCheck.on_done() | IncidentNotices.on_done()
         self.outbox_worker = self._outbox_worker(executors, on_done)
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
@@ -338,6 +338,14 @@ class BridgeApp:
         return {
             PROFILE_SCRUB: MatrixExecutors._guard(GhostScrub(api, fetch_rc_file)),  # noqa: SLF001
             ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction),
+        }
+
+    def _partner_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
+        """Partner policy enforcement and mail to partners' e-mail contacts."""
+        enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
+        return {
+            PARTNER_ENFORCE: MatrixExecutors._guard(enforcement.enforce),
+            MAIL_SEND: MailSender(self.config.mail).send,
         }
 
     def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:

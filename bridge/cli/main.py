@@ -11,6 +11,7 @@ from bridge.cli import (
     commands_audit,
     commands_core,
     commands_demo,
+    commands_incident,
     commands_outbox,
     commands_partner,
     commands_privacy,
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_privacy.register(sub)
     commands_outbox.register(sub)
     commands_partner.register(sub)
+    commands_incident.register(sub)
     return parser
 
 

@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.storage.ledger_rows import Disclosure, LedgerReach, LedgerRoom, LedgerServer
+from bridge.storage.ledger_rows import (
+    Disclosure,
+    LedgerReach,
+    LedgerRoom,
+    LedgerServer,
+    LedgerSubject,
+)
 
 DAY_MS = 86_400_000
 Cursor = tuple[int, int, int]  # (room_ref, sent_ms, disclosure id)
@@ -261,6 +267,42 @@ class LedgerReads:
             base.add_columns(func.count(Disclosure.subject_ref.distinct()))
         )
         return rows, int(subjects or 0)
+
+    async def server_breakdown(
+        self, server: ServerRecord, since: int | None
+    ) -> list[tuple[int, str, int, int, int]]:
+        """What reached a homeserver, as (subject_ref, room id, day, category mask, items);
+        the same reach join as ``server_stats``, so the totals agree."""
+        day = Disclosure.sent_ms // DAY_MS
+        q = (
+            select(Disclosure.subject_ref, LedgerRoom.room_id, day, Disclosure.categories)
+            .select_from(LedgerReach)
+            .join(Disclosure, _in_reach())
+            .join(LedgerRoom, LedgerRoom.id == Disclosure.room_ref)
+            .where(LedgerReach.server_ref == server.id)
+        )
+        q = _window(q, since, None).add_columns(func.count())
+        q = q.group_by(Disclosure.subject_ref, LedgerRoom.room_id, day, Disclosure.categories)
+        return [
+            (int(a), str(b), int(c), int(d), int(e))
+            for a, b, c, d, e in await self._session.execute(q)
+        ]
+
+    async def subjects(
+        self, refs: Sequence[int]
+    ) -> list[tuple[int, int, str | None, str | None, str | None, int | None]]:
+        """(id, origin, Matrix id, Rocket.Chat id, username, erased_ms) of each subject."""
+        rows = await self._session.execute(
+            select(
+                LedgerSubject.id,
+                LedgerSubject.origin,
+                LedgerSubject.matrix_user_id,
+                LedgerSubject.rc_user_id,
+                LedgerSubject.rc_username,
+                LedgerSubject.erased_ms,
+            ).where(LedgerSubject.id.in_(list(refs)))
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     async def flows(self, since: int | None, until: int | None, rc_origin: int) -> list[FlowRow]:
         day = Disclosure.sent_ms // DAY_MS

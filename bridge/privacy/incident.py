@@ -1,0 +1,219 @@
+"""Incident response for a compromised or banned partner server (GDPR Art. 33/34;
+docs/partners.md, Incident response).
+
+From the ledger: who was affected and what went to the server, per person, category,
+room and UTC day. Then, unless it is a dry run: a notice to each affected person through
+the bot on their own side, a request to erase to the server's contacts, optionally a
+``deny`` for the server, and a report for the supervisory authority with the fields of
+Art. 33(3), as JSON (``bridge/commands/schemas/incident.schema.json``) and Markdown.
+Every step is in the audit chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.privacy.categories import Category, Origin
+from bridge.storage.database import Database
+from bridge.storage.ledger_reads import DAY_MS
+
+REPORT_VERSION = 1
+SCHEMA_ID = "https://rc-matrix-privacy-bridge.invalid/schemas/incident.schema.json"
+
+
+def iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_text(day: int) -> str:
+    return dt.datetime.fromtimestamp(day * DAY_MS / 1000, tz=dt.UTC).date().isoformat()
+
+
+@dataclass
+class Affected:
+    """One person whose data reached the server."""
+
+    subject_id: int
+    side: str  # "rocketchat" or "matrix": where the bot can reach them
+    user_id: str | None
+    username: str | None
+    erased: bool
+    items: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+    rooms: Counter[str] = field(default_factory=Counter)
+    days: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def name(self) -> str:
+        return self.username or self.user_id or f"subject {self.subject_id}"
+
+    @property
+    def reachable(self) -> bool:
+        return not self.erased and self.user_id is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id,
+            "side": self.side,
+            "user_id": self.user_id,
+            "username": self.username,
+            "items": self.items,
+            "categories": dict(sorted(self.categories.items())),
+            "rooms": dict(sorted(self.rooms.items())),
+            "days": dict(sorted(self.days.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Scope:
+    server: str
+    since_ms: int | None
+    people: tuple[Affected, ...]
+
+    @property
+    def items(self) -> int:
+        return sum(p.items for p in self.people)
+
+    def totals(self, what: str) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for p in self.people:
+            total.update(getattr(p, what))
+        return dict(sorted(total.items()))
+
+
+async def incident_scope(db: Database, server: str, since_ms: int | None) -> Scope:
+    """The people affected and their items, from the ledger."""
+    async with db.ledger.reads() as reads:
+        record = await reads.server(server)
+        if record is None:
+            return Scope(server, since_ms, ())
+        rows = await reads.server_breakdown(record, since_ms)
+        subjects = await reads.subjects(sorted({r[0] for r in rows}))
+    people: dict[int, Affected] = {}
+    for sid, origin, mxid, rc_id, username, erased in subjects:
+        rocketchat = origin == Origin.ROCKETCHAT
+        people[sid] = Affected(
+            sid,
+            "rocketchat" if rocketchat else "matrix",
+            rc_id if rocketchat else mxid,
+            username if rocketchat else None,
+            erased is not None,
+        )
+    for sid, room, day, mask, count in rows:
+        person = people[sid]
+        person.items += count
+        for label in Category(mask).labels:
+            person.categories[label] += count
+        person.rooms[room] += count
+        person.days[day_text(day)] += count
+    ordered = sorted(people.values(), key=lambda p: (-p.items, p.subject_id))
+    return Scope(server, since_ms, tuple(ordered))
+
+
+def person_notice(scope: Scope, person: Affected, organisation: str) -> str:
+    """What the bot tells an affected person: what went to the server, and when."""
+    days = sorted(person.days)
+    cats = ", ".join(f"{k} ({v})" for k, v in sorted(person.categories.items()))
+    return (
+        f"Notice from {organisation}: the Matrix server {scope.server} is treated as "
+        "compromised or is no longer trusted. Through our Rocket.Chat bridge it received "
+        f"{person.items} item(s) of your personal data, from {days[0]} to {days[-1]}, in "
+        f"{len(person.rooms)} room(s): {cats}. We have asked its operators to erase them. "
+        "You can see everything we recorded with `!privacy export`, and ask for erasure "
+        "with `!privacy delete`."
+    )
+
+
+@dataclass(frozen=True)
+class Measures:
+    people_notified: int
+    erasure_requested_from: tuple[str, ...]
+    denied: bool
+    dry_run: bool
+
+
+def report(
+    scope: Scope,
+    *,
+    organisation: str,
+    partner: dict[str, Any] | None,
+    contact_points: list[str],
+    measures: Measures,
+    opened_ms: int,
+) -> dict[str, Any]:
+    """The report for the supervisory authority, with the fields of GDPR Art. 33(3)."""
+    steps = []
+    if measures.people_notified:
+        steps.append(f"{measures.people_notified} affected people notified (Art. 34)")
+    if measures.erasure_requested_from:
+        steps.append("erasure requested from " + ", ".join(measures.erasure_requested_from))
+    if measures.denied:
+        steps.append(f"{scope.server} denied: removed from every bridged room (server ACL)")
+    if measures.dry_run:
+        steps.append("dry run: nothing sent yet")
+    return {
+        "$schema": SCHEMA_ID,
+        "report_version": REPORT_VERSION,
+        "opened_at": iso(opened_ms),
+        "controller": organisation,
+        "server": scope.server,
+        "organisation": None if partner is None else partner.get("organisation"),
+        "since": None if scope.since_ms is None else iso(scope.since_ms),
+        "nature": (
+            f"Personal data relayed to the Matrix homeserver {scope.server} through the "
+            "Rocket.Chat bridge may have been accessed by unauthorised parties: the server "
+            "is treated as compromised or is no longer trusted."
+        ),
+        "data_subjects": {"approximate_number": len(scope.people)},
+        "records": {"approximate_number": scope.items},
+        "categories": scope.totals("categories"),
+        "by_room": scope.totals("rooms"),
+        "by_day": scope.totals("days"),
+        "contact_points": contact_points,
+        "likely_consequences": (
+            "Disclosure of the listed categories (message text, names, files, reactions) "
+            "to unauthorised parties; loss of confidentiality of the conversations in the "
+            "listed rooms."
+        ),
+        "measures_taken": steps,
+        "people": [p.as_json() for p in scope.people],
+    }
+
+
+def markdown(data: dict[str, Any]) -> str:
+    lines = [
+        f"# Personal data breach report: {data['server']}",
+        "",
+        f"- Opened: {data['opened_at']}",
+        f"- Controller: {data['controller']}",
+        f"- Recipient organisation: {data['organisation'] or 'not in the partner register'}",
+        f"- Since: {data['since'] or 'the start of the ledger'}",
+        "",
+        "## Nature of the breach (Art. 33(3)(a))",
+        "",
+        data["nature"],
+        "",
+        f"- Data subjects (approximate): {data['data_subjects']['approximate_number']}",
+        f"- Records (approximate): {data['records']['approximate_number']}",
+        "",
+        "| category | items |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in data["categories"].items()),
+        "",
+        "## Contact points (Art. 33(3)(b))",
+        "",
+        *(f"- {c}" for c in data["contact_points"] or ["(none configured: privacy.admins)"]),
+        "",
+        "## Likely consequences (Art. 33(3)(c))",
+        "",
+        data["likely_consequences"],
+        "",
+        "## Measures taken or proposed (Art. 33(3)(d))",
+        "",
+        *(f"- {m}" for m in data["measures_taken"] or ["none yet"]),
+        "",
+    ]
+    return "\n".join(lines)
