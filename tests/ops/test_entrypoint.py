@@ -194,26 +194,26 @@ def image_root(unprivileged: Unprivileged) -> Iterator[Path]:
     """
     root = Path(tempfile.mkdtemp(prefix="bridge-image-"))
     root.chmod(0o755)
-    venv = root / "venv"
-    subprocess.run([_base_python(unprivileged), "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "test-deps.pth").write_text(_site_packages() + "\n")
-    build = root / "src"
-    shutil.copytree(
-        ROOT,
-        build,
-        ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build"),
-    )
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(build)],
-        check=True,
-        timeout=240,
-    )
-    shutil.rmtree(build)
-    (entry,) = IMAGE.entrypoint
-    shutil.copy(_entrypoint_script(), venv / "bin" / entry)
-    (venv / "bin" / entry).chmod(0o755)
     try:
+        venv = root / "venv"
+        subprocess.run([_base_python(unprivileged), "-m", "venv", str(venv)], check=True)
+        site = next((venv / "lib").glob("python3*/site-packages"))
+        (site / "test-deps.pth").write_text(_site_packages() + "\n")
+        build = root / "src"
+        shutil.copytree(
+            ROOT,
+            build,
+            ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build"),
+        )
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(build)],
+            check=True,
+            timeout=240,
+        )
+        shutil.rmtree(build)
+        (entry,) = IMAGE.entrypoint
+        shutil.copy(_entrypoint_script(), venv / "bin" / entry)
+        (venv / "bin" / entry).chmod(0o755)
         yield venv / "bin"
     finally:
         shutil.rmtree(root, ignore_errors=True)
