@@ -39,6 +39,7 @@ from bridge.privacy.erasure_model import (
 from bridge.privacy.erasure_plan import ErasurePlanner, PlanSettings
 from bridge.privacy.erasure_protocol import Response
 from bridge.privacy.erasure_status import read_status, render_report
+from bridge.privacy.expiry import is_expiry, open_expiry
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.pseudonyms import PREFIX
@@ -158,6 +159,17 @@ class ErasureEngine:
         if verified:
             await self.verify(request_id, requester.id)
         return request_id
+
+    async def expire(
+        self, room_id: str, before_ms: int, *, files_only: bool = False
+    ) -> RequestId | None:
+        """Expire what ``room_id`` holds from before ``before_ms`` (bridge.privacy.expiry);
+        None when an earlier expiry already reaches that far."""
+        async with self._db.unit_of_work() as uow:
+            opened = await open_expiry(uow, room_id, before_ms, files_only=files_only)
+        if opened is not None:
+            self.wake()
+        return opened
 
     async def verify(self, request_id: str, by: str) -> None:
         """The requester's identity was checked (e.g. the command came from the account)."""
@@ -420,6 +432,8 @@ class ErasureEngine:
             )
         for start in range(0, len(needles), 50):
             await uow.erasure.scrub_queues(needles[start : start + 50])
+        if is_expiry(request.id):
+            return  # about a room: no person to pseudonymise
         found = await uow.ledger.find_subject(
             **(
                 {"rc_user_id": request.subject_rc_id}

@@ -21,7 +21,8 @@ from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
 from bridge.privacy.erasure_model import ErasureScope, RequestState
-from bridge.privacy.queries import LedgerItem, LedgerQueries
+from bridge.privacy.expiry import expiry_needs, files_only, is_expiry
+from bridge.privacy.queries import LedgerItem, LedgerQueries, Page
 from bridge.privacy.subjects import Subject
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
@@ -84,12 +85,7 @@ class ErasurePlanner:
 
     async def plan_page(self, request: RequestRecord) -> bool:
         """Plan one page; True once the whole plan is stored (state ``planned``)."""
-        subject = Subject(
-            request.subject_ref, Origin(request.subject_origin), None, None, None, None
-        )
-        page = await LedgerQueries(self._db).erasure_plan(
-            subject, after=request.plan_cursor, limit=self._s.page
-        )
+        page = await self._page(request)
         scope = _scope(request)
         items = [i for i in page.items if in_scope(i, scope)]
         async with self._db.unit_of_work() as uow:
@@ -112,16 +108,35 @@ class ErasurePlanner:
                 await store.log(request.id, RequestState.PLANNED.value, None, f"{n} items")
         return done
 
+    async def _page(self, request: RequestRecord) -> Page:
+        queries = LedgerQueries(self._db)
+        if is_expiry(request.id) and request.scope_room and request.scope_before_ms:
+            # From the room's previous cut-off: what was before it has expired already.
+            async with self._db.unit_of_work() as uow:
+                start = await uow.erasure.expiry_bounds(request.scope_room, request.scope_before_ms)
+            return await queries.room_items(
+                request.scope_room,
+                start or 0,
+                request.scope_before_ms,
+                after=request.plan_cursor,
+                limit=self._s.page,
+            )
+        subject = Subject(
+            request.subject_ref, Origin(request.subject_origin), None, None, None, None
+        )
+        return await queries.erasure_plan(subject, after=request.plan_cursor, limit=self._s.page)
+
     async def _store_items(
         self, uow: UnitOfWork, request: RequestRecord, items: list[LedgerItem]
     ) -> None:
         store = uow.erasure
         joined = await store.joined_intervals(sorted({i.room_id for i in items}))
+        expiry = is_expiry(request.id)
         rows, counts = [], Counter[tuple[str, str]]()
         for item in items:
             if await store.item_by_disclosure(request.id, item.disclosure_id) is not None:
                 continue  # planned before a crash
-            redact, delete = _needs(item)
+            redact, delete = expiry_needs(item, files_only(request.id)) if expiry else _needs(item)
             portal = await uow.bridging.portal_by_matrix(item.room_id)
             rows.append(
                 {
@@ -141,11 +156,12 @@ class ErasurePlanner:
                     "recipients": " ".join(item.recipients),
                 }
             )
-            for server in self._recipients(item, delete):
-                counts[(server, item.room_id)] += 1
+            if redact or delete or not expiry:
+                for server in self._recipients(item, delete):
+                    counts[(server, item.room_id)] += 1
         await store.add_items(rows)
         for (server, room), n in sorted(counts.items()):
-            await self._add_recipient(uow, request.id, server, RoomID(room), joined)
+            await self._add_recipient(uow, request.id, server, RoomID(room), joined, expiry)
             await store.count_recipient_items(request.id, server, room, n)
 
     def _recipients(self, item: LedgerItem, delete: bool) -> list[str]:
@@ -172,6 +188,7 @@ class ErasurePlanner:
         server: str,
         room: RoomID,
         joined: list[JoinedInterval],
+        expiry: bool = False,
     ) -> None:
         store = uow.erasure
         if server == self._s.rocketchat:
@@ -183,9 +200,10 @@ class ErasurePlanner:
             here = any(j.room_id == room and j.server == server and j.to_ms is None for j in joined)
             # A server that left gets no room redaction: only a notice can reach it.
             reach, status = ("in_room", words.PENDING) if here else ("left", words.LEFT_ROOM)
-            await store.add_recipient(
-                request_id, server, NOTICE_ROOM, kind, "notice", words.PENDING
-            )
+            if not expiry:  # routine retention sends no notice to the server's admins
+                await store.add_recipient(
+                    request_id, server, NOTICE_ROOM, kind, "notice", words.PENDING
+                )
         await store.add_recipient(request_id, server, room, kind, reach, status)
 
     # -- phase 2: actions ----------------------------------------------------------------
@@ -269,7 +287,8 @@ class ErasurePlanner:
                 )
             )
 
-        origin = Origin(request.subject_origin)
+        # An expiry is about a room: no person's profile, media or shadow to scrub.
+        origin = None if is_expiry(rid) else Origin(request.subject_origin)
         if origin is Origin.ROCKETCHAT and request.subject_matrix_id:
             if scope.whole:
                 await store.set_step(rid, "ghost_profile", words.PENDING)

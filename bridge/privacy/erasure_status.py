@@ -19,10 +19,12 @@ from bridge.privacy.erasure_model import (
     StepStatus,
 )
 from bridge.storage.database import UnitOfWork
-from bridge.storage.erasure import NOTICE_ROOM, RequestRecord
+from bridge.storage.erasure import EXPIRY_PREFIX, NOTICE_ROOM, RequestRecord
 
 
 def subject_label(request: RequestRecord) -> str:
+    if request.id.startswith(EXPIRY_PREFIX):
+        return f"retention of {request.scope_room}"
     if request.pseudonym and not (request.subject_matrix_id or request.subject_rc_id):
         return f"pseudonym:{request.pseudonym}"
     return request.subject_rc_id or request.subject_matrix_id or f"subject:{request.subject_ref}"

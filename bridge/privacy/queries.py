@@ -206,6 +206,37 @@ class LedgerQueries:
         more = len(rows) == limit
         return Page(tuple(items), encode_cursor(rows[-1].cursor) if more else None)
 
+    async def room_items(
+        self,
+        room_id: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page:
+        """The disclosures of one room sent in ``[start_ms, end_ms)``, in time order, with
+        each item's recipients (what a retention expiry redacts)."""
+        async with self._db.ledger.reads() as reads:
+            ref = await reads.room_ref(room_id)
+            if ref is None:
+                return Page((), None)
+            rows = await reads.items_in_range(ref, start_ms, end_ms, decode_cursor(after), limit)
+            reach = await reads.reach_of_rooms([ref])
+            rocketchat = await reads.rocketchat_of_rooms([ref])
+        items = []
+        for row in rows:
+            servers = {
+                r.server
+                for r in reach[ref]
+                if r.from_ms <= row.sent_ms and (r.to_ms is None or row.sent_ms < r.to_ms)
+            }
+            if row.origin == Origin.MATRIX and ref in rocketchat:
+                servers.add(rocketchat[ref].name)
+            items.append(_item(row, tuple(sorted(servers))))
+        more = len(rows) == limit
+        return Page(tuple(items), encode_cursor(rows[-1].cursor) if more else None)
+
     async def disclosed_to(
         self,
         recipient: str,

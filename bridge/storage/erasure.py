@@ -28,6 +28,8 @@ from bridge.storage.models import InboxEvent, OutboxAction
 
 JOINED = 2  # ledger_presence.state of "at least one user joined"
 NOTICE_ROOM = ""  # erasure_recipient.room_id of a server-level (notice) row
+# The id prefix of a retention expiry: a request about a room's old items, not a person.
+EXPIRY_PREFIX = "ex-"
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,17 @@ class ErasureStore:
             .order_by(ErasureLogRow.id)
         )
         return [LogRecord(r.at_ms, r.event, r.actor, r.detail) for r in rows]
+
+    async def expiry_bounds(self, room_id: str, before_ms: int | None = None) -> int | None:
+        """The latest cut-off of a retention expiry of ``room_id`` (earlier than
+        ``before_ms`` when given): what was sent before it is already expired."""
+        stmt = select(func.max(ErasureRequestRow.scope_before_ms)).where(
+            ErasureRequestRow.id.startswith(EXPIRY_PREFIX),
+            ErasureRequestRow.scope_room == room_id,
+        )
+        if before_ms is not None:
+            stmt = stmt.where(ErasureRequestRow.scope_before_ms < before_ms)
+        return await self._s.scalar(stmt)
 
     async def prune_finished_before(self, cutoff_ms: int) -> int:
         """Retention: drop finished requests (and everything about them) before cutoff."""

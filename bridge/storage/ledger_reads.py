@@ -190,6 +190,11 @@ class LedgerReads:
             out[room_ref].append(ReachRow(name, kind, start, end))
         return out
 
+    async def room_ref(self, room_id: str) -> int | None:
+        return await self._session.scalar(
+            select(LedgerRoom.id).where(LedgerRoom.room_id == room_id)
+        )
+
     async def rocketchat_of_rooms(self, room_refs: Sequence[int]) -> dict[int, ServerRecord]:
         rows = await self._session.execute(
             select(LedgerRoom.id, LedgerServer.id, LedgerServer.name, LedgerServer.kind)
