@@ -74,6 +74,7 @@ from bridge.workers.outbox import (
     RetryBudget,
     RetryLater,
 )
+from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_executor
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class BridgeApp:
         executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
         executors |= self._rc_executors.table()
         executors[actions.BRIDGE_LINK] = self._link_action
-        executors |= self._partner_executors(api)
+        executors |= self._policy_executors(api)
         executors |= self._people_executors(api, fetch_rc_file)
         on_done = Records(self.ledger).table() | {
             actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
@@ -220,7 +221,7 @@ class BridgeApp:
         await self._serve_metrics()
         self._spawn(self.inbox_worker.run(), "inbox worker")
         self._spawn(self.outbox_worker.run(), "outbox worker")
-        self._spawn(self.erasure.run(), "erasure engine")
+        self._start_erasure_loops()
         self._spawn(commands.progress.run(), "privacy progress")
         self._spawn(self._introduce(api), "homeserver handshake")
         self._spawn(self.rocketchat.run(), "rocket.chat side")
@@ -340,13 +341,30 @@ class BridgeApp:
             ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction),
         }
 
-    def _partner_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
-        """Partner policy enforcement and mail to partners' e-mail contacts."""
+    def _policy_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
+        """Room policy in Matrix's own terms (partner denies, retention), and mail to
+        partners' e-mail contacts."""
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
         return {
             PARTNER_ENFORCE: MatrixExecutors._guard(enforcement.enforce),
             MAIL_SEND: MailSender(self.config.mail).send,
+            SET_RETENTION: MatrixExecutors._guard(retention_executor(api)),
         }
+
+    def _start_erasure_loops(self) -> None:
+        """The erasure engine, and the retention worker that opens expiries for it."""
+        rocketchat = self.rocketchat
+        assert rocketchat is not None
+        self._spawn(self.erasure.run(), "erasure engine")
+        # Each portal's retention mirrored into m.room.retention, and its items expired.
+        self.retention = RetentionWorker(
+            self.db,
+            self.erasure,
+            lambda: rocketchat.admin,
+            interval_seconds=float(self.config.privacy.retention_poll_seconds),
+            wake_outbox=self.outbox_worker.wake,
+        )
+        self._spawn(self.retention.run(), "retention")
 
     def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
         assert self.rocketchat is not None and self._session is not None

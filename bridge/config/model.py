@@ -92,6 +92,9 @@ class PrivacyConfig:
     notice_text: str | None = None
     notice_url: str | None = None
     ledger_retention_days: int = 730
+    # How often portals' retention policies are read from Rocket.Chat, mirrored into
+    # m.room.retention, and their expired items redacted (docs/retention.md).
+    retention_poll_seconds: int = 60
     # Admin contacts of remote homeservers for erasure notices, when a server publishes
     # none at /.well-known/matrix/support (MSC1929): server name -> Matrix user ids.
     contacts: dict[str, list[str]] = field(default_factory=dict)

@@ -169,6 +169,13 @@ class RCRestClient:
     async def rooms_info(self, room_id: RCRoomID) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomId=room_id))["room"])
 
+    async def room_retention(self, room_id: RCRoomID) -> tuple[str, dict[str, Any]]:
+        """A room's type and its own ``retention`` settings (``rooms.info``; the fields
+        rooms.saveRoomSettings stores, empty when the room has none)."""
+        room = (await self._get("rooms.info", roomId=room_id))["room"]
+        retention = room.get("retention") if isinstance(room, dict) else None
+        return str(room.get("t", "")), dict(retention) if isinstance(retention, dict) else {}
+
     async def rooms_info_by_name(self, name: str) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomName=name))["room"])
 

@@ -67,6 +67,7 @@ def test_valid_config_loads_into_frozen_typed_object(config_path: Path) -> None:
             "storage.encryption_key: still has the example placeholder",
         ),
         ("storage", "done_retention_hours", 0, "storage.done_retention_hours: must be at least"),
+        ("privacy", "retention_poll_seconds", 0, "privacy.retention_poll_seconds: must be at"),
     ],
 )
 def test_each_mistake_is_one_clear_line_and_exit_2(

@@ -1,0 +1,180 @@
+"""Retention across federation: each portal's policy mirrored, and its items expired.
+
+Every ``retention.poll_seconds`` (bounded: a few settings reads plus one ``rooms.info`` per
+active portal), the worker reads Rocket.Chat's retention settings and each portal room's
+own policy (bridge.privacy.retention_policy), then:
+
+1. puts the matching ``m.room.retention`` into the portal room when it changed, through
+   the outbox (one action per room and content, so a repeat sets nothing twice);
+2. opens a retention expiry (bridge.privacy.expiry) for every room whose policy's age
+   has passed items the bridge relayed, cut off at ``now - max_age``.
+
+The expiry does not wait for Rocket.Chat's own job to prune (it may run only every 30
+minutes, or never for a Matrix-origin message it does not know is old), and does not
+rely on remote homeservers honouring ``m.room.retention`` (Synapse ignores it unless
+its ``retention`` option is on). Expiries are paced by the erasure engine's own queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mautrix.api import Method, Path
+from mautrix.errors import MatrixStandardRequestError
+from mautrix.types import EventType, RoomID
+
+from bridge.privacy.erasure_model import RequestId
+from bridge.privacy.retention_policy import (
+    RETENTION_EVENT,
+    SETTINGS,
+    RoomPolicy,
+    effective_policy,
+    retention_content,
+)
+from bridge.storage.common import now_ms
+from bridge.storage.database import Database
+from bridge.storage.outbox import Action, NewAction
+
+log = logging.getLogger(__name__)
+
+SET_RETENTION = "matrix.retention"
+
+
+class PolicySource(Protocol):
+    async def setting(self, setting_id: str) -> Any: ...
+
+    async def room_retention(self, room_id: Any) -> tuple[str, dict[str, Any]]: ...
+
+
+class Expirer(Protocol):
+    async def expire(
+        self, room_id: str, before_ms: int, *, files_only: bool = False
+    ) -> RequestId | None: ...
+
+
+@dataclass(frozen=True)
+class RoomRetention:
+    matrix_room_id: str
+    rc_room_id: str
+    policy: RoomPolicy | None
+
+
+def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
+    # Keyed by the content: the same policy is set once, a changed one again.
+    key = f"retention:{room_id}:{json.dumps(content, sort_keys=True)}"
+    return NewAction(
+        key, SET_RETENTION, f"matrix:{room_id}", {"room_id": room_id, "content": content}
+    )
+
+
+class RetentionWorker:
+    def __init__(
+        self,
+        db: Database,
+        expirer: Expirer,
+        source: Callable[[], PolicySource | None],
+        *,
+        interval_seconds: float,
+        wake_outbox: Callable[[], None] = lambda: None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._db = db
+        self._expirer = expirer
+        self._source = source
+        self._interval = interval_seconds
+        self._wake_outbox = wake_outbox
+        self._clock = clock
+        # What each room was last given, so an unchanged policy enqueues nothing.
+        self._mirrored: dict[str, dict[str, int]] = {}
+        self.policies: dict[str, RoomRetention] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a boundary: Rocket.Chat away, a bad answer; next round
+                log.exception("Retention round failed; retrying next round")
+            await asyncio.sleep(self._interval)
+
+    async def run_once(self) -> list[RequestId]:
+        """Read the policies, mirror them, open the expiries due; returns those opened."""
+        rooms = await self.read_policies()
+        if rooms is None:
+            return []
+        await self._mirror(rooms)
+        opened: list[RequestId] = []
+        now = self._clock()
+        for room in rooms:
+            if room.policy is None:
+                continue
+            cutoff = now - room.policy.max_age_ms
+            found = await self._expirer.expire(
+                room.matrix_room_id, cutoff, files_only=room.policy.files_only
+            )
+            if found is not None:
+                opened.append(found)
+        return opened
+
+    async def read_policies(self) -> list[RoomRetention] | None:
+        source = self._source()
+        if source is None:
+            return None  # Rocket.Chat not connected yet
+        settings = {key: await source.setting(key) for key in SETTINGS}
+        async with self._db.unit_of_work() as uow:
+            portals = await uow.bridging.active_portals()
+        rooms = []
+        for portal in portals:
+            if portal.matrix_room_id is None:
+                continue
+            kind, own = await source.room_retention(portal.rc_room_id)
+            policy = effective_policy(settings, {"t": kind, "retention": own})
+            rooms.append(RoomRetention(portal.matrix_room_id, portal.rc_room_id, policy))
+        self.policies = {r.matrix_room_id: r for r in rooms}
+        return rooms
+
+    async def _mirror(self, rooms: list[RoomRetention]) -> None:
+        # A room first seen without a policy is left as it is: no event saying "none"
+        # into every portal at each start.
+        changed = [
+            (r.matrix_room_id, retention_content(r.policy))
+            for r in rooms
+            if self._mirrored.get(r.matrix_room_id, {}) != retention_content(r.policy)
+        ]
+        if not changed:
+            return
+        async with self._db.unit_of_work() as uow:
+            for room_id, content in changed:
+                await uow.enqueue(set_retention_action(room_id, content))
+        for room_id, content in changed:
+            self._mirrored[room_id] = content
+        self._wake_outbox()
+
+
+def retention_executor(api: Any) -> Callable[[Action], Awaitable[dict[str, Any]]]:
+    """The outbox executor: the bot puts the state event (it created the portal, with the
+    power to change its state), unless the room already carries that content (a restart
+    mirrors every policy once more)."""
+    event_type = EventType.find(RETENTION_EVENT, EventType.Class.STATE)
+
+    async def put(action: Action) -> dict[str, Any]:
+        room_id = RoomID(str(action.payload["room_id"]))
+        content = dict(action.payload["content"])
+        bot = api.bot_intent()
+        path = Path.v3.rooms[room_id].state[RETENTION_EVENT]
+        try:
+            current = await bot.api.request(Method.GET, path)
+        except MatrixStandardRequestError as e:
+            if e.errcode != "M_NOT_FOUND":
+                raise
+            current = {}
+        if current == content:
+            return {"room_id": room_id, "content": content, "set": False}
+        await bot.send_state_event(room_id, event_type, content)
+        return {"room_id": room_id, "content": content, "set": True}
+
+    return put
