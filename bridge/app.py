@@ -360,7 +360,8 @@ class BridgeApp:
         self.retention = RetentionWorker(
             self.db,
             self.erasure,
-            lambda: rocketchat.admin,
+            # Until the first login, there is no one to ask.
+            lambda: rocketchat.admin if rocketchat.ready.is_set() else None,
             interval_seconds=float(self.config.privacy.retention_poll_seconds),
             wake_outbox=self.outbox_worker.wake,
         )

@@ -164,7 +164,15 @@ class ErasureEngine:
         self, room_id: str, before_ms: int, *, files_only: bool = False
     ) -> RequestId | None:
         """Expire what ``room_id`` holds from before ``before_ms`` (bridge.privacy.expiry);
-        None when an earlier expiry already reaches that far."""
+        None when an earlier expiry already reaches that far, or nothing new expired (a
+        request every round would fill the request log with empty ones)."""
+        async with self._db.unit_of_work() as uow:
+            start = await uow.erasure.expiry_bounds(room_id)
+        if start is not None and start >= before_ms:
+            return None
+        page = await LedgerQueries(self._db).room_items(room_id, start or 0, before_ms, limit=1)
+        if not page.items:
+            return None
         async with self._db.unit_of_work() as uow:
             opened = await open_expiry(uow, room_id, before_ms, files_only=files_only)
         if opened is not None:

@@ -36,6 +36,7 @@ from bridge.privacy.retention_policy import (
     effective_policy,
     retention_content,
 )
+from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
@@ -97,6 +98,8 @@ class RetentionWorker:
         while True:
             try:
                 await self.run_once()
+            except RCError as e:  # away or refusing: the next round asks again
+                log.warning("Retention round skipped: Rocket.Chat answered %s", e)
             except Exception:  # a boundary: Rocket.Chat away, a bad answer; next round
                 log.exception("Retention round failed; retrying next round")
             await asyncio.sleep(self._interval)

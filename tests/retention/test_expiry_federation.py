@@ -72,6 +72,7 @@ async def test_a_one_minute_policy_redacts_copies_on_every_server(
             retentionMaxAge=MINUTE_IN_DAYS,
         )
         # A minute after ``cutoff``, by the worker's own clock.
+        clock = [cutoff + 60_000]
         assert app.rocketchat is not None
         rc_side = app.rocketchat
         worker = RetentionWorker(
@@ -80,10 +81,12 @@ async def test_a_one_minute_policy_redacts_copies_on_every_server(
             lambda: rc_side.admin,
             interval_seconds=60,
             wake_outbox=app.outbox_worker.wake,
-            clock=lambda: cutoff + 60_000,
+            clock=lambda: clock[0],
         )
         (request_id,) = await worker.run_once()
         assert await worker.run_once() == []  # the same cut-off opens nothing twice
+        clock[0] += 1  # a later cut-off with nothing sent before it: no empty request
+        assert await worker.run_once() == []
         status = await finished(bridge_stack, request_id, 120)
 
         assert status.state is RequestState.DONE, status
