@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,8 +139,11 @@ class Outbox:
         async with self._sessions.begin() as session:
             return await enqueue(session, action)
 
-    async def due(self, limit: int, now: int | None = None) -> list[Action]:
-        """The head action of each queue whose time has come, oldest first.
+    async def due(
+        self, limit: int, now: int | None = None, busy: Sequence[str] = ()
+    ) -> list[Action]:
+        """The head action of each queue whose time has come, oldest first, leaving out
+        the ``busy`` queues (their head is running in this worker).
 
         Only a queue's head is eligible, so a room's actions never overtake each other,
         even when an earlier one is waiting out a backoff. On PostgreSQL the returned
@@ -165,6 +169,7 @@ class Outbox:
                 OutboxAction.status == PENDING,
                 OutboxAction.next_attempt_ms <= now,
                 ~has_earlier,
+                *([OutboxAction.queue.not_in(list(busy))] if busy else []),
             )
             .order_by(OutboxAction.id)
             .limit(limit)

@@ -43,6 +43,11 @@ AWAY_STATUSES = frozenset({502, 503, 504})
 # Seconds a client may sleep in total inside one action (bridge/slots.py): well inside
 # the PostgreSQL claim lease, short enough not to hold a room's queue.
 SLOT_WAIT_S = 5.0
+# The longest one action may run before it counts as a failed attempt and is cancelled.
+# Every client call has its own timeout, but an action makes several; this bounds the
+# whole, below the PostgreSQL claim lease (five minutes), after which another worker
+# would run the same action.
+ACTION_TIMEOUT_S = 240.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class OutboxWorker:
         base_backoff: float = 1.0,
         max_backoff: float = 60.0,
         idle_poll_seconds: float = 1.0,
+        action_timeout_s: float = ACTION_TIMEOUT_S,
     ) -> None:
         self._db = db
         self._executors = executors
@@ -111,6 +117,7 @@ class OutboxWorker:
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
         self._idle_poll = idle_poll_seconds
+        self._action_timeout = action_timeout_s
         self._wake = asyncio.Event()
         db.on_enqueue(self.wake)
 
@@ -118,22 +125,56 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Run actions as they come due, each queue's head in a task of its own.
+
+        A slow action holds only its own queue: the others go on, a new action starting
+        in a queue as soon as its previous one finished (not when the slowest action of
+        a round did), so one room's stuck file never delays another room or an erasure.
+        """
+        running: dict[str, asyncio.Task[None]] = {}
         failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                drained = await self.drain_once()
-            except Exception:  # e.g. the database is away: keep the loop alive, back off
-                failures += 1
-                log.exception("Outbox round failed (%d in a row)", failures)
-                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+        try:
+            while True:
+                self._wake.clear()
+                free = self._concurrency - len(running)
+                if free > 0:
+                    try:
+                        actions = await self._db.outbox.due(
+                            free, now=self._clock(), busy=tuple(running)
+                        )
+                    except Exception:  # e.g. the database is away: keep going, back off
+                        failures += 1
+                        log.exception("Outbox round failed (%d in a row)", failures)
+                        await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                        continue
+                    failures = 0
+                    for action in actions:
+                        running[action.queue] = asyncio.create_task(self._execute(action))
+                await self._settle(running)
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _settle(self, running: dict[str, asyncio.Task[None]]) -> None:
+        """Wait until an action finishes, an action is queued, or the idle poll is up."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                [woken, *running.values()],
+                timeout=self._idle_poll,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            woken.cancel()
+        for queue, task in list(running.items()):
+            if not task.done():
                 continue
-            failures = 0
-            if drained == 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-                except TimeoutError:
-                    pass
+            del running[queue]
+            if not task.cancelled() and task.exception() is not None:
+                # Recording its outcome failed (the database?): it is still pending and
+                # runs again, as after a crash.
+                log.error("Outbox action failed to settle", exc_info=task.exception())
 
     async def drain_once(self) -> int:
         """Run one round: at most one action per queue, queues in parallel."""
@@ -147,9 +188,11 @@ class OutboxWorker:
         if executor is None:
             await self._die(action, f"no executor for action kind {action.kind!r}", REFUSED)
             return
+        deadline = asyncio.timeout(self._action_timeout)
         try:
             with outbox_slot(self._slot_wait):
-                result = await executor(action)
+                async with deadline:
+                    result = await executor(action)
         except RetryLater as e:
             await self._failed(action, f"{e}", e.retry_after, uses_attempt=e.uses_attempt)
             return
@@ -157,8 +200,13 @@ class OutboxWorker:
             await self._die(action, str(e), REFUSED)
             return
         except Exception as e:  # a boundary: unknown errors are retried within the budget
-            log.exception("Outbox action %s (%s) raised", action.id, action.kind)
-            await self._failed(action, f"{type(e).__name__}: {e}", None, uses_attempt=True)
+            if deadline.expired():
+                error = f"it ran longer than {self._action_timeout:.0f}s and was stopped"
+                log.warning("Outbox action %s (%s): %s", action.id, action.kind, error)
+            else:
+                error = f"{type(e).__name__}: {e}"
+                log.exception("Outbox action %s (%s) raised", action.id, action.kind)
+            await self._failed(action, error, None, uses_attempt=True)
             return
         crash_point("outbox.after_effect")
         try:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
+
+from sqlalchemy import text
 
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
@@ -132,3 +136,60 @@ async def test_long_keys_fit_the_column_and_never_collide(db: Database) -> None:
     assert await db.outbox.add(NewAction(base + "1", "noop", "q")) is False
     assert (await db.outbox.get(base + "2") or {})["status"] == "pending"
     assert (await db.outbox.stats()).pending == 2
+
+
+async def test_a_slow_action_holds_only_its_own_queue(db: Database) -> None:
+    """One room's action that takes long (a file from a slow server) must not hold the
+    other queues: their next actions start as soon as their previous ones finished."""
+    release = asyncio.Event()
+    ran: list[str] = []
+    other_done = asyncio.Event()
+
+    async def run(action: Action) -> None:
+        ran.append(action.key)
+        if action.key == "slow":
+            await release.wait()
+        if action.key == "other-2":
+            other_done.set()
+
+    await db.outbox.add(NewAction("slow", "run", "room-a"))
+    for key in ("other-1", "other-2"):
+        await db.outbox.add(NewAction(key, "run", "room-b"))
+    worker = OutboxWorker(db, {"run": run}, idle_poll_seconds=0.05)
+    task = asyncio.create_task(worker.run())
+    try:
+        # Bounded only so that a failure ends: the slow action is never released before.
+        await asyncio.wait_for(other_done.wait(), 20)
+        assert ran.count("slow") == 1 and not release.is_set()
+        release.set()
+
+        async def all_done() -> None:
+            while await db.outbox.due(10):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_done(), 20)
+        assert sorted(ran) == ["other-1", "other-2", "slow"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_an_action_that_never_returns_is_stopped_and_retried(db: Database) -> None:
+    """No client timeout covers a whole action; the worker bounds it, counts an attempt,
+    and the queue is free again."""
+
+    async def hang(action: Action) -> None:
+        await asyncio.Event().wait()
+
+    await db.outbox.add(NewAction("hangs", "hang", "room"))
+    worker = OutboxWorker(db, {"hang": hang}, action_timeout_s=0.1)
+    assert await worker.drain_once() == 1
+    async with db.sessions() as session:
+        row = (
+            await session.execute(
+                text("SELECT status, attempts, last_error FROM outbox WHERE key = 'hangs'")
+            )
+        ).one()
+    assert row[0] == "pending" and row[1] == 1
+    assert "longer than" in row[2]
