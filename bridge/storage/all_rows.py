@@ -14,4 +14,5 @@ from bridge.storage import (  # noqa: F401 - imported for their table definition
     ledger_rows,
     models,
     partners_rows,
+    software_rows,
 )

@@ -26,6 +26,7 @@ from bridge.storage.partners import PartnerStore
 from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
+from bridge.storage.software import ServerSoftwareStore
 
 
 class UnitOfWork:
@@ -100,6 +101,11 @@ class UnitOfWork:
     def partners(self) -> PartnerStore:
         """The partner register: who the bridge shares with, on what terms."""
         return PartnerStore(self._session)
+
+    @property
+    def servers(self) -> ServerSoftwareStore:
+        """What software each remote homeserver runs (expected purge dates)."""
+        return ServerSoftwareStore(self._session)
 
     @property
     def erasure(self) -> ErasureStore:
