@@ -52,6 +52,7 @@ from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_gate import PARTNER_ENFORCE
 from bridge.privacy.partners import contacts_of
 from bridge.privacy.rc_deletions import RocketChatDeletions
+from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
@@ -364,6 +365,7 @@ class BridgeApp:
             lambda: rocketchat.admin if rocketchat.ready.is_set() else None,
             interval_seconds=float(self.config.privacy.retention_poll_seconds),
             wake_outbox=self.outbox_worker.wake,
+            versions=ServerVersions(self.db, lambda: self.erasure_support.ssl_context),
         )
         self._spawn(self.retention.run(), "retention")
 

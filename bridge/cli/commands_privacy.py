@@ -112,6 +112,7 @@ def summary(status: ErasureStatus) -> dict[str, Any]:
                 "items": r.items,
                 "status": r.status,
                 "detail": r.detail,
+                "expected_purge": status.purges.get(r.recipient) if r.room_id else None,
             }
             for r in status.recipients
         ],

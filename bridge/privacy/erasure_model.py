@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import NewType
 
 from bridge.privacy.deadlines import Jurisdiction
@@ -128,6 +129,8 @@ class ErasureStatus:
     recipients: tuple[RecipientStatus, ...]
     steps: tuple[StepStatus, ...]
     log: tuple[LogEntry, ...]
+    # Remote server -> when it is expected to purge the redacted copies (bridge.privacy.purge).
+    purges: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def overdue_at(self) -> int:

@@ -18,8 +18,9 @@ from bridge.privacy.erasure_model import (
     RequestState,
     StepStatus,
 )
+from bridge.privacy.purge import expected_purge
 from bridge.storage.database import UnitOfWork
-from bridge.storage.erasure import EXPIRY_PREFIX, NOTICE_ROOM, RequestRecord
+from bridge.storage.erasure import EXPIRY_PREFIX, NOTICE_ROOM, RecipientRecord, RequestRecord
 
 
 def subject_label(request: RequestRecord) -> str:
@@ -33,6 +34,7 @@ def subject_label(request: RequestRecord) -> str:
 async def read_status(uow: UnitOfWork, request: RequestRecord) -> ErasureStatus:
     store = uow.erasure
     counts = await store.status_counts(request.id)
+    records = await store.recipients(request.id)
     recipients = tuple(
         RecipientStatus(
             recipient=r.recipient,
@@ -43,7 +45,7 @@ async def read_status(uow: UnitOfWork, request: RequestRecord) -> ErasureStatus:
             status=r.status,
             detail=r.detail,
         )
-        for r in await store.recipients(request.id)
+        for r in records
     )
     return ErasureStatus(
         id=RequestId(request.id),
@@ -67,7 +69,20 @@ async def read_status(uow: UnitOfWork, request: RequestRecord) -> ErasureStatus:
             LogEntry(e.at_ms, e.event, e.actor, e.detail)
             for e in await store.log_entries(request.id)
         ),
+        purges=await _purges(uow, records),
     )
+
+
+async def _purges(uow: UnitOfWork, records: list[RecipientRecord]) -> dict[str, str]:
+    """For each remote server a redaction reached: when it is expected to purge it, from
+    the latest redaction's status time and the server's software."""
+    reached: dict[str, int] = {}
+    for r in records:
+        remote = r.kind == RecipientKind.REMOTE_HOMESERVER and r.room_id != NOTICE_ROOM
+        if remote and r.status in words.FINAL_MATRIX:
+            reached[r.recipient] = max(reached.get(r.recipient, 0), r.updated_ms)
+    software = await uow.servers.get(sorted(reached))
+    return {s: expected_purge(software.get(s), at) for s, at in reached.items()}
 
 
 def server_outcome(rows: list[RecipientStatus]) -> str:
@@ -92,7 +107,7 @@ def render_report(status: ErasureStatus) -> str:
     for r in status.recipients:
         grouped[r.recipient].append(r)
     servers = [
-        words.ServerLine(name, rows[0].kind, server_outcome(rows))
+        words.ServerLine(name, rows[0].kind, _with_purge(server_outcome(rows), status, name))
         for name, rows in sorted(grouped.items(), key=lambda kv: (kv[1][0].kind, kv[0]))
     ]
     return words.render(
@@ -106,6 +121,11 @@ def render_report(status: ErasureStatus) -> str:
         unreachable=unreachable(status),
         hidden=status.rocketchat.get(words.HIDDEN, 0),
     )
+
+
+def _with_purge(outcome: str, status: ErasureStatus, server: str) -> str:
+    purge = status.purges.get(server)
+    return outcome if purge is None else f"{outcome}; {purge}"
 
 
 def unreachable(status: ErasureStatus) -> list[tuple[str, str]]:

@@ -84,6 +84,7 @@ def status_json(s: ErasureStatus, now: int) -> dict[str, Any]:
                 "items": r.items,
                 "status": r.status,
                 "detail": r.detail,
+                "expected_purge": s.purges.get(r.recipient) if r.room_id else None,
             }
             for r in s.recipients
         ],

@@ -36,6 +36,7 @@ from bridge.privacy.retention_policy import (
     effective_policy,
     retention_content,
 )
+from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -83,7 +84,10 @@ class RetentionWorker:
         interval_seconds: float,
         wake_outbox: Callable[[], None] = lambda: None,
         clock: Callable[[], int] = now_ms,
+        versions: ServerVersions | None = None,
     ) -> None:
+        # Each round also asks a few recipient servers what software they run.
+        self.versions = versions
         self._db = db
         self._expirer = expirer
         self._source = source
@@ -102,6 +106,11 @@ class RetentionWorker:
                 log.warning("Retention round skipped: Rocket.Chat answered %s", e)
             except Exception:  # a boundary: Rocket.Chat away, a bad answer; next round
                 log.exception("Retention round failed; retrying next round")
+            if self.versions is not None:
+                try:
+                    await self.versions.check_due()
+                except Exception:  # a boundary, as above
+                    log.exception("Asking servers for their software failed")
             await asyncio.sleep(self._interval)
 
     async def run_once(self) -> list[RequestId]:

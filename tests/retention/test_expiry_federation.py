@@ -12,6 +12,7 @@ from mautrix.types import RoomID
 
 from bridge.privacy import report as words
 from bridge.privacy.erasure_model import RequestState
+from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage.common import now_ms
@@ -117,6 +118,20 @@ async def test_a_one_minute_policy_redacts_copies_on_every_server(
             return content or None
 
         assert await wait_for(mirrored, 30) == {"max_lifetime": 60_000}
+
+        # Each remote server's software, asked over federation (the sandbox CA trusted):
+        # the report gives each Synapse recipient an expected purge date.
+        versions = ServerVersions(app.db, bridge_stack.homeservers.ssl_context)
+        for server in bridge_stack.homeservers.server_names[1:3]:
+            await versions.check(server)
+        status = await app.erasure.status(request_id)
+        report = await app.erasure.report(request_id)
+        for server in bridge_stack.homeservers.server_names[1:3]:
+            note = status.purges[server]
+            assert note.startswith("expected purge by ") and "(Synapse 1." in note, note
+            assert note.endswith(", default 7 days)"), note
+            line = next(li for li in report.splitlines() if li.startswith(f"- {server} "))
+            assert note in line, report
     finally:
         await admin.set_setting("RetentionPolicy_Enabled", False)
         await _room_policy(admin, room.rc_room_id, retentionEnabled=False)
