@@ -36,7 +36,9 @@ class MatrixEventHandler:
         if content.get("membership") == "invite":
             # Accept invites like every mautrix bridge bot; the join itself is an outbound
             # action, so it is retried through outages and never lost in a crash.
-            log.info("Bot invited to %s by %s", room_id, payload.get("sender"))
+            # Who invited is a person's id: an erasure cannot reach a log, so not at INFO.
+            log.info("Bot invited to %s", room_id)
+            log.debug("Bot invited to %s by %s", room_id, payload.get("sender"))
             await uow.enqueue(
                 NewAction(
                     key=f"{JOIN_ROOM}:{event.event_id}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,6 +94,17 @@ async def drained(stack: BridgeStack) -> bool:
     return not inbox and not outbox
 
 
+def logged_ids(caplog: pytest.LogCaptureFixture, ids: list[str]) -> list[str]:
+    """The bridge's log lines at INFO and above that name one of ``ids``."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.name.startswith("bridge")
+        and r.levelno >= logging.INFO
+        and any(i in r.getMessage() for i in ids)
+    ]
+
+
 async def settle_and_check(
     stack: BridgeStack,
     capsys: pytest.CaptureFixture[str],
@@ -163,7 +175,9 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bridge")
     username = f"ident{uuid.uuid4().hex[:10]}"
     display = f"Ingrid Identity {uuid.uuid4().hex[:6]}"
     bridge_stack.sim.state.add_user(username, "pw", ["user"], name=display)
@@ -227,7 +241,10 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
 
         await wait_for(ghost_left, 60)
         pseudonym = audit_name(hash_key(bridge_stack), me.id).removeprefix("pseudonym:")
-        await settle_and_check(bridge_stack, capsys, [me.id, username, ghost, display], pseudonym)
+        ids = [me.id, username, ghost, display]
+        await settle_and_check(bridge_stack, capsys, ids, pseudonym)
+        # Nor do the bridge's logs at INFO and above, which no erasure can reach.
+        assert not logged_ids(caplog, ids)
     finally:
         await view.close()
 
@@ -237,7 +254,9 @@ async def test_matrix_person_leaves_no_id_in_any_table(
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bridge")
     carol = await bridge_stack.rc_user()
     mallory = await make_user(1, f"ident{uuid.uuid4().hex[:10]}")
     display = f"Mara Identity {uuid.uuid4().hex[:6]}"
@@ -302,5 +321,7 @@ async def test_matrix_person_leaves_no_id_in_any_table(
         pseudonym = audit_name(hash_key(bridge_stack), mallory.user_id).removeprefix("pseudonym:")
         ids = [mallory.user_id, shadow_id, shadow_name, display]
         await settle_and_check(bridge_stack, capsys, ids, pseudonym)
+        # Nor do the bridge's logs at INFO and above, which no erasure can reach.
+        assert not logged_ids(caplog, ids)
     finally:
         await view.close()
