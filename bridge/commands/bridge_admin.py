@@ -7,6 +7,7 @@ import logging
 from bridge.bridging import actions
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import ParsedCommand
+from bridge.commands.privacy_commands import enqueue_job
 from bridge.config import Config
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
@@ -23,6 +24,9 @@ HELP = """Bridge admin commands (in a Matrix room with the bridge bot):
     creates one and invites you; with one, the bot must already be in it with power.
 !bridge unlink
     Stop bridging the room this is typed in. Nothing already copied is removed.
+!bridge retention [--room <room>]
+    The room's retention: Rocket.Chat's policy, the room's m.room.retention, the latest
+    and the next expiry. For the room's moderators on either side, and bridge admins.
 !bridge help
     This text."""
 
@@ -34,6 +38,9 @@ class BridgeCommands:
     async def __call__(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
         if cmd.verb == "help":
             await ctx.reply(uow, HELP)
+            return
+        if cmd.verb == "retention":
+            await self._retention(uow, ctx, cmd)
             return
         if cmd.verb not in ("link", "unlink"):
             await ctx.reply(uow, f"Unknown command !bridge {cmd.verb}.\n\n{HELP}")
@@ -85,6 +92,14 @@ class BridgeCommands:
             )
         )
         await ctx.reply(uow, f"Linking {cmd.args[0]} …")
+
+    async def _retention(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
+        """Answered by a job (it asks Rocket.Chat and, for the role check, the room)."""
+        if cmd.args or set(cmd.options) - {"room"}:
+            usage = "Usage: !bridge retention [--room <room>]"
+            await _refuse(uow, ctx, "retention", "usage", usage)
+            return
+        await enqueue_job(uow, ctx, "retention", [], dict(cmd.options))
 
     async def _unlink(self, uow: UnitOfWork, ctx: CommandContext) -> None:
         portal = await uow.bridging.portal_by_matrix(ctx.room_id)

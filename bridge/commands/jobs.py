@@ -21,6 +21,7 @@ from bridge.commands.authz import Facts, decide
 from bridge.commands.context import CommandContext
 from bridge.commands.export import Identity, build, encode, own_subject
 from bridge.commands.privacy_commands import DELETE, JOB, CommandSettings, place_of, refuse
+from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
 from bridge.privacy import audit
@@ -81,9 +82,15 @@ def _before_ms(value: str | None) -> int | None:
 
 class PrivacyJobs:
     def __init__(
-        self, db: Database, engine: ErasureEngine, sides: Sides, settings: CommandSettings
+        self,
+        db: Database,
+        engine: ErasureEngine,
+        sides: Sides,
+        settings: CommandSettings,
+        retention: RetentionView | None = None,
     ) -> None:
         self._db = db
+        self._retention_view = retention
         self._engine = engine
         self._sides = sides
         self._s = settings
@@ -97,6 +104,7 @@ class PrivacyJobs:
             "approve": self._approve,
             "deny": self._deny,
             "erase": self._erase,
+            "retention": self._retention,
         }
 
     def executors(self) -> dict[str, Executor]:
@@ -320,6 +328,21 @@ class PrivacyJobs:
             audit=[entry],
             watch={"request_id": rid, "state": state.value},
         )
+
+    async def _retention(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+        """``!bridge retention``: the room's moderators (either side) and admins."""
+        room_ref = p["options"].get("room") or (ctx.room_id if ctx.in_portal else None)
+        if room_ref is None:
+            return _reply("Usage: !bridge retention in a bridged room, or --room <room>.")
+        async with self._db.unit_of_work() as uow:
+            portal = await resolve_portal(uow, room_ref)
+        if portal is None or self._retention_view is None:
+            return _reply(f"{room_ref[:60]!r} is not a bridged room.")
+        if not self._s.actor(ctx).is_admin and not await self._sides.moderates(
+            ctx.side, portal, ctx.sender
+        ):
+            return _refused("retention", "only the room's moderators and bridge admins")
+        return _reply(await self._retention_view.text(portal))
 
     # -- admins ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from bridge.commands.optout import RelayGate
 from bridge.commands.privacy_commands import CommandSettings, PrivacyCommands
 from bridge.commands.progress import ProgressReporter
 from bridge.commands.rc_entry import RocketChatCommands
+from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.config import Config
 from bridge.privacy.erasure import ErasureEngine
@@ -53,7 +54,9 @@ class Commands:
             "privacy": PrivacyCommands(settings),
         }
         self.router = CommandRouter(handlers, settings.rate_per_minute, self.sides, self._new_dm)
-        self.jobs = PrivacyJobs(db, engine, self.sides, settings)
+        # ``!bridge retention`` reads the policy once Rocket.Chat is logged in.
+        view = RetentionView(db, lambda: rocketchat.admin if rocketchat.ready.is_set() else None)
+        self.jobs = PrivacyJobs(db, engine, self.sides, settings, view)
         self.progress = ProgressReporter(db, engine, lambda: None)
         self.matrix_handlers: list[EventHandler] = [
             MatrixDMTracker(config.bot_mxid),

@@ -219,6 +219,18 @@ class ErasureStore:
             stmt = stmt.where(ErasureRequestRow.scope_before_ms < before_ms)
         return await self._s.scalar(stmt)
 
+    async def latest_expiry(self, room_id: str) -> RequestRecord | None:
+        row = await self._s.scalar(
+            select(ErasureRequestRow)
+            .where(
+                ErasureRequestRow.id.startswith(EXPIRY_PREFIX),
+                ErasureRequestRow.scope_room == room_id,
+            )
+            .order_by(ErasureRequestRow.scope_before_ms.desc())
+            .limit(1)
+        )
+        return None if row is None else _request(row)
+
     async def prune_finished_before(self, cutoff_ms: int) -> int:
         """Retention: drop finished requests (and everything about them) before cutoff."""
         ids = list(
