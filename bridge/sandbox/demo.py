@@ -45,10 +45,12 @@ from bridge.sandbox.demo_config import (
     register_bridge,
     write_bridge_config,
 )
+from bridge.sandbox.demo_partners import register_partners
 from bridge.sandbox.demo_process import ChildProcess, DemoStartError
 from bridge.sandbox.demo_rocketchat import SIM_ADMIN_USERNAME, RCSeed, seed_rocketchat
 from bridge.sandbox.demo_state import State, write_state_file
 from bridge.sandbox.homeservers import HomeserverCluster, cluster_state
+from bridge.sandbox.mail_sink import MailSink
 from bridge.sandbox.models import MatrixUser
 from bridge.sandbox.ports import free_ports
 from bridge.storage.database import Database
@@ -107,6 +109,7 @@ class Demo:
             "bridge", "bridge", ["run", "-c", str(self.config_path)], self.root / "bridge.log"
         )
         self._bridge_port = bridge_port
+        self.mail = MailSink(self.root / "mail")
         self.config: Config | None = None
         self.rc: RCSeed | None = None
         self.rooms: list[BridgedRoom] = []
@@ -136,6 +139,7 @@ class Demo:
             return
         self._stopped = True
         await asyncio.gather(self.bridge.stop(), self.sim.stop())
+        self.mail.stop()
         await self.cluster.stop()
         _kill_groups(self.cluster.running_pids())
         if not self.options.keep:
@@ -194,7 +198,9 @@ class Demo:
             rocketchat_password=os.urandom(12).hex(),
             # The organisation's admins may run the bridge's !privacy admin commands.
             privacy_admins=(f"@admin:{hs0.server_name}", SIM_ADMIN_USERNAME),
+            mail_port=self.mail.port,
         )
+        self.mail.start()
         write_bridge_config(self.config_path, settings)
         config = await asyncio.to_thread(register_bridge, self.config_path, self.registration_path)
         self.sim.launch()
@@ -216,6 +222,7 @@ class Demo:
             rooms=[self.rc.room_id],
             admin_token=self.cluster.admin(0).access_token,
         )
+        await register_partners(self.config, self.cluster)
         self.bridge.launch()
         await self.bridge.wait_http(self._bridge_live_url, _BRIDGE_READY_S)
         room_id = await self._wait_portal_room(self.config, self.rc.room_id)
@@ -310,6 +317,10 @@ class Demo:
             "users": [user.to_dict() for user in self.rc.users],
             "log_path": str(self.sim.log_path),
             "pid": self.sim.pid,
+        }
+        state["mail_sink"] = {
+            "smtp": f"smtp://{self.mail.host}:{self.mail.port}",
+            "directory": str(self.mail.directory),
         }
         state["rooms"] = [
             {

@@ -34,6 +34,8 @@ class DemoBridgeSettings:
     rocketchat_username: str
     rocketchat_password: str = field(repr=False)
     privacy_admins: tuple[str, ...] = ()
+    # The local mail sink (bridge.sandbox.mail_sink) the bridge's mail goes to.
+    mail_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +64,17 @@ def write_bridge_config(
         },
         privacy={"admins": list(settings.privacy_admins)},
     )
+    if settings.mail_port is not None:
+        # Plain SMTP is acceptable only because the sink listens on loopback.
+        _update(
+            data,
+            mail={
+                "host": "127.0.0.1",
+                "port": settings.mail_port,
+                "security": "none",
+                "sender": "privacy-bridge@agency-one.example",
+            },
+        )
     _dump(yaml, data, path)
     return path
 

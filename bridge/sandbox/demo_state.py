@@ -62,6 +62,10 @@ def summary(state: State, state_file: Path) -> str:
         f"(log in with token {bridge['dashboard']['admin_token']})",
         f"Metrics: {bridge['metrics']['url']}  "
         f"(Authorization: Bearer {bridge['metrics']['bearer_token']})",
+        f"Mail sink (partners' mail, e.g. erasure notices): {state['mail_sink']['smtp']}; "
+        f"each message saved as a .eml file in {state['mail_sink']['directory']}",
+        "Partners: every other homeserver is in the partner register with its admin as "
+        f"contact (bridge partner list -c {bridge['config_path']})",
         "",
         "Bridged rooms:",
     ]
