@@ -15,6 +15,7 @@ from bridge.cli import (
     commands_outbox,
     commands_partner,
     commands_privacy,
+    commands_receiver,
 )
 
 EXIT_CONFIG = 2
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_outbox.register(sub)
     commands_partner.register(sub)
     commands_incident.register(sub)
+    commands_receiver.register(sub)
     return parser
 
 

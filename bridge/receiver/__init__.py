@@ -1,0 +1,1 @@
+"""A reference receiver of erasure requests (docs/erasure-receiver.md)."""
