@@ -14,5 +14,6 @@ from bridge.storage import (  # noqa: F401 - imported for their table definition
     ledger_rows,
     models,
     partners_rows,
+    policy_rows,
     software_rows,
 )

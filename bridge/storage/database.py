@@ -23,6 +23,7 @@ from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
 from bridge.storage.partners import PartnerStore
+from bridge.storage.policy import RoomPolicyStore
 from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
@@ -101,6 +102,11 @@ class UnitOfWork:
     def partners(self) -> PartnerStore:
         """The partner register: who the bridge shares with, on what terms."""
         return PartnerStore(self._session)
+
+    @property
+    def room_policies(self) -> RoomPolicyStore:
+        """Each portal's retention policy as last read from Rocket.Chat."""
+        return RoomPolicyStore(self._session)
 
     @property
     def servers(self) -> ServerSoftwareStore:

@@ -33,6 +33,7 @@ from bridge.web.deps import ACTOR, DEPS, SESSION, Deps
 from bridge.web.outbox_pages import OutboxPages
 from bridge.web.pages import PageRoutes
 from bridge.web.responses import SECURITY_HEADERS, DashboardError, api_error, redirect
+from bridge.web.retention_page import RetentionPage
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
 from bridge.web.views import ConflictError, DashboardData, NotFoundError
 from bridge.workers.dead_letters import DeadLetters
@@ -179,6 +180,7 @@ def build_dashboard(
     app[DEPS] = deps
     PageRoutes(deps).add_routes(app.router)
     OutboxPages(deps, DeadLetters(db)).add_routes(app.router)
+    RetentionPage(deps, db).add_routes(app.router)
     ApiRoutes(deps).add_routes(app.router)
     app.router.add_static("/static/", STATIC)
     return app

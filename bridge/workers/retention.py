@@ -41,6 +41,7 @@ from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
+from bridge.storage.policy import RoomPolicyRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ class RoomRetention:
     matrix_room_id: str
     rc_room_id: str
     policy: RoomPolicy | None
+    name: str | None = None
+
+
+def _record(room: RoomRetention, now: int) -> RoomPolicyRecord:
+    p = room.policy
+    return RoomPolicyRecord(
+        room.matrix_room_id,
+        room.rc_room_id,
+        room.name,
+        None if p is None else p.max_age_ms,
+        p is not None and p.files_only,
+        None if p is None else p.source,
+        now,
+    )
 
 
 def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
@@ -145,8 +160,15 @@ class RetentionWorker:
                 continue
             kind, own = await source.room_retention(portal.rc_room_id)
             policy = effective_policy(settings, {"t": kind, "retention": own})
-            rooms.append(RoomRetention(portal.matrix_room_id, portal.rc_room_id, policy))
+            rooms.append(
+                RoomRetention(portal.matrix_room_id, portal.rc_room_id, policy, portal.name)
+            )
         self.policies = {r.matrix_room_id: r for r in rooms}
+        # For the dashboard's retention page, which cannot ask Rocket.Chat itself.
+        now = self._clock()
+        async with self._db.unit_of_work() as uow:
+            for r in rooms:
+                await uow.room_policies.put(_record(r, now))
         return rooms
 
     async def _mirror(self, rooms: list[RoomRetention]) -> None:

@@ -85,6 +85,9 @@ async def test_a_one_minute_policy_redacts_copies_on_every_server(
             clock=lambda: clock[0],
         )
         (request_id,) = await worker.run_once()
+        async with app.db.unit_of_work() as uow:  # kept for the dashboard's page
+            kept = {r.room_id: r for r in await uow.room_policies.all()}[rid]
+        assert (kept.max_age_ms, kept.source) == (60_000, "room")
         assert await worker.run_once() == []  # the same cut-off opens nothing twice
         clock[0] += 1  # a later cut-off with nothing sent before it: no empty request
         assert await worker.run_once() == []
