@@ -194,11 +194,24 @@ def strip_reply_fallback(body: str) -> str:
     return "\n".join(lines[quoted:])
 
 
-def matrix_to_rc(body: str, formatted_body: str | None, lookup: UserLookup) -> str:
-    """A Matrix message → Rocket.Chat markdown; the HTML is sanitised before it is read."""
+# What a mention of someone whose name must not cross (they opted out) becomes.
+UNNAMED = "someone"
+
+
+def matrix_to_rc(
+    body: str,
+    formatted_body: str | None,
+    lookup: UserLookup,
+    unnamed: frozenset[str] = frozenset(),
+) -> str:
+    """A Matrix message → Rocket.Chat markdown; the HTML is sanitised before it is read.
+
+    A mention (pill) of a user in ``unnamed`` becomes :data:`UNNAMED`: its label is the
+    person's display name, which the client filled in, not words of the sender's.
+    """
     if not formatted_body:
         return body
-    converter = _HtmlToMarkdown(lookup)
+    converter = _HtmlToMarkdown(lookup, unnamed)
     converter.feed(sanitize_html(formatted_body, keep_reply_fallback=True))
     converter.close()
     return converter.result().strip("\n") or body
@@ -208,9 +221,10 @@ _INLINE_MARK = {"b": "*", "strong": "*", "i": "_", "em": "_", "del": "~", "s": "
 
 
 class _HtmlToMarkdown(HTMLParser):
-    def __init__(self, lookup: UserLookup) -> None:
+    def __init__(self, lookup: UserLookup, unnamed: frozenset[str] = frozenset()) -> None:
         super().__init__(convert_charrefs=True)
         self._lookup = lookup
+        self._unnamed = unnamed
         self._out: list[str] = []
         self._links: list[tuple[str, int]] = []  # (href, position in _out)
         self._in_pre = 0
@@ -267,6 +281,9 @@ class _HtmlToMarkdown(HTMLParser):
         del self._out[start:]
         if href.startswith(MATRIX_TO):
             target = unquote(href[len(MATRIX_TO) :]).split("?", 1)[0]
+            if target in self._unnamed:
+                self._out.append(UNNAMED)
+                return
             username = self._lookup(target) if target.startswith("@") else None
             self._out.append(f"@{username}" if username else label)
         elif href and href != label:

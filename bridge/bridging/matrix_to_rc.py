@@ -213,8 +213,12 @@ class MatrixToRocketChat:
             formatted = None
         usernames: dict[str, str] = {}
         mentions: list[dict[str, Any]] = []
+        unnamed: set[str] = set()
         for quoted in sorted(set(_PILL.findall(formatted or ""))):
             user_id = unquote(quoted)
+            if await self._silenced(uow, user_id):
+                unnamed.add(user_id)  # their name does not cross, nor is it disclosed
+                continue
             username = await self._rc_username_of(uow, user_id)
             if username:
                 usernames[user_id] = username
@@ -229,7 +233,7 @@ class MatrixToRocketChat:
         if isinstance(relates, dict) and isinstance(relates.get("m.in_reply_to"), dict):
             # The HTML fallback (<mx-reply>) is dropped by the converter; the plain one here.
             body = strip_reply_fallback(body)
-        text = matrix_to_rc(body, formatted, usernames.get)
+        text = matrix_to_rc(body, formatted, usernames.get, frozenset(unnamed))
         if content.get("msgtype") == "m.emote":
             text = f"_{text}_"
         return text, mentions

@@ -127,14 +127,15 @@ async def _ghost_of(stack: BridgeStack, rc_user_id: str) -> str:
     return ghost.matrix_user_id
 
 
-async def test_a_reply_does_not_carry_an_opted_out_persons_words_in_its_fallback(
+async def test_a_reply_or_mention_carries_no_words_or_name_of_an_opted_out_person(
     bridge_stack: BridgeStack,
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
 ) -> None:
     """Bob replies to what dave said after opting out; his client quotes dave's message
     at the head of the reply (the spec's reply fallback, in the plain body and in the
-    HTML). Bob's words cross, dave's do not."""
+    HTML). Bob's words cross, dave's do not; nor does dave's display name, which bob's
+    client puts into a mention of him."""
     carol = await bridge_stack.rc_user()
     dave_user, bob_user = await make_user(1), await make_user(1)
     room = await portal([carol], [dave_user, bob_user])
@@ -164,10 +165,21 @@ async def test_a_reply_does_not_carry_an_opted_out_persons_words_in_its_fallback
                 "m.relates_to": in_reply,
             },
         )
-        await wait_for(lambda: _on_rocketchat(carol, room, "bob html reply"), 60)
+        display = "Davina Optedout"
+        pill = f'<a href="https://matrix.to/#/{dave_user.user_id}">{display}</a>'
+        await bob.send(
+            rid,
+            {
+                "msgtype": "m.text",
+                "body": f"{display}: bob mentions",
+                "format": "org.matrix.custom.html",
+                "formatted_body": f"{pill}: bob mentions",
+            },
+        )
+        await wait_for(lambda: _on_rocketchat(carol, room, "someone: bob mentions"), 60)
         texts = [m.text for m in await rc_history(carol, room.rc_room_id)]
-        assert "bob plain reply" in texts, texts
-        assert not [t for t in texts if "dave kept" in t], texts
+        assert "bob plain reply" in texts and "bob html reply" in texts, texts
+        assert not [t for t in texts if "dave kept" in t or display in t], texts
     finally:
         for view in (dave, bob):
             await view.close()
