@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from bridge.privacy import audit
+from bridge.privacy.processing import PROCESSING_COLUMNS, processing_rows, processing_summary
 from bridge.privacy.queries import LedgerQueries
 from bridge.storage.audit import OversightReader, RequestRow
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 
-What = Literal["flows", "requests"]
+What = Literal["flows", "requests", "processing"]
 Format = Literal["csv", "json"]
-WHATS: tuple[What, ...] = ("flows", "requests")
+WHATS: tuple[What, ...] = ("flows", "requests", "processing")
 FORMATS: tuple[Format, ...] = ("csv", "json")
 Progress = Callable[[int, int], None]
 DAY_MS = 86_400_000
@@ -161,6 +162,8 @@ class Exporter:
         rows: list[dict[str, Any]] = []
         if what == "flows":
             rows = await self._flows(since_ms, until_ms, progress)
+        elif what == "processing":
+            rows = await processing_rows(self._db)
         else:
             rows = await self._requests(progress)
         _write(sink, what, fmt, rows, since_ms, until_ms)
@@ -249,10 +252,19 @@ def _write(
         body: dict[str, Any] = {"exported": iso(now_ms()), what: rows}
         if what == "flows":
             body |= {"since": iso(since), "until": iso(until)}
+        if what == "processing":
+            body |= processing_summary(rows)
         sink.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
         return
     writer = csv.writer(sink, lineterminator="\n")
-    if what == "flows":
+    if what == "processing":
+        writer.writerow(PROCESSING_COLUMNS)
+        for r in rows:
+            cats = ";".join(f"{k}={v}" for k, v in r["categories"].items())
+            writer.writerow(
+                [_cell(cats if c == "categories" else r[c]) for c in PROCESSING_COLUMNS]
+            )
+    elif what == "flows":
         writer.writerow(FLOW_COLUMNS)
         for f in rows:
             cats = ";".join(f"{k}={v}" for k, v in f["categories"].items())

@@ -111,6 +111,15 @@ class LedgerReads:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def servers(self) -> list[ServerRecord]:
+        """Every recipient the ledger knows, by name."""
+        rows = await self._session.execute(
+            select(LedgerServer.id, LedgerServer.name, LedgerServer.kind).order_by(
+                LedgerServer.name
+            )
+        )
+        return [ServerRecord(r.id, r.name, r.kind) for r in rows]
+
     async def server(self, name: str) -> ServerRecord | None:
         row = (
             await self._session.execute(
