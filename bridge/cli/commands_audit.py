@@ -37,6 +37,7 @@ from bridge.privacy.queries import (
     SubjectNotFoundError,
     day_start_ms,
 )
+from bridge.privacy.retention_views import RoomExpiry, subject_expiries
 from bridge.privacy.signing_key import CheckpointError, load_signing_key
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
@@ -249,12 +250,26 @@ def cmd_subject(args: argparse.Namespace) -> int:
                 "pseudonym": _pseudonym(db, s, args.id),
             },
             "recipients": [_recipient_json(r) for r in report.recipients],
+            # Each item expires its room's max age after it was sent (docs/retention.md).
+            "expiry": [_expiry_json(e) for e in await subject_expiries(db, found)],
         }
 
     code, data = _run(args, query)
     if data is not None:
         _emit(args, data, RECIPIENT_HEADER, [_recipient_row(r) for r in data["recipients"]])
     return code
+
+
+def _expiry_json(e: RoomExpiry) -> dict[str, Any]:
+    return {
+        "room_id": e.room_id,
+        "max_age_ms": e.max_age_ms,
+        "files_only": e.files_only,
+        "pending": e.pending,
+        "expired_before": None if e.expired_before_ms is None else iso(e.expired_before_ms),
+        "first_expiry": None if e.first_expiry_ms is None else iso(e.first_expiry_ms),
+        "last_expiry": None if e.last_expiry_ms is None else iso(e.last_expiry_ms),
+    }
 
 
 def _pseudonym(db: Database, s: Subject, typed: str) -> str | None:

@@ -23,6 +23,7 @@ from bridge.privacy.erasure_model import (
 )
 from bridge.privacy.exports import OPEN_STATES, RequestLog, iso, request_json
 from bridge.privacy.queries import LedgerQueries, RecipientSummary, day_start_ms
+from bridge.privacy.retention_views import RoomExpiry, subject_expiries
 from bridge.storage.audit import OversightReader
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -93,6 +94,18 @@ def status_json(s: ErasureStatus, now: int) -> dict[str, Any]:
             {"at": iso(e.at_ms), "event": e.event, "actor": e.actor, "detail": e.detail}
             for e in s.log
         ],
+    }
+
+
+def expiry_json(e: RoomExpiry) -> dict[str, Any]:
+    return {
+        "room_id": e.room_id,
+        "max_age_ms": e.max_age_ms,
+        "files_only": e.files_only,
+        "pending": e.pending,
+        "expired_before": iso(e.expired_before_ms),
+        "first_expiry": iso(e.first_expiry_ms),
+        "last_expiry": iso(e.last_expiry_ms),
     }
 
 
@@ -230,6 +243,8 @@ class DashboardData:
             },
             "recipients": [recipient_json(r) for r in report.recipients],
             "requests": [request_json(r, now) for r in requests],
+            # Each item expires its room's max age after it was sent (docs/retention.md).
+            "expiry": [expiry_json(e) for e in await subject_expiries(self._db, subject)],
         }
 
     async def requests(self, state: str | None, actor: str, via: str) -> dict[str, Any]:

@@ -52,3 +52,18 @@ async def test_a_room_without_policy_keeps_its_messages(site: Site) -> None:
     await login(site.client)
     row = await _row(site)
     assert "none (kept)" in row and "nothing waiting" in row
+
+
+async def test_the_subject_page_shows_when_the_persons_items_expire(site: Site) -> None:
+    async with site.db.unit_of_work() as uow:
+        await uow.room_policies.put(
+            RoomPolicyRecord(ROOM, "GENERAL", "general", 60_000, False, "room", 1_000)
+        )
+    csrf = await login(site.client)
+    resp = await site.client.post("/admin/subjects", data={"subject": "alice", "csrf": csrf})
+    page = await resp.text()
+    row = re.search(rf'<tr data-room="{re.escape(ROOM)}">(.*?)</tr>', page, re.S)
+    assert row is not None, page
+    assert "60 s" in row.group(1)
+    pending = re.search(r'class="pending">(\d+)<', row.group(1))
+    assert pending is not None and int(pending.group(1)) >= 1
