@@ -52,6 +52,7 @@ from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_gate import PARTNER_ENFORCE
 from bridge.privacy.partners import contacts_of
 from bridge.privacy.rc_deletions import RocketChatDeletions
+from bridge.privacy.room_recipients import RoomTeller
 from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
@@ -139,7 +140,12 @@ class BridgeApp:
                 {
                     "matrix": [
                         MatrixEventHandler(self.config),
-                        LedgerObserver(self.ledger),
+                        LedgerObserver(
+                            self.ledger,
+                            RoomTeller(
+                                self.ids.domain, self.config.privacy.unknown_servers
+                            ).server_joined,
+                        ),
                         ErasureAckHandler(self.erasure),
                         *commands.matrix_handlers,
                         MatrixToRocketChat(

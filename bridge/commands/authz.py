@@ -44,6 +44,8 @@ _ANY_ROOM_BUT_PORTALS = frozenset({Place.DM, Place.OTHER})
 RULES: dict[str, Rule] = {
     "help": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
     "notice": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
+    # Says who receives the room's messages, nothing about any person: for the room.
+    "recipients": Rule(Who.ANYONE, frozenset({Place.PORTAL})),
     "status": Rule(Who.SELF, _DM),
     "export": Rule(Who.SELF, _DM),
     "delete": Rule(Who.SELF, _DM),

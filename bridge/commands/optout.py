@@ -26,6 +26,7 @@ from bridge.bridging import actions
 from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
+from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action, NewAction
@@ -45,10 +46,12 @@ class RelayGate:
         notice_text: str | None,
         notice_url: str | None,
         on_new_dm: Callable[[str, str], None] | None = None,
+        local_server: str | None = None,
     ) -> None:
         self._sides = sides
         self._text = texts.first_notice(notice_text, notice_url)
         self._on_new_dm = on_new_dm
+        self._local = local_server
 
     async def rocketchat_message(
         self, uow: UnitOfWork, portal: Portal, user_id: str, username: str, message_id: str
@@ -67,7 +70,7 @@ class RelayGate:
                 )
             return False
         await self._notice_once(
-            uow, "rocketchat", user_id, username, actions.matrix_queue(portal.id)
+            uow, "rocketchat", user_id, username, actions.matrix_queue(portal.id), portal
         )
         return True
 
@@ -86,7 +89,9 @@ class RelayGate:
                 )
             )
             return False
-        await self._notice_once(uow, "matrix", sender, None, actions.rc_queue(portal.rc_room_id))
+        await self._notice_once(
+            uow, "matrix", sender, None, actions.rc_queue(portal.rc_room_id), portal
+        )
         return True
 
     async def opted_out(self, uow: UnitOfWork, side: Side, user_id: str) -> bool:
@@ -95,17 +100,34 @@ class RelayGate:
         return await uow.commands.opted_out(f"{side}:{user_id}")
 
     async def _notice_once(
-        self, uow: UnitOfWork, side: Side, user_id: str, username: str | None, queue: str
+        self,
+        uow: UnitOfWork,
+        side: Side,
+        user_id: str,
+        username: str | None,
+        queue: str,
+        portal: Portal | None = None,
     ) -> None:
         person = f"{side}:{user_id}"
         if not await uow.commands.mark_notice_shown(person):
             return
+        # Who receives the room now, as the register names them (docs/partners.md), and
+        # the way out, offered at the moment it matters (GDPR Art. 13(1)(e), 21).
+        recipients = texts.NO_RECIPIENTS_KNOWN
+        if portal is not None and portal.matrix_room_id is not None:
+            named = await room_recipients(uow, portal.matrix_room_id, self._local or "")
+            recipients = recipients_text(named)
         await uow.enqueue(
             NewAction(
                 key=f"{FIRST_NOTICE}:{person}",
                 kind=FIRST_NOTICE,
                 queue=queue,  # the queue of the message about to cross: the notice goes first
-                payload={"side": side, "user_id": user_id, "username": username},
+                payload={
+                    "side": side,
+                    "user_id": user_id,
+                    "username": username,
+                    "recipients": recipients,
+                },
             )
         )
 
@@ -122,7 +144,10 @@ class RelayGate:
         p = action.payload
         side: Side = "matrix" if p["side"] == "matrix" else "rocketchat"
         room = await self._sides.dm_room(side, p["user_id"], p.get("username"))
-        await self._sides.say(side, room, self._text, action.key)
+        text = self._text
+        if p.get("recipients"):
+            text += "\n" + str(p["recipients"]) + "\n" + texts.OPT_OUT_OFFER
+        await self._sides.say(side, room, text, action.key)
         return {"room_id": room}
 
     async def _notice_sent(

@@ -25,6 +25,7 @@ from bridge.config import Config
 from bridge.config.model import PrivacyMode
 from bridge.privacy import audit
 from bridge.privacy.erasure_model import OPEN
+from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
 
@@ -52,6 +53,7 @@ _ARGS: dict[str, tuple[int, int]] = {
     "cancel": (1, 1),
     "purge": (1, 1),
     "requests": (0, 0),
+    "recipients": (0, 0),
     "approve": (1, 1),
     "deny": (2, 2),
     "erase": (1, 1),
@@ -155,6 +157,8 @@ class PrivacyCommands:
             await self._confirm(uow, ctx, cmd.args[1])
         elif verb == "requests":
             await self._requests(uow, ctx)
+        elif verb == "recipients":
+            await self._recipients(uow, ctx)
         else:
             await enqueue_job(uow, ctx, verb, list(cmd.args), dict(cmd.options))
 
@@ -193,6 +197,19 @@ class PrivacyCommands:
             return
         await enqueue_job(uow, ctx, "start", [], {}, extra={"scope": checked.payload})
         await ctx.reply(uow, "Confirmed. Starting the erasure …")
+
+    async def _recipients(self, uow: UnitOfWork, ctx: CommandContext) -> None:
+        """Which servers, of which organisations, receive what is said in this room."""
+        portal = (
+            await uow.bridging.portal_by_matrix(ctx.room_id)
+            if ctx.side == "matrix"
+            else await uow.bridging.portal_by_rc(ctx.room_id)
+        )
+        if portal is None or portal.matrix_room_id is None:
+            await ctx.reply(uow, recipients_text([]))
+            return
+        named = await room_recipients(uow, portal.matrix_room_id, self._s.local_domain)
+        await ctx.reply(uow, recipients_text(named))
 
     async def _requests(self, uow: UnitOfWork, ctx: CommandContext) -> None:
         open_requests = await uow.erasure.requests_in(list(OPEN), limit=50)

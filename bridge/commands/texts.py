@@ -17,6 +17,7 @@ HELP = """Your privacy commands (send them here, in this direct message with the
 !privacy optout / optin         stop / resume bridging your messages to other servers
 !privacy purge <user> [--room <room>]
                                 moderators: erase a person's bridged messages in a room you run
+!privacy recipients             (in a bridged room) which servers and organisations receive it
 !privacy help                   this text"""
 
 ADMIN_HELP = """Privacy admin commands (here or in another room with the bot, not a bridged room):
@@ -115,3 +116,9 @@ STATE_WORDS = {
     "denied": "denied",
     "cancelled": "cancelled",
 }
+
+NO_RECIPIENTS_KNOWN = ""
+OPT_OUT_OFFER = (
+    "If you do not want your messages copied to these servers, reply !privacy optout "
+    "here now: nothing more of yours will be bridged (!privacy optin undoes it)."
+)

@@ -47,7 +47,11 @@ class Commands:
         self._follows: set[asyncio.Task[None]] = set()
         self.sides = Sides(config, ids, bot, lambda: rocketchat.admin, db.outbox)
         self.gate = RelayGate(
-            self.sides, config.privacy.notice_text, config.privacy.notice_url, self._new_dm
+            self.sides,
+            config.privacy.notice_text,
+            config.privacy.notice_url,
+            self._new_dm,
+            local_server=config.homeserver.domain,
         )
         handlers: dict[str, CommandHandler] = {
             "bridge": BridgeCommands(config),

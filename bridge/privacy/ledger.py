@@ -201,9 +201,10 @@ class DisclosureLedger:
 
     async def observe_membership(
         self, uow: UnitOfWork, room_id: RoomID, user_id: UserID, membership: str, at_ms: int
-    ) -> None:
+    ) -> bool:
         """An ``m.room.member`` event. Only a server's first join / last leave (or invite)
-        changes its timeline; a profile change (join → join) changes nothing."""
+        changes its timeline; a profile change (join → join) changes nothing. True when
+        the user's server joined the room with it (its first joined member)."""
         store = uow.ledger
         room = await self._room(store, room_id)
         server = await self._server(store, server_of(user_id))
@@ -218,12 +219,13 @@ class DisclosureLedger:
         )
         change = transition(old, Presence(await store.server_presence(room, server)))
         if not change.opens and not change.closes:
-            return
+            return False
         for kind in change.closes:
             await store.close_presence(room, server, kind, at_ms)
         for kind in change.opens:
             await store.open_presence(room, server, kind, at_ms)
         await self._rebuild_reach(store, room, server)
+        return Presence.JOINED in change.opens
 
     async def observe_visibility(
         self, uow: UnitOfWork, room_id: RoomID, visibility: str, at_ms: int

@@ -50,6 +50,10 @@ CASES: list[tuple[str, Actor, Facts, bool, str]] = [
     ("purge", REMOTE_MX, Facts(Place.PORTAL, True, True), False, "another homeserver"),
     ("purge", REMOTE_MX, Facts(Place.DM, None, True), False, "another homeserver"),
     ("purge", LOCAL_MX, Facts(Place.OTHER, True, False), False, "direct message"),
+    # Recipients: about the room, not a person: anyone, in the bridged room itself.
+    *[("recipients", a, Facts(Place.PORTAL), True, "") for a in (PERSON, REMOTE_MX, ADMIN)],
+    ("recipients", PERSON, Facts(Place.DM), False, ""),
+    ("recipients", LOCAL_MX, Facts(Place.OTHER), False, ""),
     # Unknown verbs.
     ("frobnicate", ADMIN, Facts(Place.DM), False, "no command"),
 ]
