@@ -18,6 +18,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from bridge.commands.export_rights import (
+    NO_TERMS,
+    PURPOSES,
+    recipient_terms,
+    retention_by_category,
+    rights,
+    source_of,
+)
 from bridge.config.model import Config, PrivacyConfig, StorageConfig
 from bridge.privacy.erasure import LOG_RETENTION_MS
 from bridge.privacy.queries import LedgerQueries
@@ -26,7 +34,7 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 
 SCHEMA_ID = "https://rc-matrix-privacy-bridge.invalid/schemas/export.schema.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PAGE = 1000
 
 
@@ -52,10 +60,16 @@ class Retention:
 
     processed_hours: int = StorageConfig.done_retention_hours
     ledger_days: int = PrivacyConfig.ledger_retention_days
+    # privacy.supervisory_authority: who the person may complain to (Art. 77).
+    supervisory_authority: str | None = None
 
     @classmethod
     def of(cls, config: Config) -> Retention:
-        return cls(config.storage.done_retention_hours, config.privacy.ledger_retention_days)
+        return cls(
+            config.storage.done_retention_hours,
+            config.privacy.ledger_retention_days,
+            config.privacy.supervisory_authority,
+        )
 
     def document(self) -> dict[str, Any]:
         return {
@@ -122,6 +136,7 @@ async def build(db: Database, identity: Identity, retention: Retention) -> dict[
         shown = [await uow.commands.notice_shown_at(p) for p in identity.persons]
     recipients: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []
+    terms = await recipient_terms(db)
     if subject is not None:
         queries = LedgerQueries(db)
         report = await queries.recipients_of_subject(subject)
@@ -133,6 +148,7 @@ async def build(db: Database, identity: Identity, retention: Retention) -> dict[
                 "categories": {c.category.label: c.items for c in r.categories},
                 "first_at": iso(r.first_ms),
                 "last_at": iso(r.last_ms),
+                **terms.get(r.recipient, NO_TERMS),
             }
             for r in report.recipients
         ]
@@ -157,6 +173,9 @@ async def build(db: Database, identity: Identity, retention: Retention) -> dict[
         "opted_out_since": iso(min(since)) if since else None,
         "notice_shown_at": iso(min(shown_at)) if shown_at else None,
         "storage": retention.document(),
+        "purposes": list(PURPOSES),
+        "retention_by_category": retention_by_category(retention.ledger_days),
+        **rights(retention.supervisory_authority),
     }
 
 
@@ -176,6 +195,7 @@ async def _disclosures(queries: LedgerQueries, subject: Subject) -> list[dict[st
                 "event_id": item.event_id,
                 "rocketchat_message_id": item.rc_message_id,
                 "recipients": list(item.recipients),
+                "source": source_of(item.origin.label, list(item.categories.labels)),
             }
             for item in page.items
         )

@@ -101,6 +101,9 @@ class PrivacyConfig:
     # Servers whose admins run an erasure receiver (docs/erasure-protocol.md): a request
     # stays open until theirs answers "applied" or "refused", or its deadline passes.
     receivers: list[str] = field(default_factory=list)
+    # The supervisory authority people may complain to (GDPR Art. 77), named in their
+    # access export: e.g. "Der Bundesbeauftragte für den Datenschutz, https://…".
+    supervisory_authority: str | None = None
     # What the relay does for a room holding a server not in the partner register
     # (docs/partners.md): relay ("allow"), wait for an admin's decision ("hold"), or treat
     # it like a partner under "deny".
