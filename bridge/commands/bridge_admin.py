@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bridge.bridging import actions
+from bridge.commands.bridge_partner import decide_partner, partner_problem
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import ParsedCommand
 from bridge.commands.privacy_commands import enqueue_job
@@ -27,6 +28,9 @@ HELP = """Bridge admin commands (in a Matrix room with the bridge bot):
 !bridge retention [--room <room>]
     The room's retention: Rocket.Chat's policy, the room's m.room.retention, the latest
     and the next expiry. For the room's moderators on either side, and bridge admins.
+!bridge partner allow|minimise|deny <server> [--organisation <name>] [--basis <basis>]
+    Decide about a server (e.g. one held under privacy.unknown_servers: hold), in a room
+    with the bot that is not bridged. A server not yet registered needs both options.
 !bridge help
     This text."""
 
@@ -42,7 +46,7 @@ class BridgeCommands:
         if cmd.verb == "retention":
             await self._retention(uow, ctx, cmd)
             return
-        if cmd.verb not in ("link", "unlink"):
+        if cmd.verb not in ("link", "unlink", "partner"):
             await ctx.reply(uow, f"Unknown command !bridge {cmd.verb}.\n\n{HELP}")
             return
         # One place for the rule: only configured admins, and only from Matrix.
@@ -57,6 +61,8 @@ class BridgeCommands:
             return
         if cmd.verb == "link":
             await self._link(uow, ctx, cmd)
+        elif cmd.verb == "partner":
+            await self._partner(uow, ctx, cmd)
         else:
             await self._unlink(uow, ctx)
 
@@ -92,6 +98,18 @@ class BridgeCommands:
             )
         )
         await ctx.reply(uow, f"Linking {cmd.args[0]} …")
+
+    async def _partner(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
+        problem = partner_problem(cmd)
+        if problem is not None:
+            await _refuse(uow, ctx, "partner", "usage", problem)
+            return
+        # The answer names a partner's terms: not in a room other agencies read.
+        if await uow.bridging.portal_by_matrix(ctx.room_id) is not None:
+            answer = "Decide about partners in a room with the bot that is not bridged."
+            await _refuse(uow, ctx, "partner", "in a bridged room", answer)
+            return
+        await ctx.reply(uow, await decide_partner(uow, ctx, cmd))
 
     async def _retention(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
         """Answered by a job (it asks Rocket.Chat and, for the role check, the room)."""

@@ -160,32 +160,8 @@ class PartnerRegister:
     async def set(self, server: str, changes: PartnerChanges, actor: str) -> tuple[Partner, bool]:
         """The entry after the change, and whether anything changed (no change: no new
         version, no audit entry). :class:`PartnerError` if the result is not valid."""
-        check_server_name(server)
         async with self._db.unit_of_work() as uow:
-            old = await get_partner(uow, server)
-            new = _merge(server, old, changes)
-            changed = _changed(old, new)
-            if not changed:
-                assert old is not None
-                return old, False
-            version = await uow.partners.bump_version()
-            new = dataclasses.replace(new, updated_ms=now_ms(), version=version)
-            await uow.partners.put(_to_record(new))
-            details = {
-                "server": server,
-                "register_version": version,
-                "created": old is None,
-                "fields": changed,
-                "policy": new.policy,
-                "previous_policy": None if old is None else old.policy,
-            }
-            if new.policy == "deny" and (old is None or old.policy != "deny"):
-                # Imported here: the gate imports this module for get_partner.
-                from bridge.privacy.partner_gate import enqueue_enforcement  # noqa: PLC0415
-
-                details["rooms_enforced"] = await enqueue_enforcement(uow, server, version)
-            await AuditLog.append(uow, PARTNER_SET, actor, None, details)
-            return new, True
+            return await set_partner(uow, server, changes, actor)
 
     async def remove(self, server: str, actor: str) -> Partner | None:
         """The entry removed, or None if there was none (nothing recorded then)."""
@@ -198,6 +174,38 @@ class PartnerRegister:
             details = {"server": server, "register_version": version, "policy": old.policy}
             await AuditLog.append(uow, PARTNER_REMOVED, actor, None, details)
             return old
+
+
+async def set_partner(
+    uow: UnitOfWork, server: str, changes: PartnerChanges, actor: str
+) -> tuple[Partner, bool]:
+    """``PartnerRegister.set`` inside the caller's transaction. Everything is checked
+    before anything is written, so a :class:`PartnerError` leaves ``uow`` untouched."""
+    check_server_name(server)
+    old = await get_partner(uow, server)
+    new = _merge(server, old, changes)
+    changed = _changed(old, new)
+    if not changed:
+        assert old is not None
+        return old, False
+    version = await uow.partners.bump_version()
+    new = dataclasses.replace(new, updated_ms=now_ms(), version=version)
+    await uow.partners.put(_to_record(new))
+    details: dict[str, object] = {
+        "server": server,
+        "register_version": version,
+        "created": old is None,
+        "fields": changed,
+        "policy": new.policy,
+        "previous_policy": None if old is None else old.policy,
+    }
+    if new.policy == "deny" and (old is None or old.policy != "deny"):
+        # Imported here: the gate imports this module for get_partner.
+        from bridge.privacy.partner_gate import enqueue_enforcement  # noqa: PLC0415
+
+        details["rooms_enforced"] = await enqueue_enforcement(uow, server, version)
+    await AuditLog.append(uow, PARTNER_SET, actor, None, details)
+    return new, True
 
 
 async def get_partner(uow: UnitOfWork, server: str) -> Partner | None:
