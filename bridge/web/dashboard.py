@@ -32,6 +32,7 @@ from bridge.web.auth import (
 from bridge.web.deps import ACTOR, DEPS, SESSION, Deps
 from bridge.web.outbox_pages import OutboxPages
 from bridge.web.pages import PageRoutes
+from bridge.web.partner_pages import PartnerPages
 from bridge.web.responses import SECURITY_HEADERS, DashboardError, api_error, redirect
 from bridge.web.retention_page import RetentionPage
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
@@ -181,6 +182,7 @@ def build_dashboard(
     PageRoutes(deps).add_routes(app.router)
     OutboxPages(deps, DeadLetters(db)).add_routes(app.router)
     RetentionPage(deps, db).add_routes(app.router)
+    PartnerPages(deps, db, config.privacy.unknown_servers).add_routes(app.router)
     ApiRoutes(deps).add_routes(app.router)
     app.router.add_static("/static/", STATIC)
     return app

@@ -1,0 +1,87 @@
+"""The dashboard's partner page (docs/partners.md): the register, the servers that
+received data without being registered (held when ``privacy.unknown_servers`` is
+``hold``), and the admin's decision as a POST form (CSRF-checked by the dashboard's
+middleware; written to the audit chain as ``partner.set`` with the logged-in actor).
+Contacts are shown only as counts: the page is about terms, not people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bridge.privacy.audit import AuditLog
+from bridge.privacy.incident import iso
+from bridge.privacy.partner_values import LAWFUL_BASES, POLICIES, PartnerError
+from bridge.privacy.partners import PartnerChanges, PartnerRegister
+from bridge.privacy.processing import processing_rows
+from bridge.storage.database import Database
+from bridge.web.deps import ACTOR, Deps
+from bridge.web.responses import DashboardError, redirect
+
+
+class PartnerPages:
+    def __init__(self, deps: Deps, db: Database, unknown_servers: str) -> None:
+        self.d = deps
+        self._db = db
+        self._register = PartnerRegister(db)
+        self._unknown = unknown_servers
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/partners", self.page)
+        router.add_post("/partners/decide", self.decide)
+
+    async def page(self, request: web.Request) -> web.Response:
+        rows = await processing_rows(self._db)
+        partners = [p.as_json() | {"contacts": len(p.contacts)} for p in await self._register.all()]
+        unregistered: list[dict[str, Any]] = [
+            r for r in rows if not r["registered"] and r["kind"] == "remote"
+        ]
+        return self.d.render(
+            request,
+            "partners.html",
+            partners=partners,
+            unregistered=unregistered,
+            held=self._unknown == "hold",
+            unknown=self._unknown,
+            policies=POLICIES,
+            bases=LAWFUL_BASES,
+            version=await self._register.version(),
+            done=request.query.get("done"),
+            incidents=await self._incidents(),
+        )
+
+    async def _incidents(self) -> list[dict[str, Any]]:
+        """Incident responses and their steps so far, newest first, from the audit chain
+        (``bridge incident open`` writes each step; the notices as they are sent)."""
+        log = AuditLog(self._db)
+        opened = await log.newest(kind="incident.opened", limit=20)
+        notified = await log.newest(kind="incident.notified", limit=1000)
+        out = []
+        for e in opened:
+            later = [n for n in notified if n.seq > e.seq]
+            out.append(
+                {
+                    "at": iso(e.at_ms),
+                    "server": e.details.get("server"),
+                    "subjects": e.details.get("subjects"),
+                    "records": e.details.get("items"),
+                    "dry_run": e.details.get("dry_run"),
+                    "notices_sent_since": len(later),
+                }
+            )
+        return out
+
+    async def decide(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        server = str(form.get("server", ""))
+        changes = PartnerChanges(
+            organisation=str(form["organisation"]) if form.get("organisation") else None,
+            lawful_basis=str(form["basis"]) if form.get("basis") else None,
+            policy=str(form.get("policy", "")),
+        )
+        try:
+            partner, _ = await self._register.set(server, changes, request[ACTOR])
+        except PartnerError as e:
+            raise DashboardError(400, f"Refused, nothing changed: {e}") from e
+        return redirect(f"{self.d.prefix}/partners?done={partner.server}")
