@@ -53,6 +53,25 @@ def message_already_gone(e: RCAPIError) -> bool:
     return e.status in (400, 404) and ("no message found" in text or "not found" in text)
 
 
+def room_refused(e: RCError) -> bool:
+    """The server refuses the bridge's account a room: it left, was removed, or the room
+    is gone (a deleted person's DMs go with them). Rocket.Chat answers both a stream
+    subscription (``nosub``) and ``chat.syncMessages`` with the Meteor error
+    ``error-not-allowed`` then (apps/meteor/server/modules/notifications and
+    apps/meteor/app/api/server/v1/chat.ts). Permanent for that room, unlike an outage."""
+    if isinstance(e, RCRealtimeError):
+        kind = e.error.get("error")
+        return kind in ("not-allowed", "error-not-allowed") or e.error.get("reason") == (
+            "Not allowed"
+        )
+    if isinstance(e, RCAPIError):
+        return e.status in (400, 403, 404) and e.error_type in (
+            "error-not-allowed",
+            "error-room-not-found",
+        )
+    return False
+
+
 class RCBadRequestError(RCAPIError):
     """HTTP 400: validation failures and most permission refusals."""
 

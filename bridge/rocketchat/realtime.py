@@ -33,7 +33,7 @@ from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.cursor import CursorStore
 from bridge.rocketchat.ddp import DDPConnection
 from bridge.rocketchat.echoes import OwnEchoes
-from bridge.rocketchat.errors import RCError
+from bridge.rocketchat.errors import RCError, RCRealtimeError, room_refused
 from bridge.rocketchat.events import (
     AvatarChanged,
     EventSink,
@@ -175,8 +175,16 @@ class RealtimeListener:
                 await reader
 
     async def _subscribe_room(self, conn: DDPConnection, room_id: RCRoomID) -> None:
-        for event in ("deleteMessage", "deleteMessageBulk"):
-            await conn.subscribe("stream-notify-room", f"{room_id}/{event}", False)
+        """Follow a room's deletions. A room the server refuses (the bridge's account
+        left it, or it is gone) is passed over: one such room must not end the whole
+        connection, which would stop every other room's intake with it."""
+        try:
+            for event in ("deleteMessage", "deleteMessageBulk"):
+                await conn.subscribe("stream-notify-room", f"{room_id}/{event}", False)
+        except RCRealtimeError as e:
+            if not room_refused(e):
+                raise
+            log.warning("Rocket.Chat refuses the deletion stream of a followed room: %s", e)
 
     async def _pump(self, reader: asyncio.Task[None]) -> None:
         while True:

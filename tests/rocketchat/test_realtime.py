@@ -268,3 +268,25 @@ async def test_the_bridges_own_post_is_dropped_once_and_later_changes_still_arri
         )
     finally:
         await rt.stop()
+
+
+async def test_a_followed_room_the_server_refuses_does_not_stop_the_other_rooms(
+    rc_bot: RCRestClient, rc_admin: RCRestClient, room: RCRoomID
+) -> None:
+    """A room the bridge's account cannot read (it left, or the room went with a deleted
+    person) is refused by the server at subscription and at catch-up. Before, that one
+    refusal ended every connection attempt, so no room's messages arrived any more."""
+    closed = await rc_admin.room_create("groups", "not-the-bridges")
+    sink = Collector()
+    cursors = InMemoryCursorStore()
+    rt = RealtimeListener(rc_bot, sink, cursors, options=FAST)
+    await rt.add_room(closed.id)
+    await rt.add_room(room)
+    rt.start()
+    try:
+        async with asyncio.timeout(10):
+            await rt.connected.wait()
+        msg = await rc_admin.post_message(room, "still arrives")
+        await sink.wait_for(posted(msg.id))
+    finally:
+        await rt.stop()
