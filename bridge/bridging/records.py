@@ -59,6 +59,7 @@ class Records:
         rc_message_id: str | None = None,
         *,
         refused: bool = False,
+        minimised: bool = False,
     ) -> None:
         """Record the ``disclosure`` an action's payload describes, if it has one."""
         d = action.payload.get("disclosure")
@@ -68,6 +69,9 @@ class Records:
             # A file that was refused did not cross: what did is a notice in the sender's
             # name saying so. It is recorded (erasure redacts it) without media or name.
             d = {**d, "categories": int(Category.MESSAGE_TEXT), "content": None}
+        elif minimised:
+            # Sent as its name and a link: the file itself did not cross (docs/partners.md).
+            d = {**d, "categories": int(Category(d["categories"]) & ~Category.MEDIA)}
         await self._ledger.record(
             uow,
             BridgedItem(
@@ -114,7 +118,12 @@ class Records:
                 reaction["origin"],
             )
         await self._disclose(
-            uow, action, result["room_id"], result["event_id"], refused="refused" in result
+            uow,
+            action,
+            result["room_id"],
+            result["event_id"],
+            refused="refused" in result,
+            minimised=bool(result.get("minimised")),
         )
         if result.get("ghost_joined"):
             await self._ghost_entered(uow, action, RoomID(result["room_id"]))

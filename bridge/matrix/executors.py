@@ -37,7 +37,7 @@ from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
 from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.media import FetchedFile, FileRefused, may_retry
-from bridge.privacy.partner_gate import room_blocks
+from bridge.privacy.partner_gate import room_blocks, room_minimised
 from bridge.rocketchat.files import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -215,6 +215,8 @@ class MatrixExecutors:
         link = content.pop("rc_file_url")
         # Older payloads carry the attachment's kind ("file"), which is not a media type.
         content.pop("rc_file_type", None)
+        if await self._minimised(payload["portal_id"]):
+            return await self._as_link(action, content, link)
         try:
             fetched = await self._fetch_file(link)
         except FileRefused as refusal:
@@ -232,6 +234,27 @@ class MatrixExecutors:
             "info": {"mimetype": fetched.mimetype, "size": fetched.size},
         }
         return await self.send(_with_content(action, content))
+
+    async def _minimised(self, portal_id: int) -> bool:
+        room_id = await self._room(portal_id)
+        async with self._db.unit_of_work() as uow:
+            return bool(await room_minimised(uow, room_id, self._ids.domain))
+
+    async def _as_link(self, action: Action, content: dict[str, Any], link: str) -> Result:
+        """A room holding a partner under ``minimise`` gets a file as its name and a link
+        to it on Rocket.Chat (which asks for a Rocket.Chat login), never the file itself
+        (docs/partners.md)."""
+        base = self._config.rocketchat.url.rstrip("/")
+        url = base + link if link.startswith("/") else base
+        text: dict[str, Any] = {
+            "msgtype": "m.text",
+            "body": f"{content.get('body', 'a file')} (a file, shared as a link only: {url})",
+        }
+        if "m.relates_to" in content:
+            text["m.relates_to"] = content["m.relates_to"]
+        result = await self.send(_with_content(action, text))
+        assert result is not None
+        return {**result, "minimised": True}
 
     async def _refuse(
         self, action: Action, content: dict[str, Any], refusal: FileRefused

@@ -86,3 +86,19 @@ async def enqueue_enforcement(uow: UnitOfWork, server: str, version: int) -> int
         if portal.matrix_room_id:
             count += await uow.enqueue(enforce_action(portal.matrix_room_id, server, version))
     return count
+
+
+MINIMISE = "minimise"
+
+
+async def room_minimised(uow: UnitOfWork, room_id: str, local_server: str) -> list[str]:
+    """The servers now in ``room_id`` under policy ``minimise``. Matrix sends one event to
+    every server of a room, so one of them makes the whole room get the minimised form."""
+    found = []
+    for server in await uow.partners.room_servers(room_id):
+        if server == local_server:
+            continue
+        partner = await get_partner(uow, server)
+        if partner is not None and partner.policy == MINIMISE:
+            found.append(server)
+    return found
