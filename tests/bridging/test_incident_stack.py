@@ -67,7 +67,8 @@ async def test_incident_lists_the_person_and_tells_her_in_her_rocketchat_dm(
     dm = await rc_dm(alice)
 
     async def told() -> str | None:
-        return next((t for t in await rc_bot_texts(alice, dm) if hs2 in t), None)
+        texts = await rc_bot_texts(alice, dm)
+        return next((t for t in texts if t.startswith("Notice from") and hs2 in t), None)
 
     text = await wait_for(told, 60)
     assert f"received {mine.items} item(s)" in text and "!privacy export" in text
