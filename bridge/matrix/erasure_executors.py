@@ -199,9 +199,41 @@ class MatrixErasureExecutors:
         await intent.set_displayname(NEUTRAL_NAME, check_current=False)
         await intent.set_avatar_url(ContentURI(""), check_current=False)
         rooms = await intent.get_joined_rooms()
+        redacted = 0
         for room in rooms:
+            redacted += await self._redact_old_profiles(intent, room, action.key)
             await intent.leave_room(room)
-        return {"detail": f"name and avatar removed; left {len(rooms)} room(s)"}
+        return {
+            "detail": f"name and avatar removed; {redacted} earlier membership event(s) "
+            f"redacted; left {len(rooms)} room(s)"
+        }
+
+    async def _redact_old_profiles(self, intent: IntentAPI, room: RoomID, key: str) -> int:
+        """Redact the earlier m.room.member events about the ghost (its joins, profile
+        changes, its invites) that carry its old name or avatar: the room's history keeps
+        them after the profile change. The redaction
+        algorithm keeps ``membership`` and strips ``displayname`` and ``avatar_url``
+        (Matrix spec, Client-Server API "Redactions"), so who was in the room stays.
+        After the scrub, before leaving: a ghost that left could not read them."""
+        query = {"dir": "b", "limit": "500", "filter": json.dumps({"types": ["m.room.member"]})}
+        answer = await intent.api.request(
+            Method.GET, Path.v3.rooms[room].messages, query_params=query
+        )
+        count = 0
+        for event in answer.get("chunk", []):
+            content = event.get("content") or {}
+            if event.get("state_key") != intent.mxid:
+                continue
+            if content.get("displayname") in (None, NEUTRAL_NAME) and not content.get("avatar_url"):
+                continue
+            txn = self._ids.matrix_txn_id(f"{key}:member:{event['event_id']}")
+            path = Path.v3.rooms[room].redact[EventID(event["event_id"])][txn]
+            # An invite is the inviter's event (Synapse copies the invitee's profile into
+            # it): the bot redacts those with its moderator power.
+            redactor = intent if event.get("sender") == intent.mxid else self._api.bot_intent()
+            await redactor.api.request(Method.PUT, path, content={"reason": "erasure"})
+            count += 1
+        return count
 
     async def media(self, action: Action) -> Result:
         """Delete the ghost's uploads (bridged Rocket.Chat files) from our media store.

@@ -209,6 +209,17 @@ async def test_ghost_profile_is_scrubbed_on_every_server(
             )
             assert state["membership"] == "leave", "the ghost left after its redactions"
             assert me.username not in str(state.get("displayname", ""))
+            # Its earlier membership events (the join with carol's name) are redacted:
+            # membership kept, name and avatar stripped.
+            joins = [
+                e
+                for e in await view.timeline(rid, limit=500)
+                if e["type"] == "m.room.member" and e.get("state_key") == ghost
+            ]
+            assert any(e["content"].get("membership") == "join" for e in joins)
+            for e in joins:
+                assert e["content"].get("displayname") in (None, "Deleted user"), e
+                assert not e["content"].get("avatar_url"), e
         async with bridge_stack.app.db.unit_of_work() as uow:
             kept = await uow.bridging.ghost(me.id)
         assert kept is None, "the scrubbed ghost's row goes: nothing names carol any more"
