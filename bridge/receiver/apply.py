@@ -134,11 +134,15 @@ async def apply(
         parts.append(f"{out.missing} never held here")
     if out.unredacted:
         parts.append(f"{out.unredacted} still unredacted here (no power to redact them)")
-    if request.media:
+    if out.media_deleted:
+        parts.append(f"{out.media_deleted} local media file(s) deleted")
+    if out.remote_purged:
         parts.append(
-            f"{out.media_deleted} local and {out.remote_purged} cached remote media file(s) "
-            "purged (the whole remote-media cache up to now)"
+            f"{out.remote_purged} cached remote media file(s) purged (with the whole "
+            "remote-media cache up to now)"
         )
+    if request.media and not (out.media_deleted or out.remote_purged or out.media_kept):
+        parts.append("none of the listed media was held here")
     if out.media_kept:
         parts.append(f"{out.media_kept} cached media file(s) still held")
     if expunge is not None:

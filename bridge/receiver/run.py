@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 # A listed event not redacted here yet may have its redaction still on the way over
 # federation: the answer waits this long after the request was sent before it says so.
 SETTLE_MS = 120_000
+INVITE_TRIES = 5
+# Rounds are 2 s apart while something waits: a request is tried for several minutes.
+REQUEST_TRIES = 150
 SYNC_FILTER = json.dumps({"room": {"timeline": {"limit": 100}}, "presence": {"types": []}})
 
 
@@ -47,6 +51,7 @@ class Receiver:
         self._admin = HomeserverAdmin(config.address, config.access_token, session)
         self._journal = Journal(config.audit_log, config.state_file)
         self.user_id = ""
+        self._found: list[dict[str, Any]] = []  # requests read from rooms just joined
 
     async def _client(
         self,
@@ -62,6 +67,8 @@ class Receiver:
             answer = await resp.json(content_type=None)
             if resp.status >= 400:
                 errcode = answer.get("errcode") if isinstance(answer, dict) else None
+                if isinstance(answer, dict) and answer.get("error"):
+                    errcode = f"{errcode} ({str(answer['error'])[:200]})"
                 what = path.split("?", maxsplit=1)[0].rsplit("/", 2)[-2:]
                 raise AdminError(f"homeserver answered {resp.status} {errcode} to {'/'.join(what)}")
             return answer if isinstance(answer, dict) else {}
@@ -93,25 +100,40 @@ class Receiver:
                     state.setdefault("pending", []).append({"room_id": room_id, **event})
         state["next_batch"] = sync.get("next_batch")
         self._journal.save_state(state)
-        waiting = []
-        for invite in state.get("invites", []):
-            try:
-                await self._invited(str(invite["room_id"]), invite)
-            except AdminError as e:
-                log.warning("Invitation to %s not answered yet: %s", invite["room_id"], e)
-                waiting.append(invite)
-        state["invites"] = waiting
-        still = []
-        for event in state.get("pending", []):
-            try:
-                await self._request(event)
-            except AdminError as e:
-                log.warning("Request %s not applied yet: %s", event.get("event_id"), e)
-                still.append(event)
-        state["pending"] = still
+        state["invites"] = await self._retry(
+            state.get("invites", []), self._invited, INVITE_TRIES, "invite failed"
+        )
+        state.setdefault("pending", []).extend(self._found)
+        self._found.clear()
+        state["pending"] = await self._retry(
+            state.get("pending", []), self._request, REQUEST_TRIES, "request failed"
+        )
         self._journal.save_state(state)
 
-    async def _invited(self, room_id: str, room: dict[str, Any]) -> None:
+    async def _retry(
+        self,
+        items: list[dict[str, Any]],
+        handle: Callable[[dict[str, Any]], Awaitable[None]],
+        limit: int,
+        failed: str,
+    ) -> list[dict[str, Any]]:
+        """Handle each item; keep the ones that failed for the next round, up to ``limit``
+        tries (an old invitation to a room that is gone must not hold up the rest)."""
+        kept = []
+        for item in items:
+            try:
+                await handle(item)
+            except AdminError as e:
+                tries = int(item.get("tries", 0)) + 1
+                log.warning("%s (try %d): %s", failed, tries, e)
+                if tries < limit:
+                    kept.append({**item, "tries": tries})
+                else:
+                    self._journal.record(event=failed, room_id=item["room_id"], reason=str(e))
+        return kept
+
+    async def _invited(self, room: dict[str, Any]) -> None:
+        room_id = str(room["room_id"])
         events = (room.get("invite_state") or {}).get("events") or []
         inviter = next(
             (
@@ -122,11 +144,25 @@ class Receiver:
             None,
         )
         if inviter in self._c.peers:
-            await self._client("POST", f"/rooms/{quote(room_id)}/join", {})
+            # Through the inviter's server: a room id of room version 12 names none.
+            via = {"server_name": str(inviter).split(":", 1)[1]}
+            await self._client("POST", f"/join/{quote(room_id)}", {}, query=via)
             self._journal.record(event="joined", room_id=room_id, peer=inviter)
+            await self._backlog(room_id)
         else:
             await self._client("POST", f"/rooms/{quote(room_id)}/leave", {})
             self._journal.record(event="declined invite", room_id=room_id, sender=inviter)
+
+    async def _backlog(self, room_id: str) -> None:
+        """Requests sent before we joined: a server that joins a room gets no earlier
+        events by itself, and a sync shows only what it has; /messages backfills them
+        from the room's other servers (history visibility "shared" lets a member read
+        them)."""
+        query = {"dir": "b", "limit": "50", "filter": json.dumps({"types": [REQUEST_EVENT]})}
+        answer = await self._client("GET", f"/rooms/{quote(room_id)}/messages", query=query)
+        for event in reversed(answer.get("chunk") or []):
+            if event.get("type") == REQUEST_EVENT:
+                self._found.append({"room_id": room_id, **event})
 
     async def _request(self, event: dict[str, Any]) -> None:
         room_id, sender = str(event["room_id"]), str(event.get("sender"))

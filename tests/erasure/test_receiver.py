@@ -86,13 +86,19 @@ async def test_a_partner_with_the_receiver_purges_and_says_so(
         row = await wait_for(purged, 180)
         assert row.status == words.PURGED, row
         assert "2 of 2 event(s) redacted here" in str(row.detail)
-        assert "1 cached remote media file(s) purged" in str(row.detail)
+        assert "1 cached remote media file(s) purged (with the whole" in str(row.detail)
         assert "redacted content expunged after" in str(row.detail)
         assert not await media_held(hs1, admin1, mxc), "gone from our media store"
         assert not await media_held(hs2, admin2, mxc), "gone from hs2's remote-media cache"
         lines = [json.loads(x) for x in receiver_config.audit_log.read_text().splitlines()]
-        answered = [x for x in lines if x["event"] == "answered"]
-        assert [(x["request_id"], x["status"]) for x in answered] == [(status.id, "applied")]
+        # (A fresh receiver also answers the requests still in the DM's history, e.g.
+        # from earlier tests in this session: each once.)
+        answered = [
+            x["status"]
+            for x in lines
+            if x["event"] == "answered" and x.get("request_id") == status.id
+        ]
+        assert answered == ["applied"]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
