@@ -47,6 +47,7 @@ from bridge.sandbox.demo_config import (
 )
 from bridge.sandbox.demo_partners import register_partners
 from bridge.sandbox.demo_process import ChildProcess, DemoStartError
+from bridge.sandbox.demo_receiver import write_receiver_config
 from bridge.sandbox.demo_rocketchat import SIM_ADMIN_USERNAME, RCSeed, seed_rocketchat
 from bridge.sandbox.demo_state import State, write_state_file
 from bridge.sandbox.homeservers import HomeserverCluster, cluster_state
@@ -109,6 +110,14 @@ class Demo:
             "bridge", "bridge", ["run", "-c", str(self.config_path)], self.root / "bridge.log"
         )
         self._bridge_port = bridge_port
+        # The second homeserver's admin runs the erasure receiver (docs/erasure-receiver.md).
+        self.receiver_dir = self.root / "receiver-hs2"
+        self.receiver = ChildProcess(
+            "erasure receiver",
+            "bridge",
+            ["receiver", "-c", str(self.receiver_dir / "receiver.yaml")],
+            self.root / "receiver.log",
+        )
         self.mail = MailSink(self.root / "mail")
         self.config: Config | None = None
         self.rc: RCSeed | None = None
@@ -138,7 +147,7 @@ class Demo:
         if self._stopped:
             return
         self._stopped = True
-        await asyncio.gather(self.bridge.stop(), self.sim.stop())
+        await asyncio.gather(self.bridge.stop(), self.sim.stop(), self.receiver.stop())
         self.mail.stop()
         await self.cluster.stop()
         _kill_groups(self.cluster.running_pids())
@@ -167,7 +176,7 @@ class Demo:
 
     def started_pids(self) -> list[int]:
         """Every pid the demo started (homeserver restarts included)."""
-        children = [p.pid for p in (self.sim, self.bridge) if p.pid is not None]
+        children = [p.pid for p in (self.sim, self.bridge, self.receiver) if p.pid is not None]
         return [*self.cluster.started_pids, *children]
 
     def exited(self) -> list[tuple[str, Path]]:
@@ -221,8 +230,17 @@ class Demo:
             self.config_path,
             rooms=[self.rc.room_id],
             admin_token=self.cluster.admin(0).access_token,
+            receivers=self.cluster.server_names[1:2],
         )
         await register_partners(self.config, self.cluster)
+        if len(self.cluster.server_names) > 1:
+            write_receiver_config(
+                self.receiver_dir,
+                self.cluster.homeserver(1),
+                self.cluster.admin(1),
+                self.config.bot_mxid,
+            )
+            self.receiver.launch()
         self.bridge.launch()
         await self.bridge.wait_http(self._bridge_live_url, _BRIDGE_READY_S)
         room_id = await self._wait_portal_room(self.config, self.rc.room_id)

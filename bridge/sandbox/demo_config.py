@@ -88,7 +88,11 @@ def register_bridge(config_path: Path, registration_path: Path) -> Config:
 
 
 def finish_bridge_config(
-    path: Path, *, rooms: Iterable[str], admin_token: str | None = None
+    path: Path,
+    *,
+    rooms: Iterable[str],
+    admin_token: str | None = None,
+    receivers: Iterable[str] = (),
 ) -> Config:
     """Add what is only known once the sandbox runs: the rooms to bridge, the admin token
     (and the dashboard's and the metrics' tokens).
@@ -101,6 +105,8 @@ def finish_bridge_config(
         data,
         bridge={"rooms": dict.fromkeys(rooms)},
         homeserver={"admin_token": admin_token},
+        # Servers whose admins run the erasure receiver: erasures wait for their answer.
+        privacy={"receivers": list(receivers)},
         # The privacy officer's dashboard, over plain http on loopback.
         web={
             "enabled": True,
