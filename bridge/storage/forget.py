@@ -36,6 +36,7 @@ from bridge.storage.erasure_rows import (
 )
 from bridge.storage.ledger_rows import LedgerMember
 from bridge.storage.models import Cursor, InboxEvent, OutboxAction
+from bridge.storage.outbox import storage_key
 
 PENDING = "pending"
 MODERATOR = "moderator:"
@@ -215,29 +216,67 @@ class ForgetStore:
             n += rowcount(result)
             result = await s.execute(delete(Cursor).where(Cursor.name.contains(i, autoescape=True)))
             n += rowcount(result)
-        for column in (OutboxAction.key, OutboxAction.queue):
-            for i in _longest_first(ids):
+        for i in _longest_first(ids):
+            n += await self._rename(OutboxAction.queue, i, name)
+            n += await self._rename_keys(OutboxAction.key.contains(i, autoescape=True), i, name)
+        for word in names:
+            # A name is matched only as a whole ":"-separated part of a key (e.g. a
+            # reaction's "rc-react:<message>:<emoji>:<username>:<ts>"): a short name
+            # must not rewrite other keys it happens to be a substring of.
+            like = _escaped(word)
+            for pattern, old, new in (
+                (f"%:{like}:%", f":{word}:", f":{name}:"),
+                (f"%:{like}", f":{word}", f":{name}"),
+            ):
+                matched = OutboxAction.queue.like(pattern, escape="\\")
                 result = await s.execute(
                     update(OutboxAction)
-                    .where(OutboxAction.status != PENDING, column.contains(i, autoescape=True))
-                    .values({column.key: func.replace(column, i, name)})
+                    .where(OutboxAction.status != PENDING, matched)
+                    .values(queue=func.replace(OutboxAction.queue, old, new))
                 )
                 n += rowcount(result)
-            for word in names:
-                # A name is matched only as a whole ":"-separated part of a key (e.g. a
-                # reaction's "rc-react:<message>:<emoji>:<username>:<ts>"): a short name
-                # must not rewrite other keys it happens to be a substring of.
-                like = _escaped(word)
-                for pattern, old, new in (
-                    (f"%:{like}:%", f":{word}:", f":{name}:"),
-                    (f"%:{like}", f":{word}", f":{name}"),
-                ):
-                    result = await s.execute(
-                        update(OutboxAction)
-                        .where(OutboxAction.status != PENDING, column.like(pattern, escape="\\"))
-                        .values({column.key: func.replace(column, old, new)})
-                    )
-                    n += rowcount(result)
+                keys = OutboxAction.key.like(pattern, escape="\\")
+                n += await self._rename_keys(keys, old, new, at_end=not pattern.endswith("%"))
+        return n
+
+    async def _rename(self, column: InstrumentedAttribute[str], old: str, new: str) -> int:
+        result = await self._s.execute(
+            update(OutboxAction)
+            .where(OutboxAction.status != PENDING, column.contains(old, autoescape=True))
+            .values({column.key: func.replace(column, old, new)})
+        )
+        return rowcount(result)
+
+    async def _rename_keys(
+        self, match: ColumnElement[bool], old: str, new: str, *, at_end: bool = False
+    ) -> int:
+        """Rename finished actions' keys one by one. A renamed key may already be held:
+        a second erasure of the same person repeats actions of the first (the same
+        profile scrub), whose key the first already renamed. The older row keeps the key
+        and the newer finished one goes; a bulk UPDATE broke the key's uniqueness there,
+        and the request's finishing transaction failed on every try."""
+        s = self._s
+        rows = (
+            await s.execute(
+                select(OutboxAction.id, OutboxAction.key).where(
+                    OutboxAction.status != PENDING, match
+                )
+            )
+        ).all()
+        n = 0
+        for row_id, key in rows:
+            renamed = key[: -len(old)] + new if at_end else key.replace(old, new)
+            renamed = storage_key(renamed)
+            if renamed == key:
+                continue
+            held = await s.scalar(select(OutboxAction.id).where(OutboxAction.key == renamed))
+            if held is None:
+                await s.execute(
+                    update(OutboxAction).where(OutboxAction.id == row_id).values(key=renamed)
+                )
+            else:
+                await s.execute(delete(OutboxAction).where(OutboxAction.id == row_id))
+            n += 1
         return n
 
     async def _set(self, column: InstrumentedAttribute[Any], old: list[str], new: str) -> int:

@@ -195,3 +195,23 @@ async def test_catch_up_cursors_keep_no_room_id_and_old_names_still_count(db: Da
     async with db.unit_of_work() as uow:
         await forget(uow, KEY, Identity(None, "PersonUserId00001", None), NAME)
     assert not [n for n in await _column(db, "SELECT name FROM cursor") if "PersonUser" in n]
+
+
+async def test_forgetting_a_person_twice_keeps_one_row_per_renamed_key(db: Database) -> None:
+    """A second erasure of the same person finds a finished action whose key, renamed,
+    is one the first erasure already holds (e.g. the same profile scrub). Renaming it
+    broke the key's uniqueness, so the request's finishing transaction failed on every
+    try and the request never finished."""
+    async with db.unit_of_work() as uow:
+        await uow.enqueue(NewAction(key=f"shadow:{ALICE}", kind="k", queue="q", payload={}))
+    async with db.unit_of_work() as uow:
+        await uow.forget._s.execute(update(OutboxAction).values(status="done"))
+        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice"), NAME)
+    # The same action again, for the second request, and done.
+    async with db.unit_of_work() as uow:
+        await uow.enqueue(NewAction(key=f"shadow:{ALICE}", kind="k", queue="q", payload={}))
+    async with db.unit_of_work() as uow:
+        await uow.forget._s.execute(update(OutboxAction).values(status="done"))
+        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice"), NAME)
+    keys = await _column(db, "SELECT key FROM outbox")
+    assert keys == [f"shadow:{NAME}"]
