@@ -40,6 +40,8 @@ from bridge.storage.erasure_rows import (
 from bridge.storage.ledger_rows import LedgerPresence, LedgerRoom, LedgerServer, LedgerSubject
 from bridge.storage.models import Base, OutboxAction
 from bridge.storage.partners import PartnerRecord
+from bridge.storage.policy import RoomPolicyRecord
+from bridge.storage.software import SoftwareRecord
 
 Row = dict[str, Any]
 _numbers = itertools.count(101)
@@ -287,6 +289,30 @@ async def partner(uow: UnitOfWork) -> type:
     return PartnerRecord
 
 
+async def room_policy(uow: UnitOfWork) -> type:
+    value = RoomPolicyRecord(
+        room_id="!portal:hs1.test",
+        rc_room_id="GENERAL",
+        name="general-bridge",
+        max_age_ms=60_000,
+        files_only=True,
+        source="room",
+        read_ms=1_700_000_000_789,
+    )
+    await uow.room_policies.put(value)
+    assert await uow.room_policies.all() == [value]
+    return RoomPolicyRecord
+
+
+async def server_software(uow: UnitOfWork) -> type:
+    # Only two writes set it: an answer, then a failed check that keeps the answer.
+    await uow.servers.seen("hs2.test", "Synapse", "1.163.0", 1_000)
+    await uow.servers.failed("hs2.test", "timeout", 2_000)
+    expected = SoftwareRecord("hs2.test", "Synapse", "1.163.0", 1_000, 1_000, 2_000, "timeout")
+    assert await uow.servers.get(["hs2.test"]) == {"hs2.test": expected}
+    return SoftwareRecord
+
+
 ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     portal,
     ghost,
@@ -302,6 +328,8 @@ ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     audit_record,
     dead_letter,
     partner,
+    room_policy,
+    server_software,
 ]
 
 
@@ -385,4 +413,6 @@ def _expected_covered() -> list[str]:
         "StoredEvent",
         "Action",
         "PartnerRecord",
+        "RoomPolicyRecord",
+        "SoftwareRecord",
     ]
