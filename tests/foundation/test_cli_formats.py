@@ -16,6 +16,7 @@ NOT_READS = {
     "generate-registration",
     "db upgrade",
     "demo",
+    "receiver",  # a long-running service, like run
     "outbox retry",
     "outbox drop",
     "partner set",
