@@ -13,7 +13,7 @@ from bridge.rocketchat import transport
 from bridge.rocketchat.errors import RCRateLimitError, RCServerError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
-from bridge.sandbox.rocketchat.app import SimulatorServer
+from bridge.sandbox.rocketchat.app import Exchange, SimulatorServer
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -85,7 +85,10 @@ async def test_server_errors_sleep_at_most_the_slot_bound(
 
 
 async def test_an_action_run_before_the_bridge_logged_in_waits_for_the_login(
-    rc_sim: SimulatorServer, db: Database
+    rc_sim: SimulatorServer,
+    db: Database,
+    rc_exchanges: list[Exchange],
+    rc_invalid_requests: list[Exchange],
 ) -> None:
     """Right after a restart the outbox may run an action before the admin client's login
     finished: Rocket.Chat answers 401, which is no fault of the action (it used to be
@@ -98,6 +101,7 @@ async def test_an_action_run_before_the_bridge_logged_in_waits_for_the_login(
         await db.outbox.add(NewAction("k", "rc.delete", "rc-erasure:room"))
         worker = OutboxWorker(db, {"rc.delete": RocketChatExecutors._guard(delete)})  # noqa: SLF001
         await worker.drain_once()
+    rc_invalid_requests.extend(rc_exchanges)  # no auth headers yet, on purpose
     row = await db.outbox.get("k")
     assert row is not None and (row["status"], row["attempts"]) == ("pending", 0)
     assert "did not accept the bridge's login" in row["last_error"]
