@@ -9,7 +9,6 @@ recorded in the audit log, as the CLI user (``cli:<login name>``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import datetime as dt
 import getpass
@@ -21,7 +20,7 @@ from typing import Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.cli.commands_core import EXIT_CONFIG, load_or_exit, run_on_database
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
 from bridge.privacy.checkpoints import Checkpoint, verify_against
@@ -41,7 +40,6 @@ from bridge.privacy.retention_views import RoomExpiry, subject_expiries
 from bridge.privacy.signing_key import CheckpointError, load_signing_key
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
-from bridge.storage.schema import SchemaOutdatedError
 
 EXIT_NOT_FOUND = 1
 FORMATS = ("table", "json", "csv")
@@ -151,26 +149,9 @@ def cli_actor() -> str:
 def _run(
     args: argparse.Namespace, query: Callable[[Database], Awaitable[dict[str, Any]]]
 ) -> tuple[int, dict[str, Any] | None]:
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG, None
-
-    async def go() -> dict[str, Any]:
-        db = Database.from_config(config)
-        try:
-            await db.require_current_schema()
-            return await query(db)
-        finally:
-            await db.close()
-
-    try:
-        return 0, asyncio.run(go())
-    except SchemaOutdatedError as e:
-        _err(f"database error: {e}")
-        return EXIT_SCHEMA, None
-    except (SubjectNotFoundError, AmbiguousSubjectError) as e:
-        _err(str(e.args[0]))
-        return EXIT_NOT_FOUND, None
+    return run_on_database(
+        args.config, query, refusals=(SubjectNotFoundError, AmbiguousSubjectError)
+    )
 
 
 def _emit(

@@ -7,8 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.app import BridgeApp
 from bridge.config import Config, ConfigError, load_config
@@ -19,8 +20,11 @@ from bridge.storage.schema import SchemaOutdatedError
 
 log = logging.getLogger(__name__)
 
+EXIT_NOT_FOUND = 1
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -49,6 +53,42 @@ def load_or_exit(path: Path, *, allow_example_values: bool = False) -> Config | 
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
         return None
+
+
+def run_on_database(
+    config_path: Path,
+    work: Callable[[Database], Awaitable[T]],
+    *,
+    refusals: tuple[type[Exception], ...] = (),
+    refusal_exit: int = EXIT_NOT_FOUND,
+    refusal_prefix: str = "",
+) -> tuple[int, T | None]:
+    """(0, what ``work`` returned), or (an exit code, None) after one line on stderr.
+
+    The one way a CLI command opens the configured database, refuses an outdated schema,
+    runs and closes it; ``refusals`` are the command's own "no such thing" or "bad
+    input" errors, answered with ``refusal_exit``."""
+    config = load_or_exit(config_path, allow_example_values=True)
+    if config is None:
+        return EXIT_CONFIG, None
+
+    async def go() -> T:
+        db = Database.from_config(config)
+        try:
+            await db.require_current_schema()
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return 0, asyncio.run(go())
+    except SchemaOutdatedError as e:
+        print(f"database error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return EXIT_SCHEMA, None
+    except refusals as e:
+        text = str(e.args[0]) if len(e.args) == 1 else str(e)
+        print(refusal_prefix + text, file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return refusal_exit, None
 
 
 def cmd_generate_registration(args: argparse.Namespace) -> int:

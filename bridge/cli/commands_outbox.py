@@ -12,7 +12,6 @@ why); 2 a bad config or argument; 3 the database schema is outdated.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,10 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.cli.commands_audit import _table, cli_actor
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.cli.commands_core import EXIT_CONFIG, run_on_database
 from bridge.storage.common import now_ms
-from bridge.storage.database import Database
-from bridge.storage.schema import SchemaOutdatedError
 from bridge.workers.dead_letters import DeadLetterError, DeadLetters, letter_json
 
 EXIT_NOT_FOUND = 1
@@ -56,26 +53,9 @@ def _run(
     args: argparse.Namespace, work: Callable[[DeadLetters], Awaitable[T]]
 ) -> tuple[int, T | None]:
     """(0, the result of ``work``), or (an exit code, None) after printing one line."""
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG, None
-
-    async def go() -> T:
-        db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
-        try:
-            await db.require_current_schema()
-            return await work(DeadLetters(db))
-        finally:
-            await db.close()
-
-    try:
-        return 0, asyncio.run(go())
-    except SchemaOutdatedError as e:
-        _err(f"database error: {e}")
-        return EXIT_SCHEMA, None
-    except DeadLetterError as e:
-        _err(str(e.args[0]))
-        return EXIT_NOT_FOUND, None
+    return run_on_database(
+        args.config, lambda db: work(DeadLetters(db)), refusals=(DeadLetterError,)
+    )
 
 
 def _age(seconds: int) -> str:

@@ -11,7 +11,6 @@ schema is outdated.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.cli.commands_audit import _table, cli_actor
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.cli.commands_core import EXIT_CONFIG, run_on_database
 from bridge.privacy.partner_values import (
     LAWFUL_BASES,
     POLICIES,
@@ -30,8 +29,6 @@ from bridge.privacy.partner_values import (
     parse_contact,
 )
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
-from bridge.storage.database import Database
-from bridge.storage.schema import SchemaOutdatedError
 
 EXIT_NOT_FOUND = 1
 HEADER = ("server", "organisation", "policy", "basis", "jurisdiction", "retention", "contacts")
@@ -87,26 +84,13 @@ def _err(text: str) -> None:
 def _run(
     args: argparse.Namespace, work: Callable[[PartnerRegister], Awaitable[T]]
 ) -> tuple[int, T | None]:
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG, None
-
-    async def go() -> T:
-        db = Database.from_config(config)
-        try:
-            await db.require_current_schema()
-            return await work(PartnerRegister(db))
-        finally:
-            await db.close()
-
-    try:
-        return 0, asyncio.run(go())
-    except SchemaOutdatedError as e:
-        _err(f"database error: {e}")
-        return EXIT_SCHEMA, None
-    except PartnerError as e:
-        _err(f"refused, nothing changed: {e}")
-        return EXIT_CONFIG, None
+    return run_on_database(
+        args.config,
+        lambda db: work(PartnerRegister(db)),
+        refusals=(PartnerError,),
+        refusal_exit=EXIT_CONFIG,
+        refusal_prefix="refused, nothing changed: ",
+    )
 
 
 def _row(p: Partner) -> list[object]:
