@@ -170,7 +170,8 @@ def test_demo_round_trip_from_the_state_file_then_sigterm_stops_everything(
 
     assert run.terminate() == 0, run.text()
     assert [pid for pid in state["pids"] if is_pid_alive(pid)] == []
-    assert len(state["pids"]) == 3 + 2  # homeservers, simulator, bridge
+    # homeservers; simulator, bridge and the second homeserver's erasure receiver
+    assert len(state["pids"]) == 3 + 3
     assert not Path(state["directory"]).exists()
     assert not run.state_file.exists()  # it described processes that are gone
 
