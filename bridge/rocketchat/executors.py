@@ -125,9 +125,14 @@ class RocketChatExecutors:
         return execute
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        # An action still running may log a shadow in while earlier clients close: take
+        # the clients out before each await (iterating the live dict raised "dictionary
+        # changed size during iteration" and left the bridge half stopped).
+        while self._clients:
+            clients = list(self._clients.values())
+            self._clients.clear()
+            for client in clients:
+                await client.close()
 
     # -- shadow users ---------------------------------------------------------------------
 
