@@ -39,6 +39,7 @@ from bridge.matrix.media import MatrixMediaFetcher
 from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
+from bridge.pipeline.contracts import Executor, OnDone, RetryLater
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.deadlines import Jurisdiction
@@ -68,14 +69,7 @@ from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
 from bridge.workers.housekeeping import housekeeping
 from bridge.workers.inbox import InboxWorker
-from bridge.workers.outbox import (
-    HOUR_MS,
-    Executor,
-    OnDone,
-    OutboxWorker,
-    RetryBudget,
-    RetryLater,
-)
+from bridge.workers.outbox import HOUR_MS, OutboxWorker, RetryBudget
 from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_executor
 
 log = logging.getLogger(__name__)

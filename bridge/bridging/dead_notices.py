@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 
 from bridge.bridging import actions
+from bridge.pipeline.contracts import OnDead
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import OnDead
 
 # Key prefixes of relayed actions (rc_to_matrix.py, matrix_to_rc.py) -> what the notice
 # calls them. Other actions (profiles, memberships, replies) have no one waiting.

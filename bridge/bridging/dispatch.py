@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bridge.matrix.event_validation import event_problem
+from bridge.pipeline.contracts import EventHandler, SkipEvent
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.workers.inbox import EventHandler, SkipEvent
 
 Validator = Callable[[Mapping[str, Any]], "str | None"]
 

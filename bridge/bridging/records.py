@@ -11,6 +11,7 @@ from typing import Any
 
 from bridge.bridging import actions
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
+from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
 from bridge.privacy.subjects import MatrixPerson, Person, RCPerson
@@ -18,7 +19,6 @@ from bridge.storage.bridging import BridgedMessage, Shadow
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import OnDone
 
 Result = dict[str, Any] | None
 

@@ -34,10 +34,10 @@ from mautrix.client import ClientAPI
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
 
 from bridge.bridging import actions
+from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import Executor, OnDone
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from bridge.commands.context import CommandContext
 from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
 from bridge.commands.privacy_commands import refuse
 from bridge.commands.sides import Sides
+from bridge.pipeline.contracts import Executor, OnDone
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import Executor, OnDone
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
+from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident_run import INCIDENT_NOTIFY
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, OnDone, PermanentFailure
 
 
 class IncidentNotices:

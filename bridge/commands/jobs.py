@@ -24,6 +24,7 @@ from bridge.commands.privacy_commands import DELETE, JOB, CommandSettings, place
 from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
+from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure import ErasureEngine
@@ -39,7 +40,6 @@ from bridge.privacy.erasure_model import (
 from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, OnDone
 
 log = logging.getLogger(__name__)
 

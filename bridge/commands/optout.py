@@ -26,11 +26,11 @@ from bridge.bridging import actions
 from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
+from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import Executor, OnDone
 
 FIRST_NOTICE = "privacy.first_notice"
 NOT_BRIDGED = (

@@ -20,11 +20,10 @@ from bridge.commands.rc_entry import RocketChatCommands
 from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.config import Config
+from bridge.pipeline.contracts import EventHandler, Executor, OnDone
 from bridge.privacy.erasure import ErasureEngine
 from bridge.rocketchat.service import RocketChatSide
 from bridge.storage.database import Database
-from bridge.workers.inbox import EventHandler
-from bridge.workers.outbox import Executor, OnDone
 
 log = logging.getLogger(__name__)
 

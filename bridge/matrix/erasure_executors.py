@@ -28,6 +28,13 @@ from bridge.faults import crash_point
 from bridge.ids import UserID
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.late_retry import existing_redaction, is_late
+from bridge.pipeline.contracts import (
+    AWAY_STATUSES,
+    Executor,
+    PermanentFailure,
+    RetryLater,
+    Unavailable,
+)
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
@@ -39,13 +46,6 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import (
-    AWAY_STATUSES,
-    Executor,
-    PermanentFailure,
-    RetryLater,
-    Unavailable,
-)
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,7 @@ from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
 from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.media import FetchedFile, FileRefused, may_retry
-from bridge.privacy.partner_gate import room_blocks, room_minimised
-from bridge.rocketchat.files import avatar_path, room_avatar_path
-from bridge.storage.common import now_ms
-from bridge.storage.database import Database
-from bridge.storage.outbox import DEAD, DROPPED, Action
-from bridge.workers.outbox import (
+from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
     PermanentFailure,
@@ -50,6 +45,11 @@ from bridge.workers.outbox import (
     Unavailable,
     Waiting,
 )
+from bridge.privacy.partner_gate import room_blocks, room_minimised
+from bridge.rocketchat.files import avatar_path, room_avatar_path
+from bridge.storage.common import now_ms
+from bridge.storage.database import Database
+from bridge.storage.outbox import DEAD, DROPPED, Action
 
 log = logging.getLogger(__name__)
 

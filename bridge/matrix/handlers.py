@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from bridge.config import Config
+from bridge.pipeline.contracts import SkipEvent
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import NewAction
-from bridge.workers.inbox import SkipEvent
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import aiohttp
 from mautrix.api import HTTPAPI
 
 from bridge.media import FetchedFile, FileRefused, file_mimetype, read_body
-from bridge.workers.outbox import AWAY_STATUSES, RetryLater, Unavailable
+from bridge.pipeline.contracts import AWAY_STATUSES, RetryLater, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.ids import RCUserID
+from bridge.pipeline.contracts import (
+    Executor,
+    OnDead,
+    OnDone,
+    PermanentFailure,
+    RetryLater,
+    Waiting,
+)
 from bridge.privacy import audit
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
@@ -23,14 +31,6 @@ from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import (
-    Executor,
-    OnDead,
-    OnDone,
-    PermanentFailure,
-    RetryLater,
-    Waiting,
-)
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from typing import Any
 import aiosmtplib
 
 from bridge.config.model import MailConfig
+from bridge.pipeline.contracts import PermanentFailure, RetryLater, Unavailable
 from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import PermanentFailure, RetryLater, Unavailable
 
 log = logging.getLogger(__name__)
 

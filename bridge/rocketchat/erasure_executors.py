@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.pipeline.contracts import Executor, PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.categories import Origin
@@ -24,7 +25,6 @@ from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
 from bridge.storage.erasure import RequestRecord
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor, PermanentFailure
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,14 @@ from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
+from bridge.pipeline.contracts import (
+    AWAY_STATUSES,
+    Executor,
+    PermanentFailure,
+    RetryLater,
+    Unavailable,
+    Waiting,
+)
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -31,14 +39,6 @@ from bridge.rocketchat.uploads import post_file_once
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
 from bridge.storage.outbox import DEAD, DROPPED, Action
-from bridge.workers.outbox import (
-    AWAY_STATUSES,
-    Executor,
-    PermanentFailure,
-    RetryLater,
-    Unavailable,
-    Waiting,
-)
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ import aiohttp
 from yarl import URL
 
 from bridge.media import FetchedFile, FileRefused, file_mimetype, read_body
+from bridge.pipeline.contracts import AWAY_STATUSES, RetryLater, Unavailable
 from bridge.rocketchat.errors import RCConnectionError, RCError, RCServerError
 from bridge.rocketchat.transport import RCTransport
-from bridge.workers.outbox import AWAY_STATUSES, RetryLater, Unavailable
 
 log = logging.getLogger(__name__)
 

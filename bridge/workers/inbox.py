@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from bridge.faults import crash_point
-from bridge.storage.database import Database, UnitOfWork
+from bridge.pipeline.contracts import EventHandler, SkipEvent
+from bridge.storage.database import Database
 from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
 
 log = logging.getLogger(__name__)
-
-EventHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
-
-
-class SkipEvent(Exception):
-    """The event is malformed or irrelevant; record why and move on."""
 
 
 class InboxWorker:

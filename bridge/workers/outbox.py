@@ -15,31 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from bridge.faults import crash_point
 from bridge.metrics import OUTBOX_DIED
+from bridge.pipeline.contracts import Executor, OnDead, OnDone, PermanentFailure, RetryLater
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
-from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.database import Database
 from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any] | None
-Executor = Callable[[Action], Awaitable[Result]]
-# Runs in the transaction that marks the action done (the ledger records disclosures here).
-OnDone = Callable[[UnitOfWork, Action, Result], Awaitable[None]]
-# Runs in the transaction that makes the action a dead letter, with its last error: the
-# notice to a person waiting on it, or the erasure item's final status, commits with it.
-OnDead = Callable[[UnitOfWork, Action, str], Awaitable[None]]
-
 HOUR_MS = 3_600_000
-# HTTP statuses that say the server (or the proxy in front of it) is away, not that the
-# request is wrong: retried as Unavailable.
-AWAY_STATUSES = frozenset({502, 503, 504})
 # Seconds a client may sleep in total inside one action (bridge/slots.py): well inside
 # the PostgreSQL claim lease, short enough not to hold a room's queue.
 SLOT_WAIT_S = 5.0
@@ -56,36 +45,6 @@ class RetryBudget:
 
     max_attempts: int = 12
     max_age_ms: int = 24 * HOUR_MS
-
-
-class RetryLater(Exception):
-    """A temporary failure; ``retry_after`` (seconds) overrides the backoff when known.
-
-    It spends one of the action's attempts: the failure may be the action's own fault.
-    """
-
-    uses_attempt: ClassVar[bool] = True
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class Unavailable(RetryLater):
-    """The other side is away or busy (no answer, 502-504, a rate limit): nothing says
-    the action is at fault, so it spends only the age budget, not an attempt. Otherwise
-    an outage of a few minutes would kill every message queued during it."""
-
-    uses_attempt = False
-
-
-class Waiting(Unavailable):
-    """Not a failure: the action waits for another (e.g. the profile scrub for the
-    redactions, so a ghost never leaves a room before its messages there are redacted)."""
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help (e.g. the target room no longer exists)."""
 
 
 class OutboxWorker:

@@ -10,11 +10,11 @@ from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.ids import RCRoomID
 from bridge.media import FetchedFile
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import PermanentFailure
 from tests.fixtures.bridge_config import write_config
 
 

@@ -14,17 +14,12 @@ from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.matrix.executors import MatrixExecutors
 from bridge.media import FetchedFile
+from bridge.pipeline.contracts import PermanentFailure, RetryLater, Waiting
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import (
-    OutboxWorker,
-    PermanentFailure,
-    RetryBudget,
-    RetryLater,
-    Waiting,
-)
+from bridge.workers.outbox import OutboxWorker, RetryBudget
 from tests.fixtures.bridge_config import write_config
 
 SECRET = "the secret words of the message"

@@ -9,6 +9,7 @@ from typing import Any
 from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.ids import RCRoomID, RoomID, ServerName
+from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure import EngineSettings, ErasureEngine
@@ -20,7 +21,7 @@ from bridge.privacy.erasure_status import render_report
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import Executor, OutboxWorker, RetryBudget, RetryLater
+from bridge.workers.outbox import OutboxWorker, RetryBudget
 from tests.privacy.helpers import ALICE, BOT, ROOM, SETTINGS, member, message
 
 OFFICER = Requester("dpo", RequesterSide.ADMIN)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import cast
 
 from bridge.ids import RCMessageID, RCRoomID
+from bridge.pipeline.contracts import Executor
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
@@ -15,7 +16,6 @@ from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import Executor
 
 
 def delete_action(room: RCRoomID, message: RCMessageID) -> Action:

@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bridge.pipeline.contracts import RetryLater, SkipEvent
 from bridge.sandbox.demo_state import write_state_file
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.inbox import InboxWorker, SkipEvent
-from bridge.workers.outbox import OutboxWorker, RetryLater
+from bridge.workers.inbox import InboxWorker
+from bridge.workers.outbox import OutboxWorker
 
 MARKER = "zebra-quartz-7731"
 TOKEN = "shadow-session-token-5190"

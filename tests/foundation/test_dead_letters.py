@@ -12,16 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.app import build_metrics_app
 from bridge.config.load import load_config
 from bridge.metrics import OUTBOX_DIED
+from bridge.pipeline.contracts import RetryLater, Unavailable, Waiting
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import (
-    HOUR_MS,
-    OutboxWorker,
-    RetryBudget,
-    RetryLater,
-    Unavailable,
-    Waiting,
-)
+from bridge.workers.outbox import HOUR_MS, OutboxWorker, RetryBudget
 from tests.fixtures.bridge_config import write_config
 
 START = 1_800_000_000_000

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bridge.pipeline.contracts import PermanentFailure, RetryLater, SkipEvent
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.inbox import InboxWorker, SkipEvent
-from bridge.workers.outbox import OutboxWorker, PermanentFailure, RetryLater
+from bridge.workers.inbox import InboxWorker
+from bridge.workers.outbox import OutboxWorker
 
 
 async def test_enqueue_is_idempotent_per_key(db: Database) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bridge.ids import EventID, RCMessageID, RoomID
+from bridge.pipeline.contracts import RetryLater
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.hashing import HashKeyError, content_hash
 from bridge.privacy.ledger import (
@@ -20,7 +21,7 @@ from bridge.privacy.ledger import (
 from bridge.privacy.queries import LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import OutboxWorker, RetryLater
+from bridge.workers.outbox import OutboxWorker
 from tests.privacy.helpers import ALICE, BOB, BOT, OTHER_ROOM, ROOM, SETTINGS, member, message, rc
 
 

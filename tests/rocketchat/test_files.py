@@ -16,11 +16,11 @@ from aiohttp import web
 
 from bridge.ids import RCUserID
 from bridge.media import FileCutShort, FileRefused, FileTooLarge, file_mimetype
+from bridge.pipeline.contracts import RetryLater, Unavailable
 from bridge.rocketchat.errors import RCProtocolError
 from bridge.rocketchat.files import FileFetcher, FileLinks, outbox_fetcher
 from bridge.rocketchat.models import RCLogin
 from bridge.rocketchat.transport import RCTransport, RetryPolicy
-from bridge.workers.outbox import RetryLater, Unavailable
 
 TOKEN = "bridge-admin-token"  # noqa: S105 - a test value
 MIB = 1024 * 1024

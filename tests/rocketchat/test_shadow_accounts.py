@@ -13,13 +13,13 @@ import pytest
 
 from bridge.bridging.identities import SHADOW_PREFIX, Identities
 from bridge.config import load_config
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.rocketchat.errors import RCAPIError
 from bridge.rocketchat.executors import SHADOW_NAME_ATTEMPTS, RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action
-from bridge.workers.outbox import PermanentFailure
 from tests.fixtures.bridge_config import write_config
 from tests.fixtures.rocketchat import FAST_RETRY
 

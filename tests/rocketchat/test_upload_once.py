@@ -20,6 +20,7 @@ from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.ids import RCRoomID, RCUserID
 from bridge.media import FetchedFile
+from bridge.pipeline.contracts import RetryLater
 from bridge.rocketchat import uploads
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
@@ -27,7 +28,6 @@ from bridge.sandbox.rocketchat.app import SimulatorServer
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
 from bridge.storage.outbox import Action, NewAction
-from bridge.workers.outbox import RetryLater
 from tests.fixtures.bridge_config import write_config
 from tests.fixtures.rocketchat import sim_control
 

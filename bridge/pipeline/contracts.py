@@ -1,0 +1,65 @@
+"""The contracts between the pipeline's workers and the code they run.
+
+The inbox worker runs an ``EventHandler`` per stored event; the outbox worker runs an
+``Executor`` per action, then its ``OnDone`` hook (or ``OnDead`` when it is given up). An
+executor tells the worker how it failed by what it raises. These live below the
+connectors and the core so that both can implement them without importing the workers
+(the connector/core split of mautrix-go's bridgev2/networkinterface.go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from bridge.storage.database import UnitOfWork
+from bridge.storage.inbox import StoredEvent
+from bridge.storage.outbox import Action
+
+EventHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
+
+Result = dict[str, Any] | None
+Executor = Callable[[Action], Awaitable[Result]]
+# Runs in the transaction that marks the action done (the ledger records disclosures here).
+OnDone = Callable[[UnitOfWork, Action, Result], Awaitable[None]]
+# Runs in the transaction that makes the action a dead letter, with its last error: the
+# notice to a person waiting on it, or the erasure item's final status, commits with it.
+OnDead = Callable[[UnitOfWork, Action, str], Awaitable[None]]
+
+# HTTP statuses that say the server (or the proxy in front of it) is away, not that the
+# request is wrong: retried as Unavailable.
+AWAY_STATUSES = frozenset({502, 503, 504})
+
+
+class SkipEvent(Exception):
+    """The event is malformed or irrelevant; record why and move on."""
+
+
+class RetryLater(Exception):
+    """A temporary failure; ``retry_after`` (seconds) overrides the backoff when known.
+
+    It spends one of the action's attempts: the failure may be the action's own fault.
+    """
+
+    uses_attempt: ClassVar[bool] = True
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class Unavailable(RetryLater):
+    """The other side is away or busy (no answer, 502-504, a rate limit): nothing says
+    the action is at fault, so it spends only the age budget, not an attempt. Otherwise
+    an outage of a few minutes would kill every message queued during it."""
+
+    uses_attempt = False
+
+
+class Waiting(Unavailable):
+    """Not a failure: the action waits for another (e.g. the profile scrub for the
+    redactions, so a ghost never leaves a room before its messages there are redacted)."""
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (e.g. the target room no longer exists)."""
