@@ -1,8 +1,9 @@
-"""Who may run which ``!privacy`` command, and where: one table, one function.
+"""Who may run a ``!privacy`` command, and where: the rule each verb's spec carries
+(bridge/commands/verbs.py), and the one function that applies it.
 
-Every handler asks :func:`decide`; the table-driven test (tests/commands) reads
-:data:`RULES` too, so a rule cannot change without its test seeing it. Self-service
-commands never take the subject from an argument: the subject is the sender's own
+Every handler asks :func:`decide`; the table-driven test (tests/commands) reads every
+verb's rule from the catalogue, so a rule cannot change without its test seeing it.
+Self-service commands never take the subject from an argument: the subject is the sender's own
 identity, so a person can only export or erase their own data (GDPR Art. 12(6): the
 controller must know the request comes from the data subject).
 """
@@ -36,31 +37,10 @@ class Rule:
     admin_places: frozenset[Place] = frozenset()  # where admins may run it too
 
 
-_DM = frozenset({Place.DM})
-_ANY_ROOM_BUT_PORTALS = frozenset({Place.DM, Place.OTHER})
-
+DM = frozenset({Place.DM})
 # Only what says nothing about anyone may be answered outside a DM: any other room
 # (even one an admin calls an admin room) may hold people the answer is not for.
-RULES: dict[str, Rule] = {
-    "help": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
-    "notice": Rule(Who.ANYONE, _ANY_ROOM_BUT_PORTALS),
-    # Says who receives the room's messages, nothing about any person: for the room.
-    "recipients": Rule(Who.ANYONE, frozenset({Place.PORTAL})),
-    "status": Rule(Who.SELF, _DM),
-    "export": Rule(Who.SELF, _DM),
-    "delete": Rule(Who.SELF, _DM),
-    "optout": Rule(Who.SELF, _DM),
-    "optin": Rule(Who.SELF, _DM),
-    "cancel": Rule(Who.OWNER_OR_ADMIN, _DM),
-    # In the room itself, or from the DM with --room; the answer and the progress go to
-    # the moderator's DM either way.
-    "purge": Rule(Who.MODERATOR, frozenset({Place.DM, Place.PORTAL})),
-    # Request lists and reports name people: a DM only.
-    "requests": Rule(Who.ADMIN, frozenset(), _DM),
-    "approve": Rule(Who.ADMIN, frozenset(), _DM),
-    "deny": Rule(Who.ADMIN, frozenset(), _DM),
-    "erase": Rule(Who.ADMIN, frozenset(), _DM),
-}
+ANY_ROOM_BUT_PORTALS = frozenset({Place.DM, Place.OTHER})
 
 
 @dataclass(frozen=True)
@@ -100,9 +80,8 @@ def _refused(reason: str, *, wrong_place: bool = False) -> Decision:
     return Decision(False, reason, wrong_place=wrong_place)
 
 
-def decide(verb: str, actor: Actor, facts: Facts) -> Decision:
-    """Allowed or refused, with a reason the person can read."""
-    rule = RULES.get(verb)
+def decide(verb: str, rule: Rule | None, actor: Actor, facts: Facts) -> Decision:
+    """Allowed or refused under ``verb``'s rule, with a reason the person can read."""
     if rule is None:
         return _refused(f"there is no command !privacy {verb}")
     if rule.who is Who.ADMIN and not actor.is_admin:

@@ -8,7 +8,7 @@ from bridge.bridging import actions
 from bridge.commands.bridge_partner import decide_partner, partner_problem
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import ParsedCommand
-from bridge.commands.privacy_commands import enqueue_job
+from bridge.commands.privacy_base import enqueue_job
 from bridge.config import Config
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork

@@ -28,7 +28,7 @@ from typing import Any
 
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
-from bridge.commands.privacy_commands import refuse
+from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.storage.common import now_ms

@@ -17,13 +17,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.commands import confirmations, texts
-from bridge.commands.authz import Facts, decide
+from bridge.commands.authz import DM, Facts, Place, Rule, Who, decide
 from bridge.commands.context import CommandContext
 from bridge.commands.export import Identity, build, encode, own_subject
-from bridge.commands.privacy_commands import DELETE, JOB, CommandSettings, place_of, refuse
+from bridge.commands.parser import ParsedCommand
+from bridge.commands.privacy_base import DELETE, JOB, CommandSettings, place_of, refuse
 from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
+from bridge.commands.verbs import Verb, declared, handles, request_id_first
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
@@ -73,6 +75,88 @@ def _audit(kind: str, subject_ref: int | None, **details: Any) -> dict[str, Any]
     return {"kind": kind, "subject_ref": subject_ref, "details": details}
 
 
+def _has_note(cmd: ParsedCommand) -> str | None:
+    if cmd.options.get("note", "").strip():
+        return None
+    return "an admin erasure needs --note saying how the person's identity was verified"
+
+
+STATUS = Verb(
+    "status",
+    ("!privacy status",),
+    "what the bridge holds about you, who received it, your requests",
+    Rule(Who.SELF, DM),
+    rank=10,
+)
+EXPORT = Verb(
+    "export",
+    ("!privacy export",),
+    "all of it as a JSON file (schema: export.schema.json)",
+    Rule(Who.SELF, DM),
+    rank=20,
+)
+DELETE_VERB = Verb(
+    "delete",
+    ("!privacy delete [--room <room>] [--before <YYYY-MM-DD>]",),
+    "what erasure would cover; answers with a confirmation code",
+    Rule(Who.SELF, DM),
+    options=frozenset({"room", "before"}),
+    rank=30,
+)
+CANCEL = Verb(
+    "cancel",
+    ("!privacy cancel <request id>",),
+    "stop a request before it runs (admins: any request)",
+    Rule(Who.OWNER_OR_ADMIN, DM),
+    args=(1, 1),
+    check=request_id_first,
+    rank=40,
+)
+# In the room itself, or from the DM with --room; the answer and the progress go to the
+# moderator's DM either way.
+PURGE = Verb(
+    "purge",
+    ("!privacy purge <user> [--room <room>]",),
+    "moderators: erase a person's bridged messages in a room you run",
+    Rule(Who.MODERATOR, frozenset({Place.DM, Place.PORTAL})),
+    args=(1, 1),
+    options=frozenset({"room"}),
+    rank=60,
+)
+# Reports name people: admins, in a DM only.
+APPROVE = Verb(
+    "approve",
+    ("!privacy approve <request id>",),
+    "let a waiting request run",
+    Rule(Who.ADMIN, frozenset(), DM),
+    args=(1, 1),
+    check=request_id_first,
+    admin=True,
+    rank=110,
+)
+DENY = Verb(
+    "deny",
+    ("!privacy deny <request id> <reason>",),
+    "refuse a request; the person is told the reason",
+    Rule(Who.ADMIN, frozenset(), DM),
+    args=(2, 2),
+    check=request_id_first,
+    admin=True,
+    rank=120,
+)
+ERASE = Verb(
+    "erase",
+    ('!privacy erase <subject> --note "<how the person was verified>"',),
+    "erase on someone's behalf (Matrix id, Rocket.Chat id or username)",
+    Rule(Who.ADMIN, frozenset(), DM),
+    args=(1, 1),
+    options=frozenset({"note", "room", "before"}),
+    check=_has_note,
+    admin=True,
+    rank=130,
+)
+
+
 def _before_ms(value: str | None) -> int | None:
     if value is None:
         return None
@@ -94,18 +178,11 @@ class PrivacyJobs:
         self._engine = engine
         self._sides = sides
         self._s = settings
+        # The verbs' jobs, and two that no verb names: the second step of delete and
+        # ``!bridge retention``.
         self._jobs: dict[str, Job] = {
-            "status": self._status,
-            "export": self._export,
-            "delete": self._delete,
-            "start": self._start,
-            "cancel": self._cancel,
-            "purge": self._purge,
-            "approve": self._approve,
-            "deny": self._deny,
-            "erase": self._erase,
-            "retention": self._retention,
-        }
+            verb.name: getattr(self, method) for verb, method in declared(PrivacyJobs).items()
+        } | {"start": self._start, "retention": self._retention}
 
     def executors(self) -> dict[str, Executor]:
         return {JOB: self.run}
@@ -171,6 +248,7 @@ class PrivacyJobs:
 
     # -- self-service ------------------------------------------------------------------------
 
+    @handles(STATUS)
     async def _status(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         identity = identity_of(ctx)
         async with self._db.unit_of_work() as uow:
@@ -192,6 +270,7 @@ class PrivacyJobs:
         )
         return _reply(text, audit=[entry])
 
+    @handles(EXPORT)
     async def _export(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         document = await build(self._db, identity_of(ctx), self._s.retention)
         data, digest = encode(document)
@@ -229,10 +308,11 @@ class PrivacyJobs:
             room = portal.matrix_room_id
         return ErasureScope(room=room, before_ms=_before_ms(options.get("before")))
 
+    @handles(DELETE_VERB)
     async def _delete(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         scope = await self._scope(p["options"])
         if isinstance(scope, str):
-            return _reply(texts.usage("delete", scope))
+            return _reply(DELETE_VERB.usage_text(scope))
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity_of(ctx))
         if subject is None:
@@ -269,12 +349,13 @@ class PrivacyJobs:
             texts.started(rid, self._s.mode), watch={"request_id": rid, "state": state.value}
         )
 
+    @handles(CANCEL)
     async def _cancel(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         rid = RequestId(p["args"][0])
         status = await self._engine.status(rid)
         actor = self._s.actor(ctx)
         owns = status.requester.id == ctx.sender
-        decision = decide("cancel", actor, Facts(place_of(ctx), owns_request=owns))
+        decision = decide("cancel", CANCEL.rule, actor, Facts(place_of(ctx), owns_request=owns))
         if not decision.allowed:
             return _refused("cancel", "not the requester", told=decision.reason)
         await self._engine.cancel(rid, ctx.sender)
@@ -287,10 +368,11 @@ class PrivacyJobs:
 
     # -- moderators --------------------------------------------------------------------------
 
+    @handles(PURGE)
     async def _purge(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         room_ref = p["options"].get("room") or (ctx.room_id if ctx.in_portal else None)
         if room_ref is None:
-            return _reply(texts.usage("purge", "in a direct message, say which room: --room"))
+            return _reply(PURGE.usage_text("in a direct message, say which room: --room"))
         async with self._db.unit_of_work() as uow:
             portal = await resolve_portal(uow, room_ref)
         if portal is None or portal.matrix_room_id is None:
@@ -302,10 +384,10 @@ class PrivacyJobs:
         actor = self._s.actor(ctx)
         is_rc = target.origin is Origin.ROCKETCHAT
         facts = Facts(place_of(ctx), target_is_rocketchat_user=is_rc)
-        if decide("purge", actor, facts).allowed:  # ask the server only when it matters
+        if decide("purge", PURGE.rule, actor, facts).allowed:  # ask the server only when it matters
             moderates = await self._sides.moderates(ctx.side, portal, ctx.sender)
             facts = Facts(place_of(ctx), moderates=moderates, target_is_rocketchat_user=is_rc)
-        decision = decide("purge", actor, facts)
+        decision = decide("purge", PURGE.rule, actor, facts)
         if not decision.allowed or decision.pending:
             return _refused("purge", decision.reason or "could not check your role")
         identifier = target.rc_user_id if is_rc else target.matrix_user_id
@@ -346,20 +428,23 @@ class PrivacyJobs:
 
     # -- admins ------------------------------------------------------------------------------
 
+    @handles(APPROVE)
     async def _approve(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         rid = RequestId(p["args"][0])
         await self._engine.approve(rid, ctx.sender)
         return _reply(f"Request {rid} is approved and will run now.")
 
+    @handles(DENY)
     async def _deny(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         rid, reason = RequestId(p["args"][0]), p["args"][1]
         await self._engine.deny(rid, ctx.sender, reason)
         return _reply(f"Request {rid} is denied; the person is told why.")
 
+    @handles(ERASE)
     async def _erase(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
         scope = await self._scope(p["options"])
         if isinstance(scope, str):
-            return _reply(texts.usage("erase", scope))
+            return _reply(ERASE.usage_text(scope))
         note = p["options"]["note"].strip()[:500]
         try:
             rid = await self._engine.request(

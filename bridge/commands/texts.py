@@ -1,49 +1,11 @@
-"""What the bridge says to people: help, usage, the notice, and the delete summary."""
+"""What the bridge says to people: the notice, the pointer to the DM, state words and the
+delete summary (each verb's help and usage are in its spec, bridge/commands/verbs.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bridge.config.model import PrivacyMode
-
-HELP = """Your privacy commands (send them here, in this direct message with the bridge):
-!privacy notice                 the organisation's privacy notice
-!privacy status                 what the bridge holds about you, who received it, your requests
-!privacy export                 all of it as a JSON file (schema: export.schema.json)
-!privacy delete [--room <room>] [--before <YYYY-MM-DD>]
-                                what erasure would cover; answers with a confirmation code
-!privacy delete confirm <code>  start the erasure (within 10 minutes)
-!privacy cancel <request id>    stop a request before it runs
-!privacy optout / optin         stop / resume bridging your messages to other servers
-!privacy purge <user> [--room <room>]
-                                moderators: erase a person's bridged messages in a room you run
-!privacy recipients             (in a bridged room) which servers and organisations receive it
-!privacy help                   this text"""
-
-ADMIN_HELP = """Privacy admin commands (here or in another room with the bot, not a bridged room):
-!privacy requests               open erasure requests
-!privacy approve <request id>   let a waiting request run
-!privacy deny <request id> <reason>
-!privacy erase <subject> --note "<how the person was verified>"
-                                erase on someone's behalf (Matrix id, Rocket.Chat id or username)
-!privacy cancel <request id>    withdraw any request before it runs"""
-
-USAGE: dict[str, str] = {
-    "help": "!privacy help",
-    "notice": "!privacy notice",
-    "status": "!privacy status",
-    "export": "!privacy export",
-    "delete": "!privacy delete [--room <room>] [--before <YYYY-MM-DD>]  |  "
-    "!privacy delete confirm <code>",
-    "optout": "!privacy optout",
-    "optin": "!privacy optin",
-    "cancel": "!privacy cancel <request id>",
-    "purge": "!privacy purge <user> [--room <room>]",
-    "requests": "!privacy requests",
-    "approve": "!privacy approve <request id>",
-    "deny": "!privacy deny <request id> <reason>",
-    "erase": '!privacy erase <subject> --note "<verification note>"',
-}
 
 ANSWERED_IN_DM = (
     "Answered in a direct message with the bridge bot: nothing about the request is said "
@@ -59,17 +21,6 @@ tells the admins of every server that received your data, and reports each outco
 What it cannot do: make another server forget (a redaction is a request; Synapse keeps \
 redacted content for 7 days by default), reach copies already on people's devices, or hide \
 that a message existed. Messages by other people that mention you stay theirs."""
-
-
-def help_text(is_admin: bool) -> str:
-    return f"{HELP}\n\n{ADMIN_HELP}" if is_admin else HELP
-
-
-def usage(verb: str, problem: str) -> str:
-    line = USAGE.get(verb)
-    if line is None:
-        return f"{problem}.\n\n{HELP}"
-    return f"{problem}. Usage: {line}\nType !privacy help for every command."
 
 
 def notice_text(text: str | None, url: str | None) -> str:

@@ -14,7 +14,8 @@ from bridge.commands.dm import CommandHandler, CommandRouter, MatrixDMTracker
 from bridge.commands.jobs import PrivacyJobs
 from bridge.commands.matrix_entry import MatrixCommands
 from bridge.commands.optout import RelayGate
-from bridge.commands.privacy_commands import CommandSettings, PrivacyCommands
+from bridge.commands.privacy_base import CommandSettings
+from bridge.commands.privacy_commands import PrivacyCommands
 from bridge.commands.progress import ProgressReporter
 from bridge.commands.rc_entry import RocketChatCommands
 from bridge.commands.retention_view import RetentionView

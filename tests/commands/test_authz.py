@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.commands.authz import RULES, Actor, Facts, Place, Who, decide
+from bridge.commands.authz import Actor, Decision, Facts, Place, Who, decide
+from bridge.commands.privacy_commands import CATALOGUE
+
+RULES = {verb.name: verb.rule for verb in CATALOGUE}
+
+
+def _decide(verb: str, actor: Actor, facts: Facts) -> Decision:
+    return decide(verb, RULES.get(verb), actor, facts)
+
 
 PERSON = Actor("rocketchat", "uid1", "alice", is_admin=False, local=True)
 LOCAL_MX = Actor("matrix", "@bob:hs0", "@bob:hs0", is_admin=False, local=True)
@@ -12,7 +20,7 @@ REMOTE_MX = Actor("matrix", "@eve:hs1", "@eve:hs1", is_admin=False, local=False)
 ADMIN = Actor("matrix", "@officer:hs0", "@officer:hs0", is_admin=True, local=True)
 RC_ADMIN = Actor("rocketchat", "uid9", "officer", is_admin=True, local=True)
 
-SELF_SERVICE = ["help", "notice", "status", "export", "delete", "optout", "optin"]
+SELF_SERVICE = ["help", "notice", "status", "export", "delete", "confirm", "optout", "optin"]
 ADMIN_ONLY = ["requests", "approve", "deny", "erase"]
 
 # (verb, actor, facts, allowed, reason fragment)
@@ -22,7 +30,7 @@ CASES: list[tuple[str, Actor, Facts, bool, str]] = [
     *[(v, PERSON, Facts(Place.PORTAL), False, "direct message") for v in SELF_SERVICE],
     *[
         (v, LOCAL_MX, Facts(Place.OTHER), False, "direct message")
-        for v in ("status", "export", "delete", "optout", "optin")
+        for v in ("status", "export", "delete", "confirm", "optout", "optin")
     ],
     ("help", LOCAL_MX, Facts(Place.OTHER), True, ""),
     # Admin commands: admins only (either side), in a DM only: any other room may hold
@@ -63,7 +71,7 @@ CASES: list[tuple[str, Actor, Facts, bool, str]] = [
 def test_each_rule_allows_and_refuses(
     verb: str, actor: Actor, facts: Facts, allowed: bool, reason: str
 ) -> None:
-    decision = decide(verb, actor, facts)
+    decision = _decide(verb, actor, facts)
     assert decision.allowed is allowed, decision
     assert reason in decision.reason
     if allowed:
@@ -85,12 +93,12 @@ def test_every_verb_of_the_table_has_allowed_and_refused_cases() -> None:
     ],
 )
 def test_purge_asks_for_facts_it_does_not_have(facts: Facts, pending: tuple[str, ...]) -> None:
-    decision = decide("purge", LOCAL_MX, facts)
+    decision = _decide("purge", LOCAL_MX, facts)
     assert decision.allowed and decision.pending == pending
 
 
 def test_cancel_without_knowing_the_owner_is_not_final() -> None:
-    assert decide("cancel", PERSON, Facts(Place.DM)).pending == ("owns_request",)
+    assert _decide("cancel", PERSON, Facts(Place.DM)).pending == ("owns_request",)
 
 
 def test_self_service_rules_never_take_a_subject() -> None:
@@ -102,4 +110,5 @@ def test_self_service_rules_never_take_a_subject() -> None:
         "delete",
         "optout",
         "optin",
+        "confirm",
     }

@@ -22,7 +22,8 @@ from bridge.commands.context import CommandContext
 from bridge.commands.dm import CommandHandler, CommandRouter
 from bridge.commands.jobs import identity_of
 from bridge.commands.matrix_entry import MatrixCommands
-from bridge.commands.privacy_commands import JOB, CommandSettings, PrivacyCommands
+from bridge.commands.privacy_base import JOB, CommandSettings
+from bridge.commands.privacy_commands import PrivacyCommands
 from bridge.config import Config, load_config
 from bridge.privacy.audit import COMMAND_REFUSED, AuditLog
 from bridge.storage.database import Database
