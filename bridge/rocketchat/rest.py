@@ -176,6 +176,12 @@ class RCRestClient:
         retention = room.get("retention") if isinstance(room, dict) else None
         return str(room.get("t", "")), dict(retention) if isinstance(retention, dict) else {}
 
+    async def save_room_settings(self, room_id: RCRoomID, **settings: Any) -> None:
+        """``rooms.saveRoomSettings``: e.g. a room's own retention policy
+        (``retentionEnabled``, ``retentionOverrideGlobal``, ``retentionMaxAge`` in days);
+        a retention change needs ``edit-room-retention-policy``."""
+        await self._post("rooms.saveRoomSettings", {"rid": room_id, **settings})
+
     async def rooms_info_by_name(self, name: str) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomName=name))["room"])
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from mautrix.types import RoomID
 
+from bridge.ids import RCRoomID
 from bridge.privacy import report as words
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.server_versions import ServerVersions
@@ -36,7 +37,7 @@ async def _rc_admin(stack: BridgeStack) -> RCRestClient:
 
 
 async def _room_policy(admin: RCRestClient, rid: str, **settings: Any) -> None:
-    await admin._post("rooms.saveRoomSettings", {"rid": rid, **settings})
+    await admin.save_room_settings(RCRoomID(rid), **settings)
 
 
 async def test_a_one_minute_policy_redacts_copies_on_every_server(
