@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 import time
@@ -58,6 +59,14 @@ def register(sub: Any) -> None:
         "--keep", action="store_true", help="keep the temporary data (and state file) after stop"
     )
     demo.add_argument(
+        "--retention-minutes",
+        type=_minutes,
+        metavar="MINUTES",
+        help="give #general-bridge a retention policy of its own (Rocket.Chat's "
+        "rooms.saveRoomSettings): its messages are redacted on every homeserver this "
+        "long after they were sent (default: no policy)",
+    )
+    demo.add_argument(
         "--tour",
         action="store_true",
         help="walk through the story in the terminal, pausing at each step (Enter)",
@@ -75,6 +84,16 @@ def _server_count(value: str) -> int:
     return count
 
 
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of minutes: {value!r}") from None
+    if not 0 < minutes < math.inf:
+        raise argparse.ArgumentTypeError("must be more than 0 minutes")
+    return minutes
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -85,6 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         servers=args.servers,
         state_file=args.state_file.resolve() if args.state_file else None,
         keep=args.keep,
+        retention_minutes=args.retention_minutes,
     )
     return asyncio.run(_demo(options, tour=args.tour, pause=not args.yes))
 

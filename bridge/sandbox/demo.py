@@ -8,7 +8,8 @@ What :class:`Demo` starts, all under one temporary directory:
 * The Rocket.Chat simulator, as ``python -m bridge.sandbox.rocketchat`` (a process of its
   own, like a real server), seeded through its REST API with the bridge's account, two
   people, a channel, and two admin settings (people may delete their own accounts; real
-  names are shown, so renames are announced).
+  names are shown, so renames are announced); with ``retention_minutes``, the channel
+  also gets a retention policy of its own, as an admin would set it.
 * The bridge, as ``python -m bridge run -c <config>``: its config is written from
   config.example.yaml, registered with the ``generate-registration`` logic and the
   schema created with the ``db upgrade`` logic before it starts, so the demo walks the
@@ -75,6 +76,8 @@ class DemoOptions:
     state_file: Path | None = None  # default: state.json in the demo's directory
     keep: bool = False
     base_dir: Path | None = None  # where the temporary directory is made
+    # A retention policy of its own on the bridged channel, set through Rocket.Chat's API.
+    retention_minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,13 @@ class Demo:
         self.config_path = self.root / "bridge-data" / "config.yaml"
         self.registration_path = self.root / "bridge-data" / "registration.yaml"
         self.bridge = ChildProcess(
-            "bridge", "bridge", ["run", "-c", str(self.config_path)], self.root / "bridge.log"
+            "bridge",
+            "bridge",
+            ["run", "-c", str(self.config_path)],
+            self.root / "bridge.log",
+            # The bridge asks the other homeservers over federation TLS (their software
+            # version, MSC1929 contacts): it trusts the sandbox's CA as OpenSSL's default.
+            env={"SSL_CERT_FILE": str(self.cluster.ca_path)},
         )
         self._bridge_port = bridge_port
         # The second homeserver's admin runs the erasure receiver (docs/erasure-receiver.md).
@@ -255,6 +264,7 @@ class Demo:
             bridge_password=settings.rocketchat_password,
             usernames=RC_USERNAMES,
             channel=RC_CHANNEL,
+            retention_minutes=self.options.retention_minutes,
         )
 
     async def _register_matrix_users(self) -> list[MatrixUser]:
@@ -345,6 +355,7 @@ class Demo:
                 "rocketchat_room_id": room.rocketchat_room_id,
                 "rocketchat_room_name": room.rocketchat_room_name,
                 "matrix_room_id": room.matrix_room_id,
+                "retention_minutes": self.options.retention_minutes,
             }
             for room in self.rooms
         ]

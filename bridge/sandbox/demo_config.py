@@ -20,6 +20,11 @@ from bridge.config.registration import generate_registration
 
 # config.example.yaml lives at the top of the source tree, beside the package.
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config.example.yaml"
+# Seconds between the bridge's reads of Rocket.Chat's retention policies (60 by default).
+# A read costs a few settings and one rooms.info; at 10 s a message under a one-minute
+# policy is redacted everywhere about 60 + 10 s after it was relayed (docs/retention.md,
+# "In the demo"), and a policy set on the running demo shows within seconds.
+DEMO_RETENTION_POLL_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,10 @@ def write_bridge_config(
             "username": settings.rocketchat_username,
             "password": settings.rocketchat_password,
         },
-        privacy={"admins": list(settings.privacy_admins)},
+        privacy={
+            "admins": list(settings.privacy_admins),
+            "retention_poll_seconds": DEMO_RETENTION_POLL_SECONDS,
+        },
     )
     if settings.mail_port is not None:
         # Plain SMTP is acceptable only because the sink listens on loopback.

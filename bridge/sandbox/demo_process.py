@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -41,10 +41,18 @@ class DemoStartError(Exception):
 class ChildProcess:
     """``python -m <module> <args>`` with stdout and stderr appended to ``log_path``."""
 
-    def __init__(self, name: str, module: str, args: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        args: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = [sys.executable, "-m", module, *args]
         self.log_path = log_path
+        self.env = dict(env or {})  # added to this process's environment
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,7 +76,7 @@ class ChildProcess:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
             )
         log.debug("started %s as pid %d", self.name, self._proc.pid)
         return self._proc.pid

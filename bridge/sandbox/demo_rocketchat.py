@@ -18,6 +18,8 @@ from bridge.rocketchat.rest import RCRestClient
 # Seeded by the simulator itself (SimConfig defaults).
 SIM_ADMIN_USERNAME = "admin"
 SIM_ADMIN_PASSWORD = "admin-pass"  # noqa: S105 - the simulator's seed account
+
+MINUTES_PER_DAY = 1440
 # Set as an admin would: people may delete their own accounts (with their messages, the
 # default Message_ErasureType "Delete"), and real names are shown and announced when
 # changed (Users:NameChanged), so a rename reaches the ghosts at once.
@@ -61,8 +63,10 @@ async def seed_rocketchat(
     bridge_password: str,
     usernames: Sequence[str],
     channel: str,
+    retention_minutes: float | None = None,
 ) -> RCSeed:
-    """Create the bridge's account, people with passwords, and a channel they are in."""
+    """Create the bridge's account, people with passwords, and a channel they are in;
+    with ``retention_minutes``, the channel gets a retention policy of its own."""
     async with RCRestClient(url) as admin_client:
         admin = await _login(admin_client, SIM_ADMIN_USERNAME, SIM_ADMIN_PASSWORD)
         # The bridge creates shadow users and deletes messages on erasure: admin + bot.
@@ -73,9 +77,25 @@ async def seed_rocketchat(
         room = await admin_client.room_create("channels", channel, list(usernames))
         for setting, value in DEMO_SETTINGS.items():
             await admin_client.set_setting(setting, value)
+        if retention_minutes is not None:
+            await set_room_retention(admin_client, room.id, retention_minutes)
     bridge = await _login_once(url, bridge_username, bridge_password)
     users = [await _login_once(url, name, password) for name, password in passwords.items()]
     return RCSeed(admin, bridge, tuple(users), room.id, channel)
+
+
+async def set_room_retention(client: RCRestClient, room_id: RCRoomID, minutes: float) -> None:
+    """As a Rocket.Chat admin sets it: the global switch ``RetentionPolicy_Enabled`` (no
+    room type is covered by default, so only this room is affected), then the room's own
+    override through ``rooms.saveRoomSettings``, its max age in days (the simulator keeps
+    a fraction, as the real server's ``Number(value)`` does)."""
+    await client.set_setting("RetentionPolicy_Enabled", True)
+    await client.save_room_settings(
+        room_id,
+        retentionEnabled=True,
+        retentionOverrideGlobal=True,
+        retentionMaxAge=minutes / MINUTES_PER_DAY,
+    )
 
 
 async def _create(client: RCRestClient, username: str, password: str, roles: list[str]) -> None:

@@ -74,6 +74,12 @@ def summary(state: State, state_file: Path) -> str:
         f"  <->  Matrix {room['matrix_room_id']}"
         for room in state["rooms"]
     )
+    lines.extend(
+        f"    retention: messages older than {room['retention_minutes']:g} min are redacted "
+        "on every homeserver (bridge privacy list shows the expiries, ex-…)"
+        for room in state["rooms"]
+        if room.get("retention_minutes") is not None
+    )
     lines += [
         "",
         f"State file (every endpoint, token and password as JSON): {state_file}",
