@@ -24,7 +24,7 @@ from bridge.bridging.rc_people import ACCOUNT_DELETED, PROFILE_SCRUB, RocketChat
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
-from bridge.commands.bridge_admin import LINK
+from bridge.commands.bridge_admin import LINK_AUDIT
 from bridge.commands.incident_notify import IncidentNotices
 from bridge.commands.parser import is_command
 from bridge.commands.wiring import Commands
@@ -306,7 +306,9 @@ class BridgeApp:
         p = action.payload
         outcome = f"refused: {result['error']}" if "error" in result else "linked"
         details = {"rc_room": p["rc_room"][:255], "matrix_room": p["matrix_room_id"]}
-        await AuditLog.append(uow, LINK, p["requester"], None, {**details, "outcome": outcome})
+        await AuditLog.append(
+            uow, LINK_AUDIT, p["requester"], None, {**details, "outcome": outcome}
+        )
         if "error" in result:
             text = f"Cannot link {p['rc_room']}: {result['error']}."
         elif p["matrix_room_id"]:

@@ -28,6 +28,7 @@ class Who(enum.StrEnum):
     OWNER_OR_ADMIN = "owner_or_admin"  # the person who made the request, or an admin
     MODERATOR = "moderator"  # moderates the room acted on
     ADMIN = "admin"  # privacy.admins
+    BRIDGE_ADMIN = "bridge_admin"  # bridge.admins and privacy.admins (the !bridge verbs)
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,15 @@ class Rule:
     who: Who
     places: frozenset[Place]  # where anyone allowed by ``who`` may run it
     admin_places: frozenset[Place] = frozenset()  # where admins may run it too
+    sides: frozenset[Side] = frozenset({"matrix", "rocketchat"})  # typed on which side
 
 
 DM = frozenset({Place.DM})
 # Only what says nothing about anyone may be answered outside a DM: any other room
 # (even one an admin calls an admin room) may hold people the answer is not for.
 ANY_ROOM_BUT_PORTALS = frozenset({Place.DM, Place.OTHER})
+EVERYWHERE = frozenset(Place)
+MATRIX_ONLY: frozenset[Side] = frozenset({"matrix"})
 
 
 @dataclass(frozen=True)
@@ -80,20 +84,30 @@ def _refused(reason: str, *, wrong_place: bool = False) -> Decision:
     return Decision(False, reason, wrong_place=wrong_place)
 
 
-def decide(verb: str, rule: Rule | None, actor: Actor, facts: Facts) -> Decision:
-    """Allowed or refused under ``verb``'s rule, with a reason the person can read."""
+def decide(
+    verb: str, rule: Rule | None, actor: Actor, facts: Facts, *, prefix: str = "privacy"
+) -> Decision:
+    """Allowed or refused under ``verb``'s rule, with a reason the person can read.
+
+    For ``!bridge`` verbs (``prefix="bridge"``) ``actor.is_admin`` means a bridge admin.
+    """
+    command = f"!{prefix} {verb}"
     if rule is None:
-        return _refused(f"there is no command !privacy {verb}")
+        return _refused(f"there is no command {command}")
     if rule.who is Who.ADMIN and not actor.is_admin:
-        return _refused(f"only privacy admins can use !privacy {verb}")
+        return _refused(f"only privacy admins can use {command}")
+    if rule.who is Who.BRIDGE_ADMIN and not actor.is_admin:
+        return _refused(f"only bridge admins can use {command}")
+    if actor.side not in rule.sides:
+        return _refused(f"{command} works only from {' or '.join(sorted(rule.sides))}")
     places = rule.places | (rule.admin_places if actor.is_admin else frozenset())
     if facts.place not in places:
         if facts.place is Place.PORTAL or Place.DM in places:
             return _refused(
-                f"!privacy {verb} works only in a direct message with the bridge bot",
+                f"{command} works only in a direct message with the bridge bot",
                 wrong_place=True,
             )
-        return _refused(f"!privacy {verb} cannot be used in this room", wrong_place=True)
+        return _refused(f"{command} cannot be used in this room", wrong_place=True)
     if rule.who is Who.OWNER_OR_ADMIN and not actor.is_admin:
         if facts.owns_request is None:
             return Decision(True, pending=("owns_request",))

@@ -1,14 +1,17 @@
-"""``!bridge``: linking and unlinking portal rooms, for the configured bridge admins."""
+"""``!bridge``: linking and unlinking portal rooms, partner decisions and the retention
+view. Each verb is one spec (bridge/commands/verbs.py) beside the method that runs it."""
 
 from __future__ import annotations
 
 import logging
 
 from bridge.bridging import actions
+from bridge.commands.authz import EVERYWHERE, MATRIX_ONLY, Actor, Facts, Place, Rule, Who, decide
 from bridge.commands.bridge_partner import decide_partner, partner_problem
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import ParsedCommand
 from bridge.commands.privacy_base import enqueue_job
+from bridge.commands.verbs import Catalogue, Verb, declared, handles
 from bridge.config import Config
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
@@ -16,69 +19,106 @@ from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
-LINK = "bridge.link"  # details.outcome: requested, then linked or refused (bridge/app.py)
-UNLINK = "bridge.unlink"
+LINK_AUDIT = "bridge.link"  # details.outcome: requested, then linked or refused (bridge/app.py)
+UNLINK_AUDIT = "bridge.unlink"
+_ADMINS = Rule(Who.BRIDGE_ADMIN, EVERYWHERE, sides=MATRIX_ONLY)
 
-HELP = """Bridge admin commands (in a Matrix room with the bridge bot):
-!bridge link <rocketchat room id or name> [<matrix room id>]
-    Bridge a Rocket.Chat channel or private group. Without a Matrix room, the bridge
-    creates one and invites you; with one, the bot must already be in it with power.
-!bridge unlink
-    Stop bridging the room this is typed in. Nothing already copied is removed.
-!bridge retention [--room <room>]
-    The room's retention: Rocket.Chat's policy, the room's m.room.retention, the latest
-    and the next expiry. For the room's moderators on either side, and bridge admins.
-!bridge partner allow|minimise|deny <server> [--organisation <name>] [--basis <basis>]
-    Decide about a server (e.g. one held under privacy.unknown_servers: hold), in a room
-    with the bot that is not bridged. A server not yet registered needs both options.
-!bridge help
-    This text."""
+
+def _matrix_room_id(cmd: ParsedCommand) -> str | None:
+    room = cmd.args[1] if len(cmd.args) == 2 else None
+    if room is None or room.startswith("!"):
+        return None
+    return f"{room!r} is not a Matrix room id (they start with !)"
+
+
+HELP = Verb(
+    "help", ("!bridge help",), "This text.", Rule(Who.ANYONE, EVERYWHERE), rank=90, prefix="bridge"
+)
+LINK = Verb(
+    "link",
+    ("!bridge link <rocketchat room id or name> [<matrix room id>]",),
+    "Bridge a Rocket.Chat channel or private group. Without a Matrix room, the bridge "
+    "creates one and invites you; with one, the bot must already be in it with power.",
+    _ADMINS,
+    args=(1, 2),
+    check=_matrix_room_id,
+    rank=10,
+    prefix="bridge",
+)
+UNLINK = Verb(
+    "unlink",
+    ("!bridge unlink",),
+    "Stop bridging the room this is typed in. Nothing already copied is removed.",
+    _ADMINS,
+    rank=20,
+    prefix="bridge",
+)
+# Anyone may ask; the job answers only the room's moderators (either side) and admins,
+# since the role is checked against the room itself, which needs the servers.
+RETENTION = Verb(
+    "retention",
+    ("!bridge retention [--room <room>]",),
+    "The room's retention: Rocket.Chat's policy, the room's m.room.retention, the latest "
+    "and the next expiry. For the room's moderators on either side, and bridge admins.",
+    Rule(Who.ANYONE, EVERYWHERE),
+    options=frozenset({"room"}),
+    rank=30,
+    prefix="bridge",
+)
+# The answer names a partner's terms: not in a room other agencies read. (A ``!bridge``
+# command's room is not classified as a DM: any room with the bot that is not a portal.)
+PARTNER = Verb(
+    "partner",
+    ("!bridge partner allow|minimise|deny <server> [--organisation <name>] [--basis <basis>]",),
+    "Decide about a server (e.g. one held under privacy.unknown_servers: hold), in a room "
+    "with the bot that is not bridged. A server not yet registered needs both options.",
+    Rule(Who.BRIDGE_ADMIN, frozenset({Place.OTHER}), sides=MATRIX_ONLY),
+    args=(0, 1000),  # counted by the check, which answers with the usage
+    options=frozenset({"organisation", "basis"}),
+    check=partner_problem,
+    rank=40,
+    prefix="bridge",
+)
+HEADER = "Bridge admin commands (in a Matrix room with the bridge bot):"
 
 
 class BridgeCommands:
     def __init__(self, config: Config) -> None:
         self._admins = set(config.bridge.admins) | set(config.privacy.admins)
+        self._handlers = {
+            verb.name: getattr(self, m) for verb, m in declared(BridgeCommands).items()
+        }
 
     async def __call__(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
-        if cmd.verb == "help":
-            await ctx.reply(uow, HELP)
+        spec = CATALOGUE.get(cmd.verb)
+        if spec is None:
+            await ctx.reply(uow, f"Unknown command !bridge {cmd.verb}.\n\n{_HELP_TEXT}")
             return
-        if cmd.verb == "retention":
-            await self._retention(uow, ctx, cmd)
+        problem = spec.problem(cmd)
+        if problem is not None:
+            await _refuse(uow, ctx, spec.name, "usage", spec.usage_text(problem))
             return
-        if cmd.verb not in ("link", "unlink", "partner"):
-            await ctx.reply(uow, f"Unknown command !bridge {cmd.verb}.\n\n{HELP}")
+        # Admins are named by Matrix id: a Rocket.Chat user is never a bridge admin.
+        is_admin = ctx.side == "matrix" and ctx.sender in self._admins
+        actor = Actor(ctx.side, ctx.sender, ctx.sender_name, is_admin, local=False)
+        place = Place.PORTAL if ctx.in_portal else Place.OTHER
+        decision = decide(spec.name, spec.rule, actor, Facts(place), prefix="bridge")
+        if not decision.allowed:
+            answer = decision.reason[:1].upper() + decision.reason[1:] + "."
+            await _refuse(uow, ctx, spec.name, decision.reason, answer)
             return
-        # One place for the rule: only configured admins, and only from Matrix.
-        if ctx.side != "matrix" or ctx.sender not in self._admins:
-            await _refuse(
-                uow,
-                ctx,
-                cmd.verb,
-                "not a bridge admin",
-                f"Only bridge admins can use !bridge {cmd.verb}.",
-            )
-            return
-        if cmd.verb == "link":
-            await self._link(uow, ctx, cmd)
-        elif cmd.verb == "partner":
-            await self._partner(uow, ctx, cmd)
-        else:
-            await self._unlink(uow, ctx)
+        await self._handlers[spec.name](uow, ctx, cmd)
 
+    @handles(HELP)
+    async def _help(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
+        await ctx.reply(uow, _HELP_TEXT)
+
+    @handles(LINK)
     async def _link(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
-        if not 1 <= len(cmd.args) <= 2 or cmd.options:
-            usage = "Usage: !bridge link <rocketchat room> [<matrix room id>]"
-            await _refuse(uow, ctx, "link", "usage", usage)
-            return
         matrix_room = cmd.args[1] if len(cmd.args) == 2 else None
-        if matrix_room is not None and not matrix_room.startswith("!"):
-            answer = f"{matrix_room!r} is not a Matrix room id (they start with !)."
-            await _refuse(uow, ctx, "link", "not a Matrix room id", answer)
-            return
         await audit.AuditLog.append(
             uow,
-            LINK,
+            LINK_AUDIT,
             ctx.sender,
             None,
             {"rc_room": cmd.args[0][:255], "matrix_room": matrix_room, "outcome": "requested"},
@@ -99,27 +139,17 @@ class BridgeCommands:
         )
         await ctx.reply(uow, f"Linking {cmd.args[0]} …")
 
+    @handles(PARTNER)
     async def _partner(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
-        problem = partner_problem(cmd)
-        if problem is not None:
-            await _refuse(uow, ctx, "partner", "usage", problem)
-            return
-        # The answer names a partner's terms: not in a room other agencies read.
-        if await uow.bridging.portal_by_matrix(ctx.room_id) is not None:
-            answer = "Decide about partners in a room with the bot that is not bridged."
-            await _refuse(uow, ctx, "partner", "in a bridged room", answer)
-            return
         await ctx.reply(uow, await decide_partner(uow, ctx, cmd))
 
+    @handles(RETENTION)
     async def _retention(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
         """Answered by a job (it asks Rocket.Chat and, for the role check, the room)."""
-        if cmd.args or set(cmd.options) - {"room"}:
-            usage = "Usage: !bridge retention [--room <room>]"
-            await _refuse(uow, ctx, "retention", "usage", usage)
-            return
         await enqueue_job(uow, ctx, "retention", [], dict(cmd.options))
 
-    async def _unlink(self, uow: UnitOfWork, ctx: CommandContext) -> None:
+    @handles(UNLINK)
+    async def _unlink(self, uow: UnitOfWork, ctx: CommandContext, cmd: ParsedCommand) -> None:
         portal = await uow.bridging.portal_by_matrix(ctx.room_id)
         if portal is None or not portal.active:
             await _refuse(uow, ctx, "unlink", "not a bridged room", "This room is not bridged.")
@@ -128,7 +158,7 @@ class BridgeCommands:
         log.info("Portal %s unlinked", portal.id)
         await audit.AuditLog.append(
             uow,
-            UNLINK,
+            UNLINK_AUDIT,
             ctx.sender,
             None,
             {"portal_id": portal.id, "matrix_room": ctx.room_id, "rc_room": portal.rc_room_id},
@@ -138,6 +168,10 @@ class BridgeCommands:
             "This room is no longer bridged to Rocket.Chat. Messages already copied stay "
             "where they are; the disclosure ledger keeps its records.",
         )
+
+
+CATALOGUE = Catalogue(BridgeCommands, headers=(HEADER, HEADER))
+_HELP_TEXT = CATALOGUE.help_text(False)
 
 
 async def _refuse(

@@ -1,5 +1,5 @@
-"""One spec per ``!privacy`` verb: its arguments, options, authorization rule, help and
-handler, in one place.
+"""One spec per ``!privacy`` and ``!bridge`` verb: its arguments, options, authorization
+rule, help and handler, in one place.
 
 The model is mautrix-python's ``command_handler`` decorator (``mautrix/bridge/commands/
 handler.py``): a handler is declared with everything the dispatcher, the authorization
@@ -47,6 +47,7 @@ class Verb:
     check: Check | None = field(default=None, compare=False)
     admin: bool = False
     rank: int = 50  # place in the help (lower first)
+    prefix: str = "privacy"
 
     @property
     def usage(self) -> str:
@@ -67,7 +68,7 @@ class Verb:
 
     def usage_text(self, problem: str) -> str:
         """The answer to a wrong use: what was wrong, and how to type it."""
-        return f"{problem}. Usage: {self.usage}\nType !privacy help for every command."
+        return f"{problem}. Usage: {self.usage}\nType !{self.prefix} help for every command."
 
     def help_lines(self) -> Iterator[str]:
         for i, form in enumerate(self.forms):
@@ -100,7 +101,7 @@ def declared(owner: type) -> dict[Verb, str]:
         verb = getattr(member, _SPEC, None)
         if isinstance(verb, Verb):
             if verb in found:
-                raise ValueError(f"!privacy {verb.name} is handled twice in {owner.__name__}")
+                raise ValueError(f"!{verb.prefix} {verb.name} is handled twice in {owner.__name__}")
             found[verb] = name
     return found
 
@@ -114,13 +115,14 @@ def request_id_first(cmd: ParsedCommand) -> str | None:
 class Catalogue:
     """Every verb of the handler classes, in the order the help lists them."""
 
-    def __init__(self, *owners: type) -> None:
+    def __init__(self, *owners: type, headers: tuple[str, str] | None = None) -> None:
+        self._headers = headers or (SELF_HEADER, ADMIN_HEADER)
         self._verbs: dict[str, Verb] = {}
         self.owner: dict[str, type] = {}
         for owner in owners:
             for verb in declared(owner):
                 if verb.name in self._verbs:
-                    raise ValueError(f"!privacy {verb.name} is declared twice")
+                    raise ValueError(f"!{verb.prefix} {verb.name} is declared twice")
                 self._verbs[verb.name] = verb
                 self.owner[verb.name] = owner
 
@@ -138,10 +140,10 @@ class Catalogue:
         """The help: people's verbs, then (for admins) the admins' ones."""
         verbs = sorted(self, key=lambda v: v.rank)
         own = [line for v in verbs if not v.admin for line in v.help_lines()]
-        text = SELF_HEADER + "\n" + "\n".join(own)
-        if is_admin:
-            admin = [line for v in verbs if v.admin for line in v.help_lines()]
-            text += "\n\n" + ADMIN_HEADER + "\n" + "\n".join(admin)
+        text = self._headers[0] + "\n" + "\n".join(own)
+        admin = [line for v in verbs if v.admin for line in v.help_lines()]
+        if is_admin and admin:
+            text += "\n\n" + self._headers[1] + "\n" + "\n".join(admin)
         return text
 
     def usage(self, name: str, problem: str) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from mautrix.types import RoomID
 
-from bridge.commands.bridge_admin import LINK, UNLINK
+from bridge.commands.bridge_admin import LINK_AUDIT as LINK
+from bridge.commands.bridge_admin import UNLINK_AUDIT as UNLINK
 from bridge.privacy import audit
 from bridge.privacy.audit import AuditEntry, AuditLog
 from bridge.sandbox.models import MatrixUser
@@ -53,7 +54,7 @@ async def test_link_and_unlink_and_their_refusals_are_audited(
 
         refused = await _entries(bridge_stack, audit.COMMAND_REFUSED, start)
         assert [(e.details["command"], e.details["reason"]) for e in refused] == [
-            ("bridge unlink", "not a bridge admin"),
+            ("bridge unlink", "only bridge admins can use !bridge unlink"),
             ("bridge unlink", "not a bridged room"),
         ]
         (unlinked,) = await _entries(bridge_stack, UNLINK, start)

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from bridge.commands.authz import DM, Rule, Who
+from bridge.commands.authz import DM, Actor, Facts, Place, Rule, Who, decide
+from bridge.commands.bridge_admin import CATALOGUE as BRIDGE
+from bridge.commands.bridge_admin import BridgeCommands
 from bridge.commands.inline import InlineVerbs
 from bridge.commands.jobs import PrivacyJobs
 from bridge.commands.parser import parse
@@ -106,3 +108,35 @@ def test_a_right_use_passes(line: str) -> None:
     confirm = cmd.verb == "delete" and cmd.args[:1] == ("confirm",)
     verb = CATALOGUE.get("confirm" if confirm else cmd.verb)
     assert verb is not None and verb.problem(cmd) is None
+
+
+def test_every_bridge_verb_has_a_rule_help_and_a_handler() -> None:
+    handlers = {v.name for v in declared(BridgeCommands)}
+    assert {v.name for v in BRIDGE} == handlers == {
+        "help", "link", "unlink", "retention", "partner",
+    }  # fmt: skip
+    for verb in BRIDGE:
+        assert verb.prefix == "bridge" and verb.help.strip(), verb.name
+        assert all(f.startswith("!bridge ") for f in verb.forms), verb.name
+        assert verb.rule.places, verb.name
+        assert BRIDGE.help_text(True).count(verb.forms[0]) == 1, verb.name
+
+
+@pytest.mark.parametrize(
+    ("verb", "side", "is_admin", "place", "allowed"),
+    [
+        ("link", "matrix", True, Place.OTHER, True),
+        ("link", "matrix", False, Place.OTHER, False),
+        ("link", "rocketchat", True, Place.OTHER, False),  # admins are Matrix ids
+        ("unlink", "matrix", True, Place.PORTAL, True),
+        ("partner", "matrix", True, Place.OTHER, True),
+        ("partner", "matrix", True, Place.PORTAL, False),  # other agencies read a portal
+        ("retention", "rocketchat", False, Place.PORTAL, True),  # the job checks the role
+        ("help", "rocketchat", False, Place.PORTAL, True),
+    ],
+)
+def test_bridge_rules(verb: str, side: str, is_admin: bool, place: Place, allowed: bool) -> None:
+    spec = BRIDGE.get(verb)
+    assert spec is not None
+    actor = Actor(side, "x", "x", is_admin, local=True)  # type: ignore[arg-type]
+    assert decide(verb, spec.rule, actor, Facts(place), prefix="bridge").allowed is allowed
