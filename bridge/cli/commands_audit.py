@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bridge.cli.commands_core import EXIT_CONFIG, load_or_exit, run_on_database
+from bridge.config.signing_key import CheckpointError, load_signing_key
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
 from bridge.privacy.checkpoints import Checkpoint, verify_against
@@ -37,7 +38,6 @@ from bridge.privacy.queries import (
     day_start_ms,
 )
 from bridge.privacy.retention_views import RoomExpiry, subject_expiries
-from bridge.privacy.signing_key import CheckpointError, load_signing_key
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
 

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bridge.config.model import PLACEHOLDER_TOKEN, SECRET_KEYS, Config
-from bridge.privacy.signing_key import CheckpointError, load_signing_key
+from bridge.config.signing_key import CheckpointError, load_signing_key
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bridge.config import Config
-from bridge.privacy.signing_key import CheckpointError, load_signing_key
+from bridge.config.signing_key import CheckpointError, load_signing_key
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 

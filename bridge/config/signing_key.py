@@ -1,4 +1,5 @@
-"""The Ed25519 key that signs audit checkpoints, read from the config (docs/audit.md)."""
+"""The Ed25519 key that signs audit checkpoints (docs/audit.md): read and checked with
+the rest of the config, so a bad key is refused at start-up naming `audit.signing_key`."""
 
 from __future__ import annotations
 
