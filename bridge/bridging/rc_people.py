@@ -30,7 +30,7 @@ from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
-from bridge.privacy.pseudonyms import PREFIX
+from bridge.privacy.pseudonyms import PREFIX, person_name
 from bridge.privacy.subjects import RCPerson, pseudonym
 from bridge.rocketchat.events import AvatarChanged, UserDeleted, UserRenamed
 from bridge.storage.bridging import Ghost
@@ -80,7 +80,9 @@ class RocketChatPeople:
 
     async def _silenced(self, uow: UnitOfWork, ghost: Ghost) -> bool:
         # Opted-out people's profiles never cross (bridge.commands.optout.RelayGate).
-        return await uow.commands.opted_out(f"rocketchat:{ghost.rc_user_id}")
+        return await uow.commands.opted_out(
+            person_name(uow.pseudonym_key, f"rocketchat:{ghost.rc_user_id}")
+        )
 
     async def _renamed(self, uow: UnitOfWork, event: UserRenamed, key: str | None) -> None:
         ghost = await uow.bridging.ghost(event.user_id)

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 
@@ -51,14 +52,18 @@ async def issue(uow: UnitOfWork, person: str, purpose: str, payload: dict[str, A
     """A fresh code for ``person``; any earlier live code of the same purpose stops working."""
     code = new_code()
     await uow.commands.add_confirmation(
-        person, _digest(code), purpose, json.dumps(payload), now_ms() + VALID_MS
+        person_name(uow.pseudonym_key, person),
+        _digest(code),
+        purpose,
+        json.dumps(payload),
+        now_ms() + VALID_MS,
     )
     return code
 
 
 async def check(uow: UnitOfWork, person: str, purpose: str, code: str) -> Checked:
     """Consume ``code`` if it is ``person``'s live one; count a wrong guess otherwise."""
-    live = await uow.commands.live_confirmation(person, purpose)
+    live = await uow.commands.live_confirmation(person_name(uow.pseudonym_key, person), purpose)
     if live is None:
         return Checked(Outcome.NONE)
     if live.expires_ms <= now_ms():

@@ -31,6 +31,7 @@ from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
 from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
 from bridge.pipeline.contracts import Executor, OnDone
+from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
@@ -88,7 +89,7 @@ class CommandRouter:
     async def _within_rate(self, uow: UnitOfWork, ctx: CommandContext) -> bool:
         """``privacy.command_rate_per_minute`` per person, counted in the database."""
         window = now_ms() // 60_000 * 60_000
-        count = await uow.commands.count_command(ctx.person, window)
+        count = await uow.commands.count_command(person_name(uow.pseudonym_key, ctx.person), window)
         if count <= self._rate:
             return True
         if count == self._rate + 1:

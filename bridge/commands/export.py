@@ -28,6 +28,7 @@ from bridge.commands.export_rights import (
 )
 from bridge.config.model import Config, PrivacyConfig, StorageConfig
 from bridge.privacy.erasure import LOG_RETENTION_MS
+from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.queries import LedgerQueries
 from bridge.privacy.subjects import Subject
 from bridge.storage.common import now_ms
@@ -132,8 +133,14 @@ async def build(db: Database, identity: Identity, retention: Retention) -> dict[
         subject = await own_subject(uow, identity)
         identity = identity.merged(subject)
         requests = await _requests(uow, identity, subject)
-        opted = [await uow.commands.opted_out_since(p) for p in identity.persons]
-        shown = [await uow.commands.notice_shown_at(p) for p in identity.persons]
+        opted = [
+            await uow.commands.opted_out_since(person_name(uow.pseudonym_key, p))
+            for p in identity.persons
+        ]
+        shown = [
+            await uow.commands.notice_shown_at(person_name(uow.pseudonym_key, p))
+            for p in identity.persons
+        ]
     recipients: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []
     terms = await recipient_terms(db)

@@ -14,6 +14,7 @@ from bridge.commands.privacy_base import DELETE, CommandSettings, enqueue_job, r
 from bridge.commands.verbs import Verb, handles
 from bridge.privacy import audit
 from bridge.privacy.erasure_model import OPEN
+from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.database import UnitOfWork
 
@@ -95,7 +96,7 @@ class InlineVerbs:
     async def optout(
         self, uow: UnitOfWork, ctx: CommandContext, actor: Actor, cmd: ParsedCommand
     ) -> None:
-        changed = await uow.commands.set_opt_out(ctx.person, True)
+        changed = await uow.commands.set_opt_out(person_name(uow.pseudonym_key, ctx.person), True)
         text = (
             "You are opted out: your messages are no longer bridged to other servers; "
             "the room sees a short note without their content. !privacy optin resumes."
@@ -108,7 +109,7 @@ class InlineVerbs:
     async def optin(
         self, uow: UnitOfWork, ctx: CommandContext, actor: Actor, cmd: ParsedCommand
     ) -> None:
-        changed = await uow.commands.set_opt_out(ctx.person, False)
+        changed = await uow.commands.set_opt_out(person_name(uow.pseudonym_key, ctx.person), False)
         text = (
             "You are opted in again: your messages are bridged from now on (nothing you "
             "wrote while opted out is sent)."

@@ -39,6 +39,7 @@ from bridge.privacy.erasure_model import (
     RequestId,
     RequestNotFoundError,
 )
+from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action
@@ -253,7 +254,7 @@ class PrivacyJobs:
         identity = identity_of(ctx)
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity)
-            opted_out = await uow.commands.opted_out(ctx.person)
+            opted_out = await uow.commands.opted_out(person_name(uow.pseudonym_key, ctx.person))
             requests = [
                 r
                 for r in await uow.erasure.requests_in(list(OPEN), limit=1000)

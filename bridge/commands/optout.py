@@ -27,6 +27,7 @@ from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
 from bridge.pipeline.contracts import Executor, OnDone
+from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
@@ -58,7 +59,7 @@ class RelayGate:
     ) -> bool:
         """Whether a Rocket.Chat user's message may cross to Matrix (called by the relay)."""
         person = f"rocketchat:{user_id}"
-        if await uow.commands.opted_out(person):
+        if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
             if portal.matrix_room_id is not None:
                 await uow.enqueue(
                     NewAction(
@@ -79,7 +80,7 @@ class RelayGate:
     ) -> bool:
         """Whether a Matrix user's message may cross to Rocket.Chat (called by the relay)."""
         person = f"matrix:{sender}"
-        if await uow.commands.opted_out(person):
+        if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
             await uow.enqueue(
                 NewAction(
                     key=f"optout:mx:{event_id}",
@@ -97,7 +98,7 @@ class RelayGate:
     async def opted_out(self, uow: UnitOfWork, side: Side, user_id: str) -> bool:
         """Whether nothing of this person may cross: reactions, profile and presence are
         dropped silently (a note for each would be noise; messages and edits get one)."""
-        return await uow.commands.opted_out(f"{side}:{user_id}")
+        return await uow.commands.opted_out(person_name(uow.pseudonym_key, f"{side}:{user_id}"))
 
     async def _notice_once(
         self,
@@ -109,7 +110,7 @@ class RelayGate:
         portal: Portal | None = None,
     ) -> None:
         person = f"{side}:{user_id}"
-        if not await uow.commands.mark_notice_shown(person):
+        if not await uow.commands.mark_notice_shown(person_name(uow.pseudonym_key, person)):
             return
         # Who receives the room now, as the register names them (docs/partners.md), and
         # the way out, offered at the moment it matters (GDPR Art. 13(1)(e), 21).

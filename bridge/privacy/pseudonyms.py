@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from bridge.storage.commands import PersonName
+
 PREFIX = "pseudonym:"
 _PERSON = b"ledger-pseudonym"  # the BLAKE2b personalisation the ledger has always used
 _NAME = re.compile(r"^pseudonym:[0-9a-f]{32}$")
@@ -75,3 +77,12 @@ def audit_actor(key: bytes | None, actor: str) -> str:
     if key is None:
         raise PseudonymKeyError("naming a person in the audit log needs privacy.hash_key")
     return audit_name(key, actor)
+
+
+def person_name(key: bytes | None, person: str) -> PersonName:
+    """``person`` (``matrix:@a:hs``, ``rocketchat:<id>``) as the commands' rows keyed by a
+    person store it: by pseudonym when a key is given, so they need no rewriting after an
+    erasure; lookups also find the rows an older version stored by id."""
+    if key is None:
+        return PersonName(person)
+    return PersonName(audit_actor(key, person), older=person)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.privacy.pseudonyms import audit_actor
 from bridge.storage.bridging_rows import PortalRow
 from bridge.storage.commands_rows import (
     CommandRateRow,
@@ -19,6 +18,20 @@ from bridge.storage.commands_rows import (
     RequestWatchRow,
 )
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+
+
+@dataclass(frozen=True)
+class PersonName:
+    """How rows keyed by a person name them: ``stored`` is what is written (chosen by
+    ``bridge.privacy.pseudonyms.person_name``, a pseudonym where a key is configured), and
+    lookups also match ``older``, the plain id an older version wrote, so such rows need
+    no rewriting."""
+
+    stored: str
+    older: str | None = None
+
+    def forms(self) -> list[str]:
+        return sorted({self.stored} if self.older is None else {self.stored, self.older})
 
 
 @dataclass(frozen=True)
@@ -48,19 +61,12 @@ class Watch:
 
 
 class CommandStore:
-    """Rows keyed by a person (codes, opt-outs, the notice, the rate) store the person's
-    pseudonym (``bridge.privacy.pseudonyms``) when a key is given, so they need no
-    rewriting after an erasure; lookups also find rows an older version stored by id."""
+    """Rows keyed by a person (codes, opt-outs, the notice, the rate) are written under
+    the ``PersonName`` the caller gives: the privacy package decides how a person is
+    named in records that outlive their erasure, the store only keeps it."""
 
-    def __init__(self, session: AsyncSession, pseudonym_key: bytes | None = None) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self._s = session
-        self._key = pseudonym_key
-
-    def _stored(self, person: str) -> str:
-        return person if self._key is None else audit_actor(self._key, person)
-
-    def _forms(self, person: str) -> list[str]:
-        return sorted({person, self._stored(person)})
 
     # -- rooms commands were typed in -----------------------------------------------------
 
@@ -110,13 +116,13 @@ class CommandStore:
     # -- confirmation codes ----------------------------------------------------------------
 
     async def add_confirmation(
-        self, person: str, code_hash: str, purpose: str, payload: str, expires_ms: int
+        self, person: PersonName, code_hash: str, purpose: str, payload: str, expires_ms: int
     ) -> None:
         # One live code per person and purpose: a new request replaces the old one.
         await self._s.execute(
             update(ConfirmationRow)
             .where(
-                ConfirmationRow.person.in_(self._forms(person)),
+                ConfirmationRow.person.in_(person.forms()),
                 ConfirmationRow.purpose == purpose,
                 ConfirmationRow.used_ms.is_(None),
             )
@@ -124,7 +130,7 @@ class CommandStore:
         )
         self._s.add(
             ConfirmationRow(
-                person=self._stored(person),
+                person=person.stored,
                 code_hash=code_hash,
                 purpose=purpose,
                 payload=payload,
@@ -135,11 +141,11 @@ class CommandStore:
         )
         await self._s.flush()
 
-    async def live_confirmation(self, person: str, purpose: str) -> Confirmation | None:
+    async def live_confirmation(self, person: PersonName, purpose: str) -> Confirmation | None:
         row = await self._s.scalar(
             select(ConfirmationRow)
             .where(
-                ConfirmationRow.person.in_(self._forms(person)),
+                ConfirmationRow.person.in_(person.forms()),
                 ConfirmationRow.purpose == purpose,
                 ConfirmationRow.used_ms.is_(None),
             )
@@ -177,57 +183,56 @@ class CommandStore:
 
     # -- opt-out and the one-time notice ---------------------------------------------------
 
-    async def opted_out(self, person: str) -> bool:
+    async def opted_out(self, person: PersonName) -> bool:
         return await self.opted_out_since(person) is not None
 
-    async def set_opt_out(self, person: str, opted_out: bool) -> bool:
+    async def set_opt_out(self, person: PersonName, opted_out: bool) -> bool:
         """Returns whether anything changed."""
         if opted_out:
             if await self.opted_out(person):
                 return False
             stmt = insert_ignoring_conflicts(self._s, OptOutRow).values(
-                person=self._stored(person), since_ms=now_ms()
+                person=person.stored, since_ms=now_ms()
             )
             return rowcount(await self._s.execute(stmt)) > 0
         result = await self._s.execute(
-            delete(OptOutRow).where(OptOutRow.person.in_(self._forms(person)))
+            delete(OptOutRow).where(OptOutRow.person.in_(person.forms()))
         )
         return rowcount(result) > 0
 
-    async def opted_out_since(self, person: str) -> int | None:
+    async def opted_out_since(self, person: PersonName) -> int | None:
         return await self._s.scalar(
-            select(func.min(OptOutRow.since_ms)).where(OptOutRow.person.in_(self._forms(person)))
+            select(func.min(OptOutRow.since_ms)).where(OptOutRow.person.in_(person.forms()))
         )
 
-    async def mark_notice_shown(self, person: str) -> bool:
+    async def mark_notice_shown(self, person: PersonName) -> bool:
         """True the first time only: the caller sends the notice exactly then."""
         if await self.notice_shown_at(person) is not None:
             return False
         stmt = insert_ignoring_conflicts(self._s, NoticeShownRow).values(
-            person=self._stored(person), shown_ms=now_ms()
+            person=person.stored, shown_ms=now_ms()
         )
         return rowcount(await self._s.execute(stmt)) > 0
 
-    async def notice_shown_at(self, person: str) -> int | None:
+    async def notice_shown_at(self, person: PersonName) -> int | None:
         return await self._s.scalar(
             select(func.min(NoticeShownRow.shown_ms)).where(
-                NoticeShownRow.person.in_(self._forms(person))
+                NoticeShownRow.person.in_(person.forms())
             )
         )
 
     # -- rate ------------------------------------------------------------------------------
 
-    async def count_command(self, person: str, window_ms: int) -> int:
+    async def count_command(self, person: PersonName, window_ms: int) -> int:
         """Count one command in the window starting at ``window_ms``; returns the count."""
-        person = self._stored(person)
-        row = await self._s.get(CommandRateRow, person, with_for_update=True)
+        row = await self._s.get(CommandRateRow, person.stored, with_for_update=True)
         if row is None:
             stmt = insert_ignoring_conflicts(self._s, CommandRateRow).values(
-                person=person, window_ms=window_ms, count=1
+                person=person.stored, window_ms=window_ms, count=1
             )
             if rowcount(await self._s.execute(stmt)) > 0:
                 return 1
-            row = await self._s.get(CommandRateRow, person, with_for_update=True)
+            row = await self._s.get(CommandRateRow, person.stored, with_for_update=True)
             assert row is not None
         if row.window_ms != window_ms:
             row.window_ms, row.count = window_ms, 0

@@ -91,7 +91,7 @@ class UnitOfWork:
     @property
     def commands(self) -> CommandStore:
         """The !privacy commands' DM rooms, codes, opt-outs and notices (docs/commands.md)."""
-        return CommandStore(self._session, self.pseudonym_key)
+        return CommandStore(self._session)
 
     @property
     def forget(self) -> ForgetStore:

@@ -26,12 +26,14 @@ from bridge.commands.privacy_base import JOB, CommandSettings
 from bridge.commands.privacy_commands import PrivacyCommands
 from bridge.config import Config, load_config
 from bridge.privacy.audit import COMMAND_REFUSED, AuditLog
+from bridge.privacy.pseudonyms import person_name
 from bridge.storage.database import Database
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action
 from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 
 PERSON = "matrix:@mallory:hs1.test"
+STORED = person_name(TEST_PSEUDONYM_KEY, PERSON)
 
 
 async def _drain(db: Database) -> list[Action]:
@@ -51,7 +53,7 @@ async def test_a_thousand_wrong_guesses_never_confirm(db: Database) -> None:
     outcomes: set[confirmations.Outcome] = set()
     for _ in range(1000):
         async with db.unit_of_work() as uow:
-            if await uow.commands.live_confirmation(PERSON, "delete") is None:
+            if await uow.commands.live_confirmation(STORED, "delete") is None:
                 issued.append(await confirmations.issue(uow, PERSON, "delete", {"room": None}))
             guess = "".join(rng.choice(confirmations.CODE_CHARS) for _ in range(8))
             outcomes.add((await confirmations.check(uow, PERSON, "delete", guess)).outcome)
@@ -69,7 +71,7 @@ async def test_codes_are_single_use_expire_and_stored_hashed(
 ) -> None:
     async with db.unit_of_work() as uow:
         code = await confirmations.issue(uow, PERSON, "delete", {"room": "!r:hs"})
-        stored = await uow.commands.live_confirmation(PERSON, "delete")
+        stored = await uow.commands.live_confirmation(STORED, "delete")
     assert stored is not None and code not in stored.code_hash + stored.payload
     async with db.unit_of_work() as uow:
         first = await confirmations.check(uow, PERSON, "delete", code.lower())

@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 from bridge.commands.context import CommandContext
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import audit_name, person_name
 from bridge.storage.commands_rows import NoticeShownRow, OptOutRow
 from bridge.storage.cursors import DatabaseCursorStore
 from bridge.storage.database import Database
@@ -33,7 +33,7 @@ async def _column(db: Database, sql: str) -> list[str]:
 async def test_people_keyed_command_rows_hold_pseudonyms_and_old_rows_still_count(
     db: Database,
 ) -> None:
-    person = f"matrix:{ALICE}"
+    person = person_name(KEY, f"matrix:{ALICE}")
     async with db.unit_of_work() as uow:
         assert await uow.commands.set_opt_out(person, True)
         assert await uow.commands.mark_notice_shown(person)
@@ -49,9 +49,10 @@ async def test_people_keyed_command_rows_hold_pseudonyms_and_old_rows_still_coun
         # A row an older version stored by id is still found, and removed by an opt-in.
         uow.commands._s.add(OptOutRow(person="rocketchat:OldRawId0000000001", since_ms=5))
         await uow.commands._s.flush()
-        assert await uow.commands.opted_out_since("rocketchat:OldRawId0000000001") == 5
-        assert await uow.commands.set_opt_out("rocketchat:OldRawId0000000001", False)
-        assert not await uow.commands.opted_out("rocketchat:OldRawId0000000001")
+        old = person_name(KEY, "rocketchat:OldRawId0000000001")
+        assert await uow.commands.opted_out_since(old) == 5
+        assert await uow.commands.set_opt_out(old, False)
+        assert not await uow.commands.opted_out(old)
 
 
 async def test_forget_keeps_an_old_opt_out_under_the_pseudonym(db: Database) -> None:
@@ -65,7 +66,8 @@ async def test_forget_keeps_an_old_opt_out_under_the_pseudonym(db: Database) -> 
     assert await _column(db, "SELECT person FROM privacy_optout") == [NAME]
     assert await _column(db, "SELECT person FROM privacy_notice_shown") == [NAME]
     async with db.unit_of_work() as uow:
-        assert await uow.commands.opted_out_since(person) == 7, "the opt-out still holds"
+        held = await uow.commands.opted_out_since(person_name(KEY, person))
+    assert held == 7, "the opt-out still holds"
 
 
 async def test_forget_renames_finished_queue_keys_and_touches_nothing_else(db: Database) -> None:

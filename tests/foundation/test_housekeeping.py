@@ -10,6 +10,7 @@ from bridge.config import Config, load_config
 from bridge.metrics import REGISTRY
 from bridge.privacy.erasure import LOG_RETENTION_MS, ErasureEngine, erasure_settings
 from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.pseudonyms import person_name
 from bridge.storage.commands_rows import ConfirmationRow
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
@@ -143,7 +144,9 @@ async def test_expired_confirmation_codes_go_after_the_retention(
     config = _config(tmp_path)
     async with db.unit_of_work() as uow:
         for purpose, expires in (("delete", EPOCH_MS), ("purge", EPOCH_MS + 10 * HOUR_MS)):
-            await uow.commands.add_confirmation("matrix:@a:hs1.test", "h", purpose, "{}", expires)
+            await uow.commands.add_confirmation(
+                person_name(uow.pseudonym_key, "matrix:@a:hs1.test"), "h", purpose, "{}", expires
+            )
     jobs = housekeeping(
         config, db, ErasureEngine(db, erasure_settings(config)), DisclosureLedger(SETTINGS)
     )

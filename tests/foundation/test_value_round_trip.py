@@ -22,6 +22,7 @@ import pytest_asyncio
 from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, SmallInteger, String, Text
 
 import bridge.storage
+from bridge.privacy.pseudonyms import person_name
 from bridge.storage.audit import OversightReads
 from bridge.storage.audit_rows import AuditEntryRow
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal, Shadow
@@ -50,6 +51,7 @@ _numbers = itertools.count(101)
 # single row maps to them, so there is nothing to round-trip.
 NOT_ROW_VALUES = {
     "NewAction": "an input: what enqueue writes; read back as Action",
+    "PersonName": "an input: how the commands' rows keyed by a person name them",
     "NewDisclosure": "an input: what add_disclosures writes; read back by the ledger reads",
     "OutboxStats": "counts over the outbox",
     "TransactionReceipt": "the answer of storing a transaction",
@@ -180,7 +182,9 @@ async def confirmation(uow: UnitOfWork) -> type:
     # live_confirmation returns unused codes only: used_ms is None by its definition.
     values = filled(ConfirmationRow, used_ms=None)
     row = await insert(uow, ConfirmationRow, values)
-    got = await uow.commands.live_confirmation(values["person"], values["purpose"])
+    got = await uow.commands.live_confirmation(
+        person_name(uow.pseudonym_key, values["person"]), values["purpose"]
+    )
     assert got is not None
     assert_same(got, {**values, "id": row.id})
     return Confirmation
