@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bridge.rocketchat.files import FileLinks
-from bridge.rocketchat.models import RCAttachment, RCMessage
+from bridge.rctypes.links import FileLinks
+from bridge.rctypes.models import RCAttachment, RCMessage
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
-from bridge.rocketchat.events import (
+from bridge.rctypes.events import (
     AvatarChanged,
     EventSource,
     MessageDeleted,
@@ -28,7 +28,7 @@ from bridge.rocketchat.events import (
     UserRenamed,
     event_for_message,
 )
-from bridge.rocketchat.models import RCMessage, parse_date, to_ms
+from bridge.rctypes.models import RCMessage, parse_date, to_ms
 
 
 def to_payload(event: RCEvent) -> dict[str, Any]:

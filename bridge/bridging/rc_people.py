@@ -32,7 +32,7 @@ from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.pseudonyms import PREFIX, person_name
 from bridge.privacy.subjects import RCPerson, pseudonym
-from bridge.rocketchat.events import AvatarChanged, UserDeleted, UserRenamed
+from bridge.rctypes.events import AvatarChanged, UserDeleted, UserRenamed
 from bridge.storage.bridging import Ghost
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent

@@ -17,8 +17,8 @@ from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.privacy.categories import Category
-from bridge.rocketchat import models as rc
-from bridge.rocketchat.events import (
+from bridge.rctypes import models as rc
+from bridge.rctypes.events import (
     AvatarChanged,
     MessageDeleted,
     MessageEdited,
@@ -27,8 +27,8 @@ from bridge.rocketchat.events import (
     UserDeleted,
     UserRenamed,
 )
-from bridge.rocketchat.files import FileLinks
-from bridge.rocketchat.models import RCMessage, RCUserRef, to_ms
+from bridge.rctypes.links import FileLinks
+from bridge.rctypes.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork

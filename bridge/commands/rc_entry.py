@@ -8,7 +8,7 @@ from bridge.bridging.rc_events import from_payload
 from bridge.commands.context import CommandContext
 from bridge.commands.dm import CommandRouter
 from bridge.commands.parser import is_command
-from bridge.rocketchat.events import MessagePosted
+from bridge.rctypes.events import MessagePosted
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 

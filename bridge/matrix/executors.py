@@ -46,7 +46,7 @@ from bridge.pipeline.contracts import (
     Waiting,
 )
 from bridge.privacy.partner_gate import room_blocks, room_minimised
-from bridge.rocketchat.files import avatar_path, room_avatar_path
+from bridge.rctypes.links import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import DEAD, DROPPED, Action

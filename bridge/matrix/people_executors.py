@@ -16,7 +16,7 @@ from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.types import ContentURI, UserID
 
 from bridge.media import FetchedFile, FileRefused
-from bridge.rocketchat.files import avatar_path
+from bridge.rctypes.links import avatar_path
 from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)

@@ -13,15 +13,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from bridge.ids import RCRoomID
-from bridge.rocketchat.cursor import CursorStore
-from bridge.rocketchat.errors import RCError, room_refused
-from bridge.rocketchat.events import (
+from bridge.rctypes.events import (
     EventSink,
     EventSource,
     MessageDeleted,
     RCEvent,
     event_for_message,
 )
+from bridge.rocketchat.cursor import CursorStore
+from bridge.rocketchat.errors import RCError, room_refused
 from bridge.rocketchat.rest import RCRestClient
 
 log = logging.getLogger(__name__)

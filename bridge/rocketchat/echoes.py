@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from bridge.rocketchat.models import RCMessage
+from bridge.rctypes.models import RCMessage
 
 # Enough for the messages in flight between a post and its echo, many times over.
 REMEMBERED = 10_000

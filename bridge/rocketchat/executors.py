@@ -23,6 +23,7 @@ from bridge.pipeline.contracts import (
     Unavailable,
     Waiting,
 )
+from bridge.rctypes.models import RCLogin
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -32,7 +33,6 @@ from bridge.rocketchat.errors import (
     RCServerError,
     message_already_gone,
 )
-from bridge.rocketchat.models import RCLogin
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.transport import RetryPolicy
 from bridge.rocketchat.uploads import post_file_once

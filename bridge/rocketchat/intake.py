@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from bridge.bridging.rc_events import to_payload
-from bridge.rocketchat.events import RCEvent
+from bridge.rctypes.events import RCEvent
 from bridge.storage.inbox import Inbox
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bridge.ids import RCUserID, RCUsername
+from bridge.rctypes.events import ERASURE_TYPES, EventSink, EventSource, UserDeleted
 from bridge.rocketchat.errors import RCAPIError
-from bridge.rocketchat.events import ERASURE_TYPES, EventSink, EventSource, UserDeleted
 from bridge.rocketchat.rest import RCRestClient
 
 log = logging.getLogger(__name__)

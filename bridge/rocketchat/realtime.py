@@ -29,12 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
-from bridge.rocketchat.catchup import CatchUp
-from bridge.rocketchat.cursor import CursorStore
-from bridge.rocketchat.ddp import DDPConnection
-from bridge.rocketchat.echoes import OwnEchoes
-from bridge.rocketchat.errors import RCError, RCRealtimeError, room_refused
-from bridge.rocketchat.events import (
+from bridge.rctypes.events import (
     AvatarChanged,
     EventSink,
     EventSource,
@@ -46,7 +41,12 @@ from bridge.rocketchat.events import (
     UserRenamed,
     event_for_message,
 )
-from bridge.rocketchat.models import RCMessage
+from bridge.rctypes.models import RCMessage
+from bridge.rocketchat.catchup import CatchUp
+from bridge.rocketchat.cursor import CursorStore
+from bridge.rocketchat.ddp import DDPConnection
+from bridge.rocketchat.echoes import OwnEchoes
+from bridge.rocketchat.errors import RCError, RCRealtimeError, room_refused
 from bridge.rocketchat.rest import RCRestClient
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,7 @@ import aiohttp
 import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
-from bridge.rocketchat.errors import RCAPIError, RCBadRequestError, RCProtocolError
-from bridge.rocketchat.models import (
+from bridge.rctypes.models import (
     RCLogin,
     RCMessage,
     RCPruneResult,
@@ -23,6 +22,7 @@ from bridge.rocketchat.models import (
     parse_date,
     to_iso,
 )
+from bridge.rocketchat.errors import RCAPIError, RCBadRequestError, RCProtocolError
 from bridge.rocketchat.transport import JSONDict, RCTransport, RetryPolicy
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ from typing import Literal
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
+from bridge.rctypes.links import FileLinks
+from bridge.rctypes.models import RCLogin, RCRoom
 from bridge.rocketchat.catchup import CatchUp
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
@@ -20,9 +22,8 @@ from bridge.rocketchat.errors import (
     RCError,
     RCNotFoundError,
 )
-from bridge.rocketchat.files import FileFetcher, FileLinks
+from bridge.rocketchat.files import FileFetcher
 from bridge.rocketchat.intake import RocketChatIntake
-from bridge.rocketchat.models import RCLogin, RCRoom
 from bridge.rocketchat.people import PeopleCheck
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient

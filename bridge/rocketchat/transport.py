@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import attrs
 
+from bridge.rctypes.models import RCLogin
 from bridge.rocketchat.errors import (
     RCAPIError,
     RCConnectionError,
@@ -29,7 +30,6 @@ from bridge.rocketchat.errors import (
     RCServerError,
     error_from_response,
 )
-from bridge.rocketchat.models import RCLogin
 from bridge.slots import slot_wait_limit
 
 log = logging.getLogger(__name__)

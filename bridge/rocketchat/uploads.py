@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from bridge.faults import crash_point
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.pipeline.contracts import RetryLater
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.errors import RCAPIError, RCConnectionError, RCServerError
-from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.common import now_ms
 

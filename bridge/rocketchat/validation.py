@@ -2,7 +2,7 @@
 
 Rocket.Chat documents reach the bridge from the realtime stream, catch-up and outgoing
 webhooks, and their fields were written by users and integrations. The parsers in
-:mod:`bridge.rocketchat.models` are lenient so that a newer server does not break the
+:mod:`bridge.rctypes.models` are lenient so that a newer server does not break the
 bridge; this module is the strict gate in front of the relay: ids the bridge stores and
 looks up, the types it reads, and text both databases can hold. A payload that fails is
 recorded as skipped with the reason, never retried until it fails.
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.rocketchat.events import ERASURE_TYPES
-from bridge.rocketchat.models import parse_date
+from bridge.rctypes.events import ERASURE_TYPES
+from bridge.rctypes.models import parse_date
 from bridge.textcheck import text_problem
 
 # The bridge stores Rocket.Chat ids in 64-character columns (Meteor ids are 17).

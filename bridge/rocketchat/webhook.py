@@ -38,10 +38,10 @@ from aiohttp import web
 
 from bridge.ids import RCMessageID
 from bridge.metrics import RC_WEBHOOK_CALLS
+from bridge.rctypes.events import EventSink, EventSource, MessagePosted, event_for_message
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError, RCProtocolError
-from bridge.rocketchat.events import EventSink, EventSource, MessagePosted, event_for_message
-from bridge.rocketchat.models import RCMessage
 
 log = logging.getLogger(__name__)
 

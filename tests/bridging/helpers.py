@@ -9,7 +9,7 @@ from mautrix.client import ClientAPI
 from mautrix.types import EventID, EventType, PaginationDirection, RoomID, UserID
 
 from bridge.ids import RCRoomID
-from bridge.rocketchat.models import RCMessage
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.bridging.attachments import MAX_TITLE_CHARS, attachment_parts, with_links
-from bridge.rocketchat.files import FileLinks
-from bridge.rocketchat.models import RCMessage
+from bridge.rctypes.links import FileLinks
+from bridge.rctypes.models import RCMessage
 
 LINKS = FileLinks("https://chat.example.org")
 

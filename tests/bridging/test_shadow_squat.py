@@ -10,7 +10,7 @@ import pytest
 from mautrix.types import RoomID
 
 from bridge.ids import RCRoomID
-from bridge.rocketchat.models import RCMessage
+from bridge.rctypes.models import RCMessage
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for

@@ -33,7 +33,7 @@ from bridge.matrix.handlers import MatrixEventHandler
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
-from bridge.rocketchat.files import FileLinks
+from bridge.rctypes.links import FileLinks
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.storage.database import Database
 from bridge.storage.models import InboxEvent

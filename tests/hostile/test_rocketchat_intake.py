@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from bridge.bridging.rc_events import from_payload, to_payload
 from bridge.ids import RCMessageID
+from bridge.rctypes.events import EventSource, event_for_message
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.cursor import InMemoryCursorStore
 from bridge.rocketchat.ddp import DDPConnection
 from bridge.rocketchat.errors import RCBadRequestError
-from bridge.rocketchat.events import EventSource, event_for_message
 from bridge.rocketchat.intake import RocketChatIntake
-from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.validation import inbox_payload_problem, message_problem

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.echoes import OwnEchoes
-from bridge.rocketchat.models import RCMessage
 
 
 def _message(msg_id: str, **extra: Any) -> RCMessage:

@@ -17,9 +17,10 @@ from aiohttp import web
 from bridge.ids import RCUserID
 from bridge.media import FileCutShort, FileRefused, FileTooLarge, file_mimetype
 from bridge.pipeline.contracts import RetryLater, Unavailable
+from bridge.rctypes.links import FileLinks
+from bridge.rctypes.models import RCLogin
 from bridge.rocketchat.errors import RCProtocolError
-from bridge.rocketchat.files import FileFetcher, FileLinks, outbox_fetcher
-from bridge.rocketchat.models import RCLogin
+from bridge.rocketchat.files import FileFetcher, outbox_fetcher
 from bridge.rocketchat.transport import RCTransport, RetryPolicy
 
 TOKEN = "bridge-admin-token"  # noqa: S105 - a test value

@@ -10,9 +10,7 @@ import pytest
 
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUsername
-from bridge.rocketchat.cursor import InMemoryCursorStore
-from bridge.rocketchat.echoes import OwnEchoes
-from bridge.rocketchat.events import (
+from bridge.rctypes.events import (
     EventSource,
     MessageDeleted,
     MessageEdited,
@@ -20,6 +18,8 @@ from bridge.rocketchat.events import (
     MessagesPruned,
     RCEvent,
 )
+from bridge.rocketchat.cursor import InMemoryCursorStore
+from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.realtime import EventQueue, RealtimeListener, RealtimeOptions
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.rocketchat import ops

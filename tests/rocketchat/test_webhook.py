@@ -15,9 +15,9 @@ from aiohttp import web
 
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.metrics import REGISTRY
+from bridge.rctypes.events import EventSource, MessageEdited, MessagePosted, RCEvent
+from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.errors import RCConnectionError
-from bridge.rocketchat.events import EventSource, MessageEdited, MessagePosted, RCEvent
-from bridge.rocketchat.models import RCMessage
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.webhook import MAX_BODY_BYTES, PATH, OutgoingWebhookIntake
 from bridge.sandbox.rocketchat.app import SimulatorServer

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
-from bridge.rocketchat.models import RCMessage, parse_date
+from bridge.rctypes.models import RCMessage, parse_date
 
 
 class EventSource(enum.Enum):
