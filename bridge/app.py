@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -16,7 +16,7 @@ from mautrix.types import UserID
 
 from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
-from bridge.bridging.dispatch import Dispatcher
+from bridge.bridging.dispatch import Dispatcher, Validator
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
@@ -32,6 +32,7 @@ from bridge.config import Config
 from bridge.ids import ServerName
 from bridge.matrix.appservice import build_api
 from bridge.matrix.erasure_executors import MatrixErasureExecutors, SynapseAdmin
+from bridge.matrix.event_validation import event_problem
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
@@ -61,6 +62,7 @@ from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.files import outbox_fetcher
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
+from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
@@ -73,6 +75,12 @@ from bridge.workers.outbox import HOUR_MS, OutboxWorker, RetryBudget
 from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_executor
 
 log = logging.getLogger(__name__)
+
+# Each inbox source's validator, from its connector (bridge.bridging.dispatch).
+INBOX_VALIDATORS: Mapping[str, Validator] = {
+    "matrix": event_problem,
+    RC_SOURCE: inbox_payload_problem,
+}
 
 
 class BridgeApp:
@@ -155,7 +163,8 @@ class BridgeApp:
                         RocketChatPeople(self.ledger, self.config.privacy.hash_key.encode()),
                         commands.rocketchat_handler,
                     ],
-                }
+                },
+                INBOX_VALIDATORS,
             ),
         )
 

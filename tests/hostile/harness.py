@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from yarl import URL
 
-from bridge.app import build_http_app
+from bridge.app import INBOX_VALIDATORS, build_http_app
 from bridge.bridging.dispatch import Dispatcher
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
@@ -145,7 +145,8 @@ def dispatcher(config: Config, db: Database) -> Dispatcher:
                     file_links=FileLinks(config.rocketchat.url),
                 )
             ],
-        }
+        },
+        INBOX_VALIDATORS,
     )
 
 
