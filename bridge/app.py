@@ -40,7 +40,8 @@ from bridge.matrix.media import MatrixMediaFetcher
 from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
-from bridge.pipeline.contracts import Executor, OnDone, RetryLater
+from bridge.pipeline.contracts import Executor, RetryLater
+from bridge.pipeline.registry import ActionTable
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.deadlines import Jurisdiction
@@ -196,23 +197,9 @@ class BridgeApp:
             alias_mode=alias_mode,
             echoes=self.rocketchat.echoes,
         )
-        executors = MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table()
-        executors |= self._rc_executors.table()
-        executors[actions.BRIDGE_LINK] = self._link_action
-        executors |= self._policy_executors(api)
-        executors |= self._people_executors(api, fetch_rc_file)
-        on_done = Records(self.ledger).table() | {
-            actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
-            actions.BRIDGE_LINK: self._linked,
-            PARTNER_ENFORCE: enforced,
-            MAIL_SEND: mailed,
-        }
-        executors |= observed(self.db, self._erasure_executors(api))
-        on_done |= ErasureRecords().table()
-        executors |= commands.executors() | RedactionCheck(api.bot_intent).executors()
-        executors |= IncidentNotices(commands.sides).executors()
-        on_done |= commands.on_done() | RedactionCheck.on_done() | IncidentNotices.on_done()
-        self.outbox_worker = self._outbox_worker(executors, on_done)
+        self.outbox_worker = self._outbox_worker(
+            self._action_table(api, commands, fetch_rc_file, rc_to_matrix)
+        )
         self.erasure.wake_outbox = self.outbox_worker.wake
         commands.progress.wake_outbox = self.outbox_worker.wake
         self.webhook = self._webhook_intake()
@@ -268,14 +255,48 @@ class BridgeApp:
         await web.TCPSite(self._metrics_runner, metrics.hostname, metrics.port).start()
         log.info("Metrics listening on %s:%d", metrics.hostname, metrics.port)
 
-    def _outbox_worker(
-        self, executors: dict[str, Executor], on_done: dict[str, OnDone]
-    ) -> OutboxWorker:
+    def _action_table(
+        self,
+        api: AppServiceAPI,
+        commands: Commands,
+        fetch_rc_file: Callable[[str], Awaitable[FetchedFile]],
+        rc_to_matrix: RocketChatToMatrix,
+    ) -> ActionTable:
+        """Every action kind's executor and hooks; a kind given twice stops the start."""
+        assert self._rc_executors is not None
+        table = ActionTable()
+        table.add(MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table())
+        table.add(self._rc_executors.table())
+        table.add({actions.BRIDGE_LINK: self._link_action}, {actions.BRIDGE_LINK: self._linked})
+        table.add(self._policy_executors(api))
+        table.add(self._people_executors(api, fetch_rc_file))
+        table.add(
+            on_done=Records(self.ledger).table()
+            | {
+                actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
+                PARTNER_ENFORCE: enforced,
+                MAIL_SEND: mailed,
+            }
+        )
+        table.add(observed(self.db, self._erasure_executors(api)), ErasureRecords().table())
+        table.add(commands.executors(), commands.on_done())
+        table.add(RedactionCheck(api.bot_intent).executors(), RedactionCheck.on_done())
+        table.add(IncidentNotices(commands.sides).executors(), IncidentNotices.on_done())
+        table.add(on_dead=relay_dead_hooks())
+        table.add(on_dead=erasure_dead_hooks())
+        return table
+
+    def _outbox_worker(self, table: ActionTable) -> OutboxWorker:
         """The outbox worker, with each action's retry budget and what its death does."""
         outbox = self.config.outbox
         budget = RetryBudget(outbox.max_attempts, outbox.max_age_hours * HOUR_MS)
-        on_dead = relay_dead_hooks() | erasure_dead_hooks()
-        return OutboxWorker(self.db, executors, on_done=on_done, on_dead=on_dead, budget=budget)
+        return OutboxWorker(
+            self.db,
+            table.executors,
+            on_done=table.on_done,
+            on_dead=table.on_dead,
+            budget=budget,
+        )
 
     async def _start_storage_upkeep(self) -> None:
         """Seal session tokens an older version stored in plain text, before any is used,

@@ -9,9 +9,11 @@ from __future__ import annotations
 from bridge.commands import confirmations, texts
 from bridge.commands.authz import ANY_ROOM_BUT_PORTALS, DM, Actor, Place, Rule, Who
 from bridge.commands.context import CommandContext
+from bridge.commands.job_values import Scope
 from bridge.commands.parser import ParsedCommand
 from bridge.commands.privacy_base import DELETE, CommandSettings, enqueue_job, refuse
 from bridge.commands.verbs import Verb, handles
+from bridge.pipeline.actions import converter
 from bridge.privacy import audit
 from bridge.privacy.erasure_model import OPEN
 from bridge.privacy.pseudonyms import person_name
@@ -136,7 +138,8 @@ class InlineVerbs:
             )
             await refuse(uow, ctx, "confirm", reason)
             return
-        await enqueue_job(uow, ctx, "start", [], {}, extra={"scope": checked.payload})
+        scope = converter.structure(checked.payload, Scope)
+        await enqueue_job(uow, ctx, "start", [], {}, scope=scope)
         await ctx.reply(uow, "Confirmed. Starting the erasure …")
 
     @handles(RECIPIENTS)

@@ -14,18 +14,21 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+import attrs
 
 from bridge.commands import confirmations, texts
 from bridge.commands.authz import DM, Facts, Place, Rule, Who, decide
 from bridge.commands.context import CommandContext
 from bridge.commands.export import Identity, build, encode, own_subject
+from bridge.commands.job_values import JOB, AuditEntry, Job, JobResult, Refusal, Scope, Watch
 from bridge.commands.parser import ParsedCommand
-from bridge.commands.privacy_base import DELETE, JOB, CommandSettings, place_of, refuse
+from bridge.commands.privacy_base import DELETE, CommandSettings, place_of, refuse
 from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
 from bridge.commands.verbs import Verb, declared, handles, request_id_first
+from bridge.pipeline.actions import Run, executor, on_done
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
@@ -42,17 +45,15 @@ from bridge.privacy.erasure_model import (
 from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
 NOT_YOURS = "you can only cancel your own requests"
 
-Result = dict[str, Any]
 # Beside the engine's own request entries: why a request not made by its subject exists.
 MODERATION = "request.moderation"  # a moderator's purge
 VERIFICATION = "request.verification"  # an admin's erasure, with how identity was checked
-Job = Callable[[CommandContext, dict[str, Any], Action], Awaitable[Result]]
+Handler = Callable[[CommandContext, Job, Run[Job]], Awaitable[JobResult]]
 
 
 def identity_of(ctx: CommandContext) -> Identity:
@@ -62,18 +63,24 @@ def identity_of(ctx: CommandContext) -> Identity:
     return Identity(rc_user_id=ctx.sender, rc_username=ctx.sender_name)
 
 
-def _reply(text: str, **more: Any) -> Result:
-    return {"reply": text, **more}
+def _reply(
+    text: str,
+    *,
+    audit: tuple[AuditEntry, ...] = (),
+    issue_code: Scope | None = None,
+    watch: Watch | None = None,
+) -> JobResult:
+    return JobResult(reply=text, audit=audit, issue_code=issue_code, watch=watch)
 
 
-def _refused(verb: str, reason: str, *, told: str | None = None) -> Result:
+def _refused(verb: str, reason: str, *, told: str | None = None) -> JobResult:
     """A refusal: ``reason`` goes to the audit log, ``told`` (default: the reason) to the
     person."""
-    return {"refused": {"verb": verb, "reason": reason, "told": told or reason}}
+    return JobResult(refused=Refusal(verb, reason, told or reason))
 
 
-def _audit(kind: str, subject_ref: int | None, **details: Any) -> dict[str, Any]:
-    return {"kind": kind, "subject_ref": subject_ref, "details": details}
+def _audit(kind: str, subject_ref: int | None, **details: str | int | None) -> AuditEntry:
+    return AuditEntry(kind, subject_ref, details)
 
 
 def _has_note(cmd: ParsedCommand) -> str | None:
@@ -181,34 +188,35 @@ class PrivacyJobs:
         self._s = settings
         # The verbs' jobs, and two that no verb names: the second step of delete and
         # ``!bridge retention``.
-        self._jobs: dict[str, Job] = {
+        self._jobs: dict[str, Handler] = {
             verb.name: getattr(self, method) for verb, method in declared(PrivacyJobs).items()
         } | {"start": self._start, "retention": self._retention}
 
     def executors(self) -> dict[str, Executor]:
-        return {JOB: self.run}
+        return {JOB: executor(Job, self.run)}
 
     def on_done(self) -> dict[str, OnDone]:
-        return {JOB: self.done}
+        return {JOB: on_done(Job, JobResult, self.done)}
 
-    async def run(self, action: Action) -> Result:
-        p = action.payload
-        ctx = CommandContext(**p["ctx"])
-        job = self._jobs.get(p["job"])
+    async def run(self, run: Run[Job]) -> JobResult:
+        p = run.payload
+        ctx = p.ctx
+        job = self._jobs.get(p.job)
         if job is None:
             return _reply("Sorry, the bridge cannot do that.")
         try:
-            result = await job(ctx, p, action)
+            result = await job(ctx, p, run)
         except RequestNotFoundError:
-            result = _refused(p["job"], "no such request", told=self._unknown_request(ctx))
+            result = _refused(p.job, "no such request", told=self._unknown_request(ctx))
         except ErasureError as e:  # not in a state for this
-            result = _refused(p["job"], str(e))
+            result = _refused(p.job, str(e))
         except AmbiguousSubjectError as e:
             result = _reply(f"{e}.")
         if not ctx.is_direct:
             # A purge typed in a portal: its answer and its progress name the request and
             # the person, so they go to the moderator's DM, never to the shared room.
-            result["reply_room"] = await self._sides.dm_room(ctx.side, ctx.sender, ctx.sender_name)
+            room = await self._sides.dm_room(ctx.side, ctx.sender, ctx.sender_name)
+            result = attrs.evolve(result, reply_room=room)
         return result
 
     def _unknown_request(self, ctx: CommandContext) -> str:
@@ -218,39 +226,38 @@ class PrivacyJobs:
             return "there is no such request"
         return NOT_YOURS
 
-    async def done(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
-        assert result is not None
-        ctx = CommandContext(**action.payload["ctx"])
-        if "reply_room" in result:
+    async def done(self, uow: UnitOfWork, run: Run[Job], result: JobResult) -> None:
+        ctx = run.payload.ctx
+        if result.reply_room is not None:
             await ctx.reply(uow, texts.ANSWERED_IN_DM, n=2)
             ctx = dataclasses.replace(
-                ctx, room_id=result["reply_room"], is_direct=True, in_portal=False
+                ctx, room_id=result.reply_room, is_direct=True, in_portal=False
             )
-        if "refused" in result:
-            r = result["refused"]
-            told = r.get("told", r["reason"])
-            await refuse(uow, ctx, r["verb"], r["reason"], answer=f"Refused: {told}.")
+        if result.refused is not None:
+            r = result.refused
+            await refuse(uow, ctx, r.verb, r.reason, answer=f"Refused: {r.told}.")
             return
-        for entry in result.get("audit", ()):
+        for entry in result.audit:
             await audit.AuditLog.append(
-                uow, entry["kind"], ctx.sender, entry["subject_ref"], entry["details"]
+                uow, entry.kind, ctx.sender, entry.subject_ref, dict(entry.details)
             )
-        text = result["reply"]
-        if "issue_code" in result:
-            code = await confirmations.issue(uow, ctx.person, DELETE, result["issue_code"])
+        text = result.reply
+        if result.issue_code is not None:
+            scope = attrs.asdict(result.issue_code)
+            code = await confirmations.issue(uow, ctx.person, DELETE, scope)
             text += (
                 f"\n\nTo go ahead, send within 10 minutes:\n!privacy delete confirm {code}\n"
                 "The code works once. To leave things as they are, do nothing."
             )
-        if "watch" in result:
-            w = result["watch"]
-            await uow.commands.watch(w["request_id"], ctx.side, ctx.room_id, w["state"])
+        if result.watch is not None:
+            w = result.watch
+            await uow.commands.watch(w.request_id, ctx.side, ctx.room_id, w.state)
         await ctx.reply(uow, text, n=1)
 
     # -- self-service ------------------------------------------------------------------------
 
     @handles(STATUS)
-    async def _status(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+    async def _status(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
         identity = identity_of(ctx)
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity)
@@ -269,15 +276,15 @@ class PrivacyJobs:
             via="!privacy status",
             side=ctx.side,
         )
-        return _reply(text, audit=[entry])
+        return _reply(text, audit=(entry,))
 
     @handles(EXPORT)
-    async def _export(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+    async def _export(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
         document = await build(self._db, identity_of(ctx), self._s.retention)
         data, digest = encode(document)
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         await self._sides.send_file(
-            ctx.side, ctx.room_id, f"privacy-export-{day}.json", data, action.key, action.id
+            ctx.side, ctx.room_id, f"privacy-export-{day}.json", data, run.key, run.id
         )
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity_of(ctx))
@@ -297,7 +304,7 @@ class PrivacyJobs:
             sha256=digest,
             bytes=len(data),
         )
-        return _reply(text, audit=[entry])
+        return _reply(text, audit=(entry,))
 
     async def _scope(self, options: dict[str, str]) -> ErasureScope | str:
         room = None
@@ -310,8 +317,8 @@ class PrivacyJobs:
         return ErasureScope(room=room, before_ms=_before_ms(options.get("before")))
 
     @handles(DELETE_VERB)
-    async def _delete(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        scope = await self._scope(p["options"])
+    async def _delete(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        scope = await self._scope(p.options)
         if isinstance(scope, str):
             return _reply(DELETE_VERB.usage_text(scope))
         async with self._db.unit_of_work() as uow:
@@ -322,10 +329,11 @@ class PrivacyJobs:
         if counted.items == 0:
             return _reply(f"Nothing of yours matches {describe_scope(scope)}: nothing to erase.")
         text = summary_text(counted, scope, self._s.mode)
-        return _reply(text, issue_code={"room": scope.room, "before_ms": scope.before_ms})
+        return _reply(text, issue_code=Scope(scope.room, scope.before_ms))
 
-    async def _start(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        scope = ErasureScope(p["scope"].get("room"), p["scope"].get("before_ms"))
+    async def _start(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        asked = p.scope or Scope()
+        scope = ErasureScope(asked.room, asked.before_ms)
         identity = identity_of(ctx)
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity)
@@ -346,13 +354,11 @@ class PrivacyJobs:
         rid = await self._engine.request(own_id, Requester(ctx.sender, side), scope, verified=True)
         state = (await self._engine.status(rid)).state
         # The engine writes the request's own audit entries (received, verified, …).
-        return _reply(
-            texts.started(rid, self._s.mode), watch={"request_id": rid, "state": state.value}
-        )
+        return _reply(texts.started(rid, self._s.mode), watch=Watch(rid, state.value))
 
     @handles(CANCEL)
-    async def _cancel(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        rid = RequestId(p["args"][0])
+    async def _cancel(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        rid = RequestId(p.args[0])
         status = await self._engine.status(rid)
         actor = self._s.actor(ctx)
         owns = status.requester.id == ctx.sender
@@ -370,8 +376,8 @@ class PrivacyJobs:
     # -- moderators --------------------------------------------------------------------------
 
     @handles(PURGE)
-    async def _purge(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        room_ref = p["options"].get("room") or (ctx.room_id if ctx.in_portal else None)
+    async def _purge(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        room_ref = p.options.get("room") or (ctx.room_id if ctx.in_portal else None)
         if room_ref is None:
             return _reply(PURGE.usage_text("in a direct message, say which room: --room"))
         async with self._db.unit_of_work() as uow:
@@ -379,9 +385,9 @@ class PrivacyJobs:
         if portal is None or portal.matrix_room_id is None:
             return _reply(f"{room_ref[:60]!r} is not a bridged room.")
         try:
-            target = await LedgerQueries(self._db).find_subject(p["args"][0])
+            target = await LedgerQueries(self._db).find_subject(p.args[0])
         except SubjectNotFoundError:
-            return _reply(f"Nothing from {p['args'][0][:60]!r} was bridged: nothing to purge.")
+            return _reply(f"Nothing from {p.args[0][:60]!r} was bridged: nothing to purge.")
         actor = self._s.actor(ctx)
         is_rc = target.origin is Origin.ROCKETCHAT
         facts = Facts(place_of(ctx), target_is_rocketchat_user=is_rc)
@@ -405,16 +411,16 @@ class PrivacyJobs:
             MODERATION, target.id, request_id=rid, room=portal.matrix_room_id, side=ctx.side
         )
         return _reply(
-            f"Purge request {rid} for {p['args'][0][:60]} in {portal.name or room_ref} is "
+            f"Purge request {rid} for {p.args[0][:60]} in {portal.name or room_ref} is "
             f"{texts.STATE_WORDS.get(state.value, state.value)}; progress follows in this "
             "direct message.",
-            audit=[entry],
-            watch={"request_id": rid, "state": state.value},
+            audit=(entry,),
+            watch=Watch(rid, state.value),
         )
 
-    async def _retention(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
+    async def _retention(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
         """``!bridge retention``: the room's moderators (either side) and admins."""
-        room_ref = p["options"].get("room") or (ctx.room_id if ctx.in_portal else None)
+        room_ref = p.options.get("room") or (ctx.room_id if ctx.in_portal else None)
         if room_ref is None:
             return _reply("Usage: !bridge retention in a bridged room, or --room <room>.")
         async with self._db.unit_of_work() as uow:
@@ -430,29 +436,29 @@ class PrivacyJobs:
     # -- admins ------------------------------------------------------------------------------
 
     @handles(APPROVE)
-    async def _approve(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        rid = RequestId(p["args"][0])
+    async def _approve(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        rid = RequestId(p.args[0])
         await self._engine.approve(rid, ctx.sender)
         return _reply(f"Request {rid} is approved and will run now.")
 
     @handles(DENY)
-    async def _deny(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        rid, reason = RequestId(p["args"][0]), p["args"][1]
+    async def _deny(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        rid, reason = RequestId(p.args[0]), p.args[1]
         await self._engine.deny(rid, ctx.sender, reason)
         return _reply(f"Request {rid} is denied; the person is told why.")
 
     @handles(ERASE)
-    async def _erase(self, ctx: CommandContext, p: dict[str, Any], action: Action) -> Result:
-        scope = await self._scope(p["options"])
+    async def _erase(self, ctx: CommandContext, p: Job, run: Run[Job]) -> JobResult:
+        scope = await self._scope(p.options)
         if isinstance(scope, str):
             return _reply(ERASE.usage_text(scope))
-        note = p["options"]["note"].strip()[:500]
+        note = p.options["note"].strip()[:500]
         try:
             rid = await self._engine.request(
-                p["args"][0], Requester(ctx.sender, RequesterSide.ADMIN), scope
+                p.args[0], Requester(ctx.sender, RequesterSide.ADMIN), scope
             )
         except SubjectNotFoundError:
-            return _reply(f"The bridge holds nothing about {p['args'][0][:60]!r}.")
+            return _reply(f"The bridge holds nothing about {p.args[0][:60]!r}.")
         async with self._db.unit_of_work() as uow:
             await uow.erasure.log(rid, "verification_note", ctx.sender, note)
         await self._engine.verify(rid, ctx.sender)
@@ -463,6 +469,6 @@ class PrivacyJobs:
         return _reply(
             f"Erasure request {rid} recorded on the person's behalf ({describe_scope(scope)}); "
             "progress and the report follow here.",
-            audit=[entry],
-            watch={"request_id": rid, "state": state.value},
+            audit=(entry,),
+            watch=Watch(rid, state.value),
         )

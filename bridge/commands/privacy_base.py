@@ -1,27 +1,26 @@
 """What every ``!privacy`` handler shares: the settings, where a command was typed, the
 refusal (answered and audited, nothing else changed), and the hand-over to a
-``privacy.job`` outbox action for work that needs the engine or another server."""
+``privacy.job`` outbox action (bridge/commands/job_values.py) for work that needs the
+engine or another server."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.commands.authz import Actor, Place
 from bridge.commands.context import CommandContext
 from bridge.commands.export import Retention
+from bridge.commands.job_values import Job, Scope
 from bridge.config import Config
 from bridge.config.model import PrivacyMode
+from bridge.pipeline.actions import new_action
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
-JOB = "privacy.job"
 DELETE = "delete"  # the confirmation codes' purpose
 
 
@@ -89,22 +88,15 @@ async def enqueue_job(
     args: list[str],
     options: dict[str, str],
     *,
-    extra: dict[str, Any] | None = None,
+    scope: Scope | None = None,
 ) -> None:
     """Hand work that needs the engine or another server to the outbox (once per command)."""
     digest = hashlib.sha256(ctx.event_id.encode()).hexdigest()[:24]
     await uow.enqueue(
-        NewAction(
+        new_action(
+            Job(job, ctx, tuple(args), options, scope),
             key=f"privacy-job:{digest}:{job}",
-            kind=JOB,
             # One person's commands run in order; other people's are not held up.
             queue=f"privacy:{ctx.side}:{ctx.sender}",
-            payload={
-                "job": job,
-                "ctx": dataclasses.asdict(ctx),
-                "args": args,
-                "options": options,
-                **(extra or {}),
-            },
         )
     )

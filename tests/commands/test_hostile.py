@@ -20,9 +20,10 @@ from bridge.commands import confirmations
 from bridge.commands.bridge_admin import BridgeCommands
 from bridge.commands.context import CommandContext
 from bridge.commands.dm import CommandHandler, CommandRouter
+from bridge.commands.job_values import JOB
 from bridge.commands.jobs import identity_of
 from bridge.commands.matrix_entry import MatrixCommands
-from bridge.commands.privacy_base import JOB, CommandSettings
+from bridge.commands.privacy_base import CommandSettings
 from bridge.commands.privacy_commands import PrivacyCommands
 from bridge.config import Config, load_config
 from bridge.privacy.audit import COMMAND_REFUSED, AuditLog

@@ -1,0 +1,114 @@
+"""Typed outbox actions: a payload class per kind, (un)structured at the storage boundary,
+and one table of executors and hooks that refuses a kind given twice."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from bridge.commands.context import CommandContext
+from bridge.commands.job_values import JOB, AuditEntry, Job, JobResult, Scope, Watch
+from bridge.pipeline.actions import KINDS, Run, action, executor, new_action, on_done, typed
+from bridge.pipeline.contracts import PermanentFailure
+from bridge.pipeline.registry import ActionTable, DuplicateKindError
+from bridge.storage.database import UnitOfWork
+from bridge.storage.outbox import Action
+
+CTX = CommandContext("matrix", "@a:hs", "@a:hs", "!dm:hs", "$cmd", is_direct=True)
+JOB_VALUE = Job("delete", CTX, ("x",), {"room": "general"}, Scope("!r:hs", 1_700_000_000_000))
+
+
+def _stored(value: object) -> Action:
+    queued = new_action(value, key="k", queue="q")
+    return Action(7, queued.key, queued.kind, queued.queue, queued.payload, attempts=2)
+
+
+def test_a_job_is_stored_as_plain_json_and_read_back_equal() -> None:
+    stored = _stored(JOB_VALUE)
+    assert stored.kind == JOB and KINDS[JOB] is Job
+    assert stored.payload["ctx"]["sender"] == "@a:hs"
+    assert stored.payload["args"] == ["x"]  # JSON has lists, not tuples
+    run = typed(stored, Job)
+    assert run.payload == JOB_VALUE
+    assert (run.id, run.key, run.queue, run.attempts) == (7, "k", "q", 2)
+
+
+def test_a_row_queued_by_an_older_version_with_extra_keys_still_runs() -> None:
+    stored = _stored(JOB_VALUE)
+    older = attrs.evolve(JOB_VALUE)  # same value, stored with a key this version dropped
+    payload = {**stored.payload, "extra": {"anything": 1}}
+    run = typed(Action(1, "k", JOB, "q", payload, 0), Job)
+    assert run.payload == older
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"job": "status"}, {"job": "status", "ctx": {"side": "matrix"}}, {"job": 3, "ctx": 4}],
+)
+def test_a_payload_that_does_not_fit_is_refused_for_good(payload: dict[str, object]) -> None:
+    with pytest.raises(PermanentFailure, match="malformed privacy.job payload"):
+        typed(Action(1, "k", JOB, "q", payload, 0), Job)
+
+
+def test_a_kind_declared_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+
+        @action(JOB)
+        @attrs.frozen
+        class Again:
+            job: str
+
+
+def test_an_undeclared_value_cannot_be_queued() -> None:
+    @attrs.frozen
+    class Stray:
+        x: int
+
+    with pytest.raises(TypeError, match="not a declared action payload"):
+        new_action(Stray(1), key="k", queue="q")
+
+
+async def test_executor_and_hook_see_typed_values_and_the_result_is_stored_as_json() -> None:
+    seen: list[object] = []
+
+    async def run(r: Run[Job]) -> JobResult:
+        seen.append(r.payload)
+        return JobResult(
+            reply="hi", audit=(AuditEntry("k", None, {"n": 1, "s": "x"}),), watch=Watch("er", "s")
+        )
+
+    async def hook(uow: UnitOfWork, r: Run[Job], result: JobResult) -> None:
+        seen.append(result)
+
+    stored = _stored(JOB_VALUE)
+    result = await executor(Job, run)(stored)
+    assert result == {
+        "reply": "hi",
+        "refused": None,
+        "audit": [{"kind": "k", "subject_ref": None, "details": {"n": 1, "s": "x"}}],
+        "issue_code": None,
+        "watch": {"request_id": "er", "state": "s"},
+        "reply_room": None,
+    }
+    await on_done(Job, JobResult, hook)(None, stored, result)  # type: ignore[arg-type]
+    assert seen[0] == JOB_VALUE
+    assert isinstance(seen[1], JobResult) and seen[1].audit[0].details == {"n": 1, "s": "x"}
+
+
+async def _nothing(action: Action) -> None:
+    return None
+
+
+def test_the_action_table_refuses_a_kind_given_twice() -> None:
+    table = ActionTable().add({"a": _nothing}, on_dead={"a": lambda *_: _nothing(None)})  # type: ignore[arg-type,misc]
+    table.add({"b": _nothing})
+    with pytest.raises(DuplicateKindError, match="'a' has a second executor"):
+        table.add({"a": _nothing, "c": _nothing})
+    assert set(table.executors) == {"a", "b"}  # nothing of the refused table was added
+
+
+def test_a_refused_table_adds_nothing_at_all() -> None:
+    table = ActionTable().add(on_done={"a": lambda *_: _nothing(None)})  # type: ignore[arg-type,misc]
+    with pytest.raises(DuplicateKindError, match="'a' has a second done hook"):
+        table.add({"z": _nothing}, on_done={"a": lambda *_: _nothing(None)})  # type: ignore[arg-type,misc]
+    assert table.executors == {}
