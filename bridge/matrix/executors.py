@@ -20,6 +20,7 @@ from mautrix.errors import (
     MatrixConnectionError,
     MatrixRequestError,
     MatrixStandardRequestError,
+    MForbidden,
 )
 from mautrix.types import (
     ContentURI,
@@ -54,6 +55,8 @@ from bridge.storage.outbox import DEAD, DROPPED, Action
 log = logging.getLogger(__name__)
 
 # Standard Matrix errors after which retrying the same request cannot succeed.
+# How often the bot tries to join a room it was invited to before a refusal is final.
+JOIN_TRIES = 6  # with the outbox backoff (1, 2, 4, 8, 16 s): about half a minute
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM", "M_BAD_JSON", "M_INVALID_PARAM"}
 
 Result = dict[str, Any] | None
@@ -131,7 +134,19 @@ class MatrixExecutors:
 
     async def join_room(self, action: Action) -> Result:
         room_id = RoomID(action.payload["room_id"])
-        await self._api.bot_intent().join_room_by_id(room_id)
+        try:
+            await self._api.bot_intent().join_room_by_id(room_id)
+        except MForbidden as e:
+            # An invitation over federation reaches the bot's homeserver (and so the
+            # bridge) when the invitee's server signs it, before the inviting server has
+            # stored it; a join in between is refused as "not invited" (the inviter's
+            # make_join checks its own state: Synapse handlers/federation.py,
+            # on_make_join_request). The next tries succeed; a real refusal stays one.
+            if action.attempts + 1 >= JOIN_TRIES:
+                raise PermanentFailure(f"{e.errcode}: {e.message}") from e
+            raise RetryLater(
+                f"join refused, the invitation may not be stored yet: {e.message}"
+            ) from e
         return {"room_id": room_id}
 
     async def create_portal(self, action: Action) -> Result:
