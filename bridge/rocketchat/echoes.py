@@ -11,8 +11,8 @@ Only that first, plain delivery is dropped. A document that carries anything som
 Rocket.Chat may have added (reactions, an edit, a deletion, a thread) still goes to the
 inbox, as does every echo of an id this process did not post or has forgotten (after a
 restart, say): the handlers recognise those as before. Catch-up after a reconnect is not
-filtered at all, and the room's cursor does not move for a dropped echo, so nothing the
-stream carried is skipped for good.
+filtered at all. A dropped echo still moves its room's cursor, but only once every event
+received before it was delivered (realtime.py), so nothing the stream carried is skipped.
 """
 
 from __future__ import annotations

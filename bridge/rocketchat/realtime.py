@@ -14,6 +14,13 @@ messages: which ones went depends on options the event does not carry (``filesOn
 ``ignoreThreads``; Rocket.Chat apps/meteor/app/lib/server/functions/cleanRoomHistory.ts).
 The removed messages are in the server's trash, so the room is caught up on at once:
 ``chat.syncMessages`` names each removed id, and exactly those are deleted on Matrix.
+
+The bridge's own posts coming back (echoes.py) are not delivered, but they still move
+their room's cursor: otherwise a room whose traffic all came from Matrix keeps an old
+cursor, and every reconnect's catch-up fetches and stores all those echoes again. The
+echo takes its place in the queue, so the cursor passes it only once everything received
+before it was delivered; those moves are written together whenever the queue runs empty
+(one write per room, not one per echo).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,6 +64,14 @@ MY_MESSAGES = "__my_messages__"
 NOTIFY_LOGGED = "stream-notify-logged"
 # What the bridge follows of people (docs/rocketchat-notes.md, "Streams").
 PEOPLE_EVENTS = ("Users:Deleted", "Users:NameChanged", "updateAvatar")
+
+
+@attrs.frozen
+class EchoSeen:
+    """A dropped echo's place in the delivery queue: its room and server time."""
+
+    room_id: RCRoomID
+    updated_at: datetime
 
 
 @attrs.frozen
@@ -94,7 +110,9 @@ class RealtimeListener:
         self.connected = asyncio.Event()
         self.connections = 0
         self._conn: DDPConnection | None = None
-        self._queue: asyncio.Queue[RCEvent] = asyncio.Queue()
+        self._queue: asyncio.Queue[RCEvent | EchoSeen] = asyncio.Queue()
+        # Dropped echoes' times per room, not yet written to the cursor store.
+        self._echo_cursors: dict[RCRoomID, datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -188,6 +206,8 @@ class RealtimeListener:
 
     async def _pump(self, reader: asyncio.Task[None]) -> None:
         while True:
+            if self._queue.empty():
+                await self._write_echo_cursors()
             getter = asyncio.create_task(self._queue.get())
             try:
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -199,8 +219,23 @@ class RealtimeListener:
             await self._deliver(getter.result())
         while not self._queue.empty():  # received before the drop: still ours to deliver
             await self._deliver(self._queue.get_nowait())
+        await self._write_echo_cursors()
 
-    async def _deliver(self, event: RCEvent) -> None:
+    async def _write_echo_cursors(self) -> None:
+        while self._echo_cursors:
+            room_id, value = next(iter(self._echo_cursors.items()))
+            await self.cursors.set(room_id, value)
+            # Only now: if the write failed, the move is still owed (and the session ends).
+            if self._echo_cursors.get(room_id) == value:
+                del self._echo_cursors[room_id]
+
+    async def _deliver(self, event: RCEvent | EchoSeen) -> None:
+        if isinstance(event, EchoSeen):
+            if event.room_id in self.rooms:
+                seen = self._echo_cursors.get(event.room_id)
+                if seen is None or event.updated_at > seen:
+                    self._echo_cursors[event.room_id] = event.updated_at
+            return
         await self.sink(event)
         if isinstance(event, MessagesPruned) and event.room_id in self.rooms:
             # The trash names what the prune removed (see the module's docstring).
@@ -227,7 +262,10 @@ class RealtimeListener:
             and isinstance(event, MessagePosted)
             and self.echoes.is_plain_echo(event.message)
         ):
-            return  # the bridge's own post, already recorded by its executor (echoes.py)
+            # The bridge's own post, already recorded by its executor (echoes.py): only
+            # its place in the stream is kept, for the cursor.
+            self._queue.put_nowait(EchoSeen(event.message.room_id, event.message.updated_at))
+            return
         self._queue.put_nowait(event)
 
     def _parse(self, collection: str, event_name: str, args: list[Any]) -> RCEvent | None:

@@ -270,6 +270,52 @@ async def test_the_bridges_own_post_is_dropped_once_and_later_changes_still_arri
         await rt.stop()
 
 
+async def test_a_dropped_echo_moves_the_cursor_once_what_came_before_it_is_delivered(
+    rc_bot: RCRestClient, rc_admin: RCRestClient, room: RCRoomID
+) -> None:
+    """A room whose traffic all comes from Matrix must not keep an old cursor (every
+    reconnect would fetch all those echoes again), yet the cursor may pass an echo only
+    after the events received before it were handled."""
+    release = asyncio.Event()
+    before = await rc_admin.post_message(room, "typed before the bridge starts")
+    delivered: list[RCEvent] = []
+
+    async def slow_sink(event: RCEvent) -> None:
+        if isinstance(event, MessagePosted) and event.message.text == "typed on Rocket.Chat":
+            await release.wait()
+        delivered.append(event)
+
+    echoes, cursors = OwnEchoes(), InMemoryCursorStore()
+    rt = RealtimeListener(rc_bot, slow_sink, cursors, options=FAST, echoes=echoes)
+    await rt.add_room(room)
+    start = await cursors.get(room)
+    assert start is not None and start >= before.updated_at
+    rt.start()
+    try:
+        async with asyncio.timeout(10):
+            await rt.connected.wait()
+        typed = await rc_admin.post_message(room, "typed on Rocket.Chat")
+        own_id = RCMessageID(Identities.rc_message_id("$relayed:hs1"))
+        echoes.expect(own_id)
+        await rc_admin.send_message(room, "relayed from Matrix", message_id=own_id)
+        echo_time = (await rc_admin.get_message(own_id)).updated_at
+        async with asyncio.timeout(10):
+            while echoes.dropped < 1:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # room for a wrong early write to happen
+        held = await cursors.get(room)
+        assert held is not None and held < typed.updated_at, "moved past an undelivered event"
+        release.set()
+        async with asyncio.timeout(10):
+            while (await cursors.get(room) or start) < echo_time:
+                await asyncio.sleep(0.02)
+        ids = [e.message.id for e in delivered if isinstance(e, MessagePosted)]
+        assert typed.id in ids and own_id not in ids
+    finally:
+        release.set()
+        await rt.stop()
+
+
 async def test_a_followed_room_the_server_refuses_does_not_stop_the_other_rooms(
     rc_bot: RCRestClient, rc_admin: RCRestClient, room: RCRoomID
 ) -> None:
