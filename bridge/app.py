@@ -14,7 +14,6 @@ from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 
-from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher, Validator
 from bridge.bridging.identities import Identities
@@ -40,6 +39,7 @@ from bridge.matrix.media import MatrixMediaFetcher
 from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.pipeline.registry import ActionTable
 from bridge.privacy.audit import AuditLog
@@ -267,13 +267,13 @@ class BridgeApp:
         table = ActionTable()
         table.add(MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table())
         table.add(self._rc_executors.table())
-        table.add({actions.BRIDGE_LINK: self._link_action}, {actions.BRIDGE_LINK: self._linked})
+        table.add({kinds.BRIDGE_LINK: self._link_action}, {kinds.BRIDGE_LINK: self._linked})
         table.add(self._policy_executors(api))
         table.add(self._people_executors(api, fetch_rc_file))
         table.add(
             on_done=Records(self.ledger).table()
             | {
-                actions.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
+                kinds.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
                 PARTNER_ENFORCE: enforced,
                 MAIL_SEND: mailed,
             }
@@ -351,8 +351,8 @@ class BridgeApp:
         await uow.enqueue(
             NewAction(
                 key=f"reply:link:{p['command_event']}",
-                kind=actions.MATRIX_NOTICE,
-                queue=actions.reply_queue("matrix", p["reply_room"]),
+                kind=kinds.MATRIX_NOTICE,
+                queue=keys.reply_queue("matrix", p["reply_room"]),
                 payload={"room_id": p["reply_room"], "text": text},
             )
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bridge.bridging import actions
+from bridge.pipeline import kinds
 from bridge.pipeline.contracts import OnDead
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
@@ -31,14 +31,14 @@ WHAT = {
     "mx-redact:": "A deletion",
 }
 RELAYED = (
-    actions.MATRIX_SEND,
-    actions.MATRIX_UPLOAD,
-    actions.MATRIX_REDACT,
-    actions.RC_SEND,
-    actions.RC_UPLOAD,
-    actions.RC_UPDATE,
-    actions.RC_DELETE,
-    actions.RC_REACT,
+    kinds.MATRIX_SEND,
+    kinds.MATRIX_UPLOAD,
+    kinds.MATRIX_REDACT,
+    kinds.RC_SEND,
+    kinds.RC_UPLOAD,
+    kinds.RC_UPDATE,
+    kinds.RC_DELETE,
+    kinds.RC_REACT,
 )
 
 
@@ -81,7 +81,7 @@ async def tell_the_room(uow: UnitOfWork, action: Action, _error: str) -> None:
         "gave up on it after repeated failures. It was not bridged; the bridge's operator "
         "can see why and retry it."
     )
-    await uow.enqueue(actions.notice(side, notice_key(action.key), room, text))
+    await uow.enqueue(kinds.notice(side, notice_key(action.key), room, text))
 
 
 def dead_hooks() -> dict[str, OnDead]:

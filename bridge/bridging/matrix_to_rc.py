@@ -1,4 +1,4 @@
-"""Matrix → Rocket.Chat: turns stored Matrix events into Rocket.Chat outbox actions."""
+"""Matrix → Rocket.Chat: turns stored Matrix events into Rocket.Chat outbox kinds."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from urllib.parse import unquote
 
 import emoji
 
-from bridge.bridging import actions, redactions
+from bridge.bridging import redactions
 from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc, strip_reply_fallback
 from bridge.bridging.identities import Identities
+from bridge.pipeline import keys, kinds
 from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
@@ -91,7 +92,7 @@ class MatrixToRocketChat:
         await uow.bridging.set_portal_active(portal.id, False)
         log.warning("Portal %s became encrypted; bridging stopped", portal.id)
         await uow.enqueue(
-            actions.notice(
+            kinds.notice(
                 "matrix",
                 f"encrypted:{room_id}",
                 room_id,
@@ -103,7 +104,7 @@ class MatrixToRocketChat:
     async def _refuse_long(self, uow: UnitOfWork, event: dict[str, Any], length: int) -> None:
         """Too long to relay: say so in the room instead of failing silently."""
         await uow.enqueue(
-            actions.notice(
+            kinds.notice(
                 "matrix",
                 f"too-long:{event['event_id']}",
                 event["room_id"],
@@ -128,8 +129,8 @@ class MatrixToRocketChat:
             await uow.enqueue(
                 NewAction(
                     key=f"rc-kick:{event['event_id']}",
-                    kind=actions.RC_KICK,
-                    queue=actions.rc_queue(portal.rc_room_id),
+                    kind=kinds.RC_KICK,
+                    queue=keys.rc_queue(portal.rc_room_id),
                     payload={
                         "user_id": user_id,
                         "rc_room_id": portal.rc_room_id,
@@ -180,18 +181,18 @@ class MatrixToRocketChat:
             payload["disclosure"] = _disclosure(
                 event, Category.MEDIA | Category.FILE_NAME, payload["filename"], []
             )
-            kind = actions.RC_UPLOAD
+            kind = kinds.RC_UPLOAD
         else:
             payload["text"], mentions = await self._text(uow, content)
             payload["disclosure"] = _disclosure(
                 event, Category.MESSAGE_TEXT, content["body"], mentions
             )
-            kind = actions.RC_SEND
+            kind = kinds.RC_SEND
         await uow.enqueue(
             NewAction(
                 key=f"mx-msg:{event['event_id']}",
                 kind=kind,
-                queue=actions.rc_queue(portal.rc_room_id),
+                queue=keys.rc_queue(portal.rc_room_id),
                 payload=payload,
             )
         )
@@ -279,8 +280,8 @@ class MatrixToRocketChat:
         await uow.enqueue(
             NewAction(
                 key=f"mx-edit:{event['event_id']}",
-                kind=actions.RC_UPDATE,
-                queue=actions.rc_queue(portal.rc_room_id),
+                kind=kinds.RC_UPDATE,
+                queue=keys.rc_queue(portal.rc_room_id),
                 payload={
                     "portal_id": portal.id,
                     "rc_room_id": portal.rc_room_id,
@@ -322,11 +323,11 @@ class MatrixToRocketChat:
             "as_shadow": own,
             "sender": event["sender"],
         }
-        queue = actions.rc_queue(portal.rc_room_id)
+        queue = keys.rc_queue(portal.rc_room_id)
         if own:
             await uow.enqueue(
                 NewAction(
-                    key=f"mx-redact:{redacts}", kind=actions.RC_DELETE, queue=queue, payload=delete
+                    key=f"mx-redact:{redacts}", kind=kinds.RC_DELETE, queue=queue, payload=delete
                 )
             )
             return
@@ -367,8 +368,8 @@ class MatrixToRocketChat:
         await uow.enqueue(
             NewAction(
                 key=f"mx-react:{event['event_id']}",
-                kind=actions.RC_REACT,
-                queue=actions.rc_queue(portal.rc_room_id),
+                kind=kinds.RC_REACT,
+                queue=keys.rc_queue(portal.rc_room_id),
                 payload={
                     "portal_id": portal.id,
                     "rc_message_id": rc_message_id,
@@ -390,12 +391,12 @@ class MatrixToRocketChat:
         """Queue the shadow account and its room membership ahead of what it will post."""
         if self._alias_mode:
             return
-        queue = actions.rc_queue(portal.rc_room_id)
+        queue = keys.rc_queue(portal.rc_room_id)
         if await uow.bridging.shadow(user_id) is None:
             await uow.enqueue(
                 NewAction(
-                    key=actions.shadow_key(user_id),
-                    kind=actions.RC_SHADOW,
+                    key=keys.shadow_key(user_id),
+                    kind=kinds.RC_SHADOW,
                     queue=queue,
                     payload={"user_id": user_id, "portal_id": portal.id},
                 )
@@ -403,7 +404,7 @@ class MatrixToRocketChat:
         await uow.enqueue(
             NewAction(
                 key=f"rc-join:{user_id}:{portal.rc_room_id}:{join_key}",
-                kind=actions.RC_JOIN,
+                kind=kinds.RC_JOIN,
                 queue=queue,
                 payload={
                     "user_id": user_id,

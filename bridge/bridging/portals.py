@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-from bridge.bridging import actions
 from bridge.config import Config
+from bridge.pipeline import keys, kinds
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
@@ -43,8 +43,8 @@ async def link_room(
         await uow.enqueue(
             NewAction(
                 key=f"seed-ledger:{matrix_room_id}",
-                kind=actions.MATRIX_SEED,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_SEED,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "room_id": matrix_room_id,
@@ -55,9 +55,9 @@ async def link_room(
     if matrix_room_id is None and portal.matrix_room_id is None:
         await uow.enqueue(
             NewAction(
-                key=actions.portal_key(rc_room_id),
-                kind=actions.CREATE_PORTAL,
-                queue=actions.matrix_queue(portal.id),
+                key=keys.portal_key(rc_room_id),
+                kind=kinds.CREATE_PORTAL,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "rc_room_id": rc_room_id,

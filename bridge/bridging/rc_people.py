@@ -25,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from bridge.bridging import actions
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
+from bridge.pipeline import kinds
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.pseudonyms import PREFIX, person_name
@@ -53,7 +53,7 @@ def _hashed(rc_user_id: str) -> str:
 
 
 def profile_queue(rc_user_id: str) -> str:
-    """One queue per ghost profile; hashed, as a queue name outlives its actions."""
+    """One queue per ghost profile; hashed, as a queue name outlives its kinds."""
     return f"profile:{_hashed(rc_user_id)}"
 
 
@@ -146,7 +146,7 @@ class RocketChatPeople:
 def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> NewAction:
     return NewAction(
         key=f"ghost-profile-change:{key}",
-        kind=actions.MATRIX_PROFILE,
+        kind=kinds.MATRIX_PROFILE,
         queue=profile_queue(ghost.rc_user_id),
         payload={
             "user_id": ghost.matrix_user_id,

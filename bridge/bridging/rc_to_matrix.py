@@ -1,4 +1,4 @@
-"""Rocket.Chat → Matrix: turns stored Rocket.Chat events into Matrix outbox actions."""
+"""Rocket.Chat → Matrix: turns stored Rocket.Chat events into Matrix outbox kinds."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any, Literal, Protocol
 
 import emoji
 
-from bridge.bridging import actions
 from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
+from bridge.pipeline import keys, kinds
 from bridge.privacy.categories import Category
 from bridge.rctypes import models as rc
 from bridge.rctypes.events import (
@@ -149,7 +149,7 @@ class RocketChatToMatrix:
     async def _refuse_long(self, uow: UnitOfWork, portal: Portal, message: RCMessage) -> None:
         """Too long to relay: the bridge's account says so in the Rocket.Chat room."""
         await uow.enqueue(
-            actions.notice(
+            kinds.notice(
                 "rocketchat",
                 f"too-long:{message.id}",
                 portal.rc_room_id,
@@ -173,8 +173,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-msg:{message.id}:{part}",
-                kind=actions.MATRIX_UPLOAD if upload else actions.MATRIX_SEND,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_UPLOAD if upload else kinds.MATRIX_SEND,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "sender": sender,
@@ -249,8 +249,8 @@ class RocketChatToMatrix:
             await uow.enqueue(
                 NewAction(
                     key=f"ghost-profile:{user.id}:{digest}:{checked or 0}",
-                    kind=actions.MATRIX_PROFILE,
-                    queue=actions.matrix_queue(portal.id),
+                    kind=kinds.MATRIX_PROFILE,
+                    queue=keys.matrix_queue(portal.id),
                     payload={
                         "user_id": user_id,
                         "rc_user_id": user.id,
@@ -277,8 +277,8 @@ class RocketChatToMatrix:
                 await uow.enqueue(
                     NewAction(
                         key=f"rc-member:{message.id}",
-                        kind=actions.RC_RESOLVE_USER,
-                        queue=actions.matrix_queue(portal.id),
+                        kind=kinds.RC_RESOLVE_USER,
+                        queue=keys.matrix_queue(portal.id),
                         payload={
                             "portal_id": portal.id,
                             "username": message.text,
@@ -323,8 +323,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-member-ghost:{key}",
-                kind=actions.MATRIX_MEMBERSHIP,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_MEMBERSHIP,
+                queue=keys.matrix_queue(portal.id),
                 payload={"portal_id": portal.id, "user_id": sender, "membership": membership},
             )
         )
@@ -361,8 +361,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-edit:{message.id}:{edited_ms}",
-                kind=actions.MATRIX_SEND,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_SEND,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "sender": ghost.matrix_user_id,
@@ -420,8 +420,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-del:{part.matrix_event_id}",
-                kind=actions.MATRIX_REDACT,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_REDACT,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "sender": sender,
@@ -468,8 +468,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-react:{message.id}:{shortcode}:{username}:{to_ms(message.updated_at)}",
-                kind=actions.MATRIX_SEND,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_SEND,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "sender": sender,
@@ -504,8 +504,8 @@ class RocketChatToMatrix:
         await uow.enqueue(
             NewAction(
                 key=f"rc-unreact:{event_id}",
-                kind=actions.MATRIX_REDACT,
-                queue=actions.matrix_queue(portal.id),
+                kind=kinds.MATRIX_REDACT,
+                queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
                     "sender": ghost.matrix_user_id if ghost else self._ids.bot,

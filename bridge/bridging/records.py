@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.bridging import actions
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
+from bridge.pipeline import kinds
 from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
@@ -36,18 +36,18 @@ class Records:
 
     def table(self) -> dict[str, OnDone]:
         return {
-            actions.MATRIX_SEND: self.matrix_sent,
-            actions.MATRIX_UPLOAD: self.matrix_sent,
-            actions.MATRIX_REDACT: self.matrix_redacted,
-            actions.CREATE_PORTAL: self.portal_created,
-            actions.MATRIX_SEED: self.room_seeded,
-            actions.MATRIX_PROFILE: self.ghost_profile_set,
-            actions.RC_SHADOW: self.shadow_ready,
-            actions.RC_SEND: self.rc_sent,
-            actions.RC_UPLOAD: self.rc_sent,
-            actions.RC_UPDATE: self.rc_disclosed,
-            actions.RC_DELETE: self.rc_deleted,
-            actions.RC_REACT: self.rc_reacted,
+            kinds.MATRIX_SEND: self.matrix_sent,
+            kinds.MATRIX_UPLOAD: self.matrix_sent,
+            kinds.MATRIX_REDACT: self.matrix_redacted,
+            kinds.CREATE_PORTAL: self.portal_created,
+            kinds.MATRIX_SEED: self.room_seeded,
+            kinds.MATRIX_PROFILE: self.ghost_profile_set,
+            kinds.RC_SHADOW: self.shadow_ready,
+            kinds.RC_SEND: self.rc_sent,
+            kinds.RC_UPLOAD: self.rc_sent,
+            kinds.RC_UPDATE: self.rc_disclosed,
+            kinds.RC_DELETE: self.rc_deleted,
+            kinds.RC_REACT: self.rc_reacted,
         }
 
     async def _disclose(
@@ -176,7 +176,7 @@ class Records:
             # the appservice stream, so the refusal happens here.
             await uow.bridging.set_portal_active(action.payload["portal_id"], False)
             await uow.enqueue(
-                actions.notice(
+                kinds.notice(
                     "matrix",
                     f"encrypted:{room_id}",
                     room_id,

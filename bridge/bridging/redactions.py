@@ -33,7 +33,7 @@ from typing import Any
 from mautrix.client import ClientAPI
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
 
-from bridge.bridging import actions
+from bridge.pipeline import kinds
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
@@ -103,7 +103,7 @@ async def checked(uow: UnitOfWork, action: Action, result: dict[str, Any] | None
         await uow.enqueue(
             NewAction(
                 key=f"mx-redact:{p['redacts']}",
-                kind=actions.RC_DELETE,
+                kind=kinds.RC_DELETE,
                 queue=action.queue,
                 payload=p["delete"],
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from bridge.bridging import actions
 from bridge.commands.authz import EVERYWHERE, MATRIX_ONLY, Actor, Facts, Place, Rule, Who, decide
 from bridge.commands.bridge_partner import decide_partner, partner_problem
 from bridge.commands.context import CommandContext
@@ -13,6 +12,7 @@ from bridge.commands.parser import ParsedCommand
 from bridge.commands.privacy_base import enqueue_job
 from bridge.commands.verbs import Catalogue, Verb, declared, handles
 from bridge.config import Config
+from bridge.pipeline import kinds
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
@@ -126,7 +126,7 @@ class BridgeCommands:
         await uow.enqueue(
             NewAction(
                 key=f"bridge-link:{ctx.event_id}",
-                kind=actions.BRIDGE_LINK,
+                kind=kinds.BRIDGE_LINK,
                 queue=f"bridge-admin:{ctx.room_id}",
                 payload={
                     "rc_room": cmd.args[0],

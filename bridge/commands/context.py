@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.bridging import actions
+from bridge.pipeline import keys, kinds
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
 
@@ -30,13 +30,13 @@ class CommandContext:
 
     async def reply(self, uow: UnitOfWork, text: str, *, n: int = 0) -> None:
         """Answer in the room the command came from, through the outbox (retried, once)."""
-        kind = actions.MATRIX_NOTICE if self.side == "matrix" else actions.RC_NOTICE
+        kind = kinds.MATRIX_NOTICE if self.side == "matrix" else kinds.RC_NOTICE
         digest = hashlib.sha256(self.event_id.encode()).hexdigest()[:24]
         await uow.enqueue(
             NewAction(
                 key=f"reply:{digest}:{n}",
                 kind=kind,
-                queue=actions.reply_queue(self.side, self.room_id),
+                queue=keys.reply_queue(self.side, self.room_id),
                 payload={"room_id": self.room_id, "text": text},
             )
         )

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bridge.bridging import actions
 from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.room_recipients import recipients_text, room_recipients
@@ -64,14 +64,14 @@ class RelayGate:
                 await uow.enqueue(
                     NewAction(
                         key=f"optout:rc:{message_id}",
-                        kind=actions.MATRIX_NOTICE,
-                        queue=actions.reply_queue("matrix", portal.matrix_room_id),
+                        kind=kinds.MATRIX_NOTICE,
+                        queue=keys.reply_queue("matrix", portal.matrix_room_id),
                         payload={"room_id": portal.matrix_room_id, "text": NOT_BRIDGED},
                     )
                 )
             return False
         await self._notice_once(
-            uow, "rocketchat", user_id, username, actions.matrix_queue(portal.id), portal
+            uow, "rocketchat", user_id, username, keys.matrix_queue(portal.id), portal
         )
         return True
 
@@ -84,14 +84,14 @@ class RelayGate:
             await uow.enqueue(
                 NewAction(
                     key=f"optout:mx:{event_id}",
-                    kind=actions.RC_NOTICE,
-                    queue=actions.reply_queue("rocketchat", portal.rc_room_id),
+                    kind=kinds.RC_NOTICE,
+                    queue=keys.reply_queue("rocketchat", portal.rc_room_id),
                     payload={"room_id": portal.rc_room_id, "text": NOT_BRIDGED},
                 )
             )
             return False
         await self._notice_once(
-            uow, "matrix", sender, None, actions.rc_queue(portal.rc_room_id), portal
+            uow, "matrix", sender, None, keys.rc_queue(portal.rc_room_id), portal
         )
         return True
 

@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from bridge.bridging import actions
 from bridge.commands import texts
+from bridge.pipeline import keys, kinds
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.erasure_model import ErasureStatus, RequestNotFoundError, RequestState
 from bridge.privacy.erasure_status import render_report
@@ -90,12 +90,12 @@ class ProgressReporter:
             async with self._db.unit_of_work() as uow:
                 if not await uow.commands.advance_watch(watch.request_id, watch.last_state, state):
                     continue
-                kind = actions.MATRIX_NOTICE if watch.side == "matrix" else actions.RC_NOTICE
+                kind = kinds.MATRIX_NOTICE if watch.side == "matrix" else kinds.RC_NOTICE
                 await uow.enqueue(
                     NewAction(
                         key=f"privacy-progress:{watch.request_id}:{state}",
                         kind=kind,
-                        queue=actions.reply_queue(watch.side, watch.room_id),
+                        queue=keys.reply_queue(watch.side, watch.room_id),
                         payload={
                             "room_id": watch.room_id,
                             "text": progress_text(status, watch.last_state),

@@ -32,12 +32,12 @@ from mautrix.types import (
     UserID,
 )
 
-from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
 from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.media import FetchedFile, FileRefused, may_retry
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -83,14 +83,14 @@ class MatrixExecutors:
     def table(self) -> dict[str, Executor]:
         return {
             JOIN_ROOM: self._guard(self.join_room),
-            actions.CREATE_PORTAL: self._guard(self.create_portal),
-            actions.MATRIX_SEND: self._guard(self.send),
-            actions.MATRIX_UPLOAD: self._guard(self.upload),
-            actions.MATRIX_REDACT: self._guard(self.redact),
-            actions.MATRIX_PROFILE: self._guard(self.profile),
-            actions.MATRIX_MEMBERSHIP: self._guard(self.membership),
-            actions.MATRIX_SEED: self._guard(self.seed_ledger),
-            actions.MATRIX_NOTICE: self._guard(self.notice),
+            kinds.CREATE_PORTAL: self._guard(self.create_portal),
+            kinds.MATRIX_SEND: self._guard(self.send),
+            kinds.MATRIX_UPLOAD: self._guard(self.upload),
+            kinds.MATRIX_REDACT: self._guard(self.redact),
+            kinds.MATRIX_PROFILE: self._guard(self.profile),
+            kinds.MATRIX_MEMBERSHIP: self._guard(self.membership),
+            kinds.MATRIX_SEED: self._guard(self.seed_ledger),
+            kinds.MATRIX_NOTICE: self._guard(self.notice),
         }
 
     @staticmethod
@@ -126,7 +126,7 @@ class MatrixExecutors:
             raise PermanentFailure(f"portal {portal_id} no longer exists")
         if portal.matrix_room_id is None:
             # Its creation runs first in this queue; if it was given up, no use waiting.
-            creation = await self._db.outbox.get(actions.portal_key(portal.rc_room_id))
+            creation = await self._db.outbox.get(keys.portal_key(portal.rc_room_id))
             if creation is not None and creation["status"] in (DEAD, DROPPED):
                 raise PermanentFailure("the room's Matrix room could not be created")
             raise Waiting("portal room not created yet")

@@ -1,6 +1,6 @@
 """Outbox action kinds of the erasure engine, their idempotency keys and queues.
 
-Kept apart from ``bridge.bridging.actions`` because they belong to the privacy layer.
+Kept apart from ``bridge.pipeline.kinds`` because they belong to the privacy layer.
 Redactions and deletions have queues of their own, one per room and side, beside the
 room's relay queue: an erasure must never wait behind a message that keeps failing (or
 behind a room's whole backlog). Still one at a time per room, so a room has at most two

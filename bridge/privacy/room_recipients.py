@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
-from bridge.bridging import actions
 from bridge.config.model import UnknownServers
+from bridge.pipeline import kinds
 from bridge.privacy.partner_gate import enforce_action, server_block
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
@@ -57,8 +57,8 @@ class RoomTeller:
         version = await uow.partners.version()
         # One notice per join event (a server may leave and join again).
         key = hashlib.sha256(event_id.encode()).hexdigest()[:32]
-        await uow.enqueue(actions.notice("matrix", f"joined:{key}:m", room_id, text))
-        await uow.enqueue(actions.notice("rocketchat", f"joined:{key}:rc", portal.rc_room_id, text))
+        await uow.enqueue(kinds.notice("matrix", f"joined:{key}:m", room_id, text))
+        await uow.enqueue(kinds.notice("rocketchat", f"joined:{key}:rc", portal.rc_room_id, text))
         block = await server_block(uow, server, self._unknown)
         if block is not None and block.reason != HOLD:
             await uow.enqueue(enforce_action(room_id, server, version))

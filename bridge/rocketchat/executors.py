@@ -11,10 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
-from bridge.bridging import actions
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -85,16 +85,16 @@ class RocketChatExecutors:
 
     def table(self) -> dict[str, Executor]:
         return {
-            actions.RC_SHADOW: self._guard(self.ensure_shadow),
-            actions.RC_JOIN: self._guard(self.join_room),
-            actions.RC_KICK: self._guard(self.kick),
-            actions.RC_RESOLVE_USER: self._guard(self.resolve_user),
-            actions.RC_NOTICE: self._guard(self.notice),
-            actions.RC_SEND: self._guard(self.send),
-            actions.RC_UPDATE: self._guard(self.update),
-            actions.RC_DELETE: self._guard(self.delete),
-            actions.RC_REACT: self._guard(self.react),
-            actions.RC_UPLOAD: self._guard(self.upload),
+            kinds.RC_SHADOW: self._guard(self.ensure_shadow),
+            kinds.RC_JOIN: self._guard(self.join_room),
+            kinds.RC_KICK: self._guard(self.kick),
+            kinds.RC_RESOLVE_USER: self._guard(self.resolve_user),
+            kinds.RC_NOTICE: self._guard(self.notice),
+            kinds.RC_SEND: self._guard(self.send),
+            kinds.RC_UPDATE: self._guard(self.update),
+            kinds.RC_DELETE: self._guard(self.delete),
+            kinds.RC_REACT: self._guard(self.react),
+            kinds.RC_UPLOAD: self._guard(self.upload),
         }
 
     @staticmethod
@@ -203,7 +203,7 @@ class RocketChatExecutors:
         if shadow is None or shadow.rc_user_id is None or shadow.auth_token is None:
             # The account is made by another action, maybe in another room's queue: wait
             # for it (an outage there is no fault of this action), unless it was given up.
-            creation = await self._db.outbox.get(actions.shadow_key(user_id))
+            creation = await self._db.outbox.get(keys.shadow_key(user_id))
             if creation is not None and creation["status"] in (DEAD, DROPPED):
                 raise PermanentFailure("the sender's Rocket.Chat account could not be created")
             raise Waiting("the sender's Rocket.Chat account is not ready yet")

@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import pytest
 
-from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks
 from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.matrix.executors import MatrixExecutors
 from bridge.media import FetchedFile
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import PermanentFailure, RetryLater, Waiting
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
@@ -48,17 +48,17 @@ async def test_a_message_to_matrix_that_dies_is_reported_in_its_rocketchat_room(
         "content": {"msgtype": "m.text", "body": SECRET},
         "record": {"rc_message_id": "abc", "sent_ms": 1_800_000_000_000},
     }
-    await db.outbox.add(NewAction(key, actions.MATRIX_SEND, f"matrix:{portal_id}", payload))
+    await db.outbox.add(NewAction(key, kinds.MATRIX_SEND, f"matrix:{portal_id}", payload))
     worker = OutboxWorker(
-        db, {actions.MATRIX_SEND: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
+        db, {kinds.MATRIX_SEND: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
     )
     await worker.drain_once()
     assert (await db.outbox.get(key) or {})["status"] == "dead"
     notice = await db.outbox.get(f"dead-notice:{key}")
     assert notice is not None
     assert (notice["kind"], notice["queue"]) == (
-        actions.RC_NOTICE,
-        actions.reply_queue("rocketchat", "rcroom"),
+        kinds.RC_NOTICE,
+        keys.reply_queue("rocketchat", "rcroom"),
     )
     text = notice["payload"]["text"]
     assert notice["payload"]["room_id"] == "rcroom"
@@ -71,23 +71,21 @@ async def test_a_deletion_to_rocketchat_that_dies_is_reported_in_its_matrix_room
 ) -> None:
     await _portal(db)
     payload = {"rc_room_id": "rcroom", "rc_message_id": "m1"}
-    await db.outbox.add(NewAction("mx-redact:$e", actions.RC_DELETE, "rc:rcroom", payload))
-    worker = OutboxWorker(
-        db, {actions.RC_DELETE: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
-    )
+    await db.outbox.add(NewAction("mx-redact:$e", kinds.RC_DELETE, "rc:rcroom", payload))
+    worker = OutboxWorker(db, {kinds.RC_DELETE: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1))
     await worker.drain_once()
     notice = await db.outbox.get("dead-notice:mx-redact:$e")
     assert notice is not None
-    assert (notice["kind"], notice["payload"]["room_id"]) == (actions.MATRIX_NOTICE, MATRIX_ROOM)
+    assert (notice["kind"], notice["payload"]["room_id"]) == (kinds.MATRIX_NOTICE, MATRIX_ROOM)
     assert notice["payload"]["text"].startswith("A deletion sent here could not be delivered")
 
 
 async def test_a_reply_that_dies_tells_no_one(db: Database) -> None:
     await _portal(db)
-    reply = actions.notice("matrix", "reply:privacy:$cmd", MATRIX_ROOM, "your request …")
+    reply = kinds.notice("matrix", "reply:privacy:$cmd", MATRIX_ROOM, "your request …")
     await db.outbox.add(reply)
     worker = OutboxWorker(
-        db, {actions.MATRIX_NOTICE: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
+        db, {kinds.MATRIX_NOTICE: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
     )
     await worker.drain_once()
     assert (await db.outbox.get("reply:privacy:$cmd") or {})["status"] == "dead"
@@ -112,16 +110,16 @@ async def test_a_send_waits_for_its_senders_account_unless_that_was_given_up(
         RCRestClient("http://127.0.0.1:1"), db, ids, no_media, name, 1000
     ).table()
     payload = {"rc_room_id": "room2", "rc_message_id": "m", "sender": "@new:hs2.test"}
-    send = Action(1, "mx-msg:$x", actions.RC_SEND, "rc:room2", payload, 0)
-    await db.outbox.add(NewAction(actions.shadow_key("@new:hs2.test"), "rc.ensure_shadow", "q"))
+    send = Action(1, "mx-msg:$x", kinds.RC_SEND, "rc:room2", payload, 0)
+    await db.outbox.add(NewAction(keys.shadow_key("@new:hs2.test"), "rc.ensure_shadow", "q"))
     with pytest.raises(Waiting):
-        await executors[actions.RC_SEND](send)
-    creation = await db.outbox.get(actions.shadow_key("@new:hs2.test"))
+        await executors[kinds.RC_SEND](send)
+    creation = await db.outbox.get(keys.shadow_key("@new:hs2.test"))
     assert creation is not None
     async with db.unit_of_work() as uow:
         await uow.outbox_dead(creation["id"], "name taken", "refused", uses_attempt=True, now=1)
     with pytest.raises(PermanentFailure, match="account could not be created"):
-        await executors[actions.RC_SEND](send)
+        await executors[kinds.RC_SEND](send)
 
 
 async def test_sends_wait_for_their_portal_room_unless_its_creation_was_given_up(
@@ -131,15 +129,15 @@ async def test_sends_wait_for_their_portal_room_unless_its_creation_was_given_up
     async with db.unit_of_work() as uow:
         portal = await uow.bridging.add_portal("rcnew", "c", None, "new room")
     executors = MatrixExecutors(cast(Any, None), db, Identities(config), config, cast(Any, None))
-    send = executors.table()[actions.MATRIX_SEND]
-    action = Action(1, "rc-msg:m:0", actions.MATRIX_SEND, f"matrix:{portal.id}", {
+    send = executors.table()[kinds.MATRIX_SEND]
+    action = Action(1, "rc-msg:m:0", kinds.MATRIX_SEND, f"matrix:{portal.id}", {
         "portal_id": portal.id, "sender": "@rc_a:hs1.test", "event_type": "m.room.message",
         "content": {"msgtype": "m.text", "body": "hi"},
     }, 0)  # fmt: skip
-    await db.outbox.add(NewAction(actions.portal_key("rcnew"), actions.CREATE_PORTAL, "q"))
+    await db.outbox.add(NewAction(keys.portal_key("rcnew"), kinds.CREATE_PORTAL, "q"))
     with pytest.raises(Waiting):
         await send(action)
-    creation = await db.outbox.get(actions.portal_key("rcnew"))
+    creation = await db.outbox.get(keys.portal_key("rcnew"))
     assert creation is not None
     async with db.unit_of_work() as uow:
         await uow.outbox_dead(creation["id"], "M_FORBIDDEN", "refused", uses_attempt=True, now=1)

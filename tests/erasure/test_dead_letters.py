@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.bridging import actions
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.ids import RCRoomID, RoomID, ServerName
+from bridge.pipeline import kinds as relay
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
@@ -83,12 +83,12 @@ async def test_erasure_completes_while_the_rooms_relay_head_fails_forever(db: Da
         raise RetryLater("a broken attachment")
 
     # The room's relay queues, both directions, are held by heads that never succeed.
-    await db.outbox.add(NewAction("rc-msg:stuck:0", actions.MATRIX_UPLOAD, f"matrix:{portal_id}"))
-    await db.outbox.add(NewAction("mx-msg:$stuck", actions.RC_UPLOAD, "rc:rcroom"))
+    await db.outbox.add(NewAction("rc-msg:stuck:0", relay.MATRIX_UPLOAD, f"matrix:{portal_id}"))
+    await db.outbox.add(NewAction("mx-msg:$stuck", relay.RC_UPLOAD, "rc:rcroom"))
     engine = _engine(db)
     rid = await engine.request("rcAlice", OFFICER, verified=True)
     executors: dict[str, Executor] = {k: _erasure_ok for k in kinds.ALL}
-    executors |= {actions.MATRIX_UPLOAD: stuck, actions.RC_UPLOAD: stuck}
+    executors |= {relay.MATRIX_UPLOAD: stuck, relay.RC_UPLOAD: stuck}
     await _run(db, engine, _worker(db, executors, RetryBudget(10_000, 10**12)), rid)
     status = await engine.status(rid)
     assert status.state is RequestState.DONE, render_report(status)

@@ -1,0 +1,49 @@
+"""Outbox action kinds of the relay and of the bridge's notices: what the core enqueues
+and the connectors' executors are registered for.
+
+A queue serialises its actions: everything bound for one Matrix room shares
+``matrix:<room>``, everything bound for one Rocket.Chat room ``rc:<room>``
+(``bridge.pipeline.keys``). That keeps order within a room and paces sends, so a
+receiving Synapse never has more than one of our events per room in flight
+(docs/synapse-notes.md: it prunes beyond ~100).
+"""
+
+from __future__ import annotations
+
+from bridge.pipeline.keys import reply_queue
+from bridge.storage.outbox import NewAction
+
+# Matrix side
+CREATE_PORTAL = "matrix.create_portal"
+MATRIX_SEND = "matrix.send"
+MATRIX_UPLOAD = "matrix.upload"
+MATRIX_REDACT = "matrix.redact"
+MATRIX_MEMBERSHIP = "matrix.membership"
+MATRIX_PROFILE = "matrix.profile"
+MATRIX_NOTICE = "matrix.notice"
+MATRIX_SEED = "matrix.seed_ledger"
+
+# Commands
+BRIDGE_LINK = "bridge.link"
+RC_NOTICE = "rc.notice"
+
+# Rocket.Chat side
+RC_SHADOW = "rc.ensure_shadow"
+RC_SEND = "rc.send"
+RC_UPDATE = "rc.update"
+RC_DELETE = "rc.delete"
+RC_REACT = "rc.react"
+RC_UPLOAD = "rc.upload"
+RC_JOIN = "rc.join_room"
+RC_KICK = "rc.kick"
+RC_RESOLVE_USER = "rc.resolve_user"
+
+
+def notice(side: str, key: str, room_id: str, text: str) -> NewAction:
+    """The bridge saying something in a room of ``side`` ("matrix" or "rocketchat")."""
+    return NewAction(
+        key=key,
+        kind=MATRIX_NOTICE if side == "matrix" else RC_NOTICE,
+        queue=reply_queue(side, room_id),
+        payload={"room_id": room_id, "text": text},
+    )
