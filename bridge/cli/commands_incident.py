@@ -1,5 +1,7 @@
 """``bridge incident open <server>``: respond to a compromised or banned partner server
-(docs/partners.md, Incident response).
+(docs/partners.md, Incident response); ``bridge incident list`` and ``show <id>``: the
+incidents opened and how far each got (the dashboard's incident pages, as text or JSON;
+they name nobody).
 
 Progress goes to stderr; stdout carries the result: the people affected (``table``), the
 report for the supervisory authority as JSON (``json``, validated by
@@ -8,7 +10,8 @@ PREFIX`` also writes ``PREFIX.json`` and ``PREFIX.md``. ``--dry-run`` shows who 
 told and sends nothing.
 
 Exit codes: 0 done; 1 the incident cannot be opened as asked (e.g. ``--deny`` for a
-server not in the register); 2 a bad config or argument; 3 the database schema is outdated.
+server not in the register), or ``show`` of an unknown id; 2 a bad config or argument;
+3 the database schema is outdated.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli.commands_audit import _table, cli_actor
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit, run_on_database
 from bridge.config.model import Config
 from bridge.privacy.incident import markdown
 from bridge.privacy.incident_run import IncidentError, Outcome, open_incident
+from bridge.privacy.incident_view import incident_detail, incident_list
 from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_values import PartnerError, check_server_name
 from bridge.privacy.partners import contacts_of
@@ -34,6 +38,8 @@ from bridge.storage.schema import SchemaOutdatedError
 
 EXIT_REFUSED = 1
 HEADER = ("person", "side", "items", "categories", "rooms", "first day", "last day")
+LIST_HEADER = ("incident", "opened", "server", "people", "items", "dry run", "notices",
+               "requests", "deny")  # fmt: skip
 
 
 def register(sub: Any) -> None:
@@ -48,6 +54,15 @@ def register(sub: Any) -> None:
     op.add_argument("--out", type=Path, help="also write the report to OUT.json and OUT.md")
     op.add_argument("-c", "--config", default="config.yaml", type=Path)
     op.set_defaults(func=cmd_open)
+    ls = isub.add_parser("list", help="the incidents opened, newest first, with their progress")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.add_argument("-c", "--config", default="config.yaml", type=Path)
+    ls.set_defaults(func=cmd_list)
+    show = isub.add_parser("show", help="one incident: what it found and how far it got")
+    show.add_argument("incident", help="the incident's id (in-…)")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument("-c", "--config", default="config.yaml", type=Path)
+    show.set_defaults(func=cmd_show)
 
 
 def _since(value: str | None) -> int | None:
@@ -137,3 +152,59 @@ def _emit(args: argparse.Namespace, outcome: Outcome) -> None:
     sys.stdout.write(
         f"{len(outcome.would_notify)} people {verb}: {', '.join(outcome.would_notify)}\n"
     )
+
+
+def _progress_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    code, data = run_on_database(args.config, incident_list)
+    if data is None:
+        return code
+    if args.format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    rows = [
+        [i["id"], i["opened_at"], i["server"], i["subjects"], i["items"],
+         "yes" if i["dry_run"] else "", _progress_text(i["people_notices"]),
+         _progress_text(i["requests"]), "yes" if i["deny_asked"] else ""]
+        for i in data["incidents"]
+    ]  # fmt: skip
+    _table(LIST_HEADER, rows, sys.stdout)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    async def work(db: Database) -> dict[str, Any]:
+        found = await incident_detail(db, args.incident)
+        if found is None:
+            raise LookupError(f"no incident {args.incident!r} (bridge incident list)")
+        return found
+
+    code, data = run_on_database(args.config, work, refusals=(LookupError,))
+    if data is None:
+        return code
+    if args.format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    out.write(
+        f"Incident {data['id']}: {data['server']} ({data['organisation'] or 'unregistered'})\n"
+    )
+    out.write(f"Opened {data['opened_at']} by {data['opened_by']}")
+    out.write(" (dry run: nothing was sent)\n" if data["dry_run"] else "\n")
+    out.write(f"Items since: {data['since'] or 'the start of the ledger'}\n")
+    out.write(f"People affected: {data['subjects']}; items: {data['items']}\n")
+    out.write(f"Notices to people: {_progress_text(data['people_notices'])}\n")
+    out.write(f"Erasure requests ({data['contacts_source'] or 'no lookup'}): ")
+    out.write(_progress_text(data["requests"]) + "\n")
+    deny = data["deny"]
+    out.write(f"Deny: {deny['applied']}; policy now {deny['policy_now'] or 'unregistered'}; ")
+    out.write(f"enforced in {deny['rooms_done']} of {len(deny['rooms'])} room(s)\n\n")
+    for what, key in (("category", "categories"), ("room", "by_room"), ("day", "by_day")):
+        _table((what, "items"), list(data[key].items()), out)
+        out.write("\n")
+    return 0

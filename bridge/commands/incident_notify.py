@@ -38,6 +38,9 @@ class IncidentNotices:
 
 async def _sent(uow: UnitOfWork, action: Action, result: Any) -> None:
     side = (result or {}).get("side", action.payload["side"])
+    # The key is incident:<id>:<step>:<digest> (bridge.privacy.incident_run.notify_action).
+    _, incident, step, _ = (action.key.split(":") + ["", "", ""])[:4]
     await AuditLog.append(
-        uow, "incident.notified", "bridge", None, {"side": side, "outcome": "sent"}
-    )
+        uow, "incident.notified", "bridge", None,
+        {"incident": incident, "step": step, "side": side, "outcome": "sent"},
+    )  # fmt: skip

@@ -72,6 +72,7 @@ class Scope:
     server: str
     since_ms: int | None
     people: tuple[Affected, ...]
+    ledger_mark: int = 0  # the newest disclosure id the scope read
 
     @property
     def items(self) -> int:
@@ -84,13 +85,18 @@ class Scope:
         return dict(sorted(total.items()))
 
 
-async def incident_scope(db: Database, server: str, since_ms: int | None) -> Scope:
-    """The people affected and their items, from the ledger."""
+async def incident_scope(
+    db: Database, server: str, since_ms: int | None, up_to_id: int | None = None
+) -> Scope:
+    """The people affected and their items sent from ``since``, from the ledger: what was
+    recorded up to the mark ``up_to_id`` (by default, up to now; the scope keeps the mark,
+    so the same scope can be read again later)."""
     async with db.ledger.reads() as reads:
+        mark = await reads.last_disclosure_id() if up_to_id is None else up_to_id
         record = await reads.server(server)
         if record is None:
-            return Scope(server, since_ms, ())
-        rows = await reads.server_breakdown(record, since_ms)
+            return Scope(server, since_ms, (), mark)
+        rows = await reads.server_breakdown(record, since_ms, mark)
         subjects = await reads.subjects(sorted({r[0] for r in rows}))
     people: dict[int, Affected] = {}
     for sid, origin, mxid, rc_id, username, erased in subjects:
@@ -110,7 +116,7 @@ async def incident_scope(db: Database, server: str, since_ms: int | None) -> Sco
         person.rooms[room] += count
         person.days[day_text(day)] += count
     ordered = sorted(people.values(), key=lambda p: (-p.items, p.subject_id))
-    return Scope(server, since_ms, tuple(ordered))
+    return Scope(server, since_ms, tuple(ordered), mark)
 
 
 def person_notice(scope: Scope, person: Affected, organisation: str) -> str:

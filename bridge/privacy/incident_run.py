@@ -5,32 +5,52 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.privacy.audit import AuditLog
-from bridge.privacy.incident import Measures, Scope, incident_scope, person_notice, report
+from bridge.privacy.incident import (
+    Affected,
+    Measures,
+    Scope,
+    incident_scope,
+    person_notice,
+    report,
+)
 from bridge.privacy.mail import mail_action
-from bridge.privacy.notices import SupportLookup
-from bridge.privacy.partners import PartnerChanges, PartnerRegister
+from bridge.privacy.notices import Contacts, SupportLookup
+from bridge.privacy.partner_gate import enforce_action
+from bridge.privacy.partners import PartnerChanges, PartnerRegister, set_partner
+from bridge.privacy.pseudonyms import audit_actor
 from bridge.storage.common import now_ms
-from bridge.storage.database import Database
+from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.incidents import IncidentRecord
 from bridge.storage.outbox import NewAction
 
 INCIDENT_NOTIFY = "incident.notify"
+# What each outbox action of an incident is for (``incident_step.step``).
+PERSON, CONTACT, DENY = "person", "contact", "deny"
 
 
 class IncidentError(ValueError):
     """An incident that cannot be opened as asked (the message says why)."""
 
 
+def new_incident_id() -> str:
+    return f"in-{secrets.token_hex(8)}"
+
+
 def notify_action(
-    incident: str, side: str, user_id: str, username: str | None, text: str
+    incident: str, step: str, side: str, user_id: str, username: str | None, text: str
 ) -> NewAction:
+    """A notice to an affected person (``step`` "person") or to one of the server's
+    Matrix contacts ("contact"); the key names the incident and the step, not the person."""
     digest = hashlib.sha256(f"{side}:{user_id}".encode()).hexdigest()[:24]
     return NewAction(
-        key=f"incident:{incident}:{digest}",
+        key=f"incident:{incident}:{step}:{digest}",
         kind=INCIDENT_NOTIFY,
         queue=f"incident:{digest}",
         payload={"side": side, "user_id": user_id, "username": username, "text": text},
@@ -49,6 +69,7 @@ def erasure_text(scope: Scope, organisation: str) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
+    incident: str
     scope: Scope
     report: dict[str, Any]
     would_notify: tuple[str, ...]
@@ -68,6 +89,9 @@ async def open_incident(
     mail_enabled: bool,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
+    """Open an incident: everything it writes (the incident, its notices, requests, deny
+    and audit entries) commits in one transaction, so a crash leaves all or nothing.
+    The contacts are looked up before it (a network read must not hold the write lock)."""
     register = PartnerRegister(db)
     partner = await register.get(server)
     if deny and partner is None:
@@ -76,38 +100,12 @@ async def open_incident(
             "before --deny, or leave --deny out"
         )
     opened = now_ms()
-    incident = f"{server}:{opened}"
+    incident = new_incident_id()
     scope = await incident_scope(db, server, since_ms)
     progress(f"ledger: {len(scope.people)} people, {scope.items} items reached {server}")
     reachable = [p for p in scope.people if p.reachable]
-    await AuditLog(db).record(
-        "incident.opened",
-        actor,
-        None,
-        {"server": server, "since_ms": since_ms, "subjects": len(scope.people),
-         "items": scope.items, "dry_run": dry_run},
-    )  # fmt: skip
-    requested: list[str] = []
-    if not dry_run:
-        async with db.unit_of_work() as uow:
-            for person in reachable:
-                assert person.user_id is not None
-                text = person_notice(scope, person, organisation)
-                await uow.enqueue(
-                    notify_action(incident, person.side, person.user_id, person.username, text)
-                )
-            await AuditLog.append(
-                uow, "incident.people_notified", actor, None,
-                {"server": server, "queued": len(reachable)},
-            )  # fmt: skip
-        progress(f"people: {len(reachable)} notice(s) queued")
-        requested = await _request_erasure(
-            db, scope, incident, organisation, support, mail_enabled, actor
-        )
-        progress("server: erasure requested from " + (", ".join(requested) or "nobody"))
-        if deny:
-            await register.set(server, PartnerChanges(policy="deny"), actor)
-            progress(f"policy: {server} denied")
+    contacts = None if dry_run else await support.contacts(server)
+    requested = [] if contacts is None else _requested(contacts, mail_enabled)
     measures = Measures(
         len(reachable) if not dry_run else 0, tuple(requested), deny and not dry_run, dry_run
     )
@@ -119,32 +117,98 @@ async def open_incident(
         measures=measures,
         opened_ms=opened,
     )
-    return Outcome(scope, data, tuple(p.name for p in reachable))
+    async with db.unit_of_work() as uow:
+        await AuditLog.append(
+            uow, "incident.opened", actor, None,
+            {"incident": incident, "server": server, "since_ms": since_ms,
+             "subjects": len(scope.people), "items": scope.items, "dry_run": dry_run},
+        )  # fmt: skip
+        await uow.incidents.add(
+            IncidentRecord(
+                incident, server, since_ms, opened, audit_actor(uow.pseudonym_key, actor),
+                dry_run, deny, None, len(scope.people), scope.items, scope.ledger_mark,
+                None if contacts is None else contacts.source,
+                json.dumps({k: v for k, v in data.items() if k != "people"}),
+            )
+        )  # fmt: skip
+        if contacts is not None:
+            await _notify_people(uow, incident, scope, reachable, organisation, actor)
+            await _request_erasure(
+                uow, scope, incident, organisation, contacts, mail_enabled, actor
+            )
+            if deny:
+                await _deny(uow, incident, server, actor)
+    if not dry_run:
+        progress(f"people: {len(reachable)} notice(s) queued")
+        progress("server: erasure requested from " + (", ".join(requested) or "nobody"))
+        if deny:
+            progress(f"policy: {server} denied")
+    progress(f"incident {incident} recorded")
+    return Outcome(incident, scope, data, tuple(p.name for p in reachable))
+
+
+async def _notify_people(
+    uow: UnitOfWork,
+    incident: str,
+    scope: Scope,
+    reachable: list[Affected],
+    organisation: str,
+    actor: str,
+) -> None:
+    for person in reachable:
+        assert person.user_id is not None
+        text = person_notice(scope, person, organisation)
+        action = notify_action(incident, PERSON, person.side, person.user_id, person.username, text)
+        await uow.enqueue(action)
+        await uow.incidents.add_step(incident, action.key, PERSON, person.side)
+    await AuditLog.append(
+        uow, "incident.people_notified", actor, None,
+        {"incident": incident, "server": scope.server, "queued": len(reachable)},
+    )  # fmt: skip
+
+
+def _requested(contacts: Contacts, mail_enabled: bool) -> list[str]:
+    """Whom the erasure request goes to, as the report names them."""
+    mails = [f"mailto:{e}" for e in contacts.emails] if mail_enabled else []
+    return [str(u) for u in contacts.users] + mails
 
 
 async def _request_erasure(
-    db: Database,
+    uow: UnitOfWork,
     scope: Scope,
     incident: str,
     organisation: str,
-    support: SupportLookup,
+    contacts: Contacts,
     mail_enabled: bool,
     actor: str,
-) -> list[str]:
-    contacts = await support.contacts(scope.server)
+) -> None:
     text = erasure_text(scope, organisation)
-    reached: list[str] = []
-    async with db.unit_of_work() as uow:
-        for user in contacts.users:
-            await uow.enqueue(notify_action(incident, "matrix", user, None, text))
-            reached.append(str(user))
-        if mail_enabled:
-            subject = f"Erasure request from {organisation} ({scope.server})"
-            for email in contacts.emails:
-                await uow.enqueue(mail_action(f"incident:{incident}", email, subject, text))
-                reached.append(f"mailto:{email}")
-        await AuditLog.append(
-            uow, "incident.erasure_requested", actor, None,
-            {"server": scope.server, "contacts": len(reached), "source": contacts.source},
-        )  # fmt: skip
-    return reached
+    for user in contacts.users:
+        action = notify_action(incident, CONTACT, "matrix", user, None, text)
+        await uow.enqueue(action)
+        await uow.incidents.add_step(incident, action.key, CONTACT, "matrix")
+    if mail_enabled:
+        subject = f"Erasure request from {organisation} ({scope.server})"
+        for email in contacts.emails:
+            mail = mail_action(f"incident:{incident}", email, subject, text)
+            await uow.enqueue(mail)
+            await uow.incidents.add_step(incident, mail.key, CONTACT, "email")
+    await AuditLog.append(
+        uow, "incident.erasure_requested", actor, None,
+        {"incident": incident, "server": scope.server,
+         "contacts": len(_requested(contacts, mail_enabled)), "source": contacts.source},
+    )  # fmt: skip
+
+
+async def _deny(uow: UnitOfWork, incident: str, server: str, actor: str) -> None:
+    """The server's policy set to deny, and the register version it was recorded in
+    (none when it was denied already: then no enforcement is queued again)."""
+    partner, changed = await set_partner(uow, server, PartnerChanges(policy="deny"), actor)
+    if not changed:
+        return
+    await uow.incidents.set_deny_version(incident, partner.version)
+    for portal in await uow.bridging.active_portals():
+        if portal.matrix_room_id:
+            # The keys set_partner's enforcement queued, in this same transaction.
+            key = enforce_action(portal.matrix_room_id, server, partner.version).key
+            await uow.incidents.add_step(incident, key, DENY, "room", portal.matrix_room_id)

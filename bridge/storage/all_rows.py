@@ -11,6 +11,7 @@ from bridge.storage import (  # noqa: F401 - imported for their table definition
     bridging_rows,
     commands_rows,
     erasure_rows,
+    incidents_rows,
     ledger_rows,
     models,
     partners_rows,

@@ -19,6 +19,7 @@ from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
 from bridge.storage.forget import ForgetStore
 from bridge.storage.inbox import Inbox
+from bridge.storage.incidents import IncidentStore
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
@@ -102,6 +103,11 @@ class UnitOfWork:
     def partners(self) -> PartnerStore:
         """The partner register: who the bridge shares with, on what terms."""
         return PartnerStore(self._session)
+
+    @property
+    def incidents(self) -> IncidentStore:
+        """Incident responses and the outbox actions each queued."""
+        return IncidentStore(self._session)
 
     @property
     def room_policies(self) -> RoomPolicyStore:

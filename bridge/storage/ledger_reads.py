@@ -282,11 +282,17 @@ class LedgerReads:
         )
         return rows, int(subjects or 0)
 
+    async def last_disclosure_id(self) -> int:
+        """The newest disclosure's id (0 when there is none): a mark that bounds a read
+        to what was recorded up to now, whatever the items' own timestamps say."""
+        return int(await self._session.scalar(select(func.max(Disclosure.id))) or 0)
+
     async def server_breakdown(
-        self, server: ServerRecord, since: int | None
+        self, server: ServerRecord, since: int | None, up_to_id: int | None = None
     ) -> list[tuple[int, str, int, int, int]]:
         """What reached a homeserver, as (subject_ref, room id, day, category mask, items);
-        the same reach join as ``server_stats``, so the totals agree."""
+        the same reach join as ``server_stats``, so the totals agree. ``up_to_id`` keeps
+        only disclosures recorded up to that mark (``last_disclosure_id``)."""
         day = Disclosure.sent_ms // DAY_MS
         q = (
             select(Disclosure.subject_ref, LedgerRoom.room_id, day, Disclosure.categories)
@@ -295,6 +301,8 @@ class LedgerReads:
             .join(LedgerRoom, LedgerRoom.id == Disclosure.room_ref)
             .where(LedgerReach.server_ref == server.id)
         )
+        if up_to_id is not None:
+            q = q.where(Disclosure.id <= up_to_id)
         q = _window(q, since, None).add_columns(func.count())
         q = q.group_by(Disclosure.subject_ref, LedgerRoom.room_id, day, Disclosure.categories)
         return [

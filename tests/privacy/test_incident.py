@@ -93,6 +93,10 @@ def test_dry_run_lists_people_with_counts_matching_audit_server_and_sends_nothin
     assert actions == []
     assert [e.kind for e in entries][:1] == ["incident.opened"]
     assert entries[0].details["dry_run"] is True
+    assert main(["incident", "list", "--format", "json", "-c", config]) == 0
+    [listed] = json.loads(capsys.readouterr().out)["incidents"]
+    assert listed["dry_run"] is True and listed["id"] == entries[0].details["incident"]
+    assert listed["subjects"] == server["subjects"] and listed["items"] == server["items"]
 
 
 def test_table_names_who_would_be_told(config: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,6 +140,25 @@ def test_a_real_run_queues_notices_requests_erasure_and_denies(
     for kind in ("incident.opened", "incident.people_notified", "incident.erasure_requested"):
         assert kind in kinds
     assert entries[0].kind == "partner.set" and entries[0].details["policy"] == "deny"
+    # The incident is recorded with its steps; list and show give its progress.
+    opened = next(e for e in entries if e.kind == "incident.opened")
+    incident = opened.details["incident"]
+    assert {a["key"].split(":")[1] for a in actions if a["key"].startswith("incident:")} == {
+        incident
+    }
+    capsys.readouterr()
+    assert main(["incident", "list", "--format", "json", "-c", config]) == 0
+    [listed] = json.loads(capsys.readouterr().out)["incidents"]
+    assert listed["id"] == incident and listed["deny_asked"] is True
+    assert listed["people_notices"]["pending"] == len(report["people"]) == 2
+    assert listed["requests"]["pending"] == 1
+    assert main(["incident", "show", incident, "-c", config]) == 0
+    shown = capsys.readouterr().out
+    assert f"Incident {incident}: hs2.test (Agency Two)" in shown
+    assert "Notices to people: 2 pending" in shown and "recorded in register version" in shown
+    assert "alice" not in shown and "@admin:hs2.test" not in shown
+    assert main(["incident", "show", "in-0000000000000000", "-c", config]) == 1
+    assert "no incident" in capsys.readouterr().err
 
 
 def test_bad_arguments_change_nothing(config: str, capsys: pytest.CaptureFixture[str]) -> None:
