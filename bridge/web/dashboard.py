@@ -30,6 +30,7 @@ from bridge.web.auth import (
     same_secret,
 )
 from bridge.web.deps import ACTOR, DEPS, SESSION, Deps
+from bridge.web.incident_pages import IncidentPages
 from bridge.web.outbox_pages import OutboxPages
 from bridge.web.pages import PageRoutes
 from bridge.web.partner_pages import PartnerPages
@@ -183,6 +184,7 @@ def build_dashboard(
     OutboxPages(deps, DeadLetters(db)).add_routes(app.router)
     RetentionPage(deps, db).add_routes(app.router)
     PartnerPages(deps, db, config.privacy.unknown_servers).add_routes(app.router)
+    IncidentPages(deps, db).add_routes(app.router)
     ApiRoutes(deps).add_routes(app.router)
     app.router.add_static("/static/", STATIC)
     return app

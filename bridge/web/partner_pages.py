@@ -10,14 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.privacy.audit import AuditLog
-from bridge.privacy.incident import iso
+from bridge.privacy.incident_view import incident_list
 from bridge.privacy.partner_values import LAWFUL_BASES, POLICIES, PartnerError
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
 from bridge.privacy.processing import processing_rows
 from bridge.storage.database import Database
 from bridge.web.deps import ACTOR, Deps
 from bridge.web.responses import DashboardError, redirect
+
+INCIDENTS_SHOWN = 5  # the newest; the incidents page has the rest
 
 
 class PartnerPages:
@@ -48,29 +49,8 @@ class PartnerPages:
             bases=LAWFUL_BASES,
             version=await self._register.version(),
             done=request.query.get("done"),
-            incidents=await self._incidents(),
+            incidents=(await incident_list(self._db, INCIDENTS_SHOWN))["incidents"],
         )
-
-    async def _incidents(self) -> list[dict[str, Any]]:
-        """Incident responses and their steps so far, newest first, from the audit chain
-        (``bridge incident open`` writes each step; the notices as they are sent)."""
-        log = AuditLog(self._db)
-        opened = await log.newest(kind="incident.opened", limit=20)
-        notified = await log.newest(kind="incident.notified", limit=1000)
-        out = []
-        for e in opened:
-            later = [n for n in notified if n.seq > e.seq]
-            out.append(
-                {
-                    "at": iso(e.at_ms),
-                    "server": e.details.get("server"),
-                    "subjects": e.details.get("subjects"),
-                    "records": e.details.get("items"),
-                    "dry_run": e.details.get("dry_run"),
-                    "notices_sent_since": len(later),
-                }
-            )
-        return out
 
     async def decide(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()

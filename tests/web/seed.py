@@ -20,7 +20,9 @@ from bridge.ids import RCRoomID, RoomID, UserID
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_model import Requester, RequesterSide
+from bridge.privacy.incident_run import open_incident
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
+from bridge.privacy.notices import SupportLookup
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
 from tests.privacy.helpers import ALICE, BOB, BOT, ROOM, member, message, rc
@@ -38,6 +40,7 @@ class Seeded:
     approve_id: str  # verified, waiting for an officer (admin-approval mode)
     deny_id: str  # received, not yet verified
     overdue_id: str  # verified, past its due date
+    incident_id: str  # a dry run about the hostile server
 
 
 def dashboard_config(tmp: Path, db_url: str, openid_url: str = "http://127.0.0.1:1") -> Config:
@@ -57,15 +60,19 @@ def dashboard_config(tmp: Path, db_url: str, openid_url: str = "http://127.0.0.1
     return load_config(path)
 
 
-async def seed(db: Database, config: Config) -> Seeded:
-    """Three recipients over the last days, two subjects, three requests."""
-    ledger = DisclosureLedger(
+def seed_ledger(config: Config) -> DisclosureLedger:
+    return DisclosureLedger(
         LedgerSettings(
             local_server=config.homeserver.domain,  # type: ignore[arg-type]
             rocketchat=rocketchat_recipient(config.rocketchat.url),
             hash_key=config.privacy.hash_key.encode(),
         )
     )
+
+
+async def seed(db: Database, config: Config) -> Seeded:
+    """Three recipients over the last days, two subjects, three requests."""
+    ledger = seed_ledger(config)
     now = int(time.time() * 1000)
     start = now - 5 * DAY
     async with db.unit_of_work() as uow:
@@ -92,7 +99,12 @@ async def seed(db: Database, config: Config) -> Seeded:
             text("UPDATE erasure_request SET due_ms = :due WHERE id = :id"),
             {"due": now - DAY, "id": overdue_id},
         )
-    return Seeded(approve_id, deny_id, overdue_id)
+    incident = await open_incident(
+        db, HOSTILE_SERVER, since_ms=None, dry_run=True, deny=False, actor="cli:seed",
+        organisation=config.homeserver.domain, contact_points=[],
+        support=SupportLookup({}), mail_enabled=False,
+    )  # fmt: skip
+    return Seeded(approve_id, deny_id, overdue_id, incident.incident)
 
 
 @asynccontextmanager

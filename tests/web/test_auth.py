@@ -28,7 +28,8 @@ def routes(site: Site) -> list[tuple[str, str]]:
     """Every (method, path) the dashboard serves, read from its router: a route added
     later is covered without editing this test."""
     app = build_dashboard(site.config, site.db, site.engine)
-    fill = {"{name}": "hs2.test", "{id}": site.seeded.approve_id, "{what}": "flows"}
+    fill = {"{name}": "hs2.test", "{id}": site.seeded.approve_id, "{what}": "flows",
+            "{incident}": site.seeded.incident_id, "{fmt}": "json"}  # fmt: skip
     out = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}

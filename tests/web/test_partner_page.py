@@ -4,6 +4,8 @@ being registered, and the admin's decision (CSRF-checked, audited, bad input ref
 from __future__ import annotations
 
 from bridge.privacy.audit import AuditLog
+from bridge.privacy.incident_run import open_incident
+from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
 from tests.web.conftest import Site
 from tests.web.test_auth import login
@@ -17,15 +19,17 @@ async def test_the_page_lists_partners_and_unregistered_recipients(site: Site) -
     page = await (await site.client.get("/admin/partners")).text()
     assert 'data-server="hs9.test"' in page and "Agency Nine" in page
     assert 'id="unregistered"' in page and 'id="nav-partners"' in page
-    assert 'id="no-incidents"' in page
-    await AuditLog(site.db).record(
-        "incident.opened", "cli:t", None,
-        {"server": "hs9.test", "subjects": 3, "items": 12, "dry_run": False},
+    seeded = site.seeded.incident_id
+    assert f'href="/admin/incidents/{seeded}"' in page.split('id="incidents"')[1]
+    incident = await open_incident(
+        site.db, "hs9.test", since_ms=None, dry_run=True, deny=False, actor="cli:t",
+        organisation="hs1.test", contact_points=[], support=SupportLookup({}),
+        mail_enabled=False,
     )  # fmt: skip
-    await AuditLog(site.db).record("incident.notified", "bridge", None, {"side": "matrix"})
     page = await (await site.client.get("/admin/partners")).text()
-    row = page.split('id="incidents"')[1].split("</table>")[0]
-    assert "<td>hs9.test</td><td>3</td><td>12</td><td>no</td><td>1</td>" in row
+    row = page.split('id="incidents"')[1].split("</table>", maxsplit=1)[0]
+    assert f'href="/admin/incidents/{incident.incident}"' in row
+    assert "(dry run)</td><td>hs9.test</td><td>0</td><td>0</td><td>0</td>" in row
 
 
 async def test_a_decision_needs_the_csrf_token_is_audited_and_bad_input_changes_nothing(
