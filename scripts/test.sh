@@ -21,5 +21,7 @@ fi
 .venv/bin/ruff format --check bridge tests bench
 .venv/bin/ruff check bridge tests bench
 .venv/bin/mypy
+# The layer contracts of pyproject.toml [tool.importlinter] (docs/architecture.md).
+.venv/bin/lint-imports --no-logo --no-cache
 
 exec .venv/bin/pytest "$@"
