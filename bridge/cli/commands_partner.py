@@ -2,7 +2,9 @@
 
 ``set`` creates an entry or changes the fields given; every change gets a new register
 version and an audit entry as the CLI user (``cli:<login name>``). A malformed value is
-refused with one line naming the field, and nothing changes.
+refused with one line naming the field, and nothing changes. ``list`` and ``show`` print
+the contacts (partner staff's Matrix ids and addresses): a read that shows any is
+recorded as ``partner.contacts_read``, with counts, never the contacts.
 
 Exit codes: 0 done; 1 no such partner; 2 a bad config, argument or value; 3 the database
 schema is outdated.
@@ -114,7 +116,7 @@ def _dump(data: object) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     async def work(register: PartnerRegister) -> tuple[int, list[Partner]]:
-        return await register.version(), await register.all()
+        return await register.read_all(cli_actor(), "cli partner list")
 
     code, result = _run(args, work)
     if result is None:
@@ -128,7 +130,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    code, partner = _run(args, lambda register: register.get(args.server))
+    code, partner = _run(
+        args, lambda register: register.read(args.server, cli_actor(), "cli partner show")
+    )
     if code:
         return code
     if partner is None:

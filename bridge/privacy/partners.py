@@ -33,6 +33,8 @@ from bridge.storage.partners import PartnerRecord
 
 PARTNER_SET = "partner.set"
 PARTNER_REMOVED = "partner.removed"
+# A read that showed partners' contacts (their staff's Matrix ids and addresses).
+PARTNER_CONTACTS_READ = "partner.contacts_read"
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,22 @@ class PartnerRegister:
         async with self._db.unit_of_work() as uow:
             return await uow.partners.version()
 
+    async def read_all(self, actor: str, via: str) -> tuple[int, list[Partner]]:
+        """The register version and every entry, contacts included, for showing to
+        ``actor``; the read is on record when it shows any contact."""
+        async with self._db.unit_of_work() as uow:
+            partners = [_from_record(r) for r in await uow.partners.all()]
+            await _record_read(uow, partners, actor, via)
+            return await uow.partners.version(), partners
+
+    async def read(self, server: str, actor: str, via: str) -> Partner | None:
+        """One entry, contacts included, for showing to ``actor`` (on record as above)."""
+        async with self._db.unit_of_work() as uow:
+            partner = await get_partner(uow, server)
+            if partner is not None:
+                await _record_read(uow, [partner], actor, via)
+            return partner
+
     async def set(self, server: str, changes: PartnerChanges, actor: str) -> tuple[Partner, bool]:
         """The entry after the change, and whether anything changed (no change: no new
         version, no audit entry). :class:`PartnerError` if the result is not valid."""
@@ -174,6 +192,22 @@ class PartnerRegister:
             details = {"server": server, "register_version": version, "policy": old.policy}
             await AuditLog.append(uow, PARTNER_REMOVED, actor, None, details)
             return old
+
+
+async def _record_read(uow: UnitOfWork, shown: list[Partner], actor: str, via: str) -> None:
+    """A partner's contacts are its staff's personal data: who was shown them, where,
+    and how many, is written to the audit chain with the read (the contacts never are)."""
+    with_contacts = [p for p in shown if p.contacts]
+    if not with_contacts:
+        return
+    details: dict[str, object] = {
+        "via": via,
+        "servers": len(with_contacts),
+        "contacts": sum(len(p.contacts) for p in with_contacts),
+    }
+    if len(shown) == 1:
+        details["server"] = shown[0].server
+    await AuditLog.append(uow, PARTNER_CONTACTS_READ, actor, None, details)
 
 
 async def set_partner(

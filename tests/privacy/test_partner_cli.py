@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
 from bridge.cli.main import main
+from bridge.privacy.audit import AuditEntry, AuditLog
+from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
+
+KEY = b"ledger-hash-key-for-tests"  # privacy.hash_key of write_config
 
 
 @pytest.fixture
@@ -93,3 +98,45 @@ def test_changes_are_in_the_audit_chain(config: str, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["audit", "verify", "-c", config]) == 0
     assert "3 entries" in capsys.readouterr().out
+
+
+def _entries(config: str) -> list[AuditEntry]:
+    async def read() -> list[AuditEntry]:
+        db = Database(f"sqlite+aiosqlite:///{Path(config).parent / 'bridge.db'}", pseudonym_key=KEY)
+        try:
+            return list(reversed(await AuditLog(db).newest(limit=100)))
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
+
+
+def test_reads_that_show_contacts_are_on_record_without_the_contacts(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _set(config, "hs2.test", "--organisation", "Agency Two", "--lawful-basis",
+                "public_task", "--contact", "@admin:hs2.test", "--contact",
+                "dpo@hs2.test") == 0  # fmt: skip
+    assert _set(config, "hs3.test", "--organisation", "Agency Three", "--lawful-basis",
+                "contract") == 0  # fmt: skip
+    start = len(_entries(config))
+    # No contact shown, nothing to record.
+    assert main(["partner", "show", "hs3.test", "-c", config]) == 0
+    assert main(["partner", "show", "hs9.test", "-c", config]) == 1
+    assert len(_entries(config)) == start
+    for argv in (["list"], ["list", "--format", "json"], ["show", "hs2.test"],
+                 ["show", "hs2.test", "--format", "json"]):  # fmt: skip
+        capsys.readouterr()
+        assert main(["partner", *argv, "-c", config]) == 0
+        assert "dpo@hs2.test" in capsys.readouterr().out
+    reads = _entries(config)[start:]
+    assert [e.kind for e in reads] == ["partner.contacts_read"] * 4
+    assert [e.details["via"] for e in reads] == ["cli partner list"] * 2 + ["cli partner show"] * 2
+    assert all(e.actor.startswith("cli:") for e in reads)
+    assert reads[0].details == {"via": "cli partner list", "servers": 1, "contacts": 2}
+    assert reads[2].details == {
+        "via": "cli partner show", "servers": 1, "contacts": 2, "server": "hs2.test"
+    }  # fmt: skip
+    logged = json.dumps([dict(e.details) for e in reads])
+    assert "admin" not in logged and "dpo" not in logged
+    assert main(["audit", "verify", "-c", config]) == 0

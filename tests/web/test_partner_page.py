@@ -6,6 +6,7 @@ from __future__ import annotations
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident_run import open_incident
 from bridge.privacy.notices import SupportLookup
+from bridge.privacy.partner_values import Contact
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
 from tests.web.conftest import Site
 from tests.web.test_auth import login
@@ -13,11 +14,18 @@ from tests.web.test_auth import login
 
 async def test_the_page_lists_partners_and_unregistered_recipients(site: Site) -> None:
     await PartnerRegister(site.db).set(
-        "hs9.test", PartnerChanges(organisation="Agency Nine", lawful_basis="contract"), "cli:t"
-    )
+        "hs9.test",
+        PartnerChanges(organisation="Agency Nine", lawful_basis="contract",
+                       contacts=(Contact(email="dpo@nine.example"),)),
+        "cli:t",
+    )  # fmt: skip
     await login(site.client)
     page = await (await site.client.get("/admin/partners")).text()
     assert 'data-server="hs9.test"' in page and "Agency Nine" in page
+    # Contacts are counted, not shown: the page reveals no partner staff, so reading it
+    # needs no partner.contacts_read entry.
+    assert "dpo@nine.example" not in page
+    assert await AuditLog(site.db).newest(kind="partner.contacts_read", limit=1) == []
     assert 'id="unregistered"' in page and 'id="nav-partners"' in page
     seeded = site.seeded.incident_id
     assert f'href="/admin/incidents/{seeded}"' in page.split('id="incidents"')[1]
