@@ -15,7 +15,7 @@ from bridge.privacy.incident import incident_scope, iso
 from bridge.privacy.incident_run import CONTACT, DENY, PERSON
 from bridge.privacy.partners import PartnerRegister
 from bridge.storage.database import Database
-from bridge.storage.incidents import IncidentRecord, StepRecord
+from bridge.storage.incidents import IncidentRecord, IncidentStep
 from bridge.storage.outbox import DEAD, DONE, DROPPED, PENDING
 
 # A step's state, from its outbox row: "sent" (done, or done and pruned since), "pending"
@@ -26,7 +26,7 @@ STATES = (SENT, WAITING, RETRYING, FAILED, DROPPED_STATE)
 ENFORCED_AUDIT_LIMIT = 1000
 
 
-def step_state(step: StepRecord) -> str:
+def step_state(step: IncidentStep) -> str:
     if step.status is None or step.status == DONE:
         return SENT  # only done rows are ever pruned (bridge.storage.retention)
     if step.status == PENDING:
@@ -38,12 +38,12 @@ def step_state(step: StepRecord) -> str:
     return step.status
 
 
-def _counts(steps: list[StepRecord]) -> dict[str, int]:
+def _counts(steps: list[IncidentStep]) -> dict[str, int]:
     found = Counter(step_state(s) for s in steps)
     return {state: found.get(state, 0) for state in STATES}
 
 
-def _summary(record: IncidentRecord, steps: list[StepRecord]) -> dict[str, Any]:
+def _summary(record: IncidentRecord, steps: list[IncidentStep]) -> dict[str, Any]:
     report = json.loads(record.report)
     return {
         "id": record.id,
@@ -97,7 +97,7 @@ async def incident_detail(db: Database, incident_id: str) -> dict[str, Any] | No
 
 
 async def _deny(
-    db: Database, record: IncidentRecord, steps: list[StepRecord], partner: Any
+    db: Database, record: IncidentRecord, steps: list[IncidentStep], partner: Any
 ) -> dict[str, Any]:
     """Whether the deny was asked, recorded, and what its enforcement did in each room
     (the outcome as the audit chain's ``partner.enforced`` entries record it)."""

@@ -31,7 +31,7 @@ class IncidentRecord:
 
 
 @dataclass(frozen=True)
-class StepRecord:
+class IncidentStep:
     key: str
     step: str
     channel: str
@@ -96,7 +96,7 @@ class IncidentStore:
     async def count(self) -> int:
         return int(await self._session.scalar(select(func.count()).select_from(IncidentRow)) or 0)
 
-    async def steps(self, incident_id: str) -> list[StepRecord]:
+    async def steps(self, incident_id: str) -> list[IncidentStep]:
         """The incident's steps with their outbox rows' state (outer join: a pruned row
         leaves the step)."""
         rows = await self._session.execute(
@@ -115,6 +115,6 @@ class IncidentStore:
             .order_by(IncidentStepRow.step, IncidentStepRow.channel, IncidentStepRow.key)
         )
         return [
-            StepRecord(key, step, channel, room, status, int(attempts or 0), error, cause)
+            IncidentStep(key, step, channel, room, status, int(attempts or 0), error, cause)
             for key, step, channel, room, status, attempts, error, cause in rows
         ]

@@ -38,6 +38,7 @@ from bridge.storage.erasure_rows import (
     ErasureRequestRow,
     ErasureStepRow,
 )
+from bridge.storage.incidents import IncidentRecord
 from bridge.storage.ledger_rows import LedgerPresence, LedgerRoom, LedgerServer, LedgerSubject
 from bridge.storage.models import Base, OutboxAction
 from bridge.storage.partners import PartnerRecord
@@ -293,6 +294,34 @@ async def partner(uow: UnitOfWork) -> type:
     return PartnerRecord
 
 
+async def incident(uow: UnitOfWork) -> list[type]:
+    value = IncidentRecord(
+        id="in-0123456789abcdef",
+        server="hs2.test",
+        since_ms=1_700_000_000_001,
+        opened_ms=1_700_000_000_002,
+        actor="cli:officer",
+        dry_run=True,
+        deny_asked=True,
+        deny_version=4,
+        subjects=5,
+        items=6,
+        ledger_mark=7,
+        contacts_source="register",
+        report='{"server": "hs2.test"}',
+    )
+    await uow.incidents.add(value)
+    assert await uow.incidents.get(value.id) == value
+    key = "incident:in-0123456789abcdef:deny:1"
+    await uow.incidents.add_step(value.id, key, "deny", "room", "!room:hs1.test")
+    action = filled(OutboxAction, key=key, status="dead", payload="{}")
+    await insert(uow, OutboxAction, action)
+    (step,) = await uow.incidents.steps(value.id)
+    expected = {**action, "step": "deny", "channel": "room", "room_id": "!room:hs1.test"}
+    assert_same(step, expected)
+    return [IncidentRecord, type(step)]
+
+
 async def room_policy(uow: UnitOfWork) -> type:
     value = RoomPolicyRecord(
         room_id="!portal:hs1.test",
@@ -332,6 +361,7 @@ ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     audit_record,
     dead_letter,
     partner,
+    incident,
     room_policy,
     server_software,
 ]
@@ -417,6 +447,8 @@ def _expected_covered() -> list[str]:
         "StoredEvent",
         "Action",
         "PartnerRecord",
+        "IncidentRecord",
+        "IncidentStep",
         "RoomPolicyRecord",
         "SoftwareRecord",
     ]
