@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import platform
 import re
@@ -103,3 +104,41 @@ async def wait_quiet(threshold: float, max_wait_s: float, label: str) -> float:
     if load >= threshold:
         log.warning("%s: machine still busy (load %.2f); measuring anyway", label, load)
     return load
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/<pid>/stat)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return math.nan
+    # The command name may hold spaces: the fields after its closing parenthesis are fixed.
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by one process (or this one) between creation and ``add_to``,
+    against the wall-clock time: how much of a core it kept busy."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self._pid = pid
+        self._cpu = self._now()
+        self._wall = time.perf_counter()
+        self.load = load_1min()
+
+    def _now(self) -> float:
+        return time.process_time() if self._pid is None else cpu_seconds(self._pid)
+
+    def seconds(self) -> tuple[float, float]:
+        """(CPU seconds, wall seconds) so far."""
+        return self._now() - self._cpu, time.perf_counter() - self._wall
+
+    def add_to(self, result: Any, label: str) -> None:
+        cpu, wall = self.seconds()
+        if not math.isfinite(cpu) or wall <= 0:
+            return
+        result.metric(f"{label}: CPU seconds", "s").add(max(cpu, 0.001))
+        result.metric(f"{label}: CPU busy (share of one core)", "%").add(
+            max(100 * cpu / wall, 0.001)
+        )

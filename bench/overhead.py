@@ -8,9 +8,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from bench import machine
 from bench.observer import SyncObserver
 from bench.results import BenchResult, Verdict, percentile
-from bench.sandbox_stack import SandboxStack, txn_id
+from bench.sandbox_stack import SandboxStack, stage_times, txn_id
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,17 @@ async def run(stack: SandboxStack, size: Size, loads: list[float]) -> BenchResul
         await asyncio.wait_for(arrival, 60)
         ghost = stack.ghost_id(alice.username)
         for run_no in range(size.runs):
-            bridged, direct = [], []
+            bridged: list[float] = []
+            direct: list[float] = []
+            timed: list[Timed] = []
+            cpu = machine.CpuMeter(stack.bridge_pid)
             for i in range(size.pairs):
                 for path in ("bridged", "direct") if i % 2 == 0 else ("direct", "bridged"):
                     text = f"overhead {run_no} {i} via {path} path"
                     arrival = observer.expect(text)
                     began = time.perf_counter()
                     if path == "bridged":
-                        await alice.client.post_message(room.rc_room_id, text)
+                        posted = await alice.client.post_message(room.rc_room_id, text)
                     else:
                         await stack.as_request(
                             "PUT",
@@ -55,9 +59,13 @@ async def run(stack: SandboxStack, size: Size, loads: list[float]) -> BenchResul
                             {"msgtype": "m.text", "body": text},
                             as_user=ghost,
                         )
-                    seconds = await asyncio.wait_for(arrival, ARRIVAL_TIMEOUT_S) - began
-                    (bridged if path == "bridged" else direct).append(seconds * 1000)
+                    arrived = await asyncio.wait_for(arrival, ARRIVAL_TIMEOUT_S)
+                    (bridged if path == "bridged" else direct).append((arrived - began) * 1000)
+                    if path == "bridged":
+                        timed.append(Timed(posted.id, began, arrived))
             _add_run(result, bridged, direct)
+            _add_stages(result, timed, stage_times(stack.bridge_log))
+            cpu.add_to(result, "bridge process")
             log.info("overhead run %d/%d done", run_no + 1, size.runs)
     finally:
         await observer.stop()
@@ -85,6 +93,44 @@ async def run(stack: SandboxStack, size: Size, loads: list[float]) -> BenchResul
         )
     )
     return result
+
+
+@dataclass(frozen=True)
+class Timed:
+    message_id: str
+    posted: float  # perf_counter (CLOCK_MONOTONIC) before chat.postMessage
+    arrived: float  # seen in the hs2 user's /sync
+
+
+# (label, from stage, to stage, whose time): "post" and "arrival" are the bench's own.
+SPANS = (
+    ("Rocket.Chat: post to the bridge's receipt", "post", "received", "Rocket.Chat"),
+    ("bridge: receipt to inbox commit", "received", "stored", "bridge"),
+    ("bridge: inbox commit to handler commit", "stored", "handled", "bridge"),
+    ("bridge: handler commit to the PUT", "handled", "sending", "bridge"),
+    ("hs1: the PUT", "sending", "sent", "hs1"),
+    ("hs1 to the hs2 user's /sync", "sent", "arrival", "federation"),
+    ("bridge's own: receipt to the PUT", "received", "sending", "bridge"),
+)
+
+
+def _add_stages(
+    result: BenchResult, timed: list[Timed], stamps: dict[str, dict[str, float]]
+) -> None:
+    """Per-stage p50 and p99 of this run's bridged messages, from the bridge's stage trace
+    (bridge.pipeline.stages) and the bench's own times, on one clock."""
+    rows = []
+    for t in timed:
+        found = stamps.get(t.message_id)
+        if found is not None:
+            rows.append({**found, "post": t.posted, "arrival": t.arrived})
+    result.metric("messages with a complete stage trace", "").add(len(rows))
+    if not rows:
+        return
+    for label, start, end, _ in SPANS:
+        spans = [(r[end] - r[start]) * 1000 for r in rows]
+        result.metric(f"{label}, p50", "ms").add(max(percentile(spans, 50), 0.001))
+        result.metric(f"{label}, p99", "ms").add(max(percentile(spans, 99), 0.001))
 
 
 def _add_run(result: BenchResult, bridged: list[float], direct: list[float]) -> None:

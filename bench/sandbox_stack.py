@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 from mautrix.types import RoomID
+from ruamel.yaml import YAML
 
 from bridge.config import Config
 from bridge.ids import RCRoomID
@@ -110,6 +112,7 @@ class SandboxStack:
             rocketchat_password=secrets.token_hex(12),
         )
         write_bridge_config(self.config_path, settings)
+        _trace_stages(self.config_path)
         config = await asyncio.to_thread(register_bridge, self.config_path, self.registration_path)
         self.sim.launch()
         await asyncio.gather(
@@ -187,6 +190,10 @@ class SandboxStack:
         raise self.bridge.start_error(f"did not create the Matrix room of {rc_room_id}")
 
     # -- handles ----------------------------------------------------------------------
+
+    @property
+    def bridge_log(self) -> Path:
+        return self.root / "bridge.log"
 
     @property
     def bridge_pid(self) -> int:
@@ -274,6 +281,30 @@ class SandboxStack:
             )
             await self.as_request("POST", f"/rooms/{room.matrix_room_id}/join", {}, as_user=user_id)
         return user_id
+
+
+def _trace_stages(config_path: Path) -> None:
+    """Each relayed message's stage times in bridge.log (bridge.pipeline.stages)."""
+    yaml = YAML()
+    data = yaml.load(config_path.read_text(encoding="utf-8"))
+    data.setdefault("logging", {})["trace"] = True
+    with config_path.open("w", encoding="utf-8") as f:
+        yaml.dump(data, f)
+
+
+def stage_times(log_path: Path) -> dict[str, dict[str, float]]:
+    """The stage trace records in a bridge log: Rocket.Chat message id → stage → time
+    (CLOCK_MONOTONIC seconds, the clock of ``time.perf_counter`` on Linux)."""
+    found: dict[str, dict[str, float]] = {}
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _RELAY.search(line)
+        if match is not None:
+            stamps = dict(word.split("=", 1) for word in match.group(2).split())
+            found[match.group(1)] = {stage: float(t) for stage, t in stamps.items()}
+    return found
+
+
+_RELAY = re.compile(r"bridge\.trace: relay rc:(\S+) (.*)$")
 
 
 def txn_id() -> str:

@@ -36,3 +36,4 @@ def setup_logging(config: LoggingConfig) -> None:
     # appservice calls, ?user_id=; keep them out of INFO. mautrix logs bodies at DEBUG.
     for noisy in ("aiohttp.access", "mau", "bridge.matrix.api", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("bridge.trace").setLevel(logging.DEBUG if config.trace else logging.NOTSET)

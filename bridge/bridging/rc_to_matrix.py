@@ -16,6 +16,7 @@ from bridge.bridging.identities import Identities
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.stages import RELAY, rc_message
 from bridge.privacy.categories import Category
 from bridge.rctypes import models as rc
 from bridge.rctypes.events import (
@@ -170,6 +171,8 @@ class RocketChatToMatrix:
         *,
         upload: bool = False,
     ) -> None:
+        trace = rc_message(message.id)
+        uow.after_commit(lambda: RELAY.mark(trace, "handled"))
         await uow.enqueue(
             NewAction(
                 key=f"rc-msg:{message.id}:{part}",

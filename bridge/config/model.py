@@ -212,6 +212,9 @@ class MailConfig:
 class LoggingConfig:
     level: LogLevel = "INFO"
     format: LogFormat = "text"
+    # Log each relayed Rocket.Chat message's stage times at DEBUG (bridge.pipeline.stages),
+    # whatever ``level`` is; they hold ids and times, never bodies.
+    trace: bool = False
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from bridge.pipeline.contracts import (
     Unavailable,
     Waiting,
 )
+from bridge.pipeline.stages import RELAY, rc_message
 from bridge.privacy.partner_gate import room_blocks, room_minimised
 from bridge.rctypes.links import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
@@ -215,12 +216,17 @@ class MatrixExecutors:
         joined = await intent.ensure_joined(room_id)
         txn = self._ids.matrix_txn_id(action.key)
         found = await existing_send(intent, room_id, txn) if is_late(action) else None
+        trace = _trace_key(payload)
+        if trace is not None:
+            RELAY.mark(trace, "sending")
         event_id = found or await intent.send_message_event(
             room_id,
             EventType.find(payload["event_type"]),
             {**payload["content"], TXN_FIELD: txn},
             txn_id=txn,
         )
+        if trace is not None:
+            RELAY.mark(trace, "sent")
         return {"event_id": event_id, "room_id": room_id, "ghost_joined": joined}
 
     async def upload(self, action: Action) -> Result:
@@ -383,6 +389,15 @@ async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[st
         "visibility_ts": visibility_ts,
         "encrypted": encrypted,
     }
+
+
+def _trace_key(payload: dict[str, Any]) -> str | None:
+    """A relayed Rocket.Chat message's key in the stage trace (bridge.pipeline.stages)."""
+    record = payload.get("record")
+    if isinstance(record, dict) and record.get("origin") == "rc":
+        message_id = record.get("rc_message_id")
+        return rc_message(message_id) if isinstance(message_id, str) else None
+    return None
 
 
 def _msgtype(mimetype: str) -> str:

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 
 from bridge.bridging.rc_events import to_payload
-from bridge.rctypes.events import RCEvent
+from bridge.pipeline.stages import RELAY, rc_message
+from bridge.rctypes.events import MessagePosted, RCEvent
 from bridge.storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -23,5 +24,7 @@ class RocketChatIntake:
 
     async def __call__(self, event: RCEvent) -> None:
         stored = await self._inbox.store_events(SOURCE, [to_payload(event)])
+        if isinstance(event, MessagePosted):
+            RELAY.mark(rc_message(event.message.id), "stored")
         if stored:
             self._on_stored()

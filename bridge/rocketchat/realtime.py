@@ -19,8 +19,8 @@ The bridge's own posts coming back (echoes.py) are not delivered, but they still
 their room's cursor: otherwise a room whose traffic all came from Matrix keeps an old
 cursor, and every reconnect's catch-up fetches and stores all those echoes again. The
 echo takes its place in the queue, so the cursor passes it only once everything received
-before it was delivered; those moves are written together whenever the queue runs empty
-(one write per room, not one per echo).
+before it was delivered; those moves are written together when the queue is empty and
+``echo_cursor_seconds`` have passed (one write per room and interval, not one per echo).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.pipeline.stages import RELAY, rc_message
 from bridge.rctypes.events import (
     AvatarChanged,
     EventSink,
@@ -80,6 +82,9 @@ class RealtimeOptions:
     reconnect_max: float = 30.0
     ping_interval: float = 15.0
     call_timeout: float = 15.0
+    # How long dropped echoes' cursor moves may wait, to be written together: a cursor
+    # that lags only means a longer catch-up, never a lost event.
+    echo_cursor_seconds: float = 1.0
 
 
 def websocket_url(base_url: str) -> str:
@@ -113,6 +118,7 @@ class RealtimeListener:
         self._queue: asyncio.Queue[RCEvent | EchoSeen] = asyncio.Queue()
         # Dropped echoes' times per room, not yet written to the cursor store.
         self._echo_cursors: dict[RCRoomID, datetime] = {}
+        self._echo_due = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -206,20 +212,31 @@ class RealtimeListener:
 
     async def _pump(self, reader: asyncio.Task[None]) -> None:
         while True:
-            if self._queue.empty():
+            wait = self._echo_wait()
+            if wait == 0 and self._queue.empty():
                 await self._write_echo_cursors()
+                wait = None
             getter = asyncio.create_task(self._queue.get())
             try:
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {getter, reader}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
-                if not getter.done():  # the connection dropped, or the listener stopped
-                    getter.cancel()
-            if getter not in done:
+                if not getter.done():  # the connection dropped, the listener stopped, or
+                    getter.cancel()  # the echoes' cursors are due (the event stays queued)
+            if getter.done() and not getter.cancelled():
+                await self._deliver(getter.result())
+            elif reader.done():
                 break
-            await self._deliver(getter.result())
         while not self._queue.empty():  # received before the drop: still ours to deliver
             await self._deliver(self._queue.get_nowait())
         await self._write_echo_cursors()
+
+    def _echo_wait(self) -> float | None:
+        """Seconds until the dropped echoes' cursor moves are due; None when none is owed."""
+        if not self._echo_cursors:
+            return None
+        return max(0.0, self._echo_due - time.monotonic())
 
     async def _write_echo_cursors(self) -> None:
         while self._echo_cursors:
@@ -232,6 +249,8 @@ class RealtimeListener:
     async def _deliver(self, event: RCEvent | EchoSeen) -> None:
         if isinstance(event, EchoSeen):
             if event.room_id in self.rooms:
+                if not self._echo_cursors:
+                    self._echo_due = time.monotonic() + self.options.echo_cursor_seconds
                 seen = self._echo_cursors.get(event.room_id)
                 if seen is None or event.updated_at > seen:
                     self._echo_cursors[event.room_id] = event.updated_at
@@ -266,6 +285,8 @@ class RealtimeListener:
             # its place in the stream is kept, for the cursor.
             self._queue.put_nowait(EchoSeen(event.message.room_id, event.message.updated_at))
             return
+        if isinstance(event, MessagePosted):
+            RELAY.mark(rc_message(event.message.id), "received")
         self._queue.put_nowait(event)
 
     def _parse(self, collection: str, event_name: str, args: list[Any]) -> RCEvent | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.storage.common import insert_ignoring_conflicts, now_ms
+from bridge.storage.common import now_ms
 from bridge.storage.models import Cursor
 
 
@@ -44,16 +45,16 @@ class DatabaseCursorStore:
 
     async def set(self, room_id: str, value: datetime) -> None:
         name, text = self._name(room_id), _text(value)
-        # Realtime delivery and catch-up may set the same cursor at once: insert-or-ignore,
-        # then move forward only, both atomic in the database.
+        # Realtime delivery and catch-up may set the same cursor at once: one upsert that
+        # moves it forward only, atomic in the database.
         async with self._sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            new = insert(Cursor).values(name=name, value=text, updated_ms=now_ms())
             await session.execute(
-                insert_ignoring_conflicts(session, Cursor.__table__).values(
-                    name=name, value=text, updated_ms=now_ms()
+                new.on_conflict_do_update(
+                    index_elements=[Cursor.name],
+                    set_={"value": new.excluded.value, "updated_ms": new.excluded.updated_ms},
+                    where=Cursor.value < new.excluded.value,
                 )
-            )
-            await session.execute(
-                update(Cursor)
-                .where(Cursor.name == name, Cursor.value < text)
-                .values(value=text, updated_ms=now_ms())
             )

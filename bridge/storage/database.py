@@ -49,6 +49,11 @@ class UnitOfWork:
         self.pseudonym_key = pseudonym_key
         self.bridging = BridgingStore(session, secrets)
         self.enqueued = False
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work has committed (never if it rolls back)."""
+        self.committed.append(callback)
 
     async def enqueue(self, action: NewAction) -> bool:
         added = await outbox_repo.enqueue(self._session, action)
@@ -164,6 +169,8 @@ class Database:
         async with self.sessions.begin() as session:
             uow = UnitOfWork(session, self.pseudonym_key, self._secrets)
             yield uow
+        for callback in uow.committed:
+            callback()
         if uow.enqueued:
             # The outbox would otherwise find the action only at its next idle poll
             # (up to a second later): a second of added latency per bridged message.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,6 +55,29 @@ async def test_rocketchat_message_reaches_every_homeserver(
         content = events[0]["content"]
         assert content["body"] == "hello *world* from RC"
         assert content["formatted_body"] == "hello <strong>world</strong> from RC"
+
+
+async def test_a_relayed_rocketchat_message_is_timed_through_every_stage(
+    bridge_stack: BridgeStack,
+    portal: Callable[..., Awaitable[Portal]],
+    make_user: Callable[..., Awaitable[MatrixUser]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stage trace sees the real pipeline: stream, intake, handler, PUT."""
+    caplog.set_level(logging.DEBUG, logger="bridge.trace")
+    carol = await bridge_stack.rc_user()
+    room = await portal([carol], [await make_user(1)])
+    posted = await carol.post_message(RCRoomID(room.rc_room_id), "timed on its way")
+
+    async def traced() -> list[str]:
+        key = f"relay rc:{posted.id} "
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith(key)]
+
+    (line,) = await wait_for(traced)
+    stamps = dict(word.split("=") for word in line.split()[2:])
+    assert list(stamps) == ["received", "stored", "handled", "sending", "sent"]
+    times = [float(t) for t in stamps.values()]
+    assert times == sorted(times)
 
 
 async def test_matrix_message_reaches_rocketchat_as_shadow_user(

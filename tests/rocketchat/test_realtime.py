@@ -26,7 +26,13 @@ from bridge.sandbox.rocketchat import ops
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from tests.fixtures.rocketchat import sim_control
 
-FAST = RealtimeOptions(reconnect_base=0.05, reconnect_max=0.2, ping_interval=0.5, call_timeout=5)
+FAST = RealtimeOptions(
+    reconnect_base=0.05,
+    reconnect_max=0.2,
+    ping_interval=0.5,
+    call_timeout=5,
+    echo_cursor_seconds=0.05,
+)
 
 
 class Collector:
