@@ -350,7 +350,7 @@ class BridgeApp:
             )
         await uow.enqueue(
             NewAction(
-                key=f"reply:link:{p['command_event']}",
+                key=keys.link_reply_key(p["command_event"]),
                 kind=kinds.MATRIX_NOTICE,
                 queue=keys.reply_queue("matrix", p["reply_room"]),
                 payload={"room_id": p["reply_room"], "text": text},
@@ -358,7 +358,7 @@ class BridgeApp:
         )
 
     async def _rocketchat_back(self) -> None:
-        moved = await self.db.outbox.retry_now("rc:")
+        moved = await self.db.outbox.retry_now(keys.RC_QUEUE)
         moved += await self.db.outbox.retry_now("rc-erasure:")
         if moved:
             log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)

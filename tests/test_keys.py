@@ -168,8 +168,8 @@ PINNED: dict[str, tuple[str, str]] = {
     ),
     "incident_key": (keys.incident_key("in-1"), "incident:in-1"),
     "incident_notify_key": (
-        keys.incident_notify_key("in-1", "rocketchat", RC_USER),
-        f"incident:in-1:{sha(f'rocketchat:{RC_USER}', 24)}",
+        keys.incident_notify_key("in-1", "person", "rocketchat", RC_USER),
+        f"incident:in-1:person:{sha(f'rocketchat:{RC_USER}', 24)}",
     ),
     "partner_enforce_key": (
         keys.partner_enforce_key(ROOM, "hs3.test", 4),

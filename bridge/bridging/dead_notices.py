@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import OnDead
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
@@ -20,15 +20,15 @@ from bridge.storage.outbox import Action
 # Key prefixes of relayed actions (rc_to_matrix.py, matrix_to_rc.py) -> what the notice
 # calls them. Other actions (profiles, memberships, replies) have no one waiting.
 WHAT = {
-    "rc-msg:": "A message",
-    "rc-edit:": "An edit",
-    "rc-react:": "A reaction",
-    "rc-unreact:": "The removal of a reaction",
-    "rc-del:": "A deletion",
-    "mx-msg:": "A message",
-    "mx-edit:": "An edit",
-    "mx-react:": "A reaction",
-    "mx-redact:": "A deletion",
+    keys.RC_MESSAGE: "A message",
+    keys.RC_EDIT: "An edit",
+    keys.RC_REACT: "A reaction",
+    keys.RC_UNREACT: "The removal of a reaction",
+    keys.RC_DELETE: "A deletion",
+    keys.MX_MESSAGE: "A message",
+    keys.MX_EDIT: "An edit",
+    keys.MX_REACT: "A reaction",
+    keys.MX_REDACT: "A deletion",
 }
 RELAYED = (
     kinds.MATRIX_SEND,
@@ -40,10 +40,6 @@ RELAYED = (
     kinds.RC_DELETE,
     kinds.RC_REACT,
 )
-
-
-def notice_key(dead_key: str) -> str:
-    return f"dead-notice:{dead_key}"
 
 
 def _when(action: Action) -> str:
@@ -58,13 +54,13 @@ def _when(action: Action) -> str:
 async def _source(uow: UnitOfWork, queue: str) -> tuple[str, str, str] | None:
     """(side of the source room, its id, name of the other side) from a relay queue."""
     portal: Portal | None = None
-    if queue.startswith("matrix:"):
-        number = queue.removeprefix("matrix:")
+    if queue.startswith(keys.MATRIX_QUEUE):
+        number = queue.removeprefix(keys.MATRIX_QUEUE)
         portal = await uow.bridging.portal_by_id(int(number)) if number.isdigit() else None
         if portal is not None:
             return "rocketchat", portal.rc_room_id, "Matrix"
-    elif queue.startswith("rc:"):
-        portal = await uow.bridging.portal_by_rc(queue.removeprefix("rc:"))
+    elif queue.startswith(keys.RC_QUEUE):
+        portal = await uow.bridging.portal_by_rc(queue.removeprefix(keys.RC_QUEUE))
         if portal is not None and portal.matrix_room_id is not None:
             return "matrix", portal.matrix_room_id, "Rocket.Chat"
     return None
@@ -81,7 +77,7 @@ async def tell_the_room(uow: UnitOfWork, action: Action, _error: str) -> None:
         "gave up on it after repeated failures. It was not bridged; the bridge's operator "
         "can see why and retry it."
     )
-    await uow.enqueue(kinds.notice(side, notice_key(action.key), room, text))
+    await uow.enqueue(kinds.notice(side, keys.dead_notice_key(action.key), room, text))
 
 
 def dead_hooks() -> dict[str, OnDead]:

@@ -1,4 +1,4 @@
-"""Matrix → Rocket.Chat: turns stored Matrix events into Rocket.Chat outbox kinds."""
+"""Matrix → Rocket.Chat: turns stored Matrix events into Rocket.Chat outbox actions."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ class MatrixToRocketChat:
         await uow.enqueue(
             kinds.notice(
                 "matrix",
-                f"encrypted:{room_id}",
+                keys.encrypted_notice_key(room_id),
                 room_id,
                 "Encrypted rooms are not supported by the Rocket.Chat bridge: bridging of this "
                 "room has stopped. Messages sent from now on stay on Matrix.",
@@ -106,7 +106,7 @@ class MatrixToRocketChat:
         await uow.enqueue(
             kinds.notice(
                 "matrix",
-                f"too-long:{event['event_id']}",
+                keys.too_long_notice_key(event["event_id"]),
                 event["room_id"],
                 f"A message from {event['sender']} was not bridged to Rocket.Chat: it has "
                 f"{length} characters, more than the limit of {self._max_body}.",
@@ -128,7 +128,7 @@ class MatrixToRocketChat:
         elif membership in ("leave", "ban") and await uow.bridging.shadow(user_id) is not None:
             await uow.enqueue(
                 NewAction(
-                    key=f"rc-kick:{event['event_id']}",
+                    key=keys.rc_kick_key(event["event_id"]),
                     kind=kinds.RC_KICK,
                     queue=keys.rc_queue(portal.rc_room_id),
                     payload={
@@ -190,7 +190,7 @@ class MatrixToRocketChat:
             kind = kinds.RC_SEND
         await uow.enqueue(
             NewAction(
-                key=f"mx-msg:{event['event_id']}",
+                key=keys.mx_message_key(event["event_id"]),
                 kind=kind,
                 queue=keys.rc_queue(portal.rc_room_id),
                 payload=payload,
@@ -279,7 +279,7 @@ class MatrixToRocketChat:
         text, mentions = await self._text(uow, new_content)
         await uow.enqueue(
             NewAction(
-                key=f"mx-edit:{event['event_id']}",
+                key=keys.mx_edit_key(event["event_id"]),
                 kind=kinds.RC_UPDATE,
                 queue=keys.rc_queue(portal.rc_room_id),
                 payload={
@@ -327,7 +327,10 @@ class MatrixToRocketChat:
         if own:
             await uow.enqueue(
                 NewAction(
-                    key=f"mx-redact:{redacts}", kind=kinds.RC_DELETE, queue=queue, payload=delete
+                    key=keys.mx_redact_key(redacts),
+                    kind=kinds.RC_DELETE,
+                    queue=queue,
+                    payload=delete,
                 )
             )
             return
@@ -367,7 +370,7 @@ class MatrixToRocketChat:
     ) -> None:
         await uow.enqueue(
             NewAction(
-                key=f"mx-react:{event['event_id']}",
+                key=keys.mx_react_key(event["event_id"]),
                 kind=kinds.RC_REACT,
                 queue=keys.rc_queue(portal.rc_room_id),
                 payload={
@@ -403,7 +406,7 @@ class MatrixToRocketChat:
             )
         await uow.enqueue(
             NewAction(
-                key=f"rc-join:{user_id}:{portal.rc_room_id}:{join_key}",
+                key=keys.rc_join_key(user_id, portal.rc_room_id, join_key),
                 kind=kinds.RC_JOIN,
                 queue=queue,
                 payload={

@@ -42,7 +42,7 @@ async def link_room(
         # An existing room: the ledger needs its members and visibility from the server.
         await uow.enqueue(
             NewAction(
-                key=f"seed-ledger:{matrix_room_id}",
+                key=keys.seed_ledger_key(matrix_room_id),
                 kind=kinds.MATRIX_SEED,
                 queue=keys.matrix_queue(portal.id),
                 payload={

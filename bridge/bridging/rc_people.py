@@ -22,12 +22,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.pseudonyms import PREFIX, person_name
@@ -46,15 +45,6 @@ PROFILE_SCRUB = "matrix.profile_scrub"
 # (Messages.unlinkUserId in apps/meteor/app/lib/server/functions/deleteUser.ts).
 UNLINKED_AUTHOR = "rocket.cat"
 UNLINKED_NAME = "Removed User"
-
-
-def _hashed(rc_user_id: str) -> str:
-    return hashlib.sha256(rc_user_id.encode()).hexdigest()[:24]
-
-
-def profile_queue(rc_user_id: str) -> str:
-    """One queue per ghost profile; hashed, as a queue name outlives its kinds."""
-    return f"profile:{_hashed(rc_user_id)}"
 
 
 class RocketChatPeople:
@@ -99,9 +89,9 @@ class RocketChatPeople:
             # transactions); the key makes a repeated announcement open nothing more.
             await uow.enqueue(
                 NewAction(
-                    key=f"{ACCOUNT_DELETED}:{_hashed(event.user_id)}",
+                    key=keys.account_deleted_key(event.user_id),
                     kind=ACCOUNT_DELETED,
-                    queue=profile_queue(event.user_id),
+                    queue=keys.profile_queue(event.user_id),
                     payload={"rc_user_id": event.user_id},
                 )
             )
@@ -114,9 +104,9 @@ class RocketChatPeople:
             name, avatar_of = ghost.display_name or ghost.rc_username, None
         await uow.enqueue(
             NewAction(
-                key=f"{PROFILE_SCRUB}:{_hashed(event.user_id)}",
+                key=keys.profile_scrub_key(event.user_id),
                 kind=PROFILE_SCRUB,
-                queue=profile_queue(event.user_id),
+                queue=keys.profile_queue(event.user_id),
                 payload={
                     "user_id": ghost.matrix_user_id,
                     "display_name": name,
@@ -145,9 +135,9 @@ class RocketChatPeople:
 
 def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> NewAction:
     return NewAction(
-        key=f"ghost-profile-change:{key}",
+        key=keys.ghost_profile_change_key(key),
         kind=kinds.MATRIX_PROFILE,
-        queue=profile_queue(ghost.rc_user_id),
+        queue=keys.profile_queue(ghost.rc_user_id),
         payload={
             "user_id": ghost.matrix_user_id,
             "rc_user_id": ghost.rc_user_id,

@@ -1,8 +1,7 @@
-"""Rocket.Chat → Matrix: turns stored Rocket.Chat events into Matrix outbox kinds."""
+"""Rocket.Chat → Matrix: turns stored Rocket.Chat events into Matrix outbox actions."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -152,7 +151,7 @@ class RocketChatToMatrix:
         await uow.enqueue(
             kinds.notice(
                 "rocketchat",
-                f"too-long:{message.id}",
+                keys.too_long_notice_key(message.id),
                 portal.rc_room_id,
                 f"A message from @{message.user.username} was not bridged to Matrix: it has "
                 f"{len(message.text)} characters, more than the limit of {self._max_body}.",
@@ -175,7 +174,7 @@ class RocketChatToMatrix:
         uow.after_commit(lambda: RELAY.mark(trace, "handled"))
         await uow.enqueue(
             NewAction(
-                key=f"rc-msg:{message.id}:{part}",
+                key=keys.rc_message_key(message.id, part),
                 kind=kinds.MATRIX_UPLOAD if upload else kinds.MATRIX_SEND,
                 queue=keys.matrix_queue(portal.id),
                 payload={
@@ -246,12 +245,11 @@ class RocketChatToMatrix:
         checked = None if ghost is None else ghost.profile_checked_ms
         stale = checked is None or now_ms() - checked > PROFILE_REFRESH_MS
         if ghost is None or ghost.display_name != name or stale:
-            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
             # In the room's queue, so the profile is set before the ghost's first message.
             # The key names the profile state it starts from: one check per state.
             await uow.enqueue(
                 NewAction(
-                    key=f"ghost-profile:{user.id}:{digest}:{checked or 0}",
+                    key=keys.ghost_profile_key(user.id, name, checked),
                     kind=kinds.MATRIX_PROFILE,
                     queue=keys.matrix_queue(portal.id),
                     payload={
@@ -279,7 +277,7 @@ class RocketChatToMatrix:
                 # The event names the user only by username; learn who it is first.
                 await uow.enqueue(
                     NewAction(
-                        key=f"rc-member:{message.id}",
+                        key=keys.rc_member_key(message.id),
                         kind=kinds.RC_RESOLVE_USER,
                         queue=keys.matrix_queue(portal.id),
                         payload={
@@ -325,7 +323,7 @@ class RocketChatToMatrix:
             sender = await self._ensure_ghost(uow, portal, subject)
         await uow.enqueue(
             NewAction(
-                key=f"rc-member-ghost:{key}",
+                key=keys.rc_member_ghost_key(key),
                 kind=kinds.MATRIX_MEMBERSHIP,
                 queue=keys.matrix_queue(portal.id),
                 payload={"portal_id": portal.id, "user_id": sender, "membership": membership},
@@ -363,7 +361,7 @@ class RocketChatToMatrix:
             return
         await uow.enqueue(
             NewAction(
-                key=f"rc-edit:{message.id}:{edited_ms}",
+                key=keys.rc_edit_key(message.id, edited_ms),
                 kind=kinds.MATRIX_SEND,
                 queue=keys.matrix_queue(portal.id),
                 payload={
@@ -422,7 +420,7 @@ class RocketChatToMatrix:
             sender = self._ids.bot  # a Matrix user's own event: the bot has the power
         await uow.enqueue(
             NewAction(
-                key=f"rc-del:{part.matrix_event_id}",
+                key=keys.rc_delete_key(part.matrix_event_id),
                 kind=kinds.MATRIX_REDACT,
                 queue=keys.matrix_queue(portal.id),
                 payload={
@@ -470,7 +468,7 @@ class RocketChatToMatrix:
         sender, ghost_rc_id = ghost.matrix_user_id, ghost.rc_user_id
         await uow.enqueue(
             NewAction(
-                key=f"rc-react:{message.id}:{shortcode}:{username}:{to_ms(message.updated_at)}",
+                key=keys.rc_react_key(message.id, shortcode, username, to_ms(message.updated_at)),
                 kind=kinds.MATRIX_SEND,
                 queue=keys.matrix_queue(portal.id),
                 payload={
@@ -506,7 +504,7 @@ class RocketChatToMatrix:
         ghost = await uow.bridging.ghost_by_username(username)
         await uow.enqueue(
             NewAction(
-                key=f"rc-unreact:{event_id}",
+                key=keys.rc_unreact_key(event_id),
                 kind=kinds.MATRIX_REDACT,
                 queue=keys.matrix_queue(portal.id),
                 payload={

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
@@ -178,7 +178,7 @@ class Records:
             await uow.enqueue(
                 kinds.notice(
                     "matrix",
-                    f"encrypted:{room_id}",
+                    keys.encrypted_notice_key(room_id),
                     room_id,
                     "Encrypted rooms are not supported by the Rocket.Chat bridge: this room "
                     "was not linked.",

@@ -33,7 +33,7 @@ from typing import Any
 from mautrix.client import ClientAPI
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
 
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
@@ -50,7 +50,7 @@ def check_action(
 ) -> NewAction:
     """Ask the room's power levels before ``delete`` (an ``rc.delete`` payload) runs."""
     return NewAction(
-        key=f"{CHECK}:{redacts}:{sender}",
+        key=keys.redaction_check_key(redacts, sender),
         kind=CHECK,
         queue=rc_queue,  # in the room's order, like the deletion it may become
         payload={
@@ -102,7 +102,7 @@ async def checked(uow: UnitOfWork, action: Action, result: dict[str, Any] | None
     if result["allowed"]:
         await uow.enqueue(
             NewAction(
-                key=f"mx-redact:{p['redacts']}",
+                key=keys.mx_redact_key(p["redacts"]),
                 kind=kinds.RC_DELETE,
                 queue=action.queue,
                 payload=p["delete"],

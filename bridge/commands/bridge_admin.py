@@ -12,7 +12,7 @@ from bridge.commands.parser import ParsedCommand
 from bridge.commands.privacy_base import enqueue_job
 from bridge.commands.verbs import Catalogue, Verb, declared, handles
 from bridge.config import Config
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
@@ -125,9 +125,9 @@ class BridgeCommands:
         )
         await uow.enqueue(
             NewAction(
-                key=f"bridge-link:{ctx.event_id}",
+                key=keys.bridge_link_key(ctx.event_id),
                 kind=kinds.BRIDGE_LINK,
-                queue=f"bridge-admin:{ctx.room_id}",
+                queue=keys.bridge_admin_queue(ctx.room_id),
                 payload={
                     "rc_room": cmd.args[0],
                     "matrix_room_id": matrix_room,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,10 +30,9 @@ class CommandContext:
     async def reply(self, uow: UnitOfWork, text: str, *, n: int = 0) -> None:
         """Answer in the room the command came from, through the outbox (retried, once)."""
         kind = kinds.MATRIX_NOTICE if self.side == "matrix" else kinds.RC_NOTICE
-        digest = hashlib.sha256(self.event_id.encode()).hexdigest()[:24]
         await uow.enqueue(
             NewAction(
-                key=f"reply:{digest}:{n}",
+                key=keys.reply_key(self.event_id, n),
                 kind=kind,
                 queue=keys.reply_queue(self.side, self.room_id),
                 payload={"room_id": self.room_id, "text": text},

@@ -30,6 +30,7 @@ from bridge.commands.context import CommandContext
 from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
 from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
+from bridge.pipeline import keys
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
@@ -106,9 +107,9 @@ class CommandRouter:
     async def _classify(self, uow: UnitOfWork, ctx: CommandContext, body: str) -> None:
         await uow.enqueue(
             NewAction(
-                key=f"{CLASSIFY}:{ctx.side}:{ctx.event_id}",
+                key=keys.classify_room_key(ctx.side, ctx.event_id),
                 kind=CLASSIFY,
-                queue=f"privacy:{ctx.side}:{ctx.sender}",
+                queue=keys.person_commands_queue(ctx.side, ctx.sender),
                 payload={"ctx": dataclasses.asdict(ctx), "body": body},
             )
         )

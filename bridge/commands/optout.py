@@ -63,7 +63,7 @@ class RelayGate:
             if portal.matrix_room_id is not None:
                 await uow.enqueue(
                     NewAction(
-                        key=f"optout:rc:{message_id}",
+                        key=keys.optout_rc_key(message_id),
                         kind=kinds.MATRIX_NOTICE,
                         queue=keys.reply_queue("matrix", portal.matrix_room_id),
                         payload={"room_id": portal.matrix_room_id, "text": NOT_BRIDGED},
@@ -83,7 +83,7 @@ class RelayGate:
         if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
             await uow.enqueue(
                 NewAction(
-                    key=f"optout:mx:{event_id}",
+                    key=keys.optout_matrix_key(event_id),
                     kind=kinds.RC_NOTICE,
                     queue=keys.reply_queue("rocketchat", portal.rc_room_id),
                     payload={"room_id": portal.rc_room_id, "text": NOT_BRIDGED},
@@ -120,7 +120,7 @@ class RelayGate:
             recipients = recipients_text(named)
         await uow.enqueue(
             NewAction(
-                key=f"{FIRST_NOTICE}:{person}",
+                key=keys.first_notice_key(person),
                 kind=FIRST_NOTICE,
                 queue=queue,  # the queue of the message about to cross: the notice goes first
                 payload={

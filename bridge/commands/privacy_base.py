@@ -5,7 +5,6 @@ engine or another server."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from bridge.commands.export import Retention
 from bridge.commands.job_values import Job, Scope
 from bridge.config import Config
 from bridge.config.model import PrivacyMode
+from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
@@ -91,12 +91,11 @@ async def enqueue_job(
     scope: Scope | None = None,
 ) -> None:
     """Hand work that needs the engine or another server to the outbox (once per command)."""
-    digest = hashlib.sha256(ctx.event_id.encode()).hexdigest()[:24]
     await uow.enqueue(
         new_action(
             Job(job, ctx, tuple(args), options, scope),
-            key=f"privacy-job:{digest}:{job}",
+            key=keys.privacy_job_key(ctx.event_id, job),
             # One person's commands run in order; other people's are not held up.
-            queue=f"privacy:{ctx.side}:{ctx.sender}",
+            queue=keys.person_commands_queue(ctx.side, ctx.sender),
         )
     )

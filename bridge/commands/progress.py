@@ -93,7 +93,7 @@ class ProgressReporter:
                 kind = kinds.MATRIX_NOTICE if watch.side == "matrix" else kinds.RC_NOTICE
                 await uow.enqueue(
                     NewAction(
-                        key=f"privacy-progress:{watch.request_id}:{state}",
+                        key=keys.privacy_progress_key(watch.request_id, state),
                         kind=kind,
                         queue=keys.reply_queue(watch.side, watch.room_id),
                         payload={

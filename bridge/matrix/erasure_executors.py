@@ -28,6 +28,7 @@ from bridge.faults import crash_point
 from bridge.ids import UserID
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.late_retry import existing_redaction, is_late
+from bridge.pipeline import keys
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -273,7 +274,7 @@ class MatrixErasureExecutors:
             room = await self._dm_room(contact)
             rooms[contact] = room
             bot = self._api.bot_intent()
-            base = f"{action.key}:{contact}"
+            base = keys.contact_key(action.key, contact)
             await bot.send_message_event(
                 room,
                 EventType.ROOM_MESSAGE,

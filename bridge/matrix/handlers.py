@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bridge.config import Config
+from bridge.pipeline import keys
 from bridge.pipeline.contracts import SkipEvent
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
@@ -41,9 +42,9 @@ class MatrixEventHandler:
             log.debug("Bot invited to %s by %s", room_id, payload.get("sender"))
             await uow.enqueue(
                 NewAction(
-                    key=f"{JOIN_ROOM}:{event.event_id}",
+                    key=keys.join_room_key(payload["event_id"]),  # validated: a string
                     kind=JOIN_ROOM,
-                    queue=f"matrix:{room_id}",
+                    queue=keys.matrix_room_queue(room_id),
                     payload={"room_id": room_id},
                 )
             )

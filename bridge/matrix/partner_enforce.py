@@ -21,7 +21,7 @@ from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import RoomID, UserID
 
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.partner_gate import acl_host
 from bridge.storage.database import Database, UnitOfWork
@@ -108,9 +108,13 @@ class PartnerEnforcement:
         )
         async with self._db.unit_of_work() as uow:
             portal = await uow.bridging.portal_by_matrix(room_id)
-            await uow.enqueue(kinds.notice("matrix", f"{key}:notice:m", room_id, text))
+            await uow.enqueue(
+                kinds.notice("matrix", keys.paused_notice_key(key, "m"), room_id, text)
+            )
             if portal is not None:
-                rc = kinds.notice("rocketchat", f"{key}:notice:rc", portal.rc_room_id, text)
+                rc = kinds.notice(
+                    "rocketchat", keys.paused_notice_key(key, "rc"), portal.rc_room_id, text
+                )
                 await uow.enqueue(rc)
 
 

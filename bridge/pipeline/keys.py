@@ -317,8 +317,9 @@ def incident_key(incident: str) -> str:
     return f"incident:{incident}"
 
 
-def incident_notify_key(incident: str, side: str, user_id: str) -> str:
-    return f"{incident_key(incident)}:{_sha(f'{side}:{user_id}', 24)}"
+def incident_notify_key(incident: str, step: str, side: str, user_id: str) -> str:
+    """A notice about an incident: names the incident and the step, not the person."""
+    return f"{incident_key(incident)}:{step}:{_sha(f'{side}:{user_id}', 24)}"
 
 
 def partner_enforce_key(room_id: str, server: str, version: int) -> str:

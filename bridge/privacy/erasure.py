@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bridge.config import Config
 from bridge.config.model import PrivacyMode
 from bridge.ids import RCUserID, ServerName, UserID
-from bridge.privacy import erasure_kinds as kinds
+from bridge.pipeline import keys
 from bridge.privacy import report as words
 from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.deadlines import Jurisdiction, check_extension, deadlines
@@ -380,7 +380,7 @@ class ErasureEngine:
 
     async def _finish_if_settled(self, request: RequestRecord) -> bool:
         async with self._db.unit_of_work() as uow:
-            counts = await uow.erasure.action_counts(kinds.key_prefix(request.id))
+            counts = await uow.erasure.action_counts(keys.erasure_key_prefix(request.id))
             if counts.get("pending", 0):
                 return False
             status = await read_status(uow, request)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.ids import RoomID, ServerName
+from bridge.pipeline import keys
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
@@ -242,9 +243,9 @@ class ErasurePlanner:
             if item.matrix_status == words.PENDING:
                 out.append(
                     NewAction(
-                        kinds.redact_key(request_id, item.disclosure_id),
+                        keys.erasure_redact_key(request_id, item.disclosure_id),
                         kinds.REDACT,
-                        kinds.redact_queue(item.room_id),
+                        keys.erasure_redact_queue(item.room_id),
                         {"request_id": request_id, "disclosure_id": item.disclosure_id},
                     )
                 )
@@ -254,9 +255,9 @@ class ErasurePlanner:
             if len(messages) >= self._s.rc_bulk_threshold:
                 out.append(
                     NewAction(
-                        kinds.rc_clean_key(request_id, rc_room),
+                        keys.erasure_rc_clean_key(request_id, rc_room),
                         kinds.RC_CLEAN,
-                        kinds.rc_delete_queue(rc_room),
+                        keys.erasure_rc_delete_queue(rc_room),
                         {"request_id": request_id, "rc_room_id": rc_room},
                     )
                 )
@@ -264,9 +265,9 @@ class ErasurePlanner:
             for message in sorted(messages):
                 out.append(
                     NewAction(
-                        kinds.rc_delete_key(request_id, message),
+                        keys.erasure_rc_delete_key(request_id, message),
                         kinds.RC_DELETE,
-                        kinds.rc_delete_queue(rc_room),
+                        keys.erasure_rc_delete_queue(rc_room),
                         {"request_id": request_id, "rc_room_id": rc_room, "rc_message_id": message},
                     )
                 )
@@ -280,9 +281,9 @@ class ErasurePlanner:
         def step(name: str, kind: str, payload: dict[str, object] | None = None) -> None:
             out.append(
                 NewAction(
-                    kinds.step_key(rid, name),
+                    keys.erasure_step_key(rid, name),
                     kind,
-                    kinds.request_queue(rid),
+                    keys.erasure_request_queue(rid),
                     {"request_id": rid, "step": name, **(payload or {})},
                 )
             )
@@ -313,9 +314,9 @@ class ErasurePlanner:
         for server in sorted({r.recipient for r in remotes if r.room_id == NOTICE_ROOM}):
             out.append(
                 NewAction(
-                    kinds.notice_key(rid, server),
+                    keys.erasure_notice_key(rid, server),
                     kinds.NOTICE,
-                    kinds.notice_queue(server),
+                    keys.erasure_notice_queue(server),
                     {"request_id": rid, "server": server},
                 )
             )
@@ -330,9 +331,9 @@ class ErasurePlanner:
         for server in in_room if self._s.admin_token else []:
             out.append(
                 NewAction(
-                    kinds.delivery_key(rid, server),
+                    keys.erasure_delivery_key(rid, server),
                     kinds.DELIVERY,
-                    kinds.delivery_queue(rid, server),
+                    keys.erasure_delivery_queue(rid, server),
                     {"request_id": rid, "server": server, "deadline_ms": deadline},
                 )
             )

@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.pipeline import keys
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident import (
     Affected,
@@ -48,11 +48,10 @@ def notify_action(
 ) -> NewAction:
     """A notice to an affected person (``step`` "person") or to one of the server's
     Matrix contacts ("contact"); the key names the incident and the step, not the person."""
-    digest = hashlib.sha256(f"{side}:{user_id}".encode()).hexdigest()[:24]
     return NewAction(
-        key=f"incident:{incident}:{step}:{digest}",
+        key=keys.incident_notify_key(incident, step, side, user_id),
         kind=INCIDENT_NOTIFY,
-        queue=f"incident:{digest}",
+        queue=keys.incident_queue(side, user_id),
         payload={"side": side, "user_id": user_id, "username": username, "text": text},
     )
 
@@ -190,7 +189,7 @@ async def _request_erasure(
     if mail_enabled:
         subject = f"Erasure request from {organisation} ({scope.server})"
         for email in contacts.emails:
-            mail = mail_action(f"incident:{incident}", email, subject, text)
+            mail = mail_action(keys.incident_key(incident), email, subject, text)
             await uow.enqueue(mail)
             await uow.incidents.add_step(incident, mail.key, CONTACT, "email")
     await AuditLog.append(

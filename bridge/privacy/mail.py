@@ -18,6 +18,7 @@ from typing import Any
 import aiosmtplib
 
 from bridge.config.model import MailConfig
+from bridge.pipeline import keys
 from bridge.pipeline.contracts import PermanentFailure, RetryLater, Unavailable
 from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
@@ -42,11 +43,10 @@ def mail_action(
     server: str | None = None,
 ) -> NewAction:
     """A mail to one address; ``request_id``/``server`` tie it to an erasure notice."""
-    digest = hashlib.sha256(to.encode()).hexdigest()[:16]
     return NewAction(
-        key=f"{key}:mail:{digest}",
+        key=keys.mail_key(key, to),
         kind=MAIL_SEND,
-        queue=f"mail:{digest}",
+        queue=keys.mail_queue(to),
         payload={
             "to": to,
             "subject": subject,

@@ -10,10 +10,10 @@ one server out of one message.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from bridge.config.model import UnknownServers
+from bridge.pipeline import keys
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
@@ -70,11 +70,10 @@ async def room_blocks(
 
 
 def enforce_action(room_id: str, server: str, version: int) -> NewAction:
-    digest = hashlib.sha256(room_id.encode()).hexdigest()[:24]
     return NewAction(
-        key=f"partner-enforce:{digest}:{server}:{version}",
+        key=keys.partner_enforce_key(room_id, server, version),
         kind=PARTNER_ENFORCE,
-        queue=f"partner:{digest}",
+        queue=keys.partner_queue(room_id),
         payload={"room_id": room_id, "server": server},
     )
 

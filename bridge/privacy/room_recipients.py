@@ -5,10 +5,8 @@ gives for them; a server not in the register is said to be so."""
 
 from __future__ import annotations
 
-import hashlib
-
 from bridge.config.model import UnknownServers
-from bridge.pipeline import kinds
+from bridge.pipeline import keys, kinds
 from bridge.privacy.partner_gate import enforce_action, server_block
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
@@ -56,9 +54,12 @@ class RoomTeller:
         )
         version = await uow.partners.version()
         # One notice per join event (a server may leave and join again).
-        key = hashlib.sha256(event_id.encode()).hexdigest()[:32]
-        await uow.enqueue(kinds.notice("matrix", f"joined:{key}:m", room_id, text))
-        await uow.enqueue(kinds.notice("rocketchat", f"joined:{key}:rc", portal.rc_room_id, text))
+        matrix_key, rc_key = (
+            keys.joined_notice_key(event_id, "m"),
+            keys.joined_notice_key(event_id, "rc"),
+        )
+        await uow.enqueue(kinds.notice("matrix", matrix_key, room_id, text))
+        await uow.enqueue(kinds.notice("rocketchat", rc_key, portal.rc_room_id, text))
         block = await server_block(uow, server, self._unknown)
         if block is not None and block.reason != HOLD:
             await uow.enqueue(enforce_action(room_id, server, version))

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.pipeline import keys
 from bridge.storage.common import now_ms
 from bridge.web.deps import ACTOR, Deps
 from bridge.web.responses import redirect
@@ -64,7 +65,7 @@ def shown(letter: dict[str, Any]) -> dict[str, Any]:
     """A person's own command queue is named by their account id; the page shows whose
     it is not (the kind and error say what went wrong), so viewing it names no one."""
     queue = str(letter["queue"])
-    if queue.startswith("privacy:"):
+    if queue.startswith(keys.PRIVACY_QUEUE):
         side = queue.split(":", 2)[1]
         letter = letter | {"queue": f"privacy:{side}:(a person's commands)"}
     return letter

@@ -18,7 +18,6 @@ its ``retention`` option is on). Expiries are paced by the erasure engine's own 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from mautrix.api import Method, Path
 from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import EventType, RoomID
 
+from bridge.pipeline import keys
 from bridge.privacy.erasure_model import RequestId
 from bridge.privacy.retention_policy import (
     RETENTION_EVENT,
@@ -82,10 +82,11 @@ def _record(room: RoomRetention, now: int) -> RoomPolicyRecord:
 
 
 def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
-    # Keyed by the content: the same policy is set once, a changed one again.
-    key = f"retention:{room_id}:{json.dumps(content, sort_keys=True)}"
     return NewAction(
-        key, SET_RETENTION, f"matrix:{room_id}", {"room_id": room_id, "content": content}
+        keys.retention_key(room_id, content),
+        SET_RETENTION,
+        keys.matrix_room_queue(room_id),
+        {"room_id": room_id, "content": content},
     )
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from bridge.cli.main import main
 from bridge.config import load_config
 from bridge.config.load import ConfigError
+from bridge.pipeline import keys
 from bridge.privacy import audit
-from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.audit import GENESIS, AuditLog, canonical, chain_hash
 from bridge.privacy.checkpoints import CheckpointPublisher, read_file, sign
 from bridge.storage.database import Database
@@ -176,7 +176,7 @@ async def test_a_finished_erasure_publishes_a_checkpoint_of_its_last_entry(
     async with db.engine.begin() as conn:  # every action ran
         await conn.execute(
             text("UPDATE outbox SET status = 'done' WHERE key LIKE :p"),
-            {"p": kinds.key_prefix(rid) + "%"},
+            {"p": keys.erasure_key_prefix(rid) + "%"},
         )
     await engine.step()
     assert (await engine.status(rid)).state.finished

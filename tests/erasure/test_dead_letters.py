@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.ids import RCRoomID, RoomID, ServerName
+from bridge.pipeline import keys
 from bridge.pipeline import kinds as relay
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.privacy import erasure_kinds as kinds
@@ -121,5 +122,5 @@ async def test_a_redaction_given_up_leaves_the_request_partially_done(db: Databa
     report = render_report(status)
     assert failed in report
     assert "): pending" not in report, "a finished request shows nothing as still pending"
-    dead = await db.outbox.get(kinds.redact_key(rid, refused[0]))
+    dead = await db.outbox.get(keys.erasure_redact_key(rid, refused[0]))
     assert dead is not None and (dead["status"], dead["attempts"]) == ("dead", 3)

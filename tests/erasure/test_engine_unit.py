@@ -12,7 +12,7 @@ import pytest
 
 from bridge.cli.main import main
 from bridge.ids import RCRoomID, RoomID, ServerName
-from bridge.privacy import erasure_kinds as kinds
+from bridge.pipeline import keys
 from bridge.privacy import report as words
 from bridge.privacy.deadlines import (
     DeadlineError,
@@ -105,9 +105,9 @@ async def test_admin_approval_waits_then_plans_without_admin_token(db: Database)
     # Without homeserver.admin_token: reported as not possible, not silently skipped.
     assert steps["delivery_evidence"].status == words.NOT_POSSIBLE
     async with db.unit_of_work() as uow:
-        actions = await uow.erasure.action_counts(kinds.key_prefix(rid))
+        actions = await uow.erasure.action_counts(keys.erasure_key_prefix(rid))
     assert actions == {"pending": 2 + 2 + 2}  # redactions, RC deletes, 2 notices
-    assert await db.outbox.get(kinds.delivery_key(rid, "hs2.test")) is None
+    assert await db.outbox.get(keys.erasure_delivery_key(rid, "hs2.test")) is None
     with pytest.raises(InvalidTransitionError):
         await engine.cancel(rid, "dpo")  # executing: too late to withdraw
 
@@ -120,7 +120,7 @@ async def test_planning_twice_enqueues_nothing_twice(db: Database) -> None:
         await engine.step()
     async with db.unit_of_work() as uow:
         items = await uow.erasure.items(rid)
-        first = await uow.erasure.action_counts(kinds.key_prefix(rid))
+        first = await uow.erasure.action_counts(keys.erasure_key_prefix(rid))
     assert [i.sent_ms for i in items] == [2_000]  # scope: before 2.5 s
     # A repeat of the enqueue (a crash before its commit) adds nothing: keys are derived.
     request = None
@@ -130,8 +130,8 @@ async def test_planning_twice_enqueues_nothing_twice(db: Database) -> None:
     assert request is not None
     await engine.step()
     async with db.unit_of_work() as uow:
-        assert await uow.erasure.action_counts(kinds.key_prefix(rid)) == first
-    assert await db.outbox.get(kinds.delivery_key(rid, "hs2.test")) is not None
+        assert await uow.erasure.action_counts(keys.erasure_key_prefix(rid)) == first
+    assert await db.outbox.get(keys.erasure_delivery_key(rid, "hs2.test")) is not None
 
 
 async def test_deny_cancel_overdue_and_log_retention(db: Database) -> None:

@@ -8,7 +8,7 @@ import pytest
 from mautrix.types import RoomID
 
 from bridge.config import load_config
-from bridge.privacy import erasure_kinds as kinds
+from bridge.pipeline import keys
 from bridge.privacy import report as words
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_model import ErasureStatus, RequestState
@@ -92,7 +92,7 @@ async def _redact_actions(db: Database, request_id: str) -> list[dict[str, objec
     for item in items:
         if item.matrix_status == words.NOT_NEEDED:
             continue
-        action = await db.outbox.get(kinds.redact_key(request_id, item.disclosure_id))
+        action = await db.outbox.get(keys.erasure_redact_key(request_id, item.disclosure_id))
         assert action is not None
         found.append(action)
     return found

@@ -14,6 +14,7 @@ from mautrix.types import RoomID
 from bridge.bridging.identities import Identities
 from bridge.matrix.erasure_executors import MatrixErasureExecutors
 from bridge.matrix.late_retry import LATE_MS, TXN_FIELD, existing_send, is_late
+from bridge.pipeline import keys
 from bridge.privacy import erasure_kinds as kinds
 from bridge.storage.common import now_ms
 from bridge.storage.erasure import ItemRecord
@@ -49,9 +50,9 @@ def intent(server: ForgetfulHomeserver, mxid: str = BOT) -> IntentAPI:
 def redact_action(created_ms: int) -> Action:
     return Action(
         id=1,
-        key=kinds.redact_key("r1", 7),
+        key=keys.erasure_redact_key("r1", 7),
         kind=kinds.REDACT,
-        queue=kinds.redact_queue(ROOM),
+        queue=keys.erasure_redact_queue(ROOM),
         payload={"request_id": "r1", "disclosure_id": 7},
         attempts=1,
         created_ms=created_ms,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import cast
 
 from bridge.ids import RCMessageID, RCRoomID
+from bridge.pipeline import keys
 from bridge.pipeline.contracts import Executor
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
@@ -21,9 +22,9 @@ from bridge.storage.outbox import Action
 def delete_action(room: RCRoomID, message: RCMessageID) -> Action:
     return Action(
         id=1,
-        key=kinds.rc_delete_key("r1", message),
+        key=keys.erasure_rc_delete_key("r1", message),
         kind=kinds.RC_DELETE,
-        queue=kinds.rc_delete_queue(room),
+        queue=keys.erasure_rc_delete_queue(room),
         payload={"request_id": "r1", "rc_room_id": room, "rc_message_id": message},
         attempts=0,
     )
