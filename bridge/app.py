@@ -359,7 +359,7 @@ class BridgeApp:
 
     async def _rocketchat_back(self) -> None:
         moved = await self.db.outbox.retry_now(keys.RC_QUEUE)
-        moved += await self.db.outbox.retry_now("rc-erasure:")
+        moved += await self.db.outbox.retry_now(keys.RC_ERASURE_QUEUE)
         if moved:
             log.info("Rocket.Chat is back: retrying %d queued action(s) now", moved)
             self.outbox_worker.wake()

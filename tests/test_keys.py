@@ -200,6 +200,7 @@ def test_read_back_prefixes_match_what_is_written() -> None:
     assert keys.matrix_room_queue(ROOM).startswith(keys.MATRIX_QUEUE)
     assert keys.rc_queue(RC_ROOM).startswith(keys.RC_QUEUE)
     assert keys.person_commands_queue("matrix", USER).startswith(keys.PRIVACY_QUEUE)
+    assert keys.erasure_rc_delete_queue(RC_ROOM).startswith(keys.RC_ERASURE_QUEUE)
     written = {
         keys.RC_MESSAGE: keys.rc_message_key("m", 0),
         keys.RC_EDIT: keys.rc_edit_key("m", 1),

@@ -23,6 +23,7 @@ from typing import Any
 MATRIX_QUEUE = "matrix:"
 RC_QUEUE = "rc:"
 PRIVACY_QUEUE = "privacy:"
+RC_ERASURE_QUEUE = "rc-erasure:"
 
 
 def _sha(value: str, chars: int) -> str:
@@ -84,7 +85,8 @@ def erasure_redact_queue(room_id: str) -> str:
 
 
 def erasure_rc_delete_queue(rc_room_id: str) -> str:
-    return f"rc-erasure:{rc_room_id}"
+    # Brought forward with the relay's queues when Rocket.Chat is back (BridgeApp).
+    return f"{RC_ERASURE_QUEUE}{rc_room_id}"
 
 
 def erasure_request_queue(request_id: str) -> str:
