@@ -15,6 +15,7 @@ import re
 from mautrix.types import UserID
 
 from bridge.config import Config
+from bridge.privacy.personas import TAG_HEX
 
 # Meteor's Random.id() alphabet (no 0/1/I/O/l); Rocket.Chat accepts any _id in
 # chat.sendMessage, but ids that look native keep clients and tools happy.
@@ -29,6 +30,11 @@ _SHADOW_READABLE = 40
 _SHADOW_TAG = 10
 # Room for the template, the suffix and the server name within 255 bytes.
 _MAX_LOCALPART = 120
+# A persona's part of the template (bridge.privacy.personas): "=p" and hex. A ghost of a
+# username gets it only from a username holding "=p": escapes are "=" and hex digits, and
+# Rocket.Chat's default username rule ([0-9a-zA-Z-_.]+, UTF8_User_Names_Validation)
+# allows no "="; where a looser rule allows it, such a ghost gets the clash suffix.
+PERSONA_MARK = "=p"
 
 
 class Identities:
@@ -39,6 +45,10 @@ class Identities:
         prefix, _, suffix = self._ghost_template.partition("{username}")
         self._ghost_re = re.compile(
             f"^@{re.escape(prefix)}(.+){re.escape(suffix)}:{re.escape(self.domain)}$"
+        )
+        self._persona_re = re.compile(
+            f"^@{re.escape(prefix)}{PERSONA_MARK}[0-9a-f]{{{TAG_HEX}}}{re.escape(suffix)}"
+            f":{re.escape(self.domain)}$"
         )
         self._secret = config.appservice.as_token.encode()
 
@@ -56,8 +66,17 @@ class Identities:
             localpart = f"{localpart[:_MAX_LOCALPART]}_{tag}"
         return UserID(f"@{self._ghost_template.format(username=localpart)}:{self.domain}")
 
+    def persona_user_id(self, tag: str) -> UserID:
+        """The Matrix id of a persona (bridge.privacy.personas): inside the ghosts'
+        namespace, so the appservice owns it and its events are the bridge's own."""
+        return UserID(f"@{self._ghost_template.format(username=PERSONA_MARK + tag)}:{self.domain}")
+
     def is_ghost(self, user_id: str) -> bool:
+        """A ghost of a Rocket.Chat person, or one of their personas."""
         return self._ghost_re.match(user_id) is not None
+
+    def is_persona(self, user_id: str) -> bool:
+        return self._persona_re.match(user_id) is not None
 
     def is_bridge_user(self, user_id: str) -> bool:
         """The bot or a ghost: their events are the bridge's own and never relayed back."""

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.storage.bridging_rows import GhostRow, MessageRow, PortalRow, ReactionRow, ShadowRow
+from bridge.storage.bridging_rows import (
+    GhostRow,
+    MessageRow,
+    PersonaRow,
+    PortalRow,
+    ReactionRow,
+    ShadowRow,
+)
 from bridge.storage.common import insert_ignoring_conflicts, now_ms
 from bridge.storage.sealed import SealError, SecretBox, is_sealed
 
@@ -53,6 +60,8 @@ class BridgedMessage:
     sent_ms: int
     deleted: bool = False
     rc_thread_id: str | None = None
+    # The persona that sent it (a room under policy minimise); None: the sender's ghost.
+    persona: str | None = None
 
 
 def _portal(r: PortalRow) -> Portal:
@@ -70,6 +79,7 @@ def _message(r: MessageRow) -> BridgedMessage:
         r.sent_ms,
         r.deleted,
         r.rc_thread_id,
+        r.persona,
     )
 
 
@@ -150,8 +160,14 @@ class BridgingStore:
         )
 
     async def ghost_by_matrix(self, matrix_user_id: str) -> Ghost | None:
+        """The ghost of the person ``matrix_user_id`` stands for: their ghost's id or one
+        of their personas' (a pill to a persona names the person on Rocket.Chat, and a
+        persona's id is taken for any other ghost)."""
         r = await self._s.scalar(select(GhostRow).where(GhostRow.matrix_user_id == matrix_user_id))
-        return None if r is None else await self.ghost(r.rc_user_id)
+        if r is not None:
+            return await self.ghost(r.rc_user_id)
+        persona = await self._s.get(PersonaRow, matrix_user_id)
+        return None if persona is None else await self.ghost(persona.rc_user_id)
 
     async def ghost_by_username(self, rc_username: str) -> Ghost | None:
         r = await self._s.scalar(select(GhostRow).where(GhostRow.rc_username == rc_username))
@@ -271,6 +287,7 @@ class BridgingStore:
                 sent_ms=message.sent_ms,
                 deleted=message.deleted,
                 rc_thread_id=message.rc_thread_id,
+                persona=message.persona,
             )
         )
 
@@ -307,7 +324,13 @@ class BridgingStore:
         return [_message(r) for r in rows]
 
     async def add_reaction(
-        self, matrix_event_id: str, rc_message_id: str, emoji: str, sender: str, origin: str
+        self,
+        matrix_event_id: str,
+        rc_message_id: str,
+        emoji: str,
+        sender: str,
+        origin: str,
+        persona: str | None = None,
     ) -> None:
         await self._s.execute(
             insert_ignoring_conflicts(self._s, ReactionRow.__table__).values(
@@ -316,8 +339,14 @@ class BridgingStore:
                 emoji=emoji,
                 sender=sender,
                 origin=origin,
+                persona=persona,
             )
         )
+
+    async def reaction_persona(self, matrix_event_id: str) -> str | None:
+        """The persona that sent a bridged reaction, if one did."""
+        r = await self._s.get(ReactionRow, matrix_event_id)
+        return None if r is None else r.persona
 
     async def reactions_for(self, rc_message_id: str) -> list[tuple[str, str, str, str]]:
         """(matrix event id, emoji, sender, origin) of every bridged reaction on a message."""

@@ -71,6 +71,9 @@ class MessageRow(Base):
     # The thread root's Rocket.Chat id; rooms.cleanHistory treats thread messages apart.
     rc_thread_id: Mapped[str | None] = mapped_column(String(64))
     deleted: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    # The persona that sent it (a room under policy minimise), else null: the sender's
+    # own ghost. Edits and redactions must come from the same Matrix user.
+    persona: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index("uq_message_rc_part", "rc_message_id", "part", unique=True),
@@ -88,5 +91,19 @@ class ReactionRow(Base):
     emoji: Mapped[str] = mapped_column(String(255))
     sender: Mapped[str] = mapped_column(String(255))
     origin: Mapped[str] = mapped_column(String(8))
+    persona: Mapped[str | None] = mapped_column(String(255))  # as on MessageRow
 
     __table_args__ = (Index("ix_reaction_rc", "rc_message_id", "emoji", "sender"),)
+
+
+class PersonaRow(Base):
+    """A Rocket.Chat person's persona: the ghost that stands for them in rooms shared
+    with partners under policy ``minimise`` (bridge.privacy.personas)."""
+
+    __tablename__ = "persona"
+
+    matrix_user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rc_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    # When its display name was set on the homeserver; null while it was only mentioned.
+    named_ms: Mapped[int | None] = mapped_column(BigInteger)

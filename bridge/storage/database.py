@@ -24,6 +24,7 @@ from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
 from bridge.storage.outbox import NewAction, Outbox
 from bridge.storage.partners import PartnerStore
+from bridge.storage.personas import PersonaStore
 from bridge.storage.policy import RoomPolicyStore
 from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
@@ -113,6 +114,11 @@ class UnitOfWork:
     def incidents(self) -> IncidentStore:
         """Incident responses and the outbox actions each queued."""
         return IncidentStore(self._session)
+
+    @property
+    def personas(self) -> PersonaStore:
+        """The ghosts that stand for Rocket.Chat people in rooms under policy minimise."""
+        return PersonaStore(self._session)
 
     @property
     def room_policies(self) -> RoomPolicyStore:

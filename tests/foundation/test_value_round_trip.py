@@ -26,7 +26,7 @@ from bridge.privacy.pseudonyms import person_name
 from bridge.storage.audit import OversightReads
 from bridge.storage.audit_rows import AuditEntryRow
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal, Shadow
-from bridge.storage.bridging_rows import GhostRow, PortalRow
+from bridge.storage.bridging_rows import GhostRow, PersonaRow, PortalRow
 from bridge.storage.commands import Confirmation, RoomKnowledge, Watch
 from bridge.storage.commands_rows import CommandRoomRow, ConfirmationRow, RequestWatchRow
 from bridge.storage.database import Database, UnitOfWork
@@ -42,6 +42,7 @@ from bridge.storage.incidents import IncidentRecord
 from bridge.storage.ledger_rows import LedgerPresence, LedgerRoom, LedgerServer, LedgerSubject
 from bridge.storage.models import Base, OutboxAction
 from bridge.storage.partners import PartnerRecord
+from bridge.storage.personas import Persona
 from bridge.storage.policy import RoomPolicyRecord
 from bridge.storage.software import SoftwareRecord
 
@@ -163,11 +164,22 @@ async def bridged_message(uow: UnitOfWork) -> type:
         sent_ms=1_700_000_000_123,
         deleted=True,
         rc_thread_id="rc-root-1",
+        persona="@rc_=p0123456789abcdef0123:hs1.test",
     )
     await uow.bridging.add_message(value)
     assert await uow.bridging.messages_by_rc("rc-msg-1") == [value]
     assert await uow.bridging.message_by_event("$event-1") == value
     return BridgedMessage
+
+
+async def persona(uow: UnitOfWork) -> type:
+    values = filled(PersonaRow)
+    await insert(uow, PersonaRow, values)
+    got = await uow.personas.get(values["matrix_user_id"])
+    assert got is not None
+    assert_same(got, values)
+    assert await uow.personas.of_person(values["rc_user_id"]) == [got]
+    return Persona
 
 
 async def room_knowledge(uow: UnitOfWork) -> type:
@@ -351,6 +363,7 @@ ROUND_TRIPS: list[Callable[[UnitOfWork], Awaitable[type | list[type]]]] = [
     ghost,
     shadow,
     bridged_message,
+    persona,
     room_knowledge,
     confirmation,
     watch,
@@ -430,6 +443,7 @@ def _expected_covered() -> list[str]:
         "Ghost",
         "Shadow",
         "BridgedMessage",
+        "Persona",
         "RoomKnowledge",
         "Confirmation",
         "Watch",
