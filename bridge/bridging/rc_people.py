@@ -16,8 +16,9 @@
   - ``Keep``: the messages stay as they were, and the account's avatar is gone (Rocket.Chat
     shows a default one): the ghost's avatar is removed, its name stays.
 
-  In every case the person's ghost row goes: nothing will arrive from that account again,
-  and the people check does not report it twice.
+  In every case the person's ghost row goes (and their personas' rows, after the
+  personas left every room): nothing will arrive from that account again, and the people
+  check does not report it twice.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class RocketChatPeople:
             name, avatar_of = event.alias or UNLINKED_NAME, UNLINKED_AUTHOR
         else:
             name, avatar_of = ghost.display_name or ghost.rc_username, None
+        # Their personas (rooms under policy minimise) leave every room too.
+        personas = [
+            p.matrix_user_id for p in await uow.personas.of_person(ghost.rc_user_id) if p.named_ms
+        ]
         await uow.enqueue(
             NewAction(
                 key=keys.profile_scrub_key(event.user_id),
@@ -111,6 +116,7 @@ class RocketChatPeople:
                     "user_id": ghost.matrix_user_id,
                     "display_name": name,
                     "avatar_of": avatar_of,
+                    "personas": personas,
                 },
             )
         )
@@ -118,6 +124,7 @@ class RocketChatPeople:
             await self._pseudonymise(uow, ghost)
         else:
             await uow.bridging.drop_ghost(ghost.rc_user_id)
+            await uow.personas.drop_person(ghost.rc_user_id)
         log.info("A Rocket.Chat account was deleted (%s); its ghost follows", event.erasure_type)
 
     async def _pseudonymise(self, uow: UnitOfWork, ghost: Ghost) -> None:

@@ -10,8 +10,9 @@ from typing import Any, Literal, Protocol
 import emoji
 
 from bridge.bridging.attachments import attachment_parts, with_links
-from bridge.bridging.formatting import MentionTarget, rc_to_matrix
+from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
+from bridge.bridging.minimise import RENDER, message_content, render_source
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.pipeline import keys, kinds
@@ -130,14 +131,14 @@ class RocketChatToMatrix:
         sender = await self._ensure_ghost(uow, portal, message.user)
         files, links = attachment_parts(message, self._file_links)
         text = with_links(message.text, links, self._max_body)
-        content, mentions = await self._content(uow, text)
+        content, mentions, render = await self._content(uow, text)
         if message.thread_id:
             root = await uow.bridging.messages_by_rc(message.thread_id)
             if root:
                 content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
         if text or not files:
             disclosure = _disclosure(message, Category.MESSAGE_TEXT, text, mentions)
-            await self._send(uow, portal, message, sender, content, 0, disclosure)
+            await self._send(uow, portal, message, sender, content, 0, disclosure, render)
         for part, attachment in enumerate(files, start=1):
             disclosure = _disclosure(
                 message, Category.MEDIA | Category.FILE_NAME, attachment["body"], []
@@ -167,11 +168,14 @@ class RocketChatToMatrix:
         content: dict[str, Any],
         part: int,
         disclosure: dict[str, Any],
+        render: dict[str, Any] | None = None,
         *,
         upload: bool = False,
     ) -> None:
         trace = rc_message(message.id)
         uow.after_commit(lambda: RELAY.mark(trace, "handled"))
+        # A room under policy minimise renders mentions again, with personas.
+        extra = {RENDER: render} if render else {}
         await uow.enqueue(
             NewAction(
                 key=keys.rc_message_key(message.id, part),
@@ -191,29 +195,28 @@ class RocketChatToMatrix:
                         "sent_ms": to_ms(message.ts),
                         "rc_thread_id": message.thread_id,
                     },
+                    **extra,
                 },
             )
         )
 
     async def _content(
         self, uow: UnitOfWork, text: str
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The Matrix content of ``text``, and the people it mentions (ledger subjects)."""
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+        """The Matrix content of ``text``, the people it mentions (ledger subjects), and
+        what to render it from again in a room under policy minimise."""
         targets: dict[str, MentionTarget] = {}
         subjects: list[dict[str, Any]] = []
+        people: dict[str, str] = {}
         for username in sorted(set(_MENTION.findall(text))):
             found = await self._mention_target(uow, username)
             if found is not None:
                 targets[username], subject = found
                 subjects.append(subject)
-        converted = rc_to_matrix(text, targets.get)
-        content: dict[str, Any] = {"msgtype": "m.text", "body": converted.body}
-        if converted.formatted_body is not None:
-            content["format"] = "org.matrix.custom.html"
-            content["formatted_body"] = converted.formatted_body
-        # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
-        content["m.mentions"] = {"user_ids": list(converted.mentioned_user_ids)}
-        return content, subjects
+                if "rc_user_id" in subject:
+                    people[username] = subject["rc_user_id"]
+        content = message_content(text, targets.get)
+        return content, subjects, render_source(text, targets, people)
 
     async def _mention_target(
         self, uow: UnitOfWork, username: str
@@ -237,7 +240,7 @@ class RocketChatToMatrix:
             user_id = ghost.matrix_user_id
         else:
             user_id = self._ids.ghost_user_id(user.username)
-            if await uow.bridging.ghost_by_matrix(user_id) is not None:
+            if self._ids.is_persona(user_id) or await uow.bridging.ghost_by_matrix(user_id):
                 user_id = self._ids.ghost_user_id(user.username, user.id)  # name taken
         if ghost is None or ghost.rc_username != user.username:
             await uow.bridging.upsert_ghost(user.id, user.username, user_id)
@@ -348,7 +351,7 @@ class RocketChatToMatrix:
             uow, portal, message.user.id, message.user.username, f"{message.id}:edit"
         ):
             return
-        new, mentions = await self._content(uow, message.text)
+        new, mentions, render = await self._content(uow, message.text)
         content = {
             "msgtype": "m.text",
             "body": f"* {new['body']}",
@@ -366,13 +369,15 @@ class RocketChatToMatrix:
                 queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
-                    "sender": ghost.matrix_user_id,
+                    # A replacement comes from the sender of what it replaces.
+                    "sender": parts[0].persona or ghost.matrix_user_id,
                     "event_type": "m.room.message",
                     "content": content,
                     "record": None,
                     "disclosure": _disclosure(
                         message, Category.MESSAGE_TEXT | Category.EDIT, message.text, mentions
                     ),
+                    **({RENDER: render} if render else {}),
                 },
             )
         )
@@ -415,7 +420,7 @@ class RocketChatToMatrix:
             return  # already gone on Matrix (or this delete is the echo of a redaction)
         if part.origin == "rc":
             ghost = await uow.bridging.ghost(part.sender)
-            sender = ghost.matrix_user_id if ghost else self._ids.bot
+            sender = part.persona or (ghost.matrix_user_id if ghost else self._ids.bot)
         else:
             sender = self._ids.bot  # a Matrix user's own event: the bot has the power
         await uow.enqueue(
@@ -502,6 +507,7 @@ class RocketChatToMatrix:
 
     async def _unreact(self, uow: UnitOfWork, portal: Portal, event_id: str, username: str) -> None:
         ghost = await uow.bridging.ghost_by_username(username)
+        persona = await uow.bridging.reaction_persona(event_id)
         await uow.enqueue(
             NewAction(
                 key=keys.rc_unreact_key(event_id),
@@ -509,7 +515,7 @@ class RocketChatToMatrix:
                 queue=keys.matrix_queue(portal.id),
                 payload={
                     "portal_id": portal.id,
-                    "sender": ghost.matrix_user_id if ghost else self._ids.bot,
+                    "sender": persona or (ghost.matrix_user_id if ghost else self._ids.bot),
                     "event_id": event_id,
                     "reason": "reaction removed on Rocket.Chat",
                     "reaction": True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import OnDone
@@ -42,6 +43,7 @@ class Records:
             kinds.CREATE_PORTAL: self.portal_created,
             kinds.MATRIX_SEED: self.room_seeded,
             kinds.MATRIX_PROFILE: self.ghost_profile_set,
+            kinds.MATRIX_MEMBERSHIP: self.ghost_moved,
             kinds.RC_SHADOW: self.shadow_ready,
             kinds.RC_SEND: self.rc_sent,
             kinds.RC_UPLOAD: self.rc_sent,
@@ -95,6 +97,7 @@ class Records:
         assert result is not None
         payload = action.payload
         record = payload.get("record")
+        persona = (result.get("persona") or {}).get("matrix_user_id")
         if record:
             await uow.bridging.add_message(
                 BridgedMessage(
@@ -106,6 +109,7 @@ class Records:
                     sender=record["sender"],
                     sent_ms=record["sent_ms"],
                     rc_thread_id=record.get("rc_thread_id"),
+                    persona=persona,
                 )
             )
         reaction = payload.get("reaction")
@@ -116,6 +120,7 @@ class Records:
                 reaction["emoji"],
                 reaction["sender"],
                 reaction["origin"],
+                persona,
             )
         await self._disclose(
             uow,
@@ -125,11 +130,42 @@ class Records:
             refused="refused" in result,
             minimised=bool(result.get("minimised")),
         )
+        await self._personas_used(uow, result)
         if result.get("ghost_joined"):
-            await self._ghost_entered(uow, action, RoomID(result["room_id"]))
+            await self._ghost_entered(uow, action, result)
 
-    async def _ghost_entered(self, uow: UnitOfWork, action: Action, room_id: RoomID) -> None:
-        """A ghost's join carries its name into the room (``m.room.member`` displayname)."""
+    async def ghost_moved(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+        """A persona that joined a room (``matrix.membership``) carries its name there."""
+        if result and result.get("persona"):
+            await self._personas_used(uow, result)
+            room_id = await self._room_of(uow, action.payload["portal_id"])
+            if room_id:
+                await self._ghost_entered(uow, action, {**result, "room_id": room_id})
+
+    async def _personas_used(self, uow: UnitOfWork, result: dict[str, Any]) -> None:
+        """Remember the personas a send named or was sent by (bridge.bridging.minimise)."""
+        used = [result["persona"]] if result.get("persona") else []
+        for data in used + list(result.get("mentioned_personas") or ()):
+            await uow.personas.save(persona_of(data))
+
+    async def _ghost_entered(self, uow: UnitOfWork, action: Action, result: dict[str, Any]) -> None:
+        """A ghost's join carries its name into the room (``m.room.member`` displayname).
+        A persona's carries the persona's name, and no avatar: that is what the room got."""
+        room_id = RoomID(result["room_id"])
+        persona = result.get("persona")
+        if persona:
+            await self._ledger.record_profile(
+                uow,
+                ProfileChange(
+                    subject=RCPerson(RCUserID(persona["rc_user_id"])),
+                    origin=Origin.ROCKETCHAT,
+                    categories=Category.DISPLAY_NAME,
+                    sent_ms=now_ms(),
+                    rooms={room_id: None},
+                    content=persona["display_name"],
+                ),
+            )
+            return
         subject = (action.payload.get("disclosure") or {}).get("subject") or {}
         ghost = await uow.bridging.ghost(subject.get("rc_user_id", ""))
         if ghost is None or not ghost.display_name:

@@ -195,19 +195,38 @@ class MatrixErasureExecutors:
         ghost = request.subject_matrix_id
         if ghost is None or not self._ids.is_ghost(ghost):
             return {"detail": "no ghost"}
-        intent = self._intent(ghost)
+        redacted, rooms = await self._scrub(self._intent(ghost), action.key)
+        detail = (
+            f"name and avatar removed; {redacted} earlier membership event(s) "
+            f"redacted; left {rooms} room(s)"
+        )
+        personas = await self._personas(request)
+        for persona in personas:
+            # Its name is a pseudonym and it never had an avatar; it goes all the same,
+            # like the person's own ghost (docs/partners.md).
+            redacted, rooms = await self._scrub(self._intent(persona), f"{action.key}:{persona}")
+            detail += f"; a persona: {redacted} membership event(s) redacted, left {rooms} room(s)"
+        return {"detail": detail}
+
+    async def _personas(self, request: RequestRecord) -> list[str]:
+        """The person's personas that were ever named (so may be in rooms)."""
+        if request.subject_rc_id is None:
+            return []
+        async with self._db.unit_of_work() as uow:
+            found = await uow.personas.of_person(request.subject_rc_id)
+        return [p.matrix_user_id for p in found if p.named_ms is not None]
+
+    async def _scrub(self, intent: IntentAPI, key: str) -> tuple[int, int]:
+        """Neutral name, no avatar, earlier member events redacted, out of every room."""
         await intent.ensure_registered()
         await intent.set_displayname(NEUTRAL_NAME, check_current=False)
         await intent.set_avatar_url(ContentURI(""), check_current=False)
         rooms = await intent.get_joined_rooms()
         redacted = 0
         for room in rooms:
-            redacted += await self._redact_old_profiles(intent, room, action.key)
+            redacted += await self._redact_old_profiles(intent, room, key)
             await intent.leave_room(room)
-        return {
-            "detail": f"name and avatar removed; {redacted} earlier membership event(s) "
-            f"redacted; left {len(rooms)} room(s)"
-        }
+        return redacted, len(rooms)
 
     async def _redact_old_profiles(self, intent: IntentAPI, room: RoomID, key: str) -> int:
         """Redact the earlier m.room.member events about the ghost (its joins, profile

@@ -33,9 +33,11 @@ from mautrix.types import (
 )
 
 from bridge.bridging.identities import Identities
+from bridge.bridging.minimise import Minimiser, Outgoing, sent_as
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM
 from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
+from bridge.matrix.personas import PersonaIntents
 from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.pipeline import keys, kinds
 from bridge.pipeline.contracts import (
@@ -47,7 +49,7 @@ from bridge.pipeline.contracts import (
     Waiting,
 )
 from bridge.pipeline.stages import RELAY, rc_message
-from bridge.privacy.partner_gate import room_blocks, room_minimised
+from bridge.privacy.partner_gate import room_minimised, room_terms
 from bridge.rctypes.links import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -80,6 +82,9 @@ class MatrixExecutors:
         self._ids = ids
         self._config = config
         self._fetch_file = fetch_file
+        # Rooms holding a partner under policy minimise see personas (docs/partners.md).
+        self._minimiser = Minimiser(ids, config.privacy.hash_key.encode())
+        self._personas = PersonaIntents(self._intent)
 
     def table(self) -> dict[str, Executor]:
         return {
@@ -198,36 +203,48 @@ class MatrixExecutors:
             return []
         return [{"type": "m.room.avatar", "state_key": "", "content": {"url": str(url)}}]
 
-    async def _gate(self, room_id: RoomID) -> None:
-        """Wait while the room holds a server the partner register says must get nothing
-        more (docs/partners.md): the queue of the room pauses, nothing is lost."""
-        async with self._db.unit_of_work() as uow:
-            blocks = await room_blocks(
-                uow, room_id, self._ids.domain, self._config.privacy.unknown_servers
-            )
-        if blocks:
-            raise Waiting("relay paused: " + "; ".join(b.text() for b in blocks))
-
     async def send(self, action: Action) -> Result:
         payload = action.payload
         room_id = await self._room(payload["portal_id"])
-        await self._gate(room_id)
-        intent = self._intent(payload["sender"])
+        async with self._db.unit_of_work() as uow:
+            terms = await room_terms(
+                uow, room_id, self._ids.domain, self._config.privacy.unknown_servers
+            )
+            if terms.blocks:
+                # A server the partner register says must get nothing more is in the
+                # room (docs/partners.md): the room's queue pauses, nothing is lost.
+                blocks = "; ".join(b.text() for b in terms.blocks)
+                raise Waiting("relay paused: " + blocks)
+            out = await self._minimiser.outgoing(uow, payload, terms.minimised)
+        await self._personas.prepare(out, room_id)
+        intent = self._intent(out.sender)
         joined = await intent.ensure_joined(room_id)
+        if out.persona is None:
+            self._personas.ghost_in(out.sender, room_id)
         txn = self._ids.matrix_txn_id(action.key)
-        found = await existing_send(intent, room_id, txn) if is_late(action) else None
+        found = None
+        if out.ghost and (is_late(action) or action.attempts):
+            # An earlier attempt may have gone out under the ghost's own name (the room's
+            # partners changed in between): the bot, who sees the room, looks for both.
+            bot = self._intent(self._ids.bot)
+            found = await existing_send(bot, room_id, txn, [out.sender, out.ghost])
+        elif is_late(action):
+            found = await existing_send(intent, room_id, txn)
+        content: Any = {**out.content, TXN_FIELD: txn}  # raw JSON, not a mautrix type
         trace = _trace_key(payload)
         if trace is not None:
             RELAY.mark(trace, "sending")
         event_id = found or await intent.send_message_event(
-            room_id,
-            EventType.find(payload["event_type"]),
-            {**payload["content"], TXN_FIELD: txn},
-            txn_id=txn,
+            room_id, EventType.find(payload["event_type"]), content, txn_id=txn
         )
         if trace is not None:
             RELAY.mark(trace, "sent")
-        return {"event_id": event_id, "room_id": room_id, "ghost_joined": joined}
+        return {
+            "event_id": event_id,
+            "room_id": room_id,
+            "ghost_joined": joined,
+            **sent_as(out),
+        }
 
     async def upload(self, action: Action) -> Result:
         """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
@@ -298,7 +315,14 @@ class MatrixExecutors:
     async def redact(self, action: Action) -> Result:
         payload = action.payload
         room_id = await self._room(payload["portal_id"])
-        intent = self._intent(payload["sender"])
+        sender = payload["sender"]
+        if self._ids.is_ghost(sender) and not self._ids.is_persona(sender):
+            async with self._db.unit_of_work() as uow:
+                if await self._minimiser.servers(uow, room_id):
+                    # Redacting would bring the ghost back into a room that sees only
+                    # personas: the bot redacts with its moderator power instead.
+                    sender = self._ids.bot
+        intent = self._intent(sender)
         event_id = await intent.redact(
             room_id, EventID(payload["event_id"]), reason=payload.get("reason")
         )
@@ -332,6 +356,7 @@ class MatrixExecutors:
         p = action.payload
         intent = self._intent(p["user_id"])
         await intent.ensure_registered()
+        await self._out_of_minimised_rooms(p["user_id"], await intent.get_joined_rooms())
         await intent.set_displayname(p["display_name"], check_current=False)
         avatar_url, avatar_hash = p.get("avatar_url"), p.get("avatar_hash")
         if p.get("rc_username"):
@@ -355,14 +380,36 @@ class MatrixExecutors:
             "avatar_changed": avatar_hash != p.get("avatar_hash"),
         }
 
+    async def _out_of_minimised_rooms(self, ghost: str, rooms: list[RoomID]) -> None:
+        """A ghost's new profile would be copied into every room it is in (the
+        homeserver rewrites its member events): it leaves the minimised ones first."""
+        for room in rooms:
+            async with self._db.unit_of_work() as uow:
+                minimised = await self._minimiser.servers(uow, room)
+            if minimised:
+                await self._personas.ghost_out(ghost, room, joined=True)
+
     async def membership(self, action: Action) -> Result:
         room_id = await self._room(action.payload["portal_id"])
-        intent = self._intent(action.payload["user_id"])
-        if action.payload["membership"] == "join":
-            await intent.ensure_joined(room_id)
-        else:
-            await intent.leave_room(room_id)
-        return None
+        user_id = action.payload["user_id"]
+        async with self._db.unit_of_work() as uow:
+            if action.payload["membership"] == "join":
+                persona = await self._minimiser.joining(uow, user_id, room_id)
+                leaving = []
+            else:
+                persona, leaving = None, await self._minimiser.leaving(uow, user_id)
+        if action.payload["membership"] != "join":
+            for user in leaving:  # the person under every name they had in the room
+                await self._intent(user).leave_room(room_id)
+            return None
+        if persona is None:
+            await self._intent(user_id).ensure_joined(room_id)
+            self._personas.ghost_in(user_id, room_id)
+            return None
+        out = Outgoing(persona.matrix_user_id, {}, persona=persona, ghost=user_id)
+        await self._personas.prepare(out, room_id)
+        await self._intent(persona.matrix_user_id).ensure_joined(room_id)
+        return sent_as(out)
 
 
 async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[str, Any]:

@@ -56,12 +56,15 @@ async def existing_redaction(
     return EventID(found) if isinstance(found, str) else None
 
 
-async def existing_send(intent: IntentAPI, room_id: RoomID, txn_id: str) -> EventID | None:
-    """The sender's recent event in ``room_id`` that carries ``txn_id``, if any."""
+async def existing_send(
+    intent: IntentAPI, room_id: RoomID, txn_id: str, senders: list[str] | None = None
+) -> EventID | None:
+    """A recent event in ``room_id`` of ``senders`` (default: the intent's own user) that
+    carries ``txn_id``, if any."""
     query = {
         "dir": "b",
         "limit": str(LOOKBACK),
-        "filter": json.dumps({"senders": [intent.mxid], "lazy_load_members": True}),
+        "filter": json.dumps({"senders": senders or [intent.mxid], "lazy_load_members": True}),
     }
     answer: dict[str, Any] = await intent.api.request(
         Method.GET, Path.v3.rooms[room_id].messages, query_params=query

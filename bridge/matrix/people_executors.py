@@ -46,4 +46,12 @@ class GhostScrub:
         rooms = await intent.get_joined_rooms()
         for room in rooms:
             await intent.leave_room(room)
-        return {"rooms_left": len(rooms), "avatar": bool(str(avatar))}
+        left = len(rooms)
+        for persona in p.get("personas") or ():
+            # A persona (a room under policy minimise) keeps its pseudonymous name and
+            # never had an avatar: it only leaves, as the person left every room.
+            other = cast(IntentAPI, self._api.intent(UserID(persona)))
+            for room in await other.get_joined_rooms():
+                await other.leave_room(room)
+                left += 1
+        return {"rooms_left": left, "avatar": bool(str(avatar))}

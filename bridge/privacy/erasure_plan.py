@@ -172,10 +172,13 @@ class ErasurePlanner:
         return servers
 
     async def _redactor(self, uow: UnitOfWork, item: LedgerItem) -> str:
-        """The ghost that sent an item redacts it; the bot (power 100 in portal rooms it
-        created) redacts Matrix users' own events and anything a ghost cannot."""
+        """The ghost that sent an item redacts it (or the persona that sent it in a room
+        under policy minimise); the bot (power 100 in portal rooms it created) redacts
+        Matrix users' own events and anything a ghost cannot."""
         if item.origin is Origin.ROCKETCHAT and item.event_id is not None:
             message = await uow.bridging.message_by_event(item.event_id)
+            if message is not None and message.origin == "rc" and message.persona:
+                return message.persona
             if message is not None and message.origin == "rc":
                 ghost = await uow.bridging.ghost(message.sender)
                 if ghost is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bridge.config.model import UnknownServers
 from bridge.pipeline import keys
+from bridge.privacy.partner_values import Partner
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import NewAction
@@ -23,6 +24,7 @@ from bridge.storage.outbox import NewAction
 PARTNER_ENFORCE = "partner.enforce"
 DENY = "deny"
 HOLD = "hold"
+MINIMISE = "minimise"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,10 @@ def acl_host(server: str) -> str:
 
 
 async def server_block(uow: UnitOfWork, server: str, unknown: UnknownServers) -> Block | None:
-    partner = await get_partner(uow, server)
+    return _block(server, await get_partner(uow, server), unknown)
+
+
+def _block(server: str, partner: Partner | None, unknown: UnknownServers) -> Block | None:
     if partner is not None:
         return Block(server, DENY) if partner.policy == DENY else None
     if unknown == "allow":
@@ -55,18 +60,37 @@ async def server_block(uow: UnitOfWork, server: str, unknown: UnknownServers) ->
     return Block(server, HOLD if unknown == HOLD else "unknown-deny")
 
 
+@dataclass(frozen=True)
+class RoomTerms:
+    """What the partner register says about a room now: the servers in it that must
+    receive nothing more, and those under ``minimise``."""
+
+    blocks: tuple[Block, ...]
+    minimised: tuple[str, ...]
+
+
+async def room_terms(
+    uow: UnitOfWork, room_id: str, local_server: str, unknown: UnknownServers
+) -> RoomTerms:
+    """One look at the room's servers and their entries, for both questions a send asks."""
+    blocks, minimised = [], []
+    for server in await uow.partners.room_servers(room_id):
+        if server == local_server:
+            continue
+        partner = await get_partner(uow, server)
+        block = _block(server, partner, unknown)
+        if block is not None:
+            blocks.append(block)
+        elif partner is not None and partner.policy == MINIMISE:
+            minimised.append(server)
+    return RoomTerms(tuple(blocks), tuple(minimised))
+
+
 async def room_blocks(
     uow: UnitOfWork, room_id: str, local_server: str, unknown: UnknownServers
 ) -> list[Block]:
     """The servers now in ``room_id`` that must receive nothing more from the bridge."""
-    blocks = []
-    for server in await uow.partners.room_servers(room_id):
-        if server == local_server:
-            continue
-        block = await server_block(uow, server, unknown)
-        if block is not None:
-            blocks.append(block)
-    return blocks
+    return list((await room_terms(uow, room_id, local_server, unknown)).blocks)
 
 
 def enforce_action(room_id: str, server: str, version: int) -> NewAction:
@@ -87,17 +111,7 @@ async def enqueue_enforcement(uow: UnitOfWork, server: str, version: int) -> int
     return count
 
 
-MINIMISE = "minimise"
-
-
 async def room_minimised(uow: UnitOfWork, room_id: str, local_server: str) -> list[str]:
     """The servers now in ``room_id`` under policy ``minimise``. Matrix sends one event to
     every server of a room, so one of them makes the whole room get the minimised form."""
-    found = []
-    for server in await uow.partners.room_servers(room_id):
-        if server == local_server:
-            continue
-        partner = await get_partner(uow, server)
-        if partner is not None and partner.policy == MINIMISE:
-            found.append(server)
-    return found
+    return list((await room_terms(uow, room_id, local_server, "allow")).minimised)

@@ -18,7 +18,13 @@ from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bridge.storage.bridging_rows import GhostRow, MessageRow, ReactionRow, ShadowRow
+from bridge.storage.bridging_rows import (
+    GhostRow,
+    MessageRow,
+    PersonaRow,
+    ReactionRow,
+    ShadowRow,
+)
 from bridge.storage.commands_rows import (
     CommandRateRow,
     CommandRoomRow,
@@ -119,13 +125,19 @@ class ForgetStore:
         usernames: Sequence[str],
         name: str,
     ) -> int:
-        """Drop the ghost or shadow row (its profile was scrubbed; nothing needs it any
-        more, and a later message of the person makes a new one) and rename the person in
+        """Drop the ghost or shadow row and the personas' (their profiles were scrubbed;
+        nothing needs them any more, and a later message of the person makes new ones)
+        and rename the person in
         the message and reaction maps, which stay as evidence of what was erased."""
         s, n = self._s, 0
         if rc_user_id is not None:
             n += rowcount(
                 await s.execute(delete(GhostRow).where(GhostRow.rc_user_id == rc_user_id))
+            )
+            # Their personas' rows are the one link from a persona to the person; the
+            # persona's id stays on the messages it sent (it names a pseudonym only).
+            n += rowcount(
+                await s.execute(delete(PersonaRow).where(PersonaRow.rc_user_id == rc_user_id))
             )
         if matrix_user_id is not None:
             n += rowcount(

@@ -1,0 +1,227 @@
+"""What a room holding a partner under policy ``minimise`` receives from Rocket.Chat people.
+
+Matrix sends one event to every server of a room, so the minimised form is the room's
+form for everyone in it (docs/partners.md). It is chosen when an action is *executed*,
+from the servers in the room at that moment (the ledger's member table), not when it
+was queued: a partner that joined while a message waited in the room's queue must not
+get the plain form.
+
+In such a room a Rocket.Chat person speaks through their *persona* for the room's set of
+``minimise`` servers (bridge.privacy.personas) instead of their own ghost:
+
+- messages, files (as links), reactions and joins are sent by the persona;
+- a mention of a Rocket.Chat person becomes a pill to *their* persona, with the persona's
+  name as its text, so neither their username nor their name crosses in it. The text a
+  person wrote is theirs and crosses as written;
+- an edit must come from the sender of what it edits (Matrix spec, "Event replacements").
+  A message the person's own ghost sent before the room was minimised is therefore not
+  replaced: the persona sends the new text as a reply to it ("* new text");
+- redactions come from whoever sent the event (``BridgedMessage.persona``), or the bot.
+
+Nothing already in the room is rewritten: what the ghost sent before a ``minimise``
+partner came stays in the room's history and state as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.bridging.formatting import MentionLookup, MentionTarget, rc_to_matrix
+from bridge.bridging.identities import Identities
+from bridge.pipeline.contracts import PermanentFailure
+from bridge.privacy.partner_gate import room_minimised
+from bridge.privacy.personas import person_pseudonym, persona_name
+from bridge.storage.common import now_ms
+from bridge.storage.database import UnitOfWork
+from bridge.storage.personas import Persona
+
+# The payload field with what the content was rendered from, when it mentions a
+# Rocket.Chat person: {"text": …, "targets": {username: [user id, name, rc user id|None]}}.
+RENDER = "render"
+_RENDERED = frozenset({"msgtype", "body", "format", "formatted_body", "m.mentions"})
+
+
+def message_content(text: str, lookup: MentionLookup) -> dict[str, Any]:
+    """The ``m.room.message`` content of Rocket.Chat ``text``."""
+    converted = rc_to_matrix(text, lookup)
+    content: dict[str, Any] = {"msgtype": "m.text", "body": converted.body}
+    if converted.formatted_body is not None:
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = converted.formatted_body
+    # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
+    content["m.mentions"] = {"user_ids": list(converted.mentioned_user_ids)}
+    return content
+
+
+def render_source(
+    text: str, targets: dict[str, MentionTarget], people: dict[str, str]
+) -> dict[str, Any] | None:
+    """What to keep in the payload to render ``text`` again with personas; ``people``
+    maps the usernames that are Rocket.Chat people to their user ids. None when the
+    text names no Rocket.Chat person (nothing would change)."""
+    if not people:
+        return None
+    return {
+        "text": text,
+        "targets": {
+            name: [t.user_id, t.display_name, people.get(name)] for name, t in targets.items()
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """How one send goes out: as whom, with what content."""
+
+    sender: str
+    content: dict[str, Any]
+    persona: Persona | None = None  # the sender, when it is a persona
+    ghost: str | None = None  # the person's own ghost, which a persona stands in for
+    mentioned: tuple[Persona, ...] = ()  # personas the content points at
+
+
+class Minimiser:
+    def __init__(self, ids: Identities, key: bytes) -> None:
+        self._ids = ids
+        self._key = key
+
+    async def servers(self, uow: UnitOfWork, room_id: str) -> list[str]:
+        """The ``minimise`` servers now in the room; empty when it is not minimised."""
+        return await room_minimised(uow, room_id, self._ids.domain)
+
+    async def persona(self, uow: UnitOfWork, rc_user_id: str, servers: Sequence[str]) -> Persona:
+        """The person's persona for these ``minimise`` servers (as stored, once it is)."""
+        pseudonym = await person_pseudonym(uow, self._key, rc_user_id)
+        name = persona_name(self._key, pseudonym, servers)
+        user_id = self._ids.persona_user_id(name.tag)
+        return await uow.personas.get(user_id) or Persona(user_id, rc_user_id, name.display_name)
+
+    async def outgoing(
+        self, uow: UnitOfWork, payload: dict[str, Any], minimised: Sequence[str]
+    ) -> Outgoing:
+        """The form of a send (``matrix.send``/``matrix.upload``) in a room whose
+        ``minimise`` servers are now ``minimised`` (``partner_gate.room_terms``)."""
+        sender, content = payload["sender"], payload["content"]
+        if not self._ids.is_ghost(sender):
+            return Outgoing(sender, content)  # the bot
+        servers = list(minimised)
+        persona = await uow.personas.get(sender) if self._ids.is_persona(sender) else None
+        if not servers and persona is None:
+            return Outgoing(sender, content)
+        ghost = await uow.bridging.ghost_by_matrix(sender)
+        if ghost is None:
+            # Whose ghost it is is no longer known: it cannot be shown as a persona, and
+            # its own name must not reach the room.
+            raise PermanentFailure("the sender's persona cannot be known; not sent")
+        mentioned: dict[str, Persona] = {}
+        if servers:
+            source = payload.get(RENDER) or {}
+            for _, _, person in (source.get("targets") or {}).values():
+                if person is not None and person not in mentioned:
+                    mentioned[person] = await self.persona(uow, person, servers)
+            content = _rendered(content, source, _lookup(source, mentioned))
+        if persona is None:
+            persona = await self.persona(uow, ghost.rc_user_id, servers)
+            if _replaces(content):
+                content = _as_reply(content)
+        # else: an edit or reaction of what a persona sent comes from that persona,
+        # whatever the room's partners are now (a replacement needs the same sender).
+        return Outgoing(
+            persona.matrix_user_id,
+            content,
+            persona=persona,
+            ghost=ghost.matrix_user_id,
+            mentioned=tuple(mentioned.values()),
+        )
+
+    async def joining(self, uow: UnitOfWork, user_id: str, room_id: str) -> Persona | None:
+        """The persona that joins for ghost ``user_id``, if the room is minimised now."""
+        servers = await self.servers(uow, room_id)
+        ghost = await uow.bridging.ghost_by_matrix(user_id) if servers else None
+        if ghost is None:
+            return None
+        return await self.persona(uow, ghost.rc_user_id, servers)
+
+    async def leaving(self, uow: UnitOfWork, user_id: str) -> list[str]:
+        """Everyone who stands for ghost ``user_id``'s person: a person who leaves a
+        Rocket.Chat room leaves its portal under every name they had there."""
+        ghost = await uow.bridging.ghost_by_matrix(user_id)
+        if ghost is None:
+            return [user_id]
+        personas = await uow.personas.of_person(ghost.rc_user_id)
+        # Only personas that were ever named can be in a room (merely mentioned ones
+        # were never registered, and a leave would register them).
+        return [ghost.matrix_user_id] + [p.matrix_user_id for p in personas if p.named_ms]
+
+
+def _lookup(
+    source: dict[str, Any], personas: dict[str, Persona]
+) -> Callable[[str], MentionTarget | None]:
+    """Mentions as the payload's targets, each Rocket.Chat person's as their persona."""
+    targets = source.get("targets") or {}
+
+    def lookup(username: str) -> MentionTarget | None:
+        if username not in targets:
+            return None
+        user_id, name, person = targets[username]
+        if person is None:
+            return MentionTarget(user_id, name)  # a Matrix user: their own name
+        return MentionTarget(personas[person].matrix_user_id, personas[person].display_name)
+
+    return lookup
+
+
+def _rendered(
+    content: dict[str, Any],
+    source: dict[str, Any] | None,
+    lookup: Callable[[str], MentionTarget | None],
+) -> dict[str, Any]:
+    if not source:
+        return content
+    new = message_content(source["text"], lookup)
+    if "m.new_content" in content:
+        return {**content, "body": f"* {new['body']}", "m.new_content": new}
+    return {**{k: v for k, v in content.items() if k not in _RENDERED}, **new}
+
+
+def _replaces(content: dict[str, Any]) -> bool:
+    relates = content.get("m.relates_to")
+    return isinstance(relates, dict) and relates.get("rel_type") == "m.replace"
+
+
+def _as_reply(content: dict[str, Any]) -> dict[str, Any]:
+    """An edit of the ghost's message, sent by the persona: the new text as a reply."""
+    new = dict(content.get("m.new_content") or {})
+    new["body"] = f"* {new.get('body', '')}"
+    if "formatted_body" in new:
+        new["formatted_body"] = f"* {new['formatted_body']}"
+    new["m.relates_to"] = {"m.in_reply_to": {"event_id": content["m.relates_to"]["event_id"]}}
+    return new
+
+
+def sent_as(out: Outgoing) -> dict[str, Any]:
+    """The part of a send's result that says who sent it, for its on_done record."""
+    if out.persona is None:
+        return {}
+    named = out.persona.named_ms or now_ms()
+    return {
+        "persona": _stored(out.persona, named),
+        "mentioned_personas": [_stored(p, p.named_ms) for p in out.mentioned],
+    }
+
+
+def _stored(persona: Persona, named_ms: int | None) -> dict[str, Any]:
+    return {
+        "matrix_user_id": persona.matrix_user_id,
+        "rc_user_id": persona.rc_user_id,
+        "display_name": persona.display_name,
+        "named_ms": named_ms,
+    }
+
+
+def persona_of(data: dict[str, Any]) -> Persona:
+    return Persona(
+        data["matrix_user_id"], data["rc_user_id"], data["display_name"], data.get("named_ms")
+    )
