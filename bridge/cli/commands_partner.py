@@ -33,7 +33,8 @@ from bridge.privacy.partner_values import (
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
 
 EXIT_NOT_FOUND = 1
-HEADER = ("server", "organisation", "policy", "basis", "jurisdiction", "retention", "contacts")
+HEADER = ("server", "organisation", "policy", "basis", "jurisdiction", "retention", "receiver",
+          "contacts")  # fmt: skip
 T = TypeVar("T")
 
 
@@ -77,6 +78,15 @@ def _set_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agreement", help="the sharing agreement's reference ('' clears)")
     p.add_argument("--agreement-version", help="the agreement's version ('' clears)")
     p.add_argument("--policy", choices=POLICIES, help="allow, minimise or deny")
+    receiver = p.add_mutually_exclusive_group()
+    receiver.add_argument(
+        "--receiver",
+        dest="receiver",
+        action="store_true",
+        help="its admins run an erasure receiver: requests wait for its answer",
+    )
+    receiver.add_argument("--no-receiver", dest="receiver", action="store_false")
+    p.set_defaults(receiver=None)
 
 
 def _err(text: str) -> None:
@@ -105,6 +115,7 @@ def _row(p: Partner) -> list[object]:
         p.lawful_basis,
         where,
         retention,
+        "yes" if p.receiver else "",
         ", ".join(str(c) for c in p.contacts),
     ]
 
@@ -165,6 +176,7 @@ def _changes(args: argparse.Namespace) -> PartnerChanges:
         agreement_ref=args.agreement,
         agreement_version=args.agreement_version,
         policy=args.policy,
+        receiver=args.receiver,
     )
 
 

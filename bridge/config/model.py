@@ -100,6 +100,7 @@ class PrivacyConfig:
     contacts: dict[str, list[str]] = field(default_factory=dict)
     # Servers whose admins run an erasure receiver (docs/erasure-protocol.md): a request
     # stays open until theirs answers "applied" or "refused", or its deadline passes.
+    # The partner register's receiver mark counts as well (docs/partners.md).
     receivers: list[str] = field(default_factory=list)
     # The supervisory authority people may complain to (GDPR Art. 77), named in their
     # access export: e.g. "Der Bundesbeauftragte für den Datenschutz, https://…".

@@ -384,7 +384,9 @@ class ErasureEngine:
             if counts.get("pending", 0):
                 return False
             status = await read_status(uow, request)
-            if self._awaits_receiver(status):
+            # The register's receivers, and the config's for servers not marked there.
+            receivers = set(self._settings.receivers) | await uow.partners.receivers()
+            if self._awaits_receiver(status, receivers):
                 return False
             # A dead letter (given up, or dropped by an operator) left something undone.
             given_up = sum(counts.get(s, 0) for s in (DEAD, DROPPED))
@@ -404,14 +406,14 @@ class ErasureEngine:
             await self._after_finish()
         return True
 
-    def _awaits_receiver(self, status: ErasureStatus) -> bool:
+    def _awaits_receiver(self, status: ErasureStatus, receivers: set[str]) -> bool:
         """A server with a receiver was notified and has not answered "applied" or
         "refused": the request stays open for its answer until the deadline."""
         if now_ms() >= status.due_ms:
             return False
         return any(
             r.room_id is None
-            and r.recipient in self._settings.receivers
+            and r.recipient in receivers
             and r.status in (words.ADMIN_NOTIFIED, words.ACKNOWLEDGED)
             for r in status.recipients
         )

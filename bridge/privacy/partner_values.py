@@ -204,6 +204,9 @@ class Partner:
     policy: Policy
     updated_ms: int = 0
     version: int = 0
+    # Its admins run an erasure receiver (docs/erasure-protocol.md): an erasure request
+    # stays open until it answers "applied" or "refused", or the deadline passes.
+    receiver: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -218,6 +221,7 @@ class Partner:
             "agreement_ref": self.agreement_ref,
             "agreement_version": self.agreement_version,
             "policy": self.policy,
+            "receiver": self.receiver,
             "updated_ms": self.updated_ms,
             "register_version": self.version,
         }

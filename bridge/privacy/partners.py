@@ -52,6 +52,7 @@ class PartnerChanges:
     agreement_ref: str | None = None
     agreement_version: str | None = None
     policy: str | None = None
+    receiver: bool | None = None
 
 
 def _from_record(r: PartnerRecord) -> Partner:
@@ -69,6 +70,7 @@ def _from_record(r: PartnerRecord) -> Partner:
         check_policy(r.policy),
         r.updated_ms,
         r.version,
+        receiver=r.receiver,
     )
 
 
@@ -87,6 +89,7 @@ def _to_record(p: Partner) -> PartnerRecord:
         p.policy,
         p.updated_ms,
         p.version,
+        p.receiver,
     )
 
 
@@ -113,6 +116,7 @@ def _merge(server: str, old: Partner | None, c: PartnerChanges) -> Partner:
         else check_jurisdiction(c.jurisdiction or None),
         third_country=old.third_country if c.third_country is None else c.third_country,
         policy=old.policy if c.policy is None else check_policy(c.policy),
+        receiver=old.receiver if c.receiver is None else c.receiver,
         safeguard=_optional_text("safeguard", old.safeguard, c.safeguard),
         agreement_ref=_optional_text("agreement", old.agreement_ref, c.agreement_ref),
         agreement_version=_optional_text(

@@ -239,9 +239,9 @@ class Demo:
             self.config_path,
             rooms=[self.rc.room_id],
             admin_token=self.cluster.admin(0).access_token,
-            receivers=self.cluster.server_names[1:2],
         )
-        await register_partners(self.config, self.cluster)
+        # The second homeserver's admin runs the erasure receiver (started below).
+        await register_partners(self.config, self.cluster, receivers={1})
         if len(self.cluster.server_names) > 1:
             write_receiver_config(
                 self.receiver_dir,

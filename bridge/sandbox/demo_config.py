@@ -100,7 +100,6 @@ def finish_bridge_config(
     *,
     rooms: Iterable[str],
     admin_token: str | None = None,
-    receivers: Iterable[str] = (),
 ) -> Config:
     """Add what is only known once the sandbox runs: the rooms to bridge, the admin token
     (and the dashboard's and the metrics' tokens).
@@ -113,8 +112,6 @@ def finish_bridge_config(
         data,
         bridge={"rooms": dict.fromkeys(rooms)},
         homeserver={"admin_token": admin_token},
-        # Servers whose admins run the erasure receiver: erasures wait for their answer.
-        privacy={"receivers": list(receivers)},
         # The privacy officer's dashboard, over plain http on loopback.
         web={
             "enabled": True,

@@ -1,8 +1,11 @@
 """The demo's partner register: every other homeserver is a partner agency, with its
 admin (Matrix) and an address at the local mail sink (e-mail) as contacts, so erasure
-notices reach them both ways (docs/partners.md)."""
+notices reach them both ways, and the one whose admin runs the erasure receiver marked
+so (docs/partners.md)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from bridge.config import Config
 from bridge.privacy.partner_values import Contact
@@ -17,7 +20,11 @@ def partner_email(index: int) -> str:
     return f"admin@hs{index + 1}.agency.example"
 
 
-async def register_partners(config: Config, cluster: HomeserverCluster) -> None:
+async def register_partners(
+    config: Config, cluster: HomeserverCluster, receivers: Collection[int] = ()
+) -> None:
+    """Every homeserver but the first as a partner; those at ``receivers`` (indexes)
+    marked as running an erasure receiver."""
     db = Database.from_config(config)
     try:
         register = PartnerRegister(db)
@@ -34,6 +41,7 @@ async def register_partners(config: Config, cluster: HomeserverCluster) -> None:
                 jurisdiction="DE",
                 agreement_ref=f"DEMO-SHARING-{index + 1}",
                 agreement_version="1.0",
+                receiver=index in receivers,
             )
             await register.set(server, changes, "cli:demo")
     finally:

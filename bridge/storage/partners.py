@@ -29,6 +29,7 @@ class PartnerRecord:
     policy: str
     updated_ms: int
     version: int
+    receiver: bool = False
 
 
 def _record(row: PartnerRow) -> PartnerRecord:
@@ -46,6 +47,7 @@ def _record(row: PartnerRow) -> PartnerRecord:
         row.policy,
         row.updated_ms,
         row.version,
+        row.receiver,
     )
 
 
@@ -90,6 +92,13 @@ class PartnerStore:
     async def remove(self, server: str) -> bool:
         result = await self._session.execute(delete(PartnerRow).where(PartnerRow.server == server))
         return rowcount(result) > 0
+
+    async def receivers(self) -> set[str]:
+        """The servers the register says run an erasure receiver."""
+        rows = await self._session.scalars(
+            select(PartnerRow.server).where(PartnerRow.receiver.is_(True))
+        )
+        return set(rows)
 
     async def room_servers(self, room_id: str) -> list[str]:
         """Servers with a user invited to or joined in ``room_id`` now (the ledger's view)."""

@@ -36,6 +36,8 @@ class PartnerRow(Base):
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     # The register version this entry was last changed in.
     version: Mapped[int] = mapped_column(Integer)
+    # Its admins run an erasure receiver: erasure requests wait for its answer.
+    receiver: Mapped[bool] = mapped_column(Boolean, server_default="0")
 
 
 class PartnerRegisterState(Base):

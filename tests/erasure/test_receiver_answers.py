@@ -16,6 +16,7 @@ from bridge.privacy.erasure_acks import ACK_REFUSED, NOT_A_CONTACT, ErasureAckHa
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.erasure_protocol import Response
 from bridge.privacy.notices import RESPONSE_EVENT
+from bridge.privacy.partners import PartnerChanges, PartnerRegister
 from bridge.storage.database import Database
 from bridge.storage.erasure import NOTICE_ROOM
 from bridge.storage.inbox import StoredEvent
@@ -83,3 +84,21 @@ async def test_refused_becomes_refused_by_recipient_with_the_reason(db: Database
     await answer(db, engine, response(CONTACT, DM, refused.content()))
     row = _notice_row(await engine.status(rid), "hs2.test")
     assert (row.status, row.detail) == (words.REFUSED, "not a configured peer")
+
+
+async def test_a_receiver_marked_in_the_partner_register_is_waited_for(db: Database) -> None:
+    engine = _engine(db, admin_token=True)  # no privacy.receivers in the config
+    await PartnerRegister(db).set(
+        "hs2.test",
+        PartnerChanges(organisation="Agency Two", lawful_basis="public_task", receiver=True),
+        "cli:t",
+    )
+    rid = await notified(db, engine)
+    async with db.engine.begin() as conn:  # every action ran: only the receiver is awaited
+        await conn.execute(text("UPDATE outbox SET status = 'done'"))
+    await engine.step()
+    assert (await engine.status(rid)).state is RequestState.EXECUTING, "waits for hs2"
+    # The register says it no longer runs one: nothing is awaited any more.
+    await PartnerRegister(db).set("hs2.test", PartnerChanges(receiver=False), "cli:t")
+    await engine.step()
+    assert (await engine.status(rid)).state.finished

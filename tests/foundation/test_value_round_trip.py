@@ -300,6 +300,7 @@ async def partner(uow: UnitOfWork) -> type:
         policy="notify",
         updated_ms=1_700_000_000_456,
         version=3,
+        receiver=True,
     )
     await uow.partners.put(value)
     assert await uow.partners.get(value.server) == value

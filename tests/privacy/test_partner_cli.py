@@ -140,3 +140,25 @@ def test_reads_that_show_contacts_are_on_record_without_the_contacts(
     logged = json.dumps([dict(e.details) for e in reads])
     assert "admin" not in logged and "dpo" not in logged
     assert main(["audit", "verify", "-c", config]) == 0
+
+
+def test_the_receiver_flag_is_set_and_cleared(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def receiver() -> bool:
+        capsys.readouterr()
+        assert main(["partner", "show", "hs2.test", "-c", config, "--format", "json"]) == 0
+        return bool(json.loads(capsys.readouterr().out)["receiver"])
+
+    assert _set(config, "hs2.test", "--organisation", "Agency Two", "--lawful-basis",
+                "public_task") == 0  # fmt: skip
+    assert receiver() is False
+    assert _set(config, "hs2.test", "--receiver") == 0
+    assert receiver() is True
+    assert main(["partner", "list", "-c", config]) == 0
+    assert "receiver" in capsys.readouterr().out.splitlines()[0]
+    with pytest.raises(SystemExit) as refused:
+        _set(config, "hs2.test", "--receiver", "--no-receiver")
+    assert refused.value.code == 2 and receiver() is True
+    assert _set(config, "hs2.test", "--no-receiver") == 0
+    assert receiver() is False

@@ -1,0 +1,26 @@
+"""partner receiver: whether a partner's admins run an erasure receiver
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("partner", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("receiver", sa.Boolean(), server_default="0", nullable=False))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("partner", schema=None) as batch_op:
+        batch_op.drop_column("receiver")
