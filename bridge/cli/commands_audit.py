@@ -278,8 +278,10 @@ def cmd_server(args: argparse.Namespace) -> int:
         if summary is None:
             raise SubjectNotFoundError(f"no recipient {args.name!r} in the ledger")
         page = await q.disclosed_to(args.name, since_ms=since, until_ms=until, limit=args.limit)
+        kept = await q.server_aggregate(args.name, since_ms=since, until_ms=until)
         return {
             **_recipient_json(summary),
+            "aggregated": None if kept is None else kept.as_json(),
             "since": args.since,
             "until": args.until,
             "disclosures": [
@@ -301,9 +303,25 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     code, data = _run(args, query)
     if data is not None:
-        header = (*RECIPIENT_HEADER, "subjects")
-        _emit(args, data, header, [[*_recipient_row(data), data["subjects"]]])
+        kept = data["aggregated"] or {}
+        base = [*_recipient_row(data), data["subjects"]]
+        if args.format != "table":
+            more = [kept.get("before"), kept.get("items"), _cat_text(kept.get("categories", {}))]
+            header = (*RECIPIENT_HEADER, "subjects", *AGGREGATED_HEADER)
+            _emit(args, data, header, [[*base, *more]])
+        else:  # the aggregates as a sentence under the table
+            _emit(args, data, (*RECIPIENT_HEADER, "subjects"), [base])
+            if kept:
+                sys.stdout.write(
+                    f"before {kept['before']}: {kept['items']} items per category "
+                    f"({_cat_text(kept['categories'])}) "
+                    "(aggregated, subjects no longer recorded)\n"
+                )
     return code
+
+
+# Pruned disclosures, kept as day counts that name no one (docs/ledger.md, "Retention").
+AGGREGATED_HEADER = ("aggregated_before", "aggregated_items", "aggregated_categories")
 
 
 def cmd_flows(args: argparse.Namespace) -> int:

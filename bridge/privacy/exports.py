@@ -260,9 +260,13 @@ def _write(
     if what == "processing":
         writer.writerow(PROCESSING_COLUMNS)
         for r in rows:
-            cats = ";".join(f"{k}={v}" for k, v in r["categories"].items())
             writer.writerow(
-                [_cell(cats if c == "categories" else r[c]) for c in PROCESSING_COLUMNS]
+                [
+                    _cell(
+                        ";".join(f"{k}={v}" for k, v in r[c].items()) if "categories" in c else r[c]
+                    )
+                    for c in PROCESSING_COLUMNS
+                ]
             )
     elif what == "flows":
         writer.writerow(FLOW_COLUMNS)

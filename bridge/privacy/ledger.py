@@ -47,6 +47,10 @@ from bridge.storage.ledger import LedgerStore, NewDisclosure
 
 log = logging.getLogger(__name__)
 
+# Disclosures deleted per pruning transaction: a first pruning of a long backlog (say,
+# after the retention was shortened) then holds the write lock briefly at a time.
+PRUNE_BATCH = 5000
+
 
 class LedgerError(ValueError):
     """A disclosure or observation the ledger cannot record as given."""
@@ -301,10 +305,14 @@ class DisclosureLedger:
             subject.id, pseudonym(self._settings.hash_key, subject), now_ms()
         )
 
-    async def prune_older_than(self, uow: UnitOfWork, cutoff_ms: int) -> int:
-        """Retention: drop disclosures sent before ``cutoff_ms`` (intended config key
-        ``privacy.ledger_retention_days``); returns how many went."""
-        removed = await uow.ledger.prune_before(cutoff_ms)
+    async def prune_older_than(
+        self, uow: UnitOfWork, cutoff_ms: int, limit: int = PRUNE_BATCH
+    ) -> int:
+        """Retention (``privacy.ledger_retention_days``): delete up to ``limit`` disclosures
+        sent before ``cutoff_ms``, keeping in the same transaction how many items went to
+        each recipient per UTC day and category, naming no one; returns how many went
+        (fewer than ``limit``: nothing older is left)."""
+        removed = await uow.ledger.prune_before(cutoff_ms, limit, Origin.MATRIX)
         log.info("Pruned %d ledger disclosures older than %d", removed, cutoff_ms)
         return removed
 

@@ -28,6 +28,10 @@ PROCESSING_COLUMNS = (
     "items",
     "subjects",
     "categories",
+    # What pruning kept of older items (privacy.ledger_retention_days): day counts, no one.
+    "aggregated_before",
+    "aggregated_items",
+    "aggregated_categories",
 )
 
 
@@ -44,6 +48,7 @@ async def processing_rows(db: Database) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         summary = await queries.server_summary(name)
+        kept = await queries.server_aggregate(name)
         p = partners.get(name)
         rows.append(
             {
@@ -64,6 +69,11 @@ async def processing_rows(db: Database) -> list[dict[str, Any]]:
                 "categories": {c.category.label: c.items for c in summary.categories}
                 if summary
                 else {},
+                "aggregated_before": kept.before.isoformat() if kept else None,
+                "aggregated_items": kept.items if kept else 0,
+                "aggregated_categories": {c.category.label: c.items for c in kept.categories}
+                if kept
+                else {},
             }
         )
     return rows
@@ -77,9 +87,10 @@ def processing_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         who = r["organisation"] or f"{r['recipient']} (not in the partner register)"
         by_organisation.setdefault(who, []).append(r["recipient"])
-        for cat, n in r["categories"].items():
-            if n:
-                by_category.setdefault(cat, []).append(who)
+        for counts in (r["categories"], r["aggregated_categories"]):
+            for cat, n in counts.items():
+                if n:
+                    by_category.setdefault(cat, []).append(who)
     return {
         "recipients_by_category": {k: sorted(set(v)) for k, v in sorted(by_category.items())},
         "recipients_by_organisation": dict(sorted(by_organisation.items())),

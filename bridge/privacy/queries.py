@@ -7,6 +7,7 @@
 - :meth:`LedgerQueries.disclosed_to` / :meth:`LedgerQueries.server_summary`: what went
   to one server.
 - :meth:`LedgerQueries.flows`: items per recipient per UTC day.
+- :meth:`LedgerQueries.server_aggregate`: what pruning kept of a server's older items.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.privacy.categories import Category, Origin, RecipientKind
@@ -88,6 +90,31 @@ class Flow:
     day: dt.date
     items: int
     categories: tuple[CategoryCount, ...]
+
+
+@dataclass(frozen=True)
+class Aggregated:
+    """What pruning kept of a recipient's older disclosures: day counts, no one named."""
+
+    recipient: str
+    items: int
+    categories: tuple[CategoryCount, ...]
+    first_day: dt.date
+    last_day: dt.date
+
+    @property
+    def before(self) -> dt.date:
+        """Every item counted here was sent before this day (UTC)."""
+        return self.last_day + dt.timedelta(days=1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "before": self.before.isoformat(),
+            "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(),
+            "items": self.items,
+            "categories": {c.category.label: c.items for c in self.categories},
+        }
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -288,19 +315,44 @@ class LedgerQueries:
             subjects,
         )
 
+    async def server_aggregate(
+        self, recipient: str, *, since_ms: int | None = None, until_ms: int | None = None
+    ) -> Aggregated | None:
+        """The day counts kept of ``recipient``'s pruned disclosures, of the days that start
+        inside the window; None if there are none."""
+        async with self._db.ledger.reads() as reads:
+            server = await reads.server(recipient)
+            days = _days(since_ms, until_ms)
+            rows = [] if server is None else await reads.aggregates(server, *days)
+        if not rows:
+            return None
+        return Aggregated(
+            recipient,
+            sum(r.items for r in rows),
+            _category_counts((r.categories, r.items) for r in rows),
+            _day(min(r.day for r in rows)),
+            _day(max(r.day for r in rows)),
+        )
+
     async def flows(
         self, *, since_ms: int | None = None, until_ms: int | None = None
     ) -> tuple[Flow, ...]:
+        """Items per recipient per UTC day: the ledger's, plus the day counts kept of pruned
+        disclosures for the days that start inside the window (a day counts once when
+        consecutive windows are asked)."""
         async with self._db.ledger.reads() as reads:
             rows = await reads.flows(since_ms, until_ms, Origin.MATRIX)
+            kept = await reads.aggregates(None, *_days(since_ms, until_ms))
         grouped: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
         for r in rows:
             grouped[(r.server, r.kind, r.day)].append((r.categories, r.count))
+        for a in kept:
+            grouped[(a.server, a.kind, a.day)].append((a.categories, a.items))
         return tuple(
             Flow(
                 recipient=server,
                 kind=RecipientKind(kind),
-                day=dt.date(1970, 1, 1) + dt.timedelta(days=day),
+                day=_day(day),
                 items=sum(n for _, n in masks),
                 categories=_category_counts(masks),
             )
@@ -316,6 +368,17 @@ def _clip(
     lo = start if since is None else max(start, since)
     ends = [e for e in (end, until) if e is not None]
     return lo, (min(ends) if ends else None)
+
+
+def _days(since_ms: int | None, until_ms: int | None) -> tuple[int | None, int | None]:
+    """The days whose start lies in ``[since_ms, until_ms)``, as ``[first, end)`` numbers."""
+    first = None if since_ms is None else -(-since_ms // DAY_MS)
+    end = None if until_ms is None else -(-until_ms // DAY_MS)
+    return first, end
+
+
+def _day(number: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=number)
 
 
 def day_start_ms(day: dt.date) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bridge.storage.audit_rows import HEAD_ID, AuditEntryRow, AuditHeadRow
 from bridge.storage.bridging_rows import MessageRow
 from bridge.storage.erasure_rows import ErasureRecipientRow, ErasureRequestRow
+from bridge.storage.ledger_aggregate import DAY_MS, first_day
 from bridge.storage.ledger_rows import Disclosure, LedgerReach, LedgerRoom, LedgerServer
 from bridge.storage.models import OutboxAction
 from bridge.storage.outbox import PENDING
@@ -200,8 +201,12 @@ class OversightReads:
         return [_request(r) for r in await self._session.scalars(q)]
 
     async def first_disclosure_ms(self) -> int | None:
+        """When the first flow still on record went: the oldest disclosure, or the start
+        of the oldest day whose counts pruning kept."""
         value = await self._session.scalar(select(func.min(Disclosure.sent_ms)))
-        return None if value is None else int(value)
+        day = await first_day(self._session)
+        found = [v for v in (value, None if day is None else day * DAY_MS) if v is not None]
+        return int(min(found)) if found else None
 
     async def requests_of_subject(self, subject_ref: int) -> list[RequestRow]:
         rows = await self._session.scalars(

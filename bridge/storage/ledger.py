@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
+from bridge.storage.ledger_aggregate import prune_into_aggregates
 from bridge.storage.ledger_rows import (
     Disclosure,
     LedgerMember,
@@ -338,15 +339,7 @@ class LedgerStore:
             ids.append(int(result.scalar_one()))
         return ids
 
-    async def prune_before(self, cutoff_ms: int) -> int:
-        """Delete disclosures sent before ``cutoff_ms``, room by room (on the room+time index)."""
-        s = self._session
-        total = 0
-        for room_ref in list(await s.scalars(select(LedgerRoom.id))):
-            result = await s.execute(
-                delete(Disclosure).where(
-                    Disclosure.room_ref == room_ref, Disclosure.sent_ms < cutoff_ms
-                )
-            )
-            total += rowcount(result)
-        return total
+    async def prune_before(self, cutoff_ms: int, limit: int, rc_origin: int) -> int:
+        """Delete up to ``limit`` disclosures sent before ``cutoff_ms``, adding them to the
+        per-recipient day counts (bridge.storage.ledger_aggregate); returns how many went."""
+        return await prune_into_aggregates(self._session, cutoff_ms, limit, rc_origin)

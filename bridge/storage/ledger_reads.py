@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bridge.storage.ledger_aggregate import AggregateRow, aggregate_rows, first_day
 from bridge.storage.ledger_rows import (
     Disclosure,
     LedgerReach,
@@ -348,6 +349,19 @@ class LedgerReads:
             rows = await self._session.execute(_window(q, since, until).group_by(*groups))
             out.extend(FlowRow(*r) for r in rows)
         return out
+
+    async def aggregates(
+        self,
+        server: ServerRecord | None = None,
+        since_day: int | None = None,
+        until_day: int | None = None,
+    ) -> list[AggregateRow]:
+        """The day counts pruning left (bridge.storage.ledger_aggregate)."""
+        ref = None if server is None else server.id
+        return await aggregate_rows(self._session, ref, since_day, until_day)
+
+    async def first_aggregate_day(self) -> int | None:
+        return await first_day(self._session)
 
 
 def _window(q: Any, since: int | None, until: int | None) -> Any:

@@ -173,3 +173,22 @@ class Disclosure(Base):
             "subject_ref",
         ),
     )
+
+
+class LedgerAggregate(Base):
+    """What pruning leaves of old disclosures: how many items went to a recipient on a UTC
+    day, per category mask (docs/ledger.md, "Retention").
+
+    It names no subject, event, message or content hash, and no room either: a small room
+    (a direct chat) would make a per-room day count a record about the few people in it.
+    The mask is the disclosures' own, so an item counts once in ``items`` and once under
+    each of its categories, as in the live ledger's summaries.
+    """
+
+    __tablename__ = "ledger_aggregate"
+
+    server_ref: Mapped[int] = mapped_column(ForeignKey("ledger_server.id"), primary_key=True)
+    # Days since 1970-01-01 UTC (the flows' day: sent_ms // 86 400 000).
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    categories: Mapped[int] = mapped_column(Integer, primary_key=True)
+    items: Mapped[int] = mapped_column(BigInteger)

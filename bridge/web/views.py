@@ -197,8 +197,11 @@ class DashboardData:
             page = await self._ledger.disclosed_to(name, after=after, limit=limit)
         except ValueError as e:
             raise NotFoundError(str(e)) from None
+        kept = await self._ledger.server_aggregate(name)
         return {
             **recipient_json(summary),
+            # Pruned items, as day counts that name no one (docs/ledger.md, "Retention").
+            "aggregated": None if kept is None else kept.as_json(),
             "disclosures": [
                 {
                     "id": i.disclosure_id,

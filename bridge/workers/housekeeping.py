@@ -7,7 +7,8 @@ Three jobs run shortly after start and then every ``storage.prune_interval_minut
   they were processed), then SQLite's write-ahead log is emptied, since it still holds
   the page images written while those bodies were in flight;
 - ``request_log``: erasure requests finished more than 24 months ago;
-- ``ledger``: disclosure records older than ``privacy.ledger_retention_days``.
+- ``ledger``: disclosure records older than ``privacy.ledger_retention_days``; how many
+  items went to each recipient per UTC day and category is kept, naming no one.
 
 Each job's last completed run is the ``bridge_prune_last_run_timestamp_seconds`` gauge.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from bridge.config import Config
 from bridge.metrics import PRUNE_LAST_RUN, PRUNED_ROWS
 from bridge.privacy.erasure import ErasureEngine
-from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.ledger import PRUNE_BATCH, DisclosureLedger
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 
@@ -95,8 +96,15 @@ def prune_jobs(
         return await erasure.prune_log(now)
 
     async def disclosures(now: int) -> int:
-        async with db.unit_of_work() as uow:
-            return await ledger.prune_older_than(uow, now - ledger_retention_ms)
+        # Batch by batch, each batch with its day counts in one transaction, so live
+        # traffic gets the database between batches and a crash loses or doubles nothing.
+        total = 0
+        while True:
+            async with db.unit_of_work() as uow:
+                removed = await ledger.prune_older_than(uow, now - ledger_retention_ms)
+            total += removed
+            if removed < PRUNE_BATCH:
+                return total
 
     return [
         PruneJob("processed_queues", processed_queues),

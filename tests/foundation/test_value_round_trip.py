@@ -39,7 +39,14 @@ from bridge.storage.erasure_rows import (
     ErasureStepRow,
 )
 from bridge.storage.incidents import IncidentRecord
-from bridge.storage.ledger_rows import LedgerPresence, LedgerRoom, LedgerServer, LedgerSubject
+from bridge.storage.ledger_reads import LedgerReads
+from bridge.storage.ledger_rows import (
+    LedgerAggregate,
+    LedgerPresence,
+    LedgerRoom,
+    LedgerServer,
+    LedgerSubject,
+)
 from bridge.storage.models import Base, OutboxAction
 from bridge.storage.partners import PartnerRecord
 from bridge.storage.personas import Persona
@@ -265,7 +272,12 @@ async def ledger_values(uow: UnitOfWork) -> list[type]:
     await insert(uow, LedgerPresence, presence)
     (got_presence,) = await uow.ledger.presence(room.id, server.id)
     assert_same(got_presence, presence)
-    return [type(got_subject), type(got_presence)]
+    counts = filled(LedgerAggregate, server_ref=server.id)
+    await insert(uow, LedgerAggregate, counts)
+    reads = LedgerReads(uow.bridging._s)  # noqa: SLF001 - the uow's own session
+    (got_counts,) = await reads.aggregates()
+    assert_same(got_counts, counts, {"server": server.name, "kind": server.kind})
+    return [type(got_subject), type(got_presence), type(got_counts)]
 
 
 async def audit_record(uow: UnitOfWork) -> type:
@@ -466,4 +478,5 @@ def _expected_covered() -> list[str]:
         "IncidentStep",
         "RoomPolicyRecord",
         "SoftwareRecord",
+        "AggregateRow",
     ]

@@ -3,7 +3,9 @@ figures match the database, decisions go through the erasure engine, metrics."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -14,11 +16,14 @@ from openapi_spec_validator import validate as validate_spec
 from bridge.metrics import REGISTRY
 from bridge.privacy import audit
 from bridge.privacy.audit import AuditLog
+from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.queries import LedgerQueries
 from bridge.web.dashboard import build_dashboard
 from bridge.web.deps import DEPS
+from tests.privacy.helpers import ALICE, BOB, SETTINGS, member, message
 from tests.web.conftest import Site
-from tests.web.seed import ADMIN_TOKEN, METRICS_TOKEN
+from tests.web.seed import ADMIN_TOKEN, DAY, METRICS_TOKEN
+from tests.web.test_auth import login
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -172,3 +177,28 @@ async def test_metrics_report_requests_recipients_and_flows(site: Site) -> None:
 async def test_cookie_secure_follows_the_config(site: Site, secure: bool) -> None:
     config = replace(site.config, web=replace(site.config.web, cookie_secure=secure))
     assert build_dashboard(config, site.db, None)[DEPS].cookie_secure is secure
+
+
+async def test_a_servers_pruned_items_show_as_day_counts(site: Site) -> None:
+    """Items pruned after the ledger's retention are still counted on the server's page
+    and in its API answer, per category and naming no one."""
+    spec = await spec_of(site)
+    ledger = DisclosureLedger(SETTINGS)
+    old = int(time.time() * 1000) - 800 * DAY
+    await member(site.db, ledger, BOB.user_id, "join", old - 1)
+    await message(site.db, ledger, ALICE, old)
+    async with site.db.unit_of_work() as uow:
+        assert await ledger.prune_older_than(uow, old + 1) == 1
+    body = await call(site, spec, "GET", "/admin/api/servers/hs2.test")
+    day = dt.datetime.fromtimestamp(old / 1000, dt.UTC).date()
+    assert body["aggregated"] == {
+        "before": (day + dt.timedelta(days=1)).isoformat(),
+        "first_day": day.isoformat(),
+        "last_day": day.isoformat(),
+        "items": 1,
+        "categories": {"message_text": 1},
+    }
+    await login(site.client)
+    page = await (await site.client.get("/admin/servers/hs2.test")).text()
+    assert "aggregated, subjects no longer recorded" in page
+    assert '<span id="aggregated-items">1</span>' in page
