@@ -253,7 +253,7 @@ async def test_rocketchat_people_appear_as_personas_per_set_of_minimise_partners
         await register.remove(hs3, "cli:test")
 
 
-async def test_erasing_a_person_redacts_what_their_persona_sent_and_scrubs_it(
+async def test_a_personas_reactions_deletions_and_erasure_come_from_the_persona(
     bridge_stack: BridgeStack,
     portal: Callable[..., Awaitable[Portal]],
     make_user: Callable[..., Awaitable[MatrixUser]],
@@ -268,7 +268,8 @@ async def test_erasing_a_person_redacts_what_their_persona_sent_and_scrubs_it(
     view = MatrixView(hs2_user)
     try:
         room = await portal([erin], [hs2_user])
-        await wait_for(lambda: _minimised_by(stack, room.matrix_room_id, {hs2}), 30)
+        rid = room.matrix_room_id
+        await wait_for(lambda: _minimised_by(stack, rid, {hs2}), 30)
         events = [await _said(erin, room, view, f"erin secret {i}") for i in range(2)]
         persona = events[0]["sender"]
         assert stack.app.ids.is_persona(persona)
@@ -276,14 +277,36 @@ async def test_erasing_a_person_redacts_what_their_persona_sent_and_scrubs_it(
         async with stack.app.db.unit_of_work() as uow:
             assert [p.matrix_user_id for p in await uow.personas.of_person(erin_id)] == [persona]
 
+        # A reaction on Rocket.Chat arrives from the persona; a deletion there is
+        # redacted by the persona, which sent the message.
+        history = await erin.room_history("channels", RCRoomID(room.rc_room_id), count=50)
+        first = next(m for m in history if m.text == "erin secret 0")
+        await erin.react(first.id, ":thumbsup:")
+
+        async def reacted() -> dict[str, Any] | None:
+            for e in await view.timeline(rid):
+                if e["type"] == "m.reaction":
+                    return e
+            return None
+
+        reaction = await wait_for(reacted, 30)
+        assert reaction["sender"] == persona
+        taken_back = await erin.post_message(RCRoomID(room.rc_room_id), "erin takes it back")
+        said = await wait_for(lambda: _find(view, rid, "erin takes it back"), 30)
+        await erin.delete_message(RCRoomID(room.rc_room_id), taken_back.id)
+        assert await wait_for(lambda: redacted_on(view, rid, [said["event_id"]]), 30)
+        gone = await view.event(rid, said["event_id"])
+        assert gone["unsigned"]["redacted_because"]["sender"] == persona
+
         status = await erase(stack, erin_id)
 
         assert status.state.value == "done", status
-        assert await redacted_on(view, room.matrix_room_id, [e["event_id"] for e in events])
+        assert await redacted_on(view, rid, [e["event_id"] for e in events])
+        assert await redacted_on(view, rid, [reaction["event_id"]])
         for e in events:  # by the persona that sent them, as the ghost would its own
-            redacted = await view.event(room.matrix_room_id, e["event_id"])
+            redacted = await view.event(rid, e["event_id"])
             assert redacted["unsigned"]["redacted_because"]["sender"] == persona
-        member = await _member(view, room.matrix_room_id, persona)
+        member = await _member(view, rid, persona)
         assert member is not None and member["membership"] == "leave"
         # Forgotten: no row links the persona to the person any more.
         async with stack.app.db.unit_of_work() as uow:
@@ -292,3 +315,10 @@ async def test_erasing_a_person_redacts_what_their_persona_sent_and_scrubs_it(
     finally:
         await view.close()
         await register.remove(hs2, "cli:test")
+
+
+async def _find(view: MatrixView, room: RoomID, body: str) -> dict[str, Any] | None:
+    for e in await view.messages(room):
+        if e["content"].get("body") == body:
+            return e
+    return None
