@@ -66,7 +66,7 @@ from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
 from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.outbox import Action, NewAction
+from bridge.storage.outbox import Action
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
@@ -349,12 +349,7 @@ class BridgeApp:
                 "and will invite you."
             )
         await uow.enqueue(
-            NewAction(
-                key=keys.link_reply_key(p["command_event"]),
-                kind=kinds.MATRIX_NOTICE,
-                queue=keys.reply_queue("matrix", p["reply_room"]),
-                payload={"room_id": p["reply_room"], "text": text},
-            )
+            kinds.notice("matrix", keys.link_reply_key(p["command_event"]), p["reply_room"], text)
         )
 
     async def _rocketchat_back(self) -> None:

@@ -7,7 +7,6 @@ from typing import Literal
 
 from bridge.pipeline import keys, kinds
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 Side = Literal["matrix", "rocketchat"]
 
@@ -29,12 +28,6 @@ class CommandContext:
 
     async def reply(self, uow: UnitOfWork, text: str, *, n: int = 0) -> None:
         """Answer in the room the command came from, through the outbox (retried, once)."""
-        kind = kinds.MATRIX_NOTICE if self.side == "matrix" else kinds.RC_NOTICE
         await uow.enqueue(
-            NewAction(
-                key=keys.reply_key(self.event_id, n),
-                kind=kind,
-                queue=keys.reply_queue(self.side, self.room_id),
-                payload={"room_id": self.room_id, "text": text},
-            )
+            kinds.notice(self.side, keys.reply_key(self.event_id, n), self.room_id, text)
         )

@@ -62,11 +62,8 @@ class RelayGate:
         if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
             if portal.matrix_room_id is not None:
                 await uow.enqueue(
-                    NewAction(
-                        key=keys.optout_rc_key(message_id),
-                        kind=kinds.MATRIX_NOTICE,
-                        queue=keys.reply_queue("matrix", portal.matrix_room_id),
-                        payload={"room_id": portal.matrix_room_id, "text": NOT_BRIDGED},
+                    kinds.notice(
+                        "matrix", keys.optout_rc_key(message_id), portal.matrix_room_id, NOT_BRIDGED
                     )
                 )
             return False
@@ -82,11 +79,8 @@ class RelayGate:
         person = f"matrix:{sender}"
         if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
             await uow.enqueue(
-                NewAction(
-                    key=keys.optout_matrix_key(event_id),
-                    kind=kinds.RC_NOTICE,
-                    queue=keys.reply_queue("rocketchat", portal.rc_room_id),
-                    payload={"room_id": portal.rc_room_id, "text": NOT_BRIDGED},
+                kinds.notice(
+                    "rocketchat", keys.optout_matrix_key(event_id), portal.rc_room_id, NOT_BRIDGED
                 )
             )
             return False

@@ -18,7 +18,6 @@ from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.erasure_model import ErasureStatus, RequestNotFoundError, RequestState
 from bridge.privacy.erasure_status import render_report
 from bridge.storage.database import Database
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +89,12 @@ class ProgressReporter:
             async with self._db.unit_of_work() as uow:
                 if not await uow.commands.advance_watch(watch.request_id, watch.last_state, state):
                     continue
-                kind = kinds.MATRIX_NOTICE if watch.side == "matrix" else kinds.RC_NOTICE
                 await uow.enqueue(
-                    NewAction(
-                        key=keys.privacy_progress_key(watch.request_id, state),
-                        kind=kind,
-                        queue=keys.reply_queue(watch.side, watch.room_id),
-                        payload={
-                            "room_id": watch.room_id,
-                            "text": progress_text(status, watch.last_state),
-                        },
+                    kinds.notice(
+                        watch.side,
+                        keys.privacy_progress_key(watch.request_id, state),
+                        watch.room_id,
+                        progress_text(status, watch.last_state),
                     )
                 )
                 if status.state.finished:

@@ -40,6 +40,7 @@ from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.matrix.personas import PersonaIntents
 from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -96,7 +97,7 @@ class MatrixExecutors:
             kinds.MATRIX_PROFILE: self._guard(self.profile),
             kinds.MATRIX_MEMBERSHIP: self._guard(self.membership),
             kinds.MATRIX_SEED: self._guard(self.seed_ledger),
-            kinds.MATRIX_NOTICE: self._guard(self.notice),
+            kinds.MATRIX_NOTICE: self._guard(executor(kinds.MatrixNotice, self.notice)),
         }
 
     @staticmethod
@@ -328,16 +329,15 @@ class MatrixExecutors:
         )
         return {"redaction_id": event_id}
 
-    async def notice(self, action: Action) -> Result:
+    async def notice(self, run: Run[kinds.MatrixNotice]) -> kinds.NoticeSent:
         """The bot answers in a room (command replies, refusals, reports)."""
-        room_id = RoomID(action.payload["room_id"])
         event_id = await self._api.bot_intent().send_message_event(
-            room_id,
+            RoomID(run.payload.room_id),
             EventType.ROOM_MESSAGE,
-            {"msgtype": "m.notice", "body": action.payload["text"]},
-            txn_id=self._ids.matrix_txn_id(action.key),
+            {"msgtype": "m.notice", "body": run.payload.text},
+            txn_id=self._ids.matrix_txn_id(run.key),
         )
-        return {"event_id": event_id}
+        return kinds.NoticeSent(event_id)
 
     async def seed_ledger(self, action: Action) -> Result:
         """Members (left ones too: they hold copies) and visibility of a linked room."""

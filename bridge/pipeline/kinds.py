@@ -10,6 +10,9 @@ receiving Synapse never has more than one of our events per room in flight
 
 from __future__ import annotations
 
+import attrs
+
+from bridge.pipeline.actions import action, new_action
 from bridge.pipeline.keys import reply_queue
 from bridge.storage.outbox import NewAction
 
@@ -39,11 +42,41 @@ RC_KICK = "rc.kick"
 RC_RESOLVE_USER = "rc.resolve_user"
 
 
+@attrs.frozen
+class Notice:
+    """The bridge saying something in a room: a command's reply, a refusal, a report."""
+
+    room_id: str  # a Matrix room id, or a Rocket.Chat room id
+    text: str
+
+
+@action(MATRIX_NOTICE)
+@attrs.frozen
+class MatrixNotice(Notice):
+    pass
+
+
+@action(RC_NOTICE)
+@attrs.frozen
+class RCNotice(Notice):
+    pass
+
+
+@attrs.frozen
+class NoticeSent:
+    """A Matrix notice's event."""
+
+    event_id: str
+
+
+@attrs.frozen
+class RCNoticeSent:
+    """A Rocket.Chat notice's message."""
+
+    rc_message_id: str
+
+
 def notice(side: str, key: str, room_id: str, text: str) -> NewAction:
     """The bridge saying something in a room of ``side`` ("matrix" or "rocketchat")."""
-    return NewAction(
-        key=key,
-        kind=MATRIX_NOTICE if side == "matrix" else RC_NOTICE,
-        queue=reply_queue(side, room_id),
-        payload={"room_id": room_id, "text": text},
-    )
+    value = MatrixNotice(room_id, text) if side == "matrix" else RCNotice(room_id, text)
+    return new_action(value, key=key, queue=reply_queue(side, room_id))

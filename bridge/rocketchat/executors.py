@@ -15,6 +15,7 @@ from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -89,7 +90,7 @@ class RocketChatExecutors:
             kinds.RC_JOIN: self._guard(self.join_room),
             kinds.RC_KICK: self._guard(self.kick),
             kinds.RC_RESOLVE_USER: self._guard(self.resolve_user),
-            kinds.RC_NOTICE: self._guard(self.notice),
+            kinds.RC_NOTICE: self._guard(executor(kinds.RCNotice, self.notice)),
             kinds.RC_SEND: self._guard(self.send),
             kinds.RC_UPDATE: self._guard(self.update),
             kinds.RC_DELETE: self._guard(self.delete),
@@ -277,15 +278,14 @@ class RocketChatExecutors:
         )
         return None
 
-    async def notice(self, action: Action) -> Result:
+    async def notice(self, run: Run[kinds.RCNotice]) -> kinds.RCNoticeSent:
         """The bridge's account answers in a Rocket.Chat room (command replies, reports)."""
-        p = action.payload
         result = await self._admin.send_message(
-            RCRoomID(p["room_id"]),
-            p["text"],
-            message_id=RCMessageID(self._ids.rc_message_id(action.key)),
+            RCRoomID(run.payload.room_id),
+            run.payload.text,
+            message_id=RCMessageID(self._ids.rc_message_id(run.key)),
         )
-        return {"rc_message_id": result.message.id}
+        return kinds.RCNoticeSent(result.message.id)
 
     async def resolve_user(self, action: Action) -> Result:
         user = await self._admin.users_info(username=action.payload["username"])

@@ -1,0 +1,58 @@
+"""The relay's typed actions store exactly what the dictionaries before them stored.
+
+Each case is a payload as the code before the typed classes wrote it (a literal, copied
+from that code): it must structure into its kind's class, so rows queued before an
+upgrade still run, and queueing that value again must write the same dictionary, so a
+row queued now reads the same to any code that still looks at the stored JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bridge.pipeline import kinds
+from bridge.pipeline.actions import KINDS, new_action, typed
+from bridge.pipeline.keys import reply_queue
+from bridge.storage.outbox import Action
+
+# (kind, payload as the dictionary code wrote it, the typed value it stands for)
+CASES: list[tuple[str, dict[str, Any], object]] = [
+    (
+        kinds.MATRIX_NOTICE,
+        {"room_id": "!r:hs", "text": "Linked general to this room."},
+        kinds.MatrixNotice("!r:hs", "Linked general to this room."),
+    ),
+    (
+        kinds.RC_NOTICE,
+        {"room_id": "GENERAL", "text": "Not bridged."},
+        kinds.RCNotice("GENERAL", "Not bridged."),
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "old", "value"), CASES, ids=[c[0] for c in CASES])
+def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
+    kind: str, old: dict[str, Any], value: object
+) -> None:
+    run = typed(Action(1, "k", kind, "q", old, 0), KINDS[kind])
+    assert run.payload == value
+    queued = new_action(value, key="k", queue="q")
+    assert (queued.kind, queued.payload) == (kind, old)
+
+
+def test_the_notice_helper_writes_what_the_hand_written_notices_did() -> None:
+    matrix = kinds.notice("matrix", "reply:$cmd:0", "!dm:hs", "hello")
+    assert (matrix.key, matrix.kind, matrix.queue, matrix.payload) == (
+        "reply:$cmd:0",
+        "matrix.notice",
+        reply_queue("matrix", "!dm:hs"),
+        {"room_id": "!dm:hs", "text": "hello"},
+    )
+    rc = kinds.notice("rocketchat", "optout-mx:$e", "GENERAL", "no")
+    assert (rc.kind, rc.queue, rc.payload) == (
+        "rc.notice",
+        reply_queue("rocketchat", "GENERAL"),
+        {"room_id": "GENERAL", "text": "no"},
+    )
