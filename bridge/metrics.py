@@ -30,6 +30,13 @@ INBOX_EVENTS = Gauge(
     ["status"],
     registry=REGISTRY,
 )
+LEADER = Gauge(
+    "bridge_leader",
+    "1 while this process leads the job (holds its leader lock; docs/architecture.md), "
+    "e.g. job=rocketchat_intake for the Rocket.Chat realtime listener",
+    ["job"],
+    registry=REGISTRY,
+)
 OUTBOX_PENDING = Gauge(
     "bridge_outbox_pending_actions", "Outbox actions not yet done", registry=REGISTRY
 )
@@ -41,6 +48,12 @@ OUTBOX_FAILED = Gauge(
 OUTBOX_DEAD = Gauge(
     "bridge_outbox_dead_letters",
     "Dead letters by action kind: given up, waiting for an operator's retry or drop",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOX_DONE = Counter(
+    "bridge_outbox_actions_done_total",
+    "Outbox actions this process ran and recorded done, by action kind",
     ["kind"],
     registry=REGISTRY,
 )

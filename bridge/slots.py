@@ -1,12 +1,10 @@
 """How long a client may sleep while it holds an outbox slot.
 
-An outbox worker runs one action per queue at a time, and on PostgreSQL it holds a claim
-on the action for a lease (five minutes). A client that sleeps inside the action, e.g.
-waiting out a Rocket.Chat rate limit of several minutes, holds the room's queue, can
-outlive the lease (another worker then runs the same action), and hides the wait from the
-retry budget. Inside a slot, clients sleep at most ``slot_wait_limit()`` seconds in
-total, then raise, and the outbox schedules the retry durably (with the server's
-``retry_after`` when it gave one).
+An outbox worker runs one action per queue at a time. A client that sleeps inside the
+action, e.g. waiting out a Rocket.Chat rate limit of several minutes, holds the room's
+queue for as long, and hides the wait from the retry budget. Inside a slot, clients
+sleep at most ``slot_wait_limit()`` seconds in total, then raise, and the outbox
+schedules the retry durably (with the server's ``retry_after`` when it gave one).
 
 A context variable, so the bound follows the action's task into every client it calls,
 without threading a parameter through each API; outside a slot (the realtime listener,

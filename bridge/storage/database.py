@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -18,7 +18,7 @@ from bridge.storage.dead_letters import DeadLetterStore
 from bridge.storage.engine import create_engine, session_factory
 from bridge.storage.erasure import ErasureStore
 from bridge.storage.forget import ForgetStore
-from bridge.storage.inbox import Inbox
+from bridge.storage.inbox import Inbox, StoredEvent
 from bridge.storage.incidents import IncidentStore
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
@@ -61,13 +61,18 @@ class UnitOfWork:
         self.enqueued = self.enqueued or added
         return added
 
+    async def claim_inbox_event(self, passed: Collection[int] = ()) -> StoredEvent | None:
+        """The next inbox event to handle in this transaction (storage.inbox.claim_next)."""
+        return await inbox_repo.Inbox.claim_next(self._session, passed)
+
     async def finish_inbox_event(
         self, event_id: int, status: str, error: str | None = None
     ) -> None:
         await inbox_repo.Inbox.finish(self._session, event_id, status, error)
 
-    async def outbox_done(self, action_id: int) -> None:
-        await outbox_repo.mark_done(self._session, action_id)
+    async def outbox_done(self, action_id: int) -> bool:
+        """False when the action was no longer pending (storage.outbox.mark_done)."""
+        return await outbox_repo.mark_done(self._session, action_id)
 
     async def outbox_dead(
         self, action_id: int, error: str, cause: str, *, uses_attempt: bool, now: int

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bridge.storage.common import insert_ignoring_conflicts, now_ms
 from bridge.storage.models import AppServiceTransaction, InboxEvent
@@ -47,20 +49,26 @@ class Inbox:
 
         A replay (same id and body) stores nothing. Events already stored through another
         transaction are collapsed by their event id.
+
+        The id+hash row is inserted first, ignoring a conflict: when two processes store
+        the same transaction at once (the homeserver retried it through a load balancer),
+        PostgreSQL makes the second insert wait for the first transaction and then finds
+        the row, so the second is a replay, answered 200 once the first has committed.
         """
         received = now_ms()
         async with self._sessions.begin() as session:
-            seen = await session.get(AppServiceTransaction, (txn_id, body_hash))
-            if seen is not None:
-                return TransactionReceipt(new=False, stored_events=0)
-            session.add(
-                AppServiceTransaction(
+            claimed = await session.scalar(
+                insert_ignoring_conflicts(session, AppServiceTransaction.__table__)
+                .values(
                     txn_id=txn_id,
                     body_hash=body_hash,
                     event_count=len(events),
                     received_ms=received,
                 )
+                .returning(AppServiceTransaction.txn_id)
             )
+            if claimed is None:
+                return TransactionReceipt(new=False, stored_events=0)
             stored = await self._insert(session, "matrix", events, received)
         return TransactionReceipt(new=True, stored_events=stored)
 
@@ -104,6 +112,44 @@ class Inbox:
                 StoredEvent(r.id, r.source, r.event_id, json.loads(r.payload), r.attempts)
                 for r in rows
             ]
+
+    @staticmethod
+    async def claim_next(session: AsyncSession, passed: Collection[int] = ()) -> StoredEvent | None:
+        """Take the oldest pending event that is its room's head, in the caller's
+        transaction (the one that handles it), leaving out ``passed``.
+
+        Only a room's head is taken, so a room's events are handled in order even by
+        several processes: while one handles the head, the next event of its room is
+        no one's to take. On PostgreSQL the row is locked until the transaction ends and
+        others skip it (``FOR UPDATE SKIP LOCKED``); a process that dies mid-event rolls
+        back and frees it for the next. Events without a room have no order to keep.
+        """
+        earlier = aliased(InboxEvent)
+        has_earlier = (
+            select(earlier.id)
+            .where(
+                earlier.room_id == InboxEvent.room_id,
+                earlier.status == PENDING,
+                earlier.id < InboxEvent.id,
+            )
+            .exists()
+        )
+        stmt = (
+            select(InboxEvent)
+            .where(
+                InboxEvent.status == PENDING,
+                ~has_earlier,
+                *([InboxEvent.id.not_in(list(passed))] if passed else []),
+            )
+            .order_by(InboxEvent.id)
+            .limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = await session.scalar(stmt)
+        if row is None:
+            return None
+        return StoredEvent(row.id, row.source, row.event_id, json.loads(row.payload), row.attempts)
 
     @staticmethod
     async def finish(session: AsyncSession, event_id: int, status: str, error: str | None) -> None:

@@ -68,6 +68,15 @@ class InboxEvent(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # Whether an earlier event of the same room is still pending: an inbox worker
+        # takes only each room's head, so several processes keep a room's order.
+        Index(
+            "ix_inbox_event_pending_room",
+            "room_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
 
@@ -95,6 +104,10 @@ class OutboxAction(Base):
     first_failed_ms: Mapped[int | None] = mapped_column(BigInteger)
     dead_ms: Mapped[int | None] = mapped_column(BigInteger)
     dead_cause: Mapped[str | None] = mapped_column(String(16))
+    # PostgreSQL: a worker runs this action until then (its claim, renewed while it
+    # runs); null when no one claims it. Apart from next_attempt_ms, the backoff, so
+    # bringing retries forward never frees an action another process is running.
+    claimed_until_ms: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_outbox_queue_status_id", "queue", "status", "id"),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -16,6 +16,10 @@ from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 from bridge.storage.models import OutboxAction
 
 KEY_CHARS = 255
+# PostgreSQL: a claimed action is another worker's for this long, and its own worker
+# renews the claim every quarter of it while the action runs. Short, so that the actions
+# a killed process was running are taken up again within half a minute.
+CLAIM_LEASE_MS = 30_000
 PENDING = "pending"
 DONE = "done"
 # What a done action's payload becomes: its key stays (and makes a second enqueue of the
@@ -107,33 +111,47 @@ async def mark_dead(
             dead_ms=now,
             dead_cause=cause,
             first_failed_ms=func.coalesce(OutboxAction.first_failed_ms, now),
+            claimed_until_ms=None,
         )
     )
     return rowcount(result) > 0
 
 
-async def mark_done(session: AsyncSession, action_id: int) -> None:
+async def mark_done(session: AsyncSession, action_id: int) -> bool:
     """Mark done in the caller's transaction, so records of the effect commit with it.
+
+    False when the action was not pending any more: another worker (that took it up
+    after this one's claim ran out) recorded it first, and its records must not be
+    written twice.
 
     The payload is blanked in the same statement, and the executor's result is not kept:
     the on-done hooks already read it in this transaction (and stored what they need in
     typed columns, e.g. the message map), and a result may hold a session token.
     """
-    await session.execute(
+    result = await session.execute(
         update(OutboxAction)
-        .where(OutboxAction.id == action_id)
-        .values(status=DONE, done_ms=now_ms(), last_error=None, payload=SCRUBBED, result=None)
+        .where(OutboxAction.id == action_id, OutboxAction.status == PENDING)
+        .values(
+            status=DONE,
+            done_ms=now_ms(),
+            last_error=None,
+            payload=SCRUBBED,
+            result=None,
+            claimed_until_ms=None,
+        )
     )
+    return rowcount(result) > 0
 
 
 class Outbox:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, claim_lease_ms: int = 300_000
+        self, sessions: async_sessionmaker[AsyncSession], *, claim_lease_ms: int = CLAIM_LEASE_MS
     ) -> None:
         self._sessions = sessions
-        # PostgreSQL: how long a claimed action stays invisible to other workers. A worker
-        # that dies mid-action leaves it to be run again by another after this lease.
-        self._lease = claim_lease_ms
+        # PostgreSQL: how long a claimed action stays invisible to other workers unless
+        # its worker renews the claim (it does, while the action runs). A worker that
+        # dies mid-action leaves it to another once the lease is up.
+        self.lease_ms = claim_lease_ms
 
     async def add(self, action: NewAction) -> bool:
         async with self._sessions.begin() as session:
@@ -147,8 +165,8 @@ class Outbox:
 
         Only a queue's head is eligible, so a room's actions never overtake each other,
         even when an earlier one is waiting out a backoff. On PostgreSQL the returned
-        actions are claimed (``FOR UPDATE SKIP LOCKED`` plus a lease); SQLite runs one
-        worker, which needs no claim.
+        actions are claimed (``FOR UPDATE SKIP LOCKED`` plus a lease, which the worker
+        renews while the action runs); SQLite runs one worker, which needs no claim.
         """
         now = now_ms() if now is None else now
         earlier = aliased(OutboxAction)
@@ -168,6 +186,7 @@ class Outbox:
             .where(
                 OutboxAction.status == PENDING,
                 OutboxAction.next_attempt_ms <= now,
+                or_(OutboxAction.claimed_until_ms.is_(None), OutboxAction.claimed_until_ms <= now),
                 ~has_earlier,
                 *([OutboxAction.queue.not_in(list(busy))] if busy else []),
             )
@@ -178,9 +197,9 @@ class Outbox:
             claim = session.get_bind().dialect.name == "postgresql"
             if claim:
                 # Several workers (docs/architecture.md): each locks what it takes, skips what
-                # another holds, and pushes it out of everyone's "due" for the lease, so
-                # no two run the same action. The head-of-queue rule still holds: a
-                # claimed head stays pending, so its queue's next action waits.
+                # another holds, and claims it for the lease, so no two run the same
+                # action. The head-of-queue rule still holds: a claimed head stays
+                # pending, so its queue's next action waits.
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list(await session.scalars(stmt))
             actions = [
@@ -200,9 +219,29 @@ class Outbox:
                 await session.execute(
                     update(OutboxAction)
                     .where(OutboxAction.id.in_([a.id for a in actions]))
-                    .values(next_attempt_ms=now + self._lease)
+                    .values(claimed_until_ms=now + self.lease_ms)
                 )
             return actions
+
+    async def renew_claims(self, action_ids: Sequence[int], now: int | None = None) -> int:
+        """Extend the claims of actions this worker is still running (PostgreSQL).
+
+        Only a claim still held is renewed: a finished action's outcome cleared it.
+        """
+        if not action_ids:
+            return 0
+        now = now_ms() if now is None else now
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OutboxAction)
+                .where(
+                    OutboxAction.id.in_(list(action_ids)),
+                    OutboxAction.status == PENDING,
+                    OutboxAction.claimed_until_ms.is_not(None),
+                )
+                .values(claimed_until_ms=now + self.lease_ms)
+            )
+            return rowcount(result)
 
     async def retry_later(
         self,
@@ -223,13 +262,15 @@ class Outbox:
             last_error=error[:2000],
             next_attempt_ms=next_attempt_ms,
             first_failed_ms=func.coalesce(OutboxAction.first_failed_ms, now),
+            claimed_until_ms=None,
         )
 
     async def retry_now(self, queue_prefix: str) -> int:
         """Bring forward the retries of queues starting with ``queue_prefix``.
 
         For when a side is known to be back (e.g. Rocket.Chat reconnected): waiting out a
-        backoff that was sized for an outage only delays delivery.
+        backoff that was sized for an outage only delays delivery. A claim is left alone:
+        the action is running in some worker.
         """
         now = now_ms()
         async with self._sessions.begin() as session:

@@ -1,4 +1,8 @@
-"""Drains the inbox in arrival order, one event per database transaction."""
+"""Drains the inbox in arrival order, one event per database transaction.
+
+Each room's events are handled in order; rooms go in parallel when several processes
+share a PostgreSQL database (storage.inbox.claim_next).
+"""
 
 from __future__ import annotations
 
@@ -50,19 +54,32 @@ class InboxWorker:
                     pass
 
     async def drain_once(self) -> int:
-        events = await self._db.inbox.pending(self._batch_size)
-        failures = 0
-        for event in events:
-            if not await self._process(event):
-                failures += 1
-        if failures:
+        """Handle events until none is free to take, or a batch's worth; returns how many
+        were taken. An event that fails is left for the next round (and, being its room's
+        head, holds its room back until it succeeds or is given up)."""
+        failed: list[int] = []
+        taken = 0
+        while taken < self._batch_size and await self._process_next(failed) is not None:
+            taken += 1
+        if failed:
             # A failing handler (say, the database briefly locked) must not spin the CPU.
-            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-        return len(events)
+            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(len(failed), 6)))
+        return taken
 
-    async def _process(self, event: StoredEvent) -> bool:
+    async def _process_next(self, failed: list[int]) -> bool | None:
+        """Claim and handle the next event in one transaction: True when handled, False
+        when it failed (its id goes to ``failed``), None when there was none to take.
+
+        The claim is part of the handler's transaction: a process killed mid-event
+        leaves nothing half done, and on PostgreSQL its lock goes with its connection,
+        so another process takes the event up (storage.inbox.claim_next).
+        """
+        event: StoredEvent | None = None
         try:
             async with self._db.unit_of_work() as uow:
+                event = await uow.claim_inbox_event(failed)
+                if event is None:
+                    return None
                 try:
                     await self._handler(uow, event)
                 except SkipEvent as skip:
@@ -71,6 +88,9 @@ class InboxWorker:
                     await uow.finish_inbox_event(event.id, DONE)
                     crash_point("inbox.before_commit")
         except Exception as e:  # the worker is a boundary: record, retry, never die
+            if event is None:
+                raise  # no event was taken (the database is away?): the round fails
+            failed.append(event.id)
             give_up = event.attempts + 1 >= self._max_attempts
             log.exception(
                 "Processing inbox event %s (%s) failed, attempt %d%s",

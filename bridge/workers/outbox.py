@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bridge.faults import crash_point
-from bridge.metrics import OUTBOX_DIED
+from bridge.metrics import OUTBOX_DIED, OUTBOX_DONE
 from bridge.pipeline.contracts import Executor, OnDead, OnDone, PermanentFailure, RetryLater
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
@@ -29,13 +30,12 @@ from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
-# Seconds a client may sleep in total inside one action (bridge/slots.py): well inside
-# the PostgreSQL claim lease, short enough not to hold a room's queue.
+# Seconds a client may sleep in total inside one action (bridge/slots.py): short enough
+# not to hold a room's queue.
 SLOT_WAIT_S = 5.0
 # The longest one action may run before it counts as a failed attempt and is cancelled.
 # Every client call has its own timeout, but an action makes several; this bounds the
-# whole, below the PostgreSQL claim lease (five minutes), after which another worker
-# would run the same action.
+# whole (and so how long a PostgreSQL claim is renewed for one run).
 ACTION_TIMEOUT_S = 240.0
 
 
@@ -45,6 +45,11 @@ class RetryBudget:
 
     max_attempts: int = 12
     max_age_ms: int = 24 * HOUR_MS
+
+
+class _RecordedElsewhere(Exception):
+    """Another worker, which took the action up after this one's claim ran out, recorded
+    it done first: its records must not be written twice."""
 
 
 class OutboxWorker:
@@ -78,6 +83,8 @@ class OutboxWorker:
         self._idle_poll = idle_poll_seconds
         self._action_timeout = action_timeout_s
         self._wake = asyncio.Event()
+        # Several processes claim actions on PostgreSQL only (docs/architecture.md).
+        self._claims = db.engine.dialect.name == "postgresql"
         db.on_enqueue(self.wake)
 
     def wake(self) -> None:
@@ -150,7 +157,7 @@ class OutboxWorker:
         deadline = asyncio.timeout(self._action_timeout)
         try:
             with outbox_slot(self._slot_wait):
-                async with deadline:
+                async with self._claim_kept(action.id), deadline:
                     result = await executor(action)
         except RetryLater as e:
             await self._failed(action, f"{e}", e.retry_after, uses_attempt=e.uses_attempt)
@@ -173,7 +180,15 @@ class OutboxWorker:
                 hook = self._on_done.get(action.kind)
                 if hook is not None:
                     await hook(uow, action, result)
-                await uow.outbox_done(action.id)
+                if not await uow.outbox_done(action.id):
+                    raise _RecordedElsewhere  # roll the hook's records back
+        except _RecordedElsewhere:
+            log.warning(
+                "Outbox action %s (%s) was recorded done by another worker first",
+                action.id,
+                action.kind,
+            )
+            return
         except Exception as e:  # the effect happened, its record did not commit
             # Run it again at once: the executor is idempotent, and this also releases a
             # PostgreSQL claim, which would otherwise hold the action for its whole lease.
@@ -181,6 +196,39 @@ class OutboxWorker:
             await self._failed(
                 action, f"recording failed: {type(e).__name__}: {e}", 0.0, uses_attempt=True
             )
+            return
+        OUTBOX_DONE.labels(action.kind).inc()
+
+    @asynccontextmanager
+    async def _claim_kept(self, action_id: int) -> AsyncIterator[None]:
+        """On PostgreSQL, renew the action's claim while it runs, so no other process
+        takes it up however long it legitimately takes, while one killed mid-action
+        leaves it to the others within a lease. The renewal has ended before the
+        outcome is written, so it never outlives the claim it renews."""
+        if not self._claims:
+            yield
+            return
+        stop = asyncio.Event()
+        renewer = asyncio.create_task(self._renew(action_id, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await renewer
+
+    async def _renew(self, action_id: int, stop: asyncio.Event) -> None:
+        period = self._db.outbox.lease_ms / 4000
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+            except TimeoutError:
+                pass
+            else:
+                return
+            try:
+                await self._db.outbox.renew_claims([action_id])
+            except Exception:  # a boundary: the next renewal tries again
+                log.warning("Renewing the claim of outbox action %s failed", action_id)
 
     def spent(self, action: Action, now: int, *, uses_attempt: bool) -> str | None:
         """Why one more failure of ``action`` at ``now`` spends its budget, if it does."""

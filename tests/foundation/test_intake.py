@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
 from bridge.app import build_http_app
 from bridge.config import load_config
@@ -16,6 +20,7 @@ from bridge.privacy import audit
 from bridge.privacy.audit import AuditLog
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
+from tests.fixtures.bridge_stack import wait_for
 
 HS_TOKEN = "hs-token-for-tests"
 AUTH = {"Authorization": f"Bearer {HS_TOKEN}"}
@@ -87,6 +92,56 @@ async def test_replayed_transaction_is_stored_once(intake: Intake) -> None:
     assert (await intake.put("7", body))[0] == 200
     assert await intake.stored_event_ids() == ["$event1"]
     assert intake.wakes == 1
+
+
+async def test_a_transaction_stored_by_two_processes_at_once_is_stored_once_and_answered(
+    intake: Intake, db_url: str
+) -> None:
+    """The homeserver retried a transaction through a load balancer while the first try
+    was still being stored by another process: the retry waits for it, then is a replay
+    (200, nothing stored twice), never a 500 from the unique constraint."""
+    body = {"events": [_event(1)]}
+    raw = json.dumps(body).encode()
+    if not db_url.startswith("postgresql"):
+        # SQLite serves one process: the second try simply finds the first.
+        assert (await intake.put("7", raw))[0] == 200
+        assert await intake.put("7", raw) == (200, {})
+        assert await intake.stored_event_ids() == ["$event1"]
+        return
+    url = make_url(db_url)
+    other = await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        first = other.transaction()  # the other process, mid-way through storing it
+        await first.start()
+        await other.execute(
+            "INSERT INTO as_transaction (txn_id, body_hash, event_count, received_ms)"
+            " VALUES ('7', $1, 1, 0)",
+            hashlib.sha256(raw).digest(),
+        )
+        await other.execute(
+            "INSERT INTO inbox_event (source, event_id, room_id, payload, status, attempts,"
+            " received_ms) VALUES ('matrix', '$event1', '!room:hs1.test', $1, 'pending', 0, 0)",
+            json.dumps(_event(1)),
+        )
+        retry = asyncio.create_task(intake.put("7", raw))
+
+        async def waiting() -> bool:
+            # The retry's insert waits for the first transaction's row lock.
+            return bool(await other.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+
+        await wait_for(waiting, 20)
+        assert not retry.done()
+        await first.commit()
+        assert await retry == (200, {})
+    finally:
+        await other.close()
+    assert await intake.stored_event_ids() == ["$event1"]
 
 
 async def test_reused_id_with_another_body_is_a_new_transaction(intake: Intake) -> None:
