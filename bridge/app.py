@@ -66,12 +66,14 @@ from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
 from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.leader import LeaderLocks
 from bridge.storage.outbox import Action
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
 from bridge.workers.housekeeping import housekeeping
 from bridge.workers.inbox import InboxWorker
+from bridge.workers.leader import Leadership
 from bridge.workers.outbox import HOUR_MS, OutboxWorker, RetryBudget
 from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_executor
 
@@ -107,6 +109,9 @@ class BridgeApp:
         self.erasure_support = SupportLookup(config.privacy.contacts, register=contacts_of(self.db))
         # Deletes what is kept past its retention (docs/security.md), hourly by default.
         self.housekeeping = housekeeping(config, self.db, self.erasure, self.ledger)
+        # Jobs one process runs at a time among those sharing the database (PostgreSQL).
+        self.locks = LeaderLocks(config.database.url)
+        self.leadership = Leadership(self.locks)
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -123,7 +128,7 @@ class BridgeApp:
         self._session = ClientSession(timeout=ClientTimeout(total=60))
         api = build_api(self.config, self._session)
         self.rocketchat = RocketChatSide(
-            self.config, self.db, self._wake_inbox, self._rocketchat_back
+            self.config, self.db, self._wake_inbox, self._rocketchat_back, self.leadership.lead
         )
         alias_mode = self.config.bridge.matrix_users_on_rocketchat == "alias"
         commands = Commands(
@@ -304,10 +309,13 @@ class BridgeApp:
         async with self.db.unit_of_work() as uow:
             if sealed := await uow.bridging.seal_plain_tokens():
                 log.info("Sealed %d session token(s) stored in plain text", sealed)
-        self._spawn(self.housekeeping.run(), "pruning")
-        if self.checkpoints is not None:
+        lead = self.leadership.lead
+        self._spawn(lead(keys.PRUNING_JOB, self.housekeeping.run), "pruning")
+        if (checkpoints := self.checkpoints) is not None:
             interval = self.config.audit.checkpoint_interval_minutes * 60.0
-            self._spawn(self.checkpoints.run(interval), "audit checkpoints")
+            self._spawn(
+                lead(keys.CHECKPOINTS_JOB, lambda: checkpoints.run(interval)), "audit checkpoints"
+            )
 
     async def link(self, rc_room_id: str, matrix_room_id: str | None = None) -> int:
         """Bridge a Rocket.Chat room (creating its Matrix room unless one is given)."""
@@ -394,7 +402,7 @@ class BridgeApp:
             wake_outbox=self.outbox_worker.wake,
             versions=ServerVersions(self.db, lambda: self.erasure_support.ssl_context),
         )
-        self._spawn(self.retention.run(), "retention")
+        self._spawn(self.leadership.lead(keys.RETENTION_JOB, self.retention.run), "retention")
 
     def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
         assert self.rocketchat is not None and self._session is not None
@@ -463,6 +471,7 @@ class BridgeApp:
             await self._rc_executors.close()
         if self._session is not None:
             await self._session.close()
+        await self.locks.close()
         await self.db.close()
         log.info("Bridge stopped")
 

@@ -1,7 +1,8 @@
 """The contracts between the pipeline's workers and the code they run.
 
 The inbox worker runs an ``EventHandler`` per stored event; the outbox worker runs an
-``Executor`` per action, then its ``OnDone`` hook (or ``OnDead`` when it is given up). An
+``Executor`` per action, then its ``OnDone`` hook (or ``OnDead`` when it is given up). A
+job one process runs at a time is handed to a ``Lead``. An
 executor tells the worker how it failed by what it raises. These live below the
 connectors and the core so that both can implement them without importing the workers
 (the connector/core split of mautrix-go's bridgev2/networkinterface.go).
@@ -9,7 +10,7 @@ connectors and the core so that both can implement them without importing the wo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from bridge.storage.database import UnitOfWork
@@ -25,6 +26,17 @@ OnDone = Callable[[UnitOfWork, Action, Result], Awaitable[None]]
 # Runs in the transaction that makes the action a dead letter, with its last error: the
 # notice to a person waiting on it, or the erasure item's final status, commits with it.
 OnDead = Callable[[UnitOfWork, Action, str], Awaitable[None]]
+
+Work = Callable[[], Awaitable[None]]
+# Runs ``work`` whenever this process leads the named job (bridge.workers.leader); never
+# returns (cancel it to stop).
+Lead = Callable[[str, Work], Coroutine[Any, Any, None]]
+
+
+async def run_here(job: str, work: Work) -> None:
+    """A ``Lead`` for a part used alone (tests, tools): this process leads every job."""
+    await work()
+
 
 # HTTP statuses that say the server (or the proxy in front of it) is away, not that the
 # request is wrong: retried as Unavailable.

@@ -326,3 +326,15 @@ def incident_notify_key(incident: str, step: str, side: str, user_id: str) -> st
 
 def partner_enforce_key(room_id: str, server: str, version: int) -> str:
     return f"partner-enforce:{_sha(room_id, 24)}:{server}:{version}"
+
+
+# -- leader locks --------------------------------------------------------------------------
+# The jobs one process runs at a time (bridge.workers.leader). Each name is the key of a
+# PostgreSQL advisory lock (bridge.storage.leader), so processes of two versions running
+# side by side during an upgrade must agree on it: like the keys above, never changed.
+
+RC_INTAKE_JOB = "rocketchat_intake"  # the realtime listener, or the webhook mode's catch-up
+RC_PEOPLE_JOB = "rocketchat_people"
+PRUNING_JOB = "pruning"
+CHECKPOINTS_JOB = "audit_checkpoints"
+RETENTION_JOB = "retention"

@@ -11,6 +11,8 @@ from typing import Literal
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
+from bridge.pipeline import keys
+from bridge.pipeline.contracts import Lead, run_here
 from bridge.rctypes.links import FileLinks
 from bridge.rctypes.models import RCLogin, RCRoom
 from bridge.rocketchat.catchup import CatchUp
@@ -32,6 +34,10 @@ from bridge.storage.database import Database
 
 log = logging.getLogger(__name__)
 
+# How soon a process follows a room that another process linked: the realtime listener
+# subscribes to its deletions, the webhook intake stops refusing its messages.
+ROOMS_REFRESH_SECONDS = 10.0
+
 
 class LinkRefusedError(Exception):
     """A room that cannot be bridged; the message says why."""
@@ -44,9 +50,12 @@ class RocketChatSide:
         db: Database,
         on_stored: Callable[[], None],
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        lead: Lead = run_here,
     ) -> None:
         self._config = config
         self._on_reconnect = on_reconnect
+        # Runs a job in the one process that leads it (bridge.workers.leader).
+        self._lead = lead
         self._db = db
         rc = config.rocketchat
         login = (
@@ -63,9 +72,10 @@ class RocketChatSide:
         self.cursors = DatabaseCursorStore(db.sessions, "rc")
         self._catchup = CatchUp(self.admin, self.cursors, self.intake)
         self.bot_username: str | None = None
-        # Webhook intake: rooms known to be followed, and channels known not to be.
+        # Webhook intake: rooms known to be followed, and channels known not to be (until
+        # when: another process may link one, and this one must then read it).
         self._followed: set[str] = set()
-        self._not_followed: set[str] = set()
+        self._not_followed: dict[str, float] = {}
         self.listener: RealtimeListener | None = None
         # Filled by the executors before each post; the listener drops the plain echoes.
         self.echoes = OwnEchoes()
@@ -74,22 +84,58 @@ class RocketChatSide:
         self._people_task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Log in (retrying while Rocket.Chat is away), link rooms, then follow events."""
+        """Log in (retrying while Rocket.Chat is away), link rooms, then follow events.
+
+        Every process logs in and serves the REST side (executors, commands); the
+        intake (the realtime listener, or the webhook mode's catch-up) and the people
+        check run in one process at a time, the one that leads them.
+        """
         await self._login()
         await self._link_configured_rooms()
-        rooms = await self._followed_rooms()
         if self._config.rocketchat.intake == "realtime":
             self.listener = RealtimeListener(
-                self.admin, self.intake, self.cursors, rooms=rooms, echoes=self.echoes
+                self.admin, self.intake, self.cursors, echoes=self.echoes
             )
-            self.listener.start()
-        self._people_task = asyncio.create_task(self._check_people(), name="rc-people")
+        self._people_task = asyncio.create_task(
+            self._lead(keys.RC_PEOPLE_JOB, self._check_people), name="rc-people"
+        )
         self.ready.set()
-        log.info("Following %d Rocket.Chat room(s)", len(rooms))
+        await self._lead(keys.RC_INTAKE_JOB, self._follow_events)
+
+    async def _follow_events(self) -> None:
+        """The intake, while this process leads it."""
         if self.listener is None:
             await self._catch_up_periodically()
-        elif self._on_reconnect is not None:
-            await self._watch_reconnects(self.listener, self._on_reconnect)
+            return
+        listener = self.listener
+        rooms = await self._followed_rooms()
+        for room in rooms:
+            listener.rooms.add(room)
+        log.info("Following %d Rocket.Chat room(s)", len(rooms))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(listener.run())
+                group.create_task(self._follow_new_rooms(listener))
+                if self._on_reconnect is not None:
+                    group.create_task(self._watch_reconnects(listener, self._on_reconnect))
+        finally:
+            listener.connected.clear()
+
+    async def _follow_new_rooms(self, listener: RealtimeListener) -> None:
+        """Rooms another process linked, or a DM it opened, reach this one through the
+        database: followed within ``ROOMS_REFRESH_SECONDS``, and caught up on at once
+        (the stream brought their messages already; their deletions it did not)."""
+        while True:
+            await asyncio.sleep(ROOMS_REFRESH_SECONDS)
+            try:
+                for room in await self._followed_rooms():
+                    if room not in listener.rooms:
+                        await listener.add_room(room)
+                        await listener.catchup.rooms([room])
+            except RCError as e:
+                log.warning("Following a new Rocket.Chat room failed (%s); next round", e)
+            except Exception:  # a background loop's boundary: the listener goes on
+                log.exception("Following new Rocket.Chat rooms failed; next round")
 
     async def _followed_rooms(self) -> list[RCRoomID]:
         async with self._db.unit_of_work() as uow:
@@ -230,20 +276,22 @@ class RocketChatSide:
         not even read."""
         if rc_room_id in self._followed:
             return True
-        if rc_room_id in self._not_followed:
+        now = asyncio.get_running_loop().time()
+        if self._not_followed.get(rc_room_id, now) > now:
             return False
         if rc_room_id in await self._followed_rooms():
             self._followed.add(rc_room_id)
             return True
         room = await self.admin.rooms_info(RCRoomID(rc_room_id))
         if room.type != "d":
-            self._not_followed.add(rc_room_id)  # until linked (follow)
+            # Until linked here (follow), or for a while, in case another process links it.
+            self._not_followed[rc_room_id] = now + ROOMS_REFRESH_SECONDS
             return False
         # A DM (a first !privacy command): followed when the bridge's account is in it.
         return self.bot_username is not None and self.bot_username in room.usernames
 
     async def follow(self, rc_room_id: str) -> None:
-        self._not_followed.discard(rc_room_id)
+        self._not_followed.pop(rc_room_id, None)
         if self.listener is not None:
             await self.listener.add_room(RCRoomID(rc_room_id))
         else:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bridge.cli.main import main
 from bridge.ids import RCRoomID, RoomID, ServerName
@@ -205,3 +206,37 @@ async def test_two_workers_never_claim_the_same_action_on_postgresql(
         assert await db.outbox.due(10) == []  # claimed heads block their queues
     finally:
         await other.close()
+
+
+async def test_engines_of_several_processes_move_each_request_once(
+    db: Database, db_url: str
+) -> None:
+    """Every process runs the engine (PostgreSQL): planning, enqueueing, finishing and
+    flagging a request overdue each happen once, whichever engines step at the same time."""
+    await _seed(db)
+    others = (
+        [Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY) for _ in range(3)]
+        if db_url.startswith("postgresql")
+        else []
+    )
+    engines = [_engine(d, admin_token=True) for d in [db, *others]]
+    try:
+        rid = await engines[0].request("rcAlice", OFFICER, verified=True)
+        async with db.unit_of_work() as uow:  # long past its due date
+            await uow.erasure.update_request(rid, due_ms=1)
+        for _ in range(3):  # plan, enqueue, and a round with nothing left to move
+            await asyncio.gather(*(e.step() for e in engines))
+        status = await engines[0].status(rid)
+        assert status.state is RequestState.EXECUTING
+        assert status.matrix == {words.PENDING: 2, words.NOT_NEEDED: 1}
+        async with db.sessions.begin() as session:
+            await session.execute(text("UPDATE outbox SET status = 'done'"))
+        await asyncio.gather(*(e.step() for e in engines))
+        status = await engines[0].status(rid)
+    finally:
+        for other in others:
+            await other.close()
+    assert status.state is RequestState.DONE
+    events = [e.event for e in status.log]
+    for once in ("planned", "executing", "overdue", "done"):
+        assert events.count(once) == 1, events
