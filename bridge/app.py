@@ -23,7 +23,7 @@ from bridge.bridging.rc_people import ACCOUNT_DELETED, PROFILE_SCRUB, RocketChat
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
-from bridge.commands.bridge_admin import LINK_AUDIT
+from bridge.commands.bridge_admin import LINK_AUDIT, Link, LinkResult
 from bridge.commands.incident_notify import IncidentNotices
 from bridge.commands.parser import is_command
 from bridge.commands.wiring import Commands
@@ -40,6 +40,7 @@ from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, executor, on_done
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.pipeline.registry import ActionTable
 from bridge.privacy.audit import AuditLog
@@ -67,7 +68,6 @@ from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.leader import LeaderLocks
-from bridge.storage.outbox import Action
 from bridge.web.dashboard import mount_dashboard
 from bridge.web.health import HealthRoutes, MetricsRoutes
 from bridge.web.throttle import FailedLogins, LoginThrottle, parse_networks
@@ -272,7 +272,10 @@ class BridgeApp:
         table = ActionTable()
         table.add(MatrixExecutors(api, self.db, self.ids, self.config, fetch_rc_file).table())
         table.add(self._rc_executors.table())
-        table.add({kinds.BRIDGE_LINK: self._link_action}, {kinds.BRIDGE_LINK: self._linked})
+        table.add(
+            {kinds.BRIDGE_LINK: executor(Link, self._link_action)},
+            {kinds.BRIDGE_LINK: on_done(Link, LinkResult, self._linked)},
+        )
         table.add(self._policy_executors(api))
         table.add(self._people_executors(api, fetch_rc_file))
         table.add(
@@ -324,40 +327,34 @@ class BridgeApp:
         self.outbox_worker.wake()
         return portal_id
 
-    async def _link_action(self, action: Action) -> dict[str, Any]:
+    async def _link_action(self, run: Run[Link]) -> LinkResult:
         """``!bridge link``, run by the outbox: Rocket.Chat must be reachable for it."""
         assert self.rocketchat is not None
-        p = action.payload
-        invitees = () if p["matrix_room_id"] else (p["requester"],)
+        p = run.payload
+        invitees = () if p.matrix_room_id else (p.requester,)
         try:
-            portal_id, room = await self.rocketchat.link(
-                p["rc_room"], p["matrix_room_id"], invitees
-            )
+            portal_id, room = await self.rocketchat.link(p.rc_room, p.matrix_room_id, invitees)
         except (LinkRefusedError, RCNotFoundError, RCBadRequestError) as e:
-            return {"error": str(e) if isinstance(e, LinkRefusedError) else "no such room"}
+            return LinkResult(error=str(e) if isinstance(e, LinkRefusedError) else "no such room")
         except RCError as e:
             raise RetryLater(f"Rocket.Chat: {e}") from e
-        return {"portal_id": portal_id, "rc_room_id": room.id, "name": room.name}
+        return LinkResult(portal_id=portal_id, rc_room_id=room.id, name=room.name)
 
-    async def _linked(self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
-        assert result is not None
-        p = action.payload
-        outcome = f"refused: {result['error']}" if "error" in result else "linked"
-        details = {"rc_room": p["rc_room"][:255], "matrix_room": p["matrix_room_id"]}
-        await AuditLog.append(
-            uow, LINK_AUDIT, p["requester"], None, {**details, "outcome": outcome}
-        )
-        if "error" in result:
-            text = f"Cannot link {p['rc_room']}: {result['error']}."
-        elif p["matrix_room_id"]:
-            text = f"Linked {result['name']} to this room."
+    async def _linked(self, uow: UnitOfWork, run: Run[Link], result: LinkResult) -> None:
+        p = run.payload
+        outcome = "linked" if result.error is None else f"refused: {result.error}"
+        details = {"rc_room": p.rc_room[:255], "matrix_room": p.matrix_room_id}
+        await AuditLog.append(uow, LINK_AUDIT, p.requester, None, {**details, "outcome": outcome})
+        if result.error is not None:
+            text = f"Cannot link {p.rc_room}: {result.error}."
+        elif p.matrix_room_id:
+            text = f"Linked {result.name} to this room."
         else:
             text = (
-                f"Linked {result['name']}: the bridge is creating its Matrix room "
-                "and will invite you."
+                f"Linked {result.name}: the bridge is creating its Matrix room and will invite you."
             )
         await uow.enqueue(
-            kinds.notice("matrix", keys.link_reply_key(p["command_event"]), p["reply_room"], text)
+            kinds.notice("matrix", keys.link_reply_key(p.command_event), p.reply_room, text)
         )
 
     async def _rocketchat_back(self) -> None:

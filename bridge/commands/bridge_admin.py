@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import attrs
+
 from bridge.commands.authz import EVERYWHERE, MATRIX_ONLY, Actor, Facts, Place, Rule, Who, decide
 from bridge.commands.bridge_partner import decide_partner, partner_problem
 from bridge.commands.context import CommandContext
@@ -13,9 +15,9 @@ from bridge.commands.privacy_base import enqueue_job
 from bridge.commands.verbs import Catalogue, Verb, declared, handles
 from bridge.config import Config
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import action, new_action, omit_defaults
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,31 @@ LINK = Verb(
     rank=10,
     prefix="bridge",
 )
+
+
+@action(kinds.BRIDGE_LINK)
+@attrs.frozen
+class Link:
+    """``!bridge link``, run by the outbox: Rocket.Chat must be reachable for it."""
+
+    rc_room: str  # as typed: a room's name or id
+    matrix_room_id: str | None  # None: the bridge creates the Matrix room
+    requester: str
+    reply_room: str
+    command_event: str
+
+
+@omit_defaults
+@attrs.frozen
+class LinkResult:
+    """Either the linked room or why it was refused."""
+
+    error: str | None = None
+    portal_id: int | None = None
+    rc_room_id: str | None = None
+    name: str | None = None
+
+
 UNLINK = Verb(
     "unlink",
     ("!bridge unlink",),
@@ -123,18 +150,12 @@ class BridgeCommands:
             None,
             {"rc_room": cmd.args[0][:255], "matrix_room": matrix_room, "outcome": "requested"},
         )
+        link = Link(cmd.args[0], matrix_room, ctx.sender, ctx.room_id, ctx.event_id)
         await uow.enqueue(
-            NewAction(
+            new_action(
+                link,
                 key=keys.bridge_link_key(ctx.event_id),
-                kind=kinds.BRIDGE_LINK,
                 queue=keys.bridge_admin_queue(ctx.room_id),
-                payload={
-                    "rc_room": cmd.args[0],
-                    "matrix_room_id": matrix_room,
-                    "requester": ctx.sender,
-                    "reply_room": ctx.room_id,
-                    "command_event": ctx.event_id,
-                },
             )
         )
         await ctx.reply(uow, f"Linking {cmd.args[0]} …")

@@ -24,25 +24,40 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+
+import attrs
 
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
 from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
 from bridge.pipeline import keys
+from bridge.pipeline.actions import Run, action, executor, new_action, on_done
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import Action, NewAction
 
 log = logging.getLogger(__name__)
 
 CLASSIFY = "privacy.classify_room"
 CommandHandler = Callable[[UnitOfWork, CommandContext, ParsedCommand], Awaitable[None]]
 OnNewDM = Callable[[str, str], None]  # (side, room id), once it is known
+
+
+@action(CLASSIFY)
+@attrs.frozen
+class Classify:
+    """Ask the server whether a command's room is a DM with the bot, then route it."""
+
+    ctx: CommandContext
+    body: str  # the command line, parsed again once the room is known
+
+
+@attrs.frozen
+class Classified:
+    is_dm: bool
 
 
 class CommandRouter:
@@ -106,34 +121,31 @@ class CommandRouter:
 
     async def _classify(self, uow: UnitOfWork, ctx: CommandContext, body: str) -> None:
         await uow.enqueue(
-            NewAction(
+            new_action(
+                Classify(ctx, body),
                 key=keys.classify_room_key(ctx.side, ctx.event_id),
-                kind=CLASSIFY,
                 queue=keys.person_commands_queue(ctx.side, ctx.sender),
-                payload={"ctx": dataclasses.asdict(ctx), "body": body},
             )
         )
 
     # -- the classification action --------------------------------------------------------
 
     def executors(self) -> dict[str, Executor]:
-        return {CLASSIFY: self._classify_room}
+        return {CLASSIFY: executor(Classify, self._classify_room)}
 
     def on_done(self) -> dict[str, OnDone]:
-        return {CLASSIFY: self._classified}
+        return {CLASSIFY: on_done(Classify, Classified, self._classified)}
 
-    async def _classify_room(self, action: Action) -> dict[str, Any]:
+    async def _classify_room(self, run: Run[Classify]) -> Classified:
         assert self._sides is not None
-        ctx = CommandContext(**action.payload["ctx"])
-        is_dm = await self._sides.is_dm(ctx.side, ctx.room_id, ctx.sender, ctx.sender_name)
-        return {"is_dm": is_dm}
+        ctx = run.payload.ctx
+        return Classified(
+            await self._sides.is_dm(ctx.side, ctx.room_id, ctx.sender, ctx.sender_name)
+        )
 
-    async def _classified(
-        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
-    ) -> None:
-        assert result is not None
-        ctx = CommandContext(**action.payload["ctx"])
-        is_dm = bool(result["is_dm"])
+    async def _classified(self, uow: UnitOfWork, run: Run[Classify], result: Classified) -> None:
+        ctx = run.payload.ctx
+        is_dm = result.is_dm
         known = await uow.commands.room(ctx.side, ctx.room_id)
         if known is None or known.is_dm != is_dm:
             await uow.commands.set_room(
@@ -144,7 +156,7 @@ class CommandRouter:
         if not is_dm:
             log.info("Room %s is not a DM with the bot (checked at command time)", ctx.room_id)
         # The rate was counted when the command arrived; route without counting again.
-        command = _parse_quietly(action.payload["body"])
+        command = _parse_quietly(run.payload.body)
         handler = self._handlers.get("privacy")
         if command is not None and handler is not None:
             await handler(uow, dataclasses.replace(ctx, is_direct=is_dm), command)

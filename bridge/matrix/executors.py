@@ -35,7 +35,7 @@ from mautrix.types import (
 from bridge.bridging.identities import Identities
 from bridge.bridging.minimise import Minimiser, Outgoing, sent_as
 from bridge.config import Config
-from bridge.matrix.handlers import JOIN_ROOM
+from bridge.matrix.handlers import JOIN_ROOM, Joined, JoinRoom
 from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.matrix.personas import PersonaIntents
 from bridge.media import FetchedFile, FileRefused, may_retry
@@ -89,7 +89,7 @@ class MatrixExecutors:
 
     def table(self) -> dict[str, Executor]:
         return {
-            JOIN_ROOM: self._guard(self.join_room),
+            JOIN_ROOM: self._guard(executor(JoinRoom, self.join_room)),
             kinds.CREATE_PORTAL: self._guard(self.create_portal),
             kinds.MATRIX_SEND: self._guard(self.send),
             kinds.MATRIX_UPLOAD: self._guard(self.upload),
@@ -139,8 +139,8 @@ class MatrixExecutors:
             raise Waiting("portal room not created yet")
         return RoomID(portal.matrix_room_id)
 
-    async def join_room(self, action: Action) -> Result:
-        room_id = RoomID(action.payload["room_id"])
+    async def join_room(self, action: Run[JoinRoom]) -> Joined:
+        room_id = RoomID(action.payload.room_id)
         try:
             await self._api.bot_intent().join_room_by_id(room_id)
         except MForbidden as e:
@@ -154,7 +154,7 @@ class MatrixExecutors:
             raise RetryLater(
                 f"join refused, the invitation may not be stored yet: {e.message}"
             ) from e
-        return {"room_id": room_id}
+        return Joined(room_id)
 
     async def create_portal(self, action: Action) -> Result:
         payload = action.payload

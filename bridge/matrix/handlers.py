@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import logging
 
+import attrs
+
 from bridge.config import Config
 from bridge.pipeline import keys
+from bridge.pipeline.actions import action, new_action
 from bridge.pipeline.contracts import SkipEvent
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
 JOIN_ROOM = "matrix.join_room"
+
+
+@action(JOIN_ROOM)
+@attrs.frozen
+class JoinRoom:
+    """The bot accepts an invitation to a room."""
+
+    room_id: str
+
+
+@attrs.frozen
+class Joined:
+    room_id: str
 
 
 class MatrixEventHandler:
@@ -41,10 +56,9 @@ class MatrixEventHandler:
             log.info("Bot invited to %s", room_id)
             log.debug("Bot invited to %s by %s", room_id, payload.get("sender"))
             await uow.enqueue(
-                NewAction(
+                new_action(
+                    JoinRoom(room_id),
                     key=keys.join_room_key(payload["event_id"]),  # validated: a string
-                    kind=JOIN_ROOM,
                     queue=keys.matrix_room_queue(room_id),
-                    payload={"room_id": room_id},
                 )
             )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn
 from cattrs.strategies import configure_union_passthrough
 
 from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
@@ -49,6 +50,16 @@ def action(kind: str) -> Callable[[C], C]:
         return cls
 
     return declare
+
+
+def omit_defaults(cls: C) -> C:
+    """Store ``cls`` without the fields that hold their default: a key the code before
+    the class wrote only when it had a value stays absent when it has none."""
+    fields: Any = cls  # any attrs class (make_dict_unstructure_fn refuses others)
+    converter.register_unstructure_hook(
+        cls, make_dict_unstructure_fn(fields, converter, _cattrs_omit_if_default=True)
+    )
+    return cls
 
 
 def kind_of(value: object) -> str:

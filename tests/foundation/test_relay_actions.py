@@ -12,8 +12,12 @@ from typing import Any
 
 import pytest
 
+from bridge.commands.bridge_admin import Link, LinkResult
+from bridge.commands.context import CommandContext
+from bridge.commands.dm import CLASSIFY, Classified, Classify
+from bridge.matrix.handlers import JOIN_ROOM, Joined, JoinRoom
 from bridge.pipeline import kinds
-from bridge.pipeline.actions import KINDS, new_action, typed
+from bridge.pipeline.actions import KINDS, converter, new_action, typed
 from bridge.pipeline.keys import reply_queue
 from bridge.storage.outbox import Action
 
@@ -29,6 +33,50 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         {"room_id": "GENERAL", "text": "Not bridged."},
         kinds.RCNotice("GENERAL", "Not bridged."),
     ),
+    (JOIN_ROOM, {"room_id": "!r:hs"}, JoinRoom("!r:hs")),
+    (
+        CLASSIFY,
+        {
+            "ctx": {  # dataclasses.asdict(ctx)
+                "side": "matrix",
+                "sender": "@a:hs",
+                "sender_name": "@a:hs",
+                "room_id": "!dm:hs",
+                "event_id": "$cmd",
+                "is_direct": False,
+                "in_portal": False,
+            },
+            "body": "!privacy status",
+        },
+        Classify(
+            CommandContext("matrix", "@a:hs", "@a:hs", "!dm:hs", "$cmd", False), "!privacy status"
+        ),
+    ),
+    (
+        kinds.BRIDGE_LINK,
+        {
+            "rc_room": "general",
+            "matrix_room_id": None,
+            "requester": "@admin:hs",
+            "reply_room": "!admin:hs",
+            "command_event": "$link",
+        },
+        Link("general", None, "@admin:hs", "!admin:hs", "$link"),
+    ),
+]
+
+# (result as the dictionary code returned it, its class, the typed value)
+RESULTS: list[tuple[dict[str, Any], type, object]] = [
+    ({"event_id": "$n"}, kinds.NoticeSent, kinds.NoticeSent("$n")),
+    ({"rc_message_id": "m1"}, kinds.RCNoticeSent, kinds.RCNoticeSent("m1")),
+    ({"room_id": "!r:hs"}, Joined, Joined("!r:hs")),
+    ({"is_dm": True}, Classified, Classified(True)),
+    ({"error": "no such room"}, LinkResult, LinkResult(error="no such room")),
+    (
+        {"portal_id": 3, "rc_room_id": "GENERAL", "name": "general"},
+        LinkResult,
+        LinkResult(portal_id=3, rc_room_id="GENERAL", name="general"),
+    ),
 ]
 
 
@@ -40,6 +88,14 @@ def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
     assert run.payload == value
     queued = new_action(value, key="k", queue="q")
     assert (queued.kind, queued.payload) == (kind, old)
+
+
+@pytest.mark.parametrize(("old", "cls", "value"), RESULTS, ids=[str(r[0]) for r in RESULTS])
+def test_an_old_result_reads_as_its_class_and_is_stored_again_unchanged(
+    old: dict[str, Any], cls: type, value: object
+) -> None:
+    assert converter.structure(old, cls) == value
+    assert converter.unstructure(value) == old
 
 
 def test_the_notice_helper_writes_what_the_hand_written_notices_did() -> None:
