@@ -14,6 +14,7 @@ from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 
+from bridge.bridging.action_values import ResolvedUser, ResolveUser
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher, Validator
 from bridge.bridging.identities import Identities
@@ -281,7 +282,9 @@ class BridgeApp:
         table.add(
             on_done=Records(self.ledger).table()
             | {
-                kinds.RC_RESOLVE_USER: rc_to_matrix.user_resolved,
+                kinds.RC_RESOLVE_USER: on_done(
+                    ResolveUser, ResolvedUser, rc_to_matrix.user_resolved
+                ),
                 PARTNER_ENFORCE: enforced,
                 MAIL_SEND: mailed,
             }

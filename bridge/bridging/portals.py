@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
+from bridge.bridging.action_values import CreatePortal, SeedLedger
 from bridge.config import Config
-from bridge.pipeline import keys, kinds
+from bridge.pipeline import keys
+from bridge.pipeline.actions import new_action
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +42,24 @@ async def link_room(
     if matrix_room_id is not None:
         # An existing room: the ledger needs its members and visibility from the server.
         await uow.enqueue(
-            NewAction(
+            new_action(
+                SeedLedger(portal.id, matrix_room_id, rc_room_id),
                 key=keys.seed_ledger_key(matrix_room_id),
-                kind=kinds.MATRIX_SEED,
                 queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "room_id": matrix_room_id,
-                    "rc_room_id": rc_room_id,
-                },
             )
         )
     if matrix_room_id is None and portal.matrix_room_id is None:
+        create = CreatePortal(
+            portal_id=portal.id,
+            rc_room_id=rc_room_id,
+            name=name,
+            topic=topic,
+            alias_localpart=alias_localpart(config, rc_room_id),
+            history_visibility=config.bridge.history_visibility,
+            invitees=invitees,
+        )
         await uow.enqueue(
-            NewAction(
-                key=keys.portal_key(rc_room_id),
-                kind=kinds.CREATE_PORTAL,
-                queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "rc_room_id": rc_room_id,
-                    "name": name,
-                    "topic": topic,
-                    "alias_localpart": alias_localpart(config, rc_room_id),
-                    "history_visibility": config.bridge.history_visibility,
-                    "invitees": list(invitees),
-                },
-            )
+            new_action(create, key=keys.portal_key(rc_room_id), queue=keys.matrix_queue(portal.id))
         )
     refreshed = await uow.bridging.portal_by_rc(rc_room_id)
     assert refreshed is not None

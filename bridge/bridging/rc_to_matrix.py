@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 import emoji
 
+from bridge.bridging.action_values import ResolvedUser, ResolveUser
 from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
@@ -16,6 +17,7 @@ from bridge.bridging.minimise import RENDER, message_content, render_source
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, new_action
 from bridge.pipeline.stages import RELAY, rc_message
 from bridge.privacy.categories import Category
 from bridge.rctypes import models as rc
@@ -34,7 +36,7 @@ from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import Action, NewAction
+from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -279,16 +281,10 @@ class RocketChatToMatrix:
             if ghost is None:
                 # The event names the user only by username; learn who it is first.
                 await uow.enqueue(
-                    NewAction(
+                    new_action(
+                        ResolveUser(portal.id, message.text, membership, message.id),
                         key=keys.rc_member_key(message.id),
-                        kind=kinds.RC_RESOLVE_USER,
                         queue=keys.matrix_queue(portal.id),
-                        payload={
-                            "portal_id": portal.id,
-                            "username": message.text,
-                            "membership": membership,
-                            "message_id": message.id,
-                        },
                     )
                 )
                 return
@@ -296,18 +292,14 @@ class RocketChatToMatrix:
         await self.membership(uow, portal, subject, membership, message.id)
 
     async def user_resolved(
-        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
+        self, uow: UnitOfWork, run: Run[ResolveUser], result: ResolvedUser
     ) -> None:
         """Outbox hook of RC_RESOLVE_USER: now the added/removed user's ghost can move."""
-        assert result is not None
-        portal = await uow.bridging.portal_by_id(action.payload["portal_id"])
+        portal = await uow.bridging.portal_by_id(run.payload.portal_id)
         if portal is None:
             return
-        subject = RCUserRef(
-            RCUserID(result["rc_user_id"]), RCUsername(result["username"]), result.get("name")
-        )
-        payload = action.payload
-        await self.membership(uow, portal, subject, payload["membership"], payload["message_id"])
+        subject = RCUserRef(RCUserID(result.rc_user_id), RCUsername(result.username), result.name)
+        await self.membership(uow, portal, subject, run.payload.membership, run.payload.message_id)
 
     async def membership(
         self, uow: UnitOfWork, portal: Portal, subject: RCUserRef, membership: str, key: str

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.bridging.action_values import CreatePortal, PortalCreated, RoomSeed, SeedLedger
 from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, on_done
 from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
@@ -40,8 +42,8 @@ class Records:
             kinds.MATRIX_SEND: self.matrix_sent,
             kinds.MATRIX_UPLOAD: self.matrix_sent,
             kinds.MATRIX_REDACT: self.matrix_redacted,
-            kinds.CREATE_PORTAL: self.portal_created,
-            kinds.MATRIX_SEED: self.room_seeded,
+            kinds.CREATE_PORTAL: on_done(CreatePortal, PortalCreated, self.portal_created),
+            kinds.MATRIX_SEED: on_done(SeedLedger, RoomSeed, self.room_seeded),
             kinds.MATRIX_PROFILE: self.ghost_profile_set,
             kinds.MATRIX_MEMBERSHIP: self.ghost_moved,
             kinds.RC_SHADOW: self.shadow_ready,
@@ -188,29 +190,29 @@ class Records:
         elif action.payload.get("rc_message_id"):
             await uow.bridging.mark_deleted(action.payload["rc_message_id"])
 
-    async def portal_created(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        assert result is not None
-        payload = action.payload
-        room_id = RoomID(result["room_id"])
-        await uow.bridging.set_portal_room(payload["portal_id"], room_id)
+    async def portal_created(
+        self, uow: UnitOfWork, run: Run[CreatePortal], result: PortalCreated
+    ) -> None:
+        payload = run.payload
+        room_id = RoomID(result.room_id)
+        await uow.bridging.set_portal_room(payload.portal_id, room_id)
         # A room the bridge creates starts with only its bot, on this server.
         await self._ledger.seed_room(
             uow,
             room_id,
-            members=[SeedMember(UserID(result["creator"]), "join", result["created_ms"])],
-            visibility=payload["history_visibility"],
-            visibility_ts_ms=result["created_ms"],
+            members=[SeedMember(UserID(result.creator), "join", result.created_ms)],
+            visibility=payload.history_visibility,
+            visibility_ts_ms=result.created_ms,
         )
-        await self._ledger.bind_room(uow, room_id, RCRoomID(payload["rc_room_id"]))
+        await self._ledger.bind_room(uow, room_id, RCRoomID(payload.rc_room_id))
 
-    async def room_seeded(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+    async def room_seeded(self, uow: UnitOfWork, run: Run[SeedLedger], result: RoomSeed) -> None:
         """An existing room linked as a portal: timelines from /members and /state."""
-        assert result is not None
-        room_id = RoomID(result["room_id"])
-        if result.get("encrypted"):
+        room_id = RoomID(result.room_id)
+        if result.encrypted:
             # Encrypted before the bot arrived: its m.room.encryption event never reached
             # the appservice stream, so the refusal happens here.
-            await uow.bridging.set_portal_active(action.payload["portal_id"], False)
+            await uow.bridging.set_portal_active(run.payload.portal_id, False)
             await uow.enqueue(
                 kinds.notice(
                     "matrix",
@@ -224,14 +226,11 @@ class Records:
         await self._ledger.seed_room(
             uow,
             room_id,
-            members=[
-                SeedMember(UserID(m["user_id"]), m["membership"], m["ts"])
-                for m in result["members"]
-            ],
-            visibility=result["visibility"],
-            visibility_ts_ms=result["visibility_ts"],
+            members=[SeedMember(UserID(m.user_id), m.membership, m.ts) for m in result.members],
+            visibility=result.visibility,
+            visibility_ts_ms=result.visibility_ts,
         )
-        await self._ledger.bind_room(uow, room_id, RCRoomID(action.payload["rc_room_id"]))
+        await self._ledger.bind_room(uow, room_id, RCRoomID(run.payload.rc_room_id))
 
     async def ghost_profile_set(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         payload, result = action.payload, result or {}

@@ -32,6 +32,13 @@ from mautrix.types import (
     UserID,
 )
 
+from bridge.bridging.action_values import (
+    CreatePortal,
+    MemberState,
+    PortalCreated,
+    RoomSeed,
+    SeedLedger,
+)
 from bridge.bridging.identities import Identities
 from bridge.bridging.minimise import Minimiser, Outgoing, sent_as
 from bridge.config import Config
@@ -90,13 +97,13 @@ class MatrixExecutors:
     def table(self) -> dict[str, Executor]:
         return {
             JOIN_ROOM: self._guard(executor(JoinRoom, self.join_room)),
-            kinds.CREATE_PORTAL: self._guard(self.create_portal),
+            kinds.CREATE_PORTAL: self._guard(executor(CreatePortal, self.create_portal)),
             kinds.MATRIX_SEND: self._guard(self.send),
             kinds.MATRIX_UPLOAD: self._guard(self.upload),
             kinds.MATRIX_REDACT: self._guard(self.redact),
             kinds.MATRIX_PROFILE: self._guard(self.profile),
             kinds.MATRIX_MEMBERSHIP: self._guard(self.membership),
-            kinds.MATRIX_SEED: self._guard(self.seed_ledger),
+            kinds.MATRIX_SEED: self._guard(executor(SeedLedger, self.seed_ledger)),
             kinds.MATRIX_NOTICE: self._guard(executor(kinds.MatrixNotice, self.notice)),
         }
 
@@ -156,24 +163,24 @@ class MatrixExecutors:
             ) from e
         return Joined(room_id)
 
-    async def create_portal(self, action: Action) -> Result:
-        payload = action.payload
+    async def create_portal(self, run: Run[CreatePortal]) -> PortalCreated:
+        payload = run.payload
         bot = self._api.bot_intent()
         await bot.ensure_registered()
-        alias_localpart = payload["alias_localpart"]
-        invitees = [UserID(u) for u in payload.get("invitees", [])]
-        avatar = await self._room_avatar(bot, payload["rc_room_id"])
+        alias_localpart = payload.alias_localpart
+        invitees = [UserID(u) for u in payload.invitees]
+        avatar = await self._room_avatar(bot, payload.rc_room_id)
         try:
             room_id = await bot.create_room(
                 alias_localpart=alias_localpart,
                 preset=RoomCreatePreset.PRIVATE,
-                name=payload.get("name"),
-                topic=payload.get("topic"),
+                name=payload.name,
+                topic=payload.topic,
                 initial_state=[
                     {
                         "type": "m.room.history_visibility",
                         "state_key": "",
-                        "content": {"history_visibility": payload["history_visibility"]},
+                        "content": {"history_visibility": payload.history_visibility},
                     },
                     _bridge_state(payload, self._ids.bot),
                     *avatar,
@@ -192,7 +199,7 @@ class MatrixExecutors:
             for user_id in invitees:
                 with suppress(MatrixStandardRequestError):  # already invited or joined
                     await bot.invite_user(room_id, user_id)
-        return {"room_id": room_id, "creator": self._ids.bot, "created_ms": now_ms()}
+        return PortalCreated(room_id, self._ids.bot, now_ms())
 
     async def _room_avatar(self, bot: IntentAPI, rc_room_id: str) -> list[dict[str, Any]]:
         """The Rocket.Chat room's avatar as initial state; a room without one is no error."""
@@ -339,17 +346,16 @@ class MatrixExecutors:
         )
         return kinds.NoticeSent(event_id)
 
-    async def seed_ledger(self, action: Action) -> Result:
+    async def seed_ledger(self, run: Run[SeedLedger]) -> RoomSeed:
         """Members (left ones too: they hold copies) and visibility of a linked room."""
-        room_id = RoomID(action.payload["room_id"])
+        room_id = RoomID(run.payload.room_id)
         bot = self._api.bot_intent()
         try:
-            seed = await _members_and_visibility(bot, room_id)
+            return await _members_and_visibility(bot, room_id)
         except MatrixStandardRequestError as e:
             if e.errcode == "M_FORBIDDEN":
                 raise Waiting("the bot has not joined the room yet") from e
             raise
-        return {"room_id": room_id, **seed}
 
     async def profile(self, action: Action) -> Result:
         """Name and avatar of a ghost, copied from Rocket.Chat; the avatar only if changed."""
@@ -412,17 +418,15 @@ class MatrixExecutors:
         return sent_as(out)
 
 
-async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[str, Any]:
+async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> RoomSeed:
     # Raw JSON rather than mautrix's typed state: only two fields are needed.
     members_raw = await intent.api.request(Method.GET, Path.v3.rooms[room_id].members)
-    members = [
-        {
-            "user_id": e["state_key"],
-            "membership": e["content"].get("membership", "leave"),
-            "ts": e.get("origin_server_ts", 0),
-        }
+    members = tuple(
+        MemberState(
+            e["state_key"], e["content"].get("membership", "leave"), e.get("origin_server_ts", 0)
+        )
         for e in members_raw.get("chunk", [])
-    ]
+    )
     visibility, visibility_ts, encrypted = None, 0, False
     for event in await intent.api.request(Method.GET, Path.v3.rooms[room_id].state):
         if event.get("type") == "m.room.history_visibility":
@@ -430,12 +434,7 @@ async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> dict[st
             visibility_ts = event.get("origin_server_ts", 0)
         elif event.get("type") == "m.room.encryption":
             encrypted = True
-    return {
-        "members": members,
-        "visibility": visibility,
-        "visibility_ts": visibility_ts,
-        "encrypted": encrypted,
-    }
+    return RoomSeed(room_id, members, visibility, visibility_ts, encrypted)
 
 
 def _trace_key(payload: dict[str, Any]) -> str | None:
@@ -464,15 +463,15 @@ def _with_content(action: Action, content: dict[str, Any]) -> Action:
     )
 
 
-def _bridge_state(payload: dict[str, Any], bot: str) -> dict[str, Any]:
+def _bridge_state(payload: CreatePortal, bot: str) -> dict[str, Any]:
     # MSC2346 "m.bridge" (also sent as uk.half-shot.bridge by older bridges).
     return {
         "type": "m.bridge",
-        "state_key": f"rocketchat://{payload['rc_room_id']}",
+        "state_key": f"rocketchat://{payload.rc_room_id}",
         "content": {
             "bridgebot": bot,
             "protocol": {"id": "rocketchat", "displayname": "Rocket.Chat"},
-            "channel": {"id": payload["rc_room_id"], "displayname": payload.get("name")},
+            "channel": {"id": payload.rc_room_id, "displayname": payload.name},
         },
     }
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
+from bridge.bridging.action_values import ResolvedUser, ResolveUser
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
@@ -89,7 +90,7 @@ class RocketChatExecutors:
             kinds.RC_SHADOW: self._guard(self.ensure_shadow),
             kinds.RC_JOIN: self._guard(self.join_room),
             kinds.RC_KICK: self._guard(self.kick),
-            kinds.RC_RESOLVE_USER: self._guard(self.resolve_user),
+            kinds.RC_RESOLVE_USER: self._guard(executor(ResolveUser, self.resolve_user)),
             kinds.RC_NOTICE: self._guard(executor(kinds.RCNotice, self.notice)),
             kinds.RC_SEND: self._guard(self.send),
             kinds.RC_UPDATE: self._guard(self.update),
@@ -287,9 +288,9 @@ class RocketChatExecutors:
         )
         return kinds.RCNoticeSent(result.message.id)
 
-    async def resolve_user(self, action: Action) -> Result:
-        user = await self._admin.users_info(username=action.payload["username"])
-        return {"rc_user_id": user.id, "username": user.username, "name": user.name}
+    async def resolve_user(self, run: Run[ResolveUser]) -> ResolvedUser:
+        user = await self._admin.users_info(username=run.payload.username)
+        return ResolvedUser(user.id, user.username, user.name)
 
     # -- messages -------------------------------------------------------------------------
 

@@ -12,6 +12,15 @@ from typing import Any
 
 import pytest
 
+from bridge.bridging.action_values import (
+    CreatePortal,
+    MemberState,
+    PortalCreated,
+    ResolvedUser,
+    ResolveUser,
+    RoomSeed,
+    SeedLedger,
+)
 from bridge.commands.bridge_admin import Link, LinkResult
 from bridge.commands.context import CommandContext
 from bridge.commands.dm import CLASSIFY, Classified, Classify
@@ -63,6 +72,43 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         },
         Link("general", None, "@admin:hs", "!admin:hs", "$link"),
     ),
+    (
+        kinds.CREATE_PORTAL,
+        {
+            "portal_id": 4,
+            "rc_room_id": "GENERAL",
+            "name": "general",
+            "topic": None,
+            "alias_localpart": "rc_GENERAL",
+            "history_visibility": "joined",
+            "invitees": ["@admin:hs"],
+        },
+        CreatePortal(4, "GENERAL", "rc_GENERAL", "joined", "general", None, ("@admin:hs",)),
+    ),
+    (
+        kinds.MATRIX_SEED,
+        {"portal_id": 4, "room_id": "!r:hs", "rc_room_id": "GENERAL"},
+        SeedLedger(4, "!r:hs", "GENERAL"),
+    ),
+    (
+        kinds.RC_RESOLVE_USER,
+        {"portal_id": 4, "username": "alice", "membership": "join", "message_id": "m1"},
+        ResolveUser(4, "alice", "join", "m1"),
+    ),
+]
+
+# Payloads an older version wrote with fewer keys: they still run.
+OLDER: list[tuple[str, dict[str, Any], object]] = [
+    (
+        kinds.CREATE_PORTAL,
+        {
+            "portal_id": 4,
+            "rc_room_id": "GENERAL",
+            "alias_localpart": "rc_GENERAL",
+            "history_visibility": "shared",
+        },
+        CreatePortal(4, "GENERAL", "rc_GENERAL", "shared"),
+    ),
 ]
 
 # (result as the dictionary code returned it, its class, the typed value)
@@ -77,6 +123,27 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
         LinkResult,
         LinkResult(portal_id=3, rc_room_id="GENERAL", name="general"),
     ),
+    (
+        {"room_id": "!r:hs", "creator": "@bot:hs", "created_ms": 5},
+        PortalCreated,
+        PortalCreated("!r:hs", "@bot:hs", 5),
+    ),
+    (
+        {
+            "room_id": "!r:hs",
+            "members": [{"user_id": "@a:hs", "membership": "leave", "ts": 3}],
+            "visibility": "shared",
+            "visibility_ts": 2,
+            "encrypted": False,
+        },
+        RoomSeed,
+        RoomSeed("!r:hs", (MemberState("@a:hs", "leave", 3),), "shared", 2, False),
+    ),
+    (
+        {"rc_user_id": "u1", "username": "alice", "name": None},
+        ResolvedUser,
+        ResolvedUser("u1", "alice", None),
+    ),
 ]
 
 
@@ -88,6 +155,13 @@ def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
     assert run.payload == value
     queued = new_action(value, key="k", queue="q")
     assert (queued.kind, queued.payload) == (kind, old)
+
+
+@pytest.mark.parametrize(("kind", "old", "value"), OLDER, ids=[c[0] for c in OLDER])
+def test_a_payload_with_fewer_keys_from_an_older_version_still_runs(
+    kind: str, old: dict[str, Any], value: object
+) -> None:
+    assert typed(Action(1, "k", kind, "q", old, 0), KINDS[kind]).payload == value
 
 
 @pytest.mark.parametrize(("old", "cls", "value"), RESULTS, ids=[str(r[0]) for r in RESULTS])
