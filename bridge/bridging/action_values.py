@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from bridge.pipeline import kinds
-from bridge.pipeline.actions import action
+from bridge.pipeline.actions import action, omit_when_default
 
 # -- portals -----------------------------------------------------------------------------
 
@@ -81,3 +81,68 @@ class ResolvedUser:
     rc_user_id: str
     username: str
     name: str | None = None
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+@action(kinds.MATRIX_PROFILE)
+@omit_when_default("portal_id")
+@attrs.frozen
+class GhostProfile:
+    """Set a ghost's name and avatar from its Rocket.Chat person."""
+
+    user_id: str  # the ghost
+    rc_user_id: str
+    display_name: str
+    rc_username: str | None = None  # the avatar is fetched by it; older rows may lack it
+    avatar_url: str | None = None  # what the ghost has now: the avatar is set only if changed
+    avatar_hash: str | None = None
+    portal_id: int | None = None  # queued ahead of a message in this portal's queue
+
+
+@attrs.frozen
+class ProfileSet:
+    rooms: tuple[str, ...] = ()  # every room the ghost is in: the profile shows in each
+    avatar_url: str | None = None
+    avatar_hash: str | None = None
+    avatar_changed: bool = False
+
+
+@action(kinds.RC_SHADOW)
+@attrs.frozen
+class EnsureShadow:
+    """Create a Matrix user's Rocket.Chat account (a shadow)."""
+
+    user_id: str
+    portal_id: int | None = None  # the room it is made for: its name is disclosed there
+
+
+@attrs.frozen
+class ShadowReady:
+    matrix_user_id: str
+    rc_user_id: str
+    rc_username: str
+    display_name: str
+    auth_token: str
+
+
+@attrs.frozen
+class ShadowMembership:
+    """A Matrix user's shadow joins or leaves a Rocket.Chat room."""
+
+    user_id: str  # the Matrix user
+    rc_room_id: str
+    rc_room_type: str  # "c" (channel) or "p" (private group)
+
+
+@action(kinds.RC_JOIN)
+@attrs.frozen
+class ShadowJoin(ShadowMembership):
+    pass
+
+
+@action(kinds.RC_KICK)
+@attrs.frozen
+class ShadowKick(ShadowMembership):
+    pass

@@ -11,9 +11,11 @@ from urllib.parse import unquote
 import emoji
 
 from bridge.bridging import redactions
+from bridge.bridging.action_values import EnsureShadow, ShadowJoin, ShadowKick
 from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc, strip_reply_fallback
 from bridge.bridging.identities import Identities
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import new_action
 from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
@@ -127,15 +129,10 @@ class MatrixToRocketChat:
             await self._ensure_shadow(uow, portal, user_id, join_key=event["event_id"])
         elif membership in ("leave", "ban") and await uow.bridging.shadow(user_id) is not None:
             await uow.enqueue(
-                NewAction(
+                new_action(
+                    ShadowKick(user_id, portal.rc_room_id, portal.rc_room_type),
                     key=keys.rc_kick_key(event["event_id"]),
-                    kind=kinds.RC_KICK,
                     queue=keys.rc_queue(portal.rc_room_id),
-                    payload={
-                        "user_id": user_id,
-                        "rc_room_id": portal.rc_room_id,
-                        "rc_room_type": portal.rc_room_type,
-                    },
                 )
             )
 
@@ -397,23 +394,15 @@ class MatrixToRocketChat:
         queue = keys.rc_queue(portal.rc_room_id)
         if await uow.bridging.shadow(user_id) is None:
             await uow.enqueue(
-                NewAction(
-                    key=keys.shadow_key(user_id),
-                    kind=kinds.RC_SHADOW,
-                    queue=queue,
-                    payload={"user_id": user_id, "portal_id": portal.id},
+                new_action(
+                    EnsureShadow(user_id, portal.id), key=keys.shadow_key(user_id), queue=queue
                 )
             )
         await uow.enqueue(
-            NewAction(
+            new_action(
+                ShadowJoin(user_id, portal.rc_room_id, portal.rc_room_type),
                 key=keys.rc_join_key(user_id, portal.rc_room_id, join_key),
-                kind=kinds.RC_JOIN,
                 queue=queue,
-                payload={
-                    "user_id": user_id,
-                    "rc_room_id": portal.rc_room_id,
-                    "rc_room_type": portal.rc_room_type,
-                },
             )
         )
 

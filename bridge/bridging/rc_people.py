@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 
+from bridge.bridging.action_values import GhostProfile
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
-from bridge.pipeline import keys, kinds
+from bridge.pipeline import keys
+from bridge.pipeline.actions import new_action
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.pseudonyms import PREFIX, person_name
@@ -141,16 +143,16 @@ class RocketChatPeople:
 
 
 def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> NewAction:
-    return NewAction(
+    profile = GhostProfile(
+        user_id=ghost.matrix_user_id,
+        rc_user_id=ghost.rc_user_id,
+        rc_username=username,
+        display_name=name,
+        avatar_url=ghost.avatar_url,
+        avatar_hash=ghost.avatar_hash,
+    )
+    return new_action(
+        profile,
         key=keys.ghost_profile_change_key(key),
-        kind=kinds.MATRIX_PROFILE,
         queue=keys.profile_queue(ghost.rc_user_id),
-        payload={
-            "user_id": ghost.matrix_user_id,
-            "rc_user_id": ghost.rc_user_id,
-            "rc_username": username,
-            "display_name": name,
-            "avatar_url": ghost.avatar_url,
-            "avatar_hash": ghost.avatar_hash,
-        },
     )

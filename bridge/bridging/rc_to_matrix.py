@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import emoji
 
-from bridge.bridging.action_values import ResolvedUser, ResolveUser
+from bridge.bridging.action_values import GhostProfile, ResolvedUser, ResolveUser
 from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
@@ -252,20 +252,20 @@ class RocketChatToMatrix:
         if ghost is None or ghost.display_name != name or stale:
             # In the room's queue, so the profile is set before the ghost's first message.
             # The key names the profile state it starts from: one check per state.
+            profile = GhostProfile(
+                user_id=user_id,
+                rc_user_id=user.id,
+                rc_username=user.username,
+                display_name=name,
+                portal_id=portal.id,
+                avatar_url=None if ghost is None else ghost.avatar_url,
+                avatar_hash=None if ghost is None else ghost.avatar_hash,
+            )
             await uow.enqueue(
-                NewAction(
+                new_action(
+                    profile,
                     key=keys.ghost_profile_key(user.id, name, checked),
-                    kind=kinds.MATRIX_PROFILE,
                     queue=keys.matrix_queue(portal.id),
-                    payload={
-                        "user_id": user_id,
-                        "rc_user_id": user.id,
-                        "rc_username": user.username,
-                        "display_name": name,
-                        "portal_id": portal.id,
-                        "avatar_url": None if ghost is None else ghost.avatar_url,
-                        "avatar_hash": None if ghost is None else ghost.avatar_hash,
-                    },
                 )
             )
         return user_id

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.bridging.action_values import CreatePortal, PortalCreated, RoomSeed, SeedLedger
+from bridge.bridging.action_values import (
+    CreatePortal,
+    EnsureShadow,
+    GhostProfile,
+    PortalCreated,
+    ProfileSet,
+    RoomSeed,
+    SeedLedger,
+    ShadowReady,
+)
 from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
@@ -44,9 +53,9 @@ class Records:
             kinds.MATRIX_REDACT: self.matrix_redacted,
             kinds.CREATE_PORTAL: on_done(CreatePortal, PortalCreated, self.portal_created),
             kinds.MATRIX_SEED: on_done(SeedLedger, RoomSeed, self.room_seeded),
-            kinds.MATRIX_PROFILE: self.ghost_profile_set,
+            kinds.MATRIX_PROFILE: on_done(GhostProfile, ProfileSet, self.ghost_profile_set),
             kinds.MATRIX_MEMBERSHIP: self.ghost_moved,
-            kinds.RC_SHADOW: self.shadow_ready,
+            kinds.RC_SHADOW: on_done(EnsureShadow, ShadowReady, self.shadow_ready),
             kinds.RC_SEND: self.rc_sent,
             kinds.RC_UPLOAD: self.rc_sent,
             kinds.RC_UPDATE: self.rc_disclosed,
@@ -232,66 +241,72 @@ class Records:
         )
         await self._ledger.bind_room(uow, room_id, RCRoomID(run.payload.rc_room_id))
 
-    async def ghost_profile_set(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        payload, result = action.payload, result or {}
-        ghost = await uow.bridging.ghost(payload["rc_user_id"])
+    async def ghost_profile_set(
+        self, uow: UnitOfWork, run: Run[GhostProfile], result: ProfileSet
+    ) -> None:
+        payload = run.payload
+        ghost = await uow.bridging.ghost(payload.rc_user_id)
         await uow.bridging.set_ghost_profile(
-            payload["rc_user_id"],
-            payload["display_name"],
-            result.get("avatar_url"),
-            avatar_hash=result.get("avatar_hash"),
+            payload.rc_user_id,
+            payload.display_name,
+            result.avatar_url,
+            avatar_hash=result.avatar_hash,
             checked_ms=now_ms(),
         )
         categories = Category(0)
-        if ghost is None or ghost.display_name != payload["display_name"]:
+        if ghost is None or ghost.display_name != payload.display_name:
             categories |= Category.DISPLAY_NAME
-        if result.get("avatar_changed"):
+        if result.avatar_changed:
             categories |= Category.AVATAR
-        rooms = result.get("rooms") or []
-        if rooms and categories:
+        if result.rooms and categories:
             # A profile reaches every server of every room the ghost is in.
             await self._ledger.record_profile(
                 uow,
                 ProfileChange(
-                    subject=RCPerson(RCUserID(payload["rc_user_id"]), payload.get("rc_username")),
+                    subject=RCPerson(
+                        RCUserID(payload.rc_user_id),
+                        None if payload.rc_username is None else RCUsername(payload.rc_username),
+                    ),
                     origin=Origin.ROCKETCHAT,
                     categories=categories,
                     sent_ms=now_ms(),
-                    rooms={RoomID(r): None for r in rooms},
-                    content=f"{payload['display_name']}|{result.get('avatar_hash') or ''}",
+                    rooms={RoomID(r): None for r in result.rooms},
+                    content=f"{payload.display_name}|{result.avatar_hash or ''}",
                 ),
             )
 
-    async def shadow_ready(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        assert result is not None
+    async def shadow_ready(
+        self, uow: UnitOfWork, run: Run[EnsureShadow], result: ShadowReady
+    ) -> None:
         await uow.bridging.save_shadow(
             Shadow(
-                matrix_user_id=result["matrix_user_id"],
-                rc_user_id=result["rc_user_id"],
-                rc_username=result["rc_username"],
-                display_name=result["display_name"],
-                auth_token=result["auth_token"],
+                matrix_user_id=result.matrix_user_id,
+                rc_user_id=result.rc_user_id,
+                rc_username=result.rc_username,
+                display_name=result.display_name,
+                auth_token=result.auth_token,
             )
         )
         await self._ledger.link(
             uow,
             Origin.MATRIX,
-            UserID(result["matrix_user_id"]),
-            RCUserID(result["rc_user_id"]),
-            RCUsername(result["rc_username"]),
+            UserID(result.matrix_user_id),
+            RCUserID(result.rc_user_id),
+            RCUsername(result.rc_username),
         )
-        room_id = await self._room_of(uow, action.payload.get("portal_id", -1))
+        portal_id = run.payload.portal_id
+        room_id = None if portal_id is None else await self._room_of(uow, portal_id)
         if room_id:
             # The Matrix user's name now sits on the organisation's Rocket.Chat.
             await self._ledger.record_profile(
                 uow,
                 ProfileChange(
-                    subject=MatrixPerson(UserID(result["matrix_user_id"])),
+                    subject=MatrixPerson(UserID(result.matrix_user_id)),
                     origin=Origin.MATRIX,
                     categories=Category.DISPLAY_NAME,
                     sent_ms=now_ms(),
                     rooms={RoomID(room_id): None},
-                    content=result["display_name"],
+                    content=result.display_name,
                 ),
             )
 

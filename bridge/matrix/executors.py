@@ -34,8 +34,10 @@ from mautrix.types import (
 
 from bridge.bridging.action_values import (
     CreatePortal,
+    GhostProfile,
     MemberState,
     PortalCreated,
+    ProfileSet,
     RoomSeed,
     SeedLedger,
 )
@@ -101,7 +103,7 @@ class MatrixExecutors:
             kinds.MATRIX_SEND: self._guard(self.send),
             kinds.MATRIX_UPLOAD: self._guard(self.upload),
             kinds.MATRIX_REDACT: self._guard(self.redact),
-            kinds.MATRIX_PROFILE: self._guard(self.profile),
+            kinds.MATRIX_PROFILE: self._guard(executor(GhostProfile, self.profile)),
             kinds.MATRIX_MEMBERSHIP: self._guard(self.membership),
             kinds.MATRIX_SEED: self._guard(executor(SeedLedger, self.seed_ledger)),
             kinds.MATRIX_NOTICE: self._guard(executor(kinds.MatrixNotice, self.notice)),
@@ -357,17 +359,17 @@ class MatrixExecutors:
                 raise Waiting("the bot has not joined the room yet") from e
             raise
 
-    async def profile(self, action: Action) -> Result:
+    async def profile(self, run: Run[GhostProfile]) -> ProfileSet:
         """Name and avatar of a ghost, copied from Rocket.Chat; the avatar only if changed."""
-        p = action.payload
-        intent = self._intent(p["user_id"])
+        p = run.payload
+        intent = self._intent(p.user_id)
         await intent.ensure_registered()
-        await self._out_of_minimised_rooms(p["user_id"], await intent.get_joined_rooms())
-        await intent.set_displayname(p["display_name"], check_current=False)
-        avatar_url, avatar_hash = p.get("avatar_url"), p.get("avatar_hash")
-        if p.get("rc_username"):
+        await self._out_of_minimised_rooms(p.user_id, await intent.get_joined_rooms())
+        await intent.set_displayname(p.display_name, check_current=False)
+        avatar_url, avatar_hash = p.avatar_url, p.avatar_hash
+        if p.rc_username:
             try:
-                avatar = await self._fetch_file(avatar_path(p["rc_username"]))
+                avatar = await self._fetch_file(avatar_path(p.rc_username))
             except FileRefused as e:  # the name is still worth setting
                 log.info("Ghost avatar not copied: %s", e)
             else:
@@ -379,12 +381,12 @@ class MatrixExecutors:
                     await intent.set_avatar_url(ContentURI(avatar_url), check_current=False)
                     avatar_hash = digest
         # The profile now shows in every room the ghost is in: the ledger records each.
-        return {
-            "rooms": [str(r) for r in await intent.get_joined_rooms()],
-            "avatar_url": avatar_url,
-            "avatar_hash": avatar_hash,
-            "avatar_changed": avatar_hash != p.get("avatar_hash"),
-        }
+        return ProfileSet(
+            rooms=tuple(str(r) for r in await intent.get_joined_rooms()),
+            avatar_url=avatar_url,
+            avatar_hash=avatar_hash,
+            avatar_changed=avatar_hash != p.avatar_hash,
+        )
 
     async def _out_of_minimised_rooms(self, ghost: str, rooms: list[RoomID]) -> None:
         """A ghost's new profile would be copied into every room it is in (the

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import cattrs
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
@@ -60,6 +60,21 @@ def omit_defaults(cls: C) -> C:
         cls, make_dict_unstructure_fn(fields, converter, _cattrs_omit_if_default=True)
     )
     return cls
+
+
+def omit_when_default(*names: str) -> Callable[[C], C]:
+    """Like :func:`omit_defaults`, for the fields ``names`` only: a key some producers
+    wrote and others did not, while the class's other optional keys were always written."""
+
+    def register(cls: C) -> C:
+        fields: Any = cls
+        omit: dict[str, Any] = {name: override(omit_if_default=True) for name in names}
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(fields, converter, **omit)
+        )
+        return cls
+
+    return register
 
 
 def kind_of(value: object) -> str:

@@ -11,7 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
-from bridge.bridging.action_values import ResolvedUser, ResolveUser
+from bridge.bridging.action_values import (
+    EnsureShadow,
+    ResolvedUser,
+    ResolveUser,
+    ShadowJoin,
+    ShadowKick,
+    ShadowReady,
+)
 from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
@@ -87,9 +94,9 @@ class RocketChatExecutors:
 
     def table(self) -> dict[str, Executor]:
         return {
-            kinds.RC_SHADOW: self._guard(self.ensure_shadow),
-            kinds.RC_JOIN: self._guard(self.join_room),
-            kinds.RC_KICK: self._guard(self.kick),
+            kinds.RC_SHADOW: self._guard(executor(EnsureShadow, self.ensure_shadow)),
+            kinds.RC_JOIN: self._guard(executor(ShadowJoin, self.join_room)),
+            kinds.RC_KICK: self._guard(executor(ShadowKick, self.kick)),
             kinds.RC_RESOLVE_USER: self._guard(executor(ResolveUser, self.resolve_user)),
             kinds.RC_NOTICE: self._guard(executor(kinds.RCNotice, self.notice)),
             kinds.RC_SEND: self._guard(self.send),
@@ -138,27 +145,21 @@ class RocketChatExecutors:
 
     # -- shadow users ---------------------------------------------------------------------
 
-    async def ensure_shadow(self, action: Action) -> Result:
+    async def ensure_shadow(self, run: Run[EnsureShadow]) -> ShadowReady:
         """Create the Matrix user's Rocket.Chat account under the first free derived name.
 
         A name already in use is ours only if the derived password logs into it (we
         created it before a crash); anyone else's account is left alone and the next
         candidate is tried, so a squatted name cannot block the room.
         """
-        user_id = action.payload["user_id"]
+        user_id = run.payload.user_id
         password = self._ids.shadow_password(user_id)
         name = await self._display_name(user_id) or user_id
         for attempt in range(SHADOW_NAME_ATTEMPTS):
             username = self._ids.shadow_username(user_id, attempt)
             login = await self._create_or_reclaim(username, name, password)
             if login is not None:
-                return {
-                    "matrix_user_id": user_id,
-                    "rc_user_id": login.user_id,
-                    "rc_username": username,
-                    "display_name": name,
-                    "auth_token": login.auth_token,
-                }
+                return ShadowReady(user_id, login.user_id, username, name, login.auth_token)
             log.warning("A shadow username candidate (#%d) is taken by another account", attempt)
         raise PermanentFailure(
             f"every one of {SHADOW_NAME_ATTEMPTS} shadow usernames is taken on Rocket.Chat"
@@ -258,26 +259,24 @@ class RocketChatExecutors:
                 )
             return await call(client)
 
-    async def join_room(self, action: Action) -> Result:
-        shadow = await self._shadow(action.payload["user_id"])
+    async def join_room(self, run: Run[ShadowJoin]) -> None:
+        shadow = await self._shadow(run.payload.user_id)
         kind: Literal["channels", "groups"] = (
-            "groups" if action.payload["rc_room_type"] == "p" else "channels"
+            "groups" if run.payload.rc_room_type == "p" else "channels"
         )
         await self._admin.room_invite(
-            kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
+            kind, RCRoomID(run.payload.rc_room_id), RCUserID(str(shadow.rc_user_id))
         )
-        return None
 
-    async def kick(self, action: Action) -> Result:
+    async def kick(self, run: Run[ShadowKick]) -> None:
         """A Matrix user left or was kicked: their shadow leaves the Rocket.Chat room."""
-        shadow = await self._shadow(action.payload["user_id"])
+        shadow = await self._shadow(run.payload.user_id)
         kind: Literal["channels", "groups"] = (
-            "groups" if action.payload["rc_room_type"] == "p" else "channels"
+            "groups" if run.payload.rc_room_type == "p" else "channels"
         )
         await self._admin.room_kick(
-            kind, RCRoomID(action.payload["rc_room_id"]), RCUserID(str(shadow.rc_user_id))
+            kind, RCRoomID(run.payload.rc_room_id), RCUserID(str(shadow.rc_user_id))
         )
-        return None
 
     async def notice(self, run: Run[kinds.RCNotice]) -> kinds.RCNoticeSent:
         """The bridge's account answers in a Rocket.Chat room (command replies, reports)."""

@@ -14,12 +14,18 @@ import pytest
 
 from bridge.bridging.action_values import (
     CreatePortal,
+    EnsureShadow,
+    GhostProfile,
     MemberState,
     PortalCreated,
+    ProfileSet,
     ResolvedUser,
     ResolveUser,
     RoomSeed,
     SeedLedger,
+    ShadowJoin,
+    ShadowKick,
+    ShadowReady,
 )
 from bridge.commands.bridge_admin import Link, LinkResult
 from bridge.commands.context import CommandContext
@@ -95,6 +101,42 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         {"portal_id": 4, "username": "alice", "membership": "join", "message_id": "m1"},
         ResolveUser(4, "alice", "join", "m1"),
     ),
+    (  # rc_to_matrix: in the portal's queue, ahead of the ghost's message
+        kinds.MATRIX_PROFILE,
+        {
+            "user_id": "@rc_alice:hs",
+            "rc_user_id": "u1",
+            "rc_username": "alice",
+            "display_name": "Alice",
+            "portal_id": 4,
+            "avatar_url": None,
+            "avatar_hash": None,
+        },
+        GhostProfile("@rc_alice:hs", "u1", "Alice", "alice", portal_id=4),
+    ),
+    (  # rc_people: a profile change, in the ghost's own queue (no portal_id key)
+        kinds.MATRIX_PROFILE,
+        {
+            "user_id": "@rc_alice:hs",
+            "rc_user_id": "u1",
+            "rc_username": "alice2",
+            "display_name": "Alice B",
+            "avatar_url": "mxc://hs/a",
+            "avatar_hash": "ab",
+        },
+        GhostProfile("@rc_alice:hs", "u1", "Alice B", "alice2", "mxc://hs/a", "ab"),
+    ),
+    (kinds.RC_SHADOW, {"user_id": "@a:hs", "portal_id": 4}, EnsureShadow("@a:hs", 4)),
+    (
+        kinds.RC_JOIN,
+        {"user_id": "@a:hs", "rc_room_id": "GENERAL", "rc_room_type": "c"},
+        ShadowJoin("@a:hs", "GENERAL", "c"),
+    ),
+    (
+        kinds.RC_KICK,
+        {"user_id": "@a:hs", "rc_room_id": "G2", "rc_room_type": "p"},
+        ShadowKick("@a:hs", "G2", "p"),
+    ),
 ]
 
 # Payloads an older version wrote with fewer keys: they still run.
@@ -109,6 +151,7 @@ OLDER: list[tuple[str, dict[str, Any], object]] = [
         },
         CreatePortal(4, "GENERAL", "rc_GENERAL", "shared"),
     ),
+    (kinds.RC_SHADOW, {"user_id": "@a:hs"}, EnsureShadow("@a:hs")),
 ]
 
 # (result as the dictionary code returned it, its class, the typed value)
@@ -143,6 +186,22 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
         {"rc_user_id": "u1", "username": "alice", "name": None},
         ResolvedUser,
         ResolvedUser("u1", "alice", None),
+    ),
+    (
+        {"rooms": ["!r:hs"], "avatar_url": None, "avatar_hash": None, "avatar_changed": False},
+        ProfileSet,
+        ProfileSet(("!r:hs",)),
+    ),
+    (
+        {
+            "matrix_user_id": "@a:hs",
+            "rc_user_id": "s1",
+            "rc_username": "mx_a",
+            "display_name": "A",
+            "auth_token": "t",
+        },
+        ShadowReady,
+        ShadowReady("@a:hs", "s1", "mx_a", "A", "t"),
     ),
 ]
 

@@ -36,9 +36,9 @@ async def test_a_token_sealed_under_an_old_key_is_renewed_on_first_use(
     ids = Identities(load_config(write_config(tmp_path / "config.yaml"), environ={}))
     old = Database(db_url, encryption_key=OLD_KEY)
     await old.upgrade()
-    made = await RocketChatExecutors(rc_admin, old, ids, _no_media, _name, 1000).ensure_shadow(
-        Action(1, f"shadow:{ALICE}", "rc.ensure_shadow", "rc:x", {"user_id": ALICE}, 0)
-    )
+    made = await RocketChatExecutors(rc_admin, old, ids, _no_media, _name, 1000).table()[
+        "rc.ensure_shadow"
+    ](Action(1, f"shadow:{ALICE}", "rc.ensure_shadow", "rc:x", {"user_id": ALICE}, 0))
     assert made is not None
     async with old.unit_of_work() as uow:
         await uow.bridging.save_shadow(

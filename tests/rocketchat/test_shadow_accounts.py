@@ -13,6 +13,7 @@ import pytest
 
 from bridge.bridging.identities import SHADOW_PREFIX, Identities
 from bridge.config import load_config
+from bridge.pipeline import kinds
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.rocketchat.errors import RCAPIError
 from bridge.rocketchat.executors import SHADOW_NAME_ATTEMPTS, RocketChatExecutors
@@ -78,7 +79,7 @@ async def test_a_squatted_name_is_skipped_and_the_squatter_left_alone(
     # The name that was predictable before is taken too.
     legacy_id = await _squat(rc_admin, "alice.hs2.test")
 
-    result = await _executors(rc_admin, db, ids).ensure_shadow(_shadow_action())
+    result = await _executors(rc_admin, db, ids).table()[kinds.RC_SHADOW](_shadow_action())
 
     assert result is not None
     assert result["rc_username"] == ids.shadow_username(ALICE, 1)
@@ -100,10 +101,10 @@ async def test_an_account_created_before_a_crash_is_reclaimed_not_duplicated(
     rc_admin: RCRestClient, rc_sim: SimulatorServer, db: Database, tmp_path: Path
 ) -> None:
     executors = _executors(rc_admin, db, _ids(tmp_path))
-    first = await executors.ensure_shadow(_shadow_action())
+    first = await executors.table()[kinds.RC_SHADOW](_shadow_action())
     users_before = set(rc_sim.state.users)
     # The outbox runs the action again when the process died before marking it done.
-    again = await executors.ensure_shadow(_shadow_action())
+    again = await executors.table()[kinds.RC_SHADOW](_shadow_action())
     assert first is not None and again is not None
     assert (again["rc_user_id"], again["rc_username"]) == (
         first["rc_user_id"],

@@ -67,7 +67,7 @@ async def _setup(
     ids = Identities(load_config(write_config(tmp_path / "c.yaml"), environ={}))
     files = Files()
     executors = RocketChatExecutors(admin, db, ids, files, _name, 10_000_000)
-    shadow = await executors.ensure_shadow(
+    shadow = await executors.table()["rc.ensure_shadow"](
         Action(0, "s", "rc.ensure_shadow", "q", {"user_id": ALICE}, 0)
     )
     assert shadow is not None
