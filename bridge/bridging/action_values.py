@@ -7,10 +7,12 @@ always had: rows queued by an older version read as these classes unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from bridge.pipeline import kinds
-from bridge.pipeline.actions import action, omit_when_default
+from bridge.pipeline.actions import action, omit_defaults, omit_when_default
 
 # -- portals -----------------------------------------------------------------------------
 
@@ -146,3 +148,137 @@ class ShadowJoin(ShadowMembership):
 @attrs.frozen
 class ShadowKick(ShadowMembership):
     pass
+
+
+# -- relayed to Matrix -------------------------------------------------------------------
+
+
+@omit_defaults
+@attrs.frozen
+class Subject:
+    """Whom carried data is about: a Matrix user, or a Rocket.Chat person."""
+
+    matrix_user_id: str | None = None
+    rc_user_id: str | None = None
+    rc_username: str | None = None
+
+
+@omit_when_default("rc_message_id", "mentions")
+@attrs.frozen
+class Disclosure:
+    """What the ledger records once the send is done (bridging.records)."""
+
+    subject: Subject
+    origin: str  # a privacy.categories.Origin name
+    categories: int  # privacy.categories.Category flags
+    content: str | None = None
+    rc_message_id: str | None = None  # a Rocket.Chat message's id, when it is one
+    mentions: tuple[Subject, ...] | None = None  # reactions name nobody
+
+
+@attrs.frozen
+class MessageRecord:
+    """The id mapping a Rocket.Chat message's part gets once it is on Matrix."""
+
+    rc_message_id: str
+    part: int  # 0: the text, 1…: its files
+    origin: str
+    sender: str  # the Rocket.Chat user id
+    sent_ms: int
+    rc_thread_id: str | None = None
+
+
+@attrs.frozen
+class ReactionRecord:
+    rc_message_id: str
+    emoji: str  # the Rocket.Chat shortcode
+    sender: str  # the Rocket.Chat username
+    origin: str
+
+
+@attrs.frozen
+class Render:
+    """A message's text and mentions, to render again with personas (bridging.minimise)."""
+
+    text: str
+    targets: dict[str, tuple[str, str, str | None]]  # username: (user id, name, person)
+
+
+@attrs.frozen
+class MatrixMessage:
+    portal_id: int
+    sender: str  # the ghost, persona or bot that sends it
+    event_type: str
+    content: dict[str, Any]  # the Matrix event's content, as the spec has it
+    record: MessageRecord | None = None
+    disclosure: Disclosure | None = None
+    reaction: ReactionRecord | None = None
+    render: Render | None = None
+
+
+@action(kinds.MATRIX_SEND)
+@omit_when_default("reaction", "render")
+@attrs.frozen
+class MatrixSend(MatrixMessage):
+    pass
+
+
+@action(kinds.MATRIX_UPLOAD)
+@omit_when_default("reaction", "render")
+@attrs.frozen
+class MatrixUpload(MatrixMessage):
+    """A Rocket.Chat file: ``content`` holds its ``rc_file_url`` until it is copied."""
+
+
+@action(kinds.MATRIX_REDACT)
+@omit_when_default("rc_message_id", "reaction")
+@attrs.frozen
+class MatrixRedact:
+    portal_id: int
+    sender: str
+    event_id: str
+    reason: str | None = None
+    rc_message_id: str | None = None  # a message's copy: marked deleted once redacted
+    reaction: bool = False  # a reaction's copy: forgotten once redacted
+
+
+@action(kinds.MATRIX_MEMBERSHIP)
+@attrs.frozen
+class GhostMembership:
+    portal_id: int
+    user_id: str  # the ghost
+    membership: str  # "join" or "leave"
+
+
+@attrs.frozen
+class StoredPersona:
+    matrix_user_id: str
+    rc_user_id: str
+    display_name: str
+    named_ms: int | None = None
+
+
+@omit_defaults
+@attrs.frozen
+class SentAs:
+    """Who sent it, when a persona did (bridging.minimise)."""
+
+    persona: StoredPersona | None = None
+    mentioned_personas: tuple[StoredPersona, ...] | None = None
+
+
+@omit_when_default("persona", "mentioned_personas", "minimised", "refused")
+@attrs.frozen
+class MatrixSent:
+    event_id: str
+    room_id: str
+    ghost_joined: bool = False
+    persona: StoredPersona | None = None
+    mentioned_personas: tuple[StoredPersona, ...] | None = None
+    minimised: bool = False  # a file sent as its name and a link
+    refused: str | None = None  # a file refused, and why: a notice went in its place
+
+
+@attrs.frozen
+class Redacted:
+    redaction_id: str

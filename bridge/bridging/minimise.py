@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.bridging.action_values import MatrixMessage, Render, SentAs, StoredPersona
 from bridge.bridging.formatting import MentionLookup, MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
 from bridge.pipeline.contracts import PermanentFailure
@@ -39,7 +40,6 @@ from bridge.storage.personas import Persona
 
 # The payload field with what the content was rendered from, when it mentions a
 # Rocket.Chat person: {"text": …, "targets": {username: [user id, name, rc user id|None]}}.
-RENDER = "render"
 _RENDERED = frozenset({"msgtype", "body", "format", "formatted_body", "m.mentions"})
 
 
@@ -57,18 +57,15 @@ def message_content(text: str, lookup: MentionLookup) -> dict[str, Any]:
 
 def render_source(
     text: str, targets: dict[str, MentionTarget], people: dict[str, str]
-) -> dict[str, Any] | None:
+) -> Render | None:
     """What to keep in the payload to render ``text`` again with personas; ``people``
     maps the usernames that are Rocket.Chat people to their user ids. None when the
     text names no Rocket.Chat person (nothing would change)."""
     if not people:
         return None
-    return {
-        "text": text,
-        "targets": {
-            name: [t.user_id, t.display_name, people.get(name)] for name, t in targets.items()
-        },
-    }
+    return Render(
+        text, {name: (t.user_id, t.display_name, people.get(name)) for name, t in targets.items()}
+    )
 
 
 @dataclass(frozen=True)
@@ -99,11 +96,11 @@ class Minimiser:
         return await uow.personas.get(user_id) or Persona(user_id, rc_user_id, name.display_name)
 
     async def outgoing(
-        self, uow: UnitOfWork, payload: dict[str, Any], minimised: Sequence[str]
+        self, uow: UnitOfWork, payload: MatrixMessage, minimised: Sequence[str]
     ) -> Outgoing:
         """The form of a send (``matrix.send``/``matrix.upload``) in a room whose
         ``minimise`` servers are now ``minimised`` (``partner_gate.room_terms``)."""
-        sender, content = payload["sender"], payload["content"]
+        sender, content = payload.sender, payload.content
         if not self._ids.is_ghost(sender):
             return Outgoing(sender, content)  # the bot
         servers = list(minimised)
@@ -116,9 +113,9 @@ class Minimiser:
             # its own name must not reach the room.
             raise PermanentFailure("the sender's persona cannot be known; not sent")
         mentioned: dict[str, Persona] = {}
-        if servers:
-            source = payload.get(RENDER) or {}
-            for _, _, person in (source.get("targets") or {}).values():
+        source = payload.render
+        if servers and source is not None:
+            for _, _, person in source.targets.values():
                 if person is not None and person not in mentioned:
                     mentioned[person] = await self.persona(uow, person, servers)
             content = _rendered(content, source, _lookup(source, mentioned))
@@ -156,11 +153,9 @@ class Minimiser:
         return [ghost.matrix_user_id] + [p.matrix_user_id for p in personas if p.named_ms]
 
 
-def _lookup(
-    source: dict[str, Any], personas: dict[str, Persona]
-) -> Callable[[str], MentionTarget | None]:
+def _lookup(source: Render, personas: dict[str, Persona]) -> Callable[[str], MentionTarget | None]:
     """Mentions as the payload's targets, each Rocket.Chat person's as their persona."""
-    targets = source.get("targets") or {}
+    targets = source.targets
 
     def lookup(username: str) -> MentionTarget | None:
         if username not in targets:
@@ -174,13 +169,9 @@ def _lookup(
 
 
 def _rendered(
-    content: dict[str, Any],
-    source: dict[str, Any] | None,
-    lookup: Callable[[str], MentionTarget | None],
+    content: dict[str, Any], source: Render, lookup: Callable[[str], MentionTarget | None]
 ) -> dict[str, Any]:
-    if not source:
-        return content
-    new = message_content(source["text"], lookup)
+    new = message_content(source.text, lookup)
     if "m.new_content" in content:
         return {**content, "body": f"* {new['body']}", "m.new_content": new}
     return {**{k: v for k, v in content.items() if k not in _RENDERED}, **new}
@@ -201,27 +192,17 @@ def _as_reply(content: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-def sent_as(out: Outgoing) -> dict[str, Any]:
+def sent_as(out: Outgoing) -> SentAs:
     """The part of a send's result that says who sent it, for its on_done record."""
     if out.persona is None:
-        return {}
+        return SentAs()
     named = out.persona.named_ms or now_ms()
-    return {
-        "persona": _stored(out.persona, named),
-        "mentioned_personas": [_stored(p, p.named_ms) for p in out.mentioned],
-    }
+    return SentAs(_stored(out.persona, named), tuple(_stored(p, p.named_ms) for p in out.mentioned))
 
 
-def _stored(persona: Persona, named_ms: int | None) -> dict[str, Any]:
-    return {
-        "matrix_user_id": persona.matrix_user_id,
-        "rc_user_id": persona.rc_user_id,
-        "display_name": persona.display_name,
-        "named_ms": named_ms,
-    }
+def _stored(persona: Persona, named_ms: int | None) -> StoredPersona:
+    return StoredPersona(persona.matrix_user_id, persona.rc_user_id, persona.display_name, named_ms)
 
 
-def persona_of(data: dict[str, Any]) -> Persona:
-    return Persona(
-        data["matrix_user_id"], data["rc_user_id"], data["display_name"], data.get("named_ms")
-    )
+def persona_of(data: StoredPersona) -> Persona:
+    return Persona(data.matrix_user_id, data.rc_user_id, data.display_name, data.named_ms)

@@ -9,11 +9,24 @@ from typing import Any, Literal, Protocol
 
 import emoji
 
-from bridge.bridging.action_values import GhostProfile, ResolvedUser, ResolveUser
+from bridge.bridging.action_values import (
+    Disclosure,
+    GhostMembership,
+    GhostProfile,
+    MatrixRedact,
+    MatrixSend,
+    MatrixUpload,
+    MessageRecord,
+    ReactionRecord,
+    Render,
+    ResolvedUser,
+    ResolveUser,
+    Subject,
+)
 from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
-from bridge.bridging.minimise import RENDER, message_content, render_source
+from bridge.bridging.minimise import message_content, render_source
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.pipeline import keys, kinds
@@ -36,7 +49,6 @@ from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -169,68 +181,55 @@ class RocketChatToMatrix:
         sender: str,
         content: dict[str, Any],
         part: int,
-        disclosure: dict[str, Any],
-        render: dict[str, Any] | None = None,
+        disclosure: Disclosure,
+        render: Render | None = None,
         *,
         upload: bool = False,
     ) -> None:
         trace = rc_message(message.id)
         uow.after_commit(lambda: RELAY.mark(trace, "handled"))
+        record = MessageRecord(
+            message.id, part, "rc", message.user.id, to_ms(message.ts), message.thread_id
+        )
         # A room under policy minimise renders mentions again, with personas.
-        extra = {RENDER: render} if render else {}
+        send = (MatrixUpload if upload else MatrixSend)(
+            portal.id, sender, "m.room.message", content, record, disclosure, render=render
+        )
         await uow.enqueue(
-            NewAction(
-                key=keys.rc_message_key(message.id, part),
-                kind=kinds.MATRIX_UPLOAD if upload else kinds.MATRIX_SEND,
-                queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "sender": sender,
-                    "event_type": "m.room.message",
-                    "content": content,
-                    "disclosure": disclosure,
-                    "record": {
-                        "rc_message_id": message.id,
-                        "part": part,
-                        "origin": "rc",
-                        "sender": message.user.id,
-                        "sent_ms": to_ms(message.ts),
-                        "rc_thread_id": message.thread_id,
-                    },
-                    **extra,
-                },
+            new_action(
+                send, key=keys.rc_message_key(message.id, part), queue=keys.matrix_queue(portal.id)
             )
         )
 
     async def _content(
         self, uow: UnitOfWork, text: str
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    ) -> tuple[dict[str, Any], list[Subject], Render | None]:
         """The Matrix content of ``text``, the people it mentions (ledger subjects), and
         what to render it from again in a room under policy minimise."""
         targets: dict[str, MentionTarget] = {}
-        subjects: list[dict[str, Any]] = []
+        subjects: list[Subject] = []
         people: dict[str, str] = {}
         for username in sorted(set(_MENTION.findall(text))):
             found = await self._mention_target(uow, username)
             if found is not None:
                 targets[username], subject = found
                 subjects.append(subject)
-                if "rc_user_id" in subject:
-                    people[username] = subject["rc_user_id"]
+                if subject.rc_user_id is not None:
+                    people[username] = subject.rc_user_id
         content = message_content(text, targets.get)
         return content, subjects, render_source(text, targets, people)
 
     async def _mention_target(
         self, uow: UnitOfWork, username: str
-    ) -> tuple[MentionTarget, dict[str, Any]] | None:
+    ) -> tuple[MentionTarget, Subject] | None:
         shadow = await uow.bridging.shadow_by_username(username)
         if shadow is not None:
             target = MentionTarget(shadow.matrix_user_id, shadow.display_name or username)
-            return target, {"matrix_user_id": shadow.matrix_user_id}
+            return target, Subject(matrix_user_id=shadow.matrix_user_id)
         ghost = await uow.bridging.ghost_by_username(username)
         if ghost is not None:
             target = MentionTarget(ghost.matrix_user_id, ghost.display_name or username)
-            return target, {"rc_user_id": ghost.rc_user_id, "rc_username": ghost.rc_username}
+            return target, Subject(rc_user_id=ghost.rc_user_id, rc_username=ghost.rc_username)
         return None
 
     async def _silenced(self, uow: UnitOfWork, rc_user_id: str) -> bool:
@@ -317,11 +316,10 @@ class RocketChatToMatrix:
         else:
             sender = await self._ensure_ghost(uow, portal, subject)
         await uow.enqueue(
-            NewAction(
+            new_action(
+                GhostMembership(portal.id, sender, membership),
                 key=keys.rc_member_ghost_key(key),
-                kind=kinds.MATRIX_MEMBERSHIP,
                 queue=keys.matrix_queue(portal.id),
-                payload={"portal_id": portal.id, "user_id": sender, "membership": membership},
             )
         )
 
@@ -354,23 +352,21 @@ class RocketChatToMatrix:
         ghost = await uow.bridging.ghost(parts[0].sender)
         if ghost is None:
             return
+        edit = MatrixSend(
+            portal.id,
+            # A replacement comes from the sender of what it replaces.
+            parts[0].persona or ghost.matrix_user_id,
+            "m.room.message",
+            content,
+            None,
+            _disclosure(message, Category.MESSAGE_TEXT | Category.EDIT, message.text, mentions),
+            render=render,
+        )
         await uow.enqueue(
-            NewAction(
+            new_action(
+                edit,
                 key=keys.rc_edit_key(message.id, edited_ms),
-                kind=kinds.MATRIX_SEND,
                 queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    # A replacement comes from the sender of what it replaces.
-                    "sender": parts[0].persona or ghost.matrix_user_id,
-                    "event_type": "m.room.message",
-                    "content": content,
-                    "record": None,
-                    "disclosure": _disclosure(
-                        message, Category.MESSAGE_TEXT | Category.EDIT, message.text, mentions
-                    ),
-                    **({RENDER: render} if render else {}),
-                },
             )
         )
 
@@ -416,17 +412,10 @@ class RocketChatToMatrix:
         else:
             sender = self._ids.bot  # a Matrix user's own event: the bot has the power
         await uow.enqueue(
-            NewAction(
+            new_action(
+                MatrixRedact(portal.id, sender, part.matrix_event_id, reason, part.rc_message_id),
                 key=keys.rc_delete_key(part.matrix_event_id),
-                kind=kinds.MATRIX_REDACT,
                 queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "sender": sender,
-                    "event_id": part.matrix_event_id,
-                    "reason": reason,
-                    "rc_message_id": part.rc_message_id,
-                },
             )
         )
 
@@ -463,71 +452,57 @@ class RocketChatToMatrix:
     ) -> None:
         key = emoji.emojize(shortcode, language="alias")
         sender, ghost_rc_id = ghost.matrix_user_id, ghost.rc_user_id
+        relates = {"rel_type": "m.annotation", "event_id": target.matrix_event_id, "key": key}
+        disclosure = Disclosure(
+            Subject(rc_user_id=ghost_rc_id, rc_username=username),
+            "ROCKETCHAT",
+            int(Category.REACTION),
+            shortcode,
+            rc_message_id=message.id,
+        )
+        react = MatrixSend(
+            portal.id,
+            sender,
+            "m.reaction",
+            {"m.relates_to": relates},
+            None,
+            disclosure,
+            ReactionRecord(message.id, shortcode, username, "rc"),
+        )
         await uow.enqueue(
-            NewAction(
+            new_action(
+                react,
                 key=keys.rc_react_key(message.id, shortcode, username, to_ms(message.updated_at)),
-                kind=kinds.MATRIX_SEND,
                 queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "sender": sender,
-                    "event_type": "m.reaction",
-                    "content": {
-                        "m.relates_to": {
-                            "rel_type": "m.annotation",
-                            "event_id": target.matrix_event_id,
-                            "key": key,
-                        }
-                    },
-                    "record": None,
-                    "disclosure": {
-                        "subject": {"rc_user_id": ghost_rc_id, "rc_username": username},
-                        "origin": "ROCKETCHAT",
-                        "categories": int(Category.REACTION),
-                        "rc_message_id": message.id,
-                        "content": shortcode,
-                    },
-                    "reaction": {
-                        "rc_message_id": message.id,
-                        "emoji": shortcode,
-                        "sender": username,
-                        "origin": "rc",
-                    },
-                },
             )
         )
 
     async def _unreact(self, uow: UnitOfWork, portal: Portal, event_id: str, username: str) -> None:
         ghost = await uow.bridging.ghost_by_username(username)
         persona = await uow.bridging.reaction_persona(event_id)
+        sender = persona or (ghost.matrix_user_id if ghost else self._ids.bot)
+        unreact = MatrixRedact(
+            portal.id, sender, event_id, "reaction removed on Rocket.Chat", reaction=True
+        )
         await uow.enqueue(
-            NewAction(
-                key=keys.rc_unreact_key(event_id),
-                kind=kinds.MATRIX_REDACT,
-                queue=keys.matrix_queue(portal.id),
-                payload={
-                    "portal_id": portal.id,
-                    "sender": persona or (ghost.matrix_user_id if ghost else self._ids.bot),
-                    "event_id": event_id,
-                    "reason": "reaction removed on Rocket.Chat",
-                    "reaction": True,
-                },
+            new_action(
+                unreact, key=keys.rc_unreact_key(event_id), queue=keys.matrix_queue(portal.id)
             )
         )
 
 
 def _disclosure(
-    message: RCMessage, categories: Category, content: str, mentions: list[dict[str, Any]]
-) -> dict[str, Any]:
+    message: RCMessage, categories: Category, content: str, mentions: list[Subject]
+) -> Disclosure:
     """What the ledger records once the send is done (see records.Records)."""
-    return {
-        "subject": {"rc_user_id": message.user.id, "rc_username": message.user.username},
-        "origin": "ROCKETCHAT",
-        "categories": int(categories),
-        "rc_message_id": message.id,
-        "content": content,
-        "mentions": mentions,
-    }
+    return Disclosure(
+        Subject(rc_user_id=message.user.id, rc_username=message.user.username),
+        "ROCKETCHAT",
+        int(categories),
+        content,
+        rc_message_id=message.id,
+        mentions=tuple(mentions),
+    )
 
 
 def _thread_relation(root_event_id: str) -> dict[str, Any]:

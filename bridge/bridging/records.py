@@ -9,20 +9,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from bridge.bridging.action_values import (
     CreatePortal,
+    Disclosure,
     EnsureShadow,
+    GhostMembership,
     GhostProfile,
+    MatrixMessage,
+    MatrixRedact,
+    MatrixSend,
+    MatrixSent,
+    MatrixUpload,
     PortalCreated,
     ProfileSet,
+    Redacted,
     RoomSeed,
     SeedLedger,
+    SentAs,
     ShadowReady,
+    StoredPersona,
+    Subject,
 )
 from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, on_done
+from bridge.pipeline.actions import Run, converter, on_done
 from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
@@ -35,11 +48,17 @@ from bridge.storage.outbox import Action
 Result = dict[str, Any] | None
 
 
-def person(data: dict[str, Any]) -> Person:
+def person(data: Subject) -> Person:
     """The ``subject`` of an action payload: who the carried data is about."""
-    if data.get("matrix_user_id"):
-        return MatrixPerson(UserID(data["matrix_user_id"]))
-    return RCPerson(RCUserID(data["rc_user_id"]), RCUsername(data.get("rc_username") or ""))
+    if data.matrix_user_id:
+        return MatrixPerson(UserID(data.matrix_user_id))
+    return RCPerson(RCUserID(data.rc_user_id or ""), RCUsername(data.rc_username or ""))
+
+
+def _disclosure_in(action: Action) -> Disclosure | None:
+    """The ``disclosure`` of a kind not typed yet (the relay to Rocket.Chat)."""
+    d = action.payload.get("disclosure")
+    return converter.structure(d, Disclosure) if d else None
 
 
 class Records:
@@ -48,13 +67,13 @@ class Records:
 
     def table(self) -> dict[str, OnDone]:
         return {
-            kinds.MATRIX_SEND: self.matrix_sent,
-            kinds.MATRIX_UPLOAD: self.matrix_sent,
-            kinds.MATRIX_REDACT: self.matrix_redacted,
+            kinds.MATRIX_SEND: on_done(MatrixSend, MatrixSent, self.matrix_sent),
+            kinds.MATRIX_UPLOAD: on_done(MatrixUpload, MatrixSent, self.matrix_sent),
+            kinds.MATRIX_REDACT: on_done(MatrixRedact, Redacted, self.matrix_redacted),
             kinds.CREATE_PORTAL: on_done(CreatePortal, PortalCreated, self.portal_created),
             kinds.MATRIX_SEED: on_done(SeedLedger, RoomSeed, self.room_seeded),
             kinds.MATRIX_PROFILE: on_done(GhostProfile, ProfileSet, self.ghost_profile_set),
-            kinds.MATRIX_MEMBERSHIP: self.ghost_moved,
+            kinds.MATRIX_MEMBERSHIP: on_done(GhostMembership, SentAs, self.ghost_moved),
             kinds.RC_SHADOW: on_done(EnsureShadow, ShadowReady, self.shadow_ready),
             kinds.RC_SEND: self.rc_sent,
             kinds.RC_UPLOAD: self.rc_sent,
@@ -66,7 +85,7 @@ class Records:
     async def _disclose(
         self,
         uow: UnitOfWork,
-        action: Action,
+        d: Disclosure | None,
         room_id: str,
         event_id: str | None,
         rc_message_id: str | None = None,
@@ -75,28 +94,27 @@ class Records:
         minimised: bool = False,
     ) -> None:
         """Record the ``disclosure`` an action's payload describes, if it has one."""
-        d = action.payload.get("disclosure")
-        if not d:
+        if d is None:
             return
         if refused:
             # A file that was refused did not cross: what did is a notice in the sender's
             # name saying so. It is recorded (erasure redacts it) without media or name.
-            d = {**d, "categories": int(Category.MESSAGE_TEXT), "content": None}
+            d = attrs.evolve(d, categories=int(Category.MESSAGE_TEXT), content=None)
         elif minimised:
             # Sent as its name and a link: the file itself did not cross (docs/partners.md).
-            d = {**d, "categories": int(Category(d["categories"]) & ~Category.MEDIA)}
+            d = attrs.evolve(d, categories=int(Category(d.categories) & ~Category.MEDIA))
         await self._ledger.record(
             uow,
             BridgedItem(
-                subject=person(d["subject"]),
-                origin=Origin[d["origin"]],
+                subject=person(d.subject),
+                origin=Origin[d.origin],
                 room_id=RoomID(room_id),
                 sent_ms=now_ms(),
-                categories=Category(d["categories"]),
+                categories=Category(d.categories),
                 event_id=EventID(event_id) if event_id else None,
-                rc_message_id=RCMessageID(rc_message_id or d.get("rc_message_id") or "") or None,
-                content=d.get("content"),
-                mentions=tuple(person(m) for m in d.get("mentions", ())),
+                rc_message_id=RCMessageID(rc_message_id or d.rc_message_id or "") or None,
+                content=d.content,
+                mentions=tuple(person(m) for m in d.mentions or ()),
             ),
         )
 
@@ -104,81 +122,92 @@ class Records:
         portal = await uow.bridging.portal_by_id(portal_id)
         return None if portal is None else portal.matrix_room_id
 
-    async def matrix_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        assert result is not None
-        payload = action.payload
-        record = payload.get("record")
-        persona = (result.get("persona") or {}).get("matrix_user_id")
-        if record:
+    async def matrix_sent(
+        self, uow: UnitOfWork, run: Run[MatrixMessage], result: MatrixSent
+    ) -> None:
+        payload = run.payload
+        record = payload.record
+        persona = None if result.persona is None else result.persona.matrix_user_id
+        if record is not None:
             await uow.bridging.add_message(
                 BridgedMessage(
-                    portal_id=payload["portal_id"],
-                    rc_message_id=record["rc_message_id"],
-                    part=record["part"],
-                    matrix_event_id=result["event_id"],
-                    origin=record["origin"],
-                    sender=record["sender"],
-                    sent_ms=record["sent_ms"],
-                    rc_thread_id=record.get("rc_thread_id"),
+                    portal_id=payload.portal_id,
+                    rc_message_id=record.rc_message_id,
+                    part=record.part,
+                    matrix_event_id=result.event_id,
+                    origin=record.origin,
+                    sender=record.sender,
+                    sent_ms=record.sent_ms,
+                    rc_thread_id=record.rc_thread_id,
                     persona=persona,
                 )
             )
-        reaction = payload.get("reaction")
-        if reaction:
+        reaction = payload.reaction
+        if reaction is not None:
             await uow.bridging.add_reaction(
-                result["event_id"],
-                reaction["rc_message_id"],
-                reaction["emoji"],
-                reaction["sender"],
-                reaction["origin"],
+                result.event_id,
+                reaction.rc_message_id,
+                reaction.emoji,
+                reaction.sender,
+                reaction.origin,
                 persona,
             )
         await self._disclose(
             uow,
-            action,
-            result["room_id"],
-            result["event_id"],
-            refused="refused" in result,
-            minimised=bool(result.get("minimised")),
+            payload.disclosure,
+            result.room_id,
+            result.event_id,
+            refused=result.refused is not None,
+            minimised=result.minimised,
         )
-        await self._personas_used(uow, result)
-        if result.get("ghost_joined"):
-            await self._ghost_entered(uow, action, result)
+        await self._personas_used(uow, result.persona, result.mentioned_personas)
+        if result.ghost_joined:
+            subject = None if payload.disclosure is None else payload.disclosure.subject
+            await self._ghost_entered(uow, subject, result.room_id, result.persona)
 
-    async def ghost_moved(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+    async def ghost_moved(self, uow: UnitOfWork, run: Run[GhostMembership], result: SentAs) -> None:
         """A persona that joined a room (``matrix.membership``) carries its name there."""
-        if result and result.get("persona"):
-            await self._personas_used(uow, result)
-            room_id = await self._room_of(uow, action.payload["portal_id"])
+        if result.persona is not None:
+            await self._personas_used(uow, result.persona, result.mentioned_personas)
+            room_id = await self._room_of(uow, run.payload.portal_id)
             if room_id:
-                await self._ghost_entered(uow, action, {**result, "room_id": room_id})
+                await self._ghost_entered(uow, None, room_id, result.persona)
 
-    async def _personas_used(self, uow: UnitOfWork, result: dict[str, Any]) -> None:
+    async def _personas_used(
+        self,
+        uow: UnitOfWork,
+        persona: StoredPersona | None,
+        mentioned: tuple[StoredPersona, ...] | None,
+    ) -> None:
         """Remember the personas a send named or was sent by (bridge.bridging.minimise)."""
-        used = [result["persona"]] if result.get("persona") else []
-        for data in used + list(result.get("mentioned_personas") or ()):
+        used = [persona] if persona is not None else []
+        for data in used + list(mentioned or ()):
             await uow.personas.save(persona_of(data))
 
-    async def _ghost_entered(self, uow: UnitOfWork, action: Action, result: dict[str, Any]) -> None:
+    async def _ghost_entered(
+        self,
+        uow: UnitOfWork,
+        subject: Subject | None,
+        room: str,
+        persona: StoredPersona | None,
+    ) -> None:
         """A ghost's join carries its name into the room (``m.room.member`` displayname).
         A persona's carries the persona's name, and no avatar: that is what the room got."""
-        room_id = RoomID(result["room_id"])
-        persona = result.get("persona")
-        if persona:
+        room_id = RoomID(room)
+        if persona is not None:
             await self._ledger.record_profile(
                 uow,
                 ProfileChange(
-                    subject=RCPerson(RCUserID(persona["rc_user_id"])),
+                    subject=RCPerson(RCUserID(persona.rc_user_id)),
                     origin=Origin.ROCKETCHAT,
                     categories=Category.DISPLAY_NAME,
                     sent_ms=now_ms(),
                     rooms={room_id: None},
-                    content=persona["display_name"],
+                    content=persona.display_name,
                 ),
             )
             return
-        subject = (action.payload.get("disclosure") or {}).get("subject") or {}
-        ghost = await uow.bridging.ghost(subject.get("rc_user_id", ""))
+        ghost = await uow.bridging.ghost((subject and subject.rc_user_id) or "")
         if ghost is None or not ghost.display_name:
             return
         await self._ledger.record_profile(
@@ -193,11 +222,13 @@ class Records:
             ),
         )
 
-    async def matrix_redacted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
-        if action.payload.get("reaction"):
-            await uow.bridging.remove_reaction(action.payload["event_id"])
-        elif action.payload.get("rc_message_id"):
-            await uow.bridging.mark_deleted(action.payload["rc_message_id"])
+    async def matrix_redacted(
+        self, uow: UnitOfWork, run: Run[MatrixRedact], _result: Redacted
+    ) -> None:
+        if run.payload.reaction:
+            await uow.bridging.remove_reaction(run.payload.event_id)
+        elif run.payload.rc_message_id:
+            await uow.bridging.mark_deleted(run.payload.rc_message_id)
 
     async def portal_created(
         self, uow: UnitOfWork, run: Run[CreatePortal], result: PortalCreated
@@ -334,7 +365,8 @@ class Records:
             event_id = (action.payload.get("record") or {}).get("matrix_event_id")
             rc_id = (result or {}).get("rc_message_id") or action.payload.get("rc_message_id")
             refused = "refused" in (result or {})
-            await self._disclose(uow, action, room_id, event_id, rc_id, refused=refused)
+            d = _disclosure_in(action)
+            await self._disclose(uow, d, room_id, event_id, rc_id, refused=refused)
 
     async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
         await uow.bridging.mark_deleted(action.payload["rc_message_id"])

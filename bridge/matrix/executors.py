@@ -7,12 +7,14 @@ idempotent by nature.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, cast
 
+import attrs
 from mautrix.api import Method, Path
 from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.errors import (
@@ -34,12 +36,20 @@ from mautrix.types import (
 
 from bridge.bridging.action_values import (
     CreatePortal,
+    GhostMembership,
     GhostProfile,
+    MatrixMessage,
+    MatrixRedact,
+    MatrixSend,
+    MatrixSent,
+    MatrixUpload,
     MemberState,
     PortalCreated,
     ProfileSet,
+    Redacted,
     RoomSeed,
     SeedLedger,
+    SentAs,
 )
 from bridge.bridging.identities import Identities
 from bridge.bridging.minimise import Minimiser, Outgoing, sent_as
@@ -100,11 +110,11 @@ class MatrixExecutors:
         return {
             JOIN_ROOM: self._guard(executor(JoinRoom, self.join_room)),
             kinds.CREATE_PORTAL: self._guard(executor(CreatePortal, self.create_portal)),
-            kinds.MATRIX_SEND: self._guard(self.send),
-            kinds.MATRIX_UPLOAD: self._guard(self.upload),
-            kinds.MATRIX_REDACT: self._guard(self.redact),
+            kinds.MATRIX_SEND: self._guard(executor(MatrixSend, self.send)),
+            kinds.MATRIX_UPLOAD: self._guard(executor(MatrixUpload, self.upload)),
+            kinds.MATRIX_REDACT: self._guard(executor(MatrixRedact, self.redact)),
             kinds.MATRIX_PROFILE: self._guard(executor(GhostProfile, self.profile)),
-            kinds.MATRIX_MEMBERSHIP: self._guard(self.membership),
+            kinds.MATRIX_MEMBERSHIP: self._guard(executor(GhostMembership, self.membership)),
             kinds.MATRIX_SEED: self._guard(executor(SeedLedger, self.seed_ledger)),
             kinds.MATRIX_NOTICE: self._guard(executor(kinds.MatrixNotice, self.notice)),
         }
@@ -213,9 +223,9 @@ class MatrixExecutors:
             return []
         return [{"type": "m.room.avatar", "state_key": "", "content": {"url": str(url)}}]
 
-    async def send(self, action: Action) -> Result:
+    async def send(self, action: Run[MatrixMessage]) -> MatrixSent:
         payload = action.payload
-        room_id = await self._room(payload["portal_id"])
+        room_id = await self._room(payload.portal_id)
         async with self._db.unit_of_work() as uow:
             terms = await room_terms(
                 uow, room_id, self._ids.domain, self._config.privacy.unknown_servers
@@ -245,25 +255,27 @@ class MatrixExecutors:
         if trace is not None:
             RELAY.mark(trace, "sending")
         event_id = found or await intent.send_message_event(
-            room_id, EventType.find(payload["event_type"]), content, txn_id=txn
+            room_id, EventType.find(payload.event_type), content, txn_id=txn
         )
         if trace is not None:
             RELAY.mark(trace, "sent")
-        return {
-            "event_id": event_id,
-            "room_id": room_id,
-            "ghost_joined": joined,
-            **sent_as(out),
-        }
+        who = sent_as(out)
+        return MatrixSent(
+            event_id,
+            room_id,
+            joined,
+            persona=who.persona,
+            mentioned_personas=who.mentioned_personas,
+        )
 
-    async def upload(self, action: Action) -> Result:
+    async def upload(self, action: Run[MatrixMessage]) -> MatrixSent:
         """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
         payload = action.payload
-        content = dict(payload["content"])
+        content = dict(payload.content)
         link = content.pop("rc_file_url")
         # Older payloads carry the attachment's kind ("file"), which is not a media type.
         content.pop("rc_file_type", None)
-        if await self._minimised(payload["portal_id"]):
+        if await self._minimised(payload.portal_id):
             return await self._as_link(action, content, link)
         try:
             fetched = await self._fetch_file(link)
@@ -271,7 +283,7 @@ class MatrixExecutors:
             if may_retry(refusal, action.attempts):
                 raise RetryLater(refusal.reason) from refusal
             return await self._refuse(action, content, refusal)
-        intent = self._intent(payload["sender"])
+        intent = self._intent(payload.sender)
         await intent.ensure_registered()
         mxc = await intent.upload_media(
             fetched.data, mime_type=fetched.mimetype, filename=content["body"]
@@ -288,7 +300,9 @@ class MatrixExecutors:
         async with self._db.unit_of_work() as uow:
             return bool(await room_minimised(uow, room_id, self._ids.domain))
 
-    async def _as_link(self, action: Action, content: dict[str, Any], link: str) -> Result:
+    async def _as_link(
+        self, action: Run[MatrixMessage], content: dict[str, Any], link: str
+    ) -> MatrixSent:
         """A room holding a partner under ``minimise`` gets a file as its name and a link
         to it on Rocket.Chat (which asks for a Rocket.Chat login), never the file itself
         (docs/partners.md)."""
@@ -301,12 +315,11 @@ class MatrixExecutors:
         if "m.relates_to" in content:
             text["m.relates_to"] = content["m.relates_to"]
         result = await self.send(_with_content(action, text))
-        assert result is not None
-        return {**result, "minimised": True}
+        return attrs.evolve(result, minimised=True)
 
     async def _refuse(
-        self, action: Action, content: dict[str, Any], refusal: FileRefused
-    ) -> Result:
+        self, action: Run[MatrixMessage], content: dict[str, Any], refusal: FileRefused
+    ) -> MatrixSent:
         """In the file's place, its sender's ghost says it could not be bridged and why.
 
         Sent like the file would have been (same transaction id, same thread), so it is
@@ -319,13 +332,12 @@ class MatrixExecutors:
         if "m.relates_to" in content:
             notice["m.relates_to"] = content["m.relates_to"]
         result = await self.send(_with_content(action, notice))
-        assert result is not None
-        return {**result, "refused": refusal.reason}
+        return attrs.evolve(result, refused=refusal.reason)
 
-    async def redact(self, action: Action) -> Result:
+    async def redact(self, action: Run[MatrixRedact]) -> Redacted:
         payload = action.payload
-        room_id = await self._room(payload["portal_id"])
-        sender = payload["sender"]
+        room_id = await self._room(payload.portal_id)
+        sender = payload.sender
         if self._ids.is_ghost(sender) and not self._ids.is_persona(sender):
             async with self._db.unit_of_work() as uow:
                 if await self._minimiser.servers(uow, room_id):
@@ -333,10 +345,8 @@ class MatrixExecutors:
                     # personas: the bot redacts with its moderator power instead.
                     sender = self._ids.bot
         intent = self._intent(sender)
-        event_id = await intent.redact(
-            room_id, EventID(payload["event_id"]), reason=payload.get("reason")
-        )
-        return {"redaction_id": event_id}
+        event_id = await intent.redact(room_id, EventID(payload.event_id), reason=payload.reason)
+        return Redacted(event_id)
 
     async def notice(self, run: Run[kinds.MatrixNotice]) -> kinds.NoticeSent:
         """The bot answers in a room (command replies, refusals, reports)."""
@@ -397,16 +407,16 @@ class MatrixExecutors:
             if minimised:
                 await self._personas.ghost_out(ghost, room, joined=True)
 
-    async def membership(self, action: Action) -> Result:
-        room_id = await self._room(action.payload["portal_id"])
-        user_id = action.payload["user_id"]
+    async def membership(self, action: Run[GhostMembership]) -> SentAs | None:
+        room_id = await self._room(action.payload.portal_id)
+        user_id = action.payload.user_id
         async with self._db.unit_of_work() as uow:
-            if action.payload["membership"] == "join":
+            if action.payload.membership == "join":
                 persona = await self._minimiser.joining(uow, user_id, room_id)
                 leaving = []
             else:
                 persona, leaving = None, await self._minimiser.leaving(uow, user_id)
-        if action.payload["membership"] != "join":
+        if action.payload.membership != "join":
             for user in leaving:  # the person under every name they had in the room
                 await self._intent(user).leave_room(room_id)
             return None
@@ -439,12 +449,11 @@ async def _members_and_visibility(intent: IntentAPI, room_id: RoomID) -> RoomSee
     return RoomSeed(room_id, members, visibility, visibility_ts, encrypted)
 
 
-def _trace_key(payload: dict[str, Any]) -> str | None:
+def _trace_key(payload: MatrixMessage) -> str | None:
     """A relayed Rocket.Chat message's key in the stage trace (bridge.pipeline.stages)."""
-    record = payload.get("record")
-    if isinstance(record, dict) and record.get("origin") == "rc":
-        message_id = record.get("rc_message_id")
-        return rc_message(message_id) if isinstance(message_id, str) else None
+    record = payload.record
+    if record is not None and record.origin == "rc":
+        return rc_message(record.rc_message_id)
     return None
 
 
@@ -454,15 +463,8 @@ def _msgtype(mimetype: str) -> str:
     return {"image": "m.image", "audio": "m.audio", "video": "m.video"}.get(major, "m.file")
 
 
-def _with_content(action: Action, content: dict[str, Any]) -> Action:
-    return Action(
-        action.id,
-        action.key,
-        action.kind,
-        action.queue,
-        {**action.payload, "content": content},
-        action.attempts,
-    )
+def _with_content(action: Run[MatrixMessage], content: dict[str, Any]) -> Run[MatrixMessage]:
+    return dataclasses.replace(action, payload=attrs.evolve(action.payload, content=content))
 
 
 def _bridge_state(payload: CreatePortal, bot: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import EventID, RoomID
 
+from bridge.pipeline.actions import Run
 from bridge.storage.common import now_ms
 from bridge.storage.outbox import Action
 
@@ -35,7 +36,7 @@ LATE_MS = 20 * 60 * 1000
 LOOKBACK = 100
 
 
-def is_late(action: Action, now: int | None = None) -> bool:
+def is_late(action: Action | Run[Any], now: int | None = None) -> bool:
     return (now_ms() if now is None else now) - action.created_ms >= LATE_MS
 
 

@@ -28,6 +28,7 @@ from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 
 T = TypeVar("T")
+P_co = TypeVar("P_co", covariant=True)  # a run of a subclass's action is a run of its base's
 R = TypeVar("R")
 C = TypeVar("C", bound=type)
 
@@ -95,7 +96,7 @@ def new_action(
 
 
 @dataclass(frozen=True)
-class Run(Generic[T]):
+class Run(Generic[P_co]):
     """One run of an action, with its payload typed."""
 
     id: int
@@ -103,7 +104,8 @@ class Run(Generic[T]):
     kind: str
     queue: str
     attempts: int
-    payload: T
+    payload: P_co
+    created_ms: int = 0  # when it was queued (a late retry looks for an earlier send)
 
 
 def typed(action: Action, cls: type[T]) -> Run[T]:
@@ -111,7 +113,9 @@ def typed(action: Action, cls: type[T]) -> Run[T]:
         value = converter.structure(action.payload, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as e:
         raise PermanentFailure(f"malformed {action.kind} payload: {e}") from None
-    return Run(action.id, action.key, action.kind, action.queue, action.attempts, value)
+    return Run(
+        action.id, action.key, action.kind, action.queue, action.attempts, value, action.created_ms
+    )
 
 
 def executor(cls: type[T], run: Callable[[Run[T]], Awaitable[R]]) -> Executor:

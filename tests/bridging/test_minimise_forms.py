@@ -8,9 +8,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from bridge.bridging.action_values import MatrixSend
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
-from bridge.bridging.minimise import RENDER, Minimiser, message_content, render_source
+from bridge.bridging.minimise import Minimiser, message_content, render_source
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.config import load_config
 from bridge.ids import RCUserID, RCUsername
@@ -36,18 +37,20 @@ async def _setup(db: Database, tmp_path: Path) -> tuple[Identities, Minimiser]:
     return ids, Minimiser(ids, KEY)
 
 
-def _payload(ids: Identities, text: str) -> dict[str, object]:
+def _payload(ids: Identities, text: str) -> MatrixSend:
     """A message of alice mentioning dave and a Matrix user, as the relay queues it."""
     targets = {
         "dave.jones": MentionTarget(ids.ghost_user_id("dave.jones"), "Dave Jones"),
         "mx.carol": MentionTarget("@carol:hs2.test", "Carol"),
     }
     content = message_content(text, targets.get)
-    return {
-        "sender": ids.ghost_user_id("alice.smith"),
-        "content": {**content, "m.relates_to": {"rel_type": "m.thread", "event_id": "$root"}},
-        RENDER: render_source(text, targets, {"dave.jones": "rcDave"}),
-    }
+    return MatrixSend(
+        1,
+        ids.ghost_user_id("alice.smith"),
+        "m.room.message",
+        {**content, "m.relates_to": {"rel_type": "m.thread", "event_id": "$root"}},
+        render=render_source(text, targets, {"dave.jones": "rcDave"}),
+    )
 
 
 async def test_a_minimised_room_gets_personas_and_persona_mentions(
@@ -85,7 +88,7 @@ async def test_a_room_without_a_minimise_partner_gets_the_plain_form(
     payload = _payload(ids, "ask @dave.jones")
     async with db.unit_of_work() as uow:
         out = await minimiser.outgoing(uow, payload, await minimiser.servers(uow, ROOM))
-    assert out.sender == payload["sender"] and out.content == payload["content"]
+    assert out.sender == payload.sender and out.content == payload.content
     assert out.persona is None and out.ghost is None
 
 
@@ -97,15 +100,13 @@ async def test_an_edit_of_the_ghosts_earlier_message_becomes_the_personas_reply(
     ids, minimiser = await _setup(db, tmp_path)
     await PartnerRegister(db).set(HS2, MINIMISE, "cli:test")
     new = message_content("fixed: @dave.jones", lambda _: None)
-    payload = {
-        "sender": ids.ghost_user_id("alice.smith"),
-        "content": {
-            "msgtype": "m.text",
-            "body": f"* {new['body']}",
-            "m.new_content": new,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": "$original"},
-        },
+    content = {
+        "msgtype": "m.text",
+        "body": f"* {new['body']}",
+        "m.new_content": new,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": "$original"},
     }
+    payload = MatrixSend(1, ids.ghost_user_id("alice.smith"), "m.room.message", content)
     async with db.unit_of_work() as uow:
         out = await minimiser.outgoing(uow, payload, await minimiser.servers(uow, ROOM))
         alice = await minimiser.persona(uow, "rcAlice", [HS2])
@@ -124,7 +125,7 @@ async def test_an_edit_of_a_personas_message_stays_with_that_persona(
     await PartnerRegister(db).set(HS2, MINIMISE, "cli:test")
     content = {"m.relates_to": {"rel_type": "m.replace", "event_id": "$e"}, "m.new_content": {}}
     async with db.unit_of_work() as uow:
-        payload = {"sender": persona.matrix_user_id, "content": content}
+        payload = MatrixSend(1, persona.matrix_user_id, "m.room.message", content)
         out = await minimiser.outgoing(uow, payload, await minimiser.servers(uow, ROOM))
     assert out.sender == persona.matrix_user_id and out.content == content
 
