@@ -167,7 +167,9 @@ class BridgeApp:
                     ],
                     RC_SOURCE: [
                         rc_to_matrix,
-                        RocketChatPeople(self.ledger, self.config.privacy.hash_key.encode()),
+                        RocketChatPeople(
+                            self.ledger, erasure_settings(self.config).pseudonym_retention_ms
+                        ),
                         commands.rocketchat_handler,
                     ],
                 },
@@ -315,6 +317,9 @@ class BridgeApp:
         async with self.db.unit_of_work() as uow:
             if sealed := await uow.bridging.seal_plain_tokens():
                 log.info("Sealed %d session token(s) stored in plain text", sealed)
+            # A storage key that does not open the pseudonym keys would fail every action
+            # that names a person: refuse to start instead (docs/operations.md).
+            await uow.person_keys.check_opens()
         lead = self.leadership.lead
         self._spawn(lead(keys.PRUNING_JOB, self.housekeeping.run), "pruning")
         if (checkpoints := self.checkpoints) is not None:

@@ -96,7 +96,7 @@ OUTBOX_LAG = Gauge(
 )
 PRUNE_LAST_RUN = Gauge(
     "bridge_prune_last_run_timestamp_seconds",
-    "Unix time at which each pruning job (processed_queues, request_log, ledger) last "
+    "Unix time at which each pruning job (processed_queues, request_log, ledger, shred) last "
     "completed; a stale value means data is kept past its retention",
     ["job"],
     registry=REGISTRY,

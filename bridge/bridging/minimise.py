@@ -90,7 +90,7 @@ class Minimiser:
 
     async def persona(self, uow: UnitOfWork, rc_user_id: str, servers: Sequence[str]) -> Persona:
         """The person's persona for these ``minimise`` servers (as stored, once it is)."""
-        pseudonym = await person_pseudonym(uow, self._key, rc_user_id)
+        pseudonym = await person_pseudonym(uow, rc_user_id)
         name = persona_name(self._key, pseudonym, servers)
         user_id = self._ids.persona_user_id(name.tag)
         return await uow.personas.get(user_id) or Persona(user_id, rc_user_id, name.display_name)

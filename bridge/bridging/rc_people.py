@@ -30,12 +30,13 @@ from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
+from bridge.privacy import pseudonyms
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
-from bridge.privacy.pseudonyms import PREFIX, person_name
-from bridge.privacy.subjects import RCPerson, pseudonym
+from bridge.privacy.subjects import RCPerson, identity
 from bridge.rctypes.events import AvatarChanged, UserDeleted, UserRenamed
 from bridge.storage.bridging import Ghost
+from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import NewAction
@@ -53,9 +54,10 @@ UNLINKED_NAME = "Removed User"
 class RocketChatPeople:
     """The inbox handler of ``type: person`` payloads (bridge.bridging.rc_events)."""
 
-    def __init__(self, ledger: DisclosureLedger, hash_key: bytes) -> None:
+    def __init__(self, ledger: DisclosureLedger, pseudonym_retention_ms: int) -> None:
         self._ledger = ledger
-        self._key = hash_key
+        # The person's pseudonym keys are shredded this long after they are forgotten.
+        self._retention_ms = pseudonym_retention_ms
 
     async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
         if stored.payload.get("type") != "person":
@@ -74,7 +76,7 @@ class RocketChatPeople:
     async def _silenced(self, uow: UnitOfWork, ghost: Ghost) -> bool:
         # Opted-out people's profiles never cross (bridge.commands.optout.RelayGate).
         return await uow.commands.opted_out(
-            person_name(uow.pseudonym_key, f"rocketchat:{ghost.rc_user_id}")
+            await pseudonyms.person_name(uow, f"rocketchat:{ghost.rc_user_id}")
         )
 
     async def _renamed(self, uow: UnitOfWork, event: UserRenamed, key: str | None) -> None:
@@ -135,9 +137,9 @@ class RocketChatPeople:
         found = await uow.ledger.find_subject(rc_user_id=ghost.rc_user_id)
         await self._ledger.pseudonymise(uow, RCPerson(RCUserID(ghost.rc_user_id)))
         if found:
-            name = f"{PREFIX}{pseudonym(self._key, found[0]).hex()}"
+            name = await pseudonyms.of(uow, identity(found[0]))
             who = Identity(ghost.matrix_user_id, ghost.rc_user_id, ghost.rc_username)
-            await forget(uow, self._key, who, name)
+            await forget(uow, who, name, now_ms() + self._retention_ms)
         else:
             await uow.bridging.drop_ghost(ghost.rc_user_id)
 

@@ -22,13 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bridge.cli.commands_core import EXIT_CONFIG, load_or_exit, run_on_database
 from bridge.config.signing_key import CheckpointError, load_signing_key
-from bridge.privacy import audit
+from bridge.privacy import audit, pseudonyms
 from bridge.privacy.categories import Origin
 from bridge.privacy.checkpoints import Checkpoint, verify_against
 from bridge.privacy.checkpoints import read_file as read_checkpoints
 from bridge.privacy.exports import FORMATS as EXPORT_FORMATS
 from bridge.privacy.exports import WHATS, Exporter
-from bridge.privacy.pseudonyms import audit_name
 from bridge.privacy.queries import (
     AmbiguousSubjectError,
     CategoryCount,
@@ -228,7 +227,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
                 "rc_user_id": s.rc_user_id,
                 "rc_username": s.rc_username,
                 "erased_at": None if s.erased_ms is None else iso(s.erased_ms),
-                "pseudonym": _pseudonym(db, s, args.id),
+                **(await _pseudonyms(db, s, args.id)),
             },
             "recipients": [_recipient_json(r) for r in report.recipients],
             # Each item expires its room's max age after it was sent (docs/retention.md).
@@ -253,14 +252,18 @@ def _expiry_json(e: RoomExpiry) -> dict[str, Any]:
     }
 
 
-def _pseudonym(db: Database, s: Subject, typed: str) -> str | None:
+async def _pseudonyms(db: Database, s: Subject, typed: str) -> dict[str, str | None]:
     """How the audit log (and the request log, once erased) names this person: the
-    pseudonym of their own account's id. An erased subject was found by exactly that id."""
+    pseudonym of their own account's id (an erased subject was found by exactly that id),
+    null once its key was shredded; and the pseudonym versions before per-person keys
+    wrote, which entries of that time carry."""
     own = s.rc_user_id if s.origin is Origin.ROCKETCHAT else s.matrix_user_id
-    key = db.pseudonym_key
-    if key is None:
-        return None
-    return audit_name(key, own if own is not None else typed)
+    account = own if own is not None else typed
+    hash_key = db.pseudonym_key
+    if hash_key is None:
+        return {"pseudonym": None, "earlier_pseudonym": None}
+    current = await pseudonyms.existing_in(db, account)
+    return {"pseudonym": current, "earlier_pseudonym": pseudonyms.legacy_name(hash_key, account)}
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from bridge.config import Config, ConfigError, load_config
 from bridge.config.registration import generate_registration
 from bridge.logs import setup_logging
 from bridge.storage.database import Database
+from bridge.storage.pseudonym_keys import PseudonymKeyError
 from bridge.storage.schema import SchemaOutdatedError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ def run_on_database(
     except SchemaOutdatedError as e:
         print(f"database error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
         return EXIT_SCHEMA, None
+    except PseudonymKeyError as e:  # no storage key in a tool's config, or a changed one
+        print(f"config error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return EXIT_CONFIG, None
     except refusals as e:
         text = str(e.args[0]) if len(e.args) == 1 else str(e)
         print(refusal_prefix + text, file=sys.stderr)  # noqa: T201 - the CLI's own output
@@ -132,6 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except SchemaOutdatedError as e:
         print(f"database error: {e}", file=sys.stderr)  # noqa: T201
         return EXIT_SCHEMA
+    except PseudonymKeyError as e:
+        print(f"config error: {e}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
     return 0
 
 

@@ -52,7 +52,7 @@ async def issue(uow: UnitOfWork, person: str, purpose: str, payload: dict[str, A
     """A fresh code for ``person``; any earlier live code of the same purpose stops working."""
     code = new_code()
     await uow.commands.add_confirmation(
-        person_name(uow.pseudonym_key, person),
+        await person_name(uow, person),
         _digest(code),
         purpose,
         json.dumps(payload),
@@ -63,7 +63,7 @@ async def issue(uow: UnitOfWork, person: str, purpose: str, payload: dict[str, A
 
 async def check(uow: UnitOfWork, person: str, purpose: str, code: str) -> Checked:
     """Consume ``code`` if it is ``person``'s live one; count a wrong guess otherwise."""
-    live = await uow.commands.live_confirmation(person_name(uow.pseudonym_key, person), purpose)
+    live = await uow.commands.live_confirmation(await person_name(uow, person), purpose)
     if live is None:
         return Checked(Outcome.NONE)
     if live.expires_ms <= now_ms():

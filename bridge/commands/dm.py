@@ -105,7 +105,7 @@ class CommandRouter:
     async def _within_rate(self, uow: UnitOfWork, ctx: CommandContext) -> bool:
         """``privacy.command_rate_per_minute`` per person, counted in the database."""
         window = now_ms() // 60_000 * 60_000
-        count = await uow.commands.count_command(person_name(uow.pseudonym_key, ctx.person), window)
+        count = await uow.commands.count_command(await person_name(uow, ctx.person), window)
         if count <= self._rate:
             return True
         if count == self._rate + 1:

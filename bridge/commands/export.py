@@ -134,12 +134,10 @@ async def build(db: Database, identity: Identity, retention: Retention) -> dict[
         identity = identity.merged(subject)
         requests = await _requests(uow, identity, subject)
         opted = [
-            await uow.commands.opted_out_since(person_name(uow.pseudonym_key, p))
-            for p in identity.persons
+            await uow.commands.opted_out_since(await person_name(uow, p)) for p in identity.persons
         ]
         shown = [
-            await uow.commands.notice_shown_at(person_name(uow.pseudonym_key, p))
-            for p in identity.persons
+            await uow.commands.notice_shown_at(await person_name(uow, p)) for p in identity.persons
         ]
     recipients: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []

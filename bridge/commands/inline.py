@@ -98,7 +98,7 @@ class InlineVerbs:
     async def optout(
         self, uow: UnitOfWork, ctx: CommandContext, actor: Actor, cmd: ParsedCommand
     ) -> None:
-        changed = await uow.commands.set_opt_out(person_name(uow.pseudonym_key, ctx.person), True)
+        changed = await uow.commands.set_opt_out(await person_name(uow, ctx.person), True)
         text = (
             "You are opted out: your messages are no longer bridged to other servers; "
             "the room sees a short note without their content. !privacy optin resumes."
@@ -111,7 +111,7 @@ class InlineVerbs:
     async def optin(
         self, uow: UnitOfWork, ctx: CommandContext, actor: Actor, cmd: ParsedCommand
     ) -> None:
-        changed = await uow.commands.set_opt_out(person_name(uow.pseudonym_key, ctx.person), False)
+        changed = await uow.commands.set_opt_out(await person_name(uow, ctx.person), False)
         text = (
             "You are opted in again: your messages are bridged from now on (nothing you "
             "wrote while opted out is sent)."

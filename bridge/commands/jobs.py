@@ -261,7 +261,7 @@ class PrivacyJobs:
         identity = identity_of(ctx)
         async with self._db.unit_of_work() as uow:
             subject = await own_subject(uow, identity)
-            opted_out = await uow.commands.opted_out(person_name(uow.pseudonym_key, ctx.person))
+            opted_out = await uow.commands.opted_out(await person_name(uow, ctx.person))
             requests = [
                 r
                 for r in await uow.erasure.requests_in(list(OPEN), limit=1000)

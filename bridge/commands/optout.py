@@ -59,7 +59,7 @@ class RelayGate:
     ) -> bool:
         """Whether a Rocket.Chat user's message may cross to Matrix (called by the relay)."""
         person = f"rocketchat:{user_id}"
-        if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
+        if await uow.commands.opted_out(await person_name(uow, person)):
             if portal.matrix_room_id is not None:
                 await uow.enqueue(
                     kinds.notice(
@@ -77,7 +77,7 @@ class RelayGate:
     ) -> bool:
         """Whether a Matrix user's message may cross to Rocket.Chat (called by the relay)."""
         person = f"matrix:{sender}"
-        if await uow.commands.opted_out(person_name(uow.pseudonym_key, person)):
+        if await uow.commands.opted_out(await person_name(uow, person)):
             await uow.enqueue(
                 kinds.notice(
                     "rocketchat", keys.optout_matrix_key(event_id), portal.rc_room_id, NOT_BRIDGED
@@ -92,7 +92,7 @@ class RelayGate:
     async def opted_out(self, uow: UnitOfWork, side: Side, user_id: str) -> bool:
         """Whether nothing of this person may cross: reactions, profile and presence are
         dropped silently (a note for each would be noise; messages and edits get one)."""
-        return await uow.commands.opted_out(person_name(uow.pseudonym_key, f"{side}:{user_id}"))
+        return await uow.commands.opted_out(await person_name(uow, f"{side}:{user_id}"))
 
     async def _notice_once(
         self,
@@ -104,7 +104,7 @@ class RelayGate:
         portal: Portal | None = None,
     ) -> None:
         person = f"{side}:{user_id}"
-        if not await uow.commands.mark_notice_shown(person_name(uow.pseudonym_key, person)):
+        if not await uow.commands.mark_notice_shown(await person_name(uow, person)):
             return
         # Who receives the room now, as the register names them (docs/partners.md), and
         # the way out, offered at the moment it matters (GDPR Art. 13(1)(e), 21).

@@ -123,6 +123,7 @@ def _check_semantics(config: Config) -> None:
 def _check_limits(config: Config) -> None:
     for key, number in (
         ("privacy.ledger_retention_days", config.privacy.ledger_retention_days),
+        ("privacy.pseudonym_retention_days", config.privacy.pseudonym_retention_days),
         ("privacy.retention_poll_seconds", config.privacy.retention_poll_seconds),
         ("privacy.command_rate_per_minute", config.privacy.command_rate_per_minute),
         ("bridge.max_media_bytes", config.bridge.max_media_bytes),

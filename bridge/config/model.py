@@ -92,6 +92,10 @@ class PrivacyConfig:
     notice_text: str | None = None
     notice_url: str | None = None
     ledger_retention_days: int = 730
+    # Days after a person's erasure finished until their pseudonym keys are destroyed
+    # (crypto-shredding, docs/retention.md); until then an officer given their id still
+    # finds their pseudonymous records.
+    pseudonym_retention_days: int = 90
     # How often portals' retention policies are read from Rocket.Chat, mirrored into
     # m.room.retention, and their expired items redacted (docs/retention.md).
     retention_poll_seconds: int = 60

@@ -37,12 +37,12 @@ from bridge.pipeline.contracts import (
     Unavailable,
 )
 from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
-from bridge.privacy.pseudonyms import audit_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
@@ -339,6 +339,14 @@ class MatrixErasureExecutors:
             items = await uow.erasure.items(request.id)
             rows = await uow.erasure.recipients(request.id)
             steps = {s.step: s for s in await uow.erasure.steps(request.id)}
+            subject = request.subject_rc_id or request.subject_matrix_id
+            # The same person is named alike in every notice about them (a repeated
+            # request included), until their pseudonym key is shredded.
+            named = (
+                await pseudonyms.of(uow, subject)
+                if subject
+                else f"{pseudonyms.PREFIX}{request.pseudonym or ''}"
+            )
         media_step = steps.get("media")
         if media_step is not None and media_step.status == words.PENDING:
             # The notice names the media deleted, so servers purge their cached copies.
@@ -349,18 +357,13 @@ class MatrixErasureExecutors:
         for item in items:
             if server in item.recipients.split() and item.matrix_status != words.NOT_NEEDED:
                 rooms.setdefault(item.room_id, []).append(str(item.event_id))
-        subject = request.subject_rc_id or request.subject_matrix_id
         return NoticeContent(
             request.id,
             request.extended_due_ms or request.due_ms,
             rooms,
             self._ids.domain,
             media=media,
-            subject=(
-                audit_name(self._config.privacy.hash_key.encode(), subject)
-                if subject
-                else f"pseudonym:{request.pseudonym or ''}"
-            ),
+            subject=named,
             legal_basis=LEGAL_BASIS.get(request.jurisdiction, LEGAL_BASIS["gdpr"]),
         )
 

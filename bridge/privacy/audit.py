@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.privacy.pseudonyms import PseudonymKeyError, audit_actor
+from bridge.privacy import pseudonyms
+from bridge.privacy.pseudonyms import PseudonymKeyError
 from bridge.storage.audit import AuditRecord
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
@@ -50,6 +51,7 @@ ADMIN_LOGIN = "admin.login"
 ADMIN_LOGIN_REFUSED = "admin.login_refused"
 OUTBOX_RETRIED = "outbox.retried"
 OUTBOX_DROPPED = "outbox.dropped"
+KEYS_SHREDDED = "pseudonym_keys.shredded"
 KINDS = (
     REQUEST_RECEIVED,
     REQUEST_VERIFIED,
@@ -67,6 +69,7 @@ KINDS = (
     ADMIN_LOGIN_REFUSED,
     OUTBOX_RETRIED,
     OUTBOX_DROPPED,
+    KEYS_SHREDDED,
 )
 
 _KIND = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
@@ -198,7 +201,7 @@ class AuditLog:
         if not actor:
             raise AuditError("an audit entry needs an actor")
         try:
-            actor = audit_actor(uow.pseudonym_key, actor)
+            actor = await pseudonyms.actor(uow.person_keys, actor)
         except PseudonymKeyError as e:
             raise AuditError(str(e)) from e
         text = check_details(details or {})

@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.config import Config
-from bridge.config.model import PrivacyMode
+from bridge.config.model import PrivacyConfig, PrivacyMode
 from bridge.ids import RCUserID, ServerName, UserID
 from bridge.pipeline import keys
+from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
 from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.deadlines import Jurisdiction, check_extension, deadlines
@@ -44,7 +45,7 @@ from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.pseudonyms import PREFIX
 from bridge.privacy.queries import LedgerQueries
-from bridge.privacy.subjects import MatrixPerson, Person, RCPerson, pseudonym
+from bridge.privacy.subjects import MatrixPerson, Person, RCPerson, identity
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, RequestRecord
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 # 11 CCR §7101(a): records of consumer requests and responses kept at least 24 months.
 LOG_RETENTION_MS = 730 * 86_400_000
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class EngineSettings:
     poll_seconds: float = 1.0
     # Servers running an erasure receiver: a request waits for their final answer.
     receivers: tuple[str, ...] = ()
+    # How long after a whole-subject erasure the person's pseudonym keys are shredded
+    # (privacy.pseudonym_retention_days).
+    pseudonym_retention_ms: int = PrivacyConfig.pseudonym_retention_days * DAY_MS
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def erasure_settings(config: Config) -> EngineSettings:
         ledger=ledger,
         mode=config.privacy.mode,
         receivers=tuple(config.privacy.receivers),
+        pseudonym_retention_ms=config.privacy.pseudonym_retention_days * DAY_MS,
     )
 
 
@@ -392,14 +398,15 @@ class ErasureEngine:
             given_up = sum(counts.get(s, 0) for s in (DEAD, DROPPED))
             partial = given_up > 0 or _incomplete(status)
             state = RequestState.PARTIALLY_DONE if partial else RequestState.DONE
+            finished = now_ms()
             if not await uow.erasure.update_request(
                 request.id,
                 from_states=[RequestState.EXECUTING.value],
                 state=state.value,
-                finished_ms=now_ms(),
+                finished_ms=finished,
             ):
                 return False
-            await self._scrub_copies(uow, request)
+            await self._scrub_copies(uow, request, finished)
             await log_event(uow, request.id, state.value, None, render_report(status))
         log.info("Erasure request %s finished: %s", request.id, state.value)
         if self._after_finish is not None:
@@ -418,7 +425,7 @@ class ErasureEngine:
             for r in status.recipients
         )
 
-    async def _scrub_copies(self, uow: UnitOfWork, request: RequestRecord) -> None:
+    async def _scrub_copies(self, uow: UnitOfWork, request: RequestRecord, finished: int) -> None:
         """Keep only pseudonymous tombstones (GDPR Art. 17(1) vs Art. 5(2) evidence)."""
         items = await uow.erasure.items(request.id)
         # Only copies this request acted on: a mention or a reaction points at another
@@ -452,9 +459,7 @@ class ErasureEngine:
             )
         )
         alias = (
-            pseudonym(self._settings.ledger.hash_key, found[0]).hex()
-            if found
-            else request.pseudonym
+            (await pseudonyms.digest(uow, identity(found[0]))).hex() if found else request.pseudonym
         )
         if person is not None:
             await self._ledger.pseudonymise(uow, person)
@@ -462,7 +467,10 @@ class ErasureEngine:
                 who = Identity(
                     request.subject_matrix_id, request.subject_rc_id, request.subject_rc_username
                 )
-                await forget(uow, self._settings.ledger.hash_key, who, f"{PREFIX}{alias}")
+                # The person's pseudonym keys outlive the request by a grace only
+                # (docs/retention.md, "Crypto-shredding").
+                shred_at = finished + self._settings.pseudonym_retention_ms
+                await forget(uow, who, f"{PREFIX}{alias}", shred_at)
         # The log keeps the pseudonym only: a returning requester can be matched (Art. 5(2)).
         await uow.erasure.update_request(
             request.id,

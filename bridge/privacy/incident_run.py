@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.pipeline import keys
+from bridge.privacy import pseudonyms
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident import (
     Affected,
@@ -24,7 +25,6 @@ from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import Contacts, SupportLookup
 from bridge.privacy.partner_gate import enforce_action
 from bridge.privacy.partners import PartnerChanges, PartnerRegister, set_partner
-from bridge.privacy.pseudonyms import audit_actor
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.incidents import IncidentRecord
@@ -122,9 +122,10 @@ async def open_incident(
             {"incident": incident, "server": server, "since_ms": since_ms,
              "subjects": len(scope.people), "items": scope.items, "dry_run": dry_run},
         )  # fmt: skip
+        opener = await pseudonyms.actor(uow.person_keys, actor)
         await uow.incidents.add(
             IncidentRecord(
-                incident, server, since_ms, opened, audit_actor(uow.pseudonym_key, actor),
+                incident, server, since_ms, opened, opener,
                 dry_run, deny, None, len(scope.people), scope.items, scope.ledger_mark,
                 None if contacts is None else contacts.source,
                 json.dumps({k: v for k, v in data.items() if k != "people"}),

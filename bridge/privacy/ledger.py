@@ -26,10 +26,10 @@ from bridge.ids import (
     ServerName,
     UserID,
 )
+from bridge.privacy import pseudonyms
 from bridge.privacy.categories import PROFILE, Category, Origin, RecipientKind
 from bridge.privacy.hashing import check_key, content_hash
-from bridge.privacy.pseudonyms import audit_name
-from bridge.privacy.subjects import MatrixPerson, Person, link, pseudonym, subject_ref
+from bridge.privacy.subjects import MatrixPerson, Person, identity, link, subject_ref
 from bridge.privacy.timeline import (
     EPOCH,
     Interval,
@@ -219,7 +219,7 @@ class DisclosureLedger:
             self._member(user_id),
             Presence.of_membership(membership),
             at_ms,
-            formerly=user_id,
+            formerly=self._earlier(user_id),
         )
         change = transition(old, Presence(await store.server_presence(room, server)))
         if not change.opens and not change.closes:
@@ -273,7 +273,12 @@ class DisclosureLedger:
                 left_at[server] = max(left_at.get(server, EPOCH), m.ts_ms)
                 continue
             await store.set_member(
-                room, server, self._member(m.user_id), presence, m.ts_ms, formerly=m.user_id
+                room,
+                server,
+                self._member(m.user_id),
+                presence,
+                m.ts_ms,
+                formerly=self._earlier(m.user_id),
             )
             current[server] = max(current.get(server, Presence.NONE), presence)
         for server in sorted(current.keys() | left_at.keys()):
@@ -301,9 +306,8 @@ class DisclosureLedger:
         if not found:
             return 0
         subject = found[0]
-        return await store.pseudonymise_subject(
-            subject.id, pseudonym(self._settings.hash_key, subject), now_ms()
-        )
+        name = await pseudonyms.digest(uow, identity(subject))
+        return await store.pseudonymise_subject(subject.id, name, now_ms())
 
     async def prune_older_than(
         self, uow: UnitOfWork, cutoff_ms: int, limit: int = PRUNE_BATCH
@@ -319,9 +323,14 @@ class DisclosureLedger:
     # -- helpers -------------------------------------------------------------------------
 
     def _member(self, user_id: str) -> str:
-        """A member is stored by pseudonym: the timelines only count members per server,
-        and a person still in a room after their erasure must not be named there."""
-        return audit_name(self._settings.hash_key, user_id)
+        """A member is stored by a keyed tag, not by id: the timelines only count members
+        per server, and a person still in a room after their erasure must not be named
+        there (``bridge.privacy.pseudonyms.member_tag``)."""
+        return pseudonyms.member_tag(self._settings.hash_key, user_id)
+
+    def _earlier(self, user_id: str) -> tuple[str, ...]:
+        """Forms an older version stored the member under: the id, then its pseudonym."""
+        return user_id, pseudonyms.legacy_name(self._settings.hash_key, user_id)
 
     async def _room(self, store: LedgerStore, room_id: RoomID) -> int:
         rc = await store.server_ref(self._settings.rocketchat, RecipientKind.ROCKETCHAT)

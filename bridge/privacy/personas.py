@@ -22,7 +22,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy import pseudonyms
 from bridge.storage.database import UnitOfWork
 
 # The id's tag: 80 bits, so personas do not collide in any deployment's lifetime; the
@@ -39,12 +39,12 @@ class PersonaName:
     display_name: str
 
 
-async def person_pseudonym(uow: UnitOfWork, key: bytes, rc_user_id: str) -> str:
+async def person_pseudonym(uow: UnitOfWork, rc_user_id: str) -> str:
     """The pseudonym a Rocket.Chat person is named by in the ledger and the audit chain
-    (the keyed hash of the account on their own side, ``bridge.privacy.pseudonyms``).
-    The one place a persona learns who it stands for."""
-    del uow  # the pseudonym needs only the key today
-    return audit_name(key, rc_user_id)
+    (the hash of the account on their own side under the person's own key,
+    ``bridge.privacy.pseudonyms``). The one place a persona learns who it stands for: once
+    the person's key is shredded, the same account gets a new pseudonym, so a new persona."""
+    return await pseudonyms.of(uow, rc_user_id)
 
 
 def persona_name(key: bytes, pseudonym: str, servers: Iterable[str]) -> PersonaName:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
+from bridge.privacy import pseudonyms
 from bridge.privacy.categories import Category, Origin, RecipientKind
-from bridge.privacy.pseudonyms import pseudonym as pseudonym_of
 from bridge.privacy.subjects import Subject
 from bridge.storage.database import Database
 from bridge.storage.ledger import LedgerStore
@@ -183,9 +183,11 @@ class LedgerQueries:
         Rocket.Chat username (with or without a leading ``@``).
 
         ``erased_too`` (lookups by an officer): an erased subject holds no ids any more,
-        only the pseudonym of the id of its own account; with the database's pseudonym key
-        that id still finds it. Erasure requests do not use it: an erased subject has
-        nothing left to erase."""
+        only the pseudonym of the id of its own account; while the person's pseudonym key
+        exists, that id still finds it (and so does an older version's pseudonym, keyed
+        with ``privacy.hash_key``). Once the key is shredded nothing does. Erasure
+        requests do not use it: an erased subject has nothing left to erase."""
+        keyless = False
         async with self._db.sessions() as session:
             store = LedgerStore(session)
             if identifier.startswith("@") and ":" in identifier:
@@ -195,11 +197,25 @@ class LedgerQueries:
                 if not found:
                     name = RCUsername(identifier.removeprefix("@"))
                     found = await store.find_subject(rc_username=name)
-            key = self._db.pseudonym_key
-            if not found and erased_too and key is not None:
-                found = await store.find_subject(pseudonym=pseudonym_of(key, identifier))
+            hash_key = self._db.pseudonym_key
+            if not found and erased_too and hash_key is not None:
+                current = await pseudonyms.existing(self._db.person_keys(session), identifier)
+                keyless = current is None
+                earlier = pseudonyms.legacy_name(hash_key, identifier)
+                for named in [n for n in (current, earlier) if n is not None]:
+                    found = await store.find_subject(pseudonym=pseudonyms.digest_of(named))
+                    if found:
+                        break
         if not found:
-            raise SubjectNotFoundError(f"no subject {identifier!r} in the ledger")
+            raise SubjectNotFoundError(
+                f"no subject {identifier!r} in the ledger"
+                + (
+                    "; no pseudonym can be computed for it either: the bridge never named"
+                    " it, or it was erased and its pseudonym key has been shredded"
+                    if keyless
+                    else ""
+                )
+            )
         if len(found) > 1:
             raise AmbiguousSubjectError(
                 f"{identifier!r} names {len(found)} subjects; use the Rocket.Chat user id"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from bridge.ids import RCUserID, RCUsername, UserID
 from bridge.privacy.categories import Origin
-from bridge.privacy.pseudonyms import pseudonym as hashed
 from bridge.storage.ledger import LedgerStore, SubjectRecord
 
 
@@ -101,14 +100,13 @@ async def link(
     return ref
 
 
-def pseudonym(key: bytes, subject: SubjectRecord) -> bytes:
-    """A keyed hash of the former identity: re-identifiable only with the deployment key,
-    so a returning requester can be told "erased on …" (accountability, GDPR Art. 5(2)),
-    while the ledger itself no longer names them.
+def identity(subject: SubjectRecord) -> str:
+    """The id a subject's pseudonym is computed from (``bridge.privacy.pseudonyms``).
 
-    The identity is the account on the person's own side (not their ghost or shadow), the
-    one they act from: so the audit log, which names actors the same way from the start
-    (``bridge.privacy.pseudonyms.audit_name``), names them by this very pseudonym."""
+    It is the account on the person's own side (not their ghost or shadow), the one they
+    act from: so the audit log, which names actors the same way from the start, names
+    them by this very pseudonym. It lets a returning requester be told "erased on …"
+    (accountability, GDPR Art. 5(2)) while the ledger itself no longer names them, until
+    the person's key is shredded."""
     own = subject.rc_user_id if subject.origin == Origin.ROCKETCHAT else subject.matrix_user_id
-    identity = own or subject.matrix_user_id or subject.rc_user_id or f"subject:{subject.id}"
-    return hashed(key, identity)
+    return own or subject.matrix_user_id or subject.rc_user_id or f"subject:{subject.id}"

@@ -16,5 +16,6 @@ from bridge.storage import (  # noqa: F401 - imported for their table definition
     models,
     partners_rows,
     policy_rows,
+    pseudonym_keys,
     software_rows,
 )

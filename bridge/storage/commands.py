@@ -23,15 +23,16 @@ from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 @dataclass(frozen=True)
 class PersonName:
     """How rows keyed by a person name them: ``stored`` is what is written (chosen by
-    ``bridge.privacy.pseudonyms.person_name``, a pseudonym where a key is configured), and
-    lookups also match ``older``, the plain id an older version wrote, so such rows need
-    no rewriting."""
+    ``bridge.privacy.pseudonyms.person_name``, the person's pseudonym where the keys are
+    configured), and lookups also match ``older``, the forms older versions wrote (the
+    plain id, a pseudonym keyed with ``privacy.hash_key``), so such rows need no
+    rewriting."""
 
     stored: str
-    older: str | None = None
+    older: tuple[str, ...] = ()
 
     def forms(self) -> list[str]:
-        return sorted({self.stored} if self.older is None else {self.stored, self.older})
+        return sorted({self.stored, *self.older})
 
 
 @dataclass(frozen=True)

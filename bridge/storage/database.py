@@ -26,6 +26,7 @@ from bridge.storage.outbox import NewAction, Outbox
 from bridge.storage.partners import PartnerStore
 from bridge.storage.personas import PersonaStore
 from bridge.storage.policy import RoomPolicyStore
+from bridge.storage.pseudonym_keys import PersonKeys
 from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
@@ -46,8 +47,10 @@ class UnitOfWork:
         secrets: SecretBox | None = None,
     ) -> None:
         self._session = session
-        # Names people in records kept after their erasure (bridge.privacy.pseudonyms).
+        # privacy.hash_key: finds each person's pseudonym key (bridge.privacy.pseudonyms).
         self.pseudonym_key = pseudonym_key
+        # Each person's own pseudonym key, sealed with storage.encryption_key.
+        self.person_keys = PersonKeys(session, pseudonym_key, secrets)
         self.bridging = BridgingStore(session, secrets)
         self.enqueued = False
         self.committed: list[Callable[[], None]] = []
@@ -149,10 +152,11 @@ class Database:
         pseudonym_key: bytes | None = None,
         encryption_key: str | None = None,
     ) -> None:
-        """``pseudonym_key`` (``privacy.hash_key``) lets the audit log name people by
-        pseudonym; without it, an entry whose actor is a person is refused.
-        ``encryption_key`` (``storage.encryption_key``) seals the shadows' stored session
-        tokens; tools that never read or write one may leave it out."""
+        """``pseudonym_key`` (``privacy.hash_key``) finds each person's pseudonym key and
+        ``encryption_key`` (``storage.encryption_key``) seals those keys and the shadows'
+        stored session tokens: naming a person (the audit log, the ``!privacy`` tables)
+        needs both, and is refused without them. Tools that never name a person or read a
+        token may leave them out."""
         self.url = url
         self.pseudonym_key = pseudonym_key
         self._secrets = None if encryption_key is None else SecretBox(encryption_key)
@@ -170,6 +174,10 @@ class Database:
             pseudonym_key=config.privacy.hash_key.encode(),
             encryption_key=config.storage.encryption_key,
         )
+
+    def person_keys(self, session: AsyncSession) -> PersonKeys:
+        """The pseudonym keys, read in a session that is not a unit of work."""
+        return PersonKeys(session, self.pseudonym_key, self._secrets)
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each unit of work that enqueued an action commits."""

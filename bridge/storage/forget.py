@@ -149,50 +149,51 @@ class ForgetStore:
         n += await self._set(ReactionRow.sender, senders, name)
         return n
 
-    async def commands(
-        self, ids: Sequence[str], persons: Sequence[str], stored: dict[str, str]
-    ) -> int:
+    async def commands(self, ids: Sequence[str], moves: dict[str, str]) -> int:
         """DM classifications, codes and the rate go; the opt-out and the notice stay,
-        under the stored (pseudonymous) form of the person (``stored[person]``)."""
+        moved from each earlier form of the person (``moves``' keys: the id, or the
+        pseudonym an older version keyed with ``privacy.hash_key``) to the current one."""
         s, n = self._s, 0
-        persons = list(persons)
-        every_form = persons + sorted(set(stored.values()))
+        every_form = sorted(set(moves) | set(moves.values()))
         n += rowcount(
             await s.execute(delete(CommandRoomRow).where(CommandRoomRow.user_id.in_(list(ids))))
         )
         for row in (ConfirmationRow, CommandRateRow):
             n += rowcount(await s.execute(delete(row).where(row.person.in_(every_form))))
-        for person in persons:
-            optout = await s.get(OptOutRow, person)
+        for old, new in sorted(moves.items()):
+            if old == new:
+                continue
+            optout = await s.get(OptOutRow, old)
             if optout is not None:
                 await s.execute(
                     insert_ignoring_conflicts(s, OptOutRow).values(
-                        person=stored[person], since_ms=optout.since_ms
+                        person=new, since_ms=optout.since_ms
                     )
                 )
-            notice = await s.get(NoticeShownRow, person)
+            notice = await s.get(NoticeShownRow, old)
             if notice is not None:
                 await s.execute(
                     insert_ignoring_conflicts(s, NoticeShownRow).values(
-                        person=stored[person], shown_ms=notice.shown_ms
+                        person=new, shown_ms=notice.shown_ms
                     )
                 )
             for kept in (OptOutRow, NoticeShownRow):
-                n += rowcount(await s.execute(delete(kept).where(kept.person == person)))
+                n += rowcount(await s.execute(delete(kept).where(kept.person == old)))
         return n
 
-    async def ledger_members(self, ids: Sequence[str], name: str) -> int:
-        """Memberships still open (the person is still in a room) count for their server
-        under the pseudonym; only the server matters to the ledger's timelines."""
+    async def ledger_members(self, moves: dict[str, str]) -> int:
+        """Memberships still open (the person is still in a room) stored under an earlier
+        form (the id, or an older version's pseudonym) move to the member tag; only the
+        server matters to the ledger's timelines."""
         s, n = self._s, 0
         rows = (
-            await s.execute(select(LedgerMember).where(LedgerMember.user_id.in_(list(ids))))
+            await s.execute(select(LedgerMember).where(LedgerMember.user_id.in_(list(moves))))
         ).scalars()
         for row in list(rows):
             values = {
                 "room_ref": row.room_ref,
                 "server_ref": row.server_ref,
-                "user_id": name,
+                "user_id": moves[row.user_id],
                 "membership": row.membership,
                 "since_ms": row.since_ms,
             }

@@ -202,16 +202,16 @@ class LedgerStore:
         membership: int,
         at_ms: int,
         *,
-        formerly: str | None = None,
+        formerly: Sequence[str] = (),
     ) -> None:
-        """Record a user's current membership; 0 (none) deletes the row. ``formerly`` is
-        another key the same user may have been stored under (a raw id before members
-        were stored by pseudonym): its row goes too."""
+        """Record a user's current membership; 0 (none) deletes the row. ``formerly`` are
+        other keys the same user may have been stored under by an older version (the
+        raw id, a pseudonym): their rows go too."""
         s = self._session
         key = (
             LedgerMember.room_ref == room_ref,
             LedgerMember.server_ref == server_ref,
-            LedgerMember.user_id.in_([user_id] + ([formerly] if formerly else [])),
+            LedgerMember.user_id.in_([user_id, *formerly]),
         )
         await s.execute(delete(LedgerMember).where(*key))
         if membership:

@@ -1,6 +1,6 @@
 """Periodic pruning: what the bridge keeps, it keeps only for as long as it says it does.
 
-Three jobs run shortly after start and then every ``storage.prune_interval_minutes``:
+Four jobs run shortly after start and then every ``storage.prune_interval_minutes``:
 
 - ``processed_queues``: processed inbox events, done outbox actions and homeserver
   transaction ids older than ``storage.done_retention_hours`` (their bodies went when
@@ -8,7 +8,9 @@ Three jobs run shortly after start and then every ``storage.prune_interval_minut
   the page images written while those bodies were in flight;
 - ``request_log``: erasure requests finished more than 24 months ago;
 - ``ledger``: disclosure records older than ``privacy.ledger_retention_days``; how many
-  items went to each recipient per UTC day and category is kept, naming no one.
+  items went to each recipient per UTC day and category is kept, naming no one;
+- ``shred``: the pseudonym keys of people erased ``privacy.pseudonym_retention_days``
+  ago (crypto-shredding, docs/retention.md), recorded in the audit log by count only.
 
 Each job's last completed run is the ``bridge_prune_last_run_timestamp_seconds`` gauge.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from bridge.config import Config
 from bridge.metrics import PRUNE_LAST_RUN, PRUNED_ROWS
+from bridge.privacy.audit import KEYS_SHREDDED, AuditLog
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.ledger import PRUNE_BATCH, DisclosureLedger
 from bridge.storage.common import now_ms
@@ -110,7 +113,24 @@ def prune_jobs(
         PruneJob("processed_queues", processed_queues),
         PruneJob("request_log", request_log),
         PruneJob("ledger", disclosures),
+        PruneJob("shred", lambda now: shred_keys(db, now)),
     ]
+
+
+async def shred_keys(db: Database, now: int) -> int:
+    """Destroy the pseudonym keys whose time has come; returns how many went.
+
+    The audit entry names a role and a count, never whom: the point is that nothing
+    links those people any more."""
+    async with db.unit_of_work() as uow:
+        shredded = await uow.person_keys.shred_due(now)
+        if shredded:
+            await AuditLog.append(uow, KEYS_SHREDDED, "bridge", None, {"keys": shredded})
+    if shredded:
+        # secure_delete overwrote the rows' pages in the database file; the write-ahead
+        # log still holds their images until it is folded back and emptied.
+        await db.truncate_journal()
+    return shredded
 
 
 def housekeeping(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from bridge.privacy import audit
 from bridge.privacy.audit import GENESIS, AuditError, AuditLog, canonical, chain_hash
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import existing_in
 from bridge.storage.database import Database
 from tests.fixtures.databases import TEST_PSEUDONYM_KEY
 
@@ -37,8 +37,8 @@ async def test_entries_chain_from_genesis_with_the_documented_hash(db: Database)
             uow, audit.REQUEST_APPROVED, "@officer:hs1.test", 7, {"request_id": "er-1"}
         )
     assert first.seq == 1 and first.prev_hash == GENESIS
-    officer = audit_name(TEST_PSEUDONYM_KEY, "@officer:hs1.test")
-    assert first.actor == officer, "a person is written by pseudonym"
+    officer = await existing_in(db, "@officer:hs1.test")
+    assert officer is not None and first.actor == officer, "a person is written by pseudonym"
     expected = chain_hash(
         GENESIS,
         canonical(1, first.at_ms, "request.approved", officer, 7, {"request_id": "er-1"}),
@@ -183,9 +183,10 @@ async def test_people_are_written_by_pseudonym_roles_as_they_are(
     assert stored == entry.actor
     bare = actor.removeprefix("matrix:").removeprefix("rocketchat:")
     if written == "person":
-        assert stored == audit_name(TEST_PSEUDONYM_KEY, bare)
+        assert stored == await existing_in(db, bare)
+        assert stored.startswith("pseudonym:") and bare not in stored
     elif written == "moderator":
-        assert stored == "moderator:" + audit_name(TEST_PSEUDONYM_KEY, "@mod:hs1.test")
+        assert stored == "moderator:" + str(await existing_in(db, "@mod:hs1.test"))
     else:
         assert stored == actor
     assert (await AuditLog(db).verify()).ok
@@ -201,5 +202,19 @@ async def test_a_person_is_never_written_without_the_pseudonym_key(tmp_path: Pat
         async with db.unit_of_work() as uow:
             await AuditLog.append(uow, audit.COMMAND_REFUSED, "web:admin-token", None, {})
         assert (await AuditLog(db).newest())[0].actor == "web:admin-token"
+    finally:
+        await db.close()
+
+
+async def test_a_person_is_never_written_without_the_storage_key(tmp_path: Path) -> None:
+    """The person's own key is sealed with storage.encryption_key: without it none is made."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'nostoragekey.db'}"
+    db = Database(url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    await db.upgrade()
+    try:
+        with pytest.raises(AuditError, match="encryption_key"):
+            async with db.unit_of_work() as uow:
+                await AuditLog.append(uow, audit.COMMAND_REFUSED, "@alice:hs1.test", None, {})
+        assert await AuditLog(db).newest() == []
     finally:
         await db.close()

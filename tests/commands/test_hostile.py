@@ -31,10 +31,9 @@ from bridge.privacy.pseudonyms import person_name
 from bridge.storage.database import Database
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import keyed_database
 
 PERSON = "matrix:@mallory:hs1.test"
-STORED = person_name(TEST_PSEUDONYM_KEY, PERSON)
 
 
 async def _drain(db: Database) -> list[Action]:
@@ -54,7 +53,10 @@ async def test_a_thousand_wrong_guesses_never_confirm(db: Database) -> None:
     outcomes: set[confirmations.Outcome] = set()
     for _ in range(1000):
         async with db.unit_of_work() as uow:
-            if await uow.commands.live_confirmation(STORED, "delete") is None:
+            if (
+                await uow.commands.live_confirmation(await person_name(uow, PERSON), "delete")
+                is None
+            ):
                 issued.append(await confirmations.issue(uow, PERSON, "delete", {"room": None}))
             guess = "".join(rng.choice(confirmations.CODE_CHARS) for _ in range(8))
             outcomes.add((await confirmations.check(uow, PERSON, "delete", guess)).outcome)
@@ -72,7 +74,7 @@ async def test_codes_are_single_use_expire_and_stored_hashed(
 ) -> None:
     async with db.unit_of_work() as uow:
         code = await confirmations.issue(uow, PERSON, "delete", {"room": "!r:hs"})
-        stored = await uow.commands.live_confirmation(STORED, "delete")
+        stored = await uow.commands.live_confirmation(await person_name(uow, PERSON), "delete")
     assert stored is not None and code not in stored.code_hash + stored.payload
     async with db.unit_of_work() as uow:
         first = await confirmations.check(uow, PERSON, "delete", code.lower())
@@ -176,7 +178,7 @@ def _command_lines(draw: st.DrawFn) -> str:
 def loop_db(tmp_path: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
     # Hypothesis runs examples synchronously; one loop and one database serve them all.
     loop = asyncio.new_event_loop()
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}", pseudonym_key=TEST_PSEUDONYM_KEY)
+    db = keyed_database(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
     loop.run_until_complete(db.upgrade())
     try:
         yield loop, db

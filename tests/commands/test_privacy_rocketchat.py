@@ -10,7 +10,7 @@ from mautrix.types import RoomID
 
 from bridge.ids import RCRoomID
 from bridge.privacy.audit import COMMAND_REFUSED, EXPORT_PRODUCED, AuditLog
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import existing_in
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from tests.bridging.helpers import MatrixView
@@ -31,8 +31,6 @@ async def test_rocketchat_user_notice_once_optout_export_and_erasure(
 ) -> None:
     frank = await bridge_stack.rc_user()
     me = await frank.me()
-    # The audit log names people by pseudonym (bridge.privacy.pseudonyms).
-    named = audit_name(bridge_stack.config.privacy.hash_key.encode(), me.id)
     watcher = await make_user(1)
     room = await portal([frank], [watcher])
     view = MatrixView(watcher)
@@ -73,6 +71,8 @@ async def test_rocketchat_user_notice_once_optout_export_and_erasure(
         async def export_audited() -> bool:
             # Recorded when the command's action is marked done, just after the upload.
             exports = await AuditLog(bridge_stack.app.db).newest(kind=EXPORT_PRODUCED)
+            # The audit log names people by pseudonym (bridge.privacy.pseudonyms).
+            named = await existing_in(bridge_stack.app.db, me.id)
             return any(e.actor == named for e in exports)
 
         assert await wait_for(export_audited)
@@ -100,7 +100,6 @@ async def _has(user: RCRestClient, dm: str, text: str) -> bool:
 async def test_rocketchat_refusals_are_answered_and_audited(bridge_stack: BridgeStack) -> None:
     grace = await bridge_stack.rc_user()
     me = await grace.me()
-    named = audit_name(bridge_stack.config.privacy.hash_key.encode(), me.id)
     dm = await rc_dm(grace)
     for command, expect in [
         ("!privacy requests", "only privacy admins"),
@@ -110,5 +109,6 @@ async def test_rocketchat_refusals_are_answered_and_audited(bridge_stack: Bridge
     ]:
         await ask_rc(grace, dm, command, expect)
     refused = await AuditLog(bridge_stack.app.db).newest(kind=COMMAND_REFUSED, limit=200)
+    named = await existing_in(bridge_stack.app.db, me.id)
     mine = {e.details["command"] for e in refused if e.actor == named}
     assert {"requests", "approve", "frobnicate", "export"} <= mine

@@ -35,7 +35,7 @@ from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import Database
 from bridge.storage.outbox import NewAction
 from tests.fixtures.bridge_config import write_config
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import keyed_database
 from tests.privacy.helpers import ALICE, BOB, BOT, ROOM, SETTINGS, member, message
 
 OFFICER = Requester("dpo", RequesterSide.ADMIN)
@@ -164,7 +164,7 @@ async def test_deny_cancel_overdue_and_log_retention(db: Database) -> None:
 def test_cli_status_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path / "config.yaml")
     assert main(["db", "upgrade", "-c", str(config)]) == 0
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}", pseudonym_key=TEST_PSEUDONYM_KEY)
+    db = keyed_database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
 
     async def seed() -> str:
         try:
@@ -197,7 +197,7 @@ async def test_two_workers_never_claim_the_same_action_on_postgresql(
         assert first == [a.key for a in await db.outbox.due(10)]
         assert len(first) == 10 and all(k.endswith(".0") for k in first)
         return
-    other = Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    other = keyed_database(db_url)
     try:
         a, b = await asyncio.gather(db.outbox.due(10), other.outbox.due(10))
         claimed = [x.key for x in a] + [x.key for x in b]
@@ -214,11 +214,7 @@ async def test_engines_of_several_processes_move_each_request_once(
     """Every process runs the engine (PostgreSQL): planning, enqueueing, finishing and
     flagging a request overdue each happen once, whichever engines step at the same time."""
     await _seed(db)
-    others = (
-        [Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY) for _ in range(3)]
-        if db_url.startswith("postgresql")
-        else []
-    )
+    others = [keyed_database(db_url) for _ in range(3)] if db_url.startswith("postgresql") else []
     engines = [_engine(d, admin_token=True) for d in [db, *others]]
     try:
         rid = await engines[0].request("rcAlice", OFFICER, verified=True)

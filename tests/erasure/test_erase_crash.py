@@ -38,7 +38,7 @@ async def test_sigkill_mid_erasure_resumes_and_redacts_each_item_once(
         events = [(await say(carol, room, views[0], f"crash {i}"))[1] for i in range(ITEMS)]
         await ledger_items(bridge_stack, carol_id, ITEMS)
         async with bridge_stack.as_subprocess() as proc:
-            db = Database(config.database.url, pseudonym_key=config.privacy.hash_key.encode())
+            db = Database.from_config(config)
             engine = ErasureEngine(db, erasure_settings(config))
             try:
                 # The process kills itself right after its 3rd redaction was accepted by

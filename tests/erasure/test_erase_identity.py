@@ -6,7 +6,9 @@ status lookup, a self-service erasure with its confirmation code), waits until t
 erasure finished and the queues drained, then reads every column of every table
 (reflected from the database with SQLAlchemy, so a table added later is scanned too) and
 looks for each of the person's ids as a substring. The audit chain must still verify,
-and the request stays readable.
+and the request stays readable. Then the shred job runs on a clock set past the grace:
+no key left on the machine reproduces, from the person's ids, anything the database
+holds.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from sqlalchemy import MetaData, func, select
 from bridge.cli.main import main
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.privacy.audit import AuditLog
+from bridge.privacy.erasure import DAY_MS
 from bridge.privacy.erasure_model import RequestState
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import existing_in, member_tag
 from bridge.privacy.queries import LedgerQueries, SubjectNotFoundError
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage import all_rows  # noqa: F401 - registers every table
 from bridge.storage.ledger_rows import LedgerMember
 from bridge.storage.models import Base, InboxEvent, OutboxAction
+from bridge.workers.housekeeping import prune_jobs
 from tests.bridging.helpers import MatrixView, rc_history
 from tests.commands.helpers import (
     CODE,
@@ -44,6 +48,7 @@ from tests.commands.helpers import (
     rc_dm,
 )
 from tests.fixtures.bridge_stack import FAST, BridgeStack, Portal, wait_for
+from tests.privacy.shredding import keys_on_machine, reproduced, stored_values
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -148,6 +153,47 @@ async def settle_and_check(
     return rid
 
 
+async def shred_and_check(
+    stack: BridgeStack,
+    capsys: pytest.CaptureFixture[str],
+    ids: list[str],
+    pseudonym: str,
+    rid: str,
+    members: tuple[str, ...] = (),
+) -> None:
+    """Run the shred job just before and just after the erasure's grace ends; after it,
+    no key stored on the machine reproduces from the person's ids any value the database
+    holds (their pseudonym in the audit log, the request log and the ledger included),
+    though the records still name them by it. ``members``: ids of the person still in a
+    room, whose member tag (not a pseudonym) lasts as long as the membership."""
+    db, config = stack.app.db, stack.config
+    held = await stored_values(db)
+    assert pseudonym in reproduced(await keys_on_machine(db, config), ids) & held, (
+        "until the grace ends, her own key links the records to her"
+    )
+    jobs = prune_jobs(config, db, stack.app.erasure, stack.app.ledger)
+    shred = next(j for j in jobs if j.name == "shred")
+    finished = (await stack.app.erasure.status(rid)).finished_ms
+    assert finished is not None
+    due = finished + config.privacy.pseudonym_retention_days * DAY_MS
+    await shred.run(due - 60_000)
+    assert await existing_in(db, ids[0]) == f"pseudonym:{pseudonym}", "not before the grace"
+    assert await shred.run(due) >= 1
+    held = await stored_values(db)
+    assert pseudonym in held, "the evidence still names her by her pseudonym"
+    tags = {member_tag(hash_key(stack), m).removeprefix("member:") for m in members}
+    linked = reproduced(await keys_on_machine(db, config), ids) & held
+    assert linked == tags & held, "no stored key links her to anything but a live membership"
+    assert (await AuditLog(db).verify()).ok
+    with pytest.raises(SubjectNotFoundError, match="shredded"):
+        await LedgerQueries(db).find_subject(ids[0], erased_too=True)
+    capsys.readouterr()
+    cli = ["audit", "subject", ids[0], "-c", str(stack.config_path)]
+    assert await asyncio.to_thread(main, cli) == 1
+    assert "no pseudonym can be computed" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["audit", "verify", "-c", str(stack.config_path)]) == 0
+
+
 async def _finished_request(stack: BridgeStack, pseudonym: str) -> str | None:
     async with stack.app.db.unit_of_work() as uow:
         found = await uow.erasure.requests_in(
@@ -157,8 +203,8 @@ async def _finished_request(stack: BridgeStack, pseudonym: str) -> str | None:
 
 
 async def _is_member(stack: BridgeStack, user_id: str) -> bool:
-    """Whether the ledger counts ``user_id`` as a member of some room (by pseudonym)."""
-    name = audit_name(hash_key(stack), user_id)
+    """Whether the ledger counts ``user_id`` as a member of some room (by its tag)."""
+    name = member_tag(hash_key(stack), user_id)
     async with stack.app.db.sessions() as session:
         n = await session.scalar(
             select(func.count()).select_from(LedgerMember).where(LedgerMember.user_id == name)
@@ -168,6 +214,13 @@ async def _is_member(stack: BridgeStack, user_id: str) -> bool:
 
 def hash_key(stack: BridgeStack) -> bytes:
     return stack.config.privacy.hash_key.encode()
+
+
+async def _pseudonym(stack: BridgeStack, account_id: str) -> str:
+    """The hex part of the person's pseudonym (their key still exists: within the grace)."""
+    name = await existing_in(stack.app.db, account_id)
+    assert name is not None, "the person's pseudonym key exists until the grace ends"
+    return name.removeprefix("pseudonym:")
 
 
 async def test_rocketchat_person_leaves_no_id_in_any_table(
@@ -240,11 +293,13 @@ async def test_rocketchat_person_leaves_no_id_in_any_table(
             return not await _is_member(bridge_stack, ghost)
 
         await wait_for(ghost_left, 60)
-        pseudonym = audit_name(hash_key(bridge_stack), me.id).removeprefix("pseudonym:")
+        pseudonym = await _pseudonym(bridge_stack, me.id)
         ids = [me.id, username, ghost, display]
-        await settle_and_check(bridge_stack, capsys, ids, pseudonym)
+        rid = await settle_and_check(bridge_stack, capsys, ids, pseudonym)
         # Nor do the bridge's logs at INFO and above, which no erasure can reach.
         assert not logged_ids(caplog, ids)
+        # Her ghost left every room: once her keys are shredded nothing links her.
+        await shred_and_check(bridge_stack, capsys, ids, pseudonym, rid)
     finally:
         await view.close()
 
@@ -318,10 +373,12 @@ async def test_matrix_person_leaves_no_id_in_any_table(
             return any("has finished" in n for n in await bot_notices(view, dm, bot))
 
         await wait_for(finished_told, 120)
-        pseudonym = audit_name(hash_key(bridge_stack), mallory.user_id).removeprefix("pseudonym:")
+        pseudonym = await _pseudonym(bridge_stack, mallory.user_id)
         ids = [mallory.user_id, shadow_id, shadow_name, display]
-        await settle_and_check(bridge_stack, capsys, ids, pseudonym)
+        rid = await settle_and_check(bridge_stack, capsys, ids, pseudonym)
         # Nor do the bridge's logs at INFO and above, which no erasure can reach.
         assert not logged_ids(caplog, ids)
+        # She is still in the room on Matrix: her member row stays while she is.
+        await shred_and_check(bridge_stack, capsys, ids, pseudonym, rid, (mallory.user_id,))
     finally:
         await view.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, text, update
 
 from bridge.commands.context import CommandContext
+from bridge.privacy import pseudonyms
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
-from bridge.privacy.pseudonyms import audit_name, person_name
+from bridge.privacy.pseudonyms import legacy_name, member_tag, person_name
 from bridge.storage.commands_rows import NoticeShownRow, OptOutRow
 from bridge.storage.cursors import DatabaseCursorStore
 from bridge.storage.database import Database
@@ -22,7 +24,14 @@ from tests.privacy.helpers import ROOM, SETTINGS, member
 KEY = TEST_PSEUDONYM_KEY
 ALICE = "@alice:hs1.test"
 SHADOW_ID = "Sh4dowRcUserId123"
-NAME = audit_name(KEY, ALICE)
+NAME = "pseudonym:" + "ab" * 16  # the name forget() is told to use
+LATER = 10**15  # when forgotten keys are to be shredded: not within these tests
+
+
+async def _name(db: Database, account_id: str = ALICE) -> str:
+    """The person's pseudonym (their key made if need be)."""
+    async with db.unit_of_work() as uow:
+        return await pseudonyms.of(uow, account_id)
 
 
 async def _column(db: Database, sql: str) -> list[str]:
@@ -33,15 +42,17 @@ async def _column(db: Database, sql: str) -> list[str]:
 async def test_people_keyed_command_rows_hold_pseudonyms_and_old_rows_still_count(
     db: Database,
 ) -> None:
-    person = person_name(KEY, f"matrix:{ALICE}")
     async with db.unit_of_work() as uow:
+        person = await person_name(uow, f"matrix:{ALICE}")
         assert await uow.commands.set_opt_out(person, True)
         assert await uow.commands.mark_notice_shown(person)
         await uow.commands.count_command(person, 60_000)
         await uow.commands.add_confirmation(person, "0" * 64, "delete", "{}", 10**15)
+    name = await _name(db)
+    assert name != legacy_name(KEY, ALICE), "keyed per person, not with privacy.hash_key"
     for table in ("privacy_optout", "privacy_notice_shown", "command_rate"):
-        assert await _column(db, f"SELECT person FROM {table}") == [NAME], table
-    assert await _column(db, "SELECT person FROM command_confirmation") == [NAME]
+        assert await _column(db, f"SELECT person FROM {table}") == [name], table
+    assert await _column(db, "SELECT person FROM command_confirmation") == [name]
     async with db.unit_of_work() as uow:
         assert await uow.commands.opted_out(person)
         assert not await uow.commands.mark_notice_shown(person), "shown once only"
@@ -49,24 +60,30 @@ async def test_people_keyed_command_rows_hold_pseudonyms_and_old_rows_still_coun
         # A row an older version stored by id is still found, and removed by an opt-in.
         uow.commands._s.add(OptOutRow(person="rocketchat:OldRawId0000000001", since_ms=5))
         await uow.commands._s.flush()
-        old = person_name(KEY, "rocketchat:OldRawId0000000001")
+        old = await person_name(uow, "rocketchat:OldRawId0000000001")
         assert await uow.commands.opted_out_since(old) == 5
         assert await uow.commands.set_opt_out(old, False)
         assert not await uow.commands.opted_out(old)
+        # So is one stored under the pseudonym an older version keyed with hash_key.
+        uow.commands._s.add(OptOutRow(person=legacy_name(KEY, "OldPseudonymised01"), since_ms=6))
+        await uow.commands._s.flush()
+        older = await person_name(uow, "rocketchat:OldPseudonymised01")
+        assert await uow.commands.opted_out_since(older) == 6
 
 
 async def test_forget_keeps_an_old_opt_out_under_the_pseudonym(db: Database) -> None:
     person = f"matrix:{ALICE}"
+    name = await _name(db)
     async with db.unit_of_work() as uow:
-        # As an older version stored them: by id.
+        # As older versions stored them: by id, and under the hash_key pseudonym.
         uow.forget._s.add(OptOutRow(person=person, since_ms=7))
-        uow.forget._s.add(NoticeShownRow(person=person, shown_ms=8))
+        uow.forget._s.add(NoticeShownRow(person=legacy_name(KEY, ALICE), shown_ms=8))
         await uow.forget._s.flush()
-        await forget(uow, KEY, Identity(ALICE, None, None), NAME)
-    assert await _column(db, "SELECT person FROM privacy_optout") == [NAME]
-    assert await _column(db, "SELECT person FROM privacy_notice_shown") == [NAME]
+        await forget(uow, Identity(ALICE, None, None), name, LATER)
+    assert await _column(db, "SELECT person FROM privacy_optout") == [name]
+    assert await _column(db, "SELECT person FROM privacy_notice_shown") == [name]
     async with db.unit_of_work() as uow:
-        held = await uow.commands.opted_out_since(person_name(KEY, person))
+        held = await uow.commands.opted_out_since(await person_name(uow, person))
     assert held == 7, "the opt-out still holds"
 
 
@@ -95,7 +112,7 @@ async def test_forget_renames_finished_queue_keys_and_touches_nothing_else(db: D
             .where(OutboxAction.key.like("shadow:%"))
             .values(result='{"rc_username": "msg"}')
         )
-        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, short), NAME)
+        await forget(uow, Identity(ALICE, SHADOW_ID, short), NAME, LATER)
     async with db.sessions() as s:
         rows = {r.key: r for r in (await s.scalars(select(OutboxAction))).all()}
     assert set(rows) == {
@@ -109,16 +126,23 @@ async def test_forget_renames_finished_queue_keys_and_touches_nothing_else(db: D
     assert rows[f"rc-react:m1:smile:{NAME}:5"].payload == "{}", "an @-mention of the name"
     assert rows["rc-msg:m2:0"].payload == '{"text":"unrelated message"}'
     assert ALICE in rows[f"mx-msg:$pending:{ALICE}"].payload
-    assert await _column(db, "SELECT user_id FROM ledger_member") == [NAME]
+    assert await _column(db, "SELECT user_id FROM ledger_member") == [member_tag(KEY, ALICE)]
 
 
-async def test_ledger_members_are_stored_by_pseudonym_and_old_rows_leave(db: Database) -> None:
+@pytest.mark.parametrize("earlier", ["id", "pseudonym"])
+async def test_ledger_members_are_stored_by_tag_and_old_rows_leave(
+    db: Database, earlier: str
+) -> None:
     ledger = DisclosureLedger(SETTINGS)
     bob = "@bob:hs2.test"
     await member(db, ledger, bob, "join", 1_000)
     stored = await _column(db, "SELECT user_id FROM ledger_member")
-    assert stored == [audit_name(SETTINGS.hash_key, bob)], "no member is stored by id"
-    # A row an older version stored by id goes when that user leaves.
+    assert stored == [member_tag(SETTINGS.hash_key, bob)], "no member is stored by id"
+    async with db.engine.connect() as conn:
+        keys = (await conn.execute(text("SELECT count(*) FROM pseudonym_key"))).scalar()
+    assert keys == 0, "a member needs no key of their own"
+    # A row an older version stored by id, or by its pseudonym, goes when that user leaves.
+    old = bob if earlier == "id" else legacy_name(SETTINGS.hash_key, bob)
     async with db.engine.begin() as conn:
         await conn.execute(text("DELETE FROM ledger_member"))
         await conn.execute(
@@ -127,7 +151,7 @@ async def test_ledger_members_are_stored_by_pseudonym_and_old_rows_leave(db: Dat
                 " SELECT id, (SELECT id FROM ledger_server WHERE name = 'hs2.test'), :u, 2, 1"
                 " FROM ledger_room WHERE room_id = :r"
             ),
-            {"u": bob, "r": ROOM},
+            {"u": old, "r": ROOM},
         )
     await member(db, ledger, bob, "leave", 2_000)
     assert await _column(db, "SELECT user_id FROM ledger_member") == [], "hs2 has left"
@@ -165,7 +189,7 @@ async def test_earlier_finished_requests_about_the_person_lose_their_ids(db: Dat
                 finished_ms=finished,
             )
             await uow.erasure.log(rid, "received", ALICE, "scope: everything")
-        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice.shadow"), NAME)
+        await forget(uow, Identity(ALICE, SHADOW_ID, "alice.shadow"), NAME, LATER)
         denied = await uow.erasure.request("er-denied")
         running = await uow.erasure.request("er-open")
         log = await uow.erasure.log_entries("er-denied")
@@ -195,7 +219,7 @@ async def test_catch_up_cursors_keep_no_room_id_and_old_names_still_count(db: Da
     assert await cursors.get(dm) == later
     # Erasing the person removes it.
     async with db.unit_of_work() as uow:
-        await forget(uow, KEY, Identity(None, "PersonUserId00001", None), NAME)
+        await forget(uow, Identity(None, "PersonUserId00001", None), NAME, LATER)
     assert not [n for n in await _column(db, "SELECT name FROM cursor") if "PersonUser" in n]
 
 
@@ -208,12 +232,12 @@ async def test_forgetting_a_person_twice_keeps_one_row_per_renamed_key(db: Datab
         await uow.enqueue(NewAction(key=f"shadow:{ALICE}", kind="k", queue="q", payload={}))
     async with db.unit_of_work() as uow:
         await uow.forget._s.execute(update(OutboxAction).values(status="done"))
-        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice"), NAME)
+        await forget(uow, Identity(ALICE, SHADOW_ID, "alice"), NAME, LATER)
     # The same action again, for the second request, and done.
     async with db.unit_of_work() as uow:
         await uow.enqueue(NewAction(key=f"shadow:{ALICE}", kind="k", queue="q", payload={}))
     async with db.unit_of_work() as uow:
         await uow.forget._s.execute(update(OutboxAction).values(status="done"))
-        await forget(uow, KEY, Identity(ALICE, SHADOW_ID, "alice"), NAME)
+        await forget(uow, Identity(ALICE, SHADOW_ID, "alice"), NAME, LATER)
     keys = await _column(db, "SELECT key FROM outbox")
     assert keys == [f"shadow:{NAME}"]

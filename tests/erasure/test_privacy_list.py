@@ -12,11 +12,10 @@ from sqlalchemy import update
 
 from bridge.cli.main import main
 from bridge.privacy.deadlines import Jurisdiction
-from bridge.storage.database import Database
 from bridge.storage.erasure_rows import ErasureRequestRow
 from tests.erasure.test_engine_unit import OFFICER, _engine, _seed
 from tests.fixtures.bridge_config import write_config
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import keyed_database
 
 DAY = 86_400_000
 
@@ -30,7 +29,7 @@ def test_list_filters_by_state_overdue_and_date(
 ) -> None:
     config = str(write_config(tmp_path / "config.yaml"))
     assert main(["db", "upgrade", "-c", config]) == 0
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}", pseudonym_key=TEST_PSEUDONYM_KEY)
+    db = keyed_database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
 
     async def seed() -> tuple[str, str]:
         try:

@@ -145,7 +145,7 @@ async def test_expired_confirmation_codes_go_after_the_retention(
     async with db.unit_of_work() as uow:
         for purpose, expires in (("delete", EPOCH_MS), ("purge", EPOCH_MS + 10 * HOUR_MS)):
             await uow.commands.add_confirmation(
-                person_name(uow.pseudonym_key, "matrix:@a:hs1.test"), "h", purpose, "{}", expires
+                await person_name(uow, "matrix:@a:hs1.test"), "h", purpose, "{}", expires
             )
     jobs = housekeeping(
         config, db, ErasureEngine(db, erasure_settings(config)), DisclosureLedger(SETTINGS)

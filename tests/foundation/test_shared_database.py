@@ -17,7 +17,7 @@ from bridge.storage.outbox import Action, NewAction
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import OutboxWorker
 from tests.fixtures.bridge_stack import wait_for
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import keyed_database
 
 
 def _postgres(db: Database) -> bool:
@@ -45,7 +45,7 @@ async def test_a_room_waits_while_its_head_is_handled_elsewhere(db: Database, db
             assert second is not None and second.event_id == "$s1"
             assert await uow.claim_inbox_event([first.id, second.id]) is None
         return
-    other = Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    other = keyed_database(db_url)
     try:
         async with db.unit_of_work() as uow:
             head = await uow.claim_inbox_event()  # this process handles $r1 ...
@@ -66,7 +66,7 @@ async def test_an_event_whose_handling_died_is_taken_up_again(db: Database, db_u
     """A process killed mid-event: its transaction never commits, and its lock goes with
     its connection, so the next process (or the next round) takes the event up."""
     await db.inbox.store_events("matrix", _events(("$r1", "!r"), ("$r2", "!r")))
-    other = Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY) if _postgres(db) else db
+    other = keyed_database(db_url) if _postgres(db) else db
     try:
         taken: StoredEvent | None = None
         try:
@@ -128,7 +128,7 @@ async def test_a_running_action_keeps_its_claim_and_a_dead_workers_claim_runs_ou
     await db.outbox.add(NewAction("slow", "slow", "q"))
     worker = OutboxWorker(db, {"slow": slow})
     running = asyncio.create_task(worker.drain_once())
-    other = Database(db_url, pseudonym_key=TEST_PSEUDONYM_KEY) if _postgres(db) else None
+    other = keyed_database(db_url) if _postgres(db) else None
     try:
         async with asyncio.timeout(20):
             await started.wait()

@@ -203,7 +203,7 @@ async def confirmation(uow: UnitOfWork) -> type:
     values = filled(ConfirmationRow, used_ms=None)
     row = await insert(uow, ConfirmationRow, values)
     got = await uow.commands.live_confirmation(
-        person_name(uow.pseudonym_key, values["person"]), values["purpose"]
+        await person_name(uow, values["person"]), values["purpose"]
     )
     assert got is not None
     assert_same(got, {**values, "id": row.id})

@@ -19,10 +19,11 @@ from bridge.config import load_config
 from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import DisclosureLedger
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import existing_in, legacy_name
 from bridge.storage.database import Database
+from bridge.workers.housekeeping import shred_keys
 from tests.fixtures.bridge_config import write_config
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import TEST_PSEUDONYM_KEY, keyed_database
 from tests.privacy.helpers import ALICE, BOB, BOT, SETTINGS, member, message
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ledger.md"
@@ -39,7 +40,7 @@ def documented_schema(name: str) -> dict[str, Any]:
 
 
 async def populate(url: str) -> None:
-    db = Database(url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    db = keyed_database(url)
     ledger = DisclosureLedger(SETTINGS)
     try:
         await member(db, ledger, BOT, "join", T0)
@@ -169,32 +170,56 @@ def test_unknown_subject_and_missing_config(
     assert code == 2 and err.startswith("config error:")
 
 
-def test_an_erased_subject_is_found_by_the_id_of_its_own_account(
-    config: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    key = load_config(config).privacy.hash_key.encode()
+def _erase_alice(config: Path, *, shred: bool = False) -> str | None:
+    """Pseudonymise alice's subject as an erasure does; with ``shred``, destroy her key
+    as the shred job does when her retention ends. Returns her pseudonym before that."""
+    loaded = load_config(config)
 
-    async def erase_alice() -> None:
-        db = Database(f"sqlite+aiosqlite:///{config.parent / 'bridge.db'}", pseudonym_key=key)
+    async def go() -> str | None:
+        db = Database.from_config(loaded)
+        key = loaded.privacy.hash_key.encode()
         try:
             async with db.unit_of_work() as uow:
                 ledger = DisclosureLedger(dataclasses.replace(SETTINGS, hash_key=key))
                 assert await ledger.pseudonymise(uow, ALICE)
+                await uow.person_keys.schedule_shred(["rcAlice"], T0)
+            name = await existing_in(db, "rcAlice")
+            if shred:
+                assert await shred_keys(db, T0) == 1
+            return name
         finally:
             await db.close()
 
-    asyncio.run(erase_alice())
+    return asyncio.run(go())
+
+
+def test_an_erased_subject_is_found_by_the_id_of_its_own_account(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _erase_alice(config)
     code, out, _ = run(capsys, "audit", "subject", "rcAlice", "-c", str(config), "--format", "json")
     assert code == 0, out
     data = json.loads(out)
     jsonschema.validate(data, documented_schema("subject"))
     subject = data["subject"]
     assert subject["rc_user_id"] is None and subject["erased_at"] is not None
-    # The name her audit entries and her request log use.
-    assert subject["pseudonym"] == audit_name(key, "rcAlice")
+    # The name her audit entries and her request log use, and the one older versions used.
+    assert name is not None and subject["pseudonym"] == name
+    key = load_config(config).privacy.hash_key.encode()
+    assert subject["earlier_pseudonym"] == legacy_name(key, "rcAlice") != name
     # Only the id of her own account finds her: her username is gone with the erasure.
     code, _, err = run(capsys, "audit", "subject", "alice", "-c", str(config))
     assert code == 1 and "no subject" in err
+
+
+def test_once_the_key_is_shredded_the_lookup_says_no_pseudonym_can_be_computed(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _erase_alice(config, shred=True)
+    code, out, err = run(capsys, "audit", "subject", "rcAlice", "-c", str(config))
+    assert code == 1 and out == ""
+    assert "no pseudonym can be computed" in err and "shredded" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def _lookups(path: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.config.registration import build_registration
 from bridge.privacy.personas import person_pseudonym, persona_name
-from bridge.privacy.pseudonyms import audit_name
+from bridge.privacy.pseudonyms import existing_in
 from bridge.storage.database import Database
 from tests.fixtures.bridge_config import write_config
 
@@ -49,8 +49,8 @@ async def test_a_persona_derives_from_the_pseudonym_the_audit_chain_names_the_pe
     """One function links a persona to a person, through the pseudonym: whatever makes
     that pseudonym unlinkable makes the persona unlinkable too."""
     async with db.unit_of_work() as uow:
-        pseudonym = await person_pseudonym(uow, KEY, "rcUserAlice")
-    assert pseudonym == audit_name(KEY, "rcUserAlice")
+        pseudonym = await person_pseudonym(uow, "rcUserAlice")
+    assert pseudonym == await existing_in(db, "rcUserAlice")
     assert persona_name(KEY, pseudonym, [HS2]) != persona_name(KEY, "rcUserAlice", [HS2])
 
 

@@ -11,16 +11,15 @@ import pytest
 
 from bridge.cli.main import main
 from bridge.privacy.expiry import open_expiry
-from bridge.storage.database import Database
 from bridge.storage.policy import RoomPolicyRecord
 from tests.fixtures.bridge_config import write_config
-from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.databases import keyed_database
 from tests.privacy.helpers import ROOM
 from tests.privacy.test_audit_cli import DAY, T0, documented_schema, populate, run
 
 
 async def _policy(url: str, expire_before: int | None = None) -> None:
-    db = Database(url, pseudonym_key=TEST_PSEUDONYM_KEY)
+    db = keyed_database(url)
     try:
         async with db.unit_of_work() as uow:
             await uow.room_policies.put(

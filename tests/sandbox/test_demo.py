@@ -7,6 +7,7 @@ cluster, so these tests use none of the session fixtures and stay synchronous.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -25,8 +26,9 @@ from typing import Any
 import pytest
 
 from bridge.config import load_config
-from bridge.privacy.pseudonyms import pseudonym
+from bridge.privacy.pseudonyms import existing_in
 from bridge.sandbox.synapse_process import is_pid_alive
+from bridge.storage.database import Database
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +269,18 @@ class DemoWorld:
         name = profile.get("displayname")
         return name if isinstance(name, str) else None
 
+    def pseudonym_of(self, account_id: str) -> str | None:
+        """The person's pseudonym, computed with their key in the demo's database."""
+
+        async def read() -> str | None:
+            db = Database.from_config(self.config)
+            try:
+                return await existing_in(db, account_id)
+            finally:
+                await db.close()
+
+        return asyncio.run(read())
+
     def finished_request_of(self, rc_user_id: str) -> dict[str, Any] | None:
         """The request log, as ``bridge audit export --what requests`` writes it."""
         out = subprocess.run(
@@ -278,8 +292,7 @@ class DemoWorld:
             timeout=60,
             check=True,
         ).stdout
-        key = self.config.privacy.hash_key.encode()
-        mine = pseudonym(key, rc_user_id).hex()
+        mine = (self.pseudonym_of(rc_user_id) or "").removeprefix("pseudonym:")
         rows = json.loads(out)
         rows = rows.get("requests", rows) if isinstance(rows, dict) else rows
         return next((r for r in rows if r["pseudonym"] == mine and r["state"] == "done"), None)
