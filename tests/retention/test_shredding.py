@@ -96,7 +96,9 @@ async def _erase_alice(w: World) -> int:
     async with w.db.unit_of_work() as uow:
         await uow.bridging.add_portal("rcroom", "c", ROOM, "room")
         await w.ledger.bind_room(uow, RoomID(ROOM), RCRoomID("rcroom"))
-        await uow.commands.set_opt_out("rocketchat:rcAlice", True)
+        await uow.commands.set_opt_out(
+            await pseudonyms.person_name(uow, "rocketchat:rcAlice"), True
+        )
         await AuditLog.append(uow, audit.COMMAND_REFUSED, "rocketchat:rcAlice", None, {})
     start = now_ms()
     await member(w.db, w.ledger, "@bob:hs2.test", "join", start)
@@ -280,7 +282,8 @@ async def test_an_older_deployment_upgrades_with_its_chain_and_opt_outs_intact(
         await db.upgrade()
         async with db.unit_of_work() as uow:
             await AuditLog.append(uow, audit.COMMAND_REFUSED, "rocketchat:rcAlice", None, {})
-            assert await uow.commands.opted_out_since("rocketchat:rcAlice") == 5, "still holds"
+            alice = await pseudonyms.person_name(uow, "rocketchat:rcAlice")
+            assert await uow.commands.opted_out_since(alice) == 5, "still holds"
         actors = [e.actor for e in await AuditLog(db).newest()]
         now = await pseudonyms.existing_in(db, "rcAlice")
         # The old entry keeps its name (the chain is never rewritten); new ones use hers.
