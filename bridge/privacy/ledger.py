@@ -123,8 +123,9 @@ class DisclosureLedger:
 
     # -- disclosures ---------------------------------------------------------------------
 
-    async def record(self, uow: UnitOfWork, item: BridgedItem) -> tuple[int, ...]:
-        """Record ``item`` and a mention row per other person it names; returns row ids."""
+    async def record(self, uow: UnitOfWork, item: BridgedItem) -> int:
+        """Record ``item`` and a mention row per other person it names; returns how many
+        rows."""
         if not item.categories:
             raise LedgerError("a disclosure needs at least one data category")
         store = uow.ledger
@@ -141,7 +142,8 @@ class DisclosureLedger:
                 mentioned.add(ref)
                 # The mentioned person's data is their identity, not the author's text.
                 rows.append(self._row(ref, room, item, Category.MENTION, None))
-        return tuple(await store.add_disclosures(rows))
+        await store.add_disclosures(rows)
+        return len(rows)
 
     @staticmethod
     def _row(
@@ -158,7 +160,7 @@ class DisclosureLedger:
             content_hash=digest,
         )
 
-    async def record_profile(self, uow: UnitOfWork, change: ProfileChange) -> tuple[int, ...]:
+    async def record_profile(self, uow: UnitOfWork, change: ProfileChange) -> int:
         """One disclosure per room of the ghost; recipients follow from each room's timeline."""
         if not change.categories or change.categories & ~PROFILE:
             raise LedgerError("a profile disclosure carries display name and/or avatar only")
@@ -183,7 +185,8 @@ class DisclosureLedger:
                     content_hash=digest,
                 )
             )
-        return tuple(await store.add_disclosures(rows))
+        await store.add_disclosures(rows)
+        return len(rows)
 
     async def link(
         self,

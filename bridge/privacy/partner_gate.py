@@ -107,7 +107,7 @@ async def enqueue_enforcement(uow: UnitOfWork, server: str, version: int) -> int
     count = 0
     for portal in await uow.bridging.active_portals():
         if portal.matrix_room_id:
-            count += await uow.enqueue(enforce_action(portal.matrix_room_id, server, version))
+            count += await uow.enqueue_new(enforce_action(portal.matrix_room_id, server, version))
     return count
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +16,10 @@ from bridge.storage.bridging_rows import (
     ReactionRow,
     ShadowRow,
 )
+from bridge.storage.cache import GHOST, PORTAL, SHADOW, UnitCache
 from bridge.storage.common import insert_ignoring_conflicts, now_ms
 from bridge.storage.sealed import SealError, SecretBox, is_sealed
+from bridge.storage.write_buffer import InsertBuffer
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,17 @@ def _message(r: MessageRow) -> BridgedMessage:
 class BridgingStore:
     """Queries and updates run inside the caller's session (one unit of work)."""
 
-    def __init__(self, session: AsyncSession, secrets: SecretBox | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        secrets: SecretBox | None = None,
+        cache: UnitCache | None = None,
+        inserts: InsertBuffer | None = None,
+    ) -> None:
         self._s = session
+        self._inserts = inserts
+        # Portals, ghosts and shadows read in this unit of work (storage.cache).
+        self._cache = cache or UnitCache()
         # Seals the shadows' session tokens (storage.encryption_key); None in tools that
         # never read or write one.
         self._secrets = secrets
@@ -95,22 +107,27 @@ class BridgingStore:
     # --- portals -------------------------------------------------------------------------
 
     async def portal_by_rc(self, rc_room_id: str) -> Portal | None:
-        row = await self._s.scalar(select(PortalRow).where(PortalRow.rc_room_id == rc_room_id))
-        return None if row is None else _portal(row)
+        return await self._portal_where(PortalRow.rc_room_id == rc_room_id, ("rc", rc_room_id))
 
     async def portal_by_matrix(self, matrix_room_id: str) -> Portal | None:
-        row = await self._s.scalar(
-            select(PortalRow).where(PortalRow.matrix_room_id == matrix_room_id)
+        return await self._portal_where(
+            PortalRow.matrix_room_id == matrix_room_id, ("matrix", matrix_room_id)
         )
-        return None if row is None else _portal(row)
 
     async def portal_by_id(self, portal_id: int) -> Portal | None:
-        row = await self._s.get(PortalRow, portal_id)
-        return None if row is None else _portal(row)
+        return await self._portal_where(PortalRow.id == portal_id, ("id", portal_id))
+
+    async def _portal_where(self, condition: Any, key: tuple[str, str | int]) -> Portal | None:
+        async def load() -> Portal | None:
+            row = await self._s.scalar(select(PortalRow).where(condition))
+            return None if row is None else _portal(row)
+
+        return await self._cache.read(PORTAL, key, load)
 
     async def add_portal(
         self, rc_room_id: str, rc_room_type: str, matrix_room_id: str | None, name: str | None
     ) -> Portal:
+        self._cache.drop(PORTAL)
         await self._s.execute(
             insert_ignoring_conflicts(self._s, PortalRow.__table__).values(
                 rc_room_id=rc_room_id,
@@ -126,6 +143,7 @@ class BridgingStore:
         return portal
 
     async def set_portal_room(self, portal_id: int, matrix_room_id: str) -> None:
+        self._cache.drop(PORTAL)
         await self._s.execute(
             update(PortalRow)
             .where(PortalRow.id == portal_id)
@@ -133,6 +151,7 @@ class BridgingStore:
         )
 
     async def set_portal_active(self, portal_id: int, active: bool) -> None:
+        self._cache.drop(PORTAL)
         await self._s.execute(
             update(PortalRow).where(PortalRow.id == portal_id).values(active=active)
         )
@@ -144,11 +163,14 @@ class BridgingStore:
     # --- ghosts and shadows --------------------------------------------------------------
 
     async def ghost(self, rc_user_id: str) -> Ghost | None:
-        r = await self._s.get(GhostRow, rc_user_id)
-        return (
-            None
-            if r is None
-            else Ghost(
+        return await self._ghost_where(GhostRow.rc_user_id == rc_user_id, ("id", rc_user_id))
+
+    async def _ghost_where(self, condition: Any, key: tuple[str, str]) -> Ghost | None:
+        async def load() -> Ghost | None:
+            r = await self._s.scalar(select(GhostRow).where(condition))
+            if r is None:
+                return None
+            return Ghost(
                 r.rc_user_id,
                 r.rc_username,
                 r.matrix_user_id,
@@ -157,7 +179,8 @@ class BridgingStore:
                 r.avatar_hash,
                 r.profile_checked_ms,
             )
-        )
+
+        return await self._cache.read(GHOST, key, load)
 
     async def ghost_by_matrix(self, matrix_user_id: str) -> Ghost | None:
         """The ghost of the person ``matrix_user_id`` stands for: their ghost's id or one
@@ -174,6 +197,7 @@ class BridgingStore:
         return None if r is None else await self.ghost(r.rc_user_id)
 
     async def upsert_ghost(self, rc_user_id: str, rc_username: str, matrix_user_id: str) -> None:
+        self._cache.drop(GHOST)
         row = await self._s.get(GhostRow, rc_user_id)
         if row is None:
             self._s.add(
@@ -197,6 +221,7 @@ class BridgingStore:
 
     async def drop_ghost(self, rc_user_id: str) -> None:
         """The account is gone on Rocket.Chat; nothing will need its ghost row again."""
+        self._cache.drop(GHOST)
         await self._s.execute(delete(GhostRow).where(GhostRow.rc_user_id == rc_user_id))
 
     async def set_ghost_profile(
@@ -208,6 +233,7 @@ class BridgingStore:
         avatar_hash: str | None = None,
         checked_ms: int | None = None,
     ) -> None:
+        self._cache.drop(GHOST)
         await self._s.execute(
             update(GhostRow)
             .where(GhostRow.rc_user_id == rc_user_id)
@@ -220,21 +246,28 @@ class BridgingStore:
         )
 
     async def shadow(self, matrix_user_id: str) -> Shadow | None:
-        r = await self._s.get(ShadowRow, matrix_user_id)
-        if r is None:
-            return None
-        token = None if r.auth_token is None else self._open(r.auth_token)
-        return Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, token)
+        return await self._shadow_where(
+            ShadowRow.matrix_user_id == matrix_user_id, ("matrix", matrix_user_id)
+        )
 
     async def shadow_by_rc(self, rc_user_id: str) -> Shadow | None:
-        r = await self._s.scalar(select(ShadowRow).where(ShadowRow.rc_user_id == rc_user_id))
-        return None if r is None else await self.shadow(r.matrix_user_id)
+        return await self._shadow_where(ShadowRow.rc_user_id == rc_user_id, ("id", rc_user_id))
 
     async def shadow_by_username(self, rc_username: str) -> Shadow | None:
-        r = await self._s.scalar(select(ShadowRow).where(ShadowRow.rc_username == rc_username))
-        return None if r is None else await self.shadow(r.matrix_user_id)
+        return await self._shadow_where(ShadowRow.rc_username == rc_username, ("name", rc_username))
+
+    async def _shadow_where(self, condition: Any, key: tuple[str, str]) -> Shadow | None:
+        async def load() -> Shadow | None:
+            r = await self._s.scalar(select(ShadowRow).where(condition))
+            if r is None:
+                return None
+            token = None if r.auth_token is None else self._open(r.auth_token)
+            return Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, token)
+
+        return await self._cache.read(SHADOW, key, load)
 
     async def save_shadow(self, shadow: Shadow) -> None:
+        self._cache.drop(SHADOW)
         row = await self._s.get(ShadowRow, shadow.matrix_user_id)
         if row is None:
             row = ShadowRow(matrix_user_id=shadow.matrix_user_id, rc_username=shadow.rc_username)
@@ -247,6 +280,7 @@ class BridgingStore:
 
     async def seal_plain_tokens(self) -> int:
         """Seal the session tokens an older version stored in plain text; returns how many."""
+        self._cache.drop(SHADOW)
         rows = await self._s.scalars(select(ShadowRow).where(ShadowRow.auth_token.is_not(None)))
         sealed = 0
         for row in rows:
@@ -276,20 +310,26 @@ class BridgingStore:
     # --- messages and reactions ----------------------------------------------------------
 
     async def add_message(self, message: BridgedMessage) -> None:
-        await self._s.execute(
-            insert_ignoring_conflicts(self._s, MessageRow.__table__).values(
-                portal_id=message.portal_id,
-                rc_message_id=message.rc_message_id,
-                part=message.part,
-                matrix_event_id=message.matrix_event_id,
-                origin=message.origin,
-                sender=message.sender,
-                sent_ms=message.sent_ms,
-                deleted=message.deleted,
-                rc_thread_id=message.rc_thread_id,
-                persona=message.persona,
+        """Map a bridged message (a part already mapped is left as it is), written with
+        this unit of work's other new rows (storage.write_buffer)."""
+        row = {
+            "portal_id": message.portal_id,
+            "rc_message_id": message.rc_message_id,
+            "part": message.part,
+            "matrix_event_id": message.matrix_event_id,
+            "origin": message.origin,
+            "sender": message.sender,
+            "sent_ms": message.sent_ms,
+            "deleted": message.deleted,
+            "rc_thread_id": message.rc_thread_id,
+            "persona": message.persona,
+        }
+        if self._inserts is None:
+            await self._s.execute(
+                insert_ignoring_conflicts(self._s, MessageRow.__table__).values(row)
             )
-        )
+        else:
+            self._inserts.add(MessageRow.__table__, row)
 
     async def messages_by_rc(self, rc_message_id: str) -> list[BridgedMessage]:
         rows = await self._s.scalars(

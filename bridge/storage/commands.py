@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.bridging_rows import PortalRow
+from bridge.storage.cache import NOTICE, OPT_OUT, UnitCache
 from bridge.storage.commands_rows import (
     CommandRateRow,
     CommandRoomRow,
@@ -66,8 +67,10 @@ class CommandStore:
     the ``PersonName`` the caller gives: the privacy package decides how a person is
     named in records that outlive their erasure, the store only keeps it."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: UnitCache | None = None) -> None:
         self._s = session
+        # Opt-outs and notices read in this unit of work (storage.cache).
+        self._cache = cache or UnitCache()
 
     # -- rooms commands were typed in -----------------------------------------------------
 
@@ -192,35 +195,46 @@ class CommandStore:
         if opted_out:
             if await self.opted_out(person):
                 return False
+            self._cache.drop(OPT_OUT)
             stmt = insert_ignoring_conflicts(self._s, OptOutRow).values(
                 person=person.stored, since_ms=now_ms()
             )
             return rowcount(await self._s.execute(stmt)) > 0
+        self._cache.drop(OPT_OUT)
         result = await self._s.execute(
             delete(OptOutRow).where(OptOutRow.person.in_(person.forms()))
         )
         return rowcount(result) > 0
 
     async def opted_out_since(self, person: PersonName) -> int | None:
-        return await self._s.scalar(
-            select(func.min(OptOutRow.since_ms)).where(OptOutRow.person.in_(person.forms()))
-        )
+        forms = tuple(person.forms())
+
+        async def load() -> int | None:
+            return await self._s.scalar(
+                select(func.min(OptOutRow.since_ms)).where(OptOutRow.person.in_(forms))
+            )
+
+        return await self._cache.read(OPT_OUT, forms, load)
 
     async def mark_notice_shown(self, person: PersonName) -> bool:
         """True the first time only: the caller sends the notice exactly then."""
         if await self.notice_shown_at(person) is not None:
             return False
+        self._cache.drop(NOTICE)
         stmt = insert_ignoring_conflicts(self._s, NoticeShownRow).values(
             person=person.stored, shown_ms=now_ms()
         )
         return rowcount(await self._s.execute(stmt)) > 0
 
     async def notice_shown_at(self, person: PersonName) -> int | None:
-        return await self._s.scalar(
-            select(func.min(NoticeShownRow.shown_ms)).where(
-                NoticeShownRow.person.in_(person.forms())
+        forms = tuple(person.forms())
+
+        async def load() -> int | None:
+            return await self._s.scalar(
+                select(func.min(NoticeShownRow.shown_ms)).where(NoticeShownRow.person.in_(forms))
             )
-        )
+
+        return await self._cache.read(NOTICE, forms, load)
 
     # -- rate ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from bridge.storage import inbox as inbox_repo
 from bridge.storage import outbox as outbox_repo
 from bridge.storage.audit import AuditStore
 from bridge.storage.bridging import BridgingStore
+from bridge.storage.cache import RefCache, UnitCache
 from bridge.storage.commands import CommandStore
 from bridge.storage.dead_letters import DeadLetterStore
 from bridge.storage.engine import create_engine, session_factory
@@ -22,6 +23,7 @@ from bridge.storage.inbox import Inbox, StoredEvent
 from bridge.storage.incidents import IncidentStore
 from bridge.storage.ledger import LedgerStore
 from bridge.storage.ledger_reads import LedgerReader
+from bridge.storage.models import OutboxAction
 from bridge.storage.outbox import NewAction, Outbox
 from bridge.storage.partners import PartnerStore
 from bridge.storage.personas import PersonaStore
@@ -31,6 +33,7 @@ from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
 from bridge.storage.software import ServerSoftwareStore
+from bridge.storage.write_buffer import InsertBuffer
 
 
 class UnitOfWork:
@@ -45,21 +48,52 @@ class UnitOfWork:
         session: AsyncSession,
         pseudonym_key: bytes | None = None,
         secrets: SecretBox | None = None,
+        refs: RefCache | None = None,
     ) -> None:
         self._session = session
         # privacy.hash_key: finds each person's pseudonym key (bridge.privacy.pseudonyms).
         self.pseudonym_key = pseudonym_key
         # Each person's own pseudonym key, sealed with storage.encryption_key.
         self.person_keys = PersonKeys(session, pseudonym_key, secrets)
-        self.bridging = BridgingStore(session, secrets)
+        # What this transaction has read, and the process's immutable ids (storage.cache).
+        self.cache = UnitCache()
+        self._refs = refs or RefCache()
         self.enqueued = False
         self.committed: list[Callable[[], None]] = []
+        # New rows written together, before anything else runs (storage.write_buffer).
+        self.inserts = InsertBuffer(session)
+        self.bridging = BridgingStore(session, secrets, self.cache, self.inserts)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of this unit of work that may fail alone (one event of an inbox batch):
+        if it raises, what it wrote is undone (a SAVEPOINT rolled back), along with the
+        rows it held back, the callbacks it registered and everything read meanwhile,
+        and the rest of the unit of work stands."""
+        held, callbacks = self.inserts.begin(), len(self.committed)
+        try:
+            async with self._session.begin_nested():
+                yield
+        except BaseException:
+            self.inserts.end(held, rolled_back=True)
+            del self.committed[callbacks:]
+            self.cache.clear()
+            raise
+        self.inserts.end(held, rolled_back=False)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once this unit of work has committed (never if it rolls back)."""
         self.committed.append(callback)
 
-    async def enqueue(self, action: NewAction) -> bool:
+    async def enqueue(self, action: NewAction) -> None:
+        """Add ``action`` to the outbox with this unit of work (a key already there is
+        ignored). Written together with the unit's other new rows (storage.write_buffer)."""
+        self.inserts.add(OutboxAction.__table__, outbox_repo.new_row(action))
+        self.enqueued = True
+
+    async def enqueue_new(self, action: NewAction) -> bool:
+        """:meth:`enqueue` at once, for a caller that needs to know: False when the key
+        was there already."""
         added = await outbox_repo.enqueue(self._session, action)
         self.enqueued = self.enqueued or added
         return added
@@ -91,7 +125,7 @@ class UnitOfWork:
     @property
     def ledger(self) -> LedgerStore:
         """Disclosure-ledger writes in this transaction (recorded with the send they prove)."""
-        return LedgerStore(self._session)
+        return LedgerStore(self._session, self.cache, self._refs, self.after_commit, self.inserts)
 
     @property
     def dead_letters(self) -> DeadLetterStore:
@@ -106,12 +140,12 @@ class UnitOfWork:
     @property
     def commands(self) -> CommandStore:
         """The !privacy commands' DM rooms, codes, opt-outs and notices (docs/commands.md)."""
-        return CommandStore(self._session)
+        return CommandStore(self._session, self.cache)
 
     @property
     def forget(self) -> ForgetStore:
         """Replacing an erased person's ids by their pseudonym in every other table."""
-        return ForgetStore(self._session)
+        return ForgetStore(self._session, self.cache)
 
     @property
     def partners(self) -> PartnerStore:
@@ -165,6 +199,7 @@ class Database:
         self.inbox = Inbox(self.sessions)
         self.outbox = Outbox(self.sessions)
         self.ledger = LedgerReader(self.sessions)
+        self.refs = RefCache()
         self._enqueue_listeners: list[Callable[[], None]] = []
 
     @classmethod
@@ -186,8 +221,9 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions.begin() as session:
-            uow = UnitOfWork(session, self.pseudonym_key, self._secrets)
+            uow = UnitOfWork(session, self.pseudonym_key, self._secrets, self.refs)
             yield uow
+            await uow.inserts.flush()
         for callback in uow.committed:
             callback()
         if uow.enqueued:

@@ -25,6 +25,7 @@ from bridge.storage.bridging_rows import (
     ReactionRow,
     ShadowRow,
 )
+from bridge.storage.cache import UnitCache
 from bridge.storage.commands_rows import (
     CommandRateRow,
     CommandRoomRow,
@@ -61,8 +62,11 @@ class Traces:
 
 
 class ForgetStore:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: UnitCache | None = None) -> None:
         self._s = session
+        # It renames and deletes ghosts, shadows, subjects and opt-outs behind the other
+        # stores' backs: every write drops what this unit of work had read (storage.cache).
+        self._cache = cache or UnitCache()
 
     async def traces(self, rc_user_id: str | None, matrix_user_id: str | None) -> Traces:
         ghost = None if rc_user_id is None else await self._s.get(GhostRow, rc_user_id)
@@ -81,6 +85,7 @@ class ForgetStore:
         earlier finished requests about them (denied, cancelled, room-scoped) name their
         subject by the pseudonym only, like this one. Open requests keep the ids they
         are executing with."""
+        self._cache.clear()
         s, n = self._s, 0
         ids = list(ids)
         r = ErasureRequestRow
@@ -129,6 +134,7 @@ class ForgetStore:
         nothing needs them any more, and a later message of the person makes new ones)
         and rename the person in
         the message and reaction maps, which stay as evidence of what was erased."""
+        self._cache.clear()
         s, n = self._s, 0
         if rc_user_id is not None:
             n += rowcount(
@@ -153,6 +159,7 @@ class ForgetStore:
         """DM classifications, codes and the rate go; the opt-out and the notice stay,
         moved from each earlier form of the person (``moves``' keys: the id, or the
         pseudonym an older version keyed with ``privacy.hash_key``) to the current one."""
+        self._cache.clear()
         s, n = self._s, 0
         every_form = sorted(set(moves) | set(moves.values()))
         n += rowcount(
@@ -185,6 +192,7 @@ class ForgetStore:
         """Memberships still open (the person is still in a room) stored under an earlier
         form (the id, or an older version's pseudonym) move to the member tag; only the
         server matters to the ledger's timelines."""
+        self._cache.clear()
         s, n = self._s, 0
         rows = (
             await s.execute(select(LedgerMember).where(LedgerMember.user_id.in_(list(moves))))
@@ -207,6 +215,7 @@ class ForgetStore:
         """Finished inbox events and outbox actions (done, skipped, failed) that name the
         person lose their payload, result and error; keys and queue names holding an id
         name the pseudonym instead. Pending rows are left to run."""
+        self._cache.clear()
         s, n = self._s, 0
         for table in (InboxEvent, OutboxAction):
             match = _mentions(table.payload, ids, names)

@@ -6,12 +6,13 @@ recipient rule) lives in ``bridge.privacy``; this module only stores it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.storage.cache import SUBJECT, RefCache, UnitCache
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 from bridge.storage.ledger_aggregate import prune_into_aggregates
 from bridge.storage.ledger_rows import (
@@ -25,6 +26,7 @@ from bridge.storage.ledger_rows import (
     LedgerVisibility,
 )
 from bridge.storage.partners_rows import STATE_ID, PartnerRegisterState
+from bridge.storage.write_buffer import InsertBuffer
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,32 @@ def _subject(row: LedgerSubject) -> SubjectRecord:
 
 
 class LedgerStore:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        cache: UnitCache | None = None,
+        refs: RefCache | None = None,
+        after_commit: Callable[[Callable[[], None]], None] | None = None,
+        inserts: InsertBuffer | None = None,
+    ) -> None:
         self._session = session
+        self._inserts = inserts
+        # Subjects read in this unit of work; server and room ids for the process, learnt
+        # once the transaction that saw them committed (storage.cache).
+        self._cache = cache or UnitCache()
+        self._refs = refs or RefCache()
+        self._after_commit = after_commit
+
+    def _remember(self, learn: Callable[[], None]) -> None:
+        if self._after_commit is not None:
+            self._after_commit(learn)
 
     # -- rooms and servers ---------------------------------------------------------------
 
     async def server_ref(self, name: str, kind: int) -> int:
+        known = self._refs.servers.get(name)
+        if known is not None:
+            return known
         # Looked up first: the row exists for all but a server's first disclosure, and the
         # insert-or-ignore would cost a statement on every bridged message.
         s = self._session
@@ -80,9 +102,14 @@ class LedgerStore:
             )
             ref = await s.scalar(query)
         assert ref is not None
+        servers = self._refs.servers
+        self._remember(lambda: servers.__setitem__(name, ref))
         return ref
 
     async def room_ref(self, room_id: str, rc_server_ref: int | None = None) -> int:
+        known = self._refs.rooms.get(room_id)
+        if known is not None and (known[1] or rc_server_ref is None):
+            return known[0]
         s = self._session
         query = select(LedgerRoom.id, LedgerRoom.rc_server_ref).where(LedgerRoom.room_id == room_id)
         row = (await s.execute(query)).one_or_none()
@@ -93,13 +120,22 @@ class LedgerStore:
                 )
             )
             row = (await s.execute(query)).one()
-        if rc_server_ref is not None and row.rc_server_ref is None:
+        has_rc = row.rc_server_ref is not None
+        if rc_server_ref is not None and not has_rc:
             await s.execute(
                 update(LedgerRoom)
                 .where(LedgerRoom.id == row.id)
                 .values(rc_server_ref=rc_server_ref)
             )
-        return int(row.id)
+            has_rc = True
+        ref, learnt = int(row.id), (int(row.id), has_rc)
+        self._remember(lambda: self._learn_room(room_id, learnt))
+        return ref
+
+    def _learn_room(self, room_id: str, learnt: tuple[int, bool]) -> None:
+        known = self._refs.rooms.get(room_id)
+        if known is None or (learnt[1] and not known[1]):
+            self._refs.rooms[room_id] = learnt
 
     async def set_rc_room(self, room_ref: int, rc_room_id: str) -> None:
         await self._session.execute(
@@ -127,6 +163,23 @@ class LedgerStore:
         pseudonym: bytes | None = None,
     ) -> list[SubjectRecord]:
         """Subjects matching any one given identifier (several only for a username)."""
+        key = (matrix_user_id, rc_user_id, rc_username, subject_id, pseudonym)
+
+        async def load() -> tuple[SubjectRecord, ...]:
+            return await self._find_subject(
+                matrix_user_id, rc_user_id, rc_username, subject_id, pseudonym
+            )
+
+        return list(await self._cache.read(SUBJECT, key, load))
+
+    async def _find_subject(
+        self,
+        matrix_user_id: str | None,
+        rc_user_id: str | None,
+        rc_username: str | None,
+        subject_id: int | None,
+        pseudonym: bytes | None,
+    ) -> tuple[SubjectRecord, ...]:
         q = select(LedgerSubject)
         if subject_id is not None:
             q = q.where(LedgerSubject.id == subject_id)
@@ -139,8 +192,8 @@ class LedgerStore:
         elif rc_username is not None:
             q = q.where(LedgerSubject.rc_username == rc_username)
         else:
-            return []
-        return [_subject(r) for r in await self._session.scalars(q.order_by(LedgerSubject.id))]
+            return ()
+        return tuple(_subject(r) for r in await self._session.scalars(q.order_by(LedgerSubject.id)))
 
     async def create_subject(
         self,
@@ -150,6 +203,7 @@ class LedgerStore:
         rc_user_id: str | None = None,
         rc_username: str | None = None,
     ) -> int:
+        self._cache.drop(SUBJECT)
         row = LedgerSubject(
             origin=origin,
             matrix_user_id=matrix_user_id,
@@ -162,12 +216,14 @@ class LedgerStore:
         return row.id
 
     async def update_subject(self, subject_ref: int, **values: str | int | None) -> None:
+        self._cache.drop(SUBJECT)
         await self._session.execute(
             update(LedgerSubject).where(LedgerSubject.id == subject_ref).values(**values)
         )
 
     async def merge_subjects(self, keep: int, drop: int) -> None:
         """Move ``drop``'s disclosures to ``keep`` and delete ``drop`` (one person, two rows)."""
+        self._cache.drop(SUBJECT)
         s = self._session
         await s.execute(
             update(Disclosure).where(Disclosure.subject_ref == drop).values(subject_ref=keep)
@@ -176,6 +232,7 @@ class LedgerStore:
 
     async def pseudonymise_subject(self, subject_ref: int, pseudonym: bytes, at_ms: int) -> int:
         """Null the identifiers and content hashes; returns how many disclosures it touched."""
+        self._cache.drop(SUBJECT)
         s = self._session
         await self.update_subject(
             subject_ref,
@@ -308,9 +365,18 @@ class LedgerStore:
 
     # -- disclosures ---------------------------------------------------------------------
 
-    async def add_disclosures(self, items: Sequence[NewDisclosure]) -> list[int]:
+    async def add_disclosures(self, items: Sequence[NewDisclosure]) -> None:
+        """Record ``items`` with this unit of work, written together with its other new
+        rows (storage.write_buffer)."""
         if not items:
-            return []
+            return
+        # The register version in force, read by the insert itself: no extra round trip
+        # per bridged message, and a change committed before this transaction is seen.
+        version = (
+            select(PartnerRegisterState.version)
+            .where(PartnerRegisterState.id == STATE_ID)
+            .scalar_subquery()
+        )
         rows = [
             {
                 "subject_ref": d.subject_ref,
@@ -321,23 +387,15 @@ class LedgerStore:
                 "event_id": d.event_id,
                 "rc_message_id": d.rc_message_id,
                 "content_hash": d.content_hash,
+                "register_version": version,
             }
             for d in items
         ]
-        # The register version in force, read by the insert itself: no extra round trip
-        # per bridged message, and a change committed before this transaction is seen.
-        version = (
-            select(PartnerRegisterState.version)
-            .where(PartnerRegisterState.id == STATE_ID)
-            .scalar_subquery()
-        )
-        ids = []
-        for row in rows:  # RETURNING per row: executemany + RETURNING differs per driver
-            result = await self._session.execute(
-                insert(Disclosure).values(**row, register_version=version).returning(Disclosure.id)
-            )
-            ids.append(int(result.scalar_one()))
-        return ids
+        if self._inserts is None:
+            await self._session.execute(insert(Disclosure).values(rows))
+            return
+        for row in rows:
+            self._inserts.add(Disclosure.__table__, row)
 
     async def prune_before(self, cutoff_ms: int, limit: int, rc_origin: int) -> int:
         """Delete up to ``limit`` disclosures sent before ``cutoff_ms``, adding them to the

@@ -77,19 +77,24 @@ def storage_key(key: str) -> str:
     return f"{key[: KEY_CHARS - 65]}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+def new_row(action: NewAction) -> dict[str, Any]:
+    """The outbox row of a new action (inserted ignoring a key that exists)."""
+    now = now_ms()
+    return {
+        "key": storage_key(action.key),
+        "kind": action.kind,
+        "queue": action.queue,
+        "payload": json.dumps(action.payload, separators=(",", ":"), ensure_ascii=False),
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_ms": action.not_before_ms or now,
+        "created_ms": now,
+    }
+
+
 async def enqueue(session: AsyncSession, action: NewAction) -> bool:
     """Add ``action`` in the caller's transaction; False when its key already exists."""
-    now = now_ms()
-    stmt = insert_ignoring_conflicts(session, OutboxAction.__table__).values(
-        key=storage_key(action.key),
-        kind=action.kind,
-        queue=action.queue,
-        payload=json.dumps(action.payload, separators=(",", ":"), ensure_ascii=False),
-        status=PENDING,
-        attempts=0,
-        next_attempt_ms=action.not_before_ms or now,
-        created_ms=now,
-    )
+    stmt = insert_ignoring_conflicts(session, OutboxAction.__table__).values(new_row(action))
     result = await session.execute(stmt)
     return rowcount(result) > 0
 

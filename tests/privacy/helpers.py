@@ -54,7 +54,7 @@ async def message(
     categories: Category = Category.MESSAGE_TEXT,
     mentions: tuple[Person, ...] = (),
     content: str = "hello",
-) -> tuple[int, ...]:
+) -> int:
     async with db.unit_of_work() as uow:
         return await ledger.record(
             uow,

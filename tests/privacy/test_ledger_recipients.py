@@ -92,7 +92,7 @@ async def test_a_profile_change_reaches_every_server_of_every_room_of_the_ghost(
         await member(db, ledger, f"@someone:{server}", "join", 20, room)
     async with db.unit_of_work() as uow:
         await ledger.link(uow, Origin.ROCKETCHAT, GHOST_ALICE, ALICE.user_id, ALICE.username)
-        ids = await ledger.record_profile(
+        rows = await ledger.record_profile(
             uow,
             ProfileChange(
                 subject=ALICE,
@@ -103,7 +103,7 @@ async def test_a_profile_change_reaches_every_server_of_every_room_of_the_ghost(
                 content="Alice A.",
             ),
         )
-    assert len(ids) == 2
+    assert rows == 2
     queries = LedgerQueries(db)
     subject = await queries.find_subject(GHOST_ALICE)  # the ghost resolves to Alice
     report = await queries.recipients_of_subject(subject)
@@ -138,8 +138,8 @@ async def test_a_mentioned_person_is_a_subject_of_the_message(
 ) -> None:
     await member(db, ledger, BOT, "join", 10)
     await member(db, ledger, BOB.user_id, "join", 20)
-    ids = await message(db, ledger, ALICE, 100, mentions=(BOB, ALICE, BOB))
-    assert len(ids) == 2  # the author's row and one for Bob; self and repeats collapse
+    rows = await message(db, ledger, ALICE, 100, mentions=(BOB, ALICE, BOB))
+    assert rows == 2  # the author's row and one for Bob; self and repeats collapse
     report = await LedgerQueries(db).recipients_of_subject(
         await LedgerQueries(db).find_subject(BOB.user_id)
     )
