@@ -33,6 +33,7 @@ from bridge.storage.retention import prune_processed
 from bridge.storage.schema import require_current, upgrade
 from bridge.storage.sealed import SecretBox
 from bridge.storage.software import ServerSoftwareStore
+from bridge.storage.sqlite_driver import begin_if_idle
 from bridge.storage.write_buffer import InsertBuffer
 
 
@@ -70,6 +71,8 @@ class UnitOfWork:
         if it raises, what it wrote is undone (a SAVEPOINT rolled back), along with the
         rows it held back, the callbacks it registered and everything read meanwhile,
         and the rest of the unit of work stands."""
+        if self._session.get_bind().dialect.name == "sqlite":
+            await self._session.run_sync(begin_if_idle)
         held, callbacks = self.inserts.begin(), len(self.committed)
         try:
             async with self._session.begin_nested():
@@ -102,6 +105,18 @@ class UnitOfWork:
         """The next inbox event to handle in this transaction (storage.inbox.claim_next)."""
         return await inbox_repo.Inbox.claim_next(self._session, passed)
 
+    async def claim_inbox_batch(
+        self, limit: int, passed: Collection[int] = ()
+    ) -> list[StoredEvent]:
+        """Inbox events to handle in this transaction (storage.inbox.claim_batch)."""
+        return await inbox_repo.Inbox.claim_batch(self._session, limit, passed)
+
+    async def finish_inbox_events(self, event_ids: Collection[int], status: str) -> None:
+        await inbox_repo.Inbox.finish_many(self._session, event_ids, status)
+
+    async def count_inbox_failure(self, event_id: int, error: str, *, give_up: bool) -> None:
+        await inbox_repo.Inbox.count_failure(self._session, event_id, error, give_up=give_up)
+
     async def finish_inbox_event(
         self, event_id: int, status: str, error: str | None = None
     ) -> None:
@@ -110,6 +125,10 @@ class UnitOfWork:
     async def outbox_done(self, action_id: int) -> bool:
         """False when the action was no longer pending (storage.outbox.mark_done)."""
         return await outbox_repo.mark_done(self._session, action_id)
+
+    async def outbox_done_many(self, action_ids: Collection[int]) -> set[int]:
+        """Those of ``action_ids`` that were still pending, now done (storage.outbox)."""
+        return await outbox_repo.mark_done_many(self._session, action_ids)
 
     async def outbox_dead(
         self, action_id: int, error: str, cause: str, *, uses_attempt: bool, now: int

@@ -30,6 +30,8 @@ class StoredEvent:
     event_id: str | None
     payload: dict[str, Any]
     attempts: int
+    # The room whose order it keeps (None: no order to keep).
+    room_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,71 @@ class Inbox:
         row = await session.scalar(stmt)
         if row is None:
             return None
-        return StoredEvent(row.id, row.source, row.event_id, json.loads(row.payload), row.attempts)
+        return StoredEvent(
+            row.id, row.source, row.event_id, json.loads(row.payload), row.attempts, row.room_id
+        )
+
+    @staticmethod
+    async def claim_batch(
+        session: AsyncSession, limit: int, passed: Collection[int] = ()
+    ) -> list[StoredEvent]:
+        """Take up to ``limit`` pending events in arrival order, in the caller's
+        transaction, leaving out ``passed`` and every event that has an earlier pending
+        event of its room not taken with it.
+
+        So a batch holds, for each room, a run of that room's next events from its head
+        on, and a room's events are still handled in order by several processes (see
+        :meth:`claim_next`): an earlier event another process holds, or one that failed
+        this round, keeps the rest of its room out of the batch. On PostgreSQL the
+        events are locked until the transaction ends and others skip them.
+        """
+        stmt = (
+            select(InboxEvent)
+            .where(
+                InboxEvent.status == PENDING,
+                *([InboxEvent.id.not_in(list(passed))] if passed else []),
+            )
+            .order_by(InboxEvent.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = list(await session.scalars(stmt))
+        rooms = {r.room_id for r in rows if r.room_id is not None}
+        first_not_taken: dict[str, int] = {}
+        if rooms:
+            ahead = await session.execute(
+                select(InboxEvent.room_id, func.min(InboxEvent.id))
+                .where(
+                    InboxEvent.status == PENDING,
+                    InboxEvent.room_id.in_(rooms),
+                    InboxEvent.id <= rows[-1].id,
+                    InboxEvent.id.not_in([r.id for r in rows]),
+                )
+                .group_by(InboxEvent.room_id)
+            )
+            first_not_taken = {str(room): int(first) for room, first in ahead}
+        return [
+            StoredEvent(r.id, r.source, r.event_id, json.loads(r.payload), r.attempts, r.room_id)
+            for r in rows
+            if r.room_id is None or r.id < first_not_taken.get(r.room_id, r.id + 1)
+        ]
+
+    @staticmethod
+    async def finish_many(session: AsyncSession, event_ids: Collection[int], status: str) -> None:
+        """:meth:`finish` for several events at once, without an error."""
+        if event_ids:
+            await session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(list(event_ids)))
+                .values(
+                    status=status,
+                    last_error=None,
+                    processed_ms=now_ms(),
+                    payload=SCRUBBED,
+                    room_id=None,
+                )
+            )
 
     @staticmethod
     async def finish(session: AsyncSession, event_id: int, status: str, error: str | None) -> None:
@@ -174,6 +240,14 @@ class Inbox:
     async def record_failure(self, event_id: int, error: str, *, give_up: bool) -> None:
         """Count a failed attempt. On giving up the body goes too: nothing will process the
         event again, and the error (the worker's own words, never the body) says why."""
+        async with self._sessions.begin() as session:
+            await self.count_failure(session, event_id, error, give_up=give_up)
+
+    @staticmethod
+    async def count_failure(
+        session: AsyncSession, event_id: int, error: str, *, give_up: bool
+    ) -> None:
+        """:meth:`record_failure` in the caller's transaction."""
         values: dict[str, Any] = {"attempts": InboxEvent.attempts + 1, "last_error": error[:2000]}
         if give_up:
             values |= {
@@ -182,10 +256,7 @@ class Inbox:
                 "processed_ms": now_ms(),
                 "room_id": None,
             }
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(InboxEvent).where(InboxEvent.id == event_id).values(values)
-            )
+        await session.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(values))
 
     async def counts(self) -> dict[str, int]:
         async with self._sessions() as session:

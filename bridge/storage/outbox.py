@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +146,27 @@ async def mark_done(session: AsyncSession, action_id: int) -> bool:
         )
     )
     return rowcount(result) > 0
+
+
+async def mark_done_many(session: AsyncSession, action_ids: Collection[int]) -> set[int]:
+    """:func:`mark_done` for several actions in one statement; returns those that were
+    still pending (the others were recorded by another worker)."""
+    if not action_ids:
+        return set()
+    result = await session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id.in_(list(action_ids)), OutboxAction.status == PENDING)
+        .values(
+            status=DONE,
+            done_ms=now_ms(),
+            last_error=None,
+            payload=SCRUBBED,
+            result=None,
+            claimed_until_ms=None,
+        )
+        .returning(OutboxAction.id)
+    )
+    return {int(i) for i in result.scalars()}
 
 
 class Outbox:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import URL, make_url
+from sqlalchemy.orm import Session
 
 _Description = tuple[tuple[Any, ...], ...] | None
 _Outcome = tuple[_Description, int, int | None, list[Any]]
@@ -98,6 +99,10 @@ class FusedConnection(aiosqlite.Connection):
         if self._in_transaction():
             await super().rollback()
 
+    def transaction_open(self) -> bool:
+        """Whether sqlite3 has a transaction open on this connection."""
+        return self._in_transaction()
+
     def _in_transaction(self) -> bool:
         # Read from the loop's thread while no statement runs on this connection
         # (SQLAlchemy serialises its use); a connection bound to its thread says so.
@@ -112,6 +117,23 @@ class FusedConnection(aiosqlite.Connection):
             _run, self._conn, sql, parameters, many
         )
         return result
+
+
+def begin_if_idle(session: Session) -> None:
+    """Open the transaction now if sqlite3 has not yet (run in SQLAlchemy's sync context,
+    before a SAVEPOINT).
+
+    sqlite3 begins a transaction only before its first INSERT, UPDATE or DELETE, and a
+    SAVEPOINT outside a transaction starts one of its own, which its RELEASE commits
+    (SQLite's SAVEPOINT documentation; SQLAlchemy's pysqlite notes, "Serializable
+    isolation / Savepoints / Transactional DDL"). A unit of work that had only read when
+    its first savepoint began would commit at that savepoint's release, and a later
+    rollback would undo nothing before it.
+    """
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    if isinstance(driver, FusedConnection) and not driver.transaction_open():
+        connection.exec_driver_sql("BEGIN")
 
 
 def _run(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> _Outcome:

@@ -10,10 +10,13 @@ hands out keep that order (the outbox's queues rely on it: a multi-row VALUES li
 inserted row by row, in order, by both SQLite and PostgreSQL).
 
 Nothing in the transaction can tell the rows were held back: they are written before any
-other statement of the session runs (SQLAlchemy's ``do_orm_execute`` event, which every
-``session.execute``/``scalar``/``get`` that reaches the database passes through), before
-the session flushes ORM objects (``before_flush``), and before commit (the unit of work
-calls :meth:`flush`).
+statement of the session that could see or touch them runs (SQLAlchemy's
+``do_orm_execute`` event, which every ``session.execute``/``scalar``/``get`` that reaches
+the database passes through): one that names a table with rows held back, any DELETE (a
+cascade may reach them) and any statement whose tables are not known (text); before the
+session flushes ORM objects of such a table (``before_flush``); and before commit (the
+unit of work calls :meth:`flush`). No table refers to the tables held here by a foreign
+key, so an INSERT or UPDATE of another table cannot depend on them.
 
 A savepoint that rolls back (:meth:`begin` … :meth:`end`) discards the rows added inside
 it. Rows added before it but written while it was open were undone with it: they are
@@ -22,11 +25,12 @@ held again, to be written with the rest.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import FromClause, event
+from sqlalchemy import Delete, FromClause, Table, TextClause, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql import ClauseElement, visitors
 
 from bridge.storage.common import insert_ignoring_conflicts
 
@@ -87,11 +91,23 @@ class InsertBuffer:
             await self._session.run_sync(self._write)
 
     def _before_statement(self, state: ORMExecuteState) -> None:
-        if self._rows and not self._writing:
+        if not self._rows or self._writing:
+            return
+        statement = state.statement
+        named = {
+            t for t in visitors.iterate(cast(ClauseElement, statement)) if isinstance(t, Table)
+        }
+        unknown = isinstance(statement, TextClause) or not named
+        held = {row.table for row in self._rows}
+        if unknown or isinstance(statement, Delete) or named & held:
             self._write(state.session)
 
     def _before_flush(self, session: Session, *_args: Any) -> None:
-        if self._rows and not self._writing:
+        if not self._rows or self._writing:
+            return
+        held = {row.table for row in self._rows}
+        changed = {getattr(o, "__table__", None) for o in (*session.new, *session.dirty)}
+        if session.deleted or changed & held:  # a delete may cascade to rows held here
             self._write(session)
 
     def _write(self, session: Session) -> None:

@@ -1,7 +1,17 @@
-"""Drains the inbox in arrival order, one event per database transaction.
+"""Drains the inbox in arrival order, a batch of events per database transaction.
+
+A batch is up to ``batch_size`` pending events, each at the front of its room
+(storage.inbox.claim_batch), handled in arrival order in one unit of work, each event in a
+savepoint of its own: an event whose handler raises is rolled back alone, counted as a
+failed attempt (failed for good after ``max_attempts``) in the same transaction, and
+spoils nothing else in the batch. Its room's later events wait for the next round, so a
+room's order holds; other rooms go on. What the events read is shared through the unit
+of work (storage.cache), what they enqueue is written together at commit
+(storage.write_buffer), and the claim and the ``done`` marks are one statement each for
+the whole batch.
 
 Each room's events are handled in order; rooms go in parallel when several processes
-share a PostgreSQL database (storage.inbox.claim_next).
+share a PostgreSQL database, each claiming its own batches.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ import logging
 
 from bridge.faults import crash_point
 from bridge.pipeline.contracts import EventHandler, SkipEvent
-from bridge.storage.database import Database
+from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -54,43 +64,72 @@ class InboxWorker:
                     pass
 
     async def drain_once(self) -> int:
-        """Handle events until none is free to take, or a batch's worth; returns how many
-        were taken. An event that fails is left for the next round (and, being its room's
-        head, holds its room back until it succeeds or is given up)."""
+        """Handle batches until none is free to take, or a batch's worth of events was;
+        returns how many were taken. An event that fails is left for the next round (and,
+        being its room's head, holds its room back until it succeeds or is given up)."""
         failed: list[int] = []
         taken = 0
-        while taken < self._batch_size and await self._process_next(failed) is not None:
-            taken += 1
+        while taken < self._batch_size:
+            limit = self._batch_size - taken
+            try:
+                batch = await self._process_batch(limit, failed, careful=False)
+            except Exception:  # the batch as a whole: again, each event's rows in its own
+                log.exception("An inbox batch failed as a whole; retrying it event by event")
+                batch = await self._process_batch(limit, failed, careful=True)
+            if batch == 0:
+                break
+            taken += batch
         if failed:
             # A failing handler (say, the database briefly locked) must not spin the CPU.
             await asyncio.sleep(min(30.0, 0.5 * 2 ** min(len(failed), 6)))
         return taken
 
-    async def _process_next(self, failed: list[int]) -> bool | None:
-        """Claim and handle the next event in one transaction: True when handled, False
-        when it failed (its id goes to ``failed``), None when there was none to take.
+    async def _process_batch(self, limit: int, failed: list[int], *, careful: bool) -> int:
+        """Claim and handle a batch in one transaction; returns how many events were
+        taken (handled, skipped or failed). The claim is part of the transaction: a
+        process killed mid-batch leaves nothing half done, and on PostgreSQL its locks go
+        with its connection, so another process takes the events up.
 
-        The claim is part of the handler's transaction: a process killed mid-event
-        leaves nothing half done, and on PostgreSQL its lock goes with its connection,
-        so another process takes the event up (storage.inbox.claim_next).
-        """
-        event: StoredEvent | None = None
+        The rows the events hold back (storage.write_buffer) are written together at
+        commit. Should that fail, say on a row the database refuses, the batch is run
+        again ``careful``: each event's rows written in its own savepoint, so the row is
+        that event's failure alone."""
+        handled = failures = 0
+        async with self._db.unit_of_work() as uow:
+            events = await uow.claim_inbox_batch(limit, failed)
+            done: list[int] = []
+            held: set[str] = set()  # rooms whose head failed in this batch
+            for event in events:
+                if event.room_id is not None and event.room_id in held:
+                    continue  # its room's head failed: it waits, in order, for the next round
+                outcome = await self._handle(uow, event, careful=careful)
+                if outcome is None:
+                    done.append(event.id)
+                elif outcome:
+                    failed.append(event.id)
+                    failures += 1
+                    if event.room_id is not None:
+                        held.add(event.room_id)
+                handled += 1
+            await uow.finish_inbox_events(done, DONE)
+            if done:
+                crash_point("inbox.before_commit")
+        self.processed += handled - failures
+        return handled
+
+    async def _handle(self, uow: UnitOfWork, event: StoredEvent, *, careful: bool) -> bool | None:
+        """Handle one event of the batch in a savepoint: None when it is done, False when
+        skipped (recorded), True when it failed and stays pending (its room waits)."""
         try:
-            async with self._db.unit_of_work() as uow:
-                event = await uow.claim_inbox_event(failed)
-                if event is None:
-                    return None
+            async with uow.savepoint():
                 try:
                     await self._handler(uow, event)
                 except SkipEvent as skip:
                     await uow.finish_inbox_event(event.id, SKIPPED, str(skip))
-                else:
-                    await uow.finish_inbox_event(event.id, DONE)
-                    crash_point("inbox.before_commit")
+                    return False
+                if careful:
+                    await uow.inserts.flush()
         except Exception as e:  # the worker is a boundary: record, retry, never die
-            if event is None:
-                raise  # no event was taken (the database is away?): the round fails
-            failed.append(event.id)
             give_up = event.attempts + 1 >= self._max_attempts
             log.exception(
                 "Processing inbox event %s (%s) failed, attempt %d%s",
@@ -99,9 +138,6 @@ class InboxWorker:
                 event.attempts + 1,
                 "; giving up" if give_up else "",
             )
-            await self._db.inbox.record_failure(
-                event.id, f"{type(e).__name__}: {e}", give_up=give_up
-            )
-            return False
-        self.processed += 1
-        return True
+            await uow.count_inbox_failure(event.id, f"{type(e).__name__}: {e}", give_up=give_up)
+            return not give_up
+        return None

@@ -18,6 +18,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.faults import crash_point
 from bridge.metrics import OUTBOX_DIED, OUTBOX_DONE
@@ -26,6 +27,7 @@ from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
+from bridge.workers.done_records import DoneRecords
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         # Several processes claim actions on PostgreSQL only (docs/architecture.md).
         self._claims = db.engine.dialect.name == "postgresql"
+        # Finished actions are recorded together (workers/done_records.py).
+        self._done = DoneRecords(db, self._on_done, self._record_one)
         db.on_enqueue(self.wake)
 
     def wake(self) -> None:
@@ -176,19 +180,7 @@ class OutboxWorker:
             return
         crash_point("outbox.after_effect")
         try:
-            async with self._db.unit_of_work() as uow:
-                hook = self._on_done.get(action.kind)
-                if hook is not None:
-                    await hook(uow, action, result)
-                if not await uow.outbox_done(action.id):
-                    raise _RecordedElsewhere  # roll the hook's records back
-        except _RecordedElsewhere:
-            log.warning(
-                "Outbox action %s (%s) was recorded done by another worker first",
-                action.id,
-                action.kind,
-            )
-            return
+            recorded = await self._done.record(action, result)
         except Exception as e:  # the effect happened, its record did not commit
             # Run it again at once: the executor is idempotent, and this also releases a
             # PostgreSQL claim, which would otherwise hold the action for its whole lease.
@@ -197,7 +189,28 @@ class OutboxWorker:
                 action, f"recording failed: {type(e).__name__}: {e}", 0.0, uses_attempt=True
             )
             return
+        if not recorded:
+            log.warning(
+                "Outbox action %s (%s) was recorded done by another worker first",
+                action.id,
+                action.kind,
+            )
+            return
         OUTBOX_DONE.labels(action.kind).inc()
+
+    async def _record_one(self, action: Action, result: Any) -> bool:
+        """Mark ``action`` done with its records in a transaction of its own; False when
+        another worker had recorded it first (its hook's records are rolled back)."""
+        try:
+            async with self._db.unit_of_work() as uow:
+                hook = self._on_done.get(action.kind)
+                if hook is not None:
+                    await hook(uow, action, result)
+                if not await uow.outbox_done(action.id):
+                    raise _RecordedElsewhere  # roll the hook's records back
+        except _RecordedElsewhere:
+            return False
+        return True
 
     @asynccontextmanager
     async def _claim_kept(self, action_id: int) -> AsyncIterator[None]:

@@ -77,3 +77,24 @@ async def test_a_savepoint_that_rolls_back_takes_its_rows_with_it(db: Database) 
     async with db.sessions() as session:
         keys = list(await session.scalars(select(OutboxAction.key).order_by(OutboxAction.id)))
     assert keys == ["kept-1", "kept-2", "kept-3"]
+
+
+async def test_a_unit_that_only_read_before_its_savepoint_still_rolls_back_whole(
+    db: Database,
+) -> None:
+    """sqlite3 opens a transaction only at the first write, and a SAVEPOINT outside one
+    commits at its release: the unit of work must begin first."""
+
+    class Abort(Exception):
+        pass
+
+    try:
+        async with db.unit_of_work() as uow:
+            assert await uow.bridging.portal_by_rc("GENERAL") is None  # reads only, so far
+            async with uow.savepoint():
+                await uow.bridging.add_portal("GENERAL", "c", None, "general")
+            raise Abort
+    except Abort:
+        pass
+    async with db.unit_of_work() as uow:
+        assert await uow.bridging.portal_by_rc("GENERAL") is None
