@@ -309,6 +309,7 @@ class BridgeApp:
             on_done=table.on_done,
             on_dead=table.on_dead,
             budget=budget,
+            prefetch=Records.prefetch,
         )
 
     async def _start_storage_upkeep(self) -> None:

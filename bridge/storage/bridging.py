@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,19 @@ class BridgingStore:
 
     async def portal_by_id(self, portal_id: int) -> Portal | None:
         return await self._portal_where(PortalRow.id == portal_id, ("id", portal_id))
+
+    async def read_portals(self, portal_ids: Collection[int]) -> None:
+        """Read these portals in one statement, for this unit of work's later lookups by
+        id (a batch of finished actions names a portal each)."""
+        wanted = [p for p in portal_ids if not self._cache.has(PORTAL, ("id", p))]
+        if not wanted:
+            return
+        found = {
+            r.id: _portal(r)
+            for r in await self._s.scalars(select(PortalRow).where(PortalRow.id.in_(wanted)))
+        }
+        for portal_id in wanted:
+            self._cache.put(PORTAL, ("id", portal_id), found.get(portal_id))
 
     async def _portal_where(self, condition: Any, key: tuple[str, str | int]) -> Portal | None:
         async def load() -> Portal | None:

@@ -5,7 +5,8 @@ write to it too, so nothing another writer may change is remembered past the tra
 that read it. Two lifetimes, one rule each:
 
 - :class:`UnitCache` lives as long as one unit of work (one transaction). Portals, ghosts,
-  shadows, opt-outs and ledger subjects read in it are remembered until it ends. Every
+  shadows, opt-outs, ledger subjects and people's pseudonym keys read in it are
+  remembered until it ends. Every
   store method that writes one of those kinds drops that kind (``ForgetStore``, which
   renames and deletes across all of them, drops everything), and a savepoint that rolls
   back drops everything, since what was read after its writes may be gone with them. So
@@ -35,6 +36,7 @@ SHADOW = "shadow"
 OPT_OUT = "opt-out"
 NOTICE = "notice"
 SUBJECT = "subject"
+PSEUDONYM_KEY = "pseudonym-key"
 
 
 class UnitCache:
@@ -49,6 +51,13 @@ class UnitCache:
         value = await load()
         values[key] = value
         return value
+
+    def has(self, kind: str, key: Hashable) -> bool:
+        return key in self._values.get(kind, {})
+
+    def put(self, kind: str, key: Hashable, value: Any) -> None:
+        """Remember what a store read for ``key`` another way (several at once)."""
+        self._values.setdefault(kind, {})[key] = value
 
     def drop(self, *kinds: str) -> None:
         """A store wrote these kinds: what was read of them may be out of date."""

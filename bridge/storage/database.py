@@ -54,11 +54,11 @@ class UnitOfWork:
         self._session = session
         # privacy.hash_key: finds each person's pseudonym key (bridge.privacy.pseudonyms).
         self.pseudonym_key = pseudonym_key
-        # Each person's own pseudonym key, sealed with storage.encryption_key.
-        self.person_keys = PersonKeys(session, pseudonym_key, secrets)
         # What this transaction has read, and the process's immutable ids (storage.cache).
         self.cache = UnitCache()
         self._refs = refs or RefCache()
+        # Each person's own pseudonym key, sealed with storage.encryption_key.
+        self.person_keys = PersonKeys(session, pseudonym_key, secrets, self.cache)
         self.enqueued = False
         self.committed: list[Callable[[], None]] = []
         # New rows written together, before anything else runs (storage.write_buffer).

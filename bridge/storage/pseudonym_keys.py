@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bridge.storage.cache import PSEUDONYM_KEY, UnitCache
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
 from bridge.storage.models import Base
 from bridge.storage.sealed import SealError, SecretBox, is_sealed
@@ -54,11 +55,18 @@ class PersonKeys:
     """The key rows, in the caller's transaction (``uow.person_keys``)."""
 
     def __init__(
-        self, session: AsyncSession, hash_key: bytes | None, box: SecretBox | None
+        self,
+        session: AsyncSession,
+        hash_key: bytes | None,
+        box: SecretBox | None,
+        cache: UnitCache | None = None,
     ) -> None:
         self._s = session
         self.hash_key = hash_key
         self._box = box
+        # Keys read in this unit of work (storage.cache): never longer, since a key that
+        # is shredded must not be served from anywhere.
+        self._cache = cache or UnitCache()
 
     def _lookup(self, account_id: str) -> str:
         if self.hash_key is None:
@@ -78,6 +86,7 @@ class PersonKeys:
         lookup = self._lookup(account_id)
         stored = await self._read(lookup)
         if stored is None and create:
+            self._cache.drop(PSEUDONYM_KEY)
             await self._s.execute(
                 insert_ignoring_conflicts(self._s, PseudonymKeyRow).values(
                     lookup=lookup, sealed_key=self._fresh(), created_ms=now_ms()
@@ -93,9 +102,12 @@ class PersonKeys:
         return self._sealer().seal(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode())
 
     async def _read(self, lookup: str) -> str | None:
-        return await self._s.scalar(
-            select(PseudonymKeyRow.sealed_key).where(PseudonymKeyRow.lookup == lookup)
-        )
+        async def load() -> str | None:
+            return await self._s.scalar(
+                select(PseudonymKeyRow.sealed_key).where(PseudonymKeyRow.lookup == lookup)
+            )
+
+        return await self._cache.read(PSEUDONYM_KEY, lookup, load)
 
     def open(self, sealed: str) -> bytes:
         if not is_sealed(sealed):
@@ -116,6 +128,7 @@ class PersonKeys:
         lookups = sorted({self._lookup(i) for i in account_ids})
         if not lookups:
             return 0
+        self._cache.drop(PSEUDONYM_KEY)
         for lookup in lookups:
             await self._s.execute(
                 insert_ignoring_conflicts(self._s, PseudonymKeyRow).values(
@@ -131,6 +144,7 @@ class PersonKeys:
 
     async def shred_due(self, now_ms: int) -> int:
         """Delete every key whose time has come; returns how many went."""
+        self._cache.drop(PSEUDONYM_KEY)
         result = await self._s.execute(
             delete(PseudonymKeyRow).where(PseudonymKeyRow.shred_after_ms <= now_ms)
         )

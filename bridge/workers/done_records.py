@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from bridge.pipeline.contracts import OnDone
-from bridge.storage.database import Database
+from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,23 @@ log = logging.getLogger(__name__)
 # One action on its own: True when recorded, False when another worker had recorded it;
 # raises when recording failed.
 RecordOne = Callable[[Action, Any], Awaitable[bool]]
+# Reads what a batch's hooks will each look up, in one statement (e.g. their portals).
+Prefetch = Callable[[UnitOfWork, Sequence[Action]], Awaitable[None]]
 _Waiting = tuple[Action, Any, "asyncio.Future[bool]"]
 
 
 class DoneRecords:
-    def __init__(self, db: Database, on_done: Mapping[str, OnDone], record_one: RecordOne) -> None:
+    def __init__(
+        self,
+        db: Database,
+        on_done: Mapping[str, OnDone],
+        record_one: RecordOne,
+        prefetch: Prefetch | None = None,
+    ) -> None:
         self._db = db
         self._on_done = on_done
         self._record_one = record_one
+        self._prefetch = prefetch
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -85,6 +94,8 @@ class DoneRecords:
 
     async def _together(self, finished: Sequence[tuple[Action, Any]]) -> dict[int, bool]:
         async with self._db.unit_of_work() as uow:
+            if self._prefetch is not None:
+                await self._prefetch(uow, [a for a, _ in finished])
             for action, result in finished:
                 hook = self._on_done.get(action.kind)
                 if hook is not None:

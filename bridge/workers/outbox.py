@@ -27,7 +27,7 @@ from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
-from bridge.workers.done_records import DoneRecords
+from bridge.workers.done_records import DoneRecords, Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class OutboxWorker:
         max_backoff: float = 60.0,
         idle_poll_seconds: float = 1.0,
         action_timeout_s: float = ACTION_TIMEOUT_S,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self._db = db
         self._executors = executors
@@ -88,7 +89,7 @@ class OutboxWorker:
         # Several processes claim actions on PostgreSQL only (docs/architecture.md).
         self._claims = db.engine.dialect.name == "postgresql"
         # Finished actions are recorded together (workers/done_records.py).
-        self._done = DoneRecords(db, self._on_done, self._record_one)
+        self._done = DoneRecords(db, self._on_done, self._record_one, prefetch)
         db.on_enqueue(self.wake)
 
     def wake(self) -> None:

@@ -35,7 +35,14 @@ def test_every_benchmark_runs_at_quick_size_and_the_report_renders(tmp_path: Pat
     assert done.returncode == 0, done.stderr[-4000:]
 
     results = json.loads(figures.read_text())["results"]
-    assert [r["key"] for r in results] == ["overhead", "ceiling", "ledger", "erasure", "memory"]
+    assert [r["key"] for r in results] == [
+        "overhead",
+        "ceiling",
+        "ledger",
+        "erasure",
+        "memory",
+        "scaleout",
+    ]
     for result in results:
         assert result["metrics"], result["key"]
         for metric in result["metrics"]:
@@ -49,6 +56,7 @@ def test_every_benchmark_runs_at_quick_size_and_the_report_renders(tmp_path: Pat
         "3. Ledger at scale",
         "4. Erasure fan-out",
         "5. Memory",
+        "6. Scale-out",
         "## Machine",
         "Goals at a glance",
     ):

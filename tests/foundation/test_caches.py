@@ -107,3 +107,21 @@ async def test_ledger_ids_are_learnt_for_the_process_only_once_committed(db: Dat
             assert await uow.ledger.room_ref("!room:hs1.test", rc_server_ref=server) == room
             assert await uow.ledger.room_ref("!room:hs1.test") == room
     assert seen == []
+
+
+async def test_a_shredded_pseudonym_key_is_not_served_from_the_unit_of_work(
+    db: Database,
+) -> None:
+    """A person's key is read once per unit of work, but the shred that deletes it drops
+    what was read: nothing can reproduce the pseudonym after it."""
+    async with db.unit_of_work() as uow:
+        key = await uow.person_keys.key("rcAlice", create=True)
+        assert key is not None
+    with statements(db) as seen:
+        async with db.unit_of_work() as uow:
+            assert await uow.person_keys.key("rcAlice") == key
+            assert await uow.person_keys.key("rcAlice") == key
+            assert len([s for s in seen if "pseudonym_key" in s]) == 1
+            await uow.person_keys.schedule_shred(["rcAlice"], 1)
+            assert await uow.person_keys.shred_due(2) == 1
+            assert await uow.person_keys.key("rcAlice") is None

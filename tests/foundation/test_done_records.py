@@ -3,12 +3,31 @@ transaction for those that finish at once, and one action's trouble stays its ow
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
+
+from bridge.bridging.records import Records
 from bridge.storage.bridging import BridgedMessage
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
 from bridge.workers.outbox import OutboxWorker
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
 
 async def _portal(db: Database) -> int:
@@ -95,3 +114,28 @@ async def test_an_action_another_worker_recorded_is_not_recorded_twice(db: Datab
     async with db.unit_of_work() as uow:
         assert len(await uow.bridging.messages_by_rc("mine")) == 1
         assert await uow.bridging.messages_by_rc("taken") == []
+
+
+async def test_the_portals_a_batch_names_are_read_in_one_statement(db: Database) -> None:
+    async with db.unit_of_work() as uow:
+        portals = [
+            (await uow.bridging.add_portal(f"RC{i}", "c", f"!r{i}:hs1.test", None)).id
+            for i in range(3)
+        ]
+    rooms: list[str | None] = []
+
+    async def send(action: Action) -> dict[str, Any]:
+        return {}
+
+    async def sent(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+        portal = await uow.bridging.portal_by_id(action.payload["portal_id"])
+        rooms.append(None if portal is None else portal.matrix_room_id)
+
+    for i in range(6):
+        payload = {"portal_id": portals[i % 3]}
+        await db.outbox.add(NewAction(f"m{i}", "send", f"room-{i}", payload))
+    worker = OutboxWorker(db, {"send": send}, on_done={"send": sent}, prefetch=Records.prefetch)
+    with statements(db) as seen:
+        assert await worker.drain_once() == 6
+    assert sorted(r or "" for r in rooms) == sorted(f"!r{i % 3}:hs1.test" for i in range(6))
+    assert len([s for s in seen if "FROM portal" in s]) == 1, seen
