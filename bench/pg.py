@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -53,3 +54,24 @@ async def throwaway_database(url: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def backend_cpu(url: str | None, since: dict[int, float] | None = None) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the database of ``url`` (read
+    from /proc, so on this machine only), less what each had used at ``since``; empty for
+    SQLite or when the server is not local."""
+    if url is None or not url.startswith("postgresql"):
+        return {}
+    from bench.machine import cpu_seconds  # noqa: PLC0415 - a leaf; avoids an import cycle
+
+    conn = await asyncpg.connect(_plain(url), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    before = since or {}
+    now = {int(r["pid"]): cpu_seconds(int(r["pid"])) for r in rows}
+    return {pid: t - before.get(pid, 0.0) for pid, t in now.items() if math.isfinite(t)}

@@ -20,8 +20,8 @@ from bench.results import BenchResult, Metric, Verdict
 log = logging.getLogger("bench")
 
 # sandbox = benchmarks 1, 4 and 5 together; overhead = benchmark 1 alone (same sandbox).
-NAMES = ("ceiling", "ledger", "sandbox", "overhead")
-DEFAULT = ("ceiling", "ledger", "sandbox")
+NAMES = ("ceiling", "ledger", "sandbox", "overhead", "scaleout")
+DEFAULT = ("ceiling", "ledger", "sandbox", "scaleout")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,7 +104,7 @@ async def run(args: argparse.Namespace) -> list[BenchResult]:
     return _combined(results, kept)
 
 
-ORDER = {"overhead": 1, "ceiling": 2, "ledger": 3, "erasure": 4, "memory": 5}
+ORDER = {"overhead": 1, "ceiling": 2, "ledger": 3, "erasure": 4, "memory": 5, "scaleout": 6}
 
 
 def _combined(new: list[BenchResult], kept: list[BenchResult]) -> list[BenchResult]:
@@ -168,6 +168,17 @@ def _job(
             return [await ledger_scale.run(plan, url)]
 
         return go_ledger
+    if name == "scaleout":
+        from bench import scaleout  # noqa: PLC0415
+
+        spread = scaleout.QUICK if args.quick else scaleout.FULL
+        if args.runs:
+            spread = scaleout.Plan(spread.size, args.runs)
+
+        async def go_scaleout() -> list[BenchResult]:
+            return [await scaleout.run(spread, url)]
+
+        return go_scaleout
     if name in ("sandbox", "overhead"):
 
         async def go_sandbox() -> list[BenchResult]:
