@@ -89,6 +89,30 @@ class Deployment:
         found = re.search(pattern, await self.metrics(proc), re.MULTILINE)
         return float(found.group(1)) if found else 0.0
 
+    async def diagnosis(self) -> str:
+        """What is still pending, and what the processes logged above INFO."""
+        async with self.db.sessions() as session:
+            inbox = (
+                await session.execute(
+                    text("SELECT status, count(*) FROM inbox_event GROUP BY status")
+                )
+            ).all()
+            outbox = (
+                await session.execute(
+                    text(
+                        "SELECT id, kind, queue, status, attempts, next_attempt_ms,"
+                        " claimed_until_ms, last_error FROM outbox"
+                        " WHERE status NOT IN ('done') ORDER BY id LIMIT 30"
+                    )
+                )
+            ).all()
+        lines = [f"inbox: {inbox}", "outbox not done:", *(f"  {r}" for r in outbox)]
+        for proc in self.processes:
+            log = proc.log_path.read_text(errors="replace").splitlines()
+            noted = [line for line in log if " INFO " not in line][-40:]
+            lines += [f"{proc.log_path.name}:", *(f"  {line[:300]}" for line in noted)]
+        return "\n".join(lines)
+
     def live(self) -> list[BridgeProcess]:
         return [p for p in self.processes if p.proc is not None and p.proc.poll() is None]
 
@@ -118,7 +142,7 @@ if POSTGRES_URL:
             )
             room = await _portal_room(deployment.db, rc_room.id, stack, [alice, bob])
             await _burst_with_a_kill(deployment, carol, rc_room.id, views[0], room, tag)
-            carols = await _check_burst(stack, views, room, rc_room.id, tag)
+            carols = await _check_burst(stack, deployment, views, room, rc_room.id, tag)
             await _erasure_with_a_kill(deployment, carol_id, views[1], room, carols)
 
 
@@ -231,6 +255,8 @@ async def _burst_with_a_kill(
         first.kill()
         async with asyncio.timeout(300):
             await senders
+    except TimeoutError:
+        raise AssertionError(f"the burst stalled\n{await deployment.diagnosis()}") from None
     finally:
         senders.cancel()
         await asyncio.gather(senders, return_exceptions=True)
@@ -240,6 +266,7 @@ async def _burst_with_a_kill(
 
 async def _check_burst(
     stack: BridgeStack,
+    deployment: Deployment,
     views: tuple[MatrixView, MatrixView],
     room: RoomID,
     rc_room_id: str,
@@ -266,7 +293,14 @@ async def _check_burst(
                 return False
         return True
 
-    await wait_for(arrived, 300)
+    try:
+        await wait_for(arrived, 300)
+    except TimeoutError:
+        missing = {"on Rocket.Chat": sorted(set(sent_mx) - set(on_rocketchat()))}
+        for view in views:
+            seen = set(await _bodies(view, room, f"rc-{tag}-"))
+            missing[f"on {view.user.homeserver.server_name}"] = sorted(set(sent_rc) - seen)
+        raise AssertionError(f"missing: {missing}\n{await deployment.diagnosis()}") from None
     assert on_rocketchat() == sent_mx
     for view in views:
         assert await _bodies(view, room, f"rc-{tag}-") == sent_rc
@@ -329,7 +363,10 @@ async def _erasure_with_a_kill(
         status = await engine.status(request_id)
         return status if status.state.finished else None
 
-    status = await wait_for(done, 300)
+    try:
+        status = await wait_for(done, 300)
+    except TimeoutError:
+        raise AssertionError(f"erasure not finished\n{await deployment.diagnosis()}") from None
     assert status.state is RequestState.DONE, status
     assert status.matrix.get(words.REDACTION_SENT) == BURST
     assert await _redactions(deployment.db, request_id) == {"done": BURST}
