@@ -23,7 +23,7 @@ from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.models import MatrixUser
 from bridge.storage.ledger_rows import Disclosure
 from tests.bridging.helpers import MatrixView
-from tests.erasure.helpers import erase, redacted_on
+from tests.erasure.helpers import erase, redacted_on, seen_redacted
 from tests.fixtures.bridge_stack import (
     BRIDGE_RC_PASSWORD,
     BRIDGE_RC_USER,
@@ -301,8 +301,8 @@ async def test_a_personas_reactions_deletions_and_erasure_come_from_the_persona(
         status = await erase(stack, erin_id)
 
         assert status.state.value == "done", status
-        assert await redacted_on(view, rid, [e["event_id"] for e in events])
-        assert await redacted_on(view, rid, [reaction["event_id"]])
+        assert await seen_redacted(view, rid, [e["event_id"] for e in events])
+        assert await seen_redacted(view, rid, [reaction["event_id"]])
         for e in events:  # by the persona that sent them, as the ghost would its own
             redacted = await view.event(rid, e["event_id"])
             assert redacted["unsigned"]["redacted_because"]["sender"] == persona

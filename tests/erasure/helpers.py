@@ -77,6 +77,15 @@ async def redacted_on(view: MatrixView, room: RoomID, event_ids: list[str]) -> b
     return True
 
 
+async def seen_redacted(
+    view: MatrixView, room: RoomID, event_ids: list[str], timeout: float = 30.0
+) -> bool:
+    """Every event redacted as ``view``'s homeserver serves it. A request settles once the
+    bridge's own homeserver accepted each redaction; another server learns of it over
+    federation some time later (seconds on a loaded machine), so this waits for it."""
+    return await wait_for(lambda: redacted_on(view, room, event_ids), timeout)
+
+
 def rows(status: ErasureStatus, recipient: str) -> list[RecipientStatus]:
     return [r for r in status.recipients if r.recipient == recipient]
 

@@ -15,7 +15,7 @@ from bridge.privacy.erasure_model import ErasureStatus, RequestState
 from bridge.sandbox.models import MatrixUser
 from bridge.storage.database import Database
 from tests.bridging.helpers import MatrixView
-from tests.erasure.helpers import OFFICER, ledger_items, redacted_on, say
+from tests.erasure.helpers import OFFICER, ledger_items, say, seen_redacted
 from tests.fixtures.bridge_stack import BridgeStack, Portal, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -68,7 +68,7 @@ async def test_sigkill_mid_erasure_resumes_and_redacts_each_item_once(
             else {}
         )
         assert len(redact_keys) == ITEMS  # one outbox action per item, each done once
-        assert await redacted_on(views[1], rid, events)
+        assert await seen_redacted(views[1], rid, events)
         # hs2 (bob's server) holds exactly one redaction per item: the repeat after the
         # crash reused its txnId, so the homeserver returned the first redaction.
         timeline = await views[1].timeline(rid, limit=500)

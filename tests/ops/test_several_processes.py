@@ -153,7 +153,11 @@ async def _two_processes(
     """Two processes with one configuration (each its own port) on a fresh database, the
     proxy on the registration's URL in front of them."""
     async with postgres_database() as url, stack.paused():
-        db = Database(url, pseudonym_key=stack.config.privacy.hash_key.encode())
+        db = Database(
+            url,
+            pseudonym_key=stack.config.privacy.hash_key.encode(),
+            encryption_key=stack.config.storage.encryption_key,
+        )
         await db.upgrade()
         ports = [free_port(), free_port()]
         paths = [
