@@ -65,7 +65,6 @@ NOT_YET_TYPED = {
     "bridge.rctypes.models:RCMessage.raw",
     "bridge.rctypes.models:RCRoom.parse",
     "bridge.rctypes.models:RCUser.parse",
-    "bridge.rocketchat.executors:RocketChatExecutors.send",
     "bridge.rocketchat.validation:inbox_payload_problem",
     "bridge.sandbox.demo_state:summary",
     "bridge.sandbox.demo_tour:Tour.__init__",

@@ -282,3 +282,106 @@ class MatrixSent:
 @attrs.frozen
 class Redacted:
     redaction_id: str
+
+
+# -- relayed to Rocket.Chat --------------------------------------------------------------
+
+
+@attrs.frozen
+class NoResult:
+    """What a run that returns nothing gives its done hook."""
+
+
+@attrs.frozen
+class PostRecord:
+    """The Matrix event a Rocket.Chat post comes from: its id mapping once posted."""
+
+    matrix_event_id: str
+    sent_ms: int
+    rc_thread_id: str | None
+
+
+@attrs.frozen
+class EventRef:
+    """The Matrix event an edit or reaction comes from (its disclosure names it)."""
+
+    matrix_event_id: str
+
+
+@attrs.frozen
+class RCPost:
+    """A Matrix message posted to Rocket.Chat by its sender's shadow, under an id derived
+    from its event (a repeat finds the first post)."""
+
+    portal_id: int
+    rc_room_id: str
+    rc_message_id: str
+    sender: str  # the Matrix user
+    thread_id: str | None
+    record: PostRecord
+    disclosure: Disclosure | None = attrs.field(default=None, kw_only=True)
+
+
+@action(kinds.RC_SEND)
+@attrs.frozen
+class RCSend(RCPost):
+    text: str  # Rocket.Chat markdown
+
+
+@action(kinds.RC_UPLOAD)
+@attrs.frozen
+class RCUpload(RCPost):
+    """A Matrix file: fetched from the homeserver only when no earlier run posted it."""
+
+    filename: str
+    mxc: str | None = None
+    mimetype: str | None = None  # the sender's claim
+    size: int | None = None  # the sender's claim: a larger one is refused unfetched
+
+
+@omit_when_default("refused")
+@attrs.frozen
+class RCSent:
+    rc_message_id: str
+    existing: bool = False  # posted by an earlier run
+    refused: str | None = None  # a file refused, and why: a notice went in its place
+
+
+@action(kinds.RC_UPDATE)
+@attrs.frozen
+class RCUpdate:
+    """A Matrix edit: the Rocket.Chat copy's text replaced."""
+
+    portal_id: int
+    rc_room_id: str
+    rc_message_id: str
+    sender: str
+    text: str
+    record: EventRef
+    disclosure: Disclosure | None = None
+
+
+@action(kinds.RC_DELETE)
+@attrs.frozen
+class RCDelete:
+    """A Matrix redaction: the Rocket.Chat copy deleted."""
+
+    rc_room_id: str
+    rc_message_id: str
+    as_shadow: bool  # the author deletes their own; a moderator's redaction uses the bot
+    sender: str
+
+
+@action(kinds.RC_REACT)
+@attrs.frozen
+class RCReact:
+    """A Matrix reaction added (or, redacted, taken away) on Rocket.Chat."""
+
+    portal_id: int
+    rc_message_id: str
+    emoji: str  # the Rocket.Chat shortcode
+    sender: str
+    should_react: bool
+    matrix_event_id: str  # the reaction's event (the redacted one, for a removal)
+    record: EventRef
+    disclosure: Disclosure | None = None  # a removal discloses nothing

@@ -11,7 +11,20 @@ from urllib.parse import unquote
 import emoji
 
 from bridge.bridging import redactions
-from bridge.bridging.action_values import EnsureShadow, ShadowJoin, ShadowKick
+from bridge.bridging.action_values import (
+    Disclosure,
+    EnsureShadow,
+    EventRef,
+    PostRecord,
+    RCDelete,
+    RCReact,
+    RCSend,
+    RCUpdate,
+    RCUpload,
+    ShadowJoin,
+    ShadowKick,
+    Subject,
+)
 from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc, strip_reply_fallback
 from bridge.bridging.identities import Identities
 from bridge.pipeline import keys, kinds
@@ -20,7 +33,6 @@ from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -156,41 +168,39 @@ class MatrixToRocketChat:
             return
         await self._ensure_shadow(uow, portal, event["sender"])
         thread_id = await self._thread_of(uow, relates)
-        payload: dict[str, Any] = {
-            "portal_id": portal.id,
-            "rc_room_id": portal.rc_room_id,
-            "rc_message_id": self._ids.rc_message_id(event["event_id"]),
-            "sender": event["sender"],
-            "thread_id": thread_id,
-            "record": {
-                "matrix_event_id": event["event_id"],
-                "sent_ms": _ts(event),
-                "rc_thread_id": thread_id,
-            },
-        }
+        post = (
+            portal.id,
+            portal.rc_room_id,
+            self._ids.rc_message_id(event["event_id"]),
+            event["sender"],
+            thread_id,
+            PostRecord(event["event_id"], _ts(event), thread_id),
+        )
+        value: RCSend | RCUpload
         if msgtype in _MEDIA_TYPES:
-            payload |= {
-                "mxc": content.get("url"),
-                "filename": content.get("filename") or content["body"],
-                "mimetype": (content.get("info") or {}).get("mimetype"),
-                "size": (content.get("info") or {}).get("size"),
-            }
-            payload["disclosure"] = _disclosure(
-                event, Category.MEDIA | Category.FILE_NAME, payload["filename"], []
+            # Validated (bridge.matrix.event_validation): strings, and an int size.
+            info = content.get("info") or {}
+            filename = content.get("filename") or content["body"]
+            value = RCUpload(
+                *post,
+                filename,
+                content.get("url"),
+                info.get("mimetype"),
+                info.get("size"),
+                disclosure=_disclosure(event, Category.MEDIA | Category.FILE_NAME, filename, []),
             )
-            kind = kinds.RC_UPLOAD
         else:
-            payload["text"], mentions = await self._text(uow, content)
-            payload["disclosure"] = _disclosure(
-                event, Category.MESSAGE_TEXT, content["body"], mentions
+            text, mentions = await self._text(uow, content)
+            value = RCSend(
+                *post,
+                text,
+                disclosure=_disclosure(event, Category.MESSAGE_TEXT, content["body"], mentions),
             )
-            kind = kinds.RC_SEND
         await uow.enqueue(
-            NewAction(
+            new_action(
+                value,
                 key=keys.mx_message_key(event["event_id"]),
-                kind=kind,
                 queue=keys.rc_queue(portal.rc_room_id),
-                payload=payload,
             )
         )
 
@@ -202,15 +212,13 @@ class MatrixToRocketChat:
     async def _silenced(self, uow: UnitOfWork, user_id: str) -> bool:
         return self._gate is not None and await self._gate.opted_out(uow, "matrix", user_id)
 
-    async def _text(
-        self, uow: UnitOfWork, content: dict[str, Any]
-    ) -> tuple[str, list[dict[str, Any]]]:
+    async def _text(self, uow: UnitOfWork, content: dict[str, Any]) -> tuple[str, list[Subject]]:
         """Rocket.Chat markdown for ``content``, and the people it mentions."""
         formatted = content.get("formatted_body")
         if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
             formatted = None
         usernames: dict[str, str] = {}
-        mentions: list[dict[str, Any]] = []
+        mentions: list[Subject] = []
         unnamed: set[str] = set()
         for quoted in sorted(set(_PILL.findall(formatted or ""))):
             user_id = unquote(quoted)
@@ -222,9 +230,9 @@ class MatrixToRocketChat:
                 usernames[user_id] = username
             ghost = await uow.bridging.ghost_by_matrix(user_id)
             mentions.append(
-                {"rc_user_id": ghost.rc_user_id, "rc_username": ghost.rc_username}
+                Subject(rc_user_id=ghost.rc_user_id, rc_username=ghost.rc_username)
                 if ghost
-                else {"matrix_user_id": user_id}
+                else Subject(matrix_user_id=user_id)
             )
         body = content["body"]
         relates = content.get("m.relates_to")
@@ -274,22 +282,22 @@ class MatrixToRocketChat:
         if original.sender != event["sender"] or not isinstance(new_content.get("body"), str):
             return  # only the author's edits count (spec: "Event replacements", validity)
         text, mentions = await self._text(uow, new_content)
+        edit = RCUpdate(
+            portal.id,
+            portal.rc_room_id,
+            original.rc_message_id,
+            event["sender"],
+            text,
+            EventRef(event["event_id"]),
+            _disclosure(
+                event, Category.MESSAGE_TEXT | Category.EDIT, new_content["body"], mentions
+            ),
+        )
         await uow.enqueue(
-            NewAction(
+            new_action(
+                edit,
                 key=keys.mx_edit_key(event["event_id"]),
-                kind=kinds.RC_UPDATE,
                 queue=keys.rc_queue(portal.rc_room_id),
-                payload={
-                    "portal_id": portal.id,
-                    "rc_room_id": portal.rc_room_id,
-                    "rc_message_id": original.rc_message_id,
-                    "sender": event["sender"],
-                    "text": text,
-                    "record": {"matrix_event_id": event["event_id"]},
-                    "disclosure": _disclosure(
-                        event, Category.MESSAGE_TEXT | Category.EDIT, new_content["body"], mentions
-                    ),
-                },
             )
         )
 
@@ -313,23 +321,11 @@ class MatrixToRocketChat:
         if target is None or target.deleted or portal.matrix_room_id is None:
             return
         own = _own(target, event["sender"])
-        delete = {
-            "rc_room_id": portal.rc_room_id,
-            "rc_message_id": target.rc_message_id,
-            # The author deletes their own; a moderator's redaction uses the bot.
-            "as_shadow": own,
-            "sender": event["sender"],
-        }
+        # The author deletes their own; a moderator's redaction uses the bot.
+        delete = RCDelete(portal.rc_room_id, target.rc_message_id, own, event["sender"])
         queue = keys.rc_queue(portal.rc_room_id)
         if own:
-            await uow.enqueue(
-                NewAction(
-                    key=keys.mx_redact_key(redacts),
-                    kind=kinds.RC_DELETE,
-                    queue=queue,
-                    payload=delete,
-                )
-            )
+            await uow.enqueue(new_action(delete, key=keys.mx_redact_key(redacts), queue=queue))
             return
         # Anyone else's redaction deletes only with the power to redact in the room,
         # asked of the homeserver first (bridge/bridging/redactions.py).
@@ -365,23 +361,21 @@ class MatrixToRocketChat:
         should_react: bool,
         redacts: str | None,
     ) -> None:
+        react = RCReact(
+            portal.id,
+            rc_message_id,
+            shortcode,
+            event["sender"],
+            should_react,
+            redacts or event["event_id"],
+            EventRef(event["event_id"]),
+            _disclosure(event, Category.REACTION, shortcode, []) if should_react else None,
+        )
         await uow.enqueue(
-            NewAction(
+            new_action(
+                react,
                 key=keys.mx_react_key(event["event_id"]),
-                kind=kinds.RC_REACT,
                 queue=keys.rc_queue(portal.rc_room_id),
-                payload={
-                    "portal_id": portal.id,
-                    "rc_message_id": rc_message_id,
-                    "emoji": shortcode,
-                    "sender": event["sender"],
-                    "should_react": should_react,
-                    "matrix_event_id": redacts or event["event_id"],
-                    "record": {"matrix_event_id": event["event_id"]},
-                    "disclosure": _disclosure(event, Category.REACTION, shortcode, [])
-                    if should_react
-                    else None,
-                },
             )
         )
 
@@ -408,16 +402,11 @@ class MatrixToRocketChat:
 
 
 def _disclosure(
-    event: dict[str, Any], categories: Category, content: str, mentions: list[dict[str, Any]]
-) -> dict[str, Any]:
+    event: dict[str, Any], categories: Category, content: str, mentions: list[Subject]
+) -> Disclosure:
     """What the ledger records once the send is done (see records.Records)."""
-    return {
-        "subject": {"matrix_user_id": event["sender"]},
-        "origin": "MATRIX",
-        "categories": int(categories),
-        "content": content,
-        "mentions": mentions,
-    }
+    subject = Subject(matrix_user_id=event["sender"])
+    return Disclosure(subject, "MATRIX", int(categories), content, mentions=tuple(mentions))
 
 
 def _own(target: BridgedMessage, redacter: str) -> bool:

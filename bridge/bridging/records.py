@@ -8,7 +8,6 @@ that never happened is never recorded, and one repeated after a crash is recorde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 
@@ -23,8 +22,16 @@ from bridge.bridging.action_values import (
     MatrixSend,
     MatrixSent,
     MatrixUpload,
+    NoResult,
     PortalCreated,
     ProfileSet,
+    RCDelete,
+    RCPost,
+    RCReact,
+    RCSend,
+    RCSent,
+    RCUpdate,
+    RCUpload,
     Redacted,
     RoomSeed,
     SeedLedger,
@@ -36,7 +43,7 @@ from bridge.bridging.action_values import (
 from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, converter, on_done
+from bridge.pipeline.actions import Run, on_done
 from bridge.pipeline.contracts import OnDone
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
@@ -46,20 +53,12 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action
 
-Result = dict[str, Any] | None
-
 
 def person(data: Subject) -> Person:
     """The ``subject`` of an action payload: who the carried data is about."""
     if data.matrix_user_id:
         return MatrixPerson(UserID(data.matrix_user_id))
     return RCPerson(RCUserID(data.rc_user_id or ""), RCUsername(data.rc_username or ""))
-
-
-def _disclosure_in(action: Action) -> Disclosure | None:
-    """The ``disclosure`` of a kind not typed yet (the relay to Rocket.Chat)."""
-    d = action.payload.get("disclosure")
-    return converter.structure(d, Disclosure) if d else None
 
 
 class Records:
@@ -83,11 +82,11 @@ class Records:
             kinds.MATRIX_PROFILE: on_done(GhostProfile, ProfileSet, self.ghost_profile_set),
             kinds.MATRIX_MEMBERSHIP: on_done(GhostMembership, SentAs, self.ghost_moved),
             kinds.RC_SHADOW: on_done(EnsureShadow, ShadowReady, self.shadow_ready),
-            kinds.RC_SEND: self.rc_sent,
-            kinds.RC_UPLOAD: self.rc_sent,
-            kinds.RC_UPDATE: self.rc_disclosed,
-            kinds.RC_DELETE: self.rc_deleted,
-            kinds.RC_REACT: self.rc_reacted,
+            kinds.RC_SEND: on_done(RCSend, RCSent, self.rc_sent),
+            kinds.RC_UPLOAD: on_done(RCUpload, RCSent, self.rc_sent),
+            kinds.RC_UPDATE: on_done(RCUpdate, NoResult, self.rc_updated),
+            kinds.RC_DELETE: on_done(RCDelete, NoResult, self.rc_deleted),
+            kinds.RC_REACT: on_done(RCReact, NoResult, self.rc_reacted),
         }
 
     async def _disclose(
@@ -349,42 +348,61 @@ class Records:
                 ),
             )
 
-    async def rc_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        assert result is not None
-        payload = action.payload
-        record = payload["record"]
+    async def rc_sent(self, uow: UnitOfWork, run: Run[RCPost], result: RCSent) -> None:
+        payload = run.payload
+        record = payload.record
         await uow.bridging.add_message(
             BridgedMessage(
-                portal_id=payload["portal_id"],
-                rc_message_id=result["rc_message_id"],
+                portal_id=payload.portal_id,
+                rc_message_id=result.rc_message_id,
                 part=0,
-                matrix_event_id=record["matrix_event_id"],
+                matrix_event_id=record.matrix_event_id,
                 origin="matrix",
-                sender=payload["sender"],
-                sent_ms=record["sent_ms"],
-                rc_thread_id=record.get("rc_thread_id"),
+                sender=payload.sender,
+                sent_ms=record.sent_ms,
+                rc_thread_id=record.rc_thread_id,
             )
         )
-        await self.rc_disclosed(uow, action, result)
+        await self._rc_disclosed(
+            uow,
+            payload.portal_id,
+            payload.disclosure,
+            record.matrix_event_id,
+            result.rc_message_id,
+            refused=result.refused is not None,
+        )
 
-    async def rc_disclosed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        room_id = await self._room_of(uow, action.payload.get("portal_id", -1))
+    async def rc_updated(self, uow: UnitOfWork, run: Run[RCUpdate], _result: NoResult) -> None:
+        p = run.payload
+        await self._rc_disclosed(
+            uow, p.portal_id, p.disclosure, p.record.matrix_event_id, p.rc_message_id
+        )
+
+    async def _rc_disclosed(
+        self,
+        uow: UnitOfWork,
+        portal_id: int,
+        disclosure: Disclosure | None,
+        event_id: str,
+        rc_message_id: str,
+        *,
+        refused: bool = False,
+    ) -> None:
+        room_id = await self._room_of(uow, portal_id)
         if room_id:
-            event_id = (action.payload.get("record") or {}).get("matrix_event_id")
-            rc_id = (result or {}).get("rc_message_id") or action.payload.get("rc_message_id")
-            refused = "refused" in (result or {})
-            d = _disclosure_in(action)
-            await self._disclose(uow, d, room_id, event_id, rc_id, refused=refused)
+            await self._disclose(uow, disclosure, room_id, event_id, rc_message_id, refused=refused)
 
-    async def rc_deleted(self, uow: UnitOfWork, action: Action, _result: Result) -> None:
-        await uow.bridging.mark_deleted(action.payload["rc_message_id"])
+    async def rc_deleted(self, uow: UnitOfWork, run: Run[RCDelete], _result: NoResult) -> None:
+        await uow.bridging.mark_deleted(run.payload.rc_message_id)
 
-    async def rc_reacted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        p = action.payload
-        if p["should_react"]:
+    async def rc_reacted(self, uow: UnitOfWork, run: Run[RCReact], _result: NoResult) -> None:
+        p = run.payload
+        if p.should_react:
             await uow.bridging.add_reaction(
-                p["matrix_event_id"], p["rc_message_id"], p["emoji"], p["sender"], "matrix"
+                p.matrix_event_id, p.rc_message_id, p.emoji, p.sender, "matrix"
             )
-            await self.rc_disclosed(uow, action, result)
+            await self._rc_disclosed(
+                uow, p.portal_id, p.disclosure, p.record.matrix_event_id, p.rc_message_id
+            )
         else:
-            await uow.bridging.remove_reaction(p["matrix_event_id"])
+            await uow.bridging.remove_reaction(p.matrix_event_id)

@@ -28,16 +28,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
+import attrs
 from mautrix.client import ClientAPI
 from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateEvent, UserID
 
-from bridge.pipeline import keys, kinds
+from bridge.bridging.action_values import RCDelete
+from bridge.pipeline import keys
+from bridge.pipeline.actions import Run, action, executor, new_action, on_done
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import Action, NewAction
+from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +47,32 @@ CHECK = "matrix.redaction_check"
 REFUSED = "redaction.refused"
 
 
+@action(CHECK)
+@attrs.frozen
+class CheckRedaction:
+    """Someone else's redaction: ``delete`` runs only if the room gives them the power."""
+
+    room_id: str  # the portal's Matrix room
+    sender: str  # the redacter
+    redacts: str  # the redacted event
+    delete: RCDelete
+
+
+@attrs.frozen
+class RedactPower:
+    allowed: bool
+    level: int  # the redacter's
+    needed: int  # the room's redact level
+
+
 def check_action(
-    portal_room: str, rc_queue: str, redacts: str, sender: str, delete: dict[str, Any]
+    portal_room: str, rc_queue: str, redacts: str, sender: str, delete: RCDelete
 ) -> NewAction:
-    """Ask the room's power levels before ``delete`` (an ``rc.delete`` payload) runs."""
-    return NewAction(
+    """Ask the room's power levels before ``delete`` runs."""
+    return new_action(
+        CheckRedaction(portal_room, sender, redacts, delete),
         key=keys.redaction_check_key(redacts, sender),
-        kind=CHECK,
         queue=rc_queue,  # in the room's order, like the deletion it may become
-        payload={
-            "room_id": portal_room,
-            "sender": sender,
-            "redacts": redacts,
-            "delete": delete,
-        },
     )
 
 
@@ -82,50 +96,41 @@ class RedactionCheck:
         self._bot = bot
 
     def executors(self) -> dict[str, Executor]:
-        return {CHECK: self._check}
+        return {CHECK: executor(CheckRedaction, self._check)}
 
     @staticmethod
     def on_done() -> dict[str, OnDone]:
-        return {CHECK: checked}
+        return {CHECK: on_done(CheckRedaction, RedactPower, checked)}
 
-    async def _check(self, action: Action) -> dict[str, Any]:
-        p = action.payload
-        state = await self._bot().get_state(RoomID(p["room_id"]))
-        allowed, level, needed = may_redact(state, p["sender"])
-        return {"allowed": allowed, "level": level, "needed": needed}
+    async def _check(self, run: Run[CheckRedaction]) -> RedactPower:
+        p = run.payload
+        state = await self._bot().get_state(RoomID(p.room_id))
+        return RedactPower(*may_redact(state, p.sender))
 
 
-async def checked(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+async def checked(uow: UnitOfWork, run: Run[CheckRedaction], result: RedactPower) -> None:
     """Queue the deletion when allowed; otherwise record the refusal."""
-    assert result is not None
-    p = action.payload
-    if result["allowed"]:
-        await uow.enqueue(
-            NewAction(
-                key=keys.mx_redact_key(p["redacts"]),
-                kind=kinds.RC_DELETE,
-                queue=action.queue,
-                payload=p["delete"],
-            )
-        )
+    p = run.payload
+    if result.allowed:
+        await uow.enqueue(new_action(p.delete, key=keys.mx_redact_key(p.redacts), queue=run.queue))
         return
     log.info(
         "Redaction of %s in %s not applied on Rocket.Chat: power %d below %d",
-        p["redacts"],
-        p["room_id"],
-        result["level"],
-        result["needed"],
+        p.redacts,
+        p.room_id,
+        result.level,
+        result.needed,
     )
     await audit.AuditLog.append(
         uow,
         REFUSED,
-        p["sender"],
+        p.sender,
         None,
         {
-            "room_id": p["room_id"],
-            "event_id": p["redacts"],
-            "reason": f"power {result['level']} below the room's redact level "
-            f"{result['needed']}, and not the sender",
+            "room_id": p.room_id,
+            "event_id": p.redacts,
+            "reason": f"power {result.level} below the room's redact level "
+            f"{result.needed}, and not the sender",
         },
     )
 

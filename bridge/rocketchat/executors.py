@@ -11,8 +11,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
+import attrs
+
 from bridge.bridging.action_values import (
     EnsureShadow,
+    RCDelete,
+    RCReact,
+    RCSend,
+    RCSent,
+    RCUpdate,
+    RCUpload,
     ResolvedUser,
     ResolveUser,
     ShadowJoin,
@@ -50,8 +58,6 @@ from bridge.storage.database import Database
 from bridge.storage.outbox import DEAD, DROPPED, Action
 
 log = logging.getLogger(__name__)
-
-Result = dict[str, Any] | None
 
 # The outbox schedules retries durably, so the client should fail fast instead of sleeping
 # through long rate-limit windows inside one attempt.
@@ -99,16 +105,16 @@ class RocketChatExecutors:
             kinds.RC_KICK: self._guard(executor(ShadowKick, self.kick)),
             kinds.RC_RESOLVE_USER: self._guard(executor(ResolveUser, self.resolve_user)),
             kinds.RC_NOTICE: self._guard(executor(kinds.RCNotice, self.notice)),
-            kinds.RC_SEND: self._guard(self.send),
-            kinds.RC_UPDATE: self._guard(self.update),
-            kinds.RC_DELETE: self._guard(self.delete),
-            kinds.RC_REACT: self._guard(self.react),
-            kinds.RC_UPLOAD: self._guard(self.upload),
+            kinds.RC_SEND: self._guard(executor(RCSend, self.send)),
+            kinds.RC_UPDATE: self._guard(executor(RCUpdate, self.update)),
+            kinds.RC_DELETE: self._guard(executor(RCDelete, self.delete)),
+            kinds.RC_REACT: self._guard(executor(RCReact, self.react)),
+            kinds.RC_UPLOAD: self._guard(executor(RCUpload, self.upload)),
         }
 
     @staticmethod
-    def _guard(run: Callable[[Action], Awaitable[Result]]) -> Executor:
-        async def execute(action: Action) -> Result:
+    def _guard(run: Executor) -> Executor:
+        async def execute(action: Action) -> dict[str, Any] | None:
             try:
                 return await run(action)
             except RCRateLimitError as e:
@@ -293,21 +299,21 @@ class RocketChatExecutors:
 
     # -- messages -------------------------------------------------------------------------
 
-    async def send(self, action: Action) -> Result:
-        p = action.payload
+    async def send(self, run: Run[RCSend]) -> RCSent:
+        p = run.payload
         extra: dict[str, str] = {}
         if self._alias_mode:
-            extra["alias"] = await self._display_name(p["sender"]) or p["sender"]
+            extra["alias"] = await self._display_name(p.sender) or p.sender
         # Named before it is posted: its echo may arrive before the answer does.
-        self._echoes.expect(p["rc_message_id"])
+        self._echoes.expect(p.rc_message_id)
         try:
             result = await self._shadow_call(
-                p["sender"],
+                p.sender,
                 lambda c: c.send_message(
-                    RCRoomID(p["rc_room_id"]),
-                    p["text"],
-                    message_id=RCMessageID(p["rc_message_id"]),
-                    thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+                    RCRoomID(p.rc_room_id),
+                    p.text,
+                    message_id=RCMessageID(p.rc_message_id),
+                    thread_id=RCMessageID(p.thread_id) if p.thread_id else None,
                     **extra,
                 ),
             )
@@ -321,92 +327,90 @@ class RocketChatExecutors:
                     "the bridge's Rocket.Chat account lacks the message-impersonate permission"
                 ) from e
             raise
-        return {"rc_message_id": result.message.id, "existing": result.existing}
+        return RCSent(result.message.id, result.existing)
 
-    async def update(self, action: Action) -> Result:
-        p = action.payload
+    async def update(self, run: Run[RCUpdate]) -> None:
+        p = run.payload
         await self._shadow_call(
-            p["sender"],
+            p.sender,
             lambda c: c.update_message(
-                RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"]), p["text"]
+                RCRoomID(p.rc_room_id), RCMessageID(p.rc_message_id), p.text
             ),
         )
-        return None
 
-    async def delete(self, action: Action) -> Result:
-        p = action.payload
-        room, message = RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
+    async def delete(self, run: Run[RCDelete]) -> None:
+        p = run.payload
+        room, message = RCRoomID(p.rc_room_id), RCMessageID(p.rc_message_id)
         try:
-            if p.get("as_shadow"):
-                await self._shadow_call(p["sender"], lambda c: c.delete_message(room, message))
+            if p.as_shadow:
+                await self._shadow_call(p.sender, lambda c: c.delete_message(room, message))
             else:
                 await self._admin.delete_message(room, message)
         except RCAPIError as e:
             if not _already_gone(e):
                 raise
-        return None
 
-    async def react(self, action: Action) -> Result:
-        p = action.payload
+    async def react(self, run: Run[RCReact]) -> None:
+        p = run.payload
         await self._shadow_call(
-            p["sender"],
-            lambda c: c.react(
-                RCMessageID(p["rc_message_id"]), p["emoji"], should_react=p["should_react"]
-            ),
+            p.sender,
+            lambda c: c.react(RCMessageID(p.rc_message_id), p.emoji, should_react=p.should_react),
         )
-        return None
 
-    async def upload(self, action: Action) -> Result:
+    async def upload(self, run: Run[RCUpload]) -> RCSent:
         """Post a Matrix file exactly once (the two steps and their notes: uploads.py)."""
-        p = action.payload
-        size = p.get("size")
+        p = run.payload
 
         async def source() -> tuple[bytes, str, str]:
             # Only reached when no earlier run uploaded the file already.
-            if isinstance(size, int) and size > self._max_upload:
+            if p.size is not None and p.size > self._max_upload:
                 raise FileTooLarge(self._max_upload)  # declared: no need to download it
-            fetched = await self._fetch_media(str(p.get("mxc") or ""))
+            fetched = await self._fetch_media(p.mxc or "")
             if fetched.size > self._max_upload:
                 raise FileTooLarge(self._max_upload)
-            filename = str(p.get("filename") or "file")
+            filename = p.filename or "file"
             # The type the homeserver serves, else the bytes', else the name's; the event's
             # own info.mimetype is only the sender's claim.
             return fetched.data, filename, file_mimetype(fetched.mimetype, fetched.data, filename)
 
         try:
             message, existing = await self._shadow_call(
-                p["sender"],
+                p.sender,
                 lambda c: post_file_once(
                     c,
                     self._db.outbox,
-                    action.id,
-                    RCRoomID(p["rc_room_id"]),
+                    run.id,
+                    RCRoomID(p.rc_room_id),
                     source,
-                    thread_id=RCMessageID(p["thread_id"]) if p.get("thread_id") else None,
+                    thread_id=RCMessageID(p.thread_id) if p.thread_id else None,
                 ),
             )
         except FileRefused as refusal:
-            if may_retry(refusal, action.attempts):
+            if may_retry(refusal, run.attempts):
                 raise RetryLater(refusal.reason) from refusal
-            return await self._refuse(action, refusal)
-        return {"rc_message_id": message.id, "existing": existing}
+            return await self._refuse(run, refusal)
+        return RCSent(message.id, existing)
 
-    async def _refuse(self, action: Action, refusal: FileRefused) -> Result:
+    async def _refuse(self, run: Run[RCUpload], refusal: FileRefused) -> RCSent:
         """In the file's place, its sender says it could not be bridged and why: posted
         with the message id the file would have had, so it is recorded and deleted like it."""
-        log.info("A Matrix file (outbox action %d) was not bridged: %s", action.id, refusal)
+        log.info("A Matrix file (outbox action %d) was not bridged: %s", run.id, refusal)
+        p = run.payload
         text = f"A file could not be bridged from Matrix: {refusal.reason}."
-        notice = Action(
-            action.id,
-            action.key,
-            action.kind,
-            action.queue,
-            {**action.payload, "text": text},
-            action.attempts,
+        notice = RCSend(
+            p.portal_id,
+            p.rc_room_id,
+            p.rc_message_id,
+            p.sender,
+            p.thread_id,
+            p.record,
+            text,
+            disclosure=p.disclosure,
         )
-        result = await self.send(notice)
-        assert result is not None
-        return {**result, "refused": refusal.reason}
+        result = await self.send(
+            Run(run.id, run.key, run.kind, run.queue, run.attempts, notice, run.created_ms)
+        )
+        return attrs.evolve(result, refused=refusal.reason)
 
 
 def _already_gone(e: RCAPIError) -> bool:

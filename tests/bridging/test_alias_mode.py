@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from bridge.bridging.action_values import PostRecord, RCSend
 from bridge.bridging.identities import Identities
 from bridge.config import load_config
 from bridge.ids import RCRoomID
 from bridge.media import FetchedFile
+from bridge.pipeline.actions import Run
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action
 from tests.fixtures.bridge_config import write_config
 
 
@@ -31,15 +32,12 @@ def _executors(client: RCRestClient, db: Database, tmp_path: Path) -> RocketChat
     return RocketChatExecutors(client, db, ids, _no_media, _name, 1000, alias_mode=True)
 
 
-def _send(room_id: str) -> Action:
-    payload = {
-        "rc_room_id": room_id,
-        "rc_message_id": "aliasmsg000000001",
-        "sender": "@alice:hs2.test",
-        "text": "hello via alias",
-        "thread_id": None,
-    }
-    return Action(1, "mx-msg:$x", "rc.send", "rc:" + room_id, payload, 0)
+def _send(room_id: str) -> Run[RCSend]:
+    record = PostRecord("$x", 1000, None)
+    send = RCSend(
+        1, room_id, "aliasmsg000000001", "@alice:hs2.test", None, record, "hello via alias"
+    )
+    return Run(1, "mx-msg:$x", "rc.send", "rc:" + room_id, 0, send)
 
 
 async def test_alias_mode_posts_as_the_bridge_with_the_matrix_name(
@@ -47,8 +45,7 @@ async def test_alias_mode_posts_as_the_bridge_with_the_matrix_name(
 ) -> None:
     room = await rc_bot.room_create("channels", "alias-room")
     result = await _executors(rc_bot, db, tmp_path).send(_send(room.id))
-    assert result is not None
-    message = await rc_bot.get_message(result["rc_message_id"])
+    message = await rc_bot.get_message(result.rc_message_id)
     me = await rc_bot.me()
     assert (message.user.id, message.alias, message.text) == (
         me.id,

@@ -109,7 +109,15 @@ async def test_a_send_waits_for_its_senders_account_unless_that_was_given_up(
     executors = RocketChatExecutors(
         RCRestClient("http://127.0.0.1:1"), db, ids, no_media, name, 1000
     ).table()
-    payload = {"rc_room_id": "room2", "rc_message_id": "m", "sender": "@new:hs2.test"}
+    payload = {
+        "portal_id": 1,
+        "rc_room_id": "room2",
+        "rc_message_id": "m",
+        "sender": "@new:hs2.test",
+        "thread_id": None,
+        "record": {"matrix_event_id": "$x", "sent_ms": 1000, "rc_thread_id": None},
+        "text": "hello",
+    }
     send = Action(1, "mx-msg:$x", kinds.RC_SEND, "rc:room2", payload, 0)
     await db.outbox.add(NewAction(keys.shadow_key("@new:hs2.test"), "rc.ensure_shadow", "q"))
     with pytest.raises(Waiting):

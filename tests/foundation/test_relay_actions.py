@@ -17,6 +17,7 @@ from bridge.bridging.action_values import (
     CreatePortal,
     Disclosure,
     EnsureShadow,
+    EventRef,
     GhostMembership,
     GhostProfile,
     MatrixRedact,
@@ -25,8 +26,16 @@ from bridge.bridging.action_values import (
     MatrixUpload,
     MemberState,
     MessageRecord,
+    NoResult,
     PortalCreated,
+    PostRecord,
     ProfileSet,
+    RCDelete,
+    RCReact,
+    RCSend,
+    RCSent,
+    RCUpdate,
+    RCUpload,
     ReactionRecord,
     Redacted,
     Render,
@@ -41,12 +50,14 @@ from bridge.bridging.action_values import (
     StoredPersona,
     Subject,
 )
+from bridge.bridging.redactions import CHECK, CheckRedaction, RedactPower
 from bridge.commands.bridge_admin import Link, LinkResult
 from bridge.commands.context import CommandContext
 from bridge.commands.dm import CLASSIFY, Classified, Classify
 from bridge.matrix.handlers import JOIN_ROOM, Joined, JoinRoom
 from bridge.pipeline import kinds
 from bridge.pipeline.actions import KINDS, converter, new_action, typed
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.pipeline.keys import reply_queue
 from bridge.storage.outbox import Action
 
@@ -291,6 +302,174 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         {"portal_id": 4, "user_id": "@rc_alice:hs", "membership": "leave"},
         GhostMembership(4, "@rc_alice:hs", "leave"),
     ),
+    (  # matrix_to_rc._message: a text, mentioning a ghost and a Matrix user
+        kinds.RC_SEND,
+        {
+            "portal_id": 4,
+            "rc_room_id": "GENERAL",
+            "rc_message_id": "derived1",
+            "sender": "@a:hs",
+            "thread_id": "t1",
+            "record": {"matrix_event_id": "$m", "sent_ms": 1000, "rc_thread_id": "t1"},
+            "text": "hi @bob",
+            "disclosure": {
+                "subject": {"matrix_user_id": "@a:hs"},
+                "origin": "MATRIX",
+                "categories": 1,
+                "content": "hi bob",
+                "mentions": [
+                    {"rc_user_id": "u2", "rc_username": "bob"},
+                    {"matrix_user_id": "@c:hs"},
+                ],
+            },
+        },
+        RCSend(
+            4,
+            "GENERAL",
+            "derived1",
+            "@a:hs",
+            "t1",
+            PostRecord("$m", 1000, "t1"),
+            "hi @bob",
+            disclosure=Disclosure(
+                Subject("@a:hs"),
+                "MATRIX",
+                1,
+                "hi bob",
+                mentions=(Subject(rc_user_id="u2", rc_username="bob"), Subject("@c:hs")),
+            ),
+        ),
+    ),
+    (  # matrix_to_rc._message: a file
+        kinds.RC_UPLOAD,
+        {
+            "portal_id": 4,
+            "rc_room_id": "GENERAL",
+            "rc_message_id": "derived2",
+            "sender": "@a:hs",
+            "thread_id": None,
+            "record": {"matrix_event_id": "$f", "sent_ms": 1000, "rc_thread_id": None},
+            "mxc": "mxc://hs/f",
+            "filename": "a.pdf",
+            "mimetype": "application/pdf",
+            "size": 12,
+            "disclosure": {
+                "subject": {"matrix_user_id": "@a:hs"},
+                "origin": "MATRIX",
+                "categories": 6,
+                "content": "a.pdf",
+                "mentions": [],
+            },
+        },
+        RCUpload(
+            4,
+            "GENERAL",
+            "derived2",
+            "@a:hs",
+            None,
+            PostRecord("$f", 1000, None),
+            "a.pdf",
+            "mxc://hs/f",
+            "application/pdf",
+            12,
+            disclosure=Disclosure(Subject("@a:hs"), "MATRIX", 6, "a.pdf", mentions=()),
+        ),
+    ),
+    (  # matrix_to_rc._edit
+        kinds.RC_UPDATE,
+        {
+            "portal_id": 4,
+            "rc_room_id": "GENERAL",
+            "rc_message_id": "derived1",
+            "sender": "@a:hs",
+            "text": "hi again",
+            "record": {"matrix_event_id": "$edit"},
+            "disclosure": {
+                "subject": {"matrix_user_id": "@a:hs"},
+                "origin": "MATRIX",
+                "categories": 17,
+                "content": "hi again",
+                "mentions": [],
+            },
+        },
+        RCUpdate(
+            4,
+            "GENERAL",
+            "derived1",
+            "@a:hs",
+            "hi again",
+            EventRef("$edit"),
+            Disclosure(Subject("@a:hs"), "MATRIX", 17, "hi again", mentions=()),
+        ),
+    ),
+    (  # matrix_to_rc._redaction: the author's own
+        kinds.RC_DELETE,
+        {
+            "rc_room_id": "GENERAL",
+            "rc_message_id": "derived1",
+            "as_shadow": True,
+            "sender": "@a:hs",
+        },
+        RCDelete("GENERAL", "derived1", True, "@a:hs"),
+    ),
+    (  # matrix_to_rc._react_action: added
+        kinds.RC_REACT,
+        {
+            "portal_id": 4,
+            "rc_message_id": "m1",
+            "emoji": ":tada:",
+            "sender": "@a:hs",
+            "should_react": True,
+            "matrix_event_id": "$r",
+            "record": {"matrix_event_id": "$r"},
+            "disclosure": {
+                "subject": {"matrix_user_id": "@a:hs"},
+                "origin": "MATRIX",
+                "categories": 8,
+                "content": ":tada:",
+                "mentions": [],
+            },
+        },
+        RCReact(
+            4,
+            "m1",
+            ":tada:",
+            "@a:hs",
+            True,
+            "$r",
+            EventRef("$r"),
+            Disclosure(Subject("@a:hs"), "MATRIX", 8, ":tada:", mentions=()),
+        ),
+    ),
+    (  # matrix_to_rc._react_action: taken away by redacting the reaction
+        kinds.RC_REACT,
+        {
+            "portal_id": 4,
+            "rc_message_id": "m1",
+            "emoji": ":tada:",
+            "sender": "@a:hs",
+            "should_react": False,
+            "matrix_event_id": "$r",
+            "record": {"matrix_event_id": "$redaction"},
+            "disclosure": None,
+        },
+        RCReact(4, "m1", ":tada:", "@a:hs", False, "$r", EventRef("$redaction")),
+    ),
+    (  # redactions.check_action: a moderator's redaction
+        CHECK,
+        {
+            "room_id": "!r:hs",
+            "sender": "@mod:hs",
+            "redacts": "$m",
+            "delete": {
+                "rc_room_id": "GENERAL",
+                "rc_message_id": "derived1",
+                "as_shadow": False,
+                "sender": "@mod:hs",
+            },
+        },
+        CheckRedaction("!r:hs", "@mod:hs", "$m", RCDelete("GENERAL", "derived1", False, "@mod:hs")),
+    ),
 ]
 
 # Payloads an older version wrote with fewer keys: they still run.
@@ -388,6 +567,14 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
     ),
     ({}, SentAs, SentAs()),
     ({"redaction_id": "$x"}, Redacted, Redacted("$x")),
+    ({"rc_message_id": "m1", "existing": False}, RCSent, RCSent("m1")),
+    (
+        {"rc_message_id": "m1", "existing": True, "refused": "too large"},
+        RCSent,
+        RCSent("m1", True, "too large"),
+    ),
+    ({"allowed": False, "level": 0, "needed": 50}, RedactPower, RedactPower(False, 0, 50)),
+    ({}, NoResult, NoResult()),
 ]
 
 
@@ -431,3 +618,22 @@ def test_the_notice_helper_writes_what_the_hand_written_notices_did() -> None:
         reply_queue("rocketchat", "GENERAL"),
         {"room_id": "GENERAL", "text": "no"},
     )
+
+
+# Payloads that cannot be what their kind's producer wrote: refused for good, not retried.
+MALFORMED: list[tuple[str, dict[str, Any]]] = [
+    (kinds.RC_SEND, {"rc_room_id": "GENERAL", "rc_message_id": "m", "sender": "@a:hs"}),
+    (kinds.RC_UPLOAD, {"portal_id": "four", "rc_room_id": "GENERAL"}),
+    (kinds.RC_UPDATE, {"portal_id": 4, "text": "x"}),
+    (kinds.RC_DELETE, {"rc_room_id": "GENERAL", "rc_message_id": "m"}),
+    (kinds.RC_REACT, {"portal_id": 4, "rc_message_id": "m", "emoji": ":x:", "record": 3}),
+    (CHECK, {"room_id": "!r:hs", "sender": "@a:hs", "redacts": "$m", "delete": {}}),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_payload_that_does_not_fit_its_kind_fails_for_good(
+    kind: str, payload: dict[str, Any]
+) -> None:
+    with pytest.raises(PermanentFailure, match=f"malformed {kind} payload"):
+        typed(Action(1, "k", kind, "q", payload, 0), KINDS[kind])

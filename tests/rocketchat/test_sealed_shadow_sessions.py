@@ -7,8 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bridge.bridging.action_values import PostRecord, RCSend
 from bridge.bridging.identities import Identities
 from bridge.config import load_config
+from bridge.pipeline.actions import new_action
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.sandbox.rocketchat.app import SimulatorServer
@@ -50,9 +52,14 @@ async def test_a_token_sealed_under_an_old_key_is_renewed_on_first_use(
     new = Database(db_url, encryption_key=NEW_KEY)  # the operator changed the key
     executors = RocketChatExecutors(rc_admin, new, ids, _no_media, _name, 1000)
     try:
-        payload = {"sender": ALICE, "rc_room_id": room.id, "text": "after the key change"}
-        payload["rc_message_id"] = "sealedKeyMsg0001"
-        sent = await executors.send(Action(2, "send:1", "rc.send", f"rc:{room.id}", payload, 0))
+        record = PostRecord("$sealed", 1000, None)
+        payload = RCSend(
+            1, room.id, "sealedKeyMsg0001", ALICE, None, record, "after the key change"
+        )
+        queued = new_action(payload, key="send:1", queue=f"rc:{room.id}")
+        sent = await executors.table()["rc.send"](
+            Action(2, queued.key, queued.kind, queued.queue, queued.payload, 0)
+        )
         assert sent is not None
         assert rc_sim.state.messages["sealedKeyMsg0001"]["u"]["_id"] == made["rc_user_id"]
         async with new.unit_of_work() as uow:

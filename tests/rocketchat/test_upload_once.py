@@ -84,6 +84,7 @@ async def _setup(
 
 async def _upload_action(db: Database, room_id: str) -> Action:
     payload: dict[str, Any] = {
+        "portal_id": 1,
         "rc_room_id": room_id,
         "rc_message_id": "derivedmsgid00001",
         "sender": ALICE,
@@ -92,6 +93,7 @@ async def _upload_action(db: Database, room_id: str) -> Action:
         "filename": "pic.png",
         "mimetype": "image/png",
         "size": len(DATA),
+        "record": {"matrix_event_id": "$file", "sent_ms": 1000, "rc_thread_id": None},
     }
     await db.outbox.add(NewAction("mx-msg:$file", "rc.upload", f"rc:{room_id}", payload))
     (action,) = await db.outbox.due(1)
