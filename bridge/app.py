@@ -14,13 +14,13 @@ from mautrix.appservice import AppServiceAPI
 from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 
-from bridge.bridging.action_values import ResolvedUser, ResolveUser
+from bridge.bridging.action_values import ResolvedUser, ResolveUser, ScrubGhost
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher, Validator
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
-from bridge.bridging.rc_people import ACCOUNT_DELETED, PROFILE_SCRUB, RocketChatPeople
+from bridge.bridging.rc_people import RocketChatPeople
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.bridging.records import Records
 from bridge.bridging.redactions import RedactionCheck
@@ -56,7 +56,7 @@ from bridge.privacy.mail import MAIL_SEND, MailSender, mailed
 from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_gate import PARTNER_ENFORCE
 from bridge.privacy.partners import contacts_of
-from bridge.privacy.rc_deletions import RocketChatDeletions
+from bridge.privacy.rc_deletions import ACCOUNT_DELETED, RocketChatDeletions
 from bridge.privacy.room_recipients import RoomTeller
 from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
@@ -379,8 +379,10 @@ class BridgeApp:
         """Accounts deleted in Rocket.Chat (bridge.bridging.rc_people)."""
         jurisdiction = Jurisdiction(self.config.privacy.jurisdiction)
         return {
-            PROFILE_SCRUB: MatrixExecutors._guard(GhostScrub(api, fetch_rc_file)),  # noqa: SLF001
-            ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction),
+            kinds.PROFILE_SCRUB: MatrixExecutors._guard(  # noqa: SLF001
+                executor(ScrubGhost, GhostScrub(api, fetch_rc_file))
+            ),
+            ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction).executor(),
         }
 
     def _policy_executors(self, api: AppServiceAPI) -> dict[str, Executor]:

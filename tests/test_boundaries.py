@@ -75,7 +75,6 @@ NOT_YET_TYPED = {
     "bridge.storage.outbox:NewAction.payload",
     "bridge.workers.dead_letters:letter_json",
     "bridge.workers.retention:PolicySource.room_retention",
-    "bridge.workers.retention:retention_executor",
 }
 
 

@@ -120,6 +120,24 @@ class EnsureShadow:
     portal_id: int | None = None  # the room it is made for: its name is disclosed there
 
 
+@action(kinds.PROFILE_SCRUB)
+@attrs.frozen
+class ScrubGhost:
+    """A deleted Rocket.Chat account's ghost shows what Rocket.Chat now shows, then leaves
+    every room (bridge.bridging.rc_people)."""
+
+    user_id: str  # the ghost
+    display_name: str
+    avatar_of: str | None  # the username whose avatar it takes (rocket.cat), or none
+    personas: tuple[str, ...] = ()  # the person's personas: they leave every room too
+
+
+@attrs.frozen
+class GhostScrubbed:
+    rooms_left: int
+    avatar: bool
+
+
 @attrs.frozen
 class ShadowReady:
     matrix_user_id: str

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from bridge.bridging.action_values import GhostProfile
+from bridge.bridging.action_values import GhostProfile, ScrubGhost
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
 from bridge.pipeline import keys
@@ -33,6 +33,7 @@ from bridge.pipeline.actions import new_action
 from bridge.privacy import pseudonyms
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
+from bridge.privacy.rc_deletions import AccountDeleted
 from bridge.privacy.subjects import RCPerson, identity
 from bridge.rctypes.events import AvatarChanged, UserDeleted, UserRenamed
 from bridge.storage.bridging import Ghost
@@ -43,8 +44,6 @@ from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_DELETED = "rc.account_deleted"
-PROFILE_SCRUB = "matrix.profile_scrub"
 # The avatar Rocket.Chat shows on unlinked messages: their author is now rocket.cat
 # (Messages.unlinkUserId in apps/meteor/app/lib/server/functions/deleteUser.ts).
 UNLINKED_AUTHOR = "rocket.cat"
@@ -93,11 +92,10 @@ class RocketChatPeople:
             # The request itself is opened by the action (the engine keeps its own
             # transactions); the key makes a repeated announcement open nothing more.
             await uow.enqueue(
-                NewAction(
+                new_action(
+                    AccountDeleted(event.user_id),
                     key=keys.account_deleted_key(event.user_id),
-                    kind=ACCOUNT_DELETED,
                     queue=keys.profile_queue(event.user_id),
-                    payload={"rc_user_id": event.user_id},
                 )
             )
             return
@@ -112,16 +110,10 @@ class RocketChatPeople:
             p.matrix_user_id for p in await uow.personas.of_person(ghost.rc_user_id) if p.named_ms
         ]
         await uow.enqueue(
-            NewAction(
+            new_action(
+                ScrubGhost(ghost.matrix_user_id, name, avatar_of, tuple(personas)),
                 key=keys.profile_scrub_key(event.user_id),
-                kind=PROFILE_SCRUB,
                 queue=keys.profile_queue(event.user_id),
-                payload={
-                    "user_id": ghost.matrix_user_id,
-                    "display_name": name,
-                    "avatar_of": avatar_of,
-                    "personas": personas,
-                },
             )
         )
         if event.erasure_type == "Unlink":

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import cast
 
 from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.types import ContentURI, UserID
 
+from bridge.bridging.action_values import GhostScrubbed, ScrubGhost
 from bridge.media import FetchedFile, FileRefused
+from bridge.pipeline.actions import Run
 from bridge.rctypes.links import avatar_path
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,15 @@ class GhostScrub:
         self._api = api
         self._fetch_file = fetch_file
 
-    async def __call__(self, action: Action) -> dict[str, Any]:
-        p = action.payload
-        intent = cast(IntentAPI, self._api.intent(UserID(p["user_id"])))
+    async def __call__(self, run: Run[ScrubGhost]) -> GhostScrubbed:
+        p = run.payload
+        intent = cast(IntentAPI, self._api.intent(UserID(p.user_id)))
         await intent.ensure_registered()
-        await intent.set_displayname(p["display_name"], check_current=False)
+        await intent.set_displayname(p.display_name, check_current=False)
         avatar = ContentURI("")
-        if p.get("avatar_of"):
+        if p.avatar_of:
             try:
-                image = await self._fetch_file(avatar_path(p["avatar_of"]))
+                image = await self._fetch_file(avatar_path(p.avatar_of))
             except FileRefused as e:  # no avatar rather than the person's
                 log.info("Replacement avatar not copied: %s", e)
             else:
@@ -47,11 +48,11 @@ class GhostScrub:
         for room in rooms:
             await intent.leave_room(room)
         left = len(rooms)
-        for persona in p.get("personas") or ():
+        for persona in p.personas:
             # A persona (a room under policy minimise) keeps its pseudonymous name and
             # never had an avatar: it only leaves, as the person left every room.
             other = cast(IntentAPI, self._api.intent(UserID(persona)))
             for room in await other.get_joined_rooms():
                 await other.leave_room(room)
                 left += 1
-        return {"rooms_left": left, "avatar": bool(str(avatar))}
+        return GhostScrubbed(left, bool(str(avatar)))

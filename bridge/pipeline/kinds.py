@@ -25,6 +25,7 @@ MATRIX_MEMBERSHIP = "matrix.membership"
 MATRIX_PROFILE = "matrix.profile"
 MATRIX_NOTICE = "matrix.notice"
 MATRIX_SEED = "matrix.seed_ledger"
+PROFILE_SCRUB = "matrix.profile_scrub"
 
 # Commands
 BRIDGE_LINK = "bridge.link"

@@ -21,8 +21,11 @@ about the person is found and moved on from where it stands.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+import attrs
+
+from bridge.pipeline.actions import Run, action, executor, omit_defaults
+from bridge.pipeline.contracts import Executor
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.erasure_model import (
@@ -34,12 +37,27 @@ from bridge.privacy.erasure_model import (
 )
 from bridge.privacy.queries import SubjectNotFoundError
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
+ACCOUNT_DELETED = "rc.account_deleted"
 REQUESTER = Requester("rocketchat", RequesterSide.ROCKETCHAT)
 APPROVER = "policy:rocketchat-deletion"
+
+
+@action(ACCOUNT_DELETED)
+@attrs.frozen
+class AccountDeleted:
+    """Rocket.Chat deleted the account with its messages (``Message_ErasureType: Delete``)."""
+
+    rc_user_id: str
+
+
+@omit_defaults
+@attrs.frozen
+class DeletionHandled:
+    request_id: str | None = None  # the erasure request opened or moved on
+    detail: str | None = None  # why there is none
 
 
 class RocketChatDeletions:
@@ -48,8 +66,11 @@ class RocketChatDeletions:
         self._db = db
         self._jurisdiction = jurisdiction
 
-    async def __call__(self, action: Action) -> dict[str, Any]:
-        rc_user_id = str(action.payload["rc_user_id"])
+    def executor(self) -> Executor:
+        return executor(AccountDeleted, self.run)
+
+    async def run(self, run: Run[AccountDeleted]) -> DeletionHandled:
+        rc_user_id = run.payload.rc_user_id
         request_id = await self._open_request(rc_user_id)
         if request_id is None:
             try:
@@ -58,7 +79,7 @@ class RocketChatDeletions:
                 )
             except SubjectNotFoundError:
                 # Nothing of the person ever crossed: there is no copy to erase.
-                return {"detail": "nothing of this person was bridged"}
+                return DeletionHandled(detail="nothing of this person was bridged")
             log.info("Rocket.Chat account deletion: erasure request %s opened", request_id)
         state = (await self._engine.status(request_id)).state
         if state is RequestState.RECEIVED:
@@ -67,7 +88,7 @@ class RocketChatDeletions:
             state = (await self._engine.status(request_id)).state
         if state is RequestState.VERIFIED:
             await self._engine.approve(request_id, APPROVER)
-        return {"request_id": request_id}
+        return DeletionHandled(request_id=request_id)
 
     async def _open_request(self, rc_user_id: str) -> str | None:
         async with self._db.unit_of_work() as uow:

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import attrs
 from mautrix.api import Method, Path
 from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import EventType, RoomID
 
 from bridge.pipeline import keys
+from bridge.pipeline.actions import Run, action, executor, new_action
+from bridge.pipeline.contracts import Executor
 from bridge.privacy.erasure_model import RequestId
 from bridge.privacy.retention_policy import (
     RETENTION_EVENT,
@@ -40,7 +43,7 @@ from bridge.privacy.server_versions import ServerVersions
 from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action, NewAction
+from bridge.storage.outbox import NewAction
 from bridge.storage.policy import RoomPolicyRecord
 
 log = logging.getLogger(__name__)
@@ -81,12 +84,27 @@ def _record(room: RoomRetention, now: int) -> RoomPolicyRecord:
     )
 
 
+@action(SET_RETENTION)
+@attrs.frozen
+class SetRetention:
+    """Put ``content`` into the room's ``m.room.retention`` (bridge.privacy.retention_policy)."""
+
+    room_id: str
+    content: dict[str, int]  # {"max_lifetime": ms}, or {} for no policy
+
+
+@attrs.frozen
+class RetentionSet:
+    room_id: str
+    content: dict[str, int]
+    set: bool  # False: the room already carried it
+
+
 def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
-    return NewAction(
-        keys.retention_key(room_id, content),
-        SET_RETENTION,
-        keys.matrix_room_queue(room_id),
-        {"room_id": room_id, "content": content},
+    return new_action(
+        SetRetention(room_id, content),
+        key=keys.retention_key(room_id, content),
+        queue=keys.matrix_room_queue(room_id),
     )
 
 
@@ -190,15 +208,15 @@ class RetentionWorker:
         self._wake_outbox()
 
 
-def retention_executor(api: Any) -> Callable[[Action], Awaitable[dict[str, Any]]]:
+def retention_executor(api: Any) -> Executor:
     """The outbox executor: the bot puts the state event (it created the portal, with the
     power to change its state), unless the room already carries that content (a restart
     mirrors every policy once more)."""
     event_type = EventType.find(RETENTION_EVENT, EventType.Class.STATE)
 
-    async def put(action: Action) -> dict[str, Any]:
-        room_id = RoomID(str(action.payload["room_id"]))
-        content = dict(action.payload["content"])
+    async def put(run: Run[SetRetention]) -> RetentionSet:
+        room_id = RoomID(run.payload.room_id)
+        content = run.payload.content
         bot = api.bot_intent()
         path = Path.v3.rooms[room_id].state[RETENTION_EVENT]
         try:
@@ -208,8 +226,8 @@ def retention_executor(api: Any) -> Callable[[Action], Awaitable[dict[str, Any]]
                 raise
             current = {}
         if current == content:
-            return {"room_id": room_id, "content": content, "set": False}
+            return RetentionSet(room_id, content, set=False)
         await bot.send_state_event(room_id, event_type, content)
-        return {"room_id": room_id, "content": content, "set": True}
+        return RetentionSet(room_id, content, set=True)
 
-    return put
+    return executor(SetRetention, put)

@@ -20,6 +20,7 @@ from bridge.bridging.action_values import (
     EventRef,
     GhostMembership,
     GhostProfile,
+    GhostScrubbed,
     MatrixRedact,
     MatrixSend,
     MatrixSent,
@@ -42,6 +43,7 @@ from bridge.bridging.action_values import (
     ResolvedUser,
     ResolveUser,
     RoomSeed,
+    ScrubGhost,
     SeedLedger,
     SentAs,
     ShadowJoin,
@@ -59,7 +61,9 @@ from bridge.pipeline import kinds
 from bridge.pipeline.actions import KINDS, converter, new_action, typed
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.pipeline.keys import reply_queue
+from bridge.privacy.rc_deletions import ACCOUNT_DELETED, AccountDeleted, DeletionHandled
 from bridge.storage.outbox import Action
+from bridge.workers.retention import SET_RETENTION, RetentionSet, SetRetention
 
 # (kind, payload as the dictionary code wrote it, the typed value it stands for)
 CASES: list[tuple[str, dict[str, Any], object]] = [
@@ -470,6 +474,28 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         },
         CheckRedaction("!r:hs", "@mod:hs", "$m", RCDelete("GENERAL", "derived1", False, "@mod:hs")),
     ),
+    (  # retention.set_retention_action
+        SET_RETENTION,
+        {"room_id": "!r:hs", "content": {"max_lifetime": 86400000}},
+        SetRetention("!r:hs", {"max_lifetime": 86400000}),
+    ),
+    (SET_RETENTION, {"room_id": "!r:hs", "content": {}}, SetRetention("!r:hs", {})),
+    (  # rc_people._deleted: Unlink
+        kinds.PROFILE_SCRUB,
+        {
+            "user_id": "@rc_alice:hs",
+            "display_name": "Removed User",
+            "avatar_of": "rocket.cat",
+            "personas": ["@rc_=p1:hs"],
+        },
+        ScrubGhost("@rc_alice:hs", "Removed User", "rocket.cat", ("@rc_=p1:hs",)),
+    ),
+    (  # rc_people._deleted: Keep
+        kinds.PROFILE_SCRUB,
+        {"user_id": "@rc_alice:hs", "display_name": "Alice", "avatar_of": None, "personas": []},
+        ScrubGhost("@rc_alice:hs", "Alice", None),
+    ),
+    (ACCOUNT_DELETED, {"rc_user_id": "u1"}, AccountDeleted("u1")),
 ]
 
 # Payloads an older version wrote with fewer keys: they still run.
@@ -575,6 +601,18 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
     ),
     ({"allowed": False, "level": 0, "needed": 50}, RedactPower, RedactPower(False, 0, 50)),
     ({}, NoResult, NoResult()),
+    (
+        {"room_id": "!r:hs", "content": {"max_lifetime": 5}, "set": True},
+        RetentionSet,
+        RetentionSet("!r:hs", {"max_lifetime": 5}, set=True),
+    ),
+    ({"rooms_left": 3, "avatar": False}, GhostScrubbed, GhostScrubbed(3, False)),
+    ({"request_id": "r1"}, DeletionHandled, DeletionHandled("r1")),
+    (
+        {"detail": "nothing of this person was bridged"},
+        DeletionHandled,
+        DeletionHandled(detail="nothing of this person was bridged"),
+    ),
 ]
 
 
@@ -628,6 +666,9 @@ MALFORMED: list[tuple[str, dict[str, Any]]] = [
     (kinds.RC_DELETE, {"rc_room_id": "GENERAL", "rc_message_id": "m"}),
     (kinds.RC_REACT, {"portal_id": 4, "rc_message_id": "m", "emoji": ":x:", "record": 3}),
     (CHECK, {"room_id": "!r:hs", "sender": "@a:hs", "redacts": "$m", "delete": {}}),
+    (SET_RETENTION, {"room_id": "!r:hs", "content": {"max_lifetime": "a day"}}),
+    (kinds.PROFILE_SCRUB, {"user_id": "@rc_alice:hs", "avatar_of": None}),
+    (ACCOUNT_DELETED, {}),
 ]
 
 
