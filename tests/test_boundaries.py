@@ -27,7 +27,13 @@ UNTYPED = ("dict[str, Any]", "Mapping[str, Any]", "MutableMapping[str, Any]")
 
 # (defining module, name) -> why it may cross. Keep this short: each entry is a place
 # where JSON legitimately meets the code that types it.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    # The erasure protocol's event contents are wire JSON between homeservers, read and
+    # written by the bridge and by the receiver a partner runs: parsing them into
+    # Request/Response (and a Response back into content) is the one place they are typed.
+    ("bridge.privacy.erasure_protocol", "parse"): "wire JSON -> the protocol's values",
+    ("bridge.privacy.erasure_protocol", "content"): "the protocol's values -> wire JSON",
+}
 
 # The crossings still to be typed, as "module:Owner.name". Each one typed is removed here;
 # a crossing not listed fails the test, and so does a listed one that no longer crosses.
@@ -45,20 +51,12 @@ NOT_YET_TYPED = {
     "bridge.matrix.partner_enforce:PartnerEnforcement.enforce",
     "bridge.pipeline.contracts:Executor",
     "bridge.pipeline.contracts:OnDone",
-    "bridge.privacy.audit:AuditLog.append",
-    "bridge.privacy.audit:AuditLog.record",
-    "bridge.privacy.erasure_protocol:Request.parse",
-    "bridge.privacy.erasure_protocol:Response.content",
-    "bridge.privacy.erasure_protocol:Response.parse",
-    "bridge.privacy.exports:request_json",
     "bridge.privacy.incident:markdown",
     "bridge.privacy.incident_run:Outcome.report",
     "bridge.privacy.incident_view:incident_detail",
     "bridge.privacy.incident_view:incident_list",
     "bridge.privacy.incident_view:incident_report",
     "bridge.privacy.mail:MailSender.send",
-    "bridge.privacy.processing:processing_rows",
-    "bridge.privacy.retention_policy:effective_policy",
     "bridge.rctypes.events:MessagesPruned.parse",
     "bridge.rctypes.models:RCAttachment.raw",
     "bridge.rctypes.models:RCMessage.parse",
@@ -73,8 +71,6 @@ NOT_YET_TYPED = {
     "bridge.storage.inbox:StoredEvent.payload",
     "bridge.storage.outbox:Action.payload",
     "bridge.storage.outbox:NewAction.payload",
-    "bridge.workers.dead_letters:letter_json",
-    "bridge.workers.retention:PolicySource.room_retention",
 }
 
 

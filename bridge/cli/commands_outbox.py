@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
+
 from bridge.cli.commands_audit import _table, cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, run_on_database
 from bridge.storage.common import now_ms
-from bridge.workers.dead_letters import DeadLetterError, DeadLetters, letter_json
+from bridge.workers.dead_letters import DeadLetterError, DeadLetters, LetterView, letter_view
 
 EXIT_NOT_FOUND = 1
 HEADER = ("id", "kind", "queue", "attempts", "age", "died", "cause", "last error")
@@ -71,27 +73,28 @@ def cmd_dead(args: argparse.Namespace) -> int:
         _err("--limit must be at least 1")
         return EXIT_CONFIG
 
-    async def work(letters: DeadLetters) -> list[dict[str, Any]]:
+    async def work(letters: DeadLetters) -> list[LetterView]:
         now = now_ms()
-        return [letter_json(x, now) for x in await letters.list(args.limit)]
+        return [letter_view(x, now) for x in await letters.list(args.limit)]
 
     code, result = _run(args, work)
     if result is None:
         return code
     if args.format == "json":
-        json.dump({"dead_letters": result}, sys.stdout, indent=2, ensure_ascii=False)
+        shown = [attrs.asdict(x) for x in result]
+        json.dump({"dead_letters": shown}, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     rows = [
         [
-            x["id"],
-            x["kind"],
-            x["queue"],
-            x["attempts"],
-            _age(x["age_seconds"]),
-            x["died"] or "unknown",
-            x["cause"],
-            (x["last_error"] or "")[:80],
+            x.id,
+            x.kind,
+            x.queue,
+            x.attempts,
+            _age(x.age_seconds),
+            x.died or "unknown",
+            x.cause,
+            (x.last_error or "")[:80],
         ]
         for x in result
     ]

@@ -20,7 +20,7 @@ from bridge.cli.commands_audit import cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
 from bridge.commands.export import Identity, Retention, build, encode
 from bridge.config import Config
-from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog
+from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog, Details
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_model import (
@@ -261,7 +261,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             subject = await LedgerQueries(db).find_subject(args.subject)
             identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
             data, digest = encode(await build(db, identity, Retention.of(config)))
-            details = {"via": "bridge privacy export", "sha256": digest, "bytes": len(data)}
+            details: Details = {
+                "via": "bridge privacy export",
+                "sha256": digest,
+                "bytes": len(data),
+            }
             await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
             return data
         finally:

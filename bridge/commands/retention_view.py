@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
 from bridge.privacy.queries import LedgerQueries
 from bridge.privacy.retention_policy import (
-    SETTINGS,
     RoomPolicy,
     effective_policy,
+    read_settings,
     retention_content,
 )
 from bridge.storage.bridging import Portal
@@ -31,9 +30,8 @@ def _when(ms: int) -> str:
 
 
 async def read_policy(source: PolicySource, portal: Portal) -> RoomPolicy | None:
-    settings: dict[str, Any] = {key: await source.setting(key) for key in SETTINGS}
-    kind, own = await source.room_retention(portal.rc_room_id)
-    return effective_policy(settings, {"t": kind, "retention": own})
+    settings = await read_settings(source)
+    return effective_policy(settings, await source.room_retention(portal.rc_room_id))
 
 
 class RetentionView:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from bridge.privacy import pseudonyms
 from bridge.privacy.pseudonyms import PseudonymKeyError
@@ -78,6 +78,14 @@ _CONTENT_KEYS = frozenset({"body", "content", "formatted_body", "text", "message
 MAX_DETAILS_BYTES = 4096
 VERIFY_BATCH = 1000
 
+# What an entry's details hold: ids, counts and outcomes as JSON without floats (not
+# canonical across systems). Each kind has its own keys (docs/audit.md), so they are a
+# mapping rather than a class per kind; :func:`check_details` refuses the rest at run time.
+DetailValue: TypeAlias = (
+    str | int | bool | None | Sequence["DetailValue"] | Mapping[str, "DetailValue"]
+)
+Details: TypeAlias = Mapping[str, DetailValue]
+
 
 class AuditError(ValueError):
     """An entry the log refuses (bad kind, content-like or oversized details)."""
@@ -90,7 +98,7 @@ class AuditEntry:
     kind: str
     actor: str
     subject_ref: int | None
-    details: Mapping[str, Any]
+    details: Details
     prev_hash: str
     hash: str
 
@@ -141,7 +149,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def check_details(details: Mapping[str, Any]) -> str:
+def check_details(details: Details) -> str:
     """The canonical JSON of ``details``; refuses floats (not canonical across systems),
     content-like keys and oversized values."""
 
@@ -194,7 +202,7 @@ class AuditLog:
         kind: str,
         actor: str,
         subject_ref: int | None,
-        details: Mapping[str, Any] | None = None,
+        details: Details | None = None,
     ) -> AuditEntry:
         if not _KIND.match(kind):
             raise AuditError(f"audit kind {kind!r} is not of the form noun.verb")
@@ -219,7 +227,7 @@ class AuditLog:
         kind: str,
         actor: str,
         subject_ref: int | None,
-        details: Mapping[str, Any] | None = None,
+        details: Details | None = None,
     ) -> AuditEntry:
         """Append in a transaction of its own (for actions that are themselves reads)."""
         async with self._db.unit_of_work() as uow:

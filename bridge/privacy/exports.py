@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
+import attrs
+
 from bridge.privacy import audit
 from bridge.privacy.processing import PROCESSING_COLUMNS, processing_rows, processing_summary
 from bridge.privacy.queries import LedgerQueries
@@ -69,23 +71,42 @@ def is_overdue(r: RequestRow, now: int) -> bool:
     return r.due_ms < now or late_receipt
 
 
-def request_json(r: RequestRow, now: int) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "state": r.state,
-        "jurisdiction": r.jurisdiction,
-        # The account id only while the request is open; a finished request names its
-        # subject by pseudonym (the erasure engine clears the ids).
-        "subject": r.subject if r.finished_ms is None else None,
-        "pseudonym": r.pseudonym,
-        "requester_side": r.requester_side,
-        "received": iso(r.received_ms),
-        "due": iso(r.due_ms),
-        "receipt_due": iso(r.receipt_due_ms),
-        "receipt_confirmed": iso(r.receipt_confirmed_ms),
-        "finished": iso(r.finished_ms),
-        "overdue": is_overdue(r, now),
-    }
+@attrs.frozen
+class RequestView:
+    """An erasure request as the API and the exports show it; the fields are the JSON's
+    keys, in its order (``attrs.asdict`` at the edge)."""
+
+    id: str
+    state: str
+    jurisdiction: str
+    # The account id only while the request is open; a finished request names its
+    # subject by pseudonym (the erasure engine clears the ids).
+    subject: str | None
+    pseudonym: str | None
+    requester_side: str
+    received: str | None
+    due: str | None
+    receipt_due: str | None
+    receipt_confirmed: str | None
+    finished: str | None
+    overdue: bool
+
+
+def request_view(r: RequestRow, now: int) -> RequestView:
+    return RequestView(
+        id=r.id,
+        state=r.state,
+        jurisdiction=r.jurisdiction,
+        subject=r.subject if r.finished_ms is None else None,
+        pseudonym=r.pseudonym,
+        requester_side=r.requester_side,
+        received=iso(r.received_ms),
+        due=iso(r.due_ms),
+        receipt_due=iso(r.receipt_due_ms),
+        receipt_confirmed=iso(r.receipt_confirmed_ms),
+        finished=iso(r.finished_ms),
+        overdue=is_overdue(r, now),
+    )
 
 
 @dataclass(frozen=True)
@@ -163,7 +184,7 @@ class Exporter:
         if what == "flows":
             rows = await self._flows(since_ms, until_ms, progress)
         elif what == "processing":
-            rows = await processing_rows(self._db)
+            rows = [attrs.asdict(r) for r in await processing_rows(self._db)]
         else:
             rows = await self._requests(progress)
         _write(sink, what, fmt, rows, since_ms, until_ms)
@@ -217,7 +238,7 @@ class Exporter:
             total = await reads.count_requests()
             while True:
                 page = await reads.requests_after(after, REQUEST_PAGE)
-                out.extend(request_json(r, now) for r in page)
+                out.extend(attrs.asdict(request_view(r, now)) for r in page)
                 if progress is not None:
                     progress(len(out), max(total, len(out)))
                 if len(page) < REQUEST_PAGE:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bridge.privacy.audit import AuditLog
+from bridge.privacy.audit import AuditLog, Details, DetailValue
 from bridge.privacy.partner_values import (
     Contact,
     Partner,
@@ -193,7 +193,7 @@ class PartnerRegister:
                 return None
             await uow.partners.remove(server)
             version = await uow.partners.bump_version()
-            details = {"server": server, "register_version": version, "policy": old.policy}
+            details: Details = {"server": server, "register_version": version, "policy": old.policy}
             await AuditLog.append(uow, PARTNER_REMOVED, actor, None, details)
             return old
 
@@ -204,7 +204,7 @@ async def _record_read(uow: UnitOfWork, shown: list[Partner], actor: str, via: s
     with_contacts = [p for p in shown if p.contacts]
     if not with_contacts:
         return
-    details: dict[str, object] = {
+    details: dict[str, DetailValue] = {
         "via": via,
         "servers": len(with_contacts),
         "contacts": sum(len(p.contacts) for p in with_contacts),
@@ -229,7 +229,7 @@ async def set_partner(
     version = await uow.partners.bump_version()
     new = dataclasses.replace(new, updated_ms=now_ms(), version=version)
     await uow.partners.put(_to_record(new))
-    details: dict[str, object] = {
+    details: dict[str, DetailValue] = {
         "server": server,
         "register_version": version,
         "created": old is None,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from bridge.privacy.categories import RecipientKind
 from bridge.privacy.partners import PartnerRegister
 from bridge.privacy.queries import LedgerQueries
@@ -35,7 +37,32 @@ PROCESSING_COLUMNS = (
 )
 
 
-async def processing_rows(db: Database) -> list[dict[str, Any]]:
+@attrs.frozen
+class ProcessingRow:
+    """One recipient server in the record; the fields are :data:`PROCESSING_COLUMNS`, in
+    that order (``attrs.asdict`` gives the export's row)."""
+
+    recipient: str
+    kind: str
+    organisation: str | None
+    registered: bool
+    policy: str | None
+    lawful_basis: str | None
+    jurisdiction: str | None
+    third_country: bool | None
+    safeguard: str | None
+    retention_days: int | None
+    agreement_ref: str | None
+    agreement_version: str | None
+    items: int
+    subjects: int
+    categories: dict[str, int]
+    aggregated_before: str | None
+    aggregated_items: int
+    aggregated_categories: dict[str, int]
+
+
+async def processing_rows(db: Database) -> list[ProcessingRow]:
     """One row per recipient server, its terms from the register (null when it has none)."""
     partners = {p.server: p for p in await PartnerRegister(db).all()}
     async with db.ledger.reads() as reads:
@@ -45,36 +72,36 @@ async def processing_rows(db: Database) -> list[dict[str, Any]]:
         {s.name for s in servers if s.kind != RecipientKind.LOCAL_HOMESERVER} | set(partners)
     )
     kinds = {s.name: RecipientKind(s.kind).label for s in servers}
-    rows = []
+    rows: list[ProcessingRow] = []
     for name in names:
         summary = await queries.server_summary(name)
         kept = await queries.server_aggregate(name)
         p = partners.get(name)
         rows.append(
-            {
-                "recipient": name,
-                "kind": kinds.get(name, RecipientKind.REMOTE_HOMESERVER.label),
-                "organisation": p.organisation if p else None,
-                "registered": p is not None,
-                "policy": p.policy if p else None,
-                "lawful_basis": p.lawful_basis if p else None,
-                "jurisdiction": p.jurisdiction if p else None,
-                "third_country": p.third_country if p else None,
-                "safeguard": p.safeguard if p else None,
-                "retention_days": p.retention_days if p else None,
-                "agreement_ref": p.agreement_ref if p else None,
-                "agreement_version": p.agreement_version if p else None,
-                "items": summary.items if summary else 0,
-                "subjects": (summary.subjects or 0) if summary else 0,
-                "categories": {c.category.label: c.items for c in summary.categories}
+            ProcessingRow(
+                recipient=name,
+                kind=kinds.get(name, RecipientKind.REMOTE_HOMESERVER.label),
+                organisation=p.organisation if p else None,
+                registered=p is not None,
+                policy=p.policy if p else None,
+                lawful_basis=p.lawful_basis if p else None,
+                jurisdiction=p.jurisdiction if p else None,
+                third_country=p.third_country if p else None,
+                safeguard=p.safeguard if p else None,
+                retention_days=p.retention_days if p else None,
+                agreement_ref=p.agreement_ref if p else None,
+                agreement_version=p.agreement_version if p else None,
+                items=summary.items if summary else 0,
+                subjects=(summary.subjects or 0) if summary else 0,
+                categories={c.category.label: c.items for c in summary.categories}
                 if summary
                 else {},
-                "aggregated_before": kept.before.isoformat() if kept else None,
-                "aggregated_items": kept.items if kept else 0,
-                "aggregated_categories": {c.category.label: c.items for c in kept.categories}
+                aggregated_before=kept.before.isoformat() if kept else None,
+                aggregated_items=kept.items if kept else 0,
+                aggregated_categories={c.category.label: c.items for c in kept.categories}
                 if kept
                 else {},
-            }
+            )
         )
     return rows
 

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
+
+import attrs
+
+from bridge.rctypes.retention import RCRoomRetention, number
 
 DAY_MS = 86_400_000
 RETENTION_EVENT = "m.room.retention"
@@ -42,25 +46,53 @@ class RoomPolicy:
         return f"{what} older than {_age_text(self.max_age_ms)} ({self.source} policy)"
 
 
-def effective_policy(settings: Mapping[str, Any], room: Mapping[str, Any]) -> RoomPolicy | None:
-    """The policy Rocket.Chat prunes ``room`` (its ``t`` and ``retention``) by, or None."""
-    if settings.get("RetentionPolicy_Enabled") is not True:
+@attrs.frozen
+class RetentionSettings:
+    """Rocket.Chat's global retention settings (:data:`SETTINGS`)."""
+
+    enabled: bool = False
+    applies_to: frozenset[str] = frozenset()  # room types (c, p, d) the global policy covers
+    ttl_ms: Mapping[str, float] = attrs.field(factory=dict)  # by room type, when set
+    files_only: bool = False
+
+    @classmethod
+    def parse(cls, values: Mapping[str, object]) -> RetentionSettings:
+        """From each setting's value by its id (``GET settings/:_id``)."""
+        ttl = {t: number(values.get(f"RetentionPolicy_TTL_{k}")) for t, k in _KIND.items()}
+        return cls(
+            values.get("RetentionPolicy_Enabled") is True,
+            frozenset(
+                t for t, k in _KIND.items() if values.get(f"RetentionPolicy_AppliesTo{k}") is True
+            ),
+            {t: v for t, v in ttl.items() if v is not None},
+            values.get("RetentionPolicy_FilesOnly") is True,
+        )
+
+
+class SettingSource(Protocol):
+    async def setting(self, setting_id: str) -> object: ...
+
+
+async def read_settings(source: SettingSource) -> RetentionSettings:
+    return RetentionSettings.parse({key: await source.setting(key) for key in SETTINGS})
+
+
+def effective_policy(settings: RetentionSettings, room: RCRoomRetention) -> RoomPolicy | None:
+    """The policy Rocket.Chat prunes ``room`` by, or None."""
+    if not settings.enabled:
         return None
-    own = room.get("retention")
-    own = own if isinstance(own, Mapping) else {}
-    if own.get("enabled") is True and own.get("overrideGlobal") is True:
-        days = _number(own.get("maxAge"))
+    if room.enabled is True and room.override_global is True:
+        days = room.max_age_days
         days = days if days is not None and days > 0 else 30.0
-        return RoomPolicy(round(days * DAY_MS), own.get("filesOnly") is True, "room")
-    if own.get("enabled") is False or own.get("overrideGlobal") is True:
+        return RoomPolicy(round(days * DAY_MS), room.files_only, "room")
+    if room.enabled is False or room.override_global is True:
         return None
-    kind = _KIND.get(str(room.get("t", "")))
-    if kind is None or settings.get(f"RetentionPolicy_AppliesTo{kind}") is not True:
+    if room.kind not in settings.applies_to:
         return None
-    ttl = _number(settings.get(f"RetentionPolicy_TTL_{kind}"))
+    ttl = settings.ttl_ms.get(room.kind)
     if ttl is None or ttl <= 0:
         return None
-    return RoomPolicy(round(ttl), settings.get("RetentionPolicy_FilesOnly") is True, "global")
+    return RoomPolicy(round(ttl), settings.files_only, "global")
 
 
 def retention_content(policy: RoomPolicy | None) -> dict[str, int]:
@@ -69,15 +101,6 @@ def retention_content(policy: RoomPolicy | None) -> dict[str, int]:
     if policy is None or policy.files_only:
         return {}
     return {"max_lifetime": policy.max_age_ms}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
 
 
 def _age_text(ms: int) -> str:

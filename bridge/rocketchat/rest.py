@@ -22,6 +22,7 @@ from bridge.rctypes.models import (
     parse_date,
     to_iso,
 )
+from bridge.rctypes.retention import RCRoomRetention
 from bridge.rocketchat.errors import RCAPIError, RCBadRequestError, RCProtocolError
 from bridge.rocketchat.transport import JSONDict, RCTransport, RetryPolicy
 
@@ -169,12 +170,11 @@ class RCRestClient:
     async def rooms_info(self, room_id: RCRoomID) -> RCRoom:
         return RCRoom.parse((await self._get("rooms.info", roomId=room_id))["room"])
 
-    async def room_retention(self, room_id: RCRoomID) -> tuple[str, dict[str, Any]]:
+    async def room_retention(self, room_id: RCRoomID) -> RCRoomRetention:
         """A room's type and its own ``retention`` settings (``rooms.info``; the fields
-        rooms.saveRoomSettings stores, empty when the room has none)."""
+        rooms.saveRoomSettings stores, none when the room has none)."""
         room = (await self._get("rooms.info", roomId=room_id))["room"]
-        retention = room.get("retention") if isinstance(room, dict) else None
-        return str(room.get("t", "")), dict(retention) if isinstance(retention, dict) else {}
+        return RCRoomRetention.parse(room if isinstance(room, dict) else {})
 
     async def save_room_settings(self, room_id: RCRoomID, **settings: Any) -> None:
         """``rooms.saveRoomSettings``: e.g. a room's own retention policy

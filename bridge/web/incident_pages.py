@@ -68,7 +68,7 @@ class IncidentPages:
             if fmt == "json"
             else markdown(data)
         )
-        details = {
+        details: audit.Details = {
             "what": "incident_report",
             "format": fmt,
             "incident": incident_id,

@@ -8,8 +8,7 @@ was given up.
 
 from __future__ import annotations
 
-from typing import Any
-
+import attrs
 from aiohttp import web
 
 from bridge.pipeline import keys
@@ -17,7 +16,7 @@ from bridge.storage.common import now_ms
 from bridge.web.deps import ACTOR, Deps
 from bridge.web.responses import redirect
 from bridge.web.views import NotFoundError
-from bridge.workers.dead_letters import DeadLetterError, DeadLetters, letter_json
+from bridge.workers.dead_letters import DeadLetterError, DeadLetters, LetterView, letter_view
 
 DONE_WORDS = {"retried": "queued again at the end of its queue", "dropped": "dropped"}
 
@@ -34,7 +33,7 @@ class OutboxPages:
 
     async def dead(self, request: web.Request) -> web.Response:
         now = now_ms()
-        letters = [shown(letter_json(x, now)) for x in await self._letters.list()]
+        letters = [shown(letter_view(x, now)) for x in await self._letters.list()]
         done = request.query.get("done")
         return self.d.render(
             request,
@@ -61,13 +60,12 @@ class OutboxPages:
         return redirect(f"{self.d.prefix}/outbox?done=dropped&id={action_id}")
 
 
-def shown(letter: dict[str, Any]) -> dict[str, Any]:
+def shown(letter: LetterView) -> LetterView:
     """A person's own command queue is named by their account id; the page shows whose
     it is not (the kind and error say what went wrong), so viewing it names no one."""
-    queue = str(letter["queue"])
-    if queue.startswith(keys.PRIVACY_QUEUE):
-        side = queue.split(":", 2)[1]
-        letter = letter | {"queue": f"privacy:{side}:(a person's commands)"}
+    if letter.queue.startswith(keys.PRIVACY_QUEUE):
+        side = letter.queue.split(":", 2)[1]
+        letter = attrs.evolve(letter, queue=f"privacy:{side}:(a person's commands)")
     return letter
 
 

@@ -6,8 +6,6 @@ Contacts are shown only as counts: the page is about terms, not people."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from bridge.privacy.incident_view import incident_list
@@ -35,9 +33,7 @@ class PartnerPages:
     async def page(self, request: web.Request) -> web.Response:
         rows = await processing_rows(self._db)
         partners = [p.as_json() | {"contacts": len(p.contacts)} for p in await self._register.all()]
-        unregistered: list[dict[str, Any]] = [
-            r for r in rows if not r["registered"] and r["kind"] == "remote"
-        ]
+        unregistered = [r for r in rows if not r.registered and r.kind == "remote"]
         return self.d.render(
             request,
             "partners.html",

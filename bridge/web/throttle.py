@@ -157,7 +157,7 @@ class FailedLogins:
         ref = credential_ref(presented)
         verdict = self.throttle.failed(source_key(source), ref)
         if verdict.audit:
-            details = {
+            details: audit.Details = {
                 "method": method,
                 "source": source,
                 "credential": ref[:8],

@@ -13,6 +13,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import attrs
+
 from bridge.privacy import audit
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure import ErasureEngine
@@ -21,7 +23,7 @@ from bridge.privacy.erasure_model import (
     InvalidTransitionError,
     RequestNotFoundError,
 )
-from bridge.privacy.exports import OPEN_STATES, RequestLog, iso, request_json
+from bridge.privacy.exports import OPEN_STATES, RequestLog, iso, request_view
 from bridge.privacy.queries import LedgerQueries, RecipientSummary, day_start_ms
 from bridge.privacy.retention_views import RoomExpiry, subject_expiries
 from bridge.storage.audit import OversightReader
@@ -185,7 +187,7 @@ class DashboardData:
                 "by_state": counts.by_state,
                 "pending": counts.pending,
                 "overdue": counts.overdue,
-                "open": [request_json(r, now) for r in open_rows],
+                "open": [attrs.asdict(request_view(r, now)) for r in open_rows],
             },
         }
 
@@ -245,7 +247,7 @@ class DashboardData:
                 "erased_at": iso(subject.erased_ms),
             },
             "recipients": [recipient_json(r) for r in report.recipients],
-            "requests": [request_json(r, now) for r in requests],
+            "requests": [attrs.asdict(request_view(r, now)) for r in requests],
             # Each item expires its room's max age after it was sent (docs/retention.md).
             "expiry": [expiry_json(e) for e in await subject_expiries(self._db, subject)],
         }
@@ -254,7 +256,7 @@ class DashboardData:
         now = now_ms()
         rows = await self._requests.listing(None if state is None else (state,))
         await self._read(actor, via, None, requests=len(rows))
-        return {"state": state, "requests": [request_json(r, now) for r in rows]}
+        return {"state": state, "requests": [attrs.asdict(request_view(r, now)) for r in rows]}
 
     async def request(self, request_id: str, actor: str, via: str) -> dict[str, Any]:
         engine = self._engine()

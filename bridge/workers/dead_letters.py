@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+
+import attrs
 
 from bridge.privacy import audit
 from bridge.privacy.audit import AuditLog
@@ -14,7 +15,7 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.dead_letters import DeadLetter, DeadLetterError
 
-__all__ = ["DeadLetterError", "DeadLetters", "letter_json"]
+__all__ = ["DeadLetterError", "DeadLetters", "LetterView", "letter_view"]
 
 
 def _iso(ms: int | None) -> str | None:
@@ -24,20 +25,36 @@ def _iso(ms: int | None) -> str | None:
     return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def letter_json(letter: DeadLetter, now: int) -> dict[str, Any]:
-    """One dead letter as the CLI's JSON and the dashboard show it (never its payload)."""
-    return {
-        "id": letter.id,
-        "kind": letter.kind,
-        "queue": letter.queue,
-        "attempts": letter.attempts,
-        "created": _iso(letter.created_ms),
-        "age_seconds": max(0, (now - letter.created_ms) // 1000),
-        "died": _iso(letter.dead_ms),
-        "cause": letter.cause,
-        "last_error": letter.last_error,
-        "retryable": not letter.erased,
-    }
+@attrs.frozen
+class LetterView:
+    """One dead letter as the CLI's JSON and the dashboard show it (never its payload);
+    the fields are the JSON's keys, in its order (``attrs.asdict`` at the edge)."""
+
+    id: int
+    kind: str
+    queue: str
+    attempts: int
+    created: str | None
+    age_seconds: int
+    died: str | None
+    cause: str | None
+    last_error: str | None
+    retryable: bool
+
+
+def letter_view(letter: DeadLetter, now: int) -> LetterView:
+    return LetterView(
+        id=letter.id,
+        kind=letter.kind,
+        queue=letter.queue,
+        attempts=letter.attempts,
+        created=_iso(letter.created_ms),
+        age_seconds=max(0, (now - letter.created_ms) // 1000),
+        died=_iso(letter.dead_ms),
+        cause=letter.cause,
+        last_error=letter.last_error,
+        retryable=not letter.erased,
+    )
 
 
 class DeadLetters:
@@ -56,7 +73,12 @@ class DeadLetters:
         """Queue it again; the id of its new row. Raises DeadLetterError."""
         async with self._db.unit_of_work() as uow:
             letter, new_id = await uow.dead_letters.revive(action_id, now_ms())
-            details = {"action_id": action_id, "new_id": new_id, "kind": letter.kind, "via": via}
+            details: audit.Details = {
+                "action_id": action_id,
+                "new_id": new_id,
+                "kind": letter.kind,
+                "via": via,
+            }
             await self._audit.append(uow, audit.OUTBOX_RETRIED, actor, None, details)
         self._wake()
         return new_id
@@ -65,6 +87,6 @@ class DeadLetters:
         """Give it up for good (its payload goes). Raises DeadLetterError."""
         async with self._db.unit_of_work() as uow:
             letter = await uow.dead_letters.drop(action_id)
-            details = {"action_id": action_id, "kind": letter.kind, "via": via}
+            details: audit.Details = {"action_id": action_id, "kind": letter.kind, "via": via}
             await self._audit.append(uow, audit.OUTBOX_DROPPED, actor, None, details)
         return letter

@@ -34,12 +34,13 @@ from bridge.pipeline.contracts import Executor
 from bridge.privacy.erasure_model import RequestId
 from bridge.privacy.retention_policy import (
     RETENTION_EVENT,
-    SETTINGS,
     RoomPolicy,
     effective_policy,
+    read_settings,
     retention_content,
 )
 from bridge.privacy.server_versions import ServerVersions
+from bridge.rctypes.retention import RCRoomRetention
 from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -52,9 +53,9 @@ SET_RETENTION = "matrix.retention"
 
 
 class PolicySource(Protocol):
-    async def setting(self, setting_id: str) -> Any: ...
+    async def setting(self, setting_id: str) -> object: ...
 
-    async def room_retention(self, room_id: Any) -> tuple[str, dict[str, Any]]: ...
+    async def room_retention(self, room_id: Any) -> RCRoomRetention: ...
 
 
 class Expirer(Protocol):
@@ -170,15 +171,14 @@ class RetentionWorker:
         source = self._source()
         if source is None:
             return None  # Rocket.Chat not connected yet
-        settings = {key: await source.setting(key) for key in SETTINGS}
+        settings = await read_settings(source)
         async with self._db.unit_of_work() as uow:
             portals = await uow.bridging.active_portals()
         rooms = []
         for portal in portals:
             if portal.matrix_room_id is None:
                 continue
-            kind, own = await source.room_retention(portal.rc_room_id)
-            policy = effective_policy(settings, {"t": kind, "retention": own})
+            policy = effective_policy(settings, await source.room_retention(portal.rc_room_id))
             rooms.append(
                 RoomRetention(portal.matrix_room_id, portal.rc_room_id, policy, portal.name)
             )

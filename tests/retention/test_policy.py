@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.privacy.retention_policy import RoomPolicy, effective_policy, retention_content
+from bridge.privacy import retention_policy
+from bridge.privacy.retention_policy import RetentionSettings, RoomPolicy, retention_content
+from bridge.rctypes.retention import RCRoomRetention
 from bridge.sandbox.rocketchat.permissions import DEFAULT_SETTINGS
 
 DAY = 86_400_000
@@ -12,6 +14,14 @@ DAY = 86_400_000
 
 def settings(**changes: Any) -> dict[str, Any]:
     return {**DEFAULT_SETTINGS, "RetentionPolicy_Enabled": True, **changes}
+
+
+def effective_policy(values: dict[str, Any], room: dict[str, Any]) -> RoomPolicy | None:
+    """The policy from the settings' values and a ``rooms.info`` room, as Rocket.Chat
+    answers them."""
+    return retention_policy.effective_policy(
+        RetentionSettings.parse(values), RCRoomRetention.parse(room)
+    )
 
 
 def test_nothing_applies_while_the_global_switch_is_off() -> None:

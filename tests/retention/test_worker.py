@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.privacy.erasure_model import RequestId
+from bridge.rctypes.retention import RCRoomRetention
 from bridge.storage.database import Database
 from bridge.workers.retention import SET_RETENTION, RetentionWorker, set_retention_action
 
@@ -23,8 +24,8 @@ class FakeRocketChat:
     async def setting(self, setting_id: str) -> Any:
         return self.settings.get(setting_id)
 
-    async def room_retention(self, room_id: Any) -> tuple[str, dict[str, Any]]:
-        return "c", dict(self.retention)
+    async def room_retention(self, room_id: Any) -> RCRoomRetention:
+        return RCRoomRetention.parse({"t": "c", "retention": dict(self.retention)})
 
     def override(self, days: float) -> None:
         self.retention = {"enabled": True, "overrideGlobal": True, "maxAge": days}
