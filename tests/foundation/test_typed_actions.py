@@ -3,16 +3,22 @@ and one table of executors and hooks that refuses a kind given twice."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
+from bridge.app import BridgeApp
 from bridge.commands.context import CommandContext
 from bridge.commands.job_values import JOB, AuditEntry, Job, JobResult, Scope, Watch
+from bridge.config import load_config
 from bridge.pipeline.actions import KINDS, Run, action, executor, new_action, on_done, typed
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.pipeline.registry import ActionTable, DuplicateKindError
-from bridge.storage.database import UnitOfWork
+from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action
+from bridge.workers.outbox import OutboxWorker
+from tests.fixtures.bridge_config import write_config
 
 CTX = CommandContext("matrix", "@a:hs", "@a:hs", "!dm:hs", "$cmd", is_direct=True)
 JOB_VALUE = Job("delete", CTX, ("x",), {"room": "general"}, Scope("!r:hs", 1_700_000_000_000))
@@ -112,3 +118,49 @@ def test_a_refused_table_adds_nothing_at_all() -> None:
     with pytest.raises(DuplicateKindError, match="'a' has a second done hook"):
         table.add({"z": _nothing}, on_done={"a": lambda *_: _nothing(None)})  # type: ignore[arg-type,misc]
     assert table.executors == {}
+
+
+class _TableBuilt(Exception):
+    """Stops the start once the app has built its action table."""
+
+
+async def test_every_kind_the_running_bridge_registers_has_a_declared_payload_class(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is the one ``BridgeApp.start`` builds, taken as it is handed to the outbox
+    worker (the start stops there: no homeserver or Rocket.Chat is needed)."""
+    built: list[ActionTable] = []
+
+    def capture(self: BridgeApp, table: ActionTable) -> OutboxWorker:
+        built.append(table)
+        raise _TableBuilt
+
+    monkeypatch.setattr(BridgeApp, "_outbox_worker", capture)
+    config = load_config(
+        write_config(tmp_path / "config.yaml", database={"url": db.url}), environ={}
+    )
+    app = BridgeApp(config)
+    try:
+        with pytest.raises(_TableBuilt):
+            await app.start()
+    finally:
+        await app.stop()
+    (table,) = built
+    registered = set(table.executors) | set(table.on_done) | set(table.on_dead)
+    # Kinds whose payloads are still dictionaries. Keep it one sorted block: each kind
+    # typed leaves it, and a new kind must come with its class.
+    untyped = {
+        "erasure.delivery",
+        "erasure.ghost_scrub",
+        "erasure.media",
+        "erasure.notice",
+        "erasure.rc_clean",
+        "erasure.rc_delete",
+        "erasure.redact",
+        "erasure.shadow_scrub",
+        "incident.notify",
+        "mail.send",
+        "partner.enforce",
+        "privacy.first_notice",
+    }
+    assert sorted(registered - set(KINDS)) == sorted(untyped)
