@@ -24,12 +24,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from bridge.cli.commands_audit import _table, cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit, run_on_database
 from bridge.config.model import Config
 from bridge.privacy.incident import markdown
 from bridge.privacy.incident_run import IncidentError, Outcome, open_incident
-from bridge.privacy.incident_view import incident_detail, incident_list
+from bridge.privacy.incident_view import IncidentDetail, incident_detail, incident_list
 from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_values import PartnerError, check_server_name
 from bridge.privacy.partners import contacts_of
@@ -120,7 +122,8 @@ def cmd_open(args: argparse.Namespace) -> int:
         sys.stderr.write(f"refused, nothing done: {e}\n")
         return EXIT_REFUSED
     if args.out is not None:
-        args.out.with_suffix(".json").write_text(json.dumps(outcome.report, indent=2) + "\n")
+        document = outcome.report.document()
+        args.out.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(markdown(outcome.report))
         _progress(f"report written to {args.out.with_suffix('.json')} and .md")
     _emit(args, outcome)
@@ -129,7 +132,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 def _emit(args: argparse.Namespace, outcome: Outcome) -> None:
     if args.format == "json":
-        json.dump(outcome.report, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(outcome.report.document(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return
     if args.format == "markdown":
@@ -163,21 +166,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     if data is None:
         return code
     if args.format == "json":
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(attrs.asdict(data), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     rows = [
-        [i["id"], i["opened_at"], i["server"], i["subjects"], i["items"],
-         "yes" if i["dry_run"] else "", _progress_text(i["people_notices"]),
-         _progress_text(i["requests"]), "yes" if i["deny_asked"] else ""]
-        for i in data["incidents"]
+        [i.id, i.opened_at, i.server, i.subjects, i.items,
+         "yes" if i.dry_run else "", _progress_text(i.people_notices),
+         _progress_text(i.requests), "yes" if i.deny_asked else ""]
+        for i in data.incidents
     ]  # fmt: skip
     _table(LIST_HEADER, rows, sys.stdout)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    async def work(db: Database) -> dict[str, Any]:
+    async def work(db: Database) -> IncidentDetail:
         found = await incident_detail(db, args.incident)
         if found is None:
             raise LookupError(f"no incident {args.incident!r} (bridge incident list)")
@@ -187,24 +190,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     if data is None:
         return code
     if args.format == "json":
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(attrs.asdict(data), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     out = sys.stdout
-    out.write(
-        f"Incident {data['id']}: {data['server']} ({data['organisation'] or 'unregistered'})\n"
-    )
-    out.write(f"Opened {data['opened_at']} by {data['opened_by']}")
-    out.write(" (dry run: nothing was sent)\n" if data["dry_run"] else "\n")
-    out.write(f"Items since: {data['since'] or 'the start of the ledger'}\n")
-    out.write(f"People affected: {data['subjects']}; items: {data['items']}\n")
-    out.write(f"Notices to people: {_progress_text(data['people_notices'])}\n")
-    out.write(f"Erasure requests ({data['contacts_source'] or 'no lookup'}): ")
-    out.write(_progress_text(data["requests"]) + "\n")
-    deny = data["deny"]
-    out.write(f"Deny: {deny['applied']}; policy now {deny['policy_now'] or 'unregistered'}; ")
-    out.write(f"enforced in {deny['rooms_done']} of {len(deny['rooms'])} room(s)\n\n")
-    for what, key in (("category", "categories"), ("room", "by_room"), ("day", "by_day")):
-        _table((what, "items"), list(data[key].items()), out)
+    out.write(f"Incident {data.id}: {data.server} ({data.organisation or 'unregistered'})\n")
+    out.write(f"Opened {data.opened_at} by {data.opened_by}")
+    out.write(" (dry run: nothing was sent)\n" if data.dry_run else "\n")
+    out.write(f"Items since: {data.since or 'the start of the ledger'}\n")
+    out.write(f"People affected: {data.subjects}; items: {data.items}\n")
+    out.write(f"Notices to people: {_progress_text(data.people_notices)}\n")
+    out.write(f"Erasure requests ({data.contacts_source or 'no lookup'}): ")
+    out.write(_progress_text(data.requests) + "\n")
+    deny = data.deny
+    out.write(f"Deny: {deny.applied}; policy now {deny.policy_now or 'unregistered'}; ")
+    out.write(f"enforced in {deny.rooms_done} of {len(deny.rooms)} room(s)\n\n")
+    for what, counts in (
+        ("category", data.categories),
+        ("room", data.by_room),
+        ("day", data.by_day),
+    ):
+        _table((what, "items"), list(counts.items()), out)
         out.write("\n")
     return 0

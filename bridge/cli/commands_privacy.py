@@ -18,7 +18,7 @@ from typing import Any
 from bridge.cli import commands_privacy_list as listing
 from bridge.cli.commands_audit import cli_actor
 from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
-from bridge.commands.export import Identity, Retention, build, encode
+from bridge.commands.export import Identity, Retention, export_file
 from bridge.config import Config
 from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog, Details
 from bridge.privacy.deadlines import Jurisdiction
@@ -260,14 +260,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             await db.require_current_schema()
             subject = await LedgerQueries(db).find_subject(args.subject)
             identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
-            data, digest = encode(await build(db, identity, Retention.of(config)))
+            export = await export_file(db, identity, Retention.of(config))
             details: Details = {
                 "via": "bridge privacy export",
-                "sha256": digest,
-                "bytes": len(data),
+                "sha256": export.sha256,
+                "bytes": len(export.data),
             }
             await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
-            return data
+            return export.data
         finally:
             await db.close()
 

@@ -245,3 +245,17 @@ def encode(document: dict[str, Any]) -> tuple[bytes, str]:
     """The file's bytes and their SHA-256 (recorded in the audit log)."""
     data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
     return data, hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """The export as the file handed to the person: its bytes and their SHA-256."""
+
+    data: bytes
+    sha256: str
+
+
+async def export_file(db: Database, identity: Identity, retention: Retention) -> ExportFile:
+    """The export of ``identity`` as a file; the document stays JSON inside this package."""
+    data, digest = encode(await build(db, identity, retention))
+    return ExportFile(data, digest)

@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
+
 from bridge.privacy.categories import Category, Origin
 from bridge.storage.database import Database
 from bridge.storage.ledger_reads import DAY_MS
@@ -54,17 +56,31 @@ class Affected:
     def reachable(self) -> bool:
         return not self.erased and self.user_id is not None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "subject_id": self.subject_id,
-            "side": self.side,
-            "user_id": self.user_id,
-            "username": self.username,
-            "items": self.items,
-            "categories": dict(sorted(self.categories.items())),
-            "rooms": dict(sorted(self.rooms.items())),
-            "days": dict(sorted(self.days.items())),
-        }
+    def view(self) -> AffectedPerson:
+        return AffectedPerson(
+            self.subject_id,
+            self.side,
+            self.user_id,
+            self.username,
+            self.items,
+            dict(sorted(self.categories.items())),
+            dict(sorted(self.rooms.items())),
+            dict(sorted(self.days.items())),
+        )
+
+
+@attrs.frozen
+class AffectedPerson:
+    """A person in the report (the fields are the report's keys, in its order)."""
+
+    subject_id: int
+    side: str
+    user_id: str | None
+    username: str | None
+    items: int
+    categories: dict[str, int]
+    rooms: dict[str, int]
+    days: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -141,15 +157,68 @@ class Measures:
     dry_run: bool
 
 
+def _lists(_inst: object, _field: object, value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value  # JSON arrays
+
+
+@attrs.frozen
+class Count:
+    approximate_number: int
+
+
+@attrs.frozen
+class IncidentReport:
+    """The report for the supervisory authority, with the fields of GDPR Art. 33(3), in
+    the order of its JSON document (:meth:`document`; ``incident.schema.json``)."""
+
+    opened_at: str
+    controller: str
+    server: str
+    organisation: str | None
+    since: str | None
+    nature: str
+    data_subjects: Count
+    records: Count
+    categories: dict[str, int]
+    by_room: dict[str, int]
+    by_day: dict[str, int]
+    contact_points: tuple[str, ...]
+    likely_consequences: str
+    measures_taken: tuple[str, ...]
+    people: tuple[AffectedPerson, ...]
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document, as written to a file, the CLI's output or a download."""
+        body = attrs.asdict(self, value_serializer=_lists)
+        return {"$schema": SCHEMA_ID, "report_version": REPORT_VERSION} | body
+
+    @classmethod
+    def stored(cls, document: dict[str, Any], people: tuple[AffectedPerson, ...]) -> IncidentReport:
+        """A report as the incident stored it (its document without the people), with
+        ``people`` read again; keys it does not know are ignored."""
+        known = {f.name for f in attrs.fields(cls)} - {"people"}
+        values = {k: v for k, v in document.items() if k in known}
+        return cls(
+            **values
+            | {
+                "data_subjects": Count(**values["data_subjects"]),
+                "records": Count(**values["records"]),
+                "contact_points": tuple(values["contact_points"]),
+                "measures_taken": tuple(values["measures_taken"]),
+                "people": people,
+            }
+        )
+
+
 def report(
     scope: Scope,
     *,
     organisation: str,
-    partner: dict[str, Any] | None,
+    partner_organisation: str | None,
     contact_points: list[str],
     measures: Measures,
     opened_ms: int,
-) -> dict[str, Any]:
+) -> IncidentReport:
     """The report for the supervisory authority, with the fields of GDPR Art. 33(3)."""
     steps = []
     if measures.people_notified:
@@ -160,66 +229,64 @@ def report(
         steps.append(f"{scope.server} denied: removed from every bridged room (server ACL)")
     if measures.dry_run:
         steps.append("dry run: nothing sent yet")
-    return {
-        "$schema": SCHEMA_ID,
-        "report_version": REPORT_VERSION,
-        "opened_at": iso(opened_ms),
-        "controller": organisation,
-        "server": scope.server,
-        "organisation": None if partner is None else partner.get("organisation"),
-        "since": None if scope.since_ms is None else iso(scope.since_ms),
-        "nature": (
+    return IncidentReport(
+        opened_at=iso(opened_ms),
+        controller=organisation,
+        server=scope.server,
+        organisation=partner_organisation,
+        since=None if scope.since_ms is None else iso(scope.since_ms),
+        nature=(
             f"Personal data relayed to the Matrix homeserver {scope.server} through the "
             "Rocket.Chat bridge may have been accessed by unauthorised parties: the server "
             "is treated as compromised or is no longer trusted."
         ),
-        "data_subjects": {"approximate_number": len(scope.people)},
-        "records": {"approximate_number": scope.items},
-        "categories": scope.totals("categories"),
-        "by_room": scope.totals("rooms"),
-        "by_day": scope.totals("days"),
-        "contact_points": contact_points,
-        "likely_consequences": (
+        data_subjects=Count(len(scope.people)),
+        records=Count(scope.items),
+        categories=scope.totals("categories"),
+        by_room=scope.totals("rooms"),
+        by_day=scope.totals("days"),
+        contact_points=tuple(contact_points),
+        likely_consequences=(
             "Disclosure of the listed categories (message text, names, files, reactions) "
             "to unauthorised parties; loss of confidentiality of the conversations in the "
             "listed rooms."
         ),
-        "measures_taken": steps,
-        "people": [p.as_json() for p in scope.people],
-    }
+        measures_taken=tuple(steps),
+        people=tuple(p.view() for p in scope.people),
+    )
 
 
-def markdown(data: dict[str, Any]) -> str:
+def markdown(data: IncidentReport) -> str:
     lines = [
-        f"# Personal data breach report: {data['server']}",
+        f"# Personal data breach report: {data.server}",
         "",
-        f"- Opened: {data['opened_at']}",
-        f"- Controller: {data['controller']}",
-        f"- Recipient organisation: {data['organisation'] or 'not in the partner register'}",
-        f"- Since: {data['since'] or 'the start of the ledger'}",
+        f"- Opened: {data.opened_at}",
+        f"- Controller: {data.controller}",
+        f"- Recipient organisation: {data.organisation or 'not in the partner register'}",
+        f"- Since: {data.since or 'the start of the ledger'}",
         "",
         "## Nature of the breach (Art. 33(3)(a))",
         "",
-        data["nature"],
+        data.nature,
         "",
-        f"- Data subjects (approximate): {data['data_subjects']['approximate_number']}",
-        f"- Records (approximate): {data['records']['approximate_number']}",
+        f"- Data subjects (approximate): {data.data_subjects.approximate_number}",
+        f"- Records (approximate): {data.records.approximate_number}",
         "",
         "| category | items |",
         "| --- | --- |",
-        *(f"| {k} | {v} |" for k, v in data["categories"].items()),
+        *(f"| {k} | {v} |" for k, v in data.categories.items()),
         "",
         "## Contact points (Art. 33(3)(b))",
         "",
-        *(f"- {c}" for c in data["contact_points"] or ["(none configured: privacy.admins)"]),
+        *(f"- {c}" for c in data.contact_points or ["(none configured: privacy.admins)"]),
         "",
         "## Likely consequences (Art. 33(3)(c))",
         "",
-        data["likely_consequences"],
+        data.likely_consequences,
         "",
         "## Measures taken or proposed (Art. 33(3)(d))",
         "",
-        *(f"- {m}" for m in data["measures_taken"] or ["none yet"]),
+        *(f"- {m}" for m in data.measures_taken or ["none yet"]),
         "",
     ]
     return "\n".join(lines)

@@ -8,13 +8,13 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.pipeline import keys
 from bridge.privacy import pseudonyms
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident import (
     Affected,
+    IncidentReport,
     Measures,
     Scope,
     incident_scope,
@@ -70,7 +70,7 @@ def erasure_text(scope: Scope, organisation: str) -> str:
 class Outcome:
     incident: str
     scope: Scope
-    report: dict[str, Any]
+    report: IncidentReport
     would_notify: tuple[str, ...]
 
 
@@ -111,7 +111,7 @@ async def open_incident(
     data = report(
         scope,
         organisation=organisation,
-        partner=None if partner is None else partner.as_json(),
+        partner_organisation=None if partner is None else partner.organisation,
         contact_points=contact_points,
         measures=measures,
         opened_ms=opened,
@@ -128,7 +128,7 @@ async def open_incident(
                 incident, server, since_ms, opened, opener,
                 dry_run, deny, None, len(scope.people), scope.items, scope.ledger_mark,
                 None if contacts is None else contacts.source,
-                json.dumps({k: v for k, v in data.items() if k != "people"}),
+                json.dumps({k: v for k, v in data.document().items() if k != "people"}),
             )
         )  # fmt: skip
         if contacts is not None:

@@ -10,9 +10,12 @@ import json
 from collections import Counter
 from typing import Any
 
-from bridge.privacy.audit import AuditLog
-from bridge.privacy.incident import incident_scope, iso
+import attrs
+
+from bridge.privacy.audit import AuditLog, Details, DetailValue
+from bridge.privacy.incident import IncidentReport, incident_scope, iso
 from bridge.privacy.incident_run import CONTACT, DENY, PERSON
+from bridge.privacy.partner_values import Partner
 from bridge.privacy.partners import PartnerRegister
 from bridge.storage.database import Database
 from bridge.storage.incidents import IncidentRecord, IncidentStep
@@ -43,7 +46,66 @@ def _counts(steps: list[IncidentStep]) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-def _summary(record: IncidentRecord, steps: list[IncidentStep]) -> dict[str, Any]:
+@attrs.frozen
+class IncidentSummary:
+    """An incident in the list (the fields are the JSON's keys, in its order)."""
+
+    id: str
+    server: str
+    organisation: str | None
+    since: str | None
+    opened_at: str
+    opened_by: str
+    dry_run: bool
+    deny_asked: bool
+    subjects: int
+    items: int
+    people_notices: dict[str, int]  # by step state (STATES)
+    requests: dict[str, int]
+
+
+@attrs.frozen
+class IncidentList:
+    incidents: tuple[IncidentSummary, ...]
+    total: int
+
+
+@attrs.frozen
+class ContactRequest:
+    channel: str
+    state: str
+    dead_cause: str | None
+
+
+@attrs.frozen
+class DenyRoom:
+    room_id: str | None
+    state: str
+    # As the audit chain's ``partner.enforced`` entry records them; None before it.
+    acl: DetailValue
+    kicked: DetailValue
+
+
+@attrs.frozen
+class DenyProgress:
+    asked: bool
+    applied: str
+    policy_now: str | None
+    rooms: tuple[DenyRoom, ...]
+    rooms_done: int
+
+
+@attrs.frozen
+class IncidentDetail(IncidentSummary):
+    categories: dict[str, int]
+    by_room: dict[str, int]
+    by_day: dict[str, int]
+    contacts_source: str | None
+    request_list: tuple[ContactRequest, ...]
+    deny: DenyProgress
+
+
+def _summary_fields(record: IncidentRecord, steps: list[IncidentStep]) -> dict[str, Any]:
     report = json.loads(record.report)
     return {
         "id": record.id,
@@ -61,16 +123,18 @@ def _summary(record: IncidentRecord, steps: list[IncidentStep]) -> dict[str, Any
     }
 
 
-async def incident_list(db: Database, limit: int = 100) -> dict[str, Any]:
+async def incident_list(db: Database, limit: int = 100) -> IncidentList:
     """The newest incidents with their progress, newest first."""
     async with db.unit_of_work() as uow:
         records = await uow.incidents.recent(limit)
         total = await uow.incidents.count()
-        rows = [_summary(r, await uow.incidents.steps(r.id)) for r in records]
-    return {"incidents": rows, "total": total}
+        rows = [
+            IncidentSummary(**_summary_fields(r, await uow.incidents.steps(r.id))) for r in records
+        ]
+    return IncidentList(tuple(rows), total)
 
 
-async def incident_detail(db: Database, incident_id: str) -> dict[str, Any] | None:
+async def incident_detail(db: Database, incident_id: str) -> IncidentDetail | None:
     """One incident: what it found (counts per category, room and day), the notices to
     people (counts), the requests to the server's contacts (by channel, not by address)
     and the deny, each with its progress."""
@@ -82,38 +146,37 @@ async def incident_detail(db: Database, incident_id: str) -> dict[str, Any] | No
     report = json.loads(record.report)
     partner = await PartnerRegister(db).get(record.server)
     requests = [
-        {"channel": s.channel, "state": step_state(s), "dead_cause": s.dead_cause}
-        for s in steps
-        if s.step == CONTACT
+        ContactRequest(s.channel, step_state(s), s.dead_cause) for s in steps if s.step == CONTACT
     ]
-    return _summary(record, steps) | {
-        "categories": report.get("categories", {}),
-        "by_room": report.get("by_room", {}),
-        "by_day": report.get("by_day", {}),
-        "contacts_source": record.contacts_source,
-        "request_list": requests,
-        "deny": await _deny(db, record, [s for s in steps if s.step == DENY], partner),
-    }
+    return IncidentDetail(
+        **_summary_fields(record, steps),
+        categories=report.get("categories", {}),
+        by_room=report.get("by_room", {}),
+        by_day=report.get("by_day", {}),
+        contacts_source=record.contacts_source,
+        request_list=tuple(requests),
+        deny=await _deny(db, record, [s for s in steps if s.step == DENY], partner),
+    )
 
 
 async def _deny(
-    db: Database, record: IncidentRecord, steps: list[IncidentStep], partner: Any
-) -> dict[str, Any]:
+    db: Database, record: IncidentRecord, steps: list[IncidentStep], partner: Partner | None
+) -> DenyProgress:
     """Whether the deny was asked, recorded, and what its enforcement did in each room
     (the outcome as the audit chain's ``partner.enforced`` entries record it)."""
-    outcomes: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, Details] = {}
     if steps:
         entries = await AuditLog(db).newest(kind="partner.enforced", limit=ENFORCED_AUDIT_LIMIT)
         for e in reversed(entries):  # oldest first: the newest outcome per room wins
             if e.details.get("server") == record.server and e.at_ms >= record.opened_ms:
-                outcomes[str(e.details.get("room_id"))] = dict(e.details)
+                outcomes[str(e.details.get("room_id"))] = e.details
     rooms = [
-        {
-            "room_id": s.room_id,
-            "state": step_state(s),
-            "acl": outcomes.get(str(s.room_id), {}).get("acl"),
-            "kicked": outcomes.get(str(s.room_id), {}).get("kicked"),
-        }
+        DenyRoom(
+            s.room_id,
+            step_state(s),
+            outcomes.get(str(s.room_id), {}).get("acl"),
+            outcomes.get(str(s.room_id), {}).get("kicked"),
+        )
         for s in steps
     ]
     if not record.deny_asked or record.dry_run:
@@ -122,16 +185,16 @@ async def _deny(
         applied = "already in force when the incident was opened"
     else:
         applied = f"recorded in register version {record.deny_version}"
-    return {
-        "asked": record.deny_asked,
-        "applied": applied,
-        "policy_now": None if partner is None else partner.policy,
-        "rooms": rooms,
-        "rooms_done": sum(1 for r in rooms if r["state"] == SENT),
-    }
+    return DenyProgress(
+        asked=record.deny_asked,
+        applied=applied,
+        policy_now=None if partner is None else partner.policy,
+        rooms=tuple(rooms),
+        rooms_done=sum(1 for r in rooms if r.state == SENT),
+    )
 
 
-async def incident_report(db: Database, incident_id: str) -> dict[str, Any] | None:
+async def incident_report(db: Database, incident_id: str) -> IncidentReport | None:
     """The Art. 33(3) report as opened, with its list of people read again from the
     ledger for the same scope (items sent from ``since``, recorded up to the opening).
 
@@ -142,4 +205,5 @@ async def incident_report(db: Database, incident_id: str) -> dict[str, Any] | No
     if record is None:
         return None
     scope = await incident_scope(db, record.server, record.since_ms, record.ledger_mark)
-    return dict(json.loads(record.report)) | {"people": [p.as_json() for p in scope.people]}
+    people = tuple(p.view() for p in scope.people)
+    return IncidentReport.stored(json.loads(record.report), people)

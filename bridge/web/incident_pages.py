@@ -64,7 +64,7 @@ class IncidentPages:
         if data is None:
             raise DashboardError(404, "no such incident")
         text = (
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+            json.dumps(data.document(), indent=2, ensure_ascii=False) + "\n"
             if fmt == "json"
             else markdown(data)
         )
@@ -72,7 +72,7 @@ class IncidentPages:
             "what": "incident_report",
             "format": fmt,
             "incident": incident_id,
-            "rows": len(data["people"]),
+            "rows": len(data.people),
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
         }
         await self.d.audit.record(audit.EXPORT_PRODUCED, request[ACTOR], None, details)

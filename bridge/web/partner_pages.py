@@ -45,7 +45,7 @@ class PartnerPages:
             bases=LAWFUL_BASES,
             version=await self._register.version(),
             done=request.query.get("done"),
-            incidents=(await incident_list(self._db, INCIDENTS_SHOWN))["incidents"],
+            incidents=(await incident_list(self._db, INCIDENTS_SHOWN)).incidents,
         )
 
     async def decide(self, request: web.Request) -> web.StreamResponse:

@@ -58,9 +58,9 @@ async def test_incident_lists_the_person_and_tells_her_in_her_rocketchat_dm(
     schema = json.loads(
         resources.files("bridge.commands").joinpath("schemas/incident.schema.json").read_text()
     )
-    jsonschema.validate(outcome.report, schema)
-    assert outcome.report["records"]["approximate_number"] == summary.items
-    assert outcome.report["data_subjects"]["approximate_number"] == summary.subjects
+    jsonschema.validate(outcome.report.document(), schema)
+    assert outcome.report.records.approximate_number == summary.items
+    assert outcome.report.data_subjects.approximate_number == summary.subjects
     mine = next(p for p in outcome.scope.people if p.username == me.username)
     assert mine.items >= 1 and mine.rooms[room.matrix_room_id] >= 1
 
