@@ -52,9 +52,9 @@ from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
-from bridge.privacy.mail import MAIL_SEND, MailSender, mailed
+from bridge.privacy.mail import MAIL_SEND, MailSend, MailSender, MailSent, mailed
 from bridge.privacy.notices import SupportLookup
-from bridge.privacy.partner_gate import PARTNER_ENFORCE
+from bridge.privacy.partner_gate import PARTNER_ENFORCE, Enforced, EnforceDeny
 from bridge.privacy.partners import contacts_of
 from bridge.privacy.rc_deletions import ACCOUNT_DELETED, RocketChatDeletions
 from bridge.privacy.room_recipients import RoomTeller
@@ -287,8 +287,8 @@ class BridgeApp:
                 kinds.RC_RESOLVE_USER: on_done(
                     ResolveUser, ResolvedUser, rc_to_matrix.user_resolved
                 ),
-                PARTNER_ENFORCE: enforced,
-                MAIL_SEND: mailed,
+                PARTNER_ENFORCE: on_done(EnforceDeny, Enforced, enforced),
+                MAIL_SEND: on_done(MailSend, MailSent, mailed),
             }
         )
         table.add(observed(self.db, self._erasure_executors(api)), ErasureRecords().table())
@@ -390,8 +390,8 @@ class BridgeApp:
         partners' e-mail contacts."""
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
         return {
-            PARTNER_ENFORCE: MatrixExecutors._guard(enforcement.enforce),
-            MAIL_SEND: MailSender(self.config.mail).send,
+            PARTNER_ENFORCE: MatrixExecutors._guard(executor(EnforceDeny, enforcement.enforce)),
+            MAIL_SEND: executor(MailSend, MailSender(self.config.mail).send),
             SET_RETENTION: MatrixExecutors._guard(retention_executor(api)),
         }
 

@@ -4,15 +4,13 @@ a recipient server's contact) about an incident, in a DM on that person's own si
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
+from bridge.pipeline.actions import Run, executor, on_done
 from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
 from bridge.privacy.audit import AuditLog
-from bridge.privacy.incident_run import INCIDENT_NOTIFY
+from bridge.privacy.incident_run import INCIDENT_NOTIFY, IncidentNotified, IncidentNotify
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import Action
 
 
 class IncidentNotices:
@@ -20,26 +18,26 @@ class IncidentNotices:
         self._sides = sides
 
     def executors(self) -> dict[str, Executor]:
-        return {INCIDENT_NOTIFY: self._send}
+        return {INCIDENT_NOTIFY: executor(IncidentNotify, self._send)}
 
     @staticmethod
     def on_done() -> dict[str, OnDone]:
-        return {INCIDENT_NOTIFY: _sent}
+        return {INCIDENT_NOTIFY: on_done(IncidentNotify, IncidentNotified, _sent)}
 
-    async def _send(self, action: Action) -> dict[str, Any]:
-        p = action.payload
-        side: Side = "matrix" if p["side"] == "matrix" else "rocketchat"
-        if side == "rocketchat" and not p.get("username"):
+    async def _send(self, run: Run[IncidentNotify]) -> IncidentNotified:
+        p = run.payload
+        side: Side = "matrix" if p.side == "matrix" else "rocketchat"
+        if side == "rocketchat" and not p.username:
             raise PermanentFailure("no Rocket.Chat username on record: cannot open a DM")
-        room = await self._sides.dm_room(side, p["user_id"], p.get("username"))
-        await self._sides.say(side, room, p["text"], action.key)
-        return {"room_id": room, "side": side}
+        room = await self._sides.dm_room(side, p.user_id, p.username)
+        await self._sides.say(side, room, p.text, run.key)
+        return IncidentNotified(room, side)
 
 
-async def _sent(uow: UnitOfWork, action: Action, result: Any) -> None:
-    side = (result or {}).get("side", action.payload["side"])
+async def _sent(uow: UnitOfWork, run: Run[IncidentNotify], result: IncidentNotified) -> None:
+    side = result.side or run.payload.side
     # The key is incident:<id>:<step>:<digest> (bridge.privacy.incident_run.notify_action).
-    _, incident, step, _ = (action.key.split(":") + ["", "", ""])[:4]
+    _, incident, step, _ = (run.key.split(":") + ["", "", ""])[:4]
     await AuditLog.append(
         uow, "incident.notified", "bridge", None,
         {"incident": incident, "step": step, "side": side, "outcome": "sent"},

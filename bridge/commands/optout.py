@@ -20,24 +20,41 @@ privacy notice once, before their data first crosses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+import attrs
 
 from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run, action, executor, new_action, on_done
 from bridge.pipeline.contracts import Executor, OnDone
 from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import Action, NewAction
 
 FIRST_NOTICE = "privacy.first_notice"
 NOT_BRIDGED = (
     "A message was not bridged: its author opted out of having their messages copied to "
     "other servers."
 )
+
+
+@action(FIRST_NOTICE)
+@attrs.frozen
+class FirstNotice:
+    """The privacy notice to a person, before their first message crosses."""
+
+    side: str  # "matrix" or "rocketchat"
+    user_id: str
+    username: str | None = None  # a Rocket.Chat DM is opened by username
+    recipients: str | None = None  # who receives the room, as the register names them
+
+
+@attrs.frozen
+class FirstNoticeSent:
+    room_id: str
 
 
 class RelayGate:
@@ -113,44 +130,37 @@ class RelayGate:
             named = await room_recipients(uow, portal.matrix_room_id, self._local or "")
             recipients = recipients_text(named)
         await uow.enqueue(
-            NewAction(
+            new_action(
+                FirstNotice(side, user_id, username, recipients),
                 key=keys.first_notice_key(person),
-                kind=FIRST_NOTICE,
                 queue=queue,  # the queue of the message about to cross: the notice goes first
-                payload={
-                    "side": side,
-                    "user_id": user_id,
-                    "username": username,
-                    "recipients": recipients,
-                },
             )
         )
 
     # -- the notice action -------------------------------------------------------------------
 
     def executors(self) -> dict[str, Executor]:
-        return {FIRST_NOTICE: self._send_notice}
+        return {FIRST_NOTICE: executor(FirstNotice, self._send_notice)}
 
     def on_done(self) -> dict[str, OnDone]:
-        return {FIRST_NOTICE: self._notice_sent}
+        return {FIRST_NOTICE: on_done(FirstNotice, FirstNoticeSent, self._notice_sent)}
 
-    async def _send_notice(self, action: Action) -> dict[str, Any]:
+    async def _send_notice(self, run: Run[FirstNotice]) -> FirstNoticeSent:
         assert self._sides is not None
-        p = action.payload
-        side: Side = "matrix" if p["side"] == "matrix" else "rocketchat"
-        room = await self._sides.dm_room(side, p["user_id"], p.get("username"))
+        p = run.payload
+        side: Side = "matrix" if p.side == "matrix" else "rocketchat"
+        room = await self._sides.dm_room(side, p.user_id, p.username)
         text = self._text
-        if p.get("recipients"):
-            text += "\n" + str(p["recipients"]) + "\n" + texts.OPT_OUT_OFFER
-        await self._sides.say(side, room, text, action.key)
-        return {"room_id": room}
+        if p.recipients:
+            text += "\n" + p.recipients + "\n" + texts.OPT_OUT_OFFER
+        await self._sides.say(side, room, text, run.key)
+        return FirstNoticeSent(room)
 
     async def _notice_sent(
-        self, uow: UnitOfWork, action: Action, result: dict[str, Any] | None
+        self, uow: UnitOfWork, run: Run[FirstNotice], result: FirstNoticeSent
     ) -> None:
-        assert result is not None
-        side, user = action.payload["side"], action.payload["user_id"]
-        if await uow.commands.room(side, result["room_id"]) is None:
-            await uow.commands.set_room(side, result["room_id"], is_dm=True, user_id=user)
+        side, user = run.payload.side, run.payload.user_id
+        if await uow.commands.room(side, result.room_id) is None:
+            await uow.commands.set_room(side, result.room_id, is_dm=True, user_id=user)
             if self._on_new_dm is not None:
-                self._on_new_dm(side, result["room_id"])
+                self._on_new_dm(side, result.room_id)

@@ -29,6 +29,7 @@ from bridge.ids import UserID
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.late_retry import existing_redaction, is_late
 from bridge.pipeline import keys
+from bridge.pipeline.actions import Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
     Executor,
@@ -40,17 +41,27 @@ from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
 from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
+from bridge.privacy.erasure_kinds import (
+    Delivery,
+    DeliveryObserved,
+    GhostScrub,
+    MediaDelete,
+    MediaDeleted,
+    Notice,
+    NoticeSent,
+    RedactionSent,
+    RedactItem,
+    StepDone,
+)
 from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any] | None
 NEUTRAL_NAME = "Deleted user"
 _redactions = 0  # per process, for the BRIDGE_CRASH_AT=erasure.redact.<n> crash points
 
@@ -118,11 +129,11 @@ class MatrixErasureExecutors:
     def table(self) -> dict[str, Executor]:
         guard = MatrixExecutors._guard  # noqa: SLF001 - the one mapping of Matrix errors
         return {
-            kinds.REDACT: guard(self.redact),
-            kinds.GHOST_SCRUB: guard(self.ghost_scrub),
-            kinds.MEDIA: guard(self.media),
-            kinds.NOTICE: guard(self.notice),
-            kinds.DELIVERY: guard(self.delivery),
+            kinds.REDACT: guard(executor(RedactItem, self.redact)),
+            kinds.GHOST_SCRUB: guard(executor(GhostScrub, self.ghost_scrub)),
+            kinds.MEDIA: guard(executor(MediaDelete, self.media)),
+            kinds.NOTICE: guard(executor(Notice, self.notice)),
+            kinds.DELIVERY: guard(executor(Delivery, self.delivery)),
         }
 
     def _intent(self, user_id: str) -> IntentAPI:
@@ -130,31 +141,29 @@ class MatrixErasureExecutors:
             return cast(IntentAPI, self._api.bot_intent())
         return cast(IntentAPI, self._api.intent(UserID(user_id)))
 
-    async def _request(self, action: Action) -> RequestRecord:
+    async def _request(self, request_id: str) -> RequestRecord:
         async with self._db.unit_of_work() as uow:
-            request = await uow.erasure.request(action.payload["request_id"])
+            request = await uow.erasure.request(request_id)
         if request is None:
             raise PermanentFailure("erasure request no longer exists")
         return request
 
-    async def _item(self, action: Action) -> ItemRecord:
+    async def _item(self, payload: RedactItem) -> ItemRecord:
         async with self._db.unit_of_work() as uow:
-            item = await uow.erasure.item_by_disclosure(
-                action.payload["request_id"], action.payload["disclosure_id"]
-            )
+            item = await uow.erasure.item_by_disclosure(payload.request_id, payload.disclosure_id)
         if item is None or item.event_id is None:
             raise PermanentFailure("erasure item no longer exists")
         return item
 
     # -- redactions ----------------------------------------------------------------------
 
-    async def redact(self, action: Action) -> Result:
+    async def redact(self, run: Run[RedactItem]) -> RedactionSent:
         global _redactions  # noqa: PLW0603 - a crash-test counter, nothing else reads it
-        item = await self._item(action)
+        item = await self._item(run.payload)
         redactor = item.redactor or self._ids.bot
-        txn = self._ids.matrix_txn_id(action.key)
-        reason = f"erasure request {action.payload['request_id']}"
-        late = await self._already_redacted(redactor, item) if is_late(action) else None
+        txn = self._ids.matrix_txn_id(run.key)
+        reason = f"erasure request {run.payload.request_id}"
+        late = await self._already_redacted(redactor, item) if is_late(run) else None
         try:
             event = late or await self._redact_as(redactor, item, txn, reason)
         except MatrixStandardRequestError as e:
@@ -164,7 +173,7 @@ class MatrixErasureExecutors:
             event = await self._redact_as(self._ids.bot, item, txn + "b", reason)
         _redactions += 1
         crash_point(f"erasure.redact.{_redactions}")
-        return {"redaction_id": event}
+        return RedactionSent(event)
 
     async def _already_redacted(self, user_id: str, item: ItemRecord) -> EventID | None:
         """A late retry: the first redaction may have outlived the txnId cache."""
@@ -182,10 +191,10 @@ class MatrixErasureExecutors:
 
     # -- the ghost's profile and media ---------------------------------------------------
 
-    async def ghost_scrub(self, action: Action) -> Result:
+    async def ghost_scrub(self, run: Run[GhostScrub]) -> StepDone:
         """Neutral name, no avatar, then leave every room: after the redactions, so none
         of them fails for a ghost that already left."""
-        request = await self._request(action)
+        request = await self._request(run.payload.request_id)
         async with self._db.unit_of_work() as uow:
             # A redaction given up (a dead letter) will not be sent: no use waiting for it.
             if await uow.erasure.count_open(
@@ -194,8 +203,8 @@ class MatrixErasureExecutors:
                 raise Waiting("waiting for the redactions to be sent", 1.0)
         ghost = request.subject_matrix_id
         if ghost is None or not self._ids.is_ghost(ghost):
-            return {"detail": "no ghost"}
-        redacted, rooms = await self._scrub(self._intent(ghost), action.key)
+            return StepDone("no ghost")
+        redacted, rooms = await self._scrub(self._intent(ghost), run.key)
         detail = (
             f"name and avatar removed; {redacted} earlier membership event(s) "
             f"redacted; left {rooms} room(s)"
@@ -204,9 +213,9 @@ class MatrixErasureExecutors:
         for persona in personas:
             # Its name is a pseudonym and it never had an avatar; it goes all the same,
             # like the person's own ghost (docs/partners.md).
-            redacted, rooms = await self._scrub(self._intent(persona), f"{action.key}:{persona}")
+            redacted, rooms = await self._scrub(self._intent(persona), f"{run.key}:{persona}")
             detail += f"; a persona: {redacted} membership event(s) redacted, left {rooms} room(s)"
-        return {"detail": detail}
+        return StepDone(detail)
 
     async def _personas(self, request: RequestRecord) -> list[str]:
         """The person's personas that were ever named (so may be in rooms)."""
@@ -255,17 +264,17 @@ class MatrixErasureExecutors:
             count += 1
         return count
 
-    async def media(self, action: Action) -> Result:
+    async def media(self, run: Run[MediaDelete]) -> MediaDeleted:
         """Delete the ghost's uploads (bridged Rocket.Chat files) from our media store.
 
         Remote servers that cached the media keep their copy; the notice asks for it.
         """
-        request = await self._request(action)
+        request = await self._request(run.payload.request_id)
         if self._admin is None:
             raise PermanentFailure("deleting media needs homeserver.admin_token")
         ghost = request.subject_matrix_id
         if ghost is None:
-            return {"detail": "no ghost, no media"}
+            return MediaDeleted("no ghost, no media")
         before = request.scope_before_ms
         deleted: list[str] = []
         for media in await self._admin.user_media(ghost):
@@ -274,26 +283,26 @@ class MatrixErasureExecutors:
             await self._admin.delete_media(self._ids.domain, str(media["media_id"]))
             deleted.append(f"mxc://{self._ids.domain}/{media['media_id']}")
         # The list goes into the notices: servers that cached them are asked to purge.
-        return {"detail": f"{len(deleted)} file(s) deleted from the media store", "media": deleted}
+        return MediaDeleted(f"{len(deleted)} file(s) deleted from the media store", tuple(deleted))
 
     # -- notices -------------------------------------------------------------------------
 
-    async def notice(self, action: Action) -> Result:
-        request = await self._request(action)
+    async def notice(self, run: Run[Notice]) -> NoticeSent:
+        request = await self._request(run.payload.request_id)
         if request.state == RequestState.PLANNED:
             raise Waiting("waiting for the plan", 1.0)
-        server = action.payload["server"]
+        server = run.payload.server
         content = await self._notice_content(request, server)
         contacts = await self._support.contacts(server)
         if not contacts.any:
-            return {"contacts": [], "reason": contacts.reason or "no contact published"}
-        mailed = await self._mail(action, content, server, contacts.emails)
+            return NoticeSent((), reason=contacts.reason or "no contact published")
+        mailed, why_not = await self._mail(run.key, content, server, contacts.emails)
         rooms: dict[str, str] = {}
         for contact in contacts.users:
             room = await self._dm_room(contact)
             rooms[contact] = room
             bot = self._api.bot_intent()
-            base = keys.contact_key(action.key, contact)
+            base = keys.contact_key(run.key, contact)
             await bot.send_message_event(
                 room,
                 EventType.ROOM_MESSAGE,
@@ -307,32 +316,30 @@ class MatrixErasureExecutors:
                 txn_id=self._ids.matrix_txn_id(base + ":data"),
             )
         # Which contact got it in which room: only they, there, can acknowledge it.
-        return {
-            "contacts": list(contacts.users),
-            "source": contacts.source,
-            "rooms": rooms,
-            **mailed,
-        }
+        return NoticeSent(
+            tuple(contacts.users), contacts.source, rooms, mail_queued=mailed, mail=why_not
+        )
 
     async def _mail(
-        self, action: Action, content: NoticeContent, server: str, emails: tuple[str, ...]
-    ) -> dict[str, Any]:
-        """Queue the notice to each e-mail contact (sent by the outbox, retried there)."""
+        self, key: str, content: NoticeContent, server: str, emails: tuple[str, ...]
+    ) -> tuple[int, str | None]:
+        """Queue the notice to each e-mail contact (sent by the outbox, retried there):
+        how many, or why none."""
         if not emails:
-            return {}
+            return 0, None
         if not self._mail_enabled:
-            return {"mail": "no mail server configured (mail.host)"}
+            return 0, "no mail server configured (mail.host)"
         text = content.text() + "\n\n" + json.dumps(content.event(), indent=2)
         subject = f"Erasure request {content.request_id} from {content.organisation}"
         async with self._db.unit_of_work() as uow:
             for email in emails:
                 await uow.enqueue(
                     mail_action(
-                        action.key, email, subject, text, request_id=content.request_id,
+                        key, email, subject, text, request_id=content.request_id,
                         server=server,
                     )
                 )  # fmt: skip
-        return {"mail_queued": len(emails)}
+        return len(emails), None
 
     async def _notice_content(self, request: RequestRecord, server: str) -> NoticeContent:
         async with self._db.unit_of_work() as uow:
@@ -402,7 +409,7 @@ class MatrixErasureExecutors:
 
     # -- delivery evidence ---------------------------------------------------------------
 
-    async def delivery(self, action: Action) -> Result:
+    async def delivery(self, run: Run[Delivery]) -> DeliveryObserved:
         """Poll Synapse's federation destinations API until the server caught up.
 
         ``last_successful_stream_ordering`` >= the room's queued ``stream_ordering`` means
@@ -412,8 +419,8 @@ class MatrixErasureExecutors:
         """
         if self._admin is None:
             raise PermanentFailure("delivery evidence needs homeserver.admin_token")
-        request = await self._request(action)
-        server = action.payload["server"]
+        request = await self._request(run.payload.request_id)
+        server = run.payload.server
         async with self._db.unit_of_work() as uow:
             rows = [
                 r
@@ -435,9 +442,9 @@ class MatrixErasureExecutors:
         pending = [room for room in rooms if room not in delivered]
         await self._record_delivery(request.id, server, delivered, pending, destination)
         if not pending:
-            return {"delivered": delivered}
-        if now_ms() > int(action.payload["deadline_ms"]):
-            return {"delivered": delivered, "unconfirmed": pending}
+            return DeliveryObserved(tuple(delivered))
+        if now_ms() > run.payload.deadline_ms:
+            return DeliveryObserved(tuple(delivered), tuple(pending))
         raise Waiting(f"{server} has not caught up yet", 2.0)
 
     async def _record_delivery(

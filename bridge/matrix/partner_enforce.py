@@ -22,10 +22,10 @@ from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import RoomID, UserID
 
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import Run
 from bridge.privacy.audit import AuditLog
-from bridge.privacy.partner_gate import acl_host
+from bridge.privacy.partner_gate import Enforced, EnforceDeny, acl_host
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,8 @@ class PartnerEnforcement:
         self._db = db
         self._local = local_server
 
-    async def enforce(self, action: Action) -> dict[str, Any]:
-        room_id = RoomID(action.payload["room_id"])
-        server = str(action.payload["server"])
+    async def enforce(self, run: Run[EnforceDeny]) -> Enforced:
+        room_id, server = RoomID(run.payload.room_id), run.payload.server
         bot: IntentAPI = self._api.bot_intent()
         try:
             acl = await self._acl(bot, room_id, server)
@@ -62,9 +61,9 @@ class PartnerEnforcement:
         except MatrixStandardRequestError as e:
             if e.errcode != "M_FORBIDDEN":
                 raise
-            await self._paused(room_id, server, action.key)
-            return {"room_id": room_id, "acl": "not permitted", "kicked": 0}
-        return {"room_id": room_id, "acl": acl, "kicked": kicked}
+            await self._paused(room_id, server, run.key)
+            return Enforced(room_id, "not permitted", 0)
+        return Enforced(room_id, acl, kicked)
 
     async def _acl(self, bot: IntentAPI, room_id: RoomID, server: str) -> str:
         host = acl_host(server)
@@ -118,13 +117,12 @@ class PartnerEnforcement:
                 await uow.enqueue(rc)
 
 
-async def enforced(uow: UnitOfWork, action: Action, result: Any) -> None:
+async def enforced(uow: UnitOfWork, run: Run[EnforceDeny], result: Enforced) -> None:
     """The outcome in the audit chain, with the action it records."""
-    outcome = result if isinstance(result, dict) else {}
-    details = {
-        "server": action.payload["server"],
-        "room_id": action.payload["room_id"],
-        "acl": outcome.get("acl"),
-        "kicked": outcome.get("kicked"),
+    details: dict[str, str | int | None] = {
+        "server": run.payload.server,
+        "room_id": run.payload.room_id,
+        "acl": result.acl,
+        "kicked": result.kicked,
     }
     await AuditLog.append(uow, "partner.enforced", "bridge", None, details)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.ids import RCUserID
+from bridge.pipeline.actions import Run, on_done
 from bridge.pipeline.contracts import (
     Executor,
     OnDead,
@@ -27,6 +28,25 @@ from bridge.privacy import audit
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure_audit import log_event, log_item
+from bridge.privacy.erasure_kinds import (
+    Delivery,
+    DeliveryObserved,
+    ErasureStep,
+    GhostScrub,
+    MediaDelete,
+    MediaDeleted,
+    Notice,
+    NoticeSent,
+    RCClean,
+    RCCleaned,
+    RCDelete,
+    RCDeleted,
+    RedactionSent,
+    RedactItem,
+    ShadowScrub,
+    ShadowScrubbed,
+    StepDone,
+)
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
@@ -34,7 +54,7 @@ from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any] | None
+_Result = dict[str, Any] | None
 
 
 MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
@@ -69,22 +89,22 @@ async def rc_progress(store: ErasureStore, request_id: str, rooms: list[str]) ->
 class ErasureRecords:
     def table(self) -> dict[str, OnDone]:
         return {
-            kinds.REDACT: self.redacted,
-            kinds.RC_DELETE: self.rc_deleted,
-            kinds.RC_CLEAN: self.rc_cleaned,
-            kinds.GHOST_SCRUB: self.ghost_scrubbed,
-            kinds.SHADOW_SCRUB: self.shadow_scrubbed,
-            kinds.MEDIA: self.media_deleted,
-            kinds.NOTICE: self.notice_sent,
-            kinds.DELIVERY: self.delivery_observed,
+            kinds.REDACT: on_done(RedactItem, RedactionSent, self.redacted),
+            kinds.RC_DELETE: on_done(RCDelete, RCDeleted, self.rc_deleted),
+            kinds.RC_CLEAN: on_done(RCClean, RCCleaned, self.rc_cleaned),
+            kinds.GHOST_SCRUB: on_done(GhostScrub, StepDone, self.ghost_scrubbed),
+            kinds.SHADOW_SCRUB: on_done(ShadowScrub, ShadowScrubbed, self.shadow_scrubbed),
+            kinds.MEDIA: on_done(MediaDelete, MediaDeleted, self.media_deleted),
+            kinds.NOTICE: on_done(Notice, NoticeSent, self.notice_sent),
+            kinds.DELIVERY: on_done(Delivery, DeliveryObserved, self.delivery_observed),
         }
 
-    async def redacted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        store, rid = uow.erasure, action.payload["request_id"]
-        item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
+    async def redacted(self, uow: UnitOfWork, run: Run[RedactItem], result: RedactionSent) -> None:
+        store, rid = uow.erasure, run.payload.request_id
+        item = await store.item_by_disclosure(rid, run.payload.disclosure_id)
         if item is None:
             return
-        redaction = (result or {}).get("redaction_id")
+        redaction = result.redaction_id
         await store.set_items([item.id], matrix_status=words.REDACTION_SENT, redaction_id=redaction)
         await room_progress(store, rid, item.room_id)
         await log_item(
@@ -94,10 +114,10 @@ class ErasureRecords:
             {"room_id": item.room_id, "redaction_id": str(redaction or "")},
         )
 
-    async def rc_deleted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        store, rid = uow.erasure, action.payload["request_id"]
-        message = action.payload["rc_message_id"]
-        outcome = words.HIDDEN if (result or {}).get("outcome") == words.HIDDEN else words.DELETED
+    async def rc_deleted(self, uow: UnitOfWork, run: Run[RCDelete], result: RCDeleted) -> None:
+        store, rid = uow.erasure, run.payload.request_id
+        message = run.payload.rc_message_id
+        outcome = words.HIDDEN if result.hidden else words.DELETED
         await store.set_rc_status(rid, [message], outcome)
         items = await store.items(rid, rc_message_id=message)
         await rc_progress(store, rid, sorted({i.room_id for i in items}))
@@ -105,65 +125,63 @@ class ErasureRecords:
             uow, rid, audit.DELETION_DONE, {"rc_message_id": message, "outcome": outcome}
         )
 
-    async def rc_cleaned(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        store, rid = uow.erasure, action.payload["request_id"]
+    async def rc_cleaned(self, uow: UnitOfWork, run: Run[RCClean], result: RCCleaned) -> None:
+        store, rid = uow.erasure, run.payload.request_id
         rooms = await store.set_rc_room_status(
-            rid, action.payload["rc_room_id"], words.DELETED, RC_CLOSED
+            rid, run.payload.rc_room_id, words.DELETED, RC_CLOSED
         )
         await rc_progress(store, rid, rooms)
-        count = int((result or {}).get("count", 0))
-        await store.log(rid, "rc_clean", None, f"{count} messages")
+        await store.log(rid, "rc_clean", None, f"{result.count} messages")
         await log_item(
             uow,
             rid,
             audit.DELETION_DONE,
-            {"rc_room_id": action.payload["rc_room_id"], "count": count},
+            {"rc_room_id": run.payload.rc_room_id, "count": result.count},
         )
 
-    async def step_done(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        detail = (result or {}).get("detail")
-        await uow.erasure.set_step(
-            action.payload["request_id"], action.payload["step"], "done", detail
-        )
+    async def step_done(self, uow: UnitOfWork, step: ErasureStep, detail: str | None) -> None:
+        await uow.erasure.set_step(step.request_id, step.step, "done", detail)
 
-    async def media_deleted(self, uow: UnitOfWork, action: Action, result: Result) -> None:
+    async def media_deleted(
+        self, uow: UnitOfWork, run: Run[MediaDelete], result: MediaDeleted
+    ) -> None:
         """Done, and which media went: the notices name them (docs/erasure-protocol.md)."""
-        media = list((result or {}).get("media") or [])
         await uow.erasure.set_step(
-            action.payload["request_id"],
-            action.payload["step"],
+            run.payload.request_id,
+            run.payload.step,
             "done",
-            (result or {}).get("detail"),
-            data=json.dumps(media),
+            result.detail,
+            data=json.dumps(list(result.media)),
         )
 
-    async def ghost_scrubbed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        await self.step_done(uow, action, result)
-        request = await uow.erasure.request(action.payload["request_id"])
+    async def ghost_scrubbed(self, uow: UnitOfWork, run: Run[GhostScrub], result: StepDone) -> None:
+        await self.step_done(uow, run.payload, result.detail)
+        request = await uow.erasure.request(run.payload.request_id)
         if request is not None and request.subject_rc_id:
             # The bridge's own copy of the old name and avatar goes too.
             await uow.bridging.set_ghost_profile(RCUserID(request.subject_rc_id), None, None)
 
-    async def shadow_scrubbed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        await self.step_done(uow, action, result)
-        if not result:
-            return
-        shadow = await uow.bridging.shadow(result["matrix_user_id"])
+    async def shadow_scrubbed(
+        self, uow: UnitOfWork, run: Run[ShadowScrub], result: ShadowScrubbed
+    ) -> None:
+        await self.step_done(uow, run.payload, result.detail)
+        if result.matrix_user_id is None or result.rc_username is None:
+            return  # no shadow account was there to scrub
+        shadow = await uow.bridging.shadow(result.matrix_user_id)
         if shadow is not None:
             await uow.bridging.save_shadow(
                 Shadow(
                     shadow.matrix_user_id,
                     shadow.rc_user_id,
-                    result["rc_username"],
+                    result.rc_username,
                     None,
                     shadow.auth_token,
                 )
             )
 
-    async def notice_sent(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        rid, server = action.payload["request_id"], action.payload["server"]
-        contacts = (result or {}).get("contacts") or []
-        queued = int((result or {}).get("mail_queued") or 0)
+    async def notice_sent(self, uow: UnitOfWork, run: Run[Notice], result: NoticeSent) -> None:
+        rid, server = run.payload.request_id, run.payload.server
+        contacts, queued = result.contacts, result.mail_queued
         detail: str | None
         if contacts:
             status, detail = words.ADMIN_NOTIFIED, "notified " + ", ".join(contacts)
@@ -172,26 +190,25 @@ class ErasureRecords:
         elif queued:
             # Only e-mail contacts: "admin notified" once the mail server took it.
             status, detail = words.PENDING, f"e-mail queued to {queued} contact(s)"
-        elif (result or {}).get("mail"):
+        elif result.mail:
             status = words.NO_CONTACT
-            detail = "e-mail contacts only: " + str((result or {})["mail"])
+            detail = "e-mail contacts only: " + result.mail
         else:
             status = words.NO_CONTACT
-            detail = str((result or {}).get("reason") or "") or None
+            detail = result.reason or None
         await uow.erasure.set_recipient(
             rid, server, NOTICE_ROOM, status, detail, unless=(words.ACKNOWLEDGED,)
         )
-        rooms = (result or {}).get("rooms") or {}
-        await uow.erasure.add_notice_contacts(
-            rid, server, {str(c): str(r) for c, r in rooms.items()}
-        )
+        await uow.erasure.add_notice_contacts(rid, server, dict(result.rooms))
         await log_event(uow, rid, "notice", None, f"{server}: {status}")
 
-    async def delivery_observed(self, uow: UnitOfWork, action: Action, result: Result) -> None:
-        rid, server = action.payload["request_id"], action.payload["server"]
-        for room in (result or {}).get("delivered", []):
+    async def delivery_observed(
+        self, uow: UnitOfWork, run: Run[Delivery], result: DeliveryObserved
+    ) -> None:
+        rid, server = run.payload.request_id, run.payload.server
+        for room in result.delivered:
             await uow.erasure.set_recipient(rid, server, room, words.DELIVERED, None)
-        for room in (result or {}).get("unconfirmed", []):
+        for room in result.unconfirmed:
             await uow.erasure.set_recipient(
                 rid,
                 server,
@@ -264,7 +281,7 @@ def observed(db: Database, table: Mapping[str, Executor]) -> dict[str, Executor]
     """Wrap each executor so its failures are recorded before the outbox retries them."""
 
     def wrap(kind: str, run: Executor) -> Executor:
-        async def execute(action: Action) -> Result:
+        async def execute(action: Action) -> _Result:
             try:
                 return await run(action)
             except Waiting:

@@ -1,5 +1,5 @@
-"""Outbox action kinds of the erasure engine (their keys and queues are in
-``bridge.pipeline.keys``).
+"""Outbox action kinds of the erasure engine, with what each carries and returns (their
+keys and queues are in ``bridge.pipeline.keys``).
 
 Kept apart from ``bridge.pipeline.kinds`` because they belong to the privacy layer.
 Redactions and deletions have queues of their own, one per room and side, beside the
@@ -7,9 +7,18 @@ room's relay queue: an erasure must never wait behind a message that keeps faili
 behind a room's whole backlog). Still one at a time per room, so a room has at most two
 of our events in flight, far below the ~100 queued events per room beyond which a
 receiving Synapse prunes (docs/erasure.md).
+
+Message/reaction/file ids are never personal data by themselves; payloads carry only
+ids, and executors read what else they need from the erasure tables (which are scrubbed
+when the request finishes). Field names are the keys the stored JSON has always had:
+rows queued by an older version read as these classes unchanged.
 """
 
 from __future__ import annotations
+
+import attrs
+
+from bridge.pipeline.actions import action, omit_defaults, omit_when_default
 
 REDACT = "erasure.redact"
 RC_DELETE = "erasure.rc_delete"
@@ -22,6 +31,144 @@ DELIVERY = "erasure.delivery"
 
 ALL = (REDACT, RC_DELETE, RC_CLEAN, GHOST_SCRUB, SHADOW_SCRUB, MEDIA, NOTICE, DELIVERY)
 
-# Message/reaction/file ids are never personal data by themselves; payloads carry only
-# ids, and executors read what else they need from the erasure tables (which are
-# scrubbed when the request finishes).
+# -- per item ----------------------------------------------------------------------------
+
+
+@action(REDACT)
+@attrs.frozen
+class RedactItem:
+    """Redact one Matrix copy (the item the disclosure names) in its room."""
+
+    request_id: str
+    disclosure_id: int
+
+
+@attrs.frozen
+class RedactionSent:
+    redaction_id: str | None = None
+
+
+@action(RC_DELETE)
+@attrs.frozen
+class RCDelete:
+    """Delete one Rocket.Chat message with the bridge's admin account."""
+
+    request_id: str
+    rc_room_id: str
+    rc_message_id: str
+
+
+@attrs.frozen
+class RCDeleted:
+    """What Rocket.Chat did: ``hidden`` when it keeps the message in its database."""
+
+    outcome: str = "deleted"
+
+    @property
+    def hidden(self) -> bool:
+        return self.outcome == "hidden"
+
+
+@action(RC_CLEAN)
+@attrs.frozen
+class RCClean:
+    """All the subject's messages in one Rocket.Chat room, in one cleanHistory."""
+
+    request_id: str
+    rc_room_id: str
+
+
+@attrs.frozen
+class RCCleaned:
+    count: int = 0
+
+
+# -- per request -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ErasureStep:
+    """A step of a request as a whole (the ``erasure_step`` row it settles)."""
+
+    request_id: str
+    step: str
+
+
+@action(GHOST_SCRUB)
+@attrs.frozen
+class GhostScrub(ErasureStep):
+    """The person's ghost (and personas): neutral profile, out of every room."""
+
+
+@action(MEDIA)
+@attrs.frozen
+class MediaDelete(ErasureStep):
+    """The ghost's uploads, deleted from our media store."""
+
+
+@action(SHADOW_SCRUB)
+@attrs.frozen
+class ShadowScrub(ErasureStep):
+    """The Matrix user's shadow account on Rocket.Chat: neutral name and username."""
+
+
+@attrs.frozen
+class StepDone:
+    detail: str | None = None
+
+
+@omit_defaults
+@attrs.frozen
+class MediaDeleted:
+    detail: str | None = None
+    media: tuple[str, ...] = ()  # mxc URIs: the notices ask servers to purge their copies
+
+
+@omit_defaults
+@attrs.frozen
+class ShadowScrubbed:
+    """The new username, so the bridge's own record of the shadow follows."""
+
+    matrix_user_id: str | None = None
+    rc_username: str | None = None
+    detail: str | None = None
+
+
+@action(NOTICE)
+@attrs.frozen
+class Notice:
+    """The written request to one remote server's admin contacts."""
+
+    request_id: str
+    server: str
+
+
+@omit_when_default("source", "rooms", "mail_queued", "mail", "reason")
+@attrs.frozen
+class NoticeSent:
+    """Whom it reached: Matrix contacts (and the DM room of each, where only they may
+    acknowledge it), e-mails queued, or why nobody."""
+
+    contacts: tuple[str, ...] = ()  # always stored, empty too
+    source: str | None = None
+    rooms: dict[str, str] = attrs.Factory(dict)
+    mail_queued: int = 0
+    mail: str | None = None  # why the e-mail contacts were not written to
+    reason: str | None = None  # why there was no contact at all
+
+
+@action(DELIVERY)
+@attrs.frozen
+class Delivery:
+    """Watch our homeserver's federation queue until ``server`` caught up."""
+
+    request_id: str
+    server: str
+    deadline_ms: int
+
+
+@omit_when_default("unconfirmed")
+@attrs.frozen
+class DeliveryObserved:
+    delivered: tuple[str, ...] = ()
+    unconfirmed: tuple[str, ...] = ()  # rooms still queued when the deadline passed

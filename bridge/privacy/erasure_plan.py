@@ -18,9 +18,20 @@ from typing import Any
 
 from bridge.ids import RoomID, ServerName
 from bridge.pipeline import keys
-from bridge.privacy import erasure_kinds as kinds
+from bridge.pipeline.actions import new_action
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
+from bridge.privacy.erasure_kinds import (
+    Delivery,
+    ErasureStep,
+    GhostScrub,
+    MediaDelete,
+    Notice,
+    RCClean,
+    RCDelete,
+    RedactItem,
+    ShadowScrub,
+)
 from bridge.privacy.erasure_model import ErasureScope, RequestState
 from bridge.privacy.expiry import expiry_needs, files_only, is_expiry
 from bridge.privacy.queries import LedgerItem, LedgerQueries, Page
@@ -245,11 +256,10 @@ class ErasurePlanner:
         for item in items:
             if item.matrix_status == words.PENDING:
                 out.append(
-                    NewAction(
-                        keys.erasure_redact_key(request_id, item.disclosure_id),
-                        kinds.REDACT,
-                        keys.erasure_redact_queue(item.room_id),
-                        {"request_id": request_id, "disclosure_id": item.disclosure_id},
+                    new_action(
+                        RedactItem(request_id, item.disclosure_id),
+                        key=keys.erasure_redact_key(request_id, item.disclosure_id),
+                        queue=keys.erasure_redact_queue(item.room_id),
                     )
                 )
             if item.rc_status == words.PENDING and item.rc_room_id and item.rc_message_id:
@@ -257,21 +267,19 @@ class ErasurePlanner:
         for rc_room, messages in sorted(by_rc_room.items()):
             if len(messages) >= self._s.rc_bulk_threshold:
                 out.append(
-                    NewAction(
-                        keys.erasure_rc_clean_key(request_id, rc_room),
-                        kinds.RC_CLEAN,
-                        keys.erasure_rc_delete_queue(rc_room),
-                        {"request_id": request_id, "rc_room_id": rc_room},
+                    new_action(
+                        RCClean(request_id, rc_room),
+                        key=keys.erasure_rc_clean_key(request_id, rc_room),
+                        queue=keys.erasure_rc_delete_queue(rc_room),
                     )
                 )
                 continue
             for message in sorted(messages):
                 out.append(
-                    NewAction(
-                        keys.erasure_rc_delete_key(request_id, message),
-                        kinds.RC_DELETE,
-                        keys.erasure_rc_delete_queue(rc_room),
-                        {"request_id": request_id, "rc_room_id": rc_room, "rc_message_id": message},
+                    new_action(
+                        RCDelete(request_id, rc_room, message),
+                        key=keys.erasure_rc_delete_key(request_id, message),
+                        queue=keys.erasure_rc_delete_queue(rc_room),
                     )
                 )
         return out
@@ -281,13 +289,12 @@ class ErasurePlanner:
         scope = _scope(request)
         out: list[NewAction] = []
 
-        def step(name: str, kind: str, payload: dict[str, object] | None = None) -> None:
+        def step(name: str, kind: type[ErasureStep]) -> None:
             out.append(
-                NewAction(
-                    keys.erasure_step_key(rid, name),
-                    kind,
-                    keys.erasure_request_queue(rid),
-                    {"request_id": rid, "step": name, **(payload or {})},
+                new_action(
+                    kind(rid, name),
+                    key=keys.erasure_step_key(rid, name),
+                    queue=keys.erasure_request_queue(rid),
                 )
             )
 
@@ -296,11 +303,11 @@ class ErasurePlanner:
         if origin is Origin.ROCKETCHAT and request.subject_matrix_id:
             if scope.whole:
                 await store.set_step(rid, "ghost_profile", words.PENDING)
-                step("ghost_profile", kinds.GHOST_SCRUB)
+                step("ghost_profile", GhostScrub)
             if scope.room is None:
                 if self._s.admin_token:
                     await store.set_step(rid, "media", words.PENDING)
-                    step("media", kinds.MEDIA)
+                    step("media", MediaDelete)
                 else:
                     await store.set_step(
                         rid,
@@ -311,16 +318,15 @@ class ErasurePlanner:
         if origin is Origin.MATRIX and scope.whole and request.subject_matrix_id:
             if await uow.bridging.shadow(request.subject_matrix_id) is not None:
                 await store.set_step(rid, "shadow_profile", words.PENDING)
-                step("shadow_profile", kinds.SHADOW_SCRUB)
+                step("shadow_profile", ShadowScrub)
         deadline = now_ms() + self._s.delivery_timeout_ms
         remotes = await store.recipients(rid)
         for server in sorted({r.recipient for r in remotes if r.room_id == NOTICE_ROOM}):
             out.append(
-                NewAction(
-                    keys.erasure_notice_key(rid, server),
-                    kinds.NOTICE,
-                    keys.erasure_notice_queue(server),
-                    {"request_id": rid, "server": server},
+                new_action(
+                    Notice(rid, server),
+                    key=keys.erasure_notice_key(rid, server),
+                    queue=keys.erasure_notice_queue(server),
                 )
             )
         in_room = sorted({r.recipient for r in remotes if r.reach == "in_room"})
@@ -333,11 +339,10 @@ class ErasurePlanner:
             )
         for server in in_room if self._s.admin_token else []:
             out.append(
-                NewAction(
-                    keys.erasure_delivery_key(rid, server),
-                    kinds.DELIVERY,
-                    keys.erasure_delivery_queue(rid, server),
-                    {"request_id": rid, "server": server, "deadline_ms": deadline},
+                new_action(
+                    Delivery(rid, server, deadline),
+                    key=keys.erasure_delivery_key(rid, server),
+                    queue=keys.erasure_delivery_queue(rid, server),
                 )
             )
         return out

@@ -9,7 +9,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import attrs
+
 from bridge.pipeline import keys
+from bridge.pipeline.actions import action, new_action
 from bridge.privacy import pseudonyms
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident import (
@@ -35,6 +38,23 @@ INCIDENT_NOTIFY = "incident.notify"
 PERSON, CONTACT, DENY = "person", "contact", "deny"
 
 
+@action(INCIDENT_NOTIFY)
+@attrs.frozen
+class IncidentNotify:
+    """A DM to one person on their own side about an incident."""
+
+    side: str  # "matrix" or "rocketchat"
+    user_id: str
+    username: str | None  # a Rocket.Chat DM is opened by username
+    text: str
+
+
+@attrs.frozen
+class IncidentNotified:
+    room_id: str = ""
+    side: str | None = None
+
+
 class IncidentError(ValueError):
     """An incident that cannot be opened as asked (the message says why)."""
 
@@ -48,11 +68,10 @@ def notify_action(
 ) -> NewAction:
     """A notice to an affected person (``step`` "person") or to one of the server's
     Matrix contacts ("contact"); the key names the incident and the step, not the person."""
-    return NewAction(
+    return new_action(
+        IncidentNotify(side, user_id, username, text),
         key=keys.incident_notify_key(incident, step, side, user_id),
-        kind=INCIDENT_NOTIFY,
         queue=keys.incident_queue(side, user_id),
-        payload={"side": side, "user_id": user_id, "username": username, "text": text},
     )
 
 

@@ -13,24 +13,42 @@ import hashlib
 import logging
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 
 import aiosmtplib
+import attrs
 
 from bridge.config.model import MailConfig
 from bridge.pipeline import keys
+from bridge.pipeline.actions import Run, action, new_action
 from bridge.pipeline.contracts import PermanentFailure, RetryLater, Unavailable
 from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
-from bridge.storage.outbox import Action, NewAction
+from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
 MAIL_SEND = "mail.send"
 MAIL_SENT = "mail.sent"
 TIMEOUT_S = 30.0
+
+
+@action(MAIL_SEND)
+@attrs.frozen
+class MailSend:
+    """One mail to one address; ``request_id``/``server`` tie it to an erasure notice."""
+
+    to: str
+    subject: str
+    text: str
+    request_id: str | None = None
+    server: str | None = None
+
+
+@attrs.frozen
+class MailSent:
+    sent: bool = True
 
 
 def mail_action(
@@ -43,17 +61,10 @@ def mail_action(
     server: str | None = None,
 ) -> NewAction:
     """A mail to one address; ``request_id``/``server`` tie it to an erasure notice."""
-    return NewAction(
+    return new_action(
+        MailSend(to, subject, text, request_id, server),
         key=keys.mail_key(key, to),
-        kind=MAIL_SEND,
         queue=keys.mail_queue(to),
-        payload={
-            "to": to,
-            "subject": subject,
-            "text": text,
-            "request_id": request_id,
-            "server": server,
-        },
     )
 
 
@@ -65,24 +76,24 @@ class MailSender:
     def __init__(self, config: MailConfig) -> None:
         self._config = config
 
-    def message(self, action: Action) -> EmailMessage:
-        payload = action.payload
+    def message(self, run: Run[MailSend]) -> EmailMessage:
+        mail = run.payload
         msg = EmailMessage()
         msg["From"] = self._config.sender or f"bridge@{self._config.host}"
-        msg["To"] = payload["to"]
-        msg["Subject"] = payload["subject"]
+        msg["To"] = mail.to
+        msg["Subject"] = mail.subject
         msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = message_id(action.key)
-        msg.set_content(payload["text"])
+        msg["Message-ID"] = message_id(run.key)
+        msg.set_content(mail.text)
         return msg
 
-    async def send(self, action: Action) -> dict[str, Any]:
+    async def send(self, run: Run[MailSend]) -> MailSent:
         c = self._config
         if not c.host:
             raise PermanentFailure("no mail server configured (mail.host)")
         try:
             await aiosmtplib.send(
-                self.message(action),
+                self.message(run),
                 hostname=c.host,
                 port=c.port,
                 username=c.username,
@@ -105,13 +116,13 @@ class MailSender:
             raise RetryLater(f"mail: {type(e).__name__}") from e
         except OSError as e:
             raise Unavailable(f"mail server unreachable: {type(e).__name__}") from e
-        log.info("Mail %s sent", action.id)
-        return {"sent": True}
+        log.info("Mail %s sent", run.id)
+        return MailSent()
 
 
-async def mailed(uow: UnitOfWork, action: Action, result: Any) -> None:
+async def mailed(uow: UnitOfWork, run: Run[MailSend], _result: MailSent) -> None:
     """A sent notice mail: the recipient server's notice row says so, and the audit chain."""
-    rid, server = action.payload.get("request_id"), action.payload.get("server")
+    rid, server = run.payload.request_id, run.payload.server
     if rid and server:
         await uow.erasure.set_recipient(
             rid,

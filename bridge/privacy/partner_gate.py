@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import attrs
+
 from bridge.config.model import UnknownServers
 from bridge.pipeline import keys
+from bridge.pipeline.actions import action, new_action
 from bridge.privacy.partner_values import Partner
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
@@ -93,12 +96,30 @@ async def room_blocks(
     return list((await room_terms(uow, room_id, local_server, unknown)).blocks)
 
 
+@action(PARTNER_ENFORCE)
+@attrs.frozen
+class EnforceDeny:
+    """Put a denied server into a room's ACL and remove its users from the room."""
+
+    room_id: str
+    server: str
+
+
+@attrs.frozen
+class Enforced:
+    """What the room now says: the ACL ("set", "already set", "not expressible" for our
+    own host, "not permitted" where the bot lacks the power) and how many were kicked."""
+
+    room_id: str = ""
+    acl: str | None = None
+    kicked: int | None = None
+
+
 def enforce_action(room_id: str, server: str, version: int) -> NewAction:
-    return NewAction(
+    return new_action(
+        EnforceDeny(room_id, server),
         key=keys.partner_enforce_key(room_id, server, version),
-        kind=PARTNER_ENFORCE,
         queue=keys.partner_queue(room_id),
-        payload={"room_id": room_id, "server": server},
     )
 
 

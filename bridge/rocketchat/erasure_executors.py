@@ -11,24 +11,29 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from typing import Any
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.pipeline.actions import Run, executor
 from bridge.pipeline.contracts import Executor, PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
-from bridge.privacy import report as words
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
+from bridge.privacy.erasure_kinds import (
+    RCClean,
+    RCCleaned,
+    RCDelete,
+    RCDeleted,
+    ShadowScrub,
+    ShadowScrubbed,
+)
 from bridge.rocketchat.errors import RCAPIError, message_already_gone
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
 from bridge.storage.erasure import RequestRecord
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any] | None
 NEUTRAL_NAME = "Deleted user"
 # Rocket.Chat cannot store dates before this; cleanHistory needs an "oldest".
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -45,21 +50,21 @@ class RocketChatErasureExecutors:
     def table(self) -> dict[str, Executor]:
         guard = RocketChatExecutors._guard  # noqa: SLF001 - the one mapping of RC errors
         return {
-            kinds.RC_DELETE: guard(self.delete),
-            kinds.RC_CLEAN: guard(self.clean),
-            kinds.SHADOW_SCRUB: guard(self.shadow_scrub),
+            kinds.RC_DELETE: guard(executor(RCDelete, self.delete)),
+            kinds.RC_CLEAN: guard(executor(RCClean, self.clean)),
+            kinds.SHADOW_SCRUB: guard(executor(ShadowScrub, self.shadow_scrub)),
         }
 
-    async def _request(self, action: Action) -> RequestRecord:
+    async def _request(self, request_id: str) -> RequestRecord:
         async with self._db.unit_of_work() as uow:
-            request = await uow.erasure.request(action.payload["request_id"])
+            request = await uow.erasure.request(request_id)
         if request is None:
             raise PermanentFailure("erasure request no longer exists")
         return request
 
-    async def delete(self, action: Action) -> Result:
-        p = action.payload
-        room, message = RCRoomID(p["rc_room_id"]), RCMessageID(p["rc_message_id"])
+    async def delete(self, run: Run[RCDelete]) -> RCDeleted:
+        p = run.payload
+        room, message = RCRoomID(p.rc_room_id), RCMessageID(p.rc_message_id)
         kept = await self._keeps_history(message)
         try:
             await self._admin.delete_message(room, message)
@@ -67,7 +72,7 @@ class RocketChatErasureExecutors:
             # Gone already: deleted on Rocket.Chat meanwhile, or a repeat after a crash.
             if not message_already_gone(e):
                 raise
-        return {"outcome": words.HIDDEN if kept else words.DELETED}
+        return RCDeleted("hidden" if kept else "deleted")
 
     async def _keeps_history(self, message: RCMessageID) -> bool:
         """Whether Rocket.Chat keeps the message in its database once "deleted": with
@@ -93,10 +98,10 @@ class RocketChatErasureExecutors:
             self._keep_history = (value is not False, now)
         return self._keep_history[0]
 
-    async def clean(self, action: Action) -> Result:
+    async def clean(self, run: Run[RCClean]) -> RCCleaned:
         """One ``rooms.cleanHistory`` for all the subject's messages in a room, threads
         included (the server skips thread messages unless ``ignoreThreads`` is false)."""
-        request = await self._request(action)
+        request = await self._request(run.payload.request_id)
         username = await self._username(request)
         if username is None:
             raise PermanentFailure("no Rocket.Chat username known for the subject")
@@ -106,14 +111,14 @@ class RocketChatErasureExecutors:
             else dt.datetime.now(tz=dt.UTC)
         )
         result = await self._admin.clean_history(
-            RCRoomID(action.payload["rc_room_id"]),
+            RCRoomID(run.payload.rc_room_id),
             oldest=EPOCH,
             latest=latest,
             users=[username],
             inclusive=request.scope_before_ms is None,
             ignore_threads=False,
         )
-        return {"count": result.count}
+        return RCCleaned(result.count)
 
     async def _username(self, request: RequestRecord) -> RCUsername | None:
         if request.subject_origin == Origin.ROCKETCHAT:
@@ -126,23 +131,19 @@ class RocketChatErasureExecutors:
             shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
         return None if shadow is None else RCUsername(shadow.rc_username)
 
-    async def shadow_scrub(self, action: Action) -> Result:
+    async def shadow_scrub(self, run: Run[ShadowScrub]) -> ShadowScrubbed:
         """The Matrix user's shadow account: neutral name and username, default avatar.
         The username goes too: it is derived from the Matrix id (Identities)."""
-        request = await self._request(action)
+        request = await self._request(run.payload.request_id)
         async with self._db.unit_of_work() as uow:
             if await uow.erasure.count_open(request.id, "rc", RC_CLOSED, settled_failures=True):
                 raise Waiting("waiting for the Rocket.Chat deletions", 1.0)
             shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
         if shadow is None or shadow.rc_user_id is None:
-            return {"detail": "no shadow account"}
+            return ShadowScrubbed(detail="no shadow account")
         seed = f"{request.id}:{shadow.matrix_user_id}".encode()
         username = "deleted-" + hashlib.sha256(seed).hexdigest()[:12]
         user_id = RCUserID(shadow.rc_user_id)
         await self._admin.users_update(user_id, name=NEUTRAL_NAME, username=username)
         await self._admin.users_reset_avatar(user_id)
-        return {
-            "matrix_user_id": shadow.matrix_user_id,
-            "rc_username": username,
-            "detail": "name, username and avatar replaced",
-        }
+        return ShadowScrubbed(shadow.matrix_user_id, username, "name, username and avatar replaced")

@@ -16,6 +16,7 @@ from bridge.matrix.erasure_executors import MatrixErasureExecutors
 from bridge.matrix.late_retry import LATE_MS, TXN_FIELD, existing_send, is_late
 from bridge.pipeline import keys
 from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy.erasure_kinds import RedactItem
 from bridge.storage.common import now_ms
 from bridge.storage.erasure import ItemRecord
 from bridge.storage.outbox import Action
@@ -66,7 +67,7 @@ def executors(server: ForgetfulHomeserver) -> MatrixErasureExecutors:
         cast(Any, None), cast(Any, None), ids, config, cast(Any, None), None
     )
 
-    async def item(_action: Action) -> ItemRecord:
+    async def item(_payload: RedactItem) -> ItemRecord:
         return cast(ItemRecord, SimpleNamespace(room_id=ROOM, event_id="$msg", redactor=None))
 
     found._item = item  # type: ignore[method-assign]  # noqa: SLF001
@@ -74,16 +75,21 @@ def executors(server: ForgetfulHomeserver) -> MatrixErasureExecutors:
     return found
 
 
+async def redact(server: ForgetfulHomeserver, action: Action) -> dict[str, Any] | None:
+    """The redaction as the outbox runs it (the stored payload in, the stored result out)."""
+    return await executors(server).table()[kinds.REDACT](action)
+
+
 async def test_a_late_redaction_finds_the_one_already_applied() -> None:
     server = ForgetfulHomeserver(redacted_by="$first", chunk=[])
-    result = await executors(server).redact(redact_action(now_ms() - LATE_MS - 1))
+    result = await redact(server, redact_action(now_ms() - LATE_MS - 1))
     assert result == {"redaction_id": "$first"}
     assert server.puts == [], "no second redaction"
 
 
 async def test_a_late_redaction_of_an_unredacted_event_is_sent() -> None:
     server = ForgetfulHomeserver(redacted_by=None, chunk=[])
-    result = await executors(server).redact(redact_action(now_ms() - LATE_MS - 1))
+    result = await redact(server, redact_action(now_ms() - LATE_MS - 1))
     assert result == {"redaction_id": "$new1"}
     assert len(server.puts) == 1
 
@@ -91,7 +97,7 @@ async def test_a_late_redaction_of_an_unredacted_event_is_sent() -> None:
 async def test_a_fresh_retry_relies_on_the_txn_id() -> None:
     server = ForgetfulHomeserver(redacted_by="$first", chunk=[])
     assert not is_late(redact_action(now_ms()))
-    await executors(server).redact(redact_action(now_ms()))
+    await redact(server, redact_action(now_ms()))
     assert len(server.puts) == 1, "the txnId makes the homeserver return the first one"
 
 

@@ -12,8 +12,18 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from bridge.config.model import MailConfig
+from bridge.pipeline.actions import executor, on_done
 from bridge.privacy.audit import AuditLog
-from bridge.privacy.mail import MAIL_SEND, MAIL_SENT, MailSender, mail_action, mailed, message_id
+from bridge.privacy.mail import (
+    MAIL_SEND,
+    MAIL_SENT,
+    MailSend,
+    MailSender,
+    MailSent,
+    mail_action,
+    mailed,
+    message_id,
+)
 from bridge.sandbox.ports import free_ports
 from bridge.storage.database import Database
 from bridge.workers.outbox import OutboxWorker
@@ -40,8 +50,8 @@ def _worker(db: Database, port: int, clock: list[int]) -> OutboxWorker:
     config = MailConfig(host="127.0.0.1", port=port, security="none", sender="bridge@hs1.test")
     return OutboxWorker(
         db,
-        {MAIL_SEND: MailSender(config).send},
-        on_done={MAIL_SEND: mailed},
+        {MAIL_SEND: executor(MailSend, MailSender(config).send)},
+        on_done={MAIL_SEND: on_done(MailSend, MailSent, mailed)},
         clock=lambda: clock[0],
     )
 
