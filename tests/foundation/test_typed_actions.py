@@ -147,20 +147,5 @@ async def test_every_kind_the_running_bridge_registers_has_a_declared_payload_cl
         await app.stop()
     (table,) = built
     registered = set(table.executors) | set(table.on_done) | set(table.on_dead)
-    # Kinds whose payloads are still dictionaries. Keep it one sorted block: each kind
-    # typed leaves it, and a new kind must come with its class.
-    untyped = {
-        "erasure.delivery",
-        "erasure.ghost_scrub",
-        "erasure.media",
-        "erasure.notice",
-        "erasure.rc_clean",
-        "erasure.rc_delete",
-        "erasure.redact",
-        "erasure.shadow_scrub",
-        "incident.notify",
-        "mail.send",
-        "partner.enforce",
-        "privacy.first_notice",
-    }
-    assert sorted(registered - set(KINDS)) == sorted(untyped)
+    # Every kind is typed: a new kind must come with its class.
+    assert sorted(registered - set(KINDS)) == []
