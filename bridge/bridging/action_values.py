@@ -7,10 +7,9 @@ always had: rows queued by an older version read as these classes unchanged.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
+from bridge.bridging.matrix_content import Content
 from bridge.pipeline import kinds
 from bridge.pipeline.actions import action, omit_defaults, omit_when_default
 
@@ -227,7 +226,7 @@ class MatrixMessage:
     portal_id: int
     sender: str  # the ghost, persona or bot that sends it
     event_type: str
-    content: dict[str, Any]  # the Matrix event's content, as the spec has it
+    content: Content  # the Matrix event's content, as the spec has it
     record: MessageRecord | None = None
     disclosure: Disclosure | None = None
     reaction: ReactionRecord | None = None

@@ -14,8 +14,8 @@ other shapes (relative paths, other schemes) are dropped.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from bridge.bridging.matrix_content import Content
 from bridge.rctypes.links import FileLinks
 from bridge.rctypes.models import RCAttachment, RCMessage
 
@@ -38,10 +38,10 @@ MAX_FILE_NAME_CHARS = 255
 
 def attachment_parts(
     message: RCMessage, file_links: FileLinks | None
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Content], list[str]]:
     """One Matrix content per file to copy (the executor fetches its bytes), and the text
     lines for the web links that are shown instead of fetched."""
-    files: list[dict[str, Any]] = []
+    files: list[Content] = []
     lines: list[str] = []
     seen: set[str] = set()
     own = {f.id for f in message.files if f.id}
@@ -84,15 +84,15 @@ def _is_web_link(link: str) -> bool:
 
 def _file_content(
     attachment: RCAttachment, link: str, kind: str, links: list[tuple[str, str]]
-) -> dict[str, Any]:
+) -> Content:
     # An upload's title_link and image_url/audio_url/video_url name the same file; the
     # media field says what kind it is. The executor checks that against the bytes.
     kinds = {k for lnk, k in links if lnk == link and k != "m.file"}
-    return {
-        "msgtype": kinds.pop() if len(kinds) == 1 else kind,
-        "body": (attachment.title or "")[:MAX_FILE_NAME_CHARS] or "file",
-        "rc_file_url": link,
-    }
+    return Content(
+        msgtype=kinds.pop() if len(kinds) == 1 else kind,
+        body=(attachment.title or "")[:MAX_FILE_NAME_CHARS] or "file",
+        rc_file_url=link,
+    )
 
 
 def with_links(text: str, lines: list[str], max_chars: int) -> str:

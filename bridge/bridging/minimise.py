@@ -26,11 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import attrs
 
 from bridge.bridging.action_values import MatrixMessage, Render, SentAs, StoredPersona
 from bridge.bridging.formatting import MentionLookup, MentionTarget, rc_to_matrix
 from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_content import Content, InReplyTo, Mentions, Relation
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy.partner_gate import room_minimised
 from bridge.privacy.personas import person_pseudonym, persona_name
@@ -38,21 +40,19 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
 from bridge.storage.personas import Persona
 
-# The payload field with what the content was rendered from, when it mentions a
-# Rocket.Chat person: {"text": …, "targets": {username: [user id, name, rc user id|None]}}.
-_RENDERED = frozenset({"msgtype", "body", "format", "formatted_body", "m.mentions"})
 
-
-def message_content(text: str, lookup: MentionLookup) -> dict[str, Any]:
+def message_content(text: str, lookup: MentionLookup) -> Content:
     """The ``m.room.message`` content of Rocket.Chat ``text``."""
     converted = rc_to_matrix(text, lookup)
-    content: dict[str, Any] = {"msgtype": "m.text", "body": converted.body}
-    if converted.formatted_body is not None:
-        content["format"] = "org.matrix.custom.html"
-        content["formatted_body"] = converted.formatted_body
-    # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
-    content["m.mentions"] = {"user_ids": list(converted.mentioned_user_ids)}
-    return content
+    html = converted.formatted_body
+    return Content(
+        msgtype="m.text",
+        body=converted.body,
+        format=None if html is None else "org.matrix.custom.html",
+        formatted_body=html,
+        # Intentional mentions (MSC3952, spec v1.7): only the people named, never @room.
+        mentions=Mentions(tuple(converted.mentioned_user_ids)),
+    )
 
 
 def render_source(
@@ -73,7 +73,7 @@ class Outgoing:
     """How one send goes out: as whom, with what content."""
 
     sender: str
-    content: dict[str, Any]
+    content: Content
     persona: Persona | None = None  # the sender, when it is a persona
     ghost: str | None = None  # the person's own ghost, which a persona stands in for
     mentioned: tuple[Persona, ...] = ()  # personas the content points at
@@ -169,27 +169,37 @@ def _lookup(source: Render, personas: dict[str, Persona]) -> Callable[[str], Men
 
 
 def _rendered(
-    content: dict[str, Any], source: Render, lookup: Callable[[str], MentionTarget | None]
-) -> dict[str, Any]:
+    content: Content, source: Render, lookup: Callable[[str], MentionTarget | None]
+) -> Content:
     new = message_content(source.text, lookup)
-    if "m.new_content" in content:
-        return {**content, "body": f"* {new['body']}", "m.new_content": new}
-    return {**{k: v for k, v in content.items() if k not in _RENDERED}, **new}
+    if content.new_content is not None:
+        return attrs.evolve(content, body=f"* {new.body}", new_content=new)
+    # The text's own fields rendered again; the rest (a thread, a reply) kept.
+    return attrs.evolve(
+        content,
+        msgtype=new.msgtype,
+        body=new.body,
+        format=new.format,
+        formatted_body=new.formatted_body,
+        mentions=new.mentions,
+    )
 
 
-def _replaces(content: dict[str, Any]) -> bool:
-    relates = content.get("m.relates_to")
-    return isinstance(relates, dict) and relates.get("rel_type") == "m.replace"
+def _replaces(content: Content) -> bool:
+    return content.relates_to is not None and content.relates_to.rel_type == "m.replace"
 
 
-def _as_reply(content: dict[str, Any]) -> dict[str, Any]:
+def _as_reply(content: Content) -> Content:
     """An edit of the ghost's message, sent by the persona: the new text as a reply."""
-    new = dict(content.get("m.new_content") or {})
-    new["body"] = f"* {new.get('body', '')}"
-    if "formatted_body" in new:
-        new["formatted_body"] = f"* {new['formatted_body']}"
-    new["m.relates_to"] = {"m.in_reply_to": {"event_id": content["m.relates_to"]["event_id"]}}
-    return new
+    new = content.new_content or Content()
+    html = new.formatted_body
+    assert content.relates_to is not None  # a replacement (_replaces)
+    return attrs.evolve(
+        new,
+        body=f"* {new.body or ''}",
+        formatted_body=None if html is None else f"* {html}",
+        relates_to=Relation(in_reply_to=InReplyTo(content.relates_to.event_id or "")),
+    )
 
 
 def sent_as(out: Outgoing) -> SentAs:

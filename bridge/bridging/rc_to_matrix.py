@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
+import attrs
 import emoji
 
 from bridge.bridging.action_values import (
@@ -26,6 +27,7 @@ from bridge.bridging.action_values import (
 from bridge.bridging.attachments import attachment_parts, with_links
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_content import Content, InReplyTo, Relation
 from bridge.bridging.minimise import message_content, render_source
 from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
@@ -149,13 +151,15 @@ class RocketChatToMatrix:
         if message.thread_id:
             root = await uow.bridging.messages_by_rc(message.thread_id)
             if root:
-                content["m.relates_to"] = _thread_relation(root[0].matrix_event_id)
+                content = attrs.evolve(
+                    content, relates_to=_thread_relation(root[0].matrix_event_id)
+                )
         if text or not files:
             disclosure = _disclosure(message, Category.MESSAGE_TEXT, text, mentions)
             await self._send(uow, portal, message, sender, content, 0, disclosure, render)
         for part, attachment in enumerate(files, start=1):
             disclosure = _disclosure(
-                message, Category.MEDIA | Category.FILE_NAME, attachment["body"], []
+                message, Category.MEDIA | Category.FILE_NAME, attachment.body or "", []
             )
             await self._send(
                 uow, portal, message, sender, attachment, part, disclosure, upload=True
@@ -179,7 +183,7 @@ class RocketChatToMatrix:
         portal: Portal,
         message: RCMessage,
         sender: str,
-        content: dict[str, Any],
+        content: Content,
         part: int,
         disclosure: Disclosure,
         render: Render | None = None,
@@ -203,7 +207,7 @@ class RocketChatToMatrix:
 
     async def _content(
         self, uow: UnitOfWork, text: str
-    ) -> tuple[dict[str, Any], list[Subject], Render | None]:
+    ) -> tuple[Content, list[Subject], Render | None]:
         """The Matrix content of ``text``, the people it mentions (ledger subjects), and
         what to render it from again in a room under policy minimise."""
         targets: dict[str, MentionTarget] = {}
@@ -342,12 +346,12 @@ class RocketChatToMatrix:
         ):
             return
         new, mentions, render = await self._content(uow, message.text)
-        content = {
-            "msgtype": "m.text",
-            "body": f"* {new['body']}",
-            "m.new_content": new,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": parts[0].matrix_event_id},
-        }
+        content = Content(
+            msgtype="m.text",
+            body=f"* {new.body}",
+            new_content=new,
+            relates_to=Relation("m.replace", parts[0].matrix_event_id),
+        )
         edited_ms = to_ms(message.edited_at or message.updated_at)
         ghost = await uow.bridging.ghost(parts[0].sender)
         if ghost is None:
@@ -452,7 +456,7 @@ class RocketChatToMatrix:
     ) -> None:
         key = emoji.emojize(shortcode, language="alias")
         sender, ghost_rc_id = ghost.matrix_user_id, ghost.rc_user_id
-        relates = {"rel_type": "m.annotation", "event_id": target.matrix_event_id, "key": key}
+        relates = Relation("m.annotation", target.matrix_event_id, key)
         disclosure = Disclosure(
             Subject(rc_user_id=ghost_rc_id, rc_username=username),
             "ROCKETCHAT",
@@ -464,7 +468,7 @@ class RocketChatToMatrix:
             portal.id,
             sender,
             "m.reaction",
-            {"m.relates_to": relates},
+            Content(relates_to=relates),
             None,
             disclosure,
             ReactionRecord(message.id, shortcode, username, "rc"),
@@ -505,11 +509,8 @@ def _disclosure(
     )
 
 
-def _thread_relation(root_event_id: str) -> dict[str, Any]:
+def _thread_relation(root_event_id: str) -> Relation:
     # Spec "Threading": clients without thread support see a reply to the root.
-    return {
-        "rel_type": "m.thread",
-        "event_id": root_event_id,
-        "is_falling_back": True,
-        "m.in_reply_to": {"event_id": root_event_id},
-    }
+    return Relation(
+        "m.thread", root_event_id, is_falling_back=True, in_reply_to=InReplyTo(root_event_id)
+    )

@@ -52,6 +52,7 @@ from bridge.bridging.action_values import (
     SentAs,
 )
 from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_content import Content, FileInfo
 from bridge.bridging.minimise import Minimiser, Outgoing, sent_as
 from bridge.config import Config
 from bridge.matrix.handlers import JOIN_ROOM, Joined, JoinRoom
@@ -250,7 +251,7 @@ class MatrixExecutors:
             found = await existing_send(bot, room_id, txn, [out.sender, out.ghost])
         elif is_late(action):
             found = await existing_send(intent, room_id, txn)
-        content: Any = {**out.content, TXN_FIELD: txn}  # raw JSON, not a mautrix type
+        content: Any = {**out.content.json(), TXN_FIELD: txn}  # raw JSON, not a mautrix type
         trace = _trace_key(payload)
         if trace is not None:
             RELAY.mark(trace, "sending")
@@ -271,10 +272,11 @@ class MatrixExecutors:
     async def upload(self, action: Run[MatrixMessage]) -> MatrixSent:
         """Copy a Rocket.Chat file into the media repository, then send it as the ghost."""
         payload = action.payload
-        content = dict(payload.content)
-        link = content.pop("rc_file_url")
+        link = payload.content.rc_file_url
+        if link is None:
+            raise PermanentFailure("a matrix.upload payload names no Rocket.Chat file")
         # Older payloads carry the attachment's kind ("file"), which is not a media type.
-        content.pop("rc_file_type", None)
+        content = attrs.evolve(payload.content, rc_file_url=None, rc_file_type=None)
         if await self._minimised(payload.portal_id):
             return await self._as_link(action, content, link)
         try:
@@ -286,13 +288,14 @@ class MatrixExecutors:
         intent = self._intent(payload.sender)
         await intent.ensure_registered()
         mxc = await intent.upload_media(
-            fetched.data, mime_type=fetched.mimetype, filename=content["body"]
+            fetched.data, mime_type=fetched.mimetype, filename=content.body
         )
-        content |= {
-            "msgtype": _msgtype(fetched.mimetype),
-            "url": mxc,
-            "info": {"mimetype": fetched.mimetype, "size": fetched.size},
-        }
+        content = attrs.evolve(
+            content,
+            msgtype=_msgtype(fetched.mimetype),
+            url=str(mxc),
+            info=FileInfo(fetched.mimetype, fetched.size),
+        )
         return await self.send(_with_content(action, content))
 
     async def _minimised(self, portal_id: int) -> bool:
@@ -300,37 +303,33 @@ class MatrixExecutors:
         async with self._db.unit_of_work() as uow:
             return bool(await room_minimised(uow, room_id, self._ids.domain))
 
-    async def _as_link(
-        self, action: Run[MatrixMessage], content: dict[str, Any], link: str
-    ) -> MatrixSent:
+    async def _as_link(self, action: Run[MatrixMessage], content: Content, link: str) -> MatrixSent:
         """A room holding a partner under ``minimise`` gets a file as its name and a link
         to it on Rocket.Chat (which asks for a Rocket.Chat login), never the file itself
         (docs/partners.md)."""
         base = self._config.rocketchat.url.rstrip("/")
         url = base + link if link.startswith("/") else base
-        text: dict[str, Any] = {
-            "msgtype": "m.text",
-            "body": f"{content.get('body', 'a file')} (a file, shared as a link only: {url})",
-        }
-        if "m.relates_to" in content:
-            text["m.relates_to"] = content["m.relates_to"]
+        text = Content(
+            msgtype="m.text",
+            body=f"{content.body or 'a file'} (a file, shared as a link only: {url})",
+            relates_to=content.relates_to,
+        )
         result = await self.send(_with_content(action, text))
         return attrs.evolve(result, minimised=True)
 
     async def _refuse(
-        self, action: Run[MatrixMessage], content: dict[str, Any], refusal: FileRefused
+        self, action: Run[MatrixMessage], content: Content, refusal: FileRefused
     ) -> MatrixSent:
         """In the file's place, its sender's ghost says it could not be bridged and why.
 
         Sent like the file would have been (same transaction id, same thread), so it is
         recorded, deleted and erased like the message it stands for."""
         log.info("A Rocket.Chat file (outbox action %d) was not bridged: %s", action.id, refusal)
-        notice: dict[str, Any] = {
-            "msgtype": "m.notice",
-            "body": f"A file could not be bridged from Rocket.Chat: {refusal.reason}.",
-        }
-        if "m.relates_to" in content:
-            notice["m.relates_to"] = content["m.relates_to"]
+        notice = Content(
+            msgtype="m.notice",
+            body=f"A file could not be bridged from Rocket.Chat: {refusal.reason}.",
+            relates_to=content.relates_to,
+        )
         result = await self.send(_with_content(action, notice))
         return attrs.evolve(result, refused=refusal.reason)
 
@@ -424,7 +423,7 @@ class MatrixExecutors:
             await self._intent(user_id).ensure_joined(room_id)
             self._personas.ghost_in(user_id, room_id)
             return None
-        out = Outgoing(persona.matrix_user_id, {}, persona=persona, ghost=user_id)
+        out = Outgoing(persona.matrix_user_id, Content(), persona=persona, ghost=user_id)
         await self._personas.prepare(out, room_id)
         await self._intent(persona.matrix_user_id).ensure_joined(room_id)
         return sent_as(out)
@@ -463,7 +462,7 @@ def _msgtype(mimetype: str) -> str:
     return {"image": "m.image", "audio": "m.audio", "video": "m.video"}.get(major, "m.file")
 
 
-def _with_content(action: Run[MatrixMessage], content: dict[str, Any]) -> Run[MatrixMessage]:
+def _with_content(action: Run[MatrixMessage], content: Content) -> Run[MatrixMessage]:
     return dataclasses.replace(action, payload=attrs.evolve(action.payload, content=content))
 
 

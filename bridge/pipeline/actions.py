@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import cattrs
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
@@ -76,6 +76,18 @@ def omit_when_default(*names: str) -> Callable[[C], C]:
         return cls
 
     return register
+
+
+def json_keys(cls: type, **renames: str) -> None:
+    """Store ``cls`` without the fields that hold their default, and with the fields
+    ``renames`` names under other keys (Matrix's ``m.relates_to`` is no Python name).
+    Called after the class is defined, so a class may hold itself (an edit's new content)."""
+    fields: Any = cls
+    names = [a.name for a in fields.__attrs_attrs__]
+    out: dict[str, Any] = {n: override(omit_if_default=True, rename=renames.get(n)) for n in names}
+    converter.register_unstructure_hook(cls, make_dict_unstructure_fn(fields, converter, **out))
+    into: dict[str, Any] = {n: override(rename=key) for n, key in renames.items()}
+    converter.register_structure_hook(cls, make_dict_structure_fn(fields, converter, **into))
 
 
 def kind_of(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.bridging.attachments import MAX_TITLE_CHARS, attachment_parts, with_links
+from bridge.bridging.matrix_content import Content
 from bridge.rctypes.links import FileLinks
 from bridge.rctypes.models import RCMessage
 
@@ -30,7 +31,7 @@ def test_an_own_upload_is_a_file_and_its_kind_comes_later_from_the_bytes() -> No
         _message([{"title": "photo.jpg", "title_link": link, "image_url": link}], ("f1",)),
         LINKS,
     )
-    assert files == [{"msgtype": "m.image", "body": "photo.jpg", "rc_file_url": link}]
+    assert files == [Content(msgtype="m.image", body="photo.jpg", rc_file_url=link)]
     assert lines == []
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import attrs
+
 from bridge.bridging.action_values import MatrixSend
 from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_content import Content, Relation
 from bridge.bridging.minimise import Minimiser, message_content, render_source
 from bridge.bridging.rc_to_matrix import RocketChatToMatrix
 from bridge.config import load_config
@@ -48,7 +51,7 @@ def _payload(ids: Identities, text: str) -> MatrixSend:
         1,
         ids.ghost_user_id("alice.smith"),
         "m.room.message",
-        {**content, "m.relates_to": {"rel_type": "m.thread", "event_id": "$root"}},
+        attrs.evolve(content, relates_to=Relation("m.thread", "$root")),
         render=render_source(text, targets, {"dave.jones": "rcDave"}),
     )
 
@@ -67,7 +70,7 @@ async def test_a_minimised_room_gets_personas_and_persona_mentions(
     assert out.sender == alice.matrix_user_id and out.persona == alice
     assert out.ghost == ids.ghost_user_id("alice.smith")
     assert out.mentioned == (dave,)
-    content = out.content
+    content = out.content.json()
     shown = content["body"] + content["formatted_body"] + str(content["m.mentions"])
     for real in ("dave", "Dave", ids.ghost_user_id("dave.jones")):
         assert real not in shown
@@ -100,19 +103,20 @@ async def test_an_edit_of_the_ghosts_earlier_message_becomes_the_personas_reply(
     ids, minimiser = await _setup(db, tmp_path)
     await PartnerRegister(db).set(HS2, MINIMISE, "cli:test")
     new = message_content("fixed: @dave.jones", lambda _: None)
-    content = {
-        "msgtype": "m.text",
-        "body": f"* {new['body']}",
-        "m.new_content": new,
-        "m.relates_to": {"rel_type": "m.replace", "event_id": "$original"},
-    }
+    content = Content(
+        msgtype="m.text",
+        body=f"* {new.body}",
+        new_content=new,
+        relates_to=Relation("m.replace", "$original"),
+    )
     payload = MatrixSend(1, ids.ghost_user_id("alice.smith"), "m.room.message", content)
     async with db.unit_of_work() as uow:
         out = await minimiser.outgoing(uow, payload, await minimiser.servers(uow, ROOM))
         alice = await minimiser.persona(uow, "rcAlice", [HS2])
     assert out.sender == alice.matrix_user_id
-    assert out.content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$original"}}
-    assert out.content["body"] == "* fixed: @dave.jones" and "m.new_content" not in out.content
+    sent = out.content.json()
+    assert sent["m.relates_to"] == {"m.in_reply_to": {"event_id": "$original"}}
+    assert sent["body"] == "* fixed: @dave.jones" and "m.new_content" not in sent
 
 
 async def test_an_edit_of_a_personas_message_stays_with_that_persona(
@@ -123,7 +127,7 @@ async def test_an_edit_of_a_personas_message_stays_with_that_persona(
         persona = await minimiser.persona(uow, "rcAlice", [HS2, "hs3.test"])  # partners then
         await uow.personas.save(persona)
     await PartnerRegister(db).set(HS2, MINIMISE, "cli:test")
-    content = {"m.relates_to": {"rel_type": "m.replace", "event_id": "$e"}, "m.new_content": {}}
+    content = Content(relates_to=Relation("m.replace", "$e"), new_content=Content())
     async with db.unit_of_work() as uow:
         payload = MatrixSend(1, persona.matrix_user_id, "m.room.message", content)
         out = await minimiser.outgoing(uow, payload, await minimiser.servers(uow, ROOM))

@@ -52,6 +52,7 @@ from bridge.bridging.action_values import (
     StoredPersona,
     Subject,
 )
+from bridge.bridging.matrix_content import Content, FileInfo, InReplyTo, Mentions, Relation
 from bridge.bridging.redactions import CHECK, CheckRedaction, RedactPower
 from bridge.commands.bridge_admin import Link, LinkResult
 from bridge.commands.context import CommandContext
@@ -201,7 +202,7 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
             4,
             "@rc_alice:hs",
             "m.room.message",
-            {"msgtype": "m.text", "body": "hi bob", "m.mentions": {"user_ids": []}},
+            Content(msgtype="m.text", body="hi bob", mentions=Mentions(())),
             MessageRecord("m1", 0, "rc", "u1", 1000),
             Disclosure(
                 Subject(rc_user_id="u1", rc_username="alice"),
@@ -245,7 +246,7 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
             4,
             "@rc_alice:hs",
             "m.room.message",
-            {"msgtype": "m.file", "body": "a.pdf", "rc_file_url": "/file-upload/f/a"},
+            Content(msgtype="m.file", body="a.pdf", rc_file_url="/file-upload/f/a"),
             MessageRecord("m1", 1, "rc", "u1", 1000, "t1"),
             Disclosure(
                 Subject(rc_user_id="u1", rc_username="alice"), "ROCKETCHAT", 6, "a.pdf", "m1", ()
@@ -273,7 +274,7 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
             4,
             "@rc_bob:hs",
             "m.reaction",
-            {"m.relates_to": {"rel_type": "m.annotation", "event_id": "$e", "key": "x"}},
+            Content(relates_to=Relation("m.annotation", "$e", "x")),
             None,
             Disclosure(Subject(rc_user_id="u2", rc_username="bob"), "ROCKETCHAT", 8, ":x:", "m1"),
             ReactionRecord("m1", ":x:", "bob", "rc"),
@@ -498,6 +499,73 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
     (ACCOUNT_DELETED, {"rc_user_id": "u1"}, AccountDeleted("u1")),
 ]
 
+# (Matrix content as the dictionary code wrote it, the typed value it stands for)
+CONTENTS: list[tuple[dict[str, Any], Content]] = [
+    (  # minimise.message_content, in a thread (rc_to_matrix._thread_relation)
+        {
+            "msgtype": "m.text",
+            "body": "hi Bob",
+            "format": "org.matrix.custom.html",
+            "formatted_body": "hi <a href='https://matrix.to/#/@rc_bob:hs'>Bob</a>",
+            "m.mentions": {"user_ids": ["@rc_bob:hs"]},
+            "m.relates_to": {
+                "rel_type": "m.thread",
+                "event_id": "$root",
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": "$root"},
+            },
+        },
+        Content(
+            msgtype="m.text",
+            body="hi Bob",
+            format="org.matrix.custom.html",
+            formatted_body="hi <a href='https://matrix.to/#/@rc_bob:hs'>Bob</a>",
+            mentions=Mentions(("@rc_bob:hs",)),
+            relates_to=Relation("m.thread", "$root", None, True, InReplyTo("$root")),
+        ),
+    ),
+    (  # rc_to_matrix._edited
+        {
+            "msgtype": "m.text",
+            "body": "* fixed",
+            "m.new_content": {"msgtype": "m.text", "body": "fixed", "m.mentions": {"user_ids": []}},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$e"},
+        },
+        Content(
+            msgtype="m.text",
+            body="* fixed",
+            new_content=Content(msgtype="m.text", body="fixed", mentions=Mentions(())),
+            relates_to=Relation("m.replace", "$e"),
+        ),
+    ),
+    (  # minimise._as_reply
+        {
+            "msgtype": "m.text",
+            "body": "* fixed",
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$e"}},
+        },
+        Content(msgtype="m.text", body="* fixed", relates_to=Relation(in_reply_to=InReplyTo("$e"))),
+    ),
+    (  # an older attachment, with its kind
+        {
+            "msgtype": "m.file",
+            "body": "a",
+            "rc_file_url": "/file-upload/f/a",
+            "rc_file_type": "file",
+        },
+        Content(msgtype="m.file", body="a", rc_file_url="/file-upload/f/a", rc_file_type="file"),
+    ),
+    (  # the executor's copy of a file, as it is sent
+        {
+            "msgtype": "m.image",
+            "body": "a.png",
+            "url": "mxc://hs/m",
+            "info": {"mimetype": "image/png", "size": 3},
+        },
+        Content(msgtype="m.image", body="a.png", url="mxc://hs/m", info=FileInfo("image/png", 3)),
+    ),
+]
+
 # Payloads an older version wrote with fewer keys: they still run.
 OLDER: list[tuple[str, dict[str, Any], object]] = [
     (
@@ -658,6 +726,14 @@ def test_the_notice_helper_writes_what_the_hand_written_notices_did() -> None:
     )
 
 
+@pytest.mark.parametrize(("old", "value"), CONTENTS, ids=[str(i) for i in range(len(CONTENTS))])
+def test_matrix_content_reads_as_its_class_and_is_written_again_unchanged(
+    old: dict[str, Any], value: Content
+) -> None:
+    assert converter.structure(old, Content) == value
+    assert json.loads(json.dumps(value.json())) == old
+
+
 # Payloads that cannot be what their kind's producer wrote: refused for good, not retried.
 MALFORMED: list[tuple[str, dict[str, Any]]] = [
     (kinds.RC_SEND, {"rc_room_id": "GENERAL", "rc_message_id": "m", "sender": "@a:hs"}),
@@ -669,6 +745,15 @@ MALFORMED: list[tuple[str, dict[str, Any]]] = [
     (SET_RETENTION, {"room_id": "!r:hs", "content": {"max_lifetime": "a day"}}),
     (kinds.PROFILE_SCRUB, {"user_id": "@rc_alice:hs", "avatar_of": None}),
     (ACCOUNT_DELETED, {}),
+    (
+        kinds.MATRIX_SEND,
+        {
+            "portal_id": 4,
+            "sender": "@g:hs",
+            "event_type": "m.room.message",
+            "content": {"info": {"mimetype": "image/png"}},  # a file without its size
+        },
+    ),
 ]
 
 
