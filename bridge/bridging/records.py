@@ -67,10 +67,22 @@ class Records:
 
     @staticmethod
     async def prefetch(uow: UnitOfWork, actions: Sequence[Action]) -> None:
-        """Before a batch of finished actions is recorded: their portals, in one read
-        (most hooks look up the portal the action names)."""
+        """Before a batch of finished actions is recorded: their portals and the people
+        their disclosures are about, one read each (most hooks look up the portal the
+        action names, and every disclosure its subject)."""
         ids = {a.payload.get("portal_id") for a in actions}
         await uow.bridging.read_portals([i for i in ids if isinstance(i, int)])
+        mx, rc = set(), set()
+        for a in actions:
+            disclosure = a.payload.get("disclosure")
+            subject = disclosure.get("subject") if isinstance(disclosure, dict) else None
+            if not isinstance(subject, dict):
+                continue
+            if isinstance(matrix_user_id := subject.get("matrix_user_id"), str):
+                mx.add(matrix_user_id)
+            elif isinstance(rc_user_id := subject.get("rc_user_id"), str):
+                rc.add(rc_user_id)
+        await uow.ledger.read_subjects(mx, rc)
 
     def table(self) -> dict[str, OnDone]:
         return {

@@ -6,10 +6,10 @@ recipient rule) lives in ``bridge.privacy``; this module only stores it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.storage.cache import SUBJECT, RefCache, UnitCache
@@ -56,6 +56,15 @@ class PresenceRecord:
     state: int
     from_ms: int
     to_ms: int | None
+
+
+def _by_mx(matrix_user_id: str) -> tuple[str | None, ...]:
+    """``find_subject``'s cache key for a Matrix id alone."""
+    return (matrix_user_id, None, None, None, None)
+
+
+def _by_rc(rc_user_id: str) -> tuple[str | None, ...]:
+    return (None, rc_user_id, None, None, None)
 
 
 def _subject(row: LedgerSubject) -> SubjectRecord:
@@ -171,6 +180,24 @@ class LedgerStore:
             )
 
         return list(await self._cache.read(SUBJECT, key, load))
+
+    async def read_subjects(
+        self, matrix_user_ids: Collection[str], rc_user_ids: Collection[str]
+    ) -> None:
+        """Read the subjects of these ids in one statement, for this unit of work's later
+        ``find_subject`` by either id (a batch of finished sends names a person each)."""
+        mx = [m for m in set(matrix_user_ids) if not self._cache.has(SUBJECT, _by_mx(m))]
+        rc = [r for r in set(rc_user_ids) if not self._cache.has(SUBJECT, _by_rc(r))]
+        if not mx and not rc:
+            return
+        q = select(LedgerSubject).where(
+            or_(LedgerSubject.matrix_user_id.in_(mx), LedgerSubject.rc_user_id.in_(rc))
+        )
+        rows = [_subject(r) for r in await self._session.scalars(q.order_by(LedgerSubject.id))]
+        for m in mx:
+            self._cache.put(SUBJECT, _by_mx(m), tuple(r for r in rows if r.matrix_user_id == m))
+        for r_id in rc:
+            self._cache.put(SUBJECT, _by_rc(r_id), tuple(r for r in rows if r.rc_user_id == r_id))
 
     async def _find_subject(
         self,

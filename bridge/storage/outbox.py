@@ -195,40 +195,49 @@ class Outbox:
         renews while the action runs); SQLite runs one worker, which needs no claim.
         """
         now = now_ms() if now is None else now
+        head = aliased(OutboxAction)
         earlier = aliased(OutboxAction)
         has_earlier = (
             select(earlier.id)
             .where(
                 and_(
-                    earlier.queue == OutboxAction.queue,
+                    earlier.queue == head.queue,
                     earlier.status == PENDING,
-                    earlier.id < OutboxAction.id,
+                    earlier.id < head.id,
                 )
             )
             .exists()
         )
-        stmt = (
-            select(OutboxAction)
+        heads = (
+            select(head.id)
             .where(
-                OutboxAction.status == PENDING,
-                OutboxAction.next_attempt_ms <= now,
-                or_(OutboxAction.claimed_until_ms.is_(None), OutboxAction.claimed_until_ms <= now),
+                head.status == PENDING,
+                head.next_attempt_ms <= now,
+                or_(head.claimed_until_ms.is_(None), head.claimed_until_ms <= now),
                 ~has_earlier,
-                *([OutboxAction.queue.not_in(list(busy))] if busy else []),
+                *([head.queue.not_in(list(busy))] if busy else []),
             )
-            .order_by(OutboxAction.id)
+            .order_by(head.id)
             .limit(limit)
         )
         async with self._sessions.begin() as session:
-            claim = session.get_bind().dialect.name == "postgresql"
-            if claim:
+            if session.get_bind().dialect.name == "postgresql":
                 # Several workers (docs/architecture.md): each locks what it takes, skips what
-                # another holds, and claims it for the lease, so no two run the same
-                # action. The head-of-queue rule still holds: a claimed head stays
-                # pending, so its queue's next action waits.
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list(await session.scalars(stmt))
-            actions = [
+                # another holds, and claims it for the lease, in one statement, so no two
+                # run the same action. The head-of-queue rule still holds: a claimed head
+                # stays pending, so its queue's next action waits.
+                claimed = (
+                    update(OutboxAction)
+                    .where(OutboxAction.id.in_(heads.with_for_update(skip_locked=True)))
+                    .values(claimed_until_ms=now + self.lease_ms)
+                    .returning(OutboxAction)
+                    .execution_options(synchronize_session=False)
+                )
+                rows = sorted(await session.scalars(claimed), key=lambda r: r.id)
+            else:
+                # One worker on SQLite: nothing to claim.
+                rows = list(await session.scalars(heads.with_only_columns(head)))
+            return [
                 Action(
                     r.id,
                     r.key,
@@ -241,13 +250,6 @@ class Outbox:
                 )
                 for r in rows
             ]
-            if claim and actions:
-                await session.execute(
-                    update(OutboxAction)
-                    .where(OutboxAction.id.in_([a.id for a in actions]))
-                    .values(claimed_until_ms=now + self.lease_ms)
-                )
-            return actions
 
     async def renew_claims(self, action_ids: Sequence[int], now: int | None = None) -> int:
         """Extend the claims of actions this worker is still running (PostgreSQL).
