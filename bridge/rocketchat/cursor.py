@@ -6,6 +6,7 @@ depends on this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +19,9 @@ class CursorStore(Protocol):
     async def get(self, room_id: RCRoomID) -> datetime | None: ...
 
     async def set(self, room_id: RCRoomID, value: datetime) -> None: ...
+
+    async def set_many(self, values: Mapping[RCRoomID, datetime]) -> None:
+        """Several rooms' ``set`` at once (one write for the dropped echoes of a second)."""
 
 
 class InMemoryCursorStore:
@@ -33,3 +37,7 @@ class InMemoryCursorStore:
         current = self.cursors.get(room_id)
         if current is None or value > current:
             self.cursors[room_id] = value
+
+    async def set_many(self, values: Mapping[RCRoomID, datetime]) -> None:
+        for room_id, value in values.items():
+            await self.set(room_id, value)

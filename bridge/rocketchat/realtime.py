@@ -240,11 +240,12 @@ class RealtimeListener:
 
     async def _write_echo_cursors(self) -> None:
         while self._echo_cursors:
-            room_id, value = next(iter(self._echo_cursors.items()))
-            await self.cursors.set(room_id, value)
-            # Only now: if the write failed, the move is still owed (and the session ends).
-            if self._echo_cursors.get(room_id) == value:
-                del self._echo_cursors[room_id]
+            owed = dict(self._echo_cursors)
+            await self.cursors.set_many(owed)
+            # Only now: if the write failed, the moves are still owed (and the session ends).
+            for room_id, value in owed.items():
+                if self._echo_cursors.get(room_id) == value:
+                    del self._echo_cursors[room_id]
 
     async def _deliver(self, event: RCEvent | EchoSeen) -> None:
         if isinstance(event, EchoSeen):

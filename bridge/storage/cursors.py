@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.storage.common import now_ms
 from bridge.storage.models import Cursor
+
+K = TypeVar("K", bound=str)  # a room id of either side
 
 
 def _text(value: datetime) -> str:
@@ -44,13 +48,23 @@ class DatabaseCursorStore:
         return None if value is None else datetime.fromisoformat(value)
 
     async def set(self, room_id: str, value: datetime) -> None:
-        name, text = self._name(room_id), _text(value)
+        await self.set_many({room_id: value})
+
+    async def set_many(self, values: Mapping[K, datetime]) -> None:
+        """Move several rooms' cursors forward in one statement."""
+        if not values:
+            return
+        now = now_ms()
+        rows = [
+            {"name": self._name(room_id), "value": _text(value), "updated_ms": now}
+            for room_id, value in values.items()
+        ]
         # Realtime delivery and catch-up may set the same cursor at once: one upsert that
-        # moves it forward only, atomic in the database.
+        # moves each forward only, atomic in the database.
         async with self._sessions.begin() as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            new = insert(Cursor).values(name=name, value=text, updated_ms=now_ms())
+            new = insert(Cursor).values(rows)
             await session.execute(
                 new.on_conflict_do_update(
                     index_elements=[Cursor.name],
