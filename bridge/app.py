@@ -40,7 +40,7 @@ from bridge.matrix.media import MatrixMediaFetcher
 from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
-from bridge.pipeline import keys, kinds
+from bridge.pipeline import backoff, keys, kinds
 from bridge.pipeline.actions import Run, executor, on_done
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.pipeline.registry import ActionTable
@@ -435,8 +435,10 @@ class BridgeApp:
     async def _introduce(self, api: AppServiceAPI) -> None:
         """Register the bot and ping the homeserver, retrying until it answers."""
         intent = api.bot_intent()
-        delay = 1.0
+        tries = 0
         while True:
+            tries += 1
+            delay = backoff.STARTUP.delay(tries)
             try:
                 await intent.ensure_registered()
                 duration = await intent.appservice_ping(
@@ -462,7 +464,6 @@ class BridgeApp:
                 log.info("Homeserver reaches the bridge: ping answered in %d ms", duration)
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
 
     async def stop(self) -> None:
         for task in self._tasks:

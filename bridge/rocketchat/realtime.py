@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.pipeline.backoff import Backoff
 from bridge.pipeline.stages import RELAY, rc_message
 from bridge.rctypes.events import (
     AvatarChanged,
@@ -85,6 +85,10 @@ class RealtimeOptions:
     # How long dropped echoes' cursor moves may wait, to be written together: a cursor
     # that lags only means a longer catch-up, never a lost event.
     echo_cursor_seconds: float = 1.0
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.reconnect_base, self.reconnect_max)
 
 
 def websocket_url(base_url: str) -> str:
@@ -156,10 +160,8 @@ class RealtimeListener:
                 failures += 1
                 log.exception("Rocket.Chat realtime connection failed")
             self.connected.clear()
-            delay = min(
-                self.options.reconnect_max, self.options.reconnect_base * 2 ** min(failures, 10)
-            )
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+            # A connection that ended cleanly is made again after the base wait.
+            await asyncio.sleep(self.options.backoff.delay(failures + 1))
 
     # -- one connection -----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Literal
 from bridge.bridging.portals import link_room
 from bridge.config import Config
 from bridge.ids import RCRoomID
-from bridge.pipeline import keys
+from bridge.pipeline import backoff, keys
 from bridge.pipeline.contracts import Lead, run_here
 from bridge.rctypes.links import FileLinks
 from bridge.rctypes.models import RCLogin, RCRoom
@@ -193,8 +193,10 @@ class RocketChatSide:
 
     async def _login(self) -> None:
         rc = self._config.rocketchat
-        delay = 1.0
+        tries = 0
         while True:
+            tries += 1
+            delay = backoff.STARTUP.delay(tries)
             try:
                 if rc.username and rc.password and self.admin.login_info is None:
                     await self.admin.login(rc.username, rc.password)
@@ -211,7 +213,6 @@ class RocketChatSide:
                 log.info("Logged in to Rocket.Chat as %s", me.username)
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
 
     async def _link_configured_rooms(self) -> None:
         for rc_room_id, matrix_room_id in self._config.bridge.rooms.items():

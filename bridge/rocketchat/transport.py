@@ -3,7 +3,9 @@
 * Auth: ``X-User-Id`` + ``X-Auth-Token`` on every authenticated call; the token is a
   login token or a personal access token, the server treats both alike.
 * 429: wait until ``X-RateLimit-Reset`` (epoch **milliseconds**), then retry.
-* 5xx and connection errors: retried with capped exponential backoff.
+* 5xx and connection errors: retried with the bridge's backoff (bridge.pipeline.backoff).
+* Retries run through tenacity; inside an outbox slot (bridge.slots) a call sleeps at most
+  the slot's bound in total and then raises, and the outbox schedules the retry.
 * Every request has a timeout.
 * Redirects are not followed: they would carry the credentials to wherever they point.
 """
@@ -13,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import attrs
+from tenacity import AsyncRetrying, RetryCallState
 
+from bridge.pipeline.backoff import Backoff
 from bridge.rctypes.models import RCLogin
 from bridge.rocketchat.errors import (
     RCAPIError,
@@ -52,6 +55,68 @@ class RetryPolicy:
     wait_on_rate_limit: bool = True
     max_rate_limit_wait: float = 120.0
     rate_limit_retries: int = 5
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.base_delay, self.max_delay)
+
+
+class _Retries:
+    """What decides one call's retries: how often each kind of failure came back, the
+    policy, and the outbox slot's bound on sleeping (None outside a slot)."""
+
+    def __init__(self, policy: RetryPolicy, *, once: bool, bound: float | None) -> None:
+        self._policy = policy
+        self._once = once
+        self._bound = bound
+        self._rate_limited = 0
+        self._failures = 0
+
+    def retry(self, state: RetryCallState) -> bool:
+        """Whether the failure is one to try again at all."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RCRateLimitError):
+            return self._policy.wait_on_rate_limit
+        return isinstance(error, RCServerError | RCConnectionError) and not self._once
+
+    def wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RCRateLimitError):
+            self._rate_limited += 1
+            return error.retry_after
+        self._failures += 1
+        return self._policy.backoff.delay(self._failures)
+
+    def stop(self, state: RetryCallState) -> bool:
+        """Give up (the last error is raised): out of tries, a wait too long to make, or
+        one that would take the call's sleeping past the slot's bound."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RCRateLimitError):
+            if (
+                self._rate_limited > self._policy.rate_limit_retries
+                or error.retry_after > self._policy.max_rate_limit_wait
+            ):
+                return True
+        elif self._failures >= self._policy.attempts:
+            return True
+        return self._bound is not None and state.idle_for + state.upcoming_sleep > self._bound
+
+
+def _log_retry(method: str, endpoint: str) -> Any:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RCRateLimitError):
+            log.info("Rate limited on %s, waiting %.2f s", endpoint, state.upcoming_sleep)
+        else:
+            log.warning(
+                "%s %s failed (%s), retry in %.2f s", method, endpoint, error, state.upcoming_sleep
+            )
+
+    return before_sleep
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
 
 
 def _retry_after(reset_header: str | None) -> tuple[int | None, float]:
@@ -117,13 +182,18 @@ class RCTransport:
         not idempotent: the server may have acted before the answer was lost, and only
         the caller can check that before trying again.
         """
-        failures = 0
-        rate_limited = 0
-        slept = 0.0
         # Inside an outbox slot, sleep at most this long in total (bridge/slots.py).
-        bound = slot_wait_limit()
-        while True:
-            try:
+        retries = _Retries(self.retry, once=once, bound=slot_wait_limit())
+        retrying = AsyncRetrying(
+            retry=retries.retry,
+            wait=retries.wait,
+            stop=retries.stop,
+            sleep=_sleep,
+            before_sleep=_log_retry(method, endpoint),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 return await self._once(
                     method,
                     endpoint=endpoint,
@@ -132,29 +202,7 @@ class RCTransport:
                     form=form,
                     auth=auth,
                 )
-            except RCRateLimitError as exc:
-                rate_limited += 1
-                if (
-                    not self.retry.wait_on_rate_limit
-                    or rate_limited > self.retry.rate_limit_retries
-                    or exc.retry_after > self.retry.max_rate_limit_wait
-                    or (bound is not None and slept + exc.retry_after > bound)
-                ):
-                    raise
-                log.info("Rate limited on %s, waiting %.2f s", endpoint, exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
-                slept += exc.retry_after
-            except (RCServerError, RCConnectionError) as exc:
-                failures += 1
-                if once or failures >= self.retry.attempts:
-                    raise
-                delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (failures - 1))
-                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
-                if bound is not None and slept + delay > bound:
-                    raise
-                slept += delay
-                log.warning("%s %s failed (%s), retry in %.2f s", method, endpoint, exc, delay)
-                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     async def _once(
         self,

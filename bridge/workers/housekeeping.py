@@ -17,7 +17,6 @@ Each job's last completed run is the ``bridge_prune_last_run_timestamp_seconds``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.ledger import PRUNE_BATCH, DisclosureLedger
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
+from bridge.workers.loop import WorkerLoop
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class PruneJob:
     run: Callable[[int], Awaitable[int]]
 
 
-class Housekeeping:
+class Housekeeping(WorkerLoop):
+    name = "Housekeeping"
+
     def __init__(
         self,
         jobs: Sequence[PruneJob],
@@ -54,15 +56,12 @@ class Housekeeping:
         interval_seconds: float,
         first_run_delay_seconds: float = FIRST_RUN_DELAY_SECONDS,
     ) -> None:
+        super().__init__(interval_s=interval_seconds, first_delay_s=first_run_delay_seconds)
         self._jobs = tuple(jobs)
-        self._interval = interval_seconds
-        self._first_delay = first_run_delay_seconds
 
-    async def run(self) -> None:
-        await asyncio.sleep(self._first_delay)
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self._interval)
+    async def round(self) -> bool:
+        await self.run_once()
+        return False
 
     async def run_once(self, now: int | None = None) -> dict[str, int]:
         """Run every job once; a failing job is logged and the others still run."""

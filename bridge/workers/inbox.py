@@ -20,14 +20,23 @@ import asyncio
 import logging
 
 from bridge.faults import crash_point
+from bridge.pipeline.backoff import Backoff
 from bridge.pipeline.contracts import EventHandler, SkipEvent
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
+from bridge.workers.loop import WorkerLoop
 
 log = logging.getLogger(__name__)
 
 
-class InboxWorker:
+# After a round with failed events: they wait for the next round, which should not spin
+# the CPU (say, while the database is briefly locked).
+FAILED_EVENTS_BACKOFF = Backoff(1.0, 30.0, jitter=False)
+
+
+class InboxWorker(WorkerLoop):
+    name = "Inbox"
+
     def __init__(
         self,
         db: Database,
@@ -37,31 +46,15 @@ class InboxWorker:
         max_attempts: int = 8,
         idle_poll_seconds: float = 5.0,
     ) -> None:
+        super().__init__(interval_s=idle_poll_seconds)
         self._db = db
         self._handler = handler
         self._batch_size = batch_size
         self._max_attempts = max_attempts
-        self._idle_poll = idle_poll_seconds
-        self._wake = asyncio.Event()
         self.processed = 0
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                handled = await self.drain_once()
-            except Exception:  # e.g. the database is away: keep the loop alive, back off
-                log.exception("Inbox round failed; retrying")
-                await asyncio.sleep(5.0)
-                continue
-            if handled == 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-                except TimeoutError:
-                    pass
+    async def round(self) -> bool:
+        return await self.drain_once() > 0
 
     async def drain_once(self) -> int:
         """Handle batches until none is free to take, or a batch's worth of events was;
@@ -80,8 +73,7 @@ class InboxWorker:
                 break
             taken += batch
         if failed:
-            # A failing handler (say, the database briefly locked) must not spin the CPU.
-            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(len(failed), 6)))
+            await asyncio.sleep(FAILED_EVENTS_BACKOFF.delay(len(failed)))
         return taken
 
     async def _process_batch(self, limit: int, failed: list[int], *, careful: bool) -> int:

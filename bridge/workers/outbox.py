@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,12 +21,14 @@ from typing import Any
 
 from bridge.faults import crash_point
 from bridge.metrics import OUTBOX_DIED, OUTBOX_DONE
+from bridge.pipeline.backoff import Backoff
 from bridge.pipeline.contracts import Executor, OnDead, OnDone, PermanentFailure, RetryLater
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import AGE, ATTEMPTS, REFUSED, Action
 from bridge.workers.done_records import DoneRecords, Prefetch
+from bridge.workers.loop import WorkerLoop
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class _RecordedElsewhere(Exception):
     it done first: its records must not be written twice."""
 
 
-class OutboxWorker:
+class OutboxWorker(WorkerLoop):
+    name = "Outbox"
+
     def __init__(
         self,
         db: Database,
@@ -72,6 +75,7 @@ class OutboxWorker:
         action_timeout_s: float = ACTION_TIMEOUT_S,
         prefetch: Prefetch | None = None,
     ) -> None:
+        super().__init__(interval_s=idle_poll_seconds)
         self._db = db
         self._executors = executors
         self._on_done = on_done or {}
@@ -81,19 +85,14 @@ class OutboxWorker:
         self._clock = clock
         self._slot_wait = slot_wait_s
         self._concurrency = concurrency
-        self._base_backoff = base_backoff
-        self._max_backoff = max_backoff
-        self._idle_poll = idle_poll_seconds
+        self._backoff = Backoff(base_backoff, max_backoff)
         self._action_timeout = action_timeout_s
-        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
         # Several processes claim actions on PostgreSQL only (docs/architecture.md).
         self._claims = db.engine.dialect.name == "postgresql"
         # Finished actions are recorded together (workers/done_records.py).
         self._done = DoneRecords(db, self._on_done, self._record_one, prefetch)
         db.on_enqueue(self.wake)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def run(self) -> None:
         """Run actions as they come due, each queue's head in a task of its own.
@@ -102,38 +101,25 @@ class OutboxWorker:
         in a queue as soon as its previous one finished (not when the slowest action of
         a round did), so one room's stuck file never delays another room or an erasure.
         """
-        running: dict[str, asyncio.Task[None]] = {}
-        failures = 0
-        try:
-            while True:
-                self._wake.clear()
-                free = self._concurrency - len(running)
-                if free > 0:
-                    try:
-                        actions = await self._db.outbox.due(
-                            free, now=self._clock(), busy=tuple(running)
-                        )
-                    except Exception:  # e.g. the database is away: keep going, back off
-                        failures += 1
-                        log.exception("Outbox round failed (%d in a row)", failures)
-                        await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-                        continue
-                    failures = 0
-                    for action in actions:
-                        running[action.queue] = asyncio.create_task(self._execute(action))
-                await self._settle(running)
-        finally:
-            for task in running.values():
-                task.cancel()
-            await asyncio.gather(*running.values(), return_exceptions=True)
+        await super().run()
 
-    async def _settle(self, running: dict[str, asyncio.Task[None]]) -> None:
+    async def round(self) -> bool:
+        """Start the due heads of the queues not running an action now."""
+        free = self._concurrency - len(self._running)
+        if free > 0:
+            actions = await self._db.outbox.due(free, now=self._clock(), busy=tuple(self._running))
+            for action in actions:
+                self._running[action.queue] = asyncio.create_task(self._execute(action))
+        return False
+
+    async def idle(self) -> None:
         """Wait until an action finishes, an action is queued, or the idle poll is up."""
+        running = self._running
         woken = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait(
                 [woken, *running.values()],
-                timeout=self._idle_poll,
+                timeout=self.interval_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -146,6 +132,12 @@ class OutboxWorker:
                 # Recording its outcome failed (the database?): it is still pending and
                 # runs again, as after a crash.
                 log.error("Outbox action failed to settle", exc_info=task.exception())
+
+    async def stopped(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._running.clear()
 
     async def drain_once(self) -> int:
         """Run one round: at most one action per queue, queues in parallel."""
@@ -264,11 +256,11 @@ class OutboxWorker:
         if retry_after is not None:
             delay = retry_after
         elif uses_attempt:
-            delay = self._backoff(action.attempts)
+            delay = self._backoff.delay(action.attempts + 1)
         else:
             # No attempt is counted, so the backoff grows with how long it has failed.
             failing_s = (now - (action.first_failed_ms or now)) / 1000
-            delay = min(self._max_backoff, max(self._base_backoff, failing_s))
+            delay = min(self._backoff.cap, max(self._backoff.base, failing_s))
         log.info("Outbox action %s (%s) retries in %.1fs: %s", action.id, action.kind, delay, error)
         await self._db.outbox.retry_later(
             action.id, error, now + int(delay * 1000), uses_attempt=uses_attempt, now=now
@@ -290,7 +282,7 @@ class OutboxWorker:
         except Exception:  # its death did not commit: it stays pending and dies next time
             log.exception("Recording dead letter %s (%s) failed", action.id, action.kind)
             await self._db.outbox.retry_later(
-                action.id, error, now + int(self._max_backoff * 1000), uses_attempt=False, now=now
+                action.id, error, now + int(self._backoff.cap * 1000), uses_attempt=False, now=now
             )
             return
         OUTBOX_DIED.labels(action.kind).inc()
@@ -302,8 +294,3 @@ class OutboxWorker:
             action.attempts + int(uses_attempt),
             error,
         )
-
-    def _backoff(self, attempts: int) -> float:
-        # Full jitter keeps many actions that failed together from retrying in lockstep.
-        ceiling = min(self._max_backoff, self._base_backoff * 2**attempts)
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - not security relevant

@@ -17,7 +17,6 @@ its ``retention`` option is on). Expiries are paced by the erasure engine's own 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.outbox import NewAction
 from bridge.storage.policy import RoomPolicyRecord
+from bridge.workers.loop import WorkerLoop
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,9 @@ def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
     )
 
 
-class RetentionWorker:
+class RetentionWorker(WorkerLoop):
+    name = "Retention"
+
     def __init__(
         self,
         db: Database,
@@ -121,32 +123,31 @@ class RetentionWorker:
         clock: Callable[[], int] = now_ms,
         versions: ServerVersions | None = None,
     ) -> None:
+        super().__init__(interval_s=interval_seconds)
         # Each round also asks a few recipient servers what software they run.
         self.versions = versions
         self._db = db
         self._expirer = expirer
         self._source = source
-        self._interval = interval_seconds
         self._wake_outbox = wake_outbox
         self._clock = clock
         # What each room was last given, so an unchanged policy enqueues nothing.
         self._mirrored: dict[str, dict[str, int]] = {}
         self.policies: dict[str, RoomRetention] = {}
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except RCError as e:  # away or refusing: the next round asks again
-                log.warning("Retention round skipped: Rocket.Chat answered %s", e)
-            except Exception:  # a boundary: Rocket.Chat away, a bad answer; next round
-                log.exception("Retention round failed; retrying next round")
+    async def round(self) -> bool:
+        try:
+            await self.run_once()
+        except RCError as e:  # away or refusing: the next round asks again
+            log.warning("Retention round skipped: Rocket.Chat answered %s", e)
+        finally:
+            # Asked whatever became of the policies (a failure of theirs is the loop's).
             if self.versions is not None:
                 try:
                     await self.versions.check_due()
-                except Exception:  # a boundary, as above
+                except Exception:  # a boundary: the next round asks again
                     log.exception("Asking servers for their software failed")
-            await asyncio.sleep(self._interval)
+        return False
 
     async def run_once(self) -> list[RequestId]:
         """Read the policies, mirror them, open the expiries due; returns those opened."""
