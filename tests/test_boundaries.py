@@ -52,8 +52,6 @@ NOT_YET_TYPED = {
     "bridge.rctypes.models:RCRoom.parse",
     "bridge.rctypes.models:RCUser.parse",
     "bridge.rocketchat.validation:inbox_payload_problem",
-    "bridge.sandbox.demo_state:summary",
-    "bridge.sandbox.demo_tour:Tour.__init__",
     "bridge.storage.inbox:Inbox.store_events",
     "bridge.storage.inbox:Inbox.store_matrix_transaction",
     "bridge.storage.inbox:StoredEvent.payload",

@@ -190,7 +190,7 @@ async def _tour(demo: Demo, pause: bool) -> None:
             await asyncio.to_thread(sys.stdin.readline)
 
     try:
-        await Tour(dict(demo.state()), _say, wait_for_enter).run()
+        await Tour(demo.state(), _say, wait_for_enter).run()
     except (TourError, aiohttp.ClientError, TimeoutError, OSError) as e:
         _say(f"The tour stopped: {e}. The demo keeps running until Ctrl-C.")
 

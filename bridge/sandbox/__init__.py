@@ -2,8 +2,7 @@
 
 Homeserver side, used by tests (``tests/fixtures/homeservers.py``) and the demo:
 
-* ``homeservers.HomeserverCluster`` – N federating Synapses; ``cluster_state()`` for the
-  demo's state file.
+* ``homeservers.HomeserverCluster`` – N federating Synapses.
 * ``models.Homeserver`` / ``models.MatrixUser`` – value types.
 * ``matrix_users`` – shared-secret registration, ``reset_connection``, mautrix clients,
   ``wait_for_event``.

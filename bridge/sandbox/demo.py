@@ -49,9 +49,27 @@ from bridge.sandbox.demo_config import (
 from bridge.sandbox.demo_partners import register_partners
 from bridge.sandbox.demo_process import ChildProcess, DemoStartError
 from bridge.sandbox.demo_receiver import write_receiver_config
-from bridge.sandbox.demo_rocketchat import SIM_ADMIN_USERNAME, RCSeed, seed_rocketchat
-from bridge.sandbox.demo_state import State, write_state_file
-from bridge.sandbox.homeservers import HomeserverCluster, cluster_state
+from bridge.sandbox.demo_rocketchat import (
+    SIM_ADMIN_USERNAME,
+    RCAccount,
+    RCSeed,
+    seed_rocketchat,
+)
+from bridge.sandbox.demo_state import (
+    BridgeState,
+    DashboardState,
+    DemoState,
+    HomeserverState,
+    MailSinkState,
+    MatrixAdmin,
+    MatrixLogin,
+    MetricsState,
+    RCLoginState,
+    RocketChatState,
+    RoomState,
+    write_state_file,
+)
+from bridge.sandbox.homeservers import HomeserverCluster
 from bridge.sandbox.mail_sink import MailSink
 from bridge.sandbox.models import MatrixUser
 from bridge.sandbox.ports import free_ports
@@ -314,59 +332,76 @@ class Demo:
 
     # -- description ------------------------------------------------------------------
 
-    def state(self) -> State:
+    def state(self) -> DemoState:
         """Every endpoint and credential, in the state file's shape."""
         if self.config is None or self.rc is None:
             raise DemoStartError("demo", "has not been started")
-        state: State = cluster_state(self.cluster)
-        for entry, hs in zip(state["homeservers"], self.cluster.homeservers, strict=True):
-            entry.update(tls_url=hs.tls_url, pid=hs.pid, log_path=str(hs.log_path))
-        state["bridge"] = {
-            "url": f"http://127.0.0.1:{self.config.appservice.port}",
-            "bot_user_id": self.config.bot_mxid,
-            "config_path": str(self.config_path),
-            "registration_path": str(self.registration_path),
-            "database_url": self.config.database.url,
-            "log_path": str(self.bridge.log_path),
-            "pid": self.bridge.pid,
-            "dashboard": {
-                "url": f"http://127.0.0.1:{self.config.appservice.port}{self.config.web.path}/",
-                "admin_token": self.config.web.admin_token,
-            },
-            "metrics": {
-                "url": f"http://127.0.0.1:{self.config.appservice.port}/metrics",
-                "bearer_token": self.config.metrics.bearer_token,
-            },
-        }
-        state["rocketchat"] = {
-            "url": self.sim_url,
-            "admin": self.rc.admin.to_dict(),
-            "bot_username": self.rc.bridge.username,
-            "users": [user.to_dict() for user in self.rc.users],
-            "log_path": str(self.sim.log_path),
-            "pid": self.sim.pid,
-        }
-        state["mail_sink"] = {
-            "smtp": f"smtp://{self.mail.host}:{self.mail.port}",
-            "directory": str(self.mail.directory),
-        }
-        state["rooms"] = [
-            {
-                "rocketchat_room_id": room.rocketchat_room_id,
-                "rocketchat_room_name": room.rocketchat_room_name,
-                "matrix_room_id": room.matrix_room_id,
-                "retention_minutes": self.options.retention_minutes,
-            }
-            for room in self.rooms
-        ]
-        state.update(
+        port = self.config.appservice.port
+        return DemoState(
+            homeservers=self._homeserver_states(),
+            bridge=BridgeState(
+                url=f"http://127.0.0.1:{port}",
+                bot_user_id=self.config.bot_mxid,
+                config_path=str(self.config_path),
+                registration_path=str(self.registration_path),
+                database_url=self.config.database.url,
+                log_path=str(self.bridge.log_path),
+                pid=self.bridge.pid,
+                dashboard=DashboardState(
+                    f"http://127.0.0.1:{port}{self.config.web.path}/", self.config.web.admin_token
+                ),
+                metrics=MetricsState(
+                    f"http://127.0.0.1:{port}/metrics", self.config.metrics.bearer_token
+                ),
+            ),
+            rocketchat=RocketChatState(
+                url=self.sim_url,
+                admin=_rc_login(self.rc.admin),
+                bot_username=self.rc.bridge.username,
+                users=tuple(_rc_login(user) for user in self.rc.users),
+                log_path=str(self.sim.log_path),
+                pid=self.sim.pid,
+            ),
+            mail_sink=MailSinkState(
+                f"smtp://{self.mail.host}:{self.mail.port}", str(self.mail.directory)
+            ),
+            rooms=tuple(
+                RoomState(
+                    room.rocketchat_room_id,
+                    room.rocketchat_room_name,
+                    room.matrix_room_id,
+                    self.options.retention_minutes,
+                )
+                for room in self.rooms
+            ),
             directory=str(self.root),
             ca_path=str(self.cluster.ca_path),
-            pids=self.started_pids(),
+            pids=tuple(self.started_pids()),
             startup_seconds=self.startup_seconds,
             keep=self.options.keep,
         )
-        return state
+
+    def _homeserver_states(self) -> tuple[HomeserverState, ...]:
+        cluster = self.cluster
+        return tuple(
+            HomeserverState(
+                server_name=hs.server_name,
+                client_url=hs.client_url,
+                admin=MatrixAdmin(cluster.admin(hs).user_id, cluster.admin(hs).access_token),
+                users=tuple(
+                    MatrixLogin(user.user_id, user.password, user.access_token)
+                    for user in cluster.users(hs)
+                ),
+                tls_url=hs.tls_url,
+                pid=hs.pid,
+                log_path=str(hs.log_path),
+            )
+            for hs in cluster.homeservers
+        )
+
+
+def _rc_login(account: RCAccount) -> RCLoginState:
+    return RCLoginState(account.username, account.user_id, account.auth_token, account.password)
 
 
 async def _upgrade_database(url: str) -> None:

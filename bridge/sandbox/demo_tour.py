@@ -25,7 +25,11 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bridge.sandbox.demo_state import DemoState, HomeserverState, MatrixAdmin, MatrixLogin
+
 Say = Callable[[str], None]
+# Whom a step acts as on Matrix: a user, or the homeserver's admin when it has none.
+Login = MatrixLogin | MatrixAdmin
 Pause = Callable[[], Awaitable[None]]
 _WAIT_S = 60.0
 _CODE = re.compile(r"!privacy delete confirm (\S+)")
@@ -37,15 +41,15 @@ class TourError(Exception):
 
 
 class Tour:
-    def __init__(self, state: dict[str, Any], say: Say, pause: Pause) -> None:
+    def __init__(self, state: DemoState, say: Say, pause: Pause) -> None:
         self._state = state
         self._say = say
         self._pause = pause
-        rc = state["rocketchat"]
-        self._rc_url: str = rc["url"]
-        self._alice: dict[str, Any] = next(u for u in rc["users"] if u["username"] == "alice")
-        self._room: dict[str, Any] = state["rooms"][0]
-        self._config = Path(state["bridge"]["config_path"])
+        rc = state.rocketchat
+        self._rc_url = rc.url
+        self._alice = next(u for u in rc.users if u.username == "alice")
+        self._room = state.rooms[0]
+        self._config = Path(state.bridge.config_path)
 
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
@@ -67,19 +71,17 @@ class Tour:
     # -- steps ------------------------------------------------------------------------
 
     async def _messages(self) -> None:
-        remote = self._state["homeservers"][1] if len(self._state["homeservers"]) > 1 else None
-        hs = remote or self._state["homeservers"][0]
-        user = hs["users"][0] if hs["users"] else hs["admin"]
+        homeservers = self._state.homeservers
+        hs = homeservers[1] if len(homeservers) > 1 else homeservers[0]
+        user = hs.users[0] if hs.users else hs.admin
         text = f"Hello from alice on Rocket.Chat ({uuid.uuid4().hex[:6]})"
         await self._rc("POST", "chat.postMessage", {"roomId": self._room_rc, "text": text})
-        self._say(f"alice posted in #{self._room['rocketchat_room_name']}: {text!r}")
-        await self._wait(f"{user['user_id']} to see it", lambda: self._in_matrix(hs, user, text))
-        self._say(
-            f"{user['user_id']} sees it in {self._room['matrix_room_id']} on {hs['server_name']}."
-        )
-        reply = f"Hello back from {user['user_id']} ({uuid.uuid4().hex[:6]})"
+        self._say(f"alice posted in #{self._room.rocketchat_room_name}: {text!r}")
+        await self._wait(f"{user.user_id} to see it", lambda: self._in_matrix(hs, user, text))
+        self._say(f"{user.user_id} sees it in {self._room.matrix_room_id} on {hs.server_name}.")
+        reply = f"Hello back from {user.user_id} ({uuid.uuid4().hex[:6]})"
         txn = uuid.uuid4().hex
-        room = quote(self._room["matrix_room_id"], safe="")
+        room = quote(self._room.matrix_room_id, safe="")
         await self._matrix(
             hs,
             user,
@@ -87,7 +89,7 @@ class Tour:
             f"rooms/{room}/send/m.room.message/{txn}",
             {"msgtype": "m.text", "body": reply},
         )
-        self._say(f"{user['user_id']} answered on Matrix: {reply!r}")
+        self._say(f"{user.user_id} answered on Matrix: {reply!r}")
         await self._wait("the answer to reach Rocket.Chat", lambda: self._in_rocketchat(reply))
         self._say("alice sees the answer in Rocket.Chat.")
 
@@ -97,7 +99,7 @@ class Tour:
         await self._cli("audit", "subject", "alice", patience_s=30.0)
 
     async def _delete(self) -> None:
-        bot = self._state["rocketchat"]["bot_username"]
+        bot = self._state.rocketchat.bot_username
         created = await self._rc("POST", "im.create", {"username": bot})
         dm = created["room"]["rid"]
         await self._rc("POST", "chat.postMessage", {"roomId": dm, "text": "!privacy delete"})
@@ -120,35 +122,35 @@ class Tour:
         await self._cli("privacy", "status", self._request_id)
 
     async def _dashboard(self) -> None:
-        dashboard = self._state["bridge"]["dashboard"]
-        self._say(f"Open {dashboard['url']} in a browser and log in with the token")
-        self._say(f"  {dashboard['admin_token']}")
+        dashboard = self._state.bridge.dashboard
+        self._say(f"Open {dashboard.url} in a browser and log in with the token")
+        self._say(f"  {dashboard.admin_token}")
         self._say("It shows the flows per server, alice's record, and the request you just made.")
 
     # -- helpers ----------------------------------------------------------------------
 
     @property
     def _room_rc(self) -> str:
-        return str(self._room["rocketchat_room_id"])
+        return self._room.rocketchat_room_id
 
     async def _rc(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
-        headers = {"X-User-Id": self._alice["user_id"], "X-Auth-Token": self._alice["auth_token"]}
+        headers = {"X-User-Id": self._alice.user_id, "X-Auth-Token": self._alice.auth_token}
         url = f"{self._rc_url}/api/v1/{route}"
         async with self._http.request(method, url, json=body, headers=headers) as resp:
             resp.raise_for_status()
             return await resp.json()
 
     async def _matrix(
-        self, hs: dict[str, Any], user: dict[str, Any], method: str, path: str, body: Any = None
+        self, hs: HomeserverState, user: Login, method: str, path: str, body: Any = None
     ) -> Any:
-        headers = {"Authorization": f"Bearer {user['access_token']}"}
-        url = f"{hs['client_url']}/_matrix/client/v3/{path}"
+        headers = {"Authorization": f"Bearer {user.access_token}"}
+        url = f"{hs.client_url}/_matrix/client/v3/{path}"
         async with self._http.request(method, url, json=body, headers=headers) as resp:
             resp.raise_for_status()
             return await resp.json()
 
-    async def _in_matrix(self, hs: dict[str, Any], user: dict[str, Any], text: str) -> str | None:
-        room = quote(self._room["matrix_room_id"], safe="")
+    async def _in_matrix(self, hs: HomeserverState, user: Login, text: str) -> str | None:
+        room = quote(self._room.matrix_room_id, safe="")
         page = await self._matrix(hs, user, "GET", f"rooms/{room}/messages?dir=b&limit=50")
         bodies = [str(e.get("content", {}).get("body", "")) for e in page["chunk"]]
         return next((b for b in bodies if text in b), None)
@@ -160,7 +162,7 @@ class Tour:
     async def _dm_find(self, dm: str, pattern: re.Pattern[str]) -> str | None:
         page = await self._rc("GET", f"im.history?roomId={dm}&count=50")
         for message in reversed(page["messages"]):  # oldest first
-            if message["u"]["_id"] != self._alice["user_id"] and pattern.search(message["msg"]):
+            if message["u"]["_id"] != self._alice.user_id and pattern.search(message["msg"]):
                 return str(message["msg"])
         return None
 

@@ -311,28 +311,3 @@ class HomeserverCluster:
     def _session(self) -> aiohttp.ClientSession:
         # A short-lived session per call keeps the cluster usable from any event loop.
         return aiohttp.ClientSession(timeout=_HTTP_TIMEOUT)
-
-
-def cluster_state(cluster: HomeserverCluster) -> dict[str, Any]:
-    """Endpoints and credentials of a running cluster, for the demo's state file."""
-    return {
-        "homeservers": [
-            {
-                "server_name": hs.server_name,
-                "client_url": hs.client_url,
-                "admin": {
-                    "user_id": cluster.admin(hs).user_id,
-                    "access_token": cluster.admin(hs).access_token,
-                },
-                "users": [
-                    {
-                        "user_id": user.user_id,
-                        "password": user.password,
-                        "access_token": user.access_token,
-                    }
-                    for user in cluster.users(hs)
-                ],
-            }
-            for hs in cluster.homeservers
-        ]
-    }
