@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -16,7 +16,7 @@ from mautrix.types import UserID
 
 from bridge.bridging.action_values import ResolvedUser, ResolveUser, ScrubGhost
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
-from bridge.bridging.dispatch import Dispatcher, Validator
+from bridge.bridging.dispatch import Dispatcher, Route
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
@@ -32,7 +32,7 @@ from bridge.config import Config
 from bridge.ids import ServerName
 from bridge.matrix.appservice import build_api
 from bridge.matrix.erasure_executors import MatrixErasureExecutors, SynapseAdmin
-from bridge.matrix.event_validation import event_problem
+from bridge.matrix.event_validation import read_event
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.matrix.intake import AppServiceIntake
@@ -59,13 +59,13 @@ from bridge.privacy.partners import contacts_of
 from bridge.privacy.rc_deletions import ACCOUNT_DELETED, RocketChatDeletions
 from bridge.privacy.room_recipients import RoomTeller
 from bridge.privacy.server_versions import ServerVersions
+from bridge.rocketchat import inbox_events
 from bridge.rocketchat.erasure_executors import RocketChatErasureExecutors
 from bridge.rocketchat.errors import RCBadRequestError, RCError, RCNotFoundError
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.files import outbox_fetcher
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.rocketchat.service import LinkRefusedError, RocketChatSide
-from bridge.rocketchat.validation import inbox_payload_problem
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.leader import LeaderLocks
@@ -79,12 +79,6 @@ from bridge.workers.outbox import HOUR_MS, OutboxWorker, RetryBudget
 from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_executor
 
 log = logging.getLogger(__name__)
-
-# Each inbox source's validator, from its connector (bridge.bridging.dispatch).
-INBOX_VALIDATORS: Mapping[str, Validator] = {
-    "matrix": event_problem,
-    RC_SOURCE: inbox_payload_problem,
-}
 
 
 class BridgeApp:
@@ -147,33 +141,39 @@ class BridgeApp:
             self.db,
             Dispatcher(
                 {
-                    "matrix": [
-                        MatrixEventHandler(self.config),
-                        LedgerObserver(
-                            self.ledger,
-                            RoomTeller(
-                                self.ids.domain, self.config.privacy.unknown_servers
-                            ).server_joined,
-                        ),
-                        ErasureAckHandler(self.erasure),
-                        *commands.matrix_handlers,
-                        MatrixToRocketChat(
-                            self.ids,
-                            is_command,
-                            self.config.bridge.max_body_chars,
-                            alias_mode=alias_mode,
-                            gate=commands.gate,
-                        ),
-                    ],
-                    RC_SOURCE: [
-                        rc_to_matrix,
-                        RocketChatPeople(
-                            self.ledger, erasure_settings(self.config).pseudonym_retention_ms
-                        ),
-                        commands.rocketchat_handler,
-                    ],
+                    # Each source's reader is its connector's (bridge.bridging.dispatch).
+                    "matrix": Route(
+                        read_event,
+                        [
+                            MatrixEventHandler(self.config),
+                            LedgerObserver(
+                                self.ledger,
+                                RoomTeller(
+                                    self.ids.domain, self.config.privacy.unknown_servers
+                                ).server_joined,
+                            ),
+                            ErasureAckHandler(self.erasure),
+                            *commands.matrix_handlers,
+                            MatrixToRocketChat(
+                                self.ids,
+                                is_command,
+                                self.config.bridge.max_body_chars,
+                                alias_mode=alias_mode,
+                                gate=commands.gate,
+                            ),
+                        ],
+                    ),
+                    RC_SOURCE: Route(
+                        inbox_events.read,
+                        [
+                            rc_to_matrix,
+                            RocketChatPeople(
+                                self.ledger, erasure_settings(self.config).pseudonym_retention_ms
+                            ),
+                            commands.rocketchat_handler,
+                        ],
+                    ),
                 },
-                INBOX_VALIDATORS,
             ),
         )
 

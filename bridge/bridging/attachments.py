@@ -21,14 +21,6 @@ from bridge.rctypes.models import RCAttachment, RCMessage
 
 log = logging.getLogger(__name__)
 
-# The link fields of Rocket.Chat's message attachments (core-typings
-# MessageAttachmentDefault / FileAttachmentProps), with the Matrix msgtype of a file there.
-_LINK_FIELDS = (
-    ("title_link", "m.file"),
-    ("image_url", "m.image"),
-    ("audio_url", "m.audio"),
-    ("video_url", "m.video"),
-)
 MAX_LINKS = 10
 MAX_LINK_CHARS = 2048
 # Titles are the poster's free text: bounded so a title cannot make an oversized event.
@@ -46,9 +38,7 @@ def attachment_parts(
     seen: set[str] = set()
     own = {f.id for f in message.files if f.id}
     for attachment in message.attachments:
-        links = [
-            (str(attachment.raw.get(f)), kind) for f, kind in _LINK_FIELDS if _has(attachment, f)
-        ]
+        links = _links(attachment)
         file_link = next(
             (
                 (link, kind)
@@ -73,9 +63,17 @@ def attachment_parts(
     return files, lines
 
 
-def _has(attachment: RCAttachment, field: str) -> bool:
-    value = attachment.raw.get(field)
-    return isinstance(value, str) and 0 < len(value) <= MAX_LINK_CHARS
+def _links(attachment: RCAttachment) -> list[tuple[str, str]]:
+    """The attachment's link fields (core-typings MessageAttachmentDefault /
+    FileAttachmentProps) that hold a usable link, each with the Matrix msgtype of a file
+    there."""
+    fields = (
+        (attachment.title_link, "m.file"),
+        (attachment.image_url, "m.image"),
+        (attachment.audio_url, "m.audio"),
+        (attachment.video_url, "m.video"),
+    )
+    return [(link, kind) for link, kind in fields if link and len(link) <= MAX_LINK_CHARS]
 
 
 def _is_web_link(link: str) -> bool:

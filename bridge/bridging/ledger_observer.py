@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from mautrix.types import Event, EventType, MemberStateEventContent, StateEvent
+
 from bridge.ids import RoomID, UserID
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 
 # Called in the same transaction when a server's first user joins a portal room.
 # (uow, room id, server, the join event's id)
@@ -26,29 +28,31 @@ class LedgerObserver:
         self._ledger = ledger
         self._on_server_joined = on_server_joined
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        event = stored.payload
-        event_type = event.get("type")
-        if event_type not in ("m.room.member", "m.room.history_visibility"):
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[Event]) -> None:
+        event = inbound.event
+        if not isinstance(event, StateEvent):
             return
-        room_id, content, ts = (
-            event.get("room_id"),
-            event.get("content"),
-            event.get("origin_server_ts"),
+        if isinstance(event.content, MemberStateEventContent):
+            if await uow.bridging.portal_by_matrix(event.room_id) is not None:
+                await self._membership(uow, event, event.content)
+        elif event.type == EventType.ROOM_HISTORY_VISIBILITY:
+            # mautrix keeps this content untyped (Obj); the validator made it a string.
+            visibility = event.content.serialize().get("history_visibility")
+            if isinstance(visibility, str):
+                if await uow.bridging.portal_by_matrix(event.room_id) is not None:
+                    await self._ledger.observe_visibility(
+                        uow, RoomID(event.room_id), visibility, event.timestamp
+                    )
+
+    async def _membership(
+        self, uow: UnitOfWork, event: StateEvent, content: MemberStateEventContent
+    ) -> None:
+        user_id = event.state_key
+        if not user_id.startswith("@") or ":" not in user_id:
+            return
+        joined = await self._ledger.observe_membership(
+            uow, RoomID(event.room_id), UserID(user_id), content.membership.value, event.timestamp
         )
-        if not isinstance(room_id, str) or not isinstance(content, dict) or not isinstance(ts, int):
-            return
-        if await uow.bridging.portal_by_matrix(room_id) is None:
-            return
-        if event_type == "m.room.member":
-            user_id, membership = event.get("state_key"), content.get("membership")
-            if isinstance(user_id, str) and user_id.startswith("@") and isinstance(membership, str):
-                joined = await self._ledger.observe_membership(
-                    uow, RoomID(room_id), UserID(user_id), membership, ts
-                )
-                if joined and self._on_server_joined is not None:
-                    server = user_id.split(":", 1)[1]
-                    event_id = str(event.get("event_id") or f"{user_id}:{ts}")
-                    await self._on_server_joined(uow, room_id, server, event_id)
-        elif isinstance(visibility := content.get("history_visibility"), str):
-            await self._ledger.observe_visibility(uow, RoomID(room_id), visibility, ts)
+        if joined and self._on_server_joined is not None:
+            server = user_id.split(":", 1)[1]
+            await self._on_server_joined(uow, event.room_id, server, event.event_id)

@@ -5,10 +5,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 from urllib.parse import unquote
 
 import emoji
+from mautrix.types import (
+    Event,
+    EventType,
+    Format,
+    MediaMessageEventContent,
+    Membership,
+    MemberStateEventContent,
+    MessageEvent,
+    MessageType,
+    ReactionEvent,
+    RedactionEvent,
+    RelatesTo,
+    RelationType,
+    StateEvent,
+    TextMessageEventContent,
+)
 
 from bridge.bridging import redactions
 from bridge.bridging.action_values import (
@@ -29,15 +45,15 @@ from bridge.bridging.formatting import MATRIX_TO, matrix_to_rc, strip_reply_fall
 from bridge.bridging.identities import Identities
 from bridge.pipeline import keys, kinds
 from bridge.pipeline.actions import new_action
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy.categories import Category
 from bridge.storage.bridging import BridgedMessage, Portal
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 
 log = logging.getLogger(__name__)
 
-_TEXT_TYPES = {"m.text", "m.notice", "m.emote"}
-_MEDIA_TYPES = {"m.image", "m.file", "m.video", "m.audio"}
+_TEXT_TYPES = {MessageType.TEXT, MessageType.NOTICE, MessageType.EMOTE}
+_MEDIA_TYPES = {MessageType.IMAGE, MessageType.FILE, MessageType.VIDEO, MessageType.AUDIO}
 _PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
 
 
@@ -72,34 +88,26 @@ class MatrixToRocketChat:
         # Commands to the bridge are answered by it, never relayed into the room.
         self._is_command = is_command
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        event = stored.payload
-        sender = event.get("sender")
-        room_id = event.get("room_id")
-        event_type = event.get("type")
-        if not isinstance(sender, str) or not isinstance(room_id, str):
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[Event]) -> None:
+        event = inbound.event
+        if not isinstance(event, MessageEvent | RedactionEvent | ReactionEvent | StateEvent):
             return
-        portal = await uow.bridging.portal_by_matrix(room_id)
+        portal = await uow.bridging.portal_by_matrix(event.room_id)
         if portal is None or not portal.active:
             return
-        if event_type == "m.room.encryption":
-            await self._refuse_encryption(uow, portal, room_id)
+        if event.type == EventType.ROOM_ENCRYPTION:
+            await self._refuse_encryption(uow, portal, event.room_id)
             return
-        if self._ids.is_bridge_user(sender):
+        if self._ids.is_bridge_user(event.sender):
             return  # our own ghosts' and bot's events: never relay back (echo suppression)
-        content = event.get("content")
-        if not isinstance(content, dict):
-            return
-        if event_type == "m.room.message":
-            await self._message(uow, portal, event, content)
-        elif event_type == "m.room.redaction":
-            redacts = content.get("redacts") or event.get("redacts")
-            if isinstance(redacts, str):
-                await self._redaction(uow, portal, event, redacts)
-        elif event_type == "m.reaction":
-            await self._reaction(uow, portal, event, content)
-        elif event_type == "m.room.member":
-            await self._membership(uow, portal, event, content)
+        if isinstance(event, MessageEvent):
+            await self._message(uow, portal, event)
+        elif isinstance(event, RedactionEvent):
+            await self._redaction(uow, portal, event, event.redacts)
+        elif isinstance(event, ReactionEvent):
+            await self._reaction(uow, portal, event)
+        elif isinstance(event.content, MemberStateEventContent):
+            await self._membership(uow, portal, event, event.content)
 
     async def _refuse_encryption(self, uow: UnitOfWork, portal: Portal, room_id: str) -> None:
         """The bridge cannot read encrypted events, so it stops rather than relay nothing."""
@@ -115,107 +123,118 @@ class MatrixToRocketChat:
             )
         )
 
-    async def _refuse_long(self, uow: UnitOfWork, event: dict[str, Any], length: int) -> None:
+    async def _refuse_long(self, uow: UnitOfWork, event: MessageEvent, length: int) -> None:
         """Too long to relay: say so in the room instead of failing silently."""
         await uow.enqueue(
             kinds.notice(
                 "matrix",
-                keys.too_long_notice_key(event["event_id"]),
-                event["room_id"],
-                f"A message from {event['sender']} was not bridged to Rocket.Chat: it has "
+                keys.too_long_notice_key(event.event_id),
+                event.room_id,
+                f"A message from {event.sender} was not bridged to Rocket.Chat: it has "
                 f"{length} characters, more than the limit of {self._max_body}.",
             )
         )
 
     async def _membership(
-        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
+        self, uow: UnitOfWork, portal: Portal, event: StateEvent, content: MemberStateEventContent
     ) -> None:
         """Joins give the user a shadow in the Rocket.Chat room; leaves and kicks remove it."""
-        user_id, membership = event.get("state_key"), content.get("membership")
-        if not isinstance(user_id, str) or self._ids.is_bridge_user(user_id):
+        user_id, membership = event.state_key, content.membership
+        if self._ids.is_bridge_user(user_id):
             return
-        if membership == "join" and user_id == event["sender"]:
+        if membership == Membership.JOIN and user_id == event.sender:
             if await self._silenced(uow, user_id):
                 return  # an opted-out person's name and presence stay on Matrix
             # Keyed on the join event: someone who left and came back is invited again.
-            await self._ensure_shadow(uow, portal, user_id, join_key=event["event_id"])
-        elif membership in ("leave", "ban") and await uow.bridging.shadow(user_id) is not None:
+            await self._ensure_shadow(uow, portal, user_id, join_key=event.event_id)
+        elif (
+            membership in (Membership.LEAVE, Membership.BAN)
+            and await uow.bridging.shadow(user_id) is not None
+        ):
             await uow.enqueue(
                 new_action(
                     ShadowKick(user_id, portal.rc_room_id, portal.rc_room_type),
-                    key=keys.rc_kick_key(event["event_id"]),
+                    key=keys.rc_kick_key(event.event_id),
                     queue=keys.rc_queue(portal.rc_room_id),
                 )
             )
 
-    async def _message(
-        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
-    ) -> None:
-        relates = content.get("m.relates_to")
-        relates = relates if isinstance(relates, dict) else {}
-        if relates.get("rel_type") == "m.replace":
+    async def _message(self, uow: UnitOfWork, portal: Portal, event: MessageEvent) -> None:
+        content = event.content
+        # Any other msgtype (m.location, or one of no spec) mautrix reads untyped: not relayed.
+        if not isinstance(content, TextMessageEventContent):
+            return
+        relates = content.relates_to
+        if relates.rel_type == RelationType.REPLACE:
+            # mautrix reads an edit as its new content (``m.new_content``), validated.
             await self._edit(uow, portal, event, content, relates)
             return
-        msgtype = content.get("msgtype")
-        if msgtype not in _TEXT_TYPES | _MEDIA_TYPES or not isinstance(content.get("body"), str):
+        msgtype = content.msgtype
+        if msgtype not in _TEXT_TYPES | _MEDIA_TYPES:
             return
-        if msgtype != "m.notice" and self._is_command(content["body"]):
+        if msgtype != MessageType.NOTICE and self._is_command(content.body):
             return
-        if len(content["body"]) > self._max_body:
-            await self._refuse_long(uow, event, len(content["body"]))
+        if len(content.body) > self._max_body:
+            await self._refuse_long(uow, event, len(content.body))
             return
         if not await self._may_cross(uow, portal, event):
             return
-        await self._ensure_shadow(uow, portal, event["sender"])
+        await self._ensure_shadow(uow, portal, event.sender)
         thread_id = await self._thread_of(uow, relates)
         post = (
             portal.id,
             portal.rc_room_id,
-            self._ids.rc_message_id(event["event_id"]),
-            event["sender"],
+            self._ids.rc_message_id(event.event_id),
+            event.sender,
             thread_id,
-            PostRecord(event["event_id"], _ts(event), thread_id),
+            PostRecord(event.event_id, event.timestamp, thread_id),
         )
         value: RCSend | RCUpload
-        if msgtype in _MEDIA_TYPES:
+        if isinstance(content, MediaMessageEventContent) and msgtype in _MEDIA_TYPES:
             # Validated (bridge.matrix.event_validation): strings, and an int size.
-            info = content.get("info") or {}
-            filename = content.get("filename") or content["body"]
+            info = content.info
+            filename = content.filename or content.body
             value = RCUpload(
                 *post,
                 filename,
-                content.get("url"),
-                info.get("mimetype"),
-                info.get("size"),
-                disclosure=_disclosure(event, Category.MEDIA | Category.FILE_NAME, filename, []),
+                content.url,
+                None if info is None else info.mimetype,
+                None if info is None else info.size,
+                disclosure=_disclosure(
+                    event.sender, Category.MEDIA | Category.FILE_NAME, filename, []
+                ),
             )
-        else:
+        elif msgtype in _TEXT_TYPES:
             text, mentions = await self._text(uow, content)
             value = RCSend(
                 *post,
                 text,
-                disclosure=_disclosure(event, Category.MESSAGE_TEXT, content["body"], mentions),
+                disclosure=_disclosure(event.sender, Category.MESSAGE_TEXT, content.body, mentions),
             )
+        else:
+            return
         await uow.enqueue(
             new_action(
                 value,
-                key=keys.mx_message_key(event["event_id"]),
+                key=keys.mx_message_key(event.event_id),
                 queue=keys.rc_queue(portal.rc_room_id),
             )
         )
 
-    async def _may_cross(self, uow: UnitOfWork, portal: Portal, event: dict[str, Any]) -> bool:
+    async def _may_cross(self, uow: UnitOfWork, portal: Portal, event: MessageEvent) -> bool:
         if self._gate is None:
             return True
-        return await self._gate.matrix_message(uow, portal, event["sender"], event["event_id"])
+        return await self._gate.matrix_message(uow, portal, event.sender, event.event_id)
 
     async def _silenced(self, uow: UnitOfWork, user_id: str) -> bool:
         return self._gate is not None and await self._gate.opted_out(uow, "matrix", user_id)
 
-    async def _text(self, uow: UnitOfWork, content: dict[str, Any]) -> tuple[str, list[Subject]]:
+    async def _text(
+        self, uow: UnitOfWork, content: TextMessageEventContent
+    ) -> tuple[str, list[Subject]]:
         """Rocket.Chat markdown for ``content``, and the people it mentions."""
-        formatted = content.get("formatted_body")
-        if content.get("format") != "org.matrix.custom.html" or not isinstance(formatted, str):
+        formatted: str | None = content.formatted_body
+        if content.format != Format.HTML:
             formatted = None
         usernames: dict[str, str] = {}
         mentions: list[Subject] = []
@@ -234,13 +253,12 @@ class MatrixToRocketChat:
                 if ghost
                 else Subject(matrix_user_id=user_id)
             )
-        body = content["body"]
-        relates = content.get("m.relates_to")
-        if isinstance(relates, dict) and isinstance(relates.get("m.in_reply_to"), dict):
+        body = content.body
+        if content.relates_to.in_reply_to is not None:
             # The HTML fallback (<mx-reply>) is dropped by the converter; the plain one here.
             body = strip_reply_fallback(body)
         text = matrix_to_rc(body, formatted, usernames.get, frozenset(unnamed))
-        if content.get("msgtype") == "m.emote":
+        if content.msgtype == MessageType.EMOTE:
             text = f"_{text}_"
         return text, mentions
 
@@ -251,13 +269,14 @@ class MatrixToRocketChat:
         shadow = await uow.bridging.shadow(user_id)
         return None if shadow is None else shadow.rc_username
 
-    async def _thread_of(self, uow: UnitOfWork, relates: dict[str, Any]) -> str | None:
+    async def _thread_of(self, uow: UnitOfWork, relates: RelatesTo) -> str | None:
         """Rocket.Chat threads (``tmid``) from ``m.thread``, or from a plain reply."""
-        root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        root: str | None = None
+        if relates.rel_type == RelationType.THREAD:
+            root = relates.event_id
+        if root is None and relates.in_reply_to is not None:
+            root = relates.in_reply_to.event_id
         if root is None:
-            reply = relates.get("m.in_reply_to")
-            root = reply.get("event_id") if isinstance(reply, dict) else None
-        if not isinstance(root, str):
             return None
         target = await uow.bridging.message_by_event(root)
         if target is None:
@@ -269,48 +288,47 @@ class MatrixToRocketChat:
         self,
         uow: UnitOfWork,
         portal: Portal,
-        event: dict[str, Any],
-        content: dict[str, Any],
-        relates: dict[str, Any],
+        event: MessageEvent,
+        new_content: TextMessageEventContent,
+        relates: RelatesTo,
     ) -> None:
-        original = await uow.bridging.message_by_event(str(relates.get("event_id")))
-        new_content = content.get("m.new_content")
-        if original is None or not isinstance(new_content, dict):
+        original = await uow.bridging.message_by_event(str(relates.event_id))
+        if original is None:
             return
         if not await self._may_cross(uow, portal, event):
             return
-        if original.sender != event["sender"] or not isinstance(new_content.get("body"), str):
+        if original.sender != event.sender:
             return  # only the author's edits count (spec: "Event replacements", validity)
         text, mentions = await self._text(uow, new_content)
         edit = RCUpdate(
             portal.id,
             portal.rc_room_id,
             original.rc_message_id,
-            event["sender"],
+            event.sender,
             text,
-            EventRef(event["event_id"]),
+            EventRef(event.event_id),
             _disclosure(
-                event, Category.MESSAGE_TEXT | Category.EDIT, new_content["body"], mentions
+                event.sender, Category.MESSAGE_TEXT | Category.EDIT, new_content.body, mentions
             ),
         )
         await uow.enqueue(
             new_action(
                 edit,
-                key=keys.mx_edit_key(event["event_id"]),
+                key=keys.mx_edit_key(event.event_id),
                 queue=keys.rc_queue(portal.rc_room_id),
             )
         )
 
     async def _redaction(
-        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], redacts: str
+        self, uow: UnitOfWork, portal: Portal, event: RedactionEvent, redacts: str
     ) -> None:
         reaction = await uow.bridging.reaction(redacts)
         if reaction is not None:
             rc_message_id, shortcode, reacter = reaction
-            if reacter != event["sender"]:
+            if reacter != event.sender:
                 # Rocket.Chat removes only the caller's own reaction (redactions.py).
                 await redactions.refuse_reaction(
-                    uow, portal.matrix_room_id or "", event["sender"], redacts
+                    uow, portal.matrix_room_id or "", event.sender, redacts
                 )
                 return
             await self._react_action(
@@ -320,9 +338,9 @@ class MatrixToRocketChat:
         target = await uow.bridging.message_by_event(redacts)
         if target is None or target.deleted or portal.matrix_room_id is None:
             return
-        own = _own(target, event["sender"])
+        own = _own(target, event.sender)
         # The author deletes their own; a moderator's redaction uses the bot.
-        delete = RCDelete(portal.rc_room_id, target.rc_message_id, own, event["sender"])
+        delete = RCDelete(portal.rc_room_id, target.rc_message_id, own, event.sender)
         queue = keys.rc_queue(portal.rc_room_id)
         if own:
             await uow.enqueue(new_action(delete, key=keys.mx_redact_key(redacts), queue=queue))
@@ -330,32 +348,30 @@ class MatrixToRocketChat:
         # Anyone else's redaction deletes only with the power to redact in the room,
         # asked of the homeserver first (bridge/bridging/redactions.py).
         await uow.enqueue(
-            redactions.check_action(portal.matrix_room_id, queue, redacts, event["sender"], delete)
+            redactions.check_action(portal.matrix_room_id, queue, redacts, event.sender, delete)
         )
 
-    async def _reaction(
-        self, uow: UnitOfWork, portal: Portal, event: dict[str, Any], content: dict[str, Any]
-    ) -> None:
-        relates = content.get("m.relates_to")
-        if not isinstance(relates, dict) or relates.get("rel_type") != "m.annotation":
+    async def _reaction(self, uow: UnitOfWork, portal: Portal, event: ReactionEvent) -> None:
+        relates = event.content.relates_to
+        if relates.rel_type != RelationType.ANNOTATION:
             return
-        key, target_id = relates.get("key"), relates.get("event_id")
-        if not isinstance(key, str) or not isinstance(target_id, str):
+        key, target_id = relates.key, relates.event_id
+        if key is None or target_id is None:
             return
         target = await uow.bridging.message_by_event(target_id)
         shortcode = emoji.demojize(key, language="alias")
         if target is None or not re.fullmatch(r":[\w+-]+:", shortcode):
             return  # Rocket.Chat reacts with named emoji only
-        if await self._silenced(uow, event["sender"]):
+        if await self._silenced(uow, event.sender):
             return
-        await self._ensure_shadow(uow, portal, event["sender"])
+        await self._ensure_shadow(uow, portal, event.sender)
         await self._react_action(uow, portal, event, target.rc_message_id, shortcode, True, None)
 
     async def _react_action(
         self,
         uow: UnitOfWork,
         portal: Portal,
-        event: dict[str, Any],
+        event: RedactionEvent | ReactionEvent,
         rc_message_id: str,
         shortcode: str,
         should_react: bool,
@@ -365,16 +381,16 @@ class MatrixToRocketChat:
             portal.id,
             rc_message_id,
             shortcode,
-            event["sender"],
+            event.sender,
             should_react,
-            redacts or event["event_id"],
-            EventRef(event["event_id"]),
-            _disclosure(event, Category.REACTION, shortcode, []) if should_react else None,
+            redacts or event.event_id,
+            EventRef(event.event_id),
+            _disclosure(event.sender, Category.REACTION, shortcode, []) if should_react else None,
         )
         await uow.enqueue(
             new_action(
                 react,
-                key=keys.mx_react_key(event["event_id"]),
+                key=keys.mx_react_key(event.event_id),
                 queue=keys.rc_queue(portal.rc_room_id),
             )
         )
@@ -402,17 +418,12 @@ class MatrixToRocketChat:
 
 
 def _disclosure(
-    event: dict[str, Any], categories: Category, content: str, mentions: list[Subject]
+    sender: str, categories: Category, content: str, mentions: list[Subject]
 ) -> Disclosure:
     """What the ledger records once the send is done (see records.Records)."""
-    subject = Subject(matrix_user_id=event["sender"])
+    subject = Subject(matrix_user_id=sender)
     return Disclosure(subject, "MATRIX", int(categories), content, mentions=tuple(mentions))
 
 
 def _own(target: BridgedMessage, redacter: str) -> bool:
     return target.origin == "matrix" and target.sender == redacter
-
-
-def _ts(event: dict[str, Any]) -> int:
-    ts = event.get("origin_server_ts")
-    return ts if isinstance(ts, int) else 0

@@ -26,20 +26,19 @@ from __future__ import annotations
 import logging
 
 from bridge.bridging.action_values import GhostProfile, ScrubGhost
-from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy import pseudonyms
 from bridge.privacy.forget import Identity, forget
 from bridge.privacy.ledger import DisclosureLedger
 from bridge.privacy.rc_deletions import AccountDeleted
 from bridge.privacy.subjects import RCPerson, identity
-from bridge.rctypes.events import AvatarChanged, UserDeleted, UserRenamed
+from bridge.rctypes.events import AvatarChanged, RCEvent, UserDeleted, UserRenamed
 from bridge.storage.bridging import Ghost
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
@@ -51,24 +50,22 @@ UNLINKED_NAME = "Removed User"
 
 
 class RocketChatPeople:
-    """The inbox handler of ``type: person`` payloads (bridge.bridging.rc_events)."""
+    """The inbox handler of ``type: person`` payloads (bridge.rocketchat.inbox_events)."""
 
     def __init__(self, ledger: DisclosureLedger, pseudonym_retention_ms: int) -> None:
         self._ledger = ledger
         # The person's pseudonym keys are shredded this long after they are forgotten.
         self._retention_ms = pseudonym_retention_ms
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        if stored.payload.get("type") != "person":
-            return
-        event = from_payload(stored.payload)
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[RCEvent]) -> None:
+        event = inbound.event
         if isinstance(event, UserRenamed):
-            await self._renamed(uow, event, stored.event_id)
+            await self._renamed(uow, event, inbound.inbox_key)
         elif isinstance(event, AvatarChanged):
             ghost = await uow.bridging.ghost_by_username(event.username)
             if ghost is not None and not await self._silenced(uow, ghost):
                 name = ghost.display_name or ghost.rc_username
-                await uow.enqueue(_profile(ghost, ghost.rc_username, name, stored.event_id))
+                await uow.enqueue(_profile(ghost, ghost.rc_username, name, inbound.inbox_key))
         elif isinstance(event, UserDeleted):
             await self._deleted(uow, event)
 

@@ -29,10 +29,10 @@ from bridge.bridging.formatting import MentionTarget
 from bridge.bridging.identities import Identities
 from bridge.bridging.matrix_content import Content, InReplyTo, Relation
 from bridge.bridging.minimise import message_content, render_source
-from bridge.bridging.rc_events import from_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.pipeline import keys, kinds
 from bridge.pipeline.actions import Run, new_action
+from bridge.pipeline.contracts import Inbound
 from bridge.pipeline.stages import RELAY, rc_message
 from bridge.privacy.categories import Category
 from bridge.rctypes import models as rc
@@ -42,6 +42,7 @@ from bridge.rctypes.events import (
     MessageEdited,
     MessagePosted,
     MessagesPruned,
+    RCEvent,
     UserDeleted,
     UserRenamed,
 )
@@ -50,7 +51,6 @@ from bridge.rctypes.models import RCMessage, RCUserRef, to_ms
 from bridge.storage.bridging import BridgedMessage, Ghost, Portal
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ class RocketChatToMatrix:
         # The bridge's own Rocket.Chat account(s); filled in once logged in.
         self._bot_ids = rc_bot_user_ids
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        event = from_payload(stored.payload)
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[RCEvent]) -> None:
+        event = inbound.event
         if isinstance(event, UserDeleted | UserRenamed | AvatarChanged):
             return  # about a person, not a room: bridge.bridging.rc_people
         portal = await uow.bridging.portal_by_rc(event.room_id)

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
+from mautrix.types import Event, Membership, MemberStateEventContent, StateEvent
 
 from bridge.commands.context import CommandContext
 from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
@@ -33,11 +34,10 @@ from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
 from bridge.pipeline import keys
 from bridge.pipeline.actions import Run, action, executor, new_action, on_done
-from bridge.pipeline.contracts import Executor, OnDone
+from bridge.pipeline.contracts import Executor, Inbound, OnDone
 from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -176,21 +176,21 @@ class MatrixDMTracker:
     def __init__(self, bot: str) -> None:
         self._bot = bot
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        event = stored.payload
-        content, room_id = event.get("content"), event.get("room_id")
-        target, sender = event.get("state_key"), event.get("sender")
-        if event.get("type") != "m.room.member" or not isinstance(content, dict):
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[Event]) -> None:
+        event = inbound.event
+        if not isinstance(event, StateEvent):
             return
-        if not (isinstance(room_id, str) and isinstance(target, str) and isinstance(sender, str)):
+        content = event.content
+        if not isinstance(content, MemberStateEventContent):
             return
-        membership = content.get("membership")
-        if target == self._bot and membership == "invite":
-            if content.get("is_direct") is True and sender != self._bot:
+        room_id, target, sender = event.room_id, event.state_key, event.sender
+        membership = content.membership
+        if target == self._bot and membership == Membership.INVITE:
+            if content.is_direct is True and sender != self._bot:
                 if await uow.bridging.portal_by_matrix(room_id) is None:
                     await uow.commands.set_room("matrix", room_id, is_dm=True, user_id=sender)
             return
-        if membership not in ("join", "invite") or target == self._bot:
+        if membership not in (Membership.JOIN, Membership.INVITE) or target == self._bot:
             return
         known = await uow.commands.room("matrix", room_id)
         if known is not None and known.is_dm and target != known.user_id:

@@ -4,13 +4,12 @@ realtime ``__my_messages__`` stream (and catch-up, once the DM is known)."""
 
 from __future__ import annotations
 
-from bridge.bridging.rc_events import from_payload
 from bridge.commands.context import CommandContext
 from bridge.commands.dm import CommandRouter
 from bridge.commands.parser import is_command
-from bridge.rctypes.events import MessagePosted
+from bridge.pipeline.contracts import Inbound
+from bridge.rctypes.events import MessagePosted, RCEvent
 from bridge.storage.database import UnitOfWork
-from bridge.storage.inbox import StoredEvent
 
 
 class RocketChatCommands:
@@ -19,11 +18,8 @@ class RocketChatCommands:
         self._bot_ids = bot_user_ids
         self._router = router
 
-    async def __call__(self, uow: UnitOfWork, stored: StoredEvent) -> None:
-        try:
-            event = from_payload(stored.payload)
-        except (KeyError, TypeError, ValueError):
-            return  # not a message; the relay judges it
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[RCEvent]) -> None:
+        event = inbound.event
         if type(event) is not MessagePosted:  # edits and deletions are not new commands
             return
         message = event.message

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from mautrix.client import ClientAPI
+from mautrix.types import Event
 
 from bridge.bridging.identities import Identities
 from bridge.commands.bridge_admin import BridgeCommands
@@ -62,7 +63,7 @@ class Commands:
         view = RetentionView(db, lambda: rocketchat.admin if rocketchat.ready.is_set() else None)
         self.jobs = PrivacyJobs(db, engine, self.sides, settings, view)
         self.progress = ProgressReporter(db, engine, lambda: None)
-        self.matrix_handlers: list[EventHandler] = [
+        self.matrix_handlers: list[EventHandler[Event]] = [
             MatrixDMTracker(config.bot_mxid),
             MatrixCommands(ids, self.router),
         ]

@@ -1,21 +1,28 @@
 """Whether a stored Matrix event is usable, decided once before any handler reads it.
 
 The homeserver delivers the events, but their fields were written by whoever sent them,
-on any server in the room. Handlers read fields with the types the spec gives them; this
-module decides up front which events have those types, so a malformed event is recorded
-as *skipped* with a reason instead of raising deep inside a handler and being retried
-until it *fails*. An irrelevant but well-formed event (an unknown type, a room
-that is no portal) passes: the handlers ignore it and it ends *done*.
+on any server in the room. Handlers take mautrix's typed events and read fields with the
+types the spec gives them; this module decides up front which events have those types
+(:func:`event_problem`), then reads each into its mautrix type once for all the handlers
+(:func:`read_event`). A malformed event is recorded as *skipped* with a reason instead of
+raising deep inside a handler and being retried until it *fails*. An irrelevant but
+well-formed event (an unknown type, a room that is no portal) passes: the handlers ignore
+it and it ends *done*.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import unquote
 
+from mautrix.types import Event, Membership, SerializerError
+
 from bridge.bridging.formatting import MATRIX_TO
+from bridge.pipeline.contracts import SkipEvent
+from bridge.storage.inbox import InboxPayload
 from bridge.textcheck import text_problem
 
 # Spec, "Appendices: Identifier Grammar": user, room and event ids are at most 255 bytes.
@@ -46,6 +53,30 @@ _USER_ID = re.compile(r"@[^:]+:.+", re.DOTALL)
 _PILL = re.compile(re.escape(MATRIX_TO) + r"(@[^\"'?<>\s]+)")
 
 
+def read_event(payload: InboxPayload) -> Event:
+    """A stored event as the handlers see it, a mautrix ``Event`` (``MessageEvent``,
+    ``StateEvent``, ``RedactionEvent``...); ``SkipEvent`` says why one is unusable."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError) as e:
+        raise SkipEvent(f"payload is not JSON: {e}"[:200]) from e
+    if not isinstance(event, dict):
+        raise SkipEvent("event is not an object")
+    problem = event_problem(event)
+    if problem is not None:
+        raise SkipEvent(problem)
+    if event["type"] == "m.room.redaction" and "redacts" not in event:
+        # Room v11 moved ``redacts`` into the content; mautrix reads it top-level.
+        event["redacts"] = event["content"]["redacts"]
+    try:
+        read: Event = Event.deserialize(event)
+        return read
+    except (SerializerError, ValueError, TypeError, KeyError, AttributeError) as e:
+        # What the checks above let through and mautrix still cannot read (a state
+        # event's content of the wrong shape, say): skipped, never a handler's crash.
+        raise SkipEvent(f"{event['type']} does not read as its mautrix type"[:200]) from e
+
+
 def event_problem(event: Mapping[str, Any]) -> str | None:
     """Why ``event`` cannot be used, or None when the handlers may read it as the spec says."""
     problem = _envelope_problem(event) or text_problem(event)
@@ -66,9 +97,10 @@ def _envelope_problem(event: Mapping[str, Any]) -> str | None:
         return "'sender' is not a user id"
     if not isinstance(event.get("content"), dict):
         return "'content' is missing or not an object"
+    # Required by the spec (ClientEvent), and by mautrix's event types.
     ts = event.get("origin_server_ts")
-    if ts is not None and (not _is_int(ts) or not 0 <= ts < 2**53):
-        return "'origin_server_ts' is not a timestamp"
+    if not _is_int(ts) or not 0 <= ts < 2**53:
+        return "'origin_server_ts' is missing or not a timestamp"
     if "unsigned" in event and not isinstance(event["unsigned"], dict):
         return "'unsigned' is not an object"
     if "redacts" in event and not isinstance(event["redacts"], str):
@@ -81,7 +113,7 @@ def _envelope_problem(event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -113,7 +145,7 @@ def _relation_problem(content: Mapping[str, Any]) -> str | None:
 
 
 def _message_problem(content: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
-    del event
+    """``event`` is empty for an edit's new content."""
     if not isinstance(content.get("msgtype"), str) or not isinstance(content.get("body"), str):
         return "m.room.message without a string msgtype and body"
     problem = (
@@ -132,6 +164,10 @@ def _message_problem(content: Mapping[str, Any], event: Mapping[str, Any]) -> st
         if not isinstance(new, dict):
             return "'m.new_content' is not an object"
         return _message_problem(new, {})
+    relates = content.get("m.relates_to")
+    if event and isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+        # mautrix reads an edit as its new content: one without any is no edit.
+        return "an m.replace without 'm.new_content'"
     return None
 
 
@@ -162,10 +198,13 @@ def _redaction_problem(content: Mapping[str, Any], event: Mapping[str, Any]) -> 
     return None
 
 
+_MEMBERSHIPS = frozenset(m.value for m in Membership)
+
+
 def _member_problem(content: Mapping[str, Any], event: Mapping[str, Any]) -> str | None:
     del event
-    if not isinstance(content.get("membership"), str):
-        return "m.room.member without a string membership"
+    if content.get("membership") not in _MEMBERSHIPS:
+        return "m.room.member without a membership of the spec"
     return _typed(content, {"displayname": (str, type(None)), "avatar_url": (str, type(None))})
 
 

@@ -13,14 +13,13 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from bridge.faults import crash_point
 from bridge.matrix import responses
 from bridge.metrics import MATRIX_EVENTS_RECEIVED, MATRIX_TRANSACTIONS
-from bridge.storage.inbox import Inbox
+from bridge.storage.inbox import Inbox, NewInboxEvent, encode_payload, new_event
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ class AppServiceIntake:
         return web.json_response({})
 
 
-def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
+def _parse_transaction(body: bytes) -> list[NewInboxEvent] | web.Response:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -151,7 +150,11 @@ def _parse_transaction(body: bytes) -> list[dict[str, Any]] | web.Response:
     good = [e for e in events if isinstance(e, dict)]
     if len(good) != len(events):
         log.warning("Dropped %d non-object entries from a transaction", len(events) - len(good))
-    return good
+    # Stored as sent: the inbox worker's reader validates each before any handler reads it.
+    return [
+        new_event(e.get("event_id"), e.get("type"), e.get("room_id"), encode_payload(e))
+        for e in good
+    ]
 
 
 def _storable_txn_id(txn_id: str) -> str:

@@ -1,8 +1,9 @@
 """The contracts between the pipeline's workers and the code they run.
 
-The inbox worker runs an ``EventHandler`` per stored event; the outbox worker runs an
-``Executor`` per action, then its ``OnDone`` hook (or ``OnDead`` when it is given up). A
-job one process runs at a time is handed to a ``Lead``. An
+The inbox worker runs an ``InboxHandler`` per stored event: the dispatcher, which reads it
+into its source's typed event and hands that to each ``EventHandler`` of the source. The
+outbox worker runs an ``Executor`` per action, then its ``OnDone`` hook (or ``OnDead``
+when it is given up). A job one process runs at a time is handed to a ``Lead``. An
 executor tells the worker how it failed by what it raises. These live below the
 connectors and the core so that both can implement them without importing the workers
 (the connector/core split of mautrix-go's bridgev2/networkinterface.go).
@@ -11,13 +12,34 @@ connectors and the core so that both can implement them without importing the wo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
 
 from bridge.storage.database import UnitOfWork
 from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action
 
-EventHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
+E = TypeVar("E")
+E_co = TypeVar("E_co", covariant=True)
+
+
+@attrs.frozen
+class Inbound(Generic[E_co]):
+    """A stored event as its source's handlers see it: read and validated once, typed
+    (a mautrix event, a Rocket.Chat event), with what the inbox row says of it."""
+
+    event: E_co
+    # The inbox row's id, and its de-duplication key (a Matrix event id, or the
+    # connector's key for a Rocket.Chat event, see bridge.rocketchat.inbox_events).
+    inbox_id: int
+    inbox_key: str | None
+
+
+# What the inbox worker runs per stored event (the dispatcher).
+InboxHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
+# What a source's handlers are: each takes the event read once by the dispatcher.
+EventHandler = Callable[[UnitOfWork, Inbound[E]], Awaitable[None]]
 
 Result = dict[str, Any] | None
 Executor = Callable[[Action], Awaitable[Result]]

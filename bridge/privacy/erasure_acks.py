@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import logging
 
+from mautrix.types import Event, GenericEvent
+
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy import audit
 from bridge.privacy import report as words
 from bridge.privacy.erasure import ErasureEngine
@@ -29,7 +32,6 @@ from bridge.privacy.erasure_protocol import ProtocolError, Response
 from bridge.privacy.notices import ACK_EVENT, RESPONSE_EVENT
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
-from bridge.storage.inbox import StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +45,17 @@ class ErasureAckHandler:
     def __init__(self, engine: ErasureEngine) -> None:
         self._engine = engine
 
-    async def __call__(self, uow: UnitOfWork, event: StoredEvent) -> None:
-        payload = event.payload
-        if payload.get("type") == RESPONSE_EVENT:
-            await self._response(uow, payload)
+    async def __call__(self, uow: UnitOfWork, inbound: Inbound[Event]) -> None:
+        event = inbound.event
+        # Our own event types: mautrix reads them as GenericEvent, the content untyped.
+        if not isinstance(event, GenericEvent) or event.sender is None or event.room_id is None:
             return
-        if payload.get("type") != ACK_EVENT:
-            return
-        content, sender, room = (
-            payload.get("content"),
-            payload.get("sender"),
-            payload.get("room_id"),
-        )
-        if not isinstance(sender, str) or not isinstance(room, str):
-            return
-        request_id = content.get("request_id") if isinstance(content, dict) else None
+        if event.type.t == RESPONSE_EVENT:
+            await self._response(uow, event.sender, event.room_id, event.content.serialize())
+        elif event.type.t == ACK_EVENT:
+            await self._ack(uow, event.sender, event.room_id, event.content["request_id"])
+
+    async def _ack(self, uow: UnitOfWork, sender: str, room: str, request_id: object) -> None:
         if not isinstance(request_id, str) or not request_id:
             await _refuse(uow, sender, room, None, "no request id")
             return
@@ -68,16 +66,11 @@ class ErasureAckHandler:
         if await self._engine.record_ack(uow, request_id, server, sender):
             log.info("Erasure request %s acknowledged for %s", request_id, server)
 
-    async def _response(self, uow: UnitOfWork, payload: dict[str, object]) -> None:
-        content, sender, room = (
-            payload.get("content"),
-            payload.get("sender"),
-            payload.get("room_id"),
-        )
-        if not isinstance(sender, str) or not isinstance(room, str):
-            return
+    async def _response(
+        self, uow: UnitOfWork, sender: str, room: str, content: dict[str, object]
+    ) -> None:
         try:
-            answer = Response.parse(content if isinstance(content, dict) else {})
+            answer = Response.parse(content)
         except ProtocolError as e:
             await _refuse(uow, sender, room, None, f"not a response: {e}")
             return

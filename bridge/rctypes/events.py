@@ -97,7 +97,7 @@ class MessagesPruned:
             return False
         if self.exclude_pinned and message.pinned:
             return False
-        if self.ignore_threads is not False and (message.thread_id or message.raw.get("tcount")):
+        if self.ignore_threads is not False and (message.thread_id or message.thread_count):
             return False
         if self.oldest and (
             message.ts < self.oldest or (message.ts == self.oldest and not self.inclusive)

@@ -2,7 +2,9 @@
 
 Parsers accept both wire shapes of a date: ISO strings over REST and EJSON
 ``{"$date": ms}`` over DDP (docs/rocketchat-notes.md). Unknown fields are ignored so a newer
-server does not break the bridge; ``raw`` keeps the original for whoever needs more.
+server does not break the bridge. A message keeps its document as received (``raw``):
+the Rocket.Chat connector stores that in the inbox, where its validator judges it; the
+rest of the bridge reads the typed fields.
 """
 
 from __future__ import annotations
@@ -173,8 +175,9 @@ class RCAttachment:
     title_link: str | None = None
     text: str | None = None
     image_url: str | None = None
+    audio_url: str | None = None
+    video_url: str | None = None
     message_link: str | None = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> RCAttachment:
@@ -184,8 +187,9 @@ class RCAttachment:
             title_link=_str(data, "title_link"),
             text=_str(data, "text"),
             image_url=_str(data, "image_url"),
+            audio_url=_str(data, "audio_url"),
+            video_url=_str(data, "video_url"),
             message_link=_str(data, "message_link"),
-            raw=dict(data),
         )
 
 
@@ -209,6 +213,8 @@ class RCMessage:
     reactions: Mapping[str, tuple[RCUsername, ...]] = attrs.field(factory=dict)
     pinned: bool = False
     bot: bool = False
+    # How many replies the message's thread has (``tcount``): 0 for no thread.
+    thread_count: int = 0
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
@@ -236,6 +242,7 @@ class RCMessage:
         }
         edited_by = data.get("editedBy")
         tmid = _str(data, "tmid")
+        tcount = data.get("tcount")
         return cls(
             id=RCMessageID(str(data["_id"])),
             room_id=RCRoomID(str(data.get("rid", ""))),
@@ -255,6 +262,7 @@ class RCMessage:
             reactions=reactions,
             pinned=bool(data.get("pinned", False)),
             bot=bool(data.get("bot")),
+            thread_count=tcount if isinstance(tcount, int) and not isinstance(tcount, bool) else 0,
             raw=dict(data),
         )
 

@@ -46,7 +46,7 @@ class OwnEchoes:
             message.reactions
             or message.edited_at is not None
             or message.is_system
-            or message.raw.get("tcount")
+            or message.thread_count
         ):
             return False
         del self._expected[message.id]

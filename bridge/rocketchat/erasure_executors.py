@@ -81,7 +81,7 @@ class RocketChatErasureExecutors:
         (Rocket.Chat apps/meteor/app/lib/server/functions/deleteMessage.ts). A setting
         the bridge may not read counts as on: "deleted" is said only when known."""
         try:
-            parent = int((await self._admin.get_message(message)).raw.get("tcount") or 0) > 0
+            parent = (await self._admin.get_message(message)).thread_count > 0
         except RCAPIError as e:
             if not message_already_gone(e):
                 raise

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from bridge.bridging.rc_events import to_payload
 from bridge.pipeline.stages import RELAY, rc_message
 from bridge.rctypes.events import MessagePosted, RCEvent
+from bridge.rocketchat.inbox_events import to_record
 from bridge.storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class RocketChatIntake:
         self._on_stored = on_stored
 
     async def __call__(self, event: RCEvent) -> None:
-        stored = await self._inbox.store_events(SOURCE, [to_payload(event)])
+        stored = await self._inbox.store_events(SOURCE, [to_record(event)])
         if isinstance(event, MessagePosted):
             RELAY.mark(rc_message(event.message.id), "stored")
         if stored:

@@ -101,7 +101,7 @@ def _parts_problem(doc: Mapping[str, Any]) -> str | None:
 
 
 def inbox_payload_problem(payload: Mapping[str, Any]) -> str | None:
-    """Why a stored Rocket.Chat inbox payload (see ``rc_events``) cannot be used, or None."""
+    """Why a stored Rocket.Chat inbox payload (see ``inbox_events``) cannot be used, or None."""
     if payload.get("type") == "person":
         return text_problem(payload) or _person_problem(payload)
     problem = text_problem(payload) or _id_problem(payload.get("room_id"), "room_id")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,12 +23,36 @@ FAILED = "failed"
 SCRUBBED = "{}"
 
 
+# A stored event's body: JSON text, opaque to storage. The source's connector wrote it
+# (``encode_payload``) and reads it back, validating it before any handler sees it.
+InboxPayload = NewType("InboxPayload", str)
+
+
+@dataclass(frozen=True)
+class NewInboxEvent:
+    """An event to store: its columns and its body. Build it with :func:`new_event`, which
+    keeps out of the columns what a remote party wrote that no column can hold."""
+
+    event_id: str | None
+    event_type: str | None
+    room_id: str | None
+    payload: InboxPayload
+
+
+def new_event(
+    event_id: object, event_type: object, room_id: object, payload: InboxPayload
+) -> NewInboxEvent:
+    return NewInboxEvent(
+        _str_or_none(event_id), _str_or_none(event_type), _str_or_none(room_id), payload
+    )
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     id: int
     source: str
     event_id: str | None
-    payload: dict[str, Any]
+    payload: InboxPayload
     attempts: int
     # The room whose order it keeps (None: no order to keep).
     room_id: str | None = None
@@ -45,7 +69,7 @@ class Inbox:
         self._sessions = sessions
 
     async def store_matrix_transaction(
-        self, txn_id: str, body_hash: bytes, events: list[dict[str, Any]]
+        self, txn_id: str, body_hash: bytes, events: Sequence[NewInboxEvent]
     ) -> TransactionReceipt:
         """Store a transaction's events and its id+hash in one database transaction.
 
@@ -74,23 +98,23 @@ class Inbox:
             stored = await self._insert(session, "matrix", events, received)
         return TransactionReceipt(new=True, stored_events=stored)
 
-    async def store_events(self, source: str, events: list[dict[str, Any]]) -> int:
+    async def store_events(self, source: str, events: Sequence[NewInboxEvent]) -> int:
         async with self._sessions.begin() as session:
             return await self._insert(session, source, events, now_ms())
 
     @staticmethod
     async def _insert(
-        session: AsyncSession, source: str, events: list[dict[str, Any]], received: int
+        session: AsyncSession, source: str, events: Sequence[NewInboxEvent], received: int
     ) -> int:
         if not events:
             return 0
         rows = [
             {
                 "source": source,
-                "event_id": _str_or_none(event.get("event_id")),
-                "event_type": _str_or_none(event.get("type")),
-                "room_id": _str_or_none(event.get("room_id")),
-                "payload": _to_json(event),
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "room_id": event.room_id,
+                "payload": event.payload,
                 "status": PENDING,
                 "attempts": 0,
                 "received_ms": received,
@@ -111,7 +135,7 @@ class Inbox:
                 .limit(limit)
             )
             return [
-                StoredEvent(r.id, r.source, r.event_id, json.loads(r.payload), r.attempts)
+                StoredEvent(r.id, r.source, r.event_id, InboxPayload(r.payload), r.attempts)
                 for r in rows
             ]
 
@@ -152,7 +176,7 @@ class Inbox:
         if row is None:
             return None
         return StoredEvent(
-            row.id, row.source, row.event_id, json.loads(row.payload), row.attempts, row.room_id
+            row.id, row.source, row.event_id, InboxPayload(row.payload), row.attempts, row.room_id
         )
 
     @staticmethod
@@ -196,7 +220,7 @@ class Inbox:
             )
             first_not_taken = {str(room): int(first) for room, first in ahead}
         return [
-            StoredEvent(r.id, r.source, r.event_id, json.loads(r.payload), r.attempts, r.room_id)
+            StoredEvent(r.id, r.source, r.event_id, InboxPayload(r.payload), r.attempts, r.room_id)
             for r in rows
             if r.room_id is None or r.id < first_not_taken.get(r.room_id, r.id + 1)
         ]
@@ -266,7 +290,8 @@ class Inbox:
             return {status: int(n) for status, n in rows}
 
 
-def _to_json(event: dict[str, Any]) -> str:
+def encode_payload(event: object) -> InboxPayload:
+    """An event's body as stored: compact JSON, kept as the sender wrote it."""
     text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -274,8 +299,8 @@ def _to_json(event: dict[str, Any]) -> str:
         # A lone surrogate (legal as a JSON escape, not in UTF-8): keep it escaped, so the
         # event is stored and later skipped with a reason instead of failing the whole
         # transaction on every retry.
-        return json.dumps(event, separators=(",", ":"))
-    return text
+        return InboxPayload(json.dumps(event, separators=(",", ":")))
+    return InboxPayload(text)
 
 
 def _str_or_none(value: object) -> str | None:

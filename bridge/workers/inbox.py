@@ -21,7 +21,7 @@ import logging
 
 from bridge.faults import crash_point
 from bridge.pipeline.backoff import Backoff
-from bridge.pipeline.contracts import EventHandler, SkipEvent
+from bridge.pipeline.contracts import InboxHandler, SkipEvent
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
 from bridge.workers.loop import WorkerLoop
@@ -40,7 +40,7 @@ class InboxWorker(WorkerLoop):
     def __init__(
         self,
         db: Database,
-        handler: EventHandler,
+        handler: InboxHandler,
         *,
         batch_size: int = 100,
         max_attempts: int = 8,

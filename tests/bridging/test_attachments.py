@@ -54,3 +54,25 @@ def test_web_links_are_shown_with_bounded_titles_and_never_push_past_the_limit()
     text = with_links("hi", lines, 1000)
     assert len(text) <= 1000 and text.startswith("hi\n")
     assert with_links("", ["a: https://x.org"], 5) == ""
+
+
+def test_audio_and_video_links_name_their_kind() -> None:
+    audio, video = "/file-upload/f1/talk.ogg", "https://elsewhere.example/clip.mp4"
+    files, lines = attachment_parts(
+        _message(
+            [
+                {"title": "talk.ogg", "title_link": audio, "audio_url": audio},
+                {"title": "clip", "video_url": video},
+            ],
+            ("f1",),
+        ),
+        LINKS,
+    )
+    assert files == [{"msgtype": "m.audio", "body": "talk.ogg", "rc_file_url": audio}]
+    assert lines == [f"clip: {video}"]
+
+
+def test_a_thread_parents_reply_count_is_a_typed_field() -> None:
+    parent = RCMessage.parse({"_id": "m1", "rid": "r1", "tcount": 2})
+    assert parent.thread_count == 2
+    assert RCMessage.parse({"_id": "m2", "rid": "r1", "tcount": "2"}).thread_count == 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mautrix.types import RelatesTo
+
 from bridge.bridging.identities import Identities
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
 from bridge.config import load_config
@@ -28,7 +30,7 @@ async def test_a_reply_to_a_thread_message_joins_its_thread(db: Database, tmp_pa
             await uow.bridging.add_message(
                 BridgedMessage(portal.id, rc_id, 0, event, "rc", "rcAlice", 1, rc_thread_id=thread)
             )
-        reply = {"m.in_reply_to": {"event_id": "$inner"}}
+        reply = RelatesTo.deserialize({"m.in_reply_to": {"event_id": "$inner"}})
         assert await relay._thread_of(uow, reply) == "root"  # noqa: SLF001
-        in_thread = {"rel_type": "m.thread", "event_id": "$inner"}
+        in_thread = RelatesTo.deserialize({"rel_type": "m.thread", "event_id": "$inner"})
         assert await relay._thread_of(uow, in_thread) == "root"  # noqa: SLF001

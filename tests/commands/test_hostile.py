@@ -26,12 +26,13 @@ from bridge.commands.matrix_entry import MatrixCommands
 from bridge.commands.privacy_base import CommandSettings
 from bridge.commands.privacy_commands import PrivacyCommands
 from bridge.config import Config, load_config
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy.audit import COMMAND_REFUSED, AuditLog
 from bridge.privacy.pseudonyms import person_name
 from bridge.storage.database import Database
-from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action
 from tests.fixtures.databases import keyed_database
+from tests.fixtures.inbox import matrix_inbound
 
 PERSON = "matrix:@mallory:hs1.test"
 
@@ -217,15 +218,17 @@ def test_fuzzed_command_lines_never_raise_and_get_an_answer(
             assert "help" in t
 
 
-def _message(sender: str, room: str, content: dict[str, Any]) -> StoredEvent:
-    payload = {
-        "type": "m.room.message",
-        "sender": sender,
-        "room_id": room,
-        "event_id": f"$pill-{room}",
-        "content": content,
-    }
-    return StoredEvent(1, "matrix", payload["event_id"], payload, 0)
+def _message(sender: str, room: str, content: dict[str, Any]) -> Inbound[Any]:
+    return matrix_inbound(
+        {
+            "type": "m.room.message",
+            "sender": sender,
+            "room_id": room,
+            "event_id": f"$pill-{room}",
+            "origin_server_ts": 1,
+            "content": content,
+        }
+    )
 
 
 @pytest.mark.parametrize(

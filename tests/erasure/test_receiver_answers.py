@@ -6,9 +6,11 @@ a request waits for a receiver's final answer until its deadline."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from sqlalchemy import text
 
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure import ErasureEngine
@@ -19,16 +21,24 @@ from bridge.privacy.notices import RESPONSE_EVENT
 from bridge.privacy.partners import PartnerChanges, PartnerRegister
 from bridge.storage.database import Database
 from bridge.storage.erasure import NOTICE_ROOM
-from bridge.storage.inbox import StoredEvent
 from tests.erasure.test_engine_unit import OFFICER, _engine, _seed
 from tests.erasure.test_report_text import _notice_row
+from tests.fixtures.inbox import matrix_inbound
 
 CONTACT, DM = "@admin:hs2.test", "!dm:hs1.test"
 
 
-def response(sender: str, room: str, content: dict[str, object]) -> StoredEvent:
-    payload = {"type": RESPONSE_EVENT, "sender": sender, "room_id": room, "content": content}
-    return StoredEvent(1, "matrix", "$r", payload, 0)
+def response(sender: str, room: str, content: dict[str, object]) -> Inbound[Any]:
+    return matrix_inbound(
+        {
+            "type": RESPONSE_EVENT,
+            "event_id": "$r",
+            "sender": sender,
+            "room_id": room,
+            "origin_server_ts": 1,
+            "content": content,
+        }
+    )
 
 
 async def notified(db: Database, engine: ErasureEngine) -> str:
@@ -42,7 +52,7 @@ async def notified(db: Database, engine: ErasureEngine) -> str:
     return rid
 
 
-async def answer(db: Database, engine: ErasureEngine, event: StoredEvent) -> None:
+async def answer(db: Database, engine: ErasureEngine, event: Inbound[Any]) -> None:
     async with db.unit_of_work() as uow:
         await ErasureAckHandler(engine)(uow, event)
 

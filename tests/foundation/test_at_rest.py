@@ -18,6 +18,7 @@ from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import OutboxWorker
+from tests.fixtures.inbox import body, records
 
 MARKER = "zebra-quartz-7731"
 TOKEN = "shadow-session-token-5190"
@@ -30,7 +31,7 @@ async def _raw(db: Database, sql: str) -> list[tuple[Any, ...]]:
 
 async def test_a_processed_inbox_event_keeps_its_id_but_not_its_body(db: Database) -> None:
     async def handler(uow: UnitOfWork, event: StoredEvent) -> None:
-        assert MARKER in event.payload["content"]["body"]  # the handler still sees it all
+        assert MARKER in body(event.payload)["content"]["body"]  # the handler still sees it all
         if event.event_id == "$skip":
             raise SkipEvent("not for us")
         if event.event_id == "$later":
@@ -40,7 +41,7 @@ async def test_a_processed_inbox_event_keeps_its_id_but_not_its_body(db: Databas
         {"event_id": e, "type": "m.room.message", "content": {"body": f"{MARKER} {e}"}}
         for e in ("$done", "$skip", "$later")
     ]
-    await db.inbox.store_events("matrix", events)
+    await db.inbox.store_events("matrix", records(events))
     await InboxWorker(db, handler).drain_once()
     rows = dict(
         (r[0], r[1:]) for r in await _raw(db, "SELECT event_id, status, payload FROM inbox_event")
@@ -50,14 +51,16 @@ async def test_a_processed_inbox_event_keeps_its_id_but_not_its_body(db: Databas
     # Not yet processed: the event must survive a restart, body and all.
     assert rows["$later"][0] == "pending" and MARKER in rows["$later"][1]
     # A replay of a processed event is still recognised by its id.
-    assert await db.inbox.store_events("matrix", events[:1]) == 0
+    assert await db.inbox.store_events("matrix", records(events[:1])) == 0
 
 
 async def test_an_inbox_event_given_up_keeps_its_error_but_not_its_body(db: Database) -> None:
     async def handler(uow: UnitOfWork, event: StoredEvent) -> None:
         raise RuntimeError("handler bug")
 
-    await db.inbox.store_events("matrix", [{"event_id": "$bad", "content": {"body": MARKER}}])
+    await db.inbox.store_events(
+        "matrix", records([{"event_id": "$bad", "content": {"body": MARKER}}])
+    )
     await InboxWorker(db, handler, max_attempts=1).drain_once()
     rows = await _raw(db, "SELECT status, payload, last_error FROM inbox_event")
     assert rows == [("failed", "{}", "RuntimeError: handler bug")]
@@ -96,7 +99,9 @@ async def test_a_fresh_sqlite_database_and_its_wal_and_shm_are_private(tmp_path:
     try:
         db = Database(f"sqlite+aiosqlite:///{path}")
         await db.upgrade()
-        await db.inbox.store_events("matrix", [{"event_id": "$x", "content": {"body": MARKER}}])
+        await db.inbox.store_events(
+            "matrix", records([{"event_id": "$x", "content": {"body": MARKER}}])
+        )
         async with db.sessions() as session:  # a reader keeps the -wal and -shm open
             await session.execute(text("SELECT count(*) FROM inbox_event"))
             files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]

@@ -23,6 +23,7 @@ INVITE = {
     "room_id": "!portal:hs1.test",
     "sender": "@alice:hs2.test",
     "state_key": "@privacybot:hs1.test",
+    "origin_server_ts": 1_700_000_000_000,
     "content": {"membership": "invite"},
 }
 TXN = json.dumps({"events": [INVITE]}).encode()

@@ -23,6 +23,7 @@ from bridge.workers.housekeeping import DAY_MS, HOUR_MS, Housekeeping, PruneJob,
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import OutboxWorker
 from tests.fixtures.bridge_config import write_config
+from tests.fixtures.inbox import records
 from tests.privacy.helpers import ALICE, SETTINGS, message
 
 EPOCH_MS = 1_800_000_000_000  # a fixed "now" for the rows written by hand
@@ -58,8 +59,8 @@ async def _process_one_of_each(db: Database) -> None:
     async def run(action: Action) -> None:
         return None
 
-    await db.inbox.store_matrix_transaction("t1", b"h" * 32, [{"event_id": "$done"}])
-    await db.inbox.store_events("matrix", [{"event_id": "$pending"}])
+    await db.inbox.store_matrix_transaction("t1", b"h" * 32, records([{"event_id": "$done"}]))
+    await db.inbox.store_events("matrix", records([{"event_id": "$pending"}]))
     await InboxWorker(db, handle).drain_once()
     await db.outbox.add(NewAction("done", "run", "q1"))
     await OutboxWorker(db, {"run": run}).drain_once()
@@ -77,7 +78,7 @@ async def test_processed_rows_go_after_the_retention_pending_ones_stay(
     processed_at = now_ms()
     # Within the retention, a redelivery must still be recognised: nothing goes.
     assert (await jobs.run_once(processed_at + 47 * HOUR_MS))["processed_queues"] == 0
-    assert await db.inbox.store_events("matrix", [{"event_id": "$done"}]) == 0
+    assert await db.inbox.store_events("matrix", records([{"event_id": "$done"}])) == 0
     removed = await jobs.run_once(processed_at + 49 * HOUR_MS)
     assert removed["processed_queues"] == 3  # the inbox event, the action, the transaction id
     assert await _count(db, AppServiceTransaction.txn_id) == 0
@@ -232,7 +233,7 @@ async def test_a_pruning_round_leaves_no_finished_body_in_the_sqlite_files(
             return None
 
         body = {"msgtype": "m.text", "body": marker.decode() * 40}
-        await db.inbox.store_events("matrix", [{"event_id": "$said", "content": body}])
+        await db.inbox.store_events("matrix", records([{"event_id": "$said", "content": body}]))
         await InboxWorker(db, handle).drain_once()
         # The row is scrubbed, but the page written while it was in flight is in the log.
         assert any(marker in f.read_bytes() for f in folder.iterdir())
@@ -241,7 +242,7 @@ async def test_a_pruning_round_leaves_no_finished_body_in_the_sqlite_files(
         )
         # Within the retention: the processed row stays (a redelivery is still known)...
         assert (await jobs.run_once())["processed_queues"] == 0
-        assert await db.inbox.store_events("matrix", [{"event_id": "$said"}]) == 0
+        assert await db.inbox.store_events("matrix", records([{"event_id": "$said"}])) == 0
         # ...and no file of the database holds the body any more.
         assert [f.name for f in folder.iterdir() if marker in f.read_bytes()] == []
     finally:

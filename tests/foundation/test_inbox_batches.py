@@ -3,21 +3,20 @@ own: one bad event spoils nothing else, and a room's order holds."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
 
 from bridge.pipeline.contracts import SkipEvent
 from bridge.storage.bridging import BridgedMessage, Shadow
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.inbox import StoredEvent
+from bridge.storage.inbox import NewInboxEvent, StoredEvent
 from bridge.storage.outbox import NewAction
 from bridge.workers.inbox import InboxWorker
 from tests.fixtures.databases import TEST_PSEUDONYM_KEY
+from tests.fixtures.inbox import records
 
 
-def _events(*spec: tuple[str, str | None]) -> list[dict[str, Any]]:
-    return [{"event_id": e, "room_id": r, "type": "m.room.message"} for e, r in spec]
+def _events(*spec: tuple[str, str | None]) -> list[NewInboxEvent]:
+    return records({"event_id": e, "room_id": r, "type": "m.room.message"} for e, r in spec)
 
 
 async def _statuses(db: Database) -> dict[str, tuple[str, int]]:

@@ -33,6 +33,7 @@ def _event(n: int, room: str = "!room:hs1.test") -> dict[str, object]:
         "event_id": f"$event{n}",
         "room_id": room,
         "sender": "@alice:hs2.test",
+        "origin_server_ts": 1_700_000_000_000 + n,
         "content": {"msgtype": "m.text", "body": f"hello {n}"},
     }
 

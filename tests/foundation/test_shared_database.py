@@ -12,20 +12,21 @@ from typing import Any
 from sqlalchemy import text
 
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.inbox import DONE, StoredEvent
+from bridge.storage.inbox import DONE, NewInboxEvent, StoredEvent
 from bridge.storage.outbox import Action, NewAction
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import OutboxWorker
 from tests.fixtures.bridge_stack import wait_for
 from tests.fixtures.databases import keyed_database
+from tests.fixtures.inbox import records
 
 
 def _postgres(db: Database) -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def _events(*spec: tuple[str, str | None]) -> list[dict[str, Any]]:
-    return [{"event_id": e, "room_id": r, "type": "m.room.message"} for e, r in spec]
+def _events(*spec: tuple[str, str | None]) -> list[NewInboxEvent]:
+    return records({"event_id": e, "room_id": r, "type": "m.room.message"} for e, r in spec)
 
 
 async def _claim(db: Database, passed: list[int] | None = None) -> str | None:

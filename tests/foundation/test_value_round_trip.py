@@ -52,6 +52,7 @@ from bridge.storage.partners import PartnerRecord
 from bridge.storage.personas import Persona
 from bridge.storage.policy import RoomPolicyRecord
 from bridge.storage.software import SoftwareRecord
+from tests.fixtures.inbox import body, records
 
 Row = dict[str, Any]
 _numbers = itertools.count(101)
@@ -60,6 +61,7 @@ _numbers = itertools.count(101)
 # single row maps to them, so there is nothing to round-trip.
 NOT_ROW_VALUES = {
     "NewAction": "an input: what enqueue writes; read back as Action",
+    "NewInboxEvent": "an input: what the intakes store; read back as StoredEvent",
     "PersonName": "an input: how the commands' rows keyed by a person name them",
     "NewDisclosure": "an input: what add_disclosures writes; read back by the ledger reads",
     "OutboxStats": "counts over the outbox",
@@ -419,9 +421,9 @@ async def test_each_value_type_round_trips(db: Database) -> None:
 async def _queues(db: Database) -> set[str]:
     """The inbox and outbox read through their own sessions."""
     payload = {"event_id": "$e", "type": "m.room.message", "room_id": "!r", "body": "x"}
-    assert await db.inbox.store_events("matrix", [payload]) == 1
+    assert await db.inbox.store_events("matrix", records([payload])) == 1
     (stored,) = await db.inbox.pending(10)
-    assert (stored.source, stored.event_id, stored.payload) == ("matrix", "$e", payload)
+    assert (stored.source, stored.event_id, body(stored.payload)) == ("matrix", "$e", payload)
     values = filled(OutboxAction, status="pending", next_attempt_ms=0, payload='{"a": 1}')
     async with db.unit_of_work() as uow:
         row = await insert(uow, OutboxAction, values)

@@ -15,6 +15,7 @@ from bridge.storage.inbox import StoredEvent
 from bridge.storage.outbox import Action, NewAction
 from bridge.workers.inbox import InboxWorker
 from bridge.workers.outbox import OutboxWorker
+from tests.fixtures.inbox import records
 
 
 async def test_enqueue_is_idempotent_per_key(db: Database) -> None:
@@ -117,7 +118,7 @@ async def test_inbox_worker_skips_bad_events_and_retries_failures(db: Database) 
         await uow.enqueue(NewAction(f"eff:{event.event_id}", "noop", "q"))
 
     await db.inbox.store_events(
-        "matrix", [{"event_id": "$bad"}, {"event_id": "$flaky"}, {"event_id": "$good"}]
+        "matrix", records([{"event_id": "$bad"}, {"event_id": "$flaky"}, {"event_id": "$good"}])
     )
     worker = InboxWorker(db, handler, max_attempts=2)
     await worker.drain_once()

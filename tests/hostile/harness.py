@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from yarl import URL
 
-from bridge.app import INBOX_VALIDATORS, build_http_app
-from bridge.bridging.dispatch import Dispatcher
+from bridge.app import build_http_app
+from bridge.bridging.dispatch import Dispatcher, Route
 from bridge.bridging.identities import Identities
 from bridge.bridging.ledger_observer import LedgerObserver
 from bridge.bridging.matrix_to_rc import MatrixToRocketChat
@@ -29,11 +29,13 @@ from bridge.commands.matrix_entry import MatrixCommands
 from bridge.commands.parser import is_command
 from bridge.config import Config, load_config
 from bridge.ids import ServerName
+from bridge.matrix.event_validation import read_event
 from bridge.matrix.handlers import MatrixEventHandler
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.rctypes.links import FileLinks
+from bridge.rocketchat import inbox_events
 from bridge.rocketchat.intake import SOURCE as RC_SOURCE
 from bridge.storage.database import Database
 from bridge.storage.models import InboxEvent
@@ -130,23 +132,28 @@ def dispatcher(config: Config, db: Database) -> Dispatcher:
     )
     return Dispatcher(
         {
-            "matrix": [
-                MatrixEventHandler(config),
-                LedgerObserver(ledger),
-                ErasureAckHandler(ErasureEngine(db, erasure_settings(config))),
-                MatrixCommands(ids, {"bridge": BridgeCommands(config)}),
-                MatrixToRocketChat(ids, is_command, config.bridge.max_body_chars),
-            ],
-            RC_SOURCE: [
-                RocketChatToMatrix(
-                    ids,
-                    {RC_BOT_ID},
-                    config.bridge.max_body_chars,
-                    file_links=FileLinks(config.rocketchat.url),
-                )
-            ],
-        },
-        INBOX_VALIDATORS,
+            "matrix": Route(
+                read_event,
+                [
+                    MatrixEventHandler(config),
+                    LedgerObserver(ledger),
+                    ErasureAckHandler(ErasureEngine(db, erasure_settings(config))),
+                    MatrixCommands(ids, {"bridge": BridgeCommands(config)}),
+                    MatrixToRocketChat(ids, is_command, config.bridge.max_body_chars),
+                ],
+            ),
+            RC_SOURCE: Route(
+                inbox_events.read,
+                [
+                    RocketChatToMatrix(
+                        ids,
+                        {RC_BOT_ID},
+                        config.bridge.max_body_chars,
+                        file_links=FileLinks(config.rocketchat.url),
+                    )
+                ],
+            ),
+        }
     )
 
 

@@ -225,7 +225,11 @@ def bad_events(draw: st.DrawFn) -> Generated:
         key = draw(st.sampled_from(["event_id", "room_id", "sender", "type"]))
         event[key] = event[key] + "x" * draw(st.integers(256, 2000))
     elif how == "bad_ts":
-        event["origin_server_ts"] = draw(st.sampled_from(["1700000000000", True, -1, 1.5, 2**64]))
+        ts = draw(st.sampled_from(["1700000000000", True, -1, 1.5, 2**64, None]))
+        if ts is None:
+            del event["origin_server_ts"]
+        else:
+            event["origin_server_ts"] = ts
     elif how == "no_state_key":
         del event["state_key"]
     elif how == "wrong_state_key":
@@ -267,7 +271,7 @@ def bad_events(draw: st.DrawFn) -> Generated:
         event.pop("redacts", None)
         content["redacts"] = draw(WRONG_TYPES)
     elif how == "membership":
-        content["membership"] = draw(WRONG_TYPES)
+        content["membership"] = draw(WRONG_TYPES | st.sampled_from(["weird", "JOIN", ""]))
     return Generated(event, False, f"{good.why} + {how}")
 
 

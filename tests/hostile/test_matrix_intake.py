@@ -161,6 +161,24 @@ REGRESSIONS: dict[str, dict[str, Any]] = {
             "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"},
         }
     ),
+    # Handlers take mautrix's typed events: what mautrix cannot read, or would read as
+    # something else, is skipped with a reason before any handler sees it.
+    "m.replace without m.new_content (mautrix reads the outer body as the edit)": _event(
+        content={
+            "msgtype": "m.text",
+            "body": "* x",
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"},
+        }
+    ),
+    "a membership the spec does not name (mautrix cannot read it)": _event(
+        type="m.room.member", state_key="@mallory:hs2.test", content={"membership": "weird"}
+    ),
+    "no origin_server_ts (the spec and mautrix require it)": {
+        k: v for k, v in _event().items() if k != "origin_server_ts"
+    },
+    "power levels mautrix cannot read (users not an object)": _event(
+        type="m.room.power_levels", state_key="", content={"users": "x"}
+    ),
 }
 
 

@@ -19,13 +19,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bridge.bridging.rc_events import from_payload, to_payload
 from bridge.ids import RCMessageID
 from bridge.rctypes.events import EventSource, event_for_message
 from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.cursor import InMemoryCursorStore
 from bridge.rocketchat.ddp import DDPConnection
 from bridge.rocketchat.errors import RCBadRequestError
+from bridge.rocketchat.inbox_events import from_payload, to_payload
 from bridge.rocketchat.intake import RocketChatIntake
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.rest import RCRestClient
@@ -33,6 +33,7 @@ from bridge.rocketchat.validation import inbox_payload_problem, message_problem
 from bridge.rocketchat.webhook import PATH as WEBHOOK_PATH
 from bridge.rocketchat.webhook import OutgoingWebhookIntake
 from bridge.storage.database import Database
+from tests.fixtures.inbox import records
 from tests.hostile.harness import Harness, Row, harness
 from tests.hostile.matrix_events import json_values
 from tests.hostile.rc_documents import (
@@ -258,7 +259,10 @@ async def test_bad_stored_rocketchat_payloads_are_skipped_with_a_reason(
     # Each of these raised inside RocketChatToMatrix (KeyError, TypeError, AttributeError,
     # OverflowError or a database error) and was retried until it failed.
     watermark = await bridge.watermark()
-    assert await bridge.db.inbox.store_events("rocketchat", [payload | {"event_id": None}]) == 1
+    assert (
+        await bridge.db.inbox.store_events("rocketchat", records([payload | {"event_id": None}]))
+        == 1
+    )
     await bridge.drain()
     (row,) = await bridge.rows_after(watermark)
     assert (row.status, row.attempts) == ("skipped", 0) and row.last_error
@@ -299,7 +303,7 @@ async def test_stored_payloads_good_done_bad_skipped(
         for g in docs
     ]
     payloads.append({"event_id": None, "type": kind, "room_id": PORTAL_RC_ROOM} | junk)
-    await bridge.db.inbox.store_events("rocketchat", payloads)
+    await bridge.db.inbox.store_events("rocketchat", records(payloads))
     await bridge.drain()
     rows = await bridge.rows_after(watermark)
     assert len(rows) == len(payloads)

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 import pytest
 
-from bridge.bridging.rc_events import from_payload, to_payload
 from bridge.ids import RCUserID, RCUsername
 from bridge.rctypes.events import AvatarChanged, EventSource, UserDeleted, UserRenamed
+from bridge.rocketchat.inbox_events import from_payload, to_payload
 from bridge.rocketchat.realtime import RealtimeListener
 from bridge.rocketchat.validation import inbox_payload_problem
 

@@ -95,7 +95,7 @@ async def test_post_message_and_thread_reply(rc_bot: RCRestClient) -> None:
     parent = await rc_bot.post_message(room.id, "parent")
     reply = await rc_bot.send_message(room.id, "reply", thread_id=parent.id)
     assert reply.message.thread_id == parent.id
-    assert (await rc_bot.get_message(parent.id)).raw["tcount"] == 1
+    assert (await rc_bot.get_message(parent.id)).thread_count == 1
 
 
 async def test_upload_posts_a_file_message(rc_bot: RCRestClient, rc_sim: SimulatorServer) -> None:

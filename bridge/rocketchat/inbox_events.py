@@ -3,7 +3,9 @@
 The connector's events are persisted before its cursor moves on, then processed from the
 inbox like Matrix events. The inbox ``event_id`` is the de-duplication key: the same
 message version (id + ``_updatedAt``) delivered by realtime and again by catch-up is
-stored once.
+stored once. A message is stored as the server sent its document, so the strict
+validator (bridge.rocketchat.validation) judges what was sent, not what the lenient
+parser made of it; :func:`read` validates it and parses it once for every handler.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
+from bridge.pipeline.contracts import SkipEvent
 from bridge.rctypes.events import (
     AvatarChanged,
     EventSource,
@@ -29,6 +32,38 @@ from bridge.rctypes.events import (
     event_for_message,
 )
 from bridge.rctypes.models import RCMessage, parse_date, to_ms
+from bridge.rocketchat.validation import inbox_payload_problem
+from bridge.storage.inbox import InboxPayload, NewInboxEvent, encode_payload, new_event
+
+
+def to_record(event: RCEvent) -> NewInboxEvent:
+    """``event`` as the inbox stores it."""
+    payload = to_payload(event)
+    return new_event(
+        payload.get("event_id"),
+        payload.get("type"),
+        payload.get("room_id"),
+        encode_payload(payload),
+    )
+
+
+def read(payload: InboxPayload) -> RCEvent:
+    """A stored payload as the handlers see it; ``SkipEvent`` says why one is unusable."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError) as e:
+        raise SkipEvent(f"payload is not JSON: {e}"[:200]) from e
+    if not isinstance(data, dict):
+        raise SkipEvent("payload is not an object")
+    problem = inbox_payload_problem(data)
+    if problem is not None:
+        raise SkipEvent(problem)
+    try:
+        return from_payload(data)
+    except (KeyError, TypeError, ValueError) as e:
+        # The validator's checks should leave nothing for the parser to refuse; should one
+        # slip through, it is skipped with a reason, never a handler's crash.
+        raise SkipEvent(f"payload does not read as a Rocket.Chat event: {e}"[:200]) from e
 
 
 def to_payload(event: RCEvent) -> dict[str, Any]:
