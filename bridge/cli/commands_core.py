@@ -15,6 +15,7 @@ from bridge.app import BridgeApp
 from bridge.config import Config, ConfigError, load_config
 from bridge.config.registration import generate_registration
 from bridge.logs import setup_logging
+from bridge.privacy.audit import AuditError
 from bridge.storage.database import Database
 from bridge.storage.pseudonym_keys import PseudonymKeyError
 from bridge.storage.schema import SchemaOutdatedError
@@ -69,6 +70,29 @@ def run_on_database(
     The one way a CLI command opens the configured database, refuses an outdated schema,
     runs and closes it; ``refusals`` are the command's own "no such thing" or "bad
     input" errors, answered with ``refusal_exit``."""
+
+    async def with_config(db: Database, _config: Config) -> T:
+        return await work(db)
+
+    return run_with_config(
+        config_path,
+        with_config,
+        refusals=refusals,
+        refusal_exit=refusal_exit,
+        refusal_prefix=refusal_prefix,
+    )
+
+
+def run_with_config(
+    config_path: Path,
+    work: Callable[[Database, Config], Awaitable[T]],
+    *,
+    refusals: tuple[type[Exception], ...] = (),
+    refusal_exit: int = EXIT_NOT_FOUND,
+    refusal_prefix: str = "",
+) -> tuple[int, T | None]:
+    """:func:`run_on_database` for work that also reads the config (the erasure
+    engine's settings, the retention promises, the contacts)."""
     config = load_or_exit(config_path, allow_example_values=True)
     if config is None:
         return EXIT_CONFIG, None
@@ -77,7 +101,7 @@ def run_on_database(
         db = Database.from_config(config)
         try:
             await db.require_current_schema()
-            return await work(db)
+            return await work(db, config)
         finally:
             await db.close()
 
@@ -87,6 +111,12 @@ def run_on_database(
         print(f"database error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
         return EXIT_SCHEMA, None
     except PseudonymKeyError as e:  # no storage key in a tool's config, or a changed one
+        print(f"config error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return EXIT_CONFIG, None
+    except AuditError as e:
+        # The audit log could not name a person for the same reason.
+        if not isinstance(e.__cause__, PseudonymKeyError):
+            raise
         print(f"config error: {e}", file=sys.stderr)  # noqa: T201 - the CLI's own output
         return EXIT_CONFIG, None
     except refusals as e:

@@ -17,7 +17,6 @@ server not in the register), or ``show`` of an unknown id; 2 a bad config or arg
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 import attrs
 
 from bridge.cli.commands_audit import _table, cli_actor
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit, run_on_database
+from bridge.cli.commands_core import EXIT_CONFIG, run_on_database, run_with_config
 from bridge.config.model import Config
 from bridge.privacy.incident import markdown
 from bridge.privacy.incident_run import IncidentError, Outcome, open_incident
@@ -36,7 +35,6 @@ from bridge.privacy.notices import SupportLookup
 from bridge.privacy.partner_values import PartnerError, check_server_name
 from bridge.privacy.partners import contacts_of
 from bridge.storage.database import Database
-from bridge.storage.schema import SchemaOutdatedError
 
 EXIT_REFUSED = 1
 HEADER = ("person", "side", "items", "categories", "rooms", "first day", "last day")
@@ -81,46 +79,39 @@ def _progress(text: str) -> None:
     sys.stderr.write(f"incident: {text}\n")
 
 
-async def _open(config: Config, args: argparse.Namespace, since: int | None) -> Outcome:
-    db = Database.from_config(config)
-    try:
-        await db.require_current_schema()
-        support = SupportLookup(config.privacy.contacts, register=contacts_of(db))
-        return await open_incident(
-            db,
-            args.server,
-            since_ms=since,
-            dry_run=args.dry_run,
-            deny=args.deny,
-            actor=cli_actor(),
-            organisation=config.homeserver.domain,
-            contact_points=list(config.privacy.admins),
-            support=support,
-            mail_enabled=bool(config.mail.host),
-            progress=_progress,
-        )
-    finally:
-        await db.close()
+async def _open(db: Database, config: Config, args: argparse.Namespace) -> Outcome:
+    support = SupportLookup(config.privacy.contacts, register=contacts_of(db))
+    return await open_incident(
+        db,
+        args.server,
+        since_ms=_since(args.since),
+        dry_run=args.dry_run,
+        deny=args.deny,
+        actor=cli_actor(),
+        organisation=config.homeserver.domain,
+        contact_points=list(config.privacy.admins),
+        support=support,
+        mail_enabled=bool(config.mail.host),
+        progress=_progress,
+    )
 
 
 def cmd_open(args: argparse.Namespace) -> int:
     try:
         check_server_name(args.server)
-        since = _since(args.since)
+        _since(args.since)
     except PartnerError as e:
         sys.stderr.write(f"{e}\n")
         return EXIT_CONFIG
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG
-    try:
-        outcome = asyncio.run(_open(config, args, since))
-    except SchemaOutdatedError as e:
-        sys.stderr.write(f"database error: {e}\n")
-        return EXIT_SCHEMA
-    except IncidentError as e:
-        sys.stderr.write(f"refused, nothing done: {e}\n")
-        return EXIT_REFUSED
+    code, outcome = run_with_config(
+        args.config,
+        lambda db, config: _open(db, config, args),
+        refusals=(IncidentError,),
+        refusal_exit=EXIT_REFUSED,
+        refusal_prefix="refused, nothing done: ",
+    )
+    if outcome is None:
+        return code
     if args.out is not None:
         document = outcome.report.document()
         args.out.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")

@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge.cli import commands_privacy_list as listing
 from bridge.cli.commands_audit import cli_actor
-from bridge.cli.commands_core import EXIT_CONFIG, EXIT_SCHEMA, load_or_exit
+from bridge.cli.commands_core import run_with_config
 from bridge.commands.export import Identity, Retention, export_file
 from bridge.config import Config
 from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog, Details
@@ -34,7 +34,6 @@ from bridge.privacy.erasure_model import (
 from bridge.privacy.erasure_status import render_report
 from bridge.privacy.queries import AmbiguousSubjectError, LedgerQueries, SubjectNotFoundError
 from bridge.storage.database import Database
-from bridge.storage.schema import SchemaOutdatedError
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
@@ -140,26 +139,12 @@ def _before(value: str | None) -> int | None:
 
 
 def _run(args: argparse.Namespace, job: Callable[[ErasureEngine, Config], Awaitable[int]]) -> int:
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG
+    async def work(db: Database, config: Config) -> int:
+        return await job(ErasureEngine(db, erasure_settings(config)), config)
 
-    async def go() -> int:
-        db = Database.from_config(config)
-        try:
-            await db.require_current_schema()
-            return await job(ErasureEngine(db, erasure_settings(config)), config)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(go())
-    except SchemaOutdatedError as e:
-        _err(f"database error: {e}")
-        return EXIT_SCHEMA
-    except (SubjectNotFoundError, AmbiguousSubjectError, ErasureError) as e:
-        _err(str(e.args[0]))
-        return EXIT_NOT_FOUND
+    refusals = (SubjectNotFoundError, AmbiguousSubjectError, ErasureError)
+    code, result = run_with_config(args.config, work, refusals=refusals)
+    return code if result is None else result
 
 
 def _show(args: argparse.Namespace, status: ErasureStatus) -> None:
@@ -250,35 +235,23 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """The same document as ``!privacy export`` (bridge/commands/schemas/export.schema.json),
     for an officer answering a request received another way; recorded in the audit log."""
-    config = load_or_exit(args.config, allow_example_values=True)
-    if config is None:
-        return EXIT_CONFIG
 
-    async def go() -> bytes:
-        db = Database.from_config(config)
-        try:
-            await db.require_current_schema()
-            subject = await LedgerQueries(db).find_subject(args.subject)
-            identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
-            export = await export_file(db, identity, Retention.of(config))
-            details: Details = {
-                "via": "bridge privacy export",
-                "sha256": export.sha256,
-                "bytes": len(export.data),
-            }
-            await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
-            return export.data
-        finally:
-            await db.close()
+    async def work(db: Database, config: Config) -> bytes:
+        subject = await LedgerQueries(db).find_subject(args.subject)
+        identity = Identity(subject.matrix_user_id, subject.rc_user_id, subject.rc_username)
+        export = await export_file(db, identity, Retention.of(config))
+        details: Details = {
+            "via": "bridge privacy export",
+            "sha256": export.sha256,
+            "bytes": len(export.data),
+        }
+        await AuditLog(db).record(EXPORT_PRODUCED, args.actor, subject.id, details)
+        return export.data
 
-    try:
-        data = asyncio.run(go())
-    except SchemaOutdatedError as e:
-        _err(f"database error: {e}")
-        return EXIT_SCHEMA
-    except (SubjectNotFoundError, AmbiguousSubjectError) as e:
-        _err(str(e.args[0]))
-        return EXIT_NOT_FOUND
+    refusals = (SubjectNotFoundError, AmbiguousSubjectError)
+    code, data = run_with_config(args.config, work, refusals=refusals)
+    if data is None:
+        return code
     if args.output is None:
         sys.stdout.buffer.write(data + b"\n")
     else:
