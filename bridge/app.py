@@ -41,8 +41,8 @@ from bridge.matrix.partner_enforce import PartnerEnforcement, enforced
 from bridge.matrix.people_executors import GhostScrub
 from bridge.media import FetchedFile
 from bridge.pipeline import backoff, keys, kinds
-from bridge.pipeline.actions import Run, executor, on_done
-from bridge.pipeline.contracts import Executor, RetryLater
+from bridge.pipeline.actions import Executors, Run, executor, on_done
+from bridge.pipeline.contracts import RetryLater
 from bridge.pipeline.registry import ActionTable
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
@@ -375,7 +375,7 @@ class BridgeApp:
 
     def _people_executors(
         self, api: AppServiceAPI, fetch_rc_file: Callable[[str], Awaitable[FetchedFile]]
-    ) -> dict[str, Executor]:
+    ) -> Executors:
         """Accounts deleted in Rocket.Chat (bridge.bridging.rc_people)."""
         jurisdiction = Jurisdiction(self.config.privacy.jurisdiction)
         return {
@@ -385,7 +385,7 @@ class BridgeApp:
             ACCOUNT_DELETED: RocketChatDeletions(self.erasure, self.db, jurisdiction).executor(),
         }
 
-    def _policy_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
+    def _policy_executors(self, api: AppServiceAPI) -> Executors:
         """Room policy in Matrix's own terms (partner denies, retention), and mail to
         partners' e-mail contacts."""
         enforcement = PartnerEnforcement(api, self.db, self.ids.domain)
@@ -412,7 +412,7 @@ class BridgeApp:
         )
         self._spawn(self.leadership.lead(keys.RETENTION_JOB, self.retention.run), "retention")
 
-    def _erasure_executors(self, api: AppServiceAPI) -> dict[str, Executor]:
+    def _erasure_executors(self, api: AppServiceAPI) -> Executors:
         assert self.rocketchat is not None and self._session is not None
         token = self.config.homeserver.admin_token
         admin = (

@@ -7,6 +7,8 @@ always had: rows queued by an older version read as these classes unchanged.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import attrs
 
 from bridge.bridging.matrix_content import Content
@@ -402,3 +404,22 @@ class RCReact:
     matrix_event_id: str  # the reaction's event (the redacted one, for a removal)
     record: EventRef
     disclosure: Disclosure | None = None  # a removal discloses nothing
+
+
+# -- what payloads of several kinds share (read from a batch or a dead letter) ----------
+
+
+@runtime_checkable
+class NamesPortal(Protocol):
+    """A payload of an action in a portal (its hook looks the portal up)."""
+
+    @property
+    def portal_id(self) -> int | None: ...
+
+
+@runtime_checkable
+class CarriesDisclosure(Protocol):
+    """A payload whose done hook records a disclosure in the ledger."""
+
+    @property
+    def disclosure(self) -> Disclosure | None: ...

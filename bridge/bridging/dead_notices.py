@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bridge.bridging.action_values import MatrixMessage, RCPost
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.contracts import OnDead
+from bridge.pipeline.actions import Dies, Run, on_dead
 from bridge.storage.bridging import Portal
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import Action
 
 # Key prefixes of relayed actions (rc_to_matrix.py, matrix_to_rc.py) -> what the notice
 # calls them. Other actions (profiles, memberships, replies) have no one waiting.
@@ -42,11 +42,12 @@ RELAYED = (
 )
 
 
-def _when(action: Action) -> str:
-    record = action.payload.get("record")
-    sent = record.get("sent_ms") if isinstance(record, dict) else None
-    if not isinstance(sent, int):
+def _when(payload: object | None) -> str:
+    """When the original was sent, as its record says (a message or post carries one)."""
+    record = payload.record if isinstance(payload, MatrixMessage | RCPost) else None
+    if record is None:
         return ""
+    sent = record.sent_ms
     stamp = dt.datetime.fromtimestamp(sent / 1000, tz=dt.UTC)
     return f" at {stamp:%Y-%m-%d %H:%M} UTC"
 
@@ -66,19 +67,19 @@ async def _source(uow: UnitOfWork, queue: str) -> tuple[str, str, str] | None:
     return None
 
 
-async def tell_the_room(uow: UnitOfWork, action: Action, _error: str) -> None:
+async def tell_the_room(uow: UnitOfWork, action: Run[object | None], _error: str) -> None:
     what = next((w for prefix, w in WHAT.items() if action.key.startswith(prefix)), None)
     source = await _source(uow, action.queue) if what else None
     if what is None or source is None:
         return
     side, room, other = source
     text = (
-        f"{what} sent here{_when(action)} could not be delivered to {other}: the bridge "
+        f"{what} sent here{_when(action.payload)} could not be delivered to {other}: the bridge "
         "gave up on it after repeated failures. It was not bridged; the bridge's operator "
         "can see why and retry it."
     )
     await uow.enqueue(kinds.notice(side, keys.dead_notice_key(action.key), room, text))
 
 
-def dead_hooks() -> dict[str, OnDead]:
-    return dict.fromkeys(RELAYED, tell_the_room)
+def dead_hooks() -> dict[str, Dies]:
+    return dict.fromkeys(RELAYED, on_dead(tell_the_room))

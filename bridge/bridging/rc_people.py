@@ -28,7 +28,7 @@ import logging
 from bridge.bridging.action_values import GhostProfile, ScrubGhost
 from bridge.ids import RCUserID
 from bridge.pipeline import keys
-from bridge.pipeline.actions import new_action
+from bridge.pipeline.actions import Queued, new_action
 from bridge.pipeline.contracts import Inbound
 from bridge.privacy import pseudonyms
 from bridge.privacy.forget import Identity, forget
@@ -39,7 +39,6 @@ from bridge.rctypes.events import AvatarChanged, RCEvent, UserDeleted, UserRenam
 from bridge.storage.bridging import Ghost
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class RocketChatPeople:
             await uow.bridging.drop_ghost(ghost.rc_user_id)
 
 
-def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> NewAction:
+def _profile(ghost: Ghost, username: str, name: str, key: str | None) -> Queued:
     profile = GhostProfile(
         user_id=ghost.matrix_user_id,
         rc_user_id=ghost.rc_user_id,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import attrs
 
 from bridge.bridging.action_values import (
+    CarriesDisclosure,
     CreatePortal,
     Disclosure,
     EnsureShadow,
@@ -22,6 +23,7 @@ from bridge.bridging.action_values import (
     MatrixSend,
     MatrixSent,
     MatrixUpload,
+    NamesPortal,
     NoResult,
     PortalCreated,
     ProfileSet,
@@ -43,15 +45,13 @@ from bridge.bridging.action_values import (
 from bridge.bridging.minimise import persona_of
 from bridge.ids import EventID, RCMessageID, RCRoomID, RCUserID, RCUsername, RoomID, UserID
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, on_done
-from bridge.pipeline.contracts import OnDone
+from bridge.pipeline.actions import DoneHooks, Run, on_done
 from bridge.privacy.categories import Category, Origin
 from bridge.privacy.ledger import BridgedItem, DisclosureLedger, ProfileChange, SeedMember
 from bridge.privacy.subjects import MatrixPerson, Person, RCPerson
 from bridge.storage.bridging import BridgedMessage, Shadow
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import Action
 
 
 def person(data: Subject) -> Person:
@@ -66,25 +66,26 @@ class Records:
         self._ledger = ledger
 
     @staticmethod
-    async def prefetch(uow: UnitOfWork, actions: Sequence[Action]) -> None:
+    async def prefetch(uow: UnitOfWork, payloads: Sequence[object | None]) -> None:
         """Before a batch of finished actions is recorded: their portals and the people
         their disclosures are about, one read each (most hooks look up the portal the
-        action names, and every disclosure its subject)."""
-        ids = {a.payload.get("portal_id") for a in actions}
-        await uow.bridging.read_portals([i for i in ids if isinstance(i, int)])
+        action names, and every disclosure its subject). ``payloads`` are the actions'
+        typed payloads, of any kinds (None for one that does not fit its class)."""
+        ids = {p.portal_id for p in payloads if isinstance(p, NamesPortal)}
+        await uow.bridging.read_portals([i for i in ids if i is not None])
         mx, rc = set(), set()
-        for a in actions:
-            disclosure = a.payload.get("disclosure")
-            subject = disclosure.get("subject") if isinstance(disclosure, dict) else None
-            if not isinstance(subject, dict):
+        for p in payloads:
+            disclosure = p.disclosure if isinstance(p, CarriesDisclosure) else None
+            if disclosure is None:
                 continue
-            if isinstance(matrix_user_id := subject.get("matrix_user_id"), str):
-                mx.add(matrix_user_id)
-            elif isinstance(rc_user_id := subject.get("rc_user_id"), str):
-                rc.add(rc_user_id)
+            subject = disclosure.subject
+            if subject.matrix_user_id is not None:
+                mx.add(subject.matrix_user_id)
+            elif subject.rc_user_id is not None:
+                rc.add(subject.rc_user_id)
         await uow.ledger.read_subjects(mx, rc)
 
-    def table(self) -> dict[str, OnDone]:
+    def table(self) -> DoneHooks:
         return {
             kinds.MATRIX_SEND: on_done(MatrixSend, MatrixSent, self.matrix_sent),
             kinds.MATRIX_UPLOAD: on_done(MatrixUpload, MatrixSent, self.matrix_sent),

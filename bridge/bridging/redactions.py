@@ -35,11 +35,18 @@ from mautrix.types import EventType, PowerLevelStateEventContent, RoomID, StateE
 
 from bridge.bridging.action_values import RCDelete
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Run, action, executor, new_action, on_done
-from bridge.pipeline.contracts import Executor, OnDone
+from bridge.pipeline.actions import (
+    DoneHooks,
+    Executors,
+    Queued,
+    Run,
+    action,
+    executor,
+    new_action,
+    on_done,
+)
 from bridge.privacy import audit
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ class RedactPower:
 
 def check_action(
     portal_room: str, rc_queue: str, redacts: str, sender: str, delete: RCDelete
-) -> NewAction:
+) -> Queued:
     """Ask the room's power levels before ``delete`` runs."""
     return new_action(
         CheckRedaction(portal_room, sender, redacts, delete),
@@ -95,11 +102,11 @@ class RedactionCheck:
     def __init__(self, bot: Callable[[], ClientAPI]) -> None:
         self._bot = bot
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return {CHECK: executor(CheckRedaction, self._check)}
 
     @staticmethod
-    def on_done() -> dict[str, OnDone]:
+    def on_done() -> DoneHooks:
         return {CHECK: on_done(CheckRedaction, RedactPower, checked)}
 
     async def _check(self, run: Run[CheckRedaction]) -> RedactPower:

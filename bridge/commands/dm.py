@@ -33,8 +33,8 @@ from bridge.commands.parser import CommandSyntaxError, ParsedCommand, parse
 from bridge.commands.privacy_base import refuse
 from bridge.commands.sides import Sides
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Run, action, executor, new_action, on_done
-from bridge.pipeline.contracts import Executor, Inbound, OnDone
+from bridge.pipeline.actions import DoneHooks, Executors, Run, action, executor, new_action, on_done
+from bridge.pipeline.contracts import Inbound
 from bridge.privacy.pseudonyms import person_name
 from bridge.storage.common import now_ms
 from bridge.storage.database import UnitOfWork
@@ -130,10 +130,10 @@ class CommandRouter:
 
     # -- the classification action --------------------------------------------------------
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return {CLASSIFY: executor(Classify, self._classify_room)}
 
-    def on_done(self) -> dict[str, OnDone]:
+    def on_done(self) -> DoneHooks:
         return {CLASSIFY: on_done(Classify, Classified, self._classified)}
 
     async def _classify_room(self, run: Run[Classify]) -> Classified:

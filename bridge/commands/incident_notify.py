@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
-from bridge.pipeline.actions import Run, executor, on_done
-from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
+from bridge.pipeline.actions import DoneHooks, Executors, Run, executor, on_done
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident_run import INCIDENT_NOTIFY, IncidentNotified, IncidentNotify
 from bridge.storage.database import UnitOfWork
@@ -17,11 +17,11 @@ class IncidentNotices:
     def __init__(self, sides: Sides) -> None:
         self._sides = sides
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return {INCIDENT_NOTIFY: executor(IncidentNotify, self._send)}
 
     @staticmethod
-    def on_done() -> dict[str, OnDone]:
+    def on_done() -> DoneHooks:
         return {INCIDENT_NOTIFY: on_done(IncidentNotify, IncidentNotified, _sent)}
 
     async def _send(self, run: Run[IncidentNotify]) -> IncidentNotified:

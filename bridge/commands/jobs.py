@@ -28,8 +28,7 @@ from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.commands.tally import describe_scope, resolve_portal, status_text, summary_text, tally
 from bridge.commands.verbs import Verb, declared, handles, request_id_first
-from bridge.pipeline.actions import Run, executor, on_done
-from bridge.pipeline.contracts import Executor, OnDone
+from bridge.pipeline.actions import DoneHooks, Executors, Run, executor, on_done
 from bridge.privacy import audit
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure import ErasureEngine
@@ -192,10 +191,10 @@ class PrivacyJobs:
             verb.name: getattr(self, method) for verb, method in declared(PrivacyJobs).items()
         } | {"start": self._start, "retention": self._retention}
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return {JOB: executor(Job, self.run)}
 
-    def on_done(self) -> dict[str, OnDone]:
+    def on_done(self) -> DoneHooks:
         return {JOB: on_done(Job, JobResult, self.done)}
 
     async def run(self, run: Run[Job]) -> JobResult:

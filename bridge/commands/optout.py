@@ -27,8 +27,7 @@ from bridge.commands import texts
 from bridge.commands.context import Side
 from bridge.commands.sides import Sides
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, action, executor, new_action, on_done
-from bridge.pipeline.contracts import Executor, OnDone
+from bridge.pipeline.actions import DoneHooks, Executors, Run, action, executor, new_action, on_done
 from bridge.privacy.pseudonyms import person_name
 from bridge.privacy.room_recipients import recipients_text, room_recipients
 from bridge.storage.bridging import Portal
@@ -139,10 +138,10 @@ class RelayGate:
 
     # -- the notice action -------------------------------------------------------------------
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return {FIRST_NOTICE: executor(FirstNotice, self._send_notice)}
 
-    def on_done(self) -> dict[str, OnDone]:
+    def on_done(self) -> DoneHooks:
         return {FIRST_NOTICE: on_done(FirstNotice, FirstNoticeSent, self._notice_sent)}
 
     async def _send_notice(self, run: Run[FirstNotice]) -> FirstNoticeSent:

@@ -22,7 +22,8 @@ from bridge.commands.rc_entry import RocketChatCommands
 from bridge.commands.retention_view import RetentionView
 from bridge.commands.sides import Sides
 from bridge.config import Config
-from bridge.pipeline.contracts import EventHandler, Executor, OnDone
+from bridge.pipeline.actions import DoneHooks, Executors
+from bridge.pipeline.contracts import EventHandler
 from bridge.privacy.erasure import ErasureEngine
 from bridge.rocketchat.service import RocketChatSide
 from bridge.storage.database import Database
@@ -69,10 +70,10 @@ class Commands:
         ]
         self.rocketchat_handler = RocketChatCommands(rocketchat.bot_user_ids, self.router)
 
-    def executors(self) -> dict[str, Executor]:
+    def executors(self) -> Executors:
         return self.router.executors() | self.jobs.executors() | self.gate.executors()
 
-    def on_done(self) -> dict[str, OnDone]:
+    def on_done(self) -> DoneHooks:
         return self.router.on_done() | self.jobs.on_done() | self.gate.on_done()
 
     def _new_dm(self, side: str, room_id: str) -> None:

@@ -29,10 +29,9 @@ from bridge.ids import UserID
 from bridge.matrix.executors import MatrixExecutors
 from bridge.matrix.late_retry import existing_redaction, is_late
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Run, executor
+from bridge.pipeline.actions import Executors, Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
-    Executor,
     PermanentFailure,
     RetryLater,
     Unavailable,
@@ -126,7 +125,7 @@ class MatrixErasureExecutors:
         self._admin = admin
         self._mail_enabled = bool(config.mail.host)
 
-    def table(self) -> dict[str, Executor]:
+    def table(self) -> Executors:
         guard = MatrixExecutors._guard  # noqa: SLF001 - the one mapping of Matrix errors
         return {
             kinds.REDACT: guard(executor(RedactItem, self.redact)),

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 from mautrix.api import Method, Path
@@ -60,10 +60,9 @@ from bridge.matrix.late_retry import TXN_FIELD, existing_send, is_late
 from bridge.matrix.personas import PersonaIntents
 from bridge.media import FetchedFile, FileRefused, may_retry
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, executor
+from bridge.pipeline.actions import Executes, Executors, Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
-    Executor,
     PermanentFailure,
     RetryLater,
     Unavailable,
@@ -74,16 +73,16 @@ from bridge.privacy.partner_gate import room_minimised, room_terms
 from bridge.rctypes.links import avatar_path, room_avatar_path
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
-from bridge.storage.outbox import DEAD, DROPPED, Action
+from bridge.storage.outbox import DEAD, DROPPED
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Standard Matrix errors after which retrying the same request cannot succeed.
 # How often the bot tries to join a room it was invited to before a refusal is final.
 JOIN_TRIES = 6  # with the outbox backoff (1, 2, 4, 8, 16 s): about half a minute
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_ROOM", "M_BAD_JSON", "M_INVALID_PARAM"}
-
-Result = dict[str, Any] | None
 
 
 FileFetcher = Callable[[str], Awaitable[FetchedFile]]
@@ -107,7 +106,7 @@ class MatrixExecutors:
         self._minimiser = Minimiser(ids, config.privacy.hash_key.encode())
         self._personas = PersonaIntents(self._intent)
 
-    def table(self) -> dict[str, Executor]:
+    def table(self) -> Executors:
         return {
             JOIN_ROOM: self._guard(executor(JoinRoom, self.join_room)),
             kinds.CREATE_PORTAL: self._guard(executor(CreatePortal, self.create_portal)),
@@ -121,10 +120,11 @@ class MatrixExecutors:
         }
 
     @staticmethod
-    def _guard(run: Callable[[Action], Awaitable[Result]]) -> Executor:
+    def _guard(registered: Executes[T, R]) -> Executes[T, R]:
         """Map Matrix failures onto the outbox's retry vocabulary."""
+        run = registered.run
 
-        async def execute(action: Action) -> Result:
+        async def execute(action: Run[T]) -> R:
             try:
                 return await run(action)
             except MatrixStandardRequestError as e:
@@ -139,7 +139,7 @@ class MatrixExecutors:
             except IntentError as e:
                 raise RetryLater(f"{e}: {e.__cause__}") from e
 
-        return execute
+        return registered.wrapped(execute)
 
     def _intent(self, user_id: str) -> IntentAPI:
         if user_id == self._ids.bot:

@@ -3,8 +3,12 @@
 An action's payload is stored as JSON in its outbox row; everything above the storage
 boundary sees a typed value instead. :data:`converter` (cattrs) turns the value into the
 stored form when the action is queued (:func:`new_action`) and back when it runs
-(:func:`executor`, :func:`on_done`), so a kind's schema is written once, in its class,
-instead of being spread over the code that queues it, the executor and the hook.
+(:func:`executor`, :func:`on_done`, :func:`on_dead`), so a kind's schema is written once,
+in its class, instead of being spread over the code that queues it, the executor and the
+hook. Those three return typed registrations (:class:`Executes`, :class:`Finishes`,
+:class:`Dies`) that a package hands to the action table; only the outbox worker calls
+them with a stored row. Code that looks at stored rows of several kinds at once (a batch
+of finished actions, a dead letter) reads their payloads with :func:`payload_of`.
 
 A payload class is declared with :func:`action`, which refuses a kind declared twice.
 Keys a stored payload holds but its class does not know are ignored, so a row queued by
@@ -23,14 +27,21 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
-from bridge.pipeline.contracts import Executor, OnDone, PermanentFailure
+from bridge.pipeline.contracts import PermanentFailure, Result
 from bridge.storage.database import UnitOfWork
 from bridge.storage.outbox import Action, NewAction
+
+# What new_action builds and UnitOfWork.enqueue writes. Code above the storage boundary
+# holds it without looking inside (its payload is the stored JSON).
+Queued = NewAction
 
 T = TypeVar("T")
 P_co = TypeVar("P_co", covariant=True)  # a run of a subclass's action is a run of its base's
 R = TypeVar("R")
 C = TypeVar("C", bound=type)
+
+# What a stored payload or result that does not fit its class raises while structured.
+_MALFORMED = (cattrs.BaseValidationError, TypeError, ValueError, KeyError)
 
 converter = cattrs.Converter()
 # JSON's scalars pass through as they are where a field allows several (audit details).
@@ -97,9 +108,7 @@ def kind_of(value: object) -> str:
     return kind
 
 
-def new_action(
-    value: object, *, key: str, queue: str, not_before_ms: int | None = None
-) -> NewAction:
+def new_action(value: object, *, key: str, queue: str, not_before_ms: int | None = None) -> Queued:
     """What :meth:`UnitOfWork.enqueue` writes for ``value``."""
     payload: dict[str, Any] = converter.unstructure(value)
     return NewAction(
@@ -123,33 +132,103 @@ class Run(Generic[P_co]):
 def typed(action: Action, cls: type[T]) -> Run[T]:
     try:
         value = converter.structure(action.payload, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as e:
+    except _MALFORMED as e:
         raise PermanentFailure(f"malformed {action.kind} payload: {e}") from None
+    return _run(action, value)
+
+
+def _run(action: Action, value: T) -> Run[T]:
     return Run(
         action.id, action.key, action.kind, action.queue, action.attempts, value, action.created_ms
     )
 
 
-def executor(cls: type[T], run: Callable[[Run[T]], Awaitable[R]]) -> Executor:
-    """The worker's executor for ``run``: the payload typed in, the result stored out."""
+def payload_of(action: Action) -> object | None:
+    """The typed payload of a stored action of any declared kind, for code that reads
+    rows of several kinds at once; None when its kind has no class or its payload does
+    not fit it (a dead letter may have died of that)."""
+    cls = KINDS.get(action.kind)
+    if cls is None:
+        return None
+    try:
+        value: object = converter.structure(action.payload, cls)
+    except _MALFORMED:
+        return None
+    return value
 
-    async def execute(action: Action) -> dict[str, Any] | None:
-        result = await run(typed(action, cls))
+
+RunOf = Callable[[Run[T]], Awaitable[R]]
+
+
+@dataclass(frozen=True)
+class Executes(Generic[T, R]):
+    """An executor as a package registers it: the run, given the typed payload.
+
+    The outbox worker calls it with the stored row; the result is stored as JSON."""
+
+    payload: type[T]
+    run: RunOf[T, R]
+
+    def wrapped(self, run: RunOf[T, R]) -> Executes[T, R]:
+        """The same registration running ``run`` instead (a wrapper around :attr:`run`
+        that maps failures, say)."""
+        return Executes(self.payload, run)
+
+    async def __call__(self, action: Action) -> Result:
+        result = await self.run(typed(action, self.payload))
         return None if result is None else converter.unstructure(result)
 
-    return execute
+
+def executor(cls: type[T], run: RunOf[T, R]) -> Executes[T, R]:
+    """The registration of ``run`` as the executor of ``cls``'s kind."""
+    return Executes(cls, run)
 
 
-def on_done(
-    cls: type[T], result_cls: type[R], hook: Callable[[UnitOfWork, Run[T], R], Awaitable[None]]
-) -> OnDone:
-    """The worker's done hook for ``hook``, given the typed payload and result."""
+DoneHook = Callable[[UnitOfWork, Run[T], R], Awaitable[None]]
 
-    async def done(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
+
+@dataclass(frozen=True)
+class Finishes(Generic[T, R]):
+    """A done hook as a package registers it: given the typed payload and result, in the
+    transaction that marks the action done."""
+
+    payload: type[T]
+    result: type[R]
+    hook: DoneHook[T, R]
+
+    async def __call__(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         try:
-            value = converter.structure(result or {}, result_cls)
-        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as e:
+            value = converter.structure(result or {}, self.result)
+        except _MALFORMED as e:
             raise PermanentFailure(f"malformed {action.kind} result: {e}") from None
-        await hook(uow, typed(action, cls), value)
+        await self.hook(uow, typed(action, self.payload), value)
 
-    return done
+
+def on_done(cls: type[T], result_cls: type[R], hook: DoneHook[T, R]) -> Finishes[T, R]:
+    """The registration of ``hook`` as the done hook of ``cls``'s kind."""
+    return Finishes(cls, result_cls, hook)
+
+
+# A dead-letter hook's view of the action: its payload typed by :func:`payload_of`
+# (None when it does not fit), since the hook must also tell of one that died of that.
+DeadHook = Callable[[UnitOfWork, Run[object | None], str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Dies:
+    """A dead-letter hook as a package registers it (:func:`on_dead`)."""
+
+    hook: DeadHook
+
+    async def __call__(self, uow: UnitOfWork, action: Action, error: str) -> None:
+        await self.hook(uow, _run(action, payload_of(action)), error)
+
+
+def on_dead(hook: DeadHook) -> Dies:
+    """The registration of ``hook`` as a dead-letter hook, for any kind it is given to."""
+    return Dies(hook)
+
+
+# A package's registrations, by kind, as the action table takes them.
+Executors = dict[str, Executes[Any, Any]]
+DoneHooks = dict[str, Finishes[Any, Any]]

@@ -2,15 +2,17 @@
 
 The composition root adds each package's tables here instead of merging dicts, which
 would let a second executor for a kind silently replace the first: a kind given twice is
-refused when the bridge starts.
+refused when the bridge starts. A package hands over typed registrations (what
+:func:`~bridge.pipeline.actions.executor`, :func:`~bridge.pipeline.actions.on_done` and
+:func:`~bridge.pipeline.actions.on_dead` return); the outbox worker runs them on stored rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from bridge.pipeline.contracts import Executor, OnDead, OnDone
+from bridge.pipeline.actions import Dies, Executes, Finishes
 
 V = TypeVar("V")
 
@@ -21,15 +23,15 @@ class DuplicateKindError(ValueError):
 
 class ActionTable:
     def __init__(self) -> None:
-        self.executors: dict[str, Executor] = {}
-        self.on_done: dict[str, OnDone] = {}
-        self.on_dead: dict[str, OnDead] = {}
+        self.executors: dict[str, Executes[Any, Any]] = {}
+        self.on_done: dict[str, Finishes[Any, Any]] = {}
+        self.on_dead: dict[str, Dies] = {}
 
     def add(
         self,
-        executors: Mapping[str, Executor] | None = None,
-        on_done: Mapping[str, OnDone] | None = None,
-        on_dead: Mapping[str, OnDead] | None = None,
+        executors: Mapping[str, Executes[Any, Any]] | None = None,
+        on_done: Mapping[str, Finishes[Any, Any]] | None = None,
+        on_dead: Mapping[str, Dies] | None = None,
     ) -> ActionTable:
         # All checked before any is added: a refused table leaves this one as it was.
         _check("executor", self.executors, executors or {})

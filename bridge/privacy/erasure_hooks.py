@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.ids import RCUserID
-from bridge.pipeline.actions import Run, on_done
+from bridge.pipeline.actions import Dies, DoneHooks, Executes, Executors, Run, on_dead, on_done
 from bridge.pipeline.contracts import (
-    Executor,
-    OnDead,
-    OnDone,
     PermanentFailure,
     RetryLater,
     Waiting,
@@ -50,11 +47,13 @@ from bridge.privacy.erasure_kinds import (
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM, ErasureStore
-from bridge.storage.outbox import Action
 
 log = logging.getLogger(__name__)
 
-_Result = dict[str, Any] | None
+T = TypeVar("T")
+R = TypeVar("R")
+# Every erasure kind's payload class (each names its request).
+_ERASURE = (RedactItem, RCDelete, RCClean, ErasureStep, Notice, Delivery)
 
 
 MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
@@ -87,7 +86,7 @@ async def rc_progress(store: ErasureStore, request_id: str, rooms: list[str]) ->
 
 
 class ErasureRecords:
-    def table(self) -> dict[str, OnDone]:
+    def table(self) -> DoneHooks:
         return {
             kinds.REDACT: on_done(RedactItem, RedactionSent, self.redacted),
             kinds.RC_DELETE: on_done(RCDelete, RCDeleted, self.rc_deleted),
@@ -219,69 +218,75 @@ class ErasureRecords:
             )
 
 
-async def record_failure(db: Database, action: Action, reason: str, *, retrying: bool) -> None:
+async def record_failure(
+    db: Database, run: Run[object | None], reason: str, *, retrying: bool
+) -> None:
     """Show a failed attempt where the person and the admin will look for it."""
     async with db.unit_of_work() as uow:
-        await write_failure(uow, action, words.failed(reason, retrying=retrying))
+        await write_failure(uow, run.payload, words.failed(reason, retrying=retrying))
 
 
-async def write_failure(uow: UnitOfWork, action: Action, status: str) -> None:
-    rid = action.payload.get("request_id")
-    if not isinstance(rid, str):
-        return
+async def write_failure(uow: UnitOfWork, payload: object | None, status: str) -> None:
+    """``status`` on what the action of ``payload`` settles (None: a payload that did not
+    fit its class, which names nothing)."""
     store = uow.erasure
-    if action.kind == kinds.REDACT:
-        item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
+    if isinstance(payload, RedactItem):
+        item = await store.item_by_disclosure(payload.request_id, payload.disclosure_id)
         if item is not None:
             await store.set_items([item.id], matrix_status=status)
-    elif action.kind == kinds.RC_DELETE:
-        await store.set_rc_status(rid, [action.payload["rc_message_id"]], status)
-    elif action.kind == kinds.RC_CLEAN:
-        await store.set_rc_room_status(rid, action.payload["rc_room_id"], status, RC_CLOSED)
-    elif action.kind == kinds.NOTICE:
+    elif isinstance(payload, RCDelete):
+        await store.set_rc_status(payload.request_id, [payload.rc_message_id], status)
+    elif isinstance(payload, RCClean):
+        await store.set_rc_room_status(payload.request_id, payload.rc_room_id, status, RC_CLOSED)
+    elif isinstance(payload, Notice):
         await store.set_recipient(
-            rid, action.payload["server"], NOTICE_ROOM, status, unless=words.NOTICE_FINAL
+            payload.request_id, payload.server, NOTICE_ROOM, status, unless=words.NOTICE_FINAL
         )
-    elif "step" in action.payload:
-        await store.set_step(rid, action.payload["step"], status)
+    elif isinstance(payload, ErasureStep):
+        await store.set_step(payload.request_id, payload.step, status)
 
 
-async def given_up(uow: UnitOfWork, action: Action, error: str) -> None:
+async def given_up(uow: UnitOfWork, run: Run[object | None], error: str) -> None:
     """An erasure action became a dead letter: its item says "failed: <reason>" (no
     longer "retrying"), so the request finishes as partially done and says what."""
     status = words.failed(error, retrying=False)
-    await write_failure(uow, action, status)
-    rid = action.payload.get("request_id")
-    if not isinstance(rid, str):
+    p = run.payload
+    await write_failure(uow, p, status)
+    if not isinstance(p, _ERASURE):
         return
+    rid = p.request_id
     store = uow.erasure
     # The rooms' recipients would otherwise stay "pending" in a finished request's report.
     rooms: set[str] = set()
     reaches: tuple[str, ...] = ("rc",)
-    if action.kind == kinds.REDACT:
-        item = await store.item_by_disclosure(rid, action.payload["disclosure_id"])
+    if isinstance(p, RedactItem):
+        item = await store.item_by_disclosure(rid, p.disclosure_id)
         rooms, reaches = ({item.room_id} if item else set()), ("local", "in_room")
-    elif action.kind == kinds.RC_DELETE:
-        items = await store.items(rid, rc_message_id=action.payload["rc_message_id"])
+    elif isinstance(p, RCDelete):
+        items = await store.items(rid, rc_message_id=p.rc_message_id)
         rooms = {i.room_id for i in items}
-    elif action.kind == kinds.RC_CLEAN:
-        rc_room = action.payload["rc_room_id"]
+    elif isinstance(p, RCClean):
+        rc_room = p.rc_room_id
         rooms = {i.room_id for i in await store.items(rid) if i.rc_room_id == rc_room}
     for room in sorted(rooms):
         for reach in reaches:
             await store.set_recipient(rid, None, room, status, reach=reach, unless=ROOM_KEEP)
-    await store.log(rid, "given_up", None, f"{action.kind}: {error[:180]}")
+    await store.log(rid, "given_up", None, f"{run.kind}: {error[:180]}")
 
 
-def dead_hooks() -> dict[str, OnDead]:
-    return dict.fromkeys(kinds.ALL, given_up)
+def dead_hooks() -> dict[str, Dies]:
+    return dict.fromkeys(kinds.ALL, on_dead(given_up))
 
 
-def observed(db: Database, table: Mapping[str, Executor]) -> dict[str, Executor]:
-    """Wrap each executor so its failures are recorded before the outbox retries them."""
+def observed(db: Database, table: Mapping[str, Executes[Any, Any]]) -> Executors:
+    """Wrap each executor so its failures are recorded before the outbox retries them.
+    (A payload that does not fit its class fails before the run, for good: its dead-letter
+    hook, :func:`given_up`, records that.)"""
 
-    def wrap(kind: str, run: Executor) -> Executor:
-        async def execute(action: Action) -> _Result:
+    def wrap(registered: Executes[T, R]) -> Executes[T, R]:
+        run = registered.run
+
+        async def execute(action: Run[T]) -> R:
             try:
                 return await run(action)
             except Waiting:
@@ -296,6 +301,6 @@ def observed(db: Database, table: Mapping[str, Executor]) -> dict[str, Executor]
                 await record_failure(db, action, type(e).__name__, retrying=True)
                 raise
 
-        return execute
+        return registered.wrapped(execute)
 
-    return {kind: wrap(kind, run) for kind, run in table.items()}
+    return {kind: wrap(registered) for kind, registered in table.items()}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import attrs
 
 from bridge.pipeline import keys
-from bridge.pipeline.actions import action, new_action
+from bridge.pipeline.actions import Queued, action, new_action
 from bridge.privacy import pseudonyms
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.incident import (
@@ -31,7 +31,6 @@ from bridge.privacy.partners import PartnerChanges, PartnerRegister, set_partner
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.incidents import IncidentRecord
-from bridge.storage.outbox import NewAction
 
 INCIDENT_NOTIFY = "incident.notify"
 # What each outbox action of an incident is for (``incident_step.step``).
@@ -65,7 +64,7 @@ def new_incident_id() -> str:
 
 def notify_action(
     incident: str, step: str, side: str, user_id: str, username: str | None, text: str
-) -> NewAction:
+) -> Queued:
     """A notice to an affected person (``step`` "person") or to one of the server's
     Matrix contacts ("contact"); the key names the incident and the step, not the person."""
     return new_action(

@@ -19,13 +19,12 @@ import attrs
 
 from bridge.config.model import MailConfig
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Run, action, new_action
+from bridge.pipeline.actions import Queued, Run, action, new_action
 from bridge.pipeline.contracts import PermanentFailure, RetryLater, Unavailable
 from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
-from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def mail_action(
     *,
     request_id: str | None = None,
     server: str | None = None,
-) -> NewAction:
+) -> Queued:
     """A mail to one address; ``request_id``/``server`` tie it to an erasure notice."""
     return new_action(
         MailSend(to, subject, text, request_id, server),

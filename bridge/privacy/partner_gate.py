@@ -16,11 +16,10 @@ import attrs
 
 from bridge.config.model import UnknownServers
 from bridge.pipeline import keys
-from bridge.pipeline.actions import action, new_action
+from bridge.pipeline.actions import Queued, action, new_action
 from bridge.privacy.partner_values import Partner
 from bridge.privacy.partners import get_partner
 from bridge.storage.database import UnitOfWork
-from bridge.storage.outbox import NewAction
 
 # The outbox action that puts a denied server into a room's ACL and removes its users
 # (bridge.matrix.partner_enforce).
@@ -115,7 +114,7 @@ class Enforced:
     kicked: int | None = None
 
 
-def enforce_action(room_id: str, server: str, version: int) -> NewAction:
+def enforce_action(room_id: str, server: str, version: int) -> Queued:
     return new_action(
         EnforceDeny(room_id, server),
         key=keys.partner_enforce_key(room_id, server, version),

@@ -24,8 +24,7 @@ import logging
 
 import attrs
 
-from bridge.pipeline.actions import Run, action, executor, omit_defaults
-from bridge.pipeline.contracts import Executor
+from bridge.pipeline.actions import Executes, Run, action, executor, omit_defaults
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.erasure_model import (
@@ -66,7 +65,7 @@ class RocketChatDeletions:
         self._db = db
         self._jurisdiction = jurisdiction
 
-    def executor(self) -> Executor:
+    def executor(self) -> Executes[AccountDeleted, DeletionHandled]:
         return executor(AccountDeleted, self.run)
 
     async def run(self, run: Run[AccountDeleted]) -> DeletionHandled:

@@ -13,8 +13,8 @@ import logging
 import time
 
 from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
-from bridge.pipeline.actions import Run, executor
-from bridge.pipeline.contracts import Executor, PermanentFailure
+from bridge.pipeline.actions import Executors, Run, executor
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.categories import Origin
 from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
@@ -47,7 +47,7 @@ class RocketChatErasureExecutors:
         # Message_KeepHistory and when it was read (an admin may change it any time).
         self._keep_history: tuple[bool, float] | None = None
 
-    def table(self) -> dict[str, Executor]:
+    def table(self) -> Executors:
         guard = RocketChatExecutors._guard  # noqa: SLF001 - the one mapping of RC errors
         return {
             kinds.RC_DELETE: guard(executor(RCDelete, self.delete)),

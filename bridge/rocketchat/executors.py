@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -31,10 +31,9 @@ from bridge.bridging.identities import Identities
 from bridge.ids import RCMessageID, RCRoomID, RCUserID
 from bridge.media import FetchedFile, FileRefused, FileTooLarge, file_mimetype, may_retry
 from bridge.pipeline import keys, kinds
-from bridge.pipeline.actions import Run, executor
+from bridge.pipeline.actions import Executes, Executors, Run, executor
 from bridge.pipeline.contracts import (
     AWAY_STATUSES,
-    Executor,
     PermanentFailure,
     RetryLater,
     Unavailable,
@@ -55,9 +54,11 @@ from bridge.rocketchat.transport import RetryPolicy
 from bridge.rocketchat.uploads import post_file_once
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
-from bridge.storage.outbox import DEAD, DROPPED, Action
+from bridge.storage.outbox import DEAD, DROPPED
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # The outbox schedules retries durably, so the client should fail fast instead of sleeping
 # through long rate-limit windows inside one attempt.
@@ -98,7 +99,7 @@ class RocketChatExecutors:
         self._clients: dict[str, RCRestClient] = {}
         self._echoes = echoes or OwnEchoes()
 
-    def table(self) -> dict[str, Executor]:
+    def table(self) -> Executors:
         return {
             kinds.RC_SHADOW: self._guard(executor(EnsureShadow, self.ensure_shadow)),
             kinds.RC_JOIN: self._guard(executor(ShadowJoin, self.join_room)),
@@ -113,8 +114,10 @@ class RocketChatExecutors:
         }
 
     @staticmethod
-    def _guard(run: Executor) -> Executor:
-        async def execute(action: Action) -> dict[str, Any] | None:
+    def _guard(registered: Executes[T, R]) -> Executes[T, R]:
+        run = registered.run
+
+        async def execute(action: Run[T]) -> R:
             try:
                 return await run(action)
             except RCRateLimitError as e:
@@ -137,7 +140,7 @@ class RocketChatExecutors:
                 # permission; record it with the server's words for the operator.
                 raise PermanentFailure(f"Rocket.Chat refused: {e.error}") from e
 
-        return execute
+        return registered.wrapped(execute)
 
     async def close(self) -> None:
         # An action still running may log a shadow in while earlier clients close: take

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from bridge.pipeline.actions import payload_of
 from bridge.pipeline.contracts import OnDone
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 # One action on its own: True when recorded, False when another worker had recorded it;
 # raises when recording failed.
 RecordOne = Callable[[Action, Any], Awaitable[bool]]
-# Reads what a batch's hooks will each look up, in one statement (e.g. their portals).
-Prefetch = Callable[[UnitOfWork, Sequence[Action]], Awaitable[None]]
+# Reads what a batch's hooks will each look up, in one statement (e.g. their portals),
+# given the actions' typed payloads (pipeline.actions.payload_of).
+Prefetch = Callable[[UnitOfWork, Sequence[object | None]], Awaitable[None]]
 _Waiting = tuple[Action, Any, "asyncio.Future[bool]"]
 
 
@@ -95,7 +97,7 @@ class DoneRecords:
     async def _together(self, finished: Sequence[tuple[Action, Any]]) -> dict[int, bool]:
         async with self._db.unit_of_work() as uow:
             if self._prefetch is not None:
-                await self._prefetch(uow, [a for a, _ in finished])
+                await self._prefetch(uow, [payload_of(a) for a, _ in finished])
             for action, result in finished:
                 hook = self._on_done.get(action.kind)
                 if hook is not None:

@@ -28,8 +28,7 @@ from mautrix.errors import MatrixStandardRequestError
 from mautrix.types import EventType, RoomID
 
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Run, action, executor, new_action
-from bridge.pipeline.contracts import Executor
+from bridge.pipeline.actions import Executes, Queued, Run, action, executor, new_action
 from bridge.privacy.erasure_model import RequestId
 from bridge.privacy.retention_policy import (
     RETENTION_EVENT,
@@ -43,7 +42,6 @@ from bridge.rctypes.retention import RCRoomRetention
 from bridge.rocketchat.errors import RCError
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
-from bridge.storage.outbox import NewAction
 from bridge.storage.policy import RoomPolicyRecord
 from bridge.workers.loop import WorkerLoop
 
@@ -101,7 +99,7 @@ class RetentionSet:
     set: bool  # False: the room already carried it
 
 
-def set_retention_action(room_id: str, content: dict[str, int]) -> NewAction:
+def set_retention_action(room_id: str, content: dict[str, int]) -> Queued:
     return new_action(
         SetRetention(room_id, content),
         key=keys.retention_key(room_id, content),
@@ -209,7 +207,7 @@ class RetentionWorker(WorkerLoop):
         self._wake_outbox()
 
 
-def retention_executor(api: Any) -> Executor:
+def retention_executor(api: Any) -> Executes[SetRetention, RetentionSet]:
     """The outbox executor: the bot puts the state event (it created the portal, with the
     power to change its state), unless the room already carries that content (a restart
     mirrors every policy once more)."""

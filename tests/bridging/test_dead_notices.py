@@ -8,12 +8,15 @@ from typing import Any, cast
 
 import pytest
 
+from bridge.bridging.action_values import MatrixSend, MessageRecord
 from bridge.bridging.dead_notices import dead_hooks
 from bridge.bridging.identities import Identities
+from bridge.bridging.matrix_content import Content
 from bridge.config import load_config
 from bridge.matrix.executors import MatrixExecutors
 from bridge.media import FetchedFile
 from bridge.pipeline import keys, kinds
+from bridge.pipeline.actions import new_action
 from bridge.pipeline.contracts import PermanentFailure, RetryLater, Waiting
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
@@ -43,12 +46,14 @@ async def test_a_message_to_matrix_that_dies_is_reported_in_its_rocketchat_room(
     db: Database, key: str
 ) -> None:
     portal_id = await _portal(db)
-    payload = {
-        "portal_id": portal_id,
-        "content": {"msgtype": "m.text", "body": SECRET},
-        "record": {"rc_message_id": "abc", "sent_ms": 1_800_000_000_000},
-    }
-    await db.outbox.add(NewAction(key, kinds.MATRIX_SEND, f"matrix:{portal_id}", payload))
+    send = MatrixSend(
+        portal_id,
+        "@rc_alice:hs1.test",
+        "m.room.message",
+        Content(msgtype="m.text", body=SECRET),
+        record=MessageRecord("abc", 0, "rc", "alice-id", 1_800_000_000_000),
+    )
+    await db.outbox.add(new_action(send, key=key, queue=f"matrix:{portal_id}"))
     worker = OutboxWorker(
         db, {kinds.MATRIX_SEND: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
     )
@@ -64,6 +69,23 @@ async def test_a_message_to_matrix_that_dies_is_reported_in_its_rocketchat_room(
     assert notice["payload"]["room_id"] == "rcroom"
     assert text.startswith("A message sent here at 2027-01-15 08:00 UTC could not be delivered")
     assert "to Matrix" in text and SECRET not in text and "nope" not in text
+
+
+async def test_a_message_whose_payload_does_not_fit_its_class_is_still_reported(
+    db: Database,
+) -> None:
+    """It may have died of that: the room is told, only without when it was sent."""
+    portal_id = await _portal(db)
+    payload = {"portal_id": portal_id, "record": {"sent_ms": 1_800_000_000_000}}
+    key = "rc-msg:broken:0"
+    await db.outbox.add(NewAction(key, kinds.MATRIX_SEND, f"matrix:{portal_id}", payload))
+    worker = OutboxWorker(
+        db, {kinds.MATRIX_SEND: _fail}, on_dead=dead_hooks(), budget=RetryBudget(1)
+    )
+    await worker.drain_once()
+    notice = await db.outbox.get(f"dead-notice:{key}")
+    assert notice is not None
+    assert notice["payload"]["text"].startswith("A message sent here could not be delivered")
 
 
 async def test_a_deletion_to_rocketchat_that_dies_is_reported_in_its_matrix_room(

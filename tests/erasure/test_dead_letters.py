@@ -4,18 +4,21 @@ saying what failed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.ids import RCRoomID, RoomID, ServerName
 from bridge.pipeline import keys
 from bridge.pipeline import kinds as relay
+from bridge.pipeline.actions import KINDS, Executors, Run, executor
 from bridge.pipeline.contracts import Executor, RetryLater
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure import EngineSettings, ErasureEngine
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
+from bridge.privacy.erasure_kinds import RedactItem
 from bridge.privacy.erasure_model import Requester, RequesterSide, RequestState
 from bridge.privacy.erasure_plan import PlanSettings
 from bridge.privacy.erasure_status import render_report
@@ -51,11 +54,16 @@ def _engine(db: Database) -> ErasureEngine:
     return ErasureEngine(db, EngineSettings(plan=plan, ledger=SETTINGS))
 
 
-def _worker(db: Database, executors: dict[str, Executor], budget: RetryBudget) -> OutboxWorker:
+def _worker(
+    db: Database,
+    executors: Executors,
+    budget: RetryBudget,
+    relay_executors: Mapping[str, Executor] | None = None,
+) -> OutboxWorker:
     clock = iter(range(1_800_000_000_000, 1_900_000_000_000, 61_000))
     return OutboxWorker(
         db,
-        observed(db, executors),
+        {**observed(db, executors), **(relay_executors or {})},
         on_done=ErasureRecords().table(),
         on_dead=relay_dead_hooks() | erasure_dead_hooks(),
         budget=budget,
@@ -71,7 +79,7 @@ async def _run(db: Database, engine: ErasureEngine, worker: OutboxWorker, rid: s
             return
 
 
-async def _erasure_ok(action: Action) -> dict[str, Any]:
+async def _erasure_ok(action: Run[Any]) -> dict[str, Any]:
     if action.kind == kinds.NOTICE:
         return {"contacts": [], "reason": "no contact published"}
     return {"redaction_id": "$redaction"} if action.kind == kinds.REDACT else {}
@@ -88,9 +96,10 @@ async def test_erasure_completes_while_the_rooms_relay_head_fails_forever(db: Da
     await db.outbox.add(NewAction("mx-msg:$stuck", relay.RC_UPLOAD, "rc:rcroom"))
     engine = _engine(db)
     rid = await engine.request("rcAlice", OFFICER, verified=True)
-    executors: dict[str, Executor] = {k: _erasure_ok for k in kinds.ALL}
-    executors |= {relay.MATRIX_UPLOAD: stuck, relay.RC_UPLOAD: stuck}
-    await _run(db, engine, _worker(db, executors, RetryBudget(10_000, 10**12)), rid)
+    executors = {k: executor(KINDS[k], _erasure_ok) for k in kinds.ALL}
+    relay_executors = {relay.MATRIX_UPLOAD: stuck, relay.RC_UPLOAD: stuck}
+    budget = RetryBudget(10_000, 10**12)
+    await _run(db, engine, _worker(db, executors, budget, relay_executors), rid)
     status = await engine.status(rid)
     assert status.state is RequestState.DONE, render_report(status)
     assert status.matrix == {words.REDACTION_SENT: 2}
@@ -104,16 +113,16 @@ async def test_a_redaction_given_up_leaves_the_request_partially_done(db: Databa
     await _seed(db)
     refused: list[int] = []
 
-    async def redact(action: Action) -> dict[str, Any]:
-        if not refused or refused[0] == action.payload["disclosure_id"]:
-            refused[:1] = [action.payload["disclosure_id"]]
+    async def redact(action: Run[RedactItem]) -> dict[str, Any]:
+        if not refused or refused[0] == action.payload.disclosure_id:
+            refused[:1] = [action.payload.disclosure_id]
             raise RetryLater("homeserver answered 500")
         return await _erasure_ok(action)
 
     engine = _engine(db)
     rid = await engine.request("rcAlice", OFFICER, verified=True)
-    executors: dict[str, Executor] = {k: _erasure_ok for k in kinds.ALL}
-    executors[kinds.REDACT] = redact
+    executors: Executors = {k: executor(KINDS[k], _erasure_ok) for k in kinds.ALL}
+    executors[kinds.REDACT] = executor(RedactItem, redact)
     await _run(db, engine, _worker(db, executors, RetryBudget(3, 10**12)), rid)
     status = await engine.status(rid)
     assert status.state is RequestState.PARTIALLY_DONE

@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bridge.bridging.action_values import MatrixRedact, Redacted
 from bridge.bridging.records import Records
+from bridge.pipeline.actions import Run, executor, new_action, on_done
+from bridge.pipeline.kinds import MATRIX_REDACT
 from bridge.storage.bridging import BridgedMessage
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.outbox import Action, NewAction
@@ -124,17 +127,22 @@ async def test_the_portals_a_batch_names_are_read_in_one_statement(db: Database)
         ]
     rooms: list[str | None] = []
 
-    async def send(action: Action) -> dict[str, Any]:
-        return {}
+    async def redact(run: Run[MatrixRedact]) -> Redacted:
+        return Redacted("$redaction")
 
-    async def sent(uow: UnitOfWork, action: Action, result: dict[str, Any] | None) -> None:
-        portal = await uow.bridging.portal_by_id(action.payload["portal_id"])
+    async def redacted(uow: UnitOfWork, run: Run[MatrixRedact], result: Redacted) -> None:
+        portal = await uow.bridging.portal_by_id(run.payload.portal_id)
         rooms.append(None if portal is None else portal.matrix_room_id)
 
     for i in range(6):
-        payload = {"portal_id": portals[i % 3]}
-        await db.outbox.add(NewAction(f"m{i}", "send", f"room-{i}", payload))
-    worker = OutboxWorker(db, {"send": send}, on_done={"send": sent}, prefetch=Records.prefetch)
+        value = MatrixRedact(portals[i % 3], "@bot:hs1.test", f"$e{i}")
+        await db.outbox.add(new_action(value, key=f"m{i}", queue=f"room-{i}"))
+    worker = OutboxWorker(
+        db,
+        {MATRIX_REDACT: executor(MatrixRedact, redact)},
+        on_done={MATRIX_REDACT: on_done(MatrixRedact, Redacted, redacted)},
+        prefetch=Records.prefetch,
+    )
     with statements(db) as seen:
         assert await worker.drain_once() == 6
     assert sorted(r or "" for r in rooms) == sorted(f"!r{i % 3}:hs1.test" for i in range(6))

@@ -12,7 +12,18 @@ from bridge.app import BridgeApp
 from bridge.commands.context import CommandContext
 from bridge.commands.job_values import JOB, AuditEntry, Job, JobResult, Scope, Watch
 from bridge.config import load_config
-from bridge.pipeline.actions import KINDS, Run, action, executor, new_action, on_done, typed
+from bridge.pipeline.actions import (
+    KINDS,
+    Dies,
+    Executes,
+    Finishes,
+    Run,
+    action,
+    executor,
+    new_action,
+    on_done,
+    typed,
+)
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.pipeline.registry import ActionTable, DuplicateKindError
 from bridge.storage.database import Database, UnitOfWork
@@ -149,3 +160,12 @@ async def test_every_kind_the_running_bridge_registers_has_a_declared_payload_cl
     registered = set(table.executors) | set(table.on_done) | set(table.on_dead)
     # Every kind is typed: a new kind must come with its class.
     assert sorted(registered - set(KINDS)) == []
+    # ... and every package registered its executors and hooks typed, with that class
+    # (Executes/Finishes/Dies: no executor or hook of its own reads the stored JSON).
+    untyped = {k for k, e in table.executors.items() if type(e) is not Executes}
+    untyped |= {k for k, h in table.on_done.items() if type(h) is not Finishes}
+    untyped |= {k for k, d in table.on_dead.items() if type(d) is not Dies}
+    assert sorted(untyped) == []
+    classes = {k: e.payload for k, e in table.executors.items()}
+    classes |= {f"{k} done": h.payload for k, h in table.on_done.items()}
+    assert {k: c for k, c in classes.items() if c is not KINDS[k.removesuffix(" done")]} == {}

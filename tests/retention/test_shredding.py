@@ -21,6 +21,7 @@ from bridge.config import Config, ConfigError, load_config
 from bridge.config.model import PrivacyConfig
 from bridge.ids import RCRoomID, RoomID
 from bridge.metrics import REGISTRY
+from bridge.pipeline.actions import KINDS, Run, executor
 from bridge.privacy import audit, pseudonyms
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.audit import AuditLog, canonical, chain_hash
@@ -34,11 +35,10 @@ from bridge.storage.commands_rows import OptOutRow
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.ledger_rows import LedgerSubject
-from bridge.storage.outbox import Action
 from bridge.storage.pseudonym_keys import PseudonymKeyRow, lookup_of
 from bridge.storage.schema import upgrade
 from bridge.workers.housekeeping import housekeeping
-from bridge.workers.outbox import Executor, OutboxWorker
+from bridge.workers.outbox import OutboxWorker
 from tests.fixtures.bridge_config import write_config
 from tests.privacy.helpers import ALICE, ROOM, member, message
 from tests.privacy.shredding import keys_on_machine, reproduced, stored_values
@@ -84,7 +84,7 @@ async def _key_rows(db: Database) -> list[tuple[str, int | None]]:
         return [(r.lookup, r.shred_after_ms) for r in rows]
 
 
-async def _ok(action: Action) -> dict[str, Any]:
+async def _ok(action: Run[Any]) -> dict[str, Any]:
     if action.kind == kinds.NOTICE:
         return {"contacts": [], "reason": "no contact published"}
     return {"redaction_id": "$redaction"} if action.kind == kinds.REDACT else {}
@@ -107,7 +107,7 @@ async def _erase_alice(w: World) -> int:
     rid = await w.engine.request(
         "rcAlice", Requester("rcAlice", RequesterSide.ROCKETCHAT), verified=True
     )
-    executors: dict[str, Executor] = {k: _ok for k in kinds.ALL}
+    executors = {k: executor(KINDS[k], _ok) for k in kinds.ALL}
     worker = OutboxWorker(w.db, observed(w.db, executors), on_done=ErasureRecords().table())
     for _ in range(60):
         await w.engine.step()
