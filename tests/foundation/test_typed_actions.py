@@ -22,6 +22,7 @@ from bridge.pipeline.actions import (
     executor,
     new_action,
     on_done,
+    payload_of,
     typed,
 )
 from bridge.pipeline.contracts import PermanentFailure
@@ -65,6 +66,14 @@ def test_a_row_queued_by_an_older_version_with_extra_keys_still_runs() -> None:
 def test_a_payload_that_does_not_fit_is_refused_for_good(payload: dict[str, object]) -> None:
     with pytest.raises(PermanentFailure, match="malformed privacy.job payload"):
         typed(Action(1, "k", JOB, "q", payload, 0), Job)
+
+
+def test_payload_of_types_a_row_of_any_declared_kind_and_gives_none_otherwise() -> None:
+    """What a dead-letter hook or the batch prefetch reads: no kind is assumed, and a row
+    that does not fit (which may be why it died) is None rather than an error."""
+    assert payload_of(_stored(JOB_VALUE)) == JOB_VALUE
+    assert payload_of(Action(1, "k", "no.such.kind", "q", {"ctx": 1}, 0)) is None
+    assert payload_of(Action(1, "k", JOB, "q", {"job": 3}, 0)) is None
 
 
 def test_a_kind_declared_twice_is_refused() -> None:

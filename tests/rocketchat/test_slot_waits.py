@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from bridge.pipeline.actions import Run, executor, new_action
+from bridge.pipeline.kinds import RC_NOTICE, RCNotice
 from bridge.rocketchat import transport
 from bridge.rocketchat.errors import RCRateLimitError, RCServerError
 from bridge.rocketchat.executors import RocketChatExecutors
@@ -17,7 +19,6 @@ from bridge.sandbox.rocketchat.app import Exchange, SimulatorServer
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
-from bridge.storage.outbox import Action, NewAction
 from bridge.workers.outbox import OutboxWorker
 from tests.fixtures.rocketchat import sim_control
 
@@ -48,12 +49,13 @@ async def test_a_long_rate_limit_becomes_a_durable_retry_not_a_sleep(
 ) -> None:
     await sim_control(rc_sim, "faults", {"status": 429, "count": 1, "reset_ms": 120_000})
 
-    async def me(_action: Action) -> None:
+    async def me(_action: Run[RCNotice]) -> None:
         await admin.me()
 
-    await db.outbox.add(NewAction("k", "rc.me", "rc:room"))
+    await db.outbox.add(new_action(RCNotice("room", "hi"), key="k", queue="rc:room"))
     before = now_ms()
-    worker = OutboxWorker(db, {"rc.me": RocketChatExecutors._guard(me)})  # noqa: SLF001
+    guarded = RocketChatExecutors._guard(executor(RCNotice, me))  # noqa: SLF001
+    worker = OutboxWorker(db, {RC_NOTICE: guarded})
     await worker.drain_once()
     assert sleeps == [], "nothing slept inside the slot"
     row = await db.outbox.get("k")
@@ -95,11 +97,13 @@ async def test_an_action_run_before_the_bridge_logged_in_waits_for_the_login(
     refused for good, leaving an erasure partially done)."""
     async with RCRestClient(rc_sim.url) as not_logged_in:
 
-        async def delete(_action: Action) -> None:
+        async def delete(_action: Run[RCNotice]) -> None:
             await not_logged_in.me()
 
-        await db.outbox.add(NewAction("k", "rc.delete", "rc-erasure:room"))
-        worker = OutboxWorker(db, {"rc.delete": RocketChatExecutors._guard(delete)})  # noqa: SLF001
+        queued = new_action(RCNotice("room", "hi"), key="k", queue="rc-erasure:room")
+        await db.outbox.add(queued)
+        guarded = RocketChatExecutors._guard(executor(RCNotice, delete))  # noqa: SLF001
+        worker = OutboxWorker(db, {RC_NOTICE: guarded})
         await worker.drain_once()
     rc_invalid_requests.extend(rc_exchanges)  # no auth headers yet, on purpose
     row = await db.outbox.get("k")
