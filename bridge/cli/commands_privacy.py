@@ -20,6 +20,7 @@ from bridge.cli.commands_audit import cli_actor
 from bridge.cli.commands_core import run_with_config
 from bridge.commands.export import Identity, Retention, export_file
 from bridge.config import Config
+from bridge.privacy import report as words
 from bridge.privacy.audit import EXPORT_PRODUCED, AuditLog, Details
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
@@ -100,8 +101,8 @@ def summary(status: ErasureStatus) -> dict[str, Any]:
         "receipt_due": iso(status.receipt_due_ms),
         "finished": iso(status.finished_ms),
         "items": status.items,
-        "matrix": status.matrix,
-        "rocketchat": status.rocketchat,
+        "matrix": words.labelled(status.matrix),
+        "rocketchat": words.labelled(status.rocketchat),
         "recipients": [
             {
                 "recipient": r.recipient,
@@ -109,19 +110,22 @@ def summary(status: ErasureStatus) -> dict[str, Any]:
                 "room_id": r.room_id,
                 "reach": r.reach,
                 "items": r.items,
-                "status": r.status,
+                "status": words.label(r.status),
                 "detail": r.detail,
                 "expected_purge": status.purges.get(r.recipient) if r.room_id else None,
             }
             for r in status.recipients
         ],
-        "steps": [{"step": s.step, "status": s.status, "detail": s.detail} for s in status.steps],
+        "steps": [
+            {"step": s.step, "status": words.label(s.status), "detail": s.detail}
+            for s in status.steps
+        ],
     }
 
 
 def _progress(status: ErasureStatus) -> str:
-    sent = sum(n for s, n in status.matrix.items() if s in ("redaction sent", "not needed"))
-    deleted = sum(n for s, n in status.rocketchat.items() if s in ("deleted", "not needed"))
+    sent = sum(n for s, n in status.matrix.items() if s in (words.REDACTION_SENT, words.NOT_NEEDED))
+    deleted = sum(n for s, n in status.rocketchat.items() if s in (words.DELETED, words.NOT_NEEDED))
     return (
         f"{status.id}: {status.state.value}; Matrix {sent}/{status.items} done, "
         f"Rocket.Chat {deleted}/{status.items} done"

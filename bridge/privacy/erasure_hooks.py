@@ -199,7 +199,7 @@ class ErasureRecords:
             rid, server, NOTICE_ROOM, status, detail, unless=(words.ACKNOWLEDGED,)
         )
         await uow.erasure.add_notice_contacts(rid, server, dict(result.rooms))
-        await log_event(uow, rid, "notice", None, f"{server}: {status}")
+        await log_event(uow, rid, "notice", None, f"{server}: {words.label(status)}")
 
     async def delivery_observed(
         self, uow: UnitOfWork, run: Run[Delivery], result: DeliveryObserved

@@ -91,15 +91,15 @@ def server_outcome(rows: list[RecipientStatus]) -> str:
     notice = None
     for r in rows:
         if r.room_id is None:
-            notice = r.status
+            notice = words.label(r.status)
         else:
-            by_status[r.status] += 1
+            by_status[words.label(r.status)] += 1
     parts = [
         f"{status} ({n} room{'s' if n != 1 else ''})" for status, n in sorted(by_status.items())
     ]
     if notice is not None:
         parts.append(f"notice: {notice}")
-    return "; ".join(parts) or words.PENDING
+    return "; ".join(parts) or words.label(words.PENDING)
 
 
 def render_report(status: ErasureStatus) -> str:
@@ -117,7 +117,7 @@ def render_report(status: ErasureStatus) -> str:
         due_ms=status.due_ms,
         items=status.items,
         servers=servers,
-        steps=[(s.step.replace("_", " "), s.status) for s in status.steps],
+        steps=[(s.step.replace("_", " "), words.label(s.status)) for s in status.steps],
         unreachable=unreachable(status),
         hidden=status.rocketchat.get(words.HIDDEN, 0),
     )

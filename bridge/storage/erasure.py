@@ -346,16 +346,16 @@ class ErasureStore:
     ) -> int:
         """Items whose ``side`` ("matrix" or "rc") status is not one of ``closed``.
 
-        ``settled_failures``: a failure that is no longer retried ("failed: <reason>",
-        its action a dead letter) counts as closed too, for steps that wait for the
-        others to settle rather than to succeed.
+        ``settled_failures``: a failure that is no longer retried (stored as
+        "failed:<reason>", its action a dead letter; bridge.privacy.report) counts as
+        closed too, for steps that wait for the others to settle rather than to succeed.
         """
         column = ErasureItemRow.matrix_status if side == "matrix" else ErasureItemRow.rc_status
         stmt = select(func.count()).where(
             ErasureItemRow.request_id == request_id, column.not_in(list(closed))
         )
         if settled_failures:
-            stmt = stmt.where(~(column.startswith("failed:") & ~column.endswith(", retrying")))
+            stmt = stmt.where(~column.startswith("failed:"))
         if room_id is not None:
             stmt = stmt.where(ErasureItemRow.room_id == room_id)
         if rc_room_id is not None:

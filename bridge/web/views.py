@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from bridge.privacy import audit
+from bridge.privacy import report as words
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.erasure import ErasureEngine
 from bridge.privacy.erasure_model import (
@@ -76,8 +77,8 @@ def status_json(s: ErasureStatus, now: int) -> dict[str, Any]:
         "can_decide": s.state.value in ("received", "verified"),
         "can_approve": s.state.value == "verified",
         "items": s.items,
-        "matrix": s.matrix,
-        "rocketchat": s.rocketchat,
+        "matrix": words.labelled(s.matrix),
+        "rocketchat": words.labelled(s.rocketchat),
         "recipients": [
             {
                 "recipient": r.recipient,
@@ -85,13 +86,15 @@ def status_json(s: ErasureStatus, now: int) -> dict[str, Any]:
                 "room_id": r.room_id,
                 "reach": r.reach,
                 "items": r.items,
-                "status": r.status,
+                "status": words.label(r.status),
                 "detail": r.detail,
                 "expected_purge": s.purges.get(r.recipient) if r.room_id else None,
             }
             for r in s.recipients
         ],
-        "steps": [{"step": t.step, "status": t.status, "detail": t.detail} for t in s.steps],
+        "steps": [
+            {"step": t.step, "status": words.label(t.status), "detail": t.detail} for t in s.steps
+        ],
         "log": [
             {"at": iso(e.at_ms), "event": e.event, "actor": e.actor, "detail": e.detail}
             for e in s.log

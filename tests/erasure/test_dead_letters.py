@@ -129,7 +129,7 @@ async def test_a_redaction_given_up_leaves_the_request_partially_done(db: Databa
     failed = words.failed("homeserver answered 500", retrying=False)
     assert status.matrix == {words.REDACTION_SENT: 1, failed: 1}
     report = render_report(status)
-    assert failed in report
+    assert words.label(failed) in report
     assert "): pending" not in report, "a finished request shows nothing as still pending"
     dead = await db.outbox.get(keys.erasure_redact_key(rid, refused[0]))
     assert dead is not None and (dead["status"], dead["attempts"]) == ("dead", 3)

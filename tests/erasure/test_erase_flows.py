@@ -167,7 +167,9 @@ async def test_homeserver_down_during_erasure_catches_up_and_status_follows(
             async def retrying() -> bool:
                 status = await bridge_stack.app.erasure.status(request_id)
                 seen.update(r.status for r in status.recipients if r.recipient == hs2)
-                return any(words.is_failure(s) and s.endswith(words.RETRYING) for s in seen)
+                return any(
+                    words.is_retrying(s) and words.label(s).endswith(", retrying") for s in seen
+                )
 
             await wait_for(retrying, 60)
         # hs2 is back: bring the backed-off retries forward (an operator's "retry now").
