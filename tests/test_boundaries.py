@@ -50,6 +50,8 @@ ALLOWED: dict[tuple[str, str], str] = {
 ALLOWED_TO: dict[tuple[str, str], str] = {
     ("bridge.storage.outbox:Action.payload", "pipeline"): "a stored row -> its payload class",
     ("bridge.storage.outbox:NewAction.payload", "pipeline"): "new_action: a value -> its row",
+    ("bridge.storage.outbox:Outbox.progress", "pipeline"): "a row's progress note -> its class",
+    ("bridge.storage.outbox:Outbox.save_progress", "pipeline"): "a progress note -> its row",
     ("bridge.pipeline.contracts:Executor", "workers"): "the outbox worker runs stored rows",
     ("bridge.pipeline.contracts:OnDone", "workers"): "the worker records a row's result",
 }

@@ -30,8 +30,9 @@ from bridge.bridging.identities import Identities
 from bridge.commands.context import Side
 from bridge.config import Config
 from bridge.ids import RCMessageID, RCRoomID
+from bridge.pipeline.progress import Progress
 from bridge.rocketchat.rest import RCRestClient
-from bridge.rocketchat.uploads import Progress, post_file_once
+from bridge.rocketchat.uploads import UploadNoted, post_file_once
 from bridge.storage.bridging import Portal
 
 JSON_TYPE = "application/json"
@@ -45,7 +46,7 @@ class Sides:
         ids: Identities,
         bot: Callable[[], ClientAPI],
         rocketchat: Callable[[], RCRestClient | None],
-        notes: Progress | None = None,
+        notes: Progress[UploadNoted] | None = None,
     ) -> None:
         self._config = config
         self._ids = ids

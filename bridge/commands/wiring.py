@@ -24,8 +24,10 @@ from bridge.commands.sides import Sides
 from bridge.config import Config
 from bridge.pipeline.actions import DoneHooks, Executors
 from bridge.pipeline.contracts import EventHandler
+from bridge.pipeline.progress import Progress
 from bridge.privacy.erasure import ErasureEngine
 from bridge.rocketchat.service import RocketChatSide
+from bridge.rocketchat.uploads import UploadNoted
 from bridge.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,8 @@ class Commands:
         settings = CommandSettings.of(config)
         self._rocketchat = rocketchat
         self._follows: set[asyncio.Task[None]] = set()
-        self.sides = Sides(config, ids, bot, lambda: rocketchat.admin, db.outbox)
+        notes = Progress(db.outbox, UploadNoted)
+        self.sides = Sides(config, ids, bot, lambda: rocketchat.admin, notes)
         self.gate = RelayGate(
             self.sides,
             config.privacy.notice_text,

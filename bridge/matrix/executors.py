@@ -153,8 +153,7 @@ class MatrixExecutors:
             raise PermanentFailure(f"portal {portal_id} no longer exists")
         if portal.matrix_room_id is None:
             # Its creation runs first in this queue; if it was given up, no use waiting.
-            creation = await self._db.outbox.get(keys.portal_key(portal.rc_room_id))
-            if creation is not None and creation["status"] in (DEAD, DROPPED):
+            if await self._db.outbox.status(keys.portal_key(portal.rc_room_id)) in (DEAD, DROPPED):
                 raise PermanentFailure("the room's Matrix room could not be created")
             raise Waiting("portal room not created yet")
         return RoomID(portal.matrix_room_id)

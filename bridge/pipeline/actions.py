@@ -41,7 +41,7 @@ R = TypeVar("R")
 C = TypeVar("C", bound=type)
 
 # What a stored payload or result that does not fit its class raises while structured.
-_MALFORMED = (cattrs.BaseValidationError, TypeError, ValueError, KeyError)
+MALFORMED = (cattrs.BaseValidationError, TypeError, ValueError, KeyError)
 
 converter = cattrs.Converter()
 # JSON's scalars pass through as they are where a field allows several (audit details).
@@ -132,7 +132,7 @@ class Run(Generic[P_co]):
 def typed(action: Action, cls: type[T]) -> Run[T]:
     try:
         value = converter.structure(action.payload, cls)
-    except _MALFORMED as e:
+    except MALFORMED as e:
         raise PermanentFailure(f"malformed {action.kind} payload: {e}") from None
     return _run(action, value)
 
@@ -152,7 +152,7 @@ def payload_of(action: Action) -> object | None:
         return None
     try:
         value: object = converter.structure(action.payload, cls)
-    except _MALFORMED:
+    except MALFORMED:
         return None
     return value
 
@@ -199,7 +199,7 @@ class Finishes(Generic[T, R]):
     async def __call__(self, uow: UnitOfWork, action: Action, result: Result) -> None:
         try:
             value = converter.structure(result or {}, self.result)
-        except _MALFORMED as e:
+        except MALFORMED as e:
             raise PermanentFailure(f"malformed {action.kind} result: {e}") from None
         await self.hook(uow, typed(action, self.payload), value)
 

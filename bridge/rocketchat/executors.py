@@ -39,6 +39,7 @@ from bridge.pipeline.contracts import (
     Unavailable,
     Waiting,
 )
+from bridge.pipeline.progress import Progress
 from bridge.rctypes.models import RCLogin
 from bridge.rocketchat.echoes import OwnEchoes
 from bridge.rocketchat.errors import (
@@ -51,7 +52,7 @@ from bridge.rocketchat.errors import (
 )
 from bridge.rocketchat.rest import RCRestClient
 from bridge.rocketchat.transport import RetryPolicy
-from bridge.rocketchat.uploads import post_file_once
+from bridge.rocketchat.uploads import UploadNoted, post_file_once
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
 from bridge.storage.outbox import DEAD, DROPPED
@@ -215,8 +216,7 @@ class RocketChatExecutors:
         if shadow is None or shadow.rc_user_id is None or shadow.auth_token is None:
             # The account is made by another action, maybe in another room's queue: wait
             # for it (an outage there is no fault of this action), unless it was given up.
-            creation = await self._db.outbox.get(keys.shadow_key(user_id))
-            if creation is not None and creation["status"] in (DEAD, DROPPED):
+            if await self._db.outbox.status(keys.shadow_key(user_id)) in (DEAD, DROPPED):
                 raise PermanentFailure("the sender's Rocket.Chat account could not be created")
             raise Waiting("the sender's Rocket.Chat account is not ready yet")
         return shadow
@@ -381,7 +381,7 @@ class RocketChatExecutors:
                 p.sender,
                 lambda c: post_file_once(
                     c,
-                    self._db.outbox,
+                    Progress(self._db.outbox, UploadNoted),
                     run.id,
                     RCRoomID(p.rc_room_id),
                     source,

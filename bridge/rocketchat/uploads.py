@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+
+import attrs
 
 from bridge.faults import crash_point
 from bridge.ids import RCMessageID, RCRoomID
 from bridge.pipeline.contracts import RetryLater
+from bridge.pipeline.progress import Progress
 from bridge.rctypes.models import RCMessage
 from bridge.rocketchat.errors import RCAPIError, RCConnectionError, RCServerError
 from bridge.rocketchat.rest import RCRestClient
@@ -41,15 +43,17 @@ CONFIRM_SETTLE = 60.0
 FileSource = Callable[[], Awaitable[tuple[bytes, str, str]]]
 
 
-class Progress(Protocol):
-    async def progress(self, action_id: int) -> dict[str, Any] | None: ...
+@attrs.frozen
+class UploadNoted:
+    """What a run notes once the file is uploaded, before it is posted."""
 
-    async def save_progress(self, action_id: int, progress: dict[str, Any]) -> None: ...
+    rc_file_id: str
+    uploaded_ms: int
 
 
 async def post_file_once(
     client: RCRestClient,
-    notes: Progress,
+    notes: Progress[UploadNoted],
     action_id: int,
     room: RCRoomID,
     source: FileSource,
@@ -60,10 +64,10 @@ async def post_file_once(
 
     Returns the message and whether it had already been posted by an earlier run.
     """
-    noted = await notes.progress(action_id) or {}
-    file_id = noted.get("rc_file_id")
-    if isinstance(file_id, str) and isinstance(noted.get("uploaded_ms"), int):
-        since = datetime.fromtimestamp(noted["uploaded_ms"] / 1000, UTC) - CLOCK_SKEW
+    noted = await notes.read(action_id)
+    if noted is not None:
+        file_id = noted.rc_file_id
+        since = datetime.fromtimestamp(noted.uploaded_ms / 1000, UTC) - CLOCK_SKEW
         posted = await client.find_file_message(room, file_id, since=since)
         if posted is not None:
             log.info("Uploaded file %s was already posted as %s", file_id, posted.id)
@@ -78,7 +82,7 @@ async def post_file_once(
     data, filename, content_type = await source()
     upload = await client.media_upload(room, data, filename, content_type)
     crash_point("rc.upload.after_media")
-    await notes.save_progress(action_id, {"rc_file_id": upload.file_id, "uploaded_ms": now_ms()})
+    await notes.note(action_id, UploadNoted(upload.file_id, now_ms()))
     crash_point("rc.upload.after_note")
     return await _confirm(client, room, upload.file_id, thread_id), False
 

@@ -344,6 +344,14 @@ class Outbox:
         value = None if raw is None else json.loads(raw)
         return value if isinstance(value, dict) else None
 
+    async def status(self, key: str) -> str | None:
+        """The status of the action queued under ``key`` (None: none is)."""
+        async with self._sessions() as session:
+            status: str | None = await session.scalar(
+                select(OutboxAction.status).where(OutboxAction.key == storage_key(key))
+            )
+        return status
+
     async def get(self, key: str) -> dict[str, Any] | None:
         async with self._sessions() as session:
             row = await session.scalar(

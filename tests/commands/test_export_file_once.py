@@ -12,7 +12,9 @@ from mautrix.client import ClientAPI
 from bridge.bridging.identities import Identities
 from bridge.commands.sides import Sides
 from bridge.config import load_config
+from bridge.pipeline.progress import Progress
 from bridge.rocketchat.rest import RCRestClient
+from bridge.rocketchat.uploads import UploadNoted
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from bridge.storage.database import Database
 from bridge.storage.outbox import NewAction
@@ -35,7 +37,8 @@ async def test_a_repeated_export_action_posts_its_file_once(
     rc_admin: RCRestClient, rc_sim: SimulatorServer, outbox_db: Database, tmp_path: Path
 ) -> None:
     config = load_config(write_config(tmp_path / "c.yaml"), environ={})
-    sides = Sides(config, Identities(config), _no_bot, lambda: rc_admin, outbox_db.outbox)
+    notes = Progress(outbox_db.outbox, UploadNoted)
+    sides = Sides(config, Identities(config), _no_bot, lambda: rc_admin, notes)
     room = await rc_admin.room_create("groups", "export-dm")
     await outbox_db.outbox.add(NewAction("job:export:1", "command.job", "cmd:x", {}))
     (action,) = await outbox_db.outbox.due(1)

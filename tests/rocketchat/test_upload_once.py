@@ -21,9 +21,11 @@ from bridge.config import load_config
 from bridge.ids import RCRoomID, RCUserID
 from bridge.media import FetchedFile
 from bridge.pipeline.contracts import RetryLater
+from bridge.pipeline.progress import Progress
 from bridge.rocketchat import uploads
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
+from bridge.rocketchat.uploads import UploadNoted
 from bridge.sandbox.rocketchat.app import SimulatorServer
 from bridge.storage.bridging import Shadow
 from bridge.storage.database import Database
@@ -232,3 +234,20 @@ async def test_an_operators_retry_of_a_dead_upload_that_was_posted_posts_nothing
     result = await upload(revived)
     _assert_posted_once(rc_sim, room_id, result)
     assert files.fetches == 1  # found, not fetched and uploaded again
+
+
+async def test_the_upload_note_is_stored_under_the_keys_it_always_had(db: Database) -> None:
+    """Typed (UploadNoted) above the storage boundary, the same JSON in the row; a note
+    that does not fit (another shape) reads as none, so the upload starts over."""
+    await db.outbox.add(NewAction("up", "rc.upload", "rc:room", {}))
+    row = await db.outbox.get("up")
+    assert row is not None
+    notes = Progress(db.outbox, UploadNoted)
+    await notes.note(row["id"], UploadNoted("f1", 1_800_000_000_000))
+    assert await db.outbox.progress(row["id"]) == {
+        "rc_file_id": "f1",
+        "uploaded_ms": 1_800_000_000_000,
+    }
+    assert await notes.read(row["id"]) == UploadNoted("f1", 1_800_000_000_000)
+    await db.outbox.save_progress(row["id"], {"rc_file_id": "f1"})
+    assert await notes.read(row["id"]) is None
