@@ -2,7 +2,8 @@
 
 Homeserver side, used by tests (``tests/fixtures/homeservers.py``) and the demo:
 
-* ``homeservers.HomeserverCluster`` – N federating Synapses.
+* ``homeservers.HomeserverCluster`` – N federating Synapses; ``cluster_state()`` for the
+  demo's state file.
 * ``models.Homeserver`` / ``models.MatrixUser`` – value types.
 * ``matrix_users`` – shared-secret registration, ``reset_connection``, mautrix clients,
   ``wait_for_event``.

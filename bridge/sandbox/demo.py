@@ -59,17 +59,14 @@ from bridge.sandbox.demo_state import (
     BridgeState,
     DashboardState,
     DemoState,
-    HomeserverState,
     MailSinkState,
-    MatrixAdmin,
-    MatrixLogin,
     MetricsState,
     RCLoginState,
     RocketChatState,
     RoomState,
     write_state_file,
 )
-from bridge.sandbox.homeservers import HomeserverCluster
+from bridge.sandbox.homeservers import HomeserverCluster, cluster_state
 from bridge.sandbox.mail_sink import MailSink
 from bridge.sandbox.models import MatrixUser
 from bridge.sandbox.ports import free_ports
@@ -163,7 +160,7 @@ class Demo:
         try:
             await self._start()
             self.startup_seconds = time.monotonic() - began
-            write_state_file(self.state_file, self.state())
+            write_state_file(self.state_file, self.state().to_json())
         except BaseException:
             await self.stop()
             raise
@@ -191,7 +188,7 @@ class Demo:
         await self.bridge.stop()  # reaps it and whatever it left in its process group
         pid = self.bridge.launch()
         await self.bridge.wait_http(self._bridge_live_url, _BRIDGE_READY_S)
-        write_state_file(self.state_file, self.state())
+        write_state_file(self.state_file, self.state().to_json())
         return pid
 
     @property
@@ -338,7 +335,7 @@ class Demo:
             raise DemoStartError("demo", "has not been started")
         port = self.config.appservice.port
         return DemoState(
-            homeservers=self._homeserver_states(),
+            homeservers=cluster_state(self.cluster),
             bridge=BridgeState(
                 url=f"http://127.0.0.1:{port}",
                 bot_user_id=self.config.bot_mxid,
@@ -379,24 +376,6 @@ class Demo:
             pids=tuple(self.started_pids()),
             startup_seconds=self.startup_seconds,
             keep=self.options.keep,
-        )
-
-    def _homeserver_states(self) -> tuple[HomeserverState, ...]:
-        cluster = self.cluster
-        return tuple(
-            HomeserverState(
-                server_name=hs.server_name,
-                client_url=hs.client_url,
-                admin=MatrixAdmin(cluster.admin(hs).user_id, cluster.admin(hs).access_token),
-                users=tuple(
-                    MatrixLogin(user.user_id, user.password, user.access_token)
-                    for user in cluster.users(hs)
-                ),
-                tls_url=hs.tls_url,
-                pid=hs.pid,
-                log_path=str(hs.log_path),
-            )
-            for hs in cluster.homeservers
         )
 
 

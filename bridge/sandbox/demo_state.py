@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +123,13 @@ def _lists(_inst: object, _field: object, value: object) -> object:
     return list(value) if isinstance(value, tuple) else value  # JSON arrays
 
 
-def write_state_file(path: Path, state: DemoState) -> None:
+def write_state_file(path: Path, document: Mapping[str, object]) -> None:
     """Write atomically with mode 0600: a script polling for the file never sees half of it."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(state.to_json(), f, indent=2)
+        json.dump(document, f, indent=2)
         f.write("\n")
     tmp.replace(path)
 

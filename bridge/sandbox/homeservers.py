@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge.sandbox.demo_state import HomeserverState, MatrixAdmin, MatrixLogin
 from bridge.sandbox.errors import HomeserverStateError
 from bridge.sandbox.matrix_users import ResetOutcome, register_user, reset_connection
 from bridge.sandbox.models import Homeserver, MatrixUser
@@ -311,3 +312,22 @@ class HomeserverCluster:
     def _session(self) -> aiohttp.ClientSession:
         # A short-lived session per call keeps the cluster usable from any event loop.
         return aiohttp.ClientSession(timeout=_HTTP_TIMEOUT)
+
+
+def cluster_state(cluster: HomeserverCluster) -> tuple[HomeserverState, ...]:
+    """Endpoints and credentials of a running cluster, for the demo's state file."""
+    return tuple(
+        HomeserverState(
+            server_name=hs.server_name,
+            client_url=hs.client_url,
+            admin=MatrixAdmin(cluster.admin(hs).user_id, cluster.admin(hs).access_token),
+            users=tuple(
+                MatrixLogin(user.user_id, user.password, user.access_token)
+                for user in cluster.users(hs)
+            ),
+            tls_url=hs.tls_url,
+            pid=hs.pid,
+            log_path=str(hs.log_path),
+        )
+        for hs in cluster.homeservers
+    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 import pytest
 from mautrix.client import ClientAPI
 from mautrix.types import RoomID
 
+from bridge.sandbox.demo_state import MatrixLogin
 from bridge.sandbox.homeservers import HomeserverCluster, cluster_state
 from bridge.sandbox.matrix_users import wait_for_event
 from bridge.sandbox.models import MatrixUser
@@ -54,13 +54,9 @@ async def test_state_lists_endpoints_and_credentials_of_every_homeserver(
 ) -> None:
     carol = await make_user(2)
 
-    state = json.loads(json.dumps(cluster_state(homeservers)))
+    state = cluster_state(homeservers)
 
-    assert [hs["server_name"] for hs in state["homeservers"]] == list(homeservers.server_names)
-    third = state["homeservers"][2]
-    assert third["admin"]["user_id"] == f"@admin:{homeservers.server_names[2]}"
-    assert {
-        "user_id": carol.user_id,
-        "password": carol.password,
-        "access_token": carol.access_token,
-    } in third["users"]
+    assert [hs.server_name for hs in state] == list(homeservers.server_names)
+    third = state[2]
+    assert third.admin.user_id == f"@admin:{homeservers.server_names[2]}"
+    assert MatrixLogin(carol.user_id, carol.password, carol.access_token) in third.users
