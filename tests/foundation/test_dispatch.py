@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from mautrix.types import Membership, MessageEvent, RedactionEvent, StateEvent
 
 from bridge.bridging.dispatch import Dispatcher, Route
 from bridge.matrix.event_validation import read_event
@@ -73,3 +74,46 @@ async def test_an_unknown_source_is_skipped() -> None:
 def test_the_bridge_reads_both_of_its_sources_strictly(read: Any, payload: str) -> None:
     with pytest.raises(SkipEvent):
         read(InboxPayload(payload))
+
+
+def _matrix(event_type: str, content: dict[str, Any], **extra: Any) -> InboxPayload:
+    return encode_payload(
+        {
+            "type": event_type,
+            "event_id": "$e",
+            "room_id": "!r:hs1.test",
+            "sender": "@a:hs2.test",
+            "origin_server_ts": 1_700_000_000_000,
+            "content": content,
+            **extra,
+        }
+    )
+
+
+def test_a_matrix_event_is_read_into_its_mautrix_type() -> None:
+    message = read_event(_matrix("m.room.message", {"msgtype": "m.text", "body": "hi"}))
+    assert isinstance(message, MessageEvent) and message.content.body == "hi"
+    member = read_event(_matrix("m.room.member", {"membership": "join"}, state_key="@a:hs2.test"))
+    assert isinstance(member, StateEvent) and member.content.membership == Membership.JOIN
+
+
+def test_a_room_v11_redaction_names_its_target_in_the_content() -> None:
+    # Room version 11 moved ``redacts`` into the content; mautrix reads it top-level.
+    redaction = read_event(_matrix("m.room.redaction", {"redacts": "$target"}))
+    assert isinstance(redaction, RedactionEvent) and redaction.redacts == "$target"
+
+
+def test_an_edit_is_read_as_its_new_content() -> None:
+    edit = read_event(
+        _matrix(
+            "m.room.message",
+            {
+                "msgtype": "m.text",
+                "body": "* fixed",
+                "m.new_content": {"msgtype": "m.text", "body": "fixed"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": "$old"},
+            },
+        )
+    )
+    assert isinstance(edit, MessageEvent) and edit.content.body == "fixed"
+    assert edit.content.relates_to.event_id == "$old"
