@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from bridge.pipeline.actions import KINDS, executor
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import report as words
 from bridge.privacy.erasure_model import RequestState
@@ -92,7 +93,7 @@ async def test_rewording_a_label_changes_no_stored_row(
     await _seed(db)
     engine = _engine(db)
     rid = await engine.request("rcAlice", OFFICER, verified=True)
-    executors = dict.fromkeys(kinds.ALL, _erasure_ok)
+    executors = {k: executor(KINDS[k], _erasure_ok) for k in kinds.ALL}
     await _run(db, engine, _worker(db, executors, RetryBudget(3, 10**12)), rid)
     status = await engine.status(rid)
     assert status.state is RequestState.DONE, render_report(status)
