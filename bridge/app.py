@@ -15,6 +15,7 @@ from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 
 from bridge.bridging.action_values import ResolvedUser, ResolveUser, ScrubGhost
+from bridge.bridging.batch_reads import matrix_senders, rocketchat_senders
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher, Route
 from bridge.bridging.identities import Identities
@@ -137,45 +138,45 @@ class BridgeApp:
             gate=commands.gate,
             file_links=self.rocketchat.file_links,
         )
-        self.inbox_worker = InboxWorker(
-            self.db,
-            Dispatcher(
-                {
-                    # Each source's reader is its connector's (bridge.bridging.dispatch).
-                    "matrix": Route(
-                        read_event,
-                        [
-                            MatrixEventHandler(self.config),
-                            LedgerObserver(
-                                self.ledger,
-                                RoomTeller(
-                                    self.ids.domain, self.config.privacy.unknown_servers
-                                ).server_joined,
-                            ),
-                            ErasureAckHandler(self.erasure),
-                            *commands.matrix_handlers,
-                            MatrixToRocketChat(
-                                self.ids,
-                                is_command,
-                                self.config.bridge.max_body_chars,
-                                alias_mode=alias_mode,
-                                gate=commands.gate,
-                            ),
-                        ],
-                    ),
-                    RC_SOURCE: Route(
-                        inbox_events.read,
-                        [
-                            rc_to_matrix,
-                            RocketChatPeople(
-                                self.ledger, erasure_settings(self.config).pseudonym_retention_ms
-                            ),
-                            commands.rocketchat_handler,
-                        ],
-                    ),
-                },
-            ),
+        dispatcher = Dispatcher(
+            {
+                # Each source's reader is its connector's (bridge.bridging.dispatch).
+                "matrix": Route(
+                    read_event,
+                    [
+                        MatrixEventHandler(self.config),
+                        LedgerObserver(
+                            self.ledger,
+                            RoomTeller(
+                                self.ids.domain, self.config.privacy.unknown_servers
+                            ).server_joined,
+                        ),
+                        ErasureAckHandler(self.erasure),
+                        *commands.matrix_handlers,
+                        MatrixToRocketChat(
+                            self.ids,
+                            is_command,
+                            self.config.bridge.max_body_chars,
+                            alias_mode=alias_mode,
+                            gate=commands.gate,
+                        ),
+                    ],
+                    prefetch=matrix_senders,
+                ),
+                RC_SOURCE: Route(
+                    inbox_events.read,
+                    [
+                        rc_to_matrix,
+                        RocketChatPeople(
+                            self.ledger, erasure_settings(self.config).pseudonym_retention_ms
+                        ),
+                        commands.rocketchat_handler,
+                    ],
+                    prefetch=rocketchat_senders,
+                ),
+            },
         )
+        self.inbox_worker = InboxWorker(self.db, dispatcher, prefetch=dispatcher.prefetch)
 
         rocketchat = self.rocketchat
 

@@ -11,7 +11,7 @@ connectors and the core so that both can implement them without importing the wo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -38,6 +38,8 @@ class Inbound(Generic[E_co]):
 
 # What the inbox worker runs per stored event (the dispatcher).
 InboxHandler = Callable[[UnitOfWork, StoredEvent], Awaitable[None]]
+# Reads a claimed inbox batch will need, done together before its events are handled.
+InboxPrefetch = Callable[[UnitOfWork, Sequence[StoredEvent]], Awaitable[None]]
 # What a source's handlers are: each takes the event read once by the dispatcher.
 EventHandler = Callable[[UnitOfWork, Inbound[E]], Awaitable[None]]
 

@@ -259,6 +259,17 @@ class BridgingStore:
             )
         )
 
+    async def read_shadows(self, matrix_user_ids: Collection[str]) -> None:
+        """Read these Matrix users' shadows in one statement, for this unit of work's later
+        :meth:`shadow` calls (the senders of an inbox batch)."""
+        wanted = [m for m in set(matrix_user_ids) if not self._cache.has(SHADOW, ("matrix", m))]
+        if not wanted:
+            return
+        rows = await self._s.scalars(select(ShadowRow).where(ShadowRow.matrix_user_id.in_(wanted)))
+        found = {r.matrix_user_id: self._shadow(r) for r in rows}
+        for m in wanted:
+            self._cache.put(SHADOW, ("matrix", m), found.get(m))
+
     async def shadow(self, matrix_user_id: str) -> Shadow | None:
         return await self._shadow_where(
             ShadowRow.matrix_user_id == matrix_user_id, ("matrix", matrix_user_id)
@@ -270,13 +281,14 @@ class BridgingStore:
     async def shadow_by_username(self, rc_username: str) -> Shadow | None:
         return await self._shadow_where(ShadowRow.rc_username == rc_username, ("name", rc_username))
 
+    def _shadow(self, r: ShadowRow) -> Shadow:
+        token = None if r.auth_token is None else self._open(r.auth_token)
+        return Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, token)
+
     async def _shadow_where(self, condition: Any, key: tuple[str, str]) -> Shadow | None:
         async def load() -> Shadow | None:
             r = await self._s.scalar(select(ShadowRow).where(condition))
-            if r is None:
-                return None
-            token = None if r.auth_token is None else self._open(r.auth_token)
-            return Shadow(r.matrix_user_id, r.rc_user_id, r.rc_username, r.display_name, token)
+            return None if r is None else self._shadow(r)
 
         return await self._cache.read(SHADOW, key, load)
 

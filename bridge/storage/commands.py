@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
@@ -186,6 +187,27 @@ class CommandStore:
         return rowcount(result) > 0
 
     # -- opt-out and the one-time notice ---------------------------------------------------
+
+    async def read_people(self, people: Collection[PersonName]) -> None:
+        """Read these people's opt-outs and privacy notices, one statement each, for this
+        unit of work's later :meth:`opted_out_since` and :meth:`notice_shown_at` (the
+        senders of an inbox batch)."""
+        kinds = (
+            (OPT_OUT, OptOutRow.person, OptOutRow.since_ms),
+            (NOTICE, NoticeShownRow.person, NoticeShownRow.shown_ms),
+        )
+        for kind, name, when in kinds:
+            wanted = [p for p in people if not self._cache.has(kind, tuple(p.forms()))]
+            if not wanted:
+                continue
+            forms = sorted({f for p in wanted for f in p.forms()})
+            rows = await self._s.execute(select(name, when).where(name.in_(forms)))
+            at: dict[str, int] = {}
+            for person, ms in rows:
+                at[person] = min(ms, at.get(person, ms))
+            for p in wanted:
+                times = [at[f] for f in p.forms() if f in at]
+                self._cache.put(kind, tuple(p.forms()), min(times) if times else None)
 
     async def opted_out(self, person: PersonName) -> bool:
         return await self.opted_out_since(person) is not None

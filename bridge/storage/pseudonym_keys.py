@@ -97,6 +97,24 @@ class PersonKeys:
                 raise PseudonymKeyError("a pseudonym key went while it was being made")
         return None if stored is None else self.open(stored)
 
+    async def read_many(self, account_ids: Iterable[str]) -> None:
+        """Read the keys of these ids in one statement, for this unit of work's later
+        :meth:`key` calls (the people of an inbox batch)."""
+        if self.hash_key is None:
+            return
+        wanted = {self._lookup(i) for i in account_ids}
+        wanted = {w for w in wanted if not self._cache.has(PSEUDONYM_KEY, w)}
+        if not wanted:
+            return
+        rows = await self._s.execute(
+            select(PseudonymKeyRow.lookup, PseudonymKeyRow.sealed_key).where(
+                PseudonymKeyRow.lookup.in_(sorted(wanted))
+            )
+        )
+        found = {lookup: sealed for lookup, sealed in rows}
+        for lookup in wanted:
+            self._cache.put(PSEUDONYM_KEY, lookup, found.get(lookup))
+
     def _fresh(self) -> str:
         """A new random key, sealed."""
         return self._sealer().seal(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode())

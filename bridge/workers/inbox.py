@@ -21,7 +21,7 @@ import logging
 
 from bridge.faults import crash_point
 from bridge.pipeline.backoff import Backoff
-from bridge.pipeline.contracts import InboxHandler, SkipEvent
+from bridge.pipeline.contracts import InboxHandler, InboxPrefetch, SkipEvent
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.inbox import DONE, SKIPPED, StoredEvent
 from bridge.workers.loop import WorkerLoop
@@ -42,6 +42,7 @@ class InboxWorker(WorkerLoop):
         db: Database,
         handler: InboxHandler,
         *,
+        prefetch: InboxPrefetch | None = None,
         batch_size: int = 100,
         max_attempts: int = 8,
         idle_poll_seconds: float = 5.0,
@@ -49,6 +50,7 @@ class InboxWorker(WorkerLoop):
         super().__init__(interval_s=idle_poll_seconds)
         self._db = db
         self._handler = handler
+        self._prefetch = prefetch
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self.processed = 0
@@ -89,6 +91,10 @@ class InboxWorker(WorkerLoop):
         handled = failures = 0
         async with self._db.unit_of_work() as uow:
             events = await uow.claim_inbox_batch(limit, failed)
+            if self._prefetch is not None and not careful:
+                # Outside the events' savepoints: should it fail, the batch is run again
+                # careful, without it.
+                await self._prefetch(uow, events)
             done: list[int] = []
             held: set[str] = set()  # rooms whose head failed in this batch
             for event in events:

@@ -5,6 +5,7 @@ refuses is skipped with its reason and reaches no handler."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -60,6 +61,38 @@ async def test_an_event_is_read_once_for_all_its_handlers() -> None:
     dispatch = Dispatcher({"src": Route(read, [one, one, one])})
     await dispatch(object(), _event("src", {}))  # type: ignore[arg-type]
     assert len(reads) == 1 and len(seen) == 3 and len({id(e) for e in seen}) == 1
+
+
+async def test_a_batch_is_read_once_prefetched_per_source_and_refusals_still_skip() -> None:
+    """prefetch() reads the batch and hands each source its typed events; the handlers
+    then get what it read (no second read), and a payload it refused is skipped."""
+    reads: list[InboxPayload] = []
+    prefetched: list[list[int]] = []
+    seen: list[int] = []
+
+    def read(payload: InboxPayload) -> int:
+        reads.append(payload)
+        return _read_ok(payload)
+
+    async def prefetch(uow: UnitOfWork, values: Sequence[int]) -> None:
+        prefetched.append(list(values))
+
+    async def handler(uow: UnitOfWork, inbound: Inbound[int]) -> None:
+        seen.append(inbound.event)
+
+    dispatch = Dispatcher({"src": Route(read, [handler], prefetch=prefetch)})
+    uow: Any = object()
+    good = StoredEvent(1, "src", "$a", encode_payload({"ok": True, "n": 5}), 0)
+    bad = StoredEvent(2, "src", "$b", encode_payload({}), 0)
+    other = StoredEvent(3, "elsewhere", "$c", encode_payload({}), 0)
+    await dispatch.prefetch(uow, [good, bad, other])
+    assert prefetched == [[5]] and len(reads) == 2
+    await dispatch(uow, good)
+    with pytest.raises(SkipEvent, match="not ok"):
+        await dispatch(uow, bad)
+    with pytest.raises(SkipEvent, match="no handler for source"):
+        await dispatch(uow, other)
+    assert seen == [5] and len(reads) == 2  # nothing read twice
 
 
 async def test_an_unknown_source_is_skipped() -> None:
