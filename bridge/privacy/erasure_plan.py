@@ -38,7 +38,13 @@ from bridge.privacy.queries import LedgerItem, LedgerQueries, Page
 from bridge.privacy.subjects import Subject
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
-from bridge.storage.erasure import NOTICE_ROOM, ItemRecord, JoinedInterval, RequestRecord
+from bridge.storage.erasure import (
+    NOTICE_ROOM,
+    ItemRecord,
+    JoinedInterval,
+    NewItem,
+    RequestRecord,
+)
 from bridge.storage.outbox import NewAction
 
 log = logging.getLogger(__name__)
@@ -151,22 +157,22 @@ class ErasurePlanner:
             redact, delete = expiry_needs(item, files_only(request.id)) if expiry else _needs(item)
             portal = await uow.bridging.portal_by_matrix(item.room_id)
             rows.append(
-                {
-                    "request_id": request.id,
-                    "disclosure_id": item.disclosure_id,
-                    "room_id": item.room_id,
-                    "portal_id": None if portal is None else portal.id,
-                    "rc_room_id": item.rc_room_id or (portal.rc_room_id if portal else None),
-                    "event_id": item.event_id,
-                    "rc_message_id": item.rc_message_id,
-                    "origin": int(item.origin),
-                    "categories": int(item.categories),
-                    "sent_ms": item.sent_ms,
-                    "redactor": await self._redactor(uow, item) if redact else None,
-                    "matrix_status": words.PENDING if redact else words.NOT_NEEDED,
-                    "rc_status": words.PENDING if delete else words.NOT_NEEDED,
-                    "recipients": " ".join(item.recipients),
-                }
+                NewItem(
+                    request_id=request.id,
+                    disclosure_id=item.disclosure_id,
+                    room_id=item.room_id,
+                    portal_id=None if portal is None else portal.id,
+                    rc_room_id=item.rc_room_id or (portal.rc_room_id if portal else None),
+                    event_id=item.event_id,
+                    rc_message_id=item.rc_message_id,
+                    origin=int(item.origin),
+                    categories=int(item.categories),
+                    sent_ms=item.sent_ms,
+                    redactor=await self._redactor(uow, item) if redact else None,
+                    matrix_status=words.PENDING if redact else words.NOT_NEEDED,
+                    rc_status=words.PENDING if delete else words.NOT_NEEDED,
+                    recipients=" ".join(item.recipients),
+                )
             )
             if redact or delete or not expiry:
                 for server in self._recipients(item, delete):

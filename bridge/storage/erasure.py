@@ -7,7 +7,7 @@ Plain values in and out; the state machine and the meaning of each status live i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -134,6 +134,26 @@ def _item(r: ErasureItemRow) -> ItemRecord:
     return ItemRecord(**{f: getattr(r, f) for f in _ITEM_FIELDS})
 
 
+@dataclass(frozen=True)
+class NewItem:
+    """One disclosure an erasure plan adds to a request, with what each side needs."""
+
+    request_id: str
+    disclosure_id: int
+    room_id: str
+    portal_id: int | None
+    rc_room_id: str | None
+    event_id: str | None
+    rc_message_id: str | None
+    origin: int
+    categories: int
+    sent_ms: int
+    redactor: str | None
+    matrix_status: str
+    rc_status: str
+    recipients: str  # the item's recipient servers, space-separated
+
+
 class ErasureStore:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
@@ -256,12 +276,12 @@ class ErasureStore:
 
     # -- items ---------------------------------------------------------------------------
 
-    async def add_items(self, items: Sequence[dict[str, Any]]) -> None:
+    async def add_items(self, items: Sequence[NewItem]) -> None:
         if not items:
             return
         now = now_ms()
         stmt = insert_ignoring_conflicts(self._s, ErasureItemRow.__table__)
-        await self._s.execute(stmt, [{**i, "updated_ms": now} for i in items])
+        await self._s.execute(stmt, [{**asdict(i), "updated_ms": now} for i in items])
 
     async def items(
         self,
