@@ -64,6 +64,7 @@ NOT_ROW_VALUES = {
     "NewInboxEvent": "an input: what the intakes store; read back as StoredEvent",
     "PersonName": "an input: how the commands' rows keyed by a person name them",
     "NewDisclosure": "an input: what add_disclosures writes; read back by the ledger reads",
+    "NewItem": "an input: what an erasure plan adds; read back as ItemRecord",
     "OutboxStats": "counts over the outbox",
     "TransactionReceipt": "the answer of storing a transaction",
     "Traces": "ids gathered from several tables",
