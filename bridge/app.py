@@ -52,6 +52,7 @@ from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
+from bridge.privacy.erasure_sequence import sequenced
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSender, MailSent, mailed
 from bridge.privacy.notices import SupportLookup
@@ -292,7 +293,8 @@ class BridgeApp:
                 MAIL_SEND: on_done(MailSend, MailSent, mailed),
             }
         )
-        table.add(observed(self.db, self._erasure_executors(api)), ErasureRecords().table())
+        erasure = sequenced(self.db, self._erasure_executors(api))
+        table.add(observed(self.db, erasure), ErasureRecords().table())
         table.add(commands.executors(), commands.on_done())
         table.add(RedactionCheck(api.bot_intent).executors(), RedactionCheck.on_done())
         table.add(IncidentNotices(commands.sides).executors(), IncidentNotices.on_done())

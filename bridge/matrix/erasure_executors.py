@@ -52,7 +52,6 @@ from bridge.privacy.erasure_kinds import (
     RedactItem,
     StepDone,
 )
-from bridge.privacy.erasure_model import RequestState
 from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
 from bridge.storage.common import now_ms
@@ -191,15 +190,9 @@ class MatrixErasureExecutors:
     # -- the ghost's profile and media ---------------------------------------------------
 
     async def ghost_scrub(self, run: Run[GhostScrub]) -> StepDone:
-        """Neutral name, no avatar, then leave every room: after the redactions, so none
-        of them fails for a ghost that already left."""
+        """Neutral name, no avatar, then leave every room. Queued after the redactions
+        (bridge.privacy.erasure_sequence), so none of them fails for a ghost that left."""
         request = await self._request(run.payload.request_id)
-        async with self._db.unit_of_work() as uow:
-            # A redaction given up (a dead letter) will not be sent: no use waiting for it.
-            if await uow.erasure.count_open(
-                request.id, "matrix", MATRIX_CLOSED, settled_failures=True
-            ):
-                raise Waiting("waiting for the redactions to be sent", 1.0)
         ghost = request.subject_matrix_id
         if ghost is None or not self._ids.is_ghost(ghost):
             return StepDone("no ghost")
@@ -288,8 +281,6 @@ class MatrixErasureExecutors:
 
     async def notice(self, run: Run[Notice]) -> NoticeSent:
         request = await self._request(run.payload.request_id)
-        if request.state == RequestState.PLANNED:
-            raise Waiting("waiting for the plan", 1.0)
         server = run.payload.server
         content = await self._notice_content(request, server)
         contacts = await self._support.contacts(server)
@@ -353,10 +344,9 @@ class MatrixErasureExecutors:
                 if subject
                 else f"{pseudonyms.PREFIX}{request.pseudonym or ''}"
             )
+        # Queued after the media step (bridge.privacy.erasure_sequence): the notice names
+        # the media deleted, so servers purge their cached copies.
         media_step = steps.get("media")
-        if media_step is not None and media_step.status == words.PENDING:
-            # The notice names the media deleted, so servers purge their cached copies.
-            raise Waiting("waiting for the media step", 1.0)
         media = json.loads(media_step.data) if media_step and media_step.data else []
         rooms: dict[str, list[str]] = {r.room_id: [] for r in rows if r.recipient == server}
         rooms.pop("", None)

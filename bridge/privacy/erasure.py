@@ -390,6 +390,8 @@ class ErasureEngine:
             if counts.get("pending", 0):
                 return False
             status = await read_status(uow, request)
+            if any(s.status == words.PENDING for s in status.steps):
+                return False  # a step not queued yet waits for what comes before it
             # The register's receivers, and the config's for servers not marked there.
             receivers = set(self._settings.receivers) | await uow.partners.receivers()
             if self._awaits_receiver(status, receivers):

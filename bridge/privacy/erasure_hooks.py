@@ -23,6 +23,7 @@ from bridge.pipeline.contracts import (
 )
 from bridge.privacy import audit
 from bridge.privacy import erasure_kinds as kinds
+from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
 from bridge.privacy.erasure_audit import log_event, log_item
 from bridge.privacy.erasure_kinds import (
@@ -56,12 +57,28 @@ R = TypeVar("R")
 _ERASURE = (RedactItem, RCDelete, RCClean, ErasureStep, Notice, Delivery)
 
 
-MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
-RC_CLOSED = (words.DELETED, words.HIDDEN, words.NOT_NEEDED)
+MATRIX_CLOSED = sequence.MATRIX_CLOSED
+RC_CLOSED = sequence.RC_CLOSED
 # A room row never moves back from these (evidence only ever accumulates).
 ROOM_KEEP = (words.DELIVERED, words.LEFT_ROOM)
 
 __all__ = ["MATRIX_CLOSED", "RC_CLOSED", "ROOM_KEEP", "ErasureRecords", "Waiting", "observed"]
+
+
+async def matrix_item_settled(uow: UnitOfWork, request_id: str, room_id: str) -> None:
+    """The last settled Matrix copy of the request releases the steps after them."""
+    if not await uow.erasure.count_open(
+        request_id, "matrix", MATRIX_CLOSED, room_id=room_id, settled_failures=True
+    ):
+        await sequence.side_settled(uow, request_id, "matrix")
+
+
+async def rc_item_settled(uow: UnitOfWork, request_id: str, rc_room_id: str) -> None:
+    """The last settled Rocket.Chat copy of the request releases the steps after them."""
+    if not await uow.erasure.count_open(
+        request_id, "rc", RC_CLOSED, rc_room_id=rc_room_id, settled_failures=True
+    ):
+        await sequence.side_settled(uow, request_id, "rc")
 
 
 async def room_progress(store: ErasureStore, request_id: str, room_id: str) -> None:
@@ -106,6 +123,7 @@ class ErasureRecords:
         redaction = result.redaction_id
         await store.set_items([item.id], matrix_status=words.REDACTION_SENT, redaction_id=redaction)
         await room_progress(store, rid, item.room_id)
+        await matrix_item_settled(uow, rid, item.room_id)
         await log_item(
             uow,
             rid,
@@ -120,6 +138,7 @@ class ErasureRecords:
         await store.set_rc_status(rid, [message], outcome)
         items = await store.items(rid, rc_message_id=message)
         await rc_progress(store, rid, sorted({i.room_id for i in items}))
+        await rc_item_settled(uow, rid, run.payload.rc_room_id)
         await log_item(
             uow, rid, audit.DELETION_DONE, {"rc_message_id": message, "outcome": outcome}
         )
@@ -130,6 +149,7 @@ class ErasureRecords:
             rid, run.payload.rc_room_id, words.DELETED, RC_CLOSED
         )
         await rc_progress(store, rid, rooms)
+        await rc_item_settled(uow, rid, run.payload.rc_room_id)
         await store.log(rid, "rc_clean", None, f"{result.count} messages")
         await log_item(
             uow,
@@ -152,6 +172,7 @@ class ErasureRecords:
             result.detail,
             data=json.dumps(list(result.media)),
         )
+        await sequence.media_settled(uow, run.payload.request_id)
 
     async def ghost_scrubbed(self, uow: UnitOfWork, run: Run[GhostScrub], result: StepDone) -> None:
         await self.step_done(uow, run.payload, result.detail)
@@ -272,6 +293,13 @@ async def given_up(uow: UnitOfWork, run: Run[object | None], error: str) -> None
         for reach in reaches:
             await store.set_recipient(rid, None, room, status, reach=reach, unless=ROOM_KEEP)
     await store.log(rid, "given_up", None, f"{run.kind}: {error[:180]}")
+    # Given up is settled: what waited for it goes ahead (bridge.privacy.erasure_sequence).
+    if isinstance(p, RedactItem) and rooms:
+        await matrix_item_settled(uow, rid, next(iter(rooms)))
+    elif isinstance(p, RCDelete | RCClean):
+        await rc_item_settled(uow, rid, p.rc_room_id)
+    elif isinstance(p, MediaDelete):
+        await sequence.media_settled(uow, rid)
 
 
 def dead_hooks() -> dict[str, Dies]:

@@ -19,18 +19,16 @@ from typing import Any
 from bridge.ids import RoomID, ServerName
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
+from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
 from bridge.privacy.erasure_kinds import (
     Delivery,
     ErasureStep,
-    GhostScrub,
     MediaDelete,
-    Notice,
     RCClean,
     RCDelete,
     RedactItem,
-    ShadowScrub,
 )
 from bridge.privacy.erasure_model import ErasureScope, RequestState
 from bridge.privacy.expiry import expiry_needs, files_only, is_expiry
@@ -308,8 +306,8 @@ class ErasurePlanner:
         origin = None if is_expiry(rid) else Origin(request.subject_origin)
         if origin is Origin.ROCKETCHAT and request.subject_matrix_id:
             if scope.whole:
+                # Queued once the redactions settle (bridge.privacy.erasure_sequence).
                 await store.set_step(rid, "ghost_profile", words.PENDING)
-                step("ghost_profile", GhostScrub)
             if scope.room is None:
                 if self._s.admin_token:
                     await store.set_step(rid, "media", words.PENDING)
@@ -323,18 +321,13 @@ class ErasurePlanner:
                     )
         if origin is Origin.MATRIX and scope.whole and request.subject_matrix_id:
             if await uow.bridging.shadow(request.subject_matrix_id) is not None:
+                # Queued once the Rocket.Chat deletions settle.
                 await store.set_step(rid, "shadow_profile", words.PENDING)
-                step("shadow_profile", ShadowScrub)
         deadline = now_ms() + self._s.delivery_timeout_ms
         remotes = await store.recipients(rid)
-        for server in sorted({r.recipient for r in remotes if r.room_id == NOTICE_ROOM}):
-            out.append(
-                new_action(
-                    Notice(rid, server),
-                    key=keys.erasure_notice_key(rid, server),
-                    queue=keys.erasure_notice_queue(server),
-                )
-            )
+        # The scrubs and notices whose predecessors are settled already; the others are
+        # queued when they settle (bridge.privacy.erasure_sequence).
+        out += await sequence.ready_at_plan(uow, rid)
         in_room = sorted({r.recipient for r in remotes if r.reach == "in_room"})
         if in_room and not self._s.admin_token:
             await store.set_step(

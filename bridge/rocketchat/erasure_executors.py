@@ -17,7 +17,6 @@ from bridge.pipeline.actions import Executors, Run, executor
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.categories import Origin
-from bridge.privacy.erasure_hooks import RC_CLOSED, Waiting
 from bridge.privacy.erasure_kinds import (
     RCClean,
     RCCleaned,
@@ -133,11 +132,10 @@ class RocketChatErasureExecutors:
 
     async def shadow_scrub(self, run: Run[ShadowScrub]) -> ShadowScrubbed:
         """The Matrix user's shadow account: neutral name and username, default avatar.
-        The username goes too: it is derived from the Matrix id (Identities)."""
+        The username goes too: it is derived from the Matrix id (Identities). Queued
+        after the Rocket.Chat deletions (bridge.privacy.erasure_sequence)."""
         request = await self._request(run.payload.request_id)
         async with self._db.unit_of_work() as uow:
-            if await uow.erasure.count_open(request.id, "rc", RC_CLOSED, settled_failures=True):
-                raise Waiting("waiting for the Rocket.Chat deletions", 1.0)
             shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
         if shadow is None or shadow.rc_user_id is None:
             return ShadowScrubbed(detail="no shadow account")

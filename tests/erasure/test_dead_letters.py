@@ -133,3 +133,56 @@ async def test_a_redaction_given_up_leaves_the_request_partially_done(db: Databa
     assert "): pending" not in report, "a finished request shows nothing as still pending"
     dead = await db.outbox.get(keys.erasure_redact_key(rid, refused[0]))
     assert dead is not None and (dead["status"], dead["attempts"]) == ("dead", 3)
+
+
+async def _with_ghost(db: Database) -> None:
+    """Alice's messages were bridged by her ghost: her erasure scrubs its profile."""
+    await _seed(db)
+    async with db.unit_of_work() as uow:
+        await uow.bridging.upsert_ghost("rcAlice", "alice", "@rc_alice:hs1.test")
+
+
+async def test_the_ghost_scrub_is_queued_when_the_last_redaction_settles(db: Database) -> None:
+    """Not queued with the plan and polled: the done hook of the last redaction queues it,
+    so it runs once, after every redaction, and never waits."""
+    await _with_ghost(db)
+    engine = _engine(db)
+    rid = await engine.request("rcAlice", OFFICER, verified=True)
+    ran: list[str] = []
+
+    async def record(action: Run[Any]) -> dict[str, Any]:
+        ran.append(action.kind)
+        return await _erasure_ok(action)
+
+    executors = {k: executor(KINDS[k], record) for k in kinds.ALL}
+    worker = _worker(db, executors, RetryBudget(3, 10**12))
+    for _ in range(5):
+        await engine.step()  # planned and queued; nothing run yet
+    scrub = keys.erasure_step_key(rid, "ghost_profile")
+    assert await db.outbox.get(scrub) is None, "queued before the redactions settled"
+    await _run(db, engine, worker, rid)
+    status = await engine.status(rid)
+    # (partially: deleting media needs an admin token, which this engine has not)
+    assert status.state.finished, render_report(status)
+    assert ran.count(kinds.GHOST_SCRUB) == 1
+    last_redaction = max(i for i, kind in enumerate(ran) if kind == kinds.REDACT)
+    assert ran.index(kinds.GHOST_SCRUB) > last_redaction
+    row = await db.outbox.get(scrub)
+    assert row is not None and (row["status"], row["attempts"]) == ("done", 0)
+    assert {s.step: s.status for s in status.steps}["ghost_profile"] == words.DONE
+
+
+async def test_a_redaction_given_up_still_lets_the_ghost_scrub_go(db: Database) -> None:
+    await _with_ghost(db)
+
+    async def redact(action: Run[RedactItem]) -> dict[str, Any]:
+        raise RetryLater("homeserver answered 500")
+
+    engine = _engine(db)
+    rid = await engine.request("rcAlice", OFFICER, verified=True)
+    executors: Executors = {k: executor(KINDS[k], _erasure_ok) for k in kinds.ALL}
+    executors[kinds.REDACT] = executor(RedactItem, redact)
+    await _run(db, engine, _worker(db, executors, RetryBudget(3, 10**12)), rid)
+    status = await engine.status(rid)
+    assert status.state is RequestState.PARTIALLY_DONE, render_report(status)
+    assert {s.step: s.status for s in status.steps}["ghost_profile"] == words.DONE
