@@ -50,9 +50,8 @@ from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.deadlines import Jurisdiction
 from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
-from bridge.privacy.erasure_hooks import ErasureRecords, observed
+from bridge.privacy.erasure_hooks import ErasureRecords, observed, sequenced
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
-from bridge.privacy.erasure_sequence import sequenced
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSender, MailSent, mailed
 from bridge.privacy.notices import SupportLookup

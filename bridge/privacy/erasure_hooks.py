@@ -332,3 +332,32 @@ def observed(db: Database, table: Mapping[str, Executes[Any, Any]]) -> Executors
         return registered.wrapped(execute)
 
     return {kind: wrap(registered) for kind, registered in table.items()}
+
+
+def sequenced(db: Database, table: Executors) -> Executors:
+    """Rows an older version queued with the plan wait for their predecessors here."""
+
+    async def settled(kind: str, run: Run[Any]) -> str | None:
+        rid = run.payload.request_id
+        async with db.unit_of_work() as uow:
+            if kind == kinds.GHOST_SCRUB and await sequence.open_items(uow, rid, "matrix"):
+                return "waiting for the redactions to be sent"
+            if kind == kinds.SHADOW_SCRUB and await sequence.open_items(uow, rid, "rc"):
+                return "waiting for the Rocket.Chat deletions"
+            if kind == kinds.NOTICE and sequence.MEDIA in await sequence.pending_steps(uow, rid):
+                return "waiting for the media step"
+        return None
+
+    def wrap(kind: str, registered: Executes[T, R]) -> Executes[T, R]:
+        run = registered.run
+
+        async def execute(action: Run[T]) -> R:
+            why = await settled(kind, action)
+            if why is not None:
+                raise Waiting(why, 1.0)
+            return await run(action)
+
+        return registered.wrapped(execute)
+
+    ordered = (kinds.GHOST_SCRUB, kinds.SHADOW_SCRUB, kinds.NOTICE)
+    return {k: wrap(k, r) if k in ordered else r for k, r in table.items()}

@@ -12,38 +12,31 @@ with the plan and polled until they have:
 Several processes may settle a request's last items at once, each in its own
 transaction: the request row is locked before the count, so the last of them to commit
 sees every other one done and queues the step. A repeat queues nothing twice (the keys).
-:func:`sequenced` keeps the same order for rows queued by an older version with the plan:
-they wait until their predecessors settle.
+``erasure_hooks.sequenced`` keeps the same order for rows queued by an older version with
+the plan: they wait until their predecessors settle.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from bridge.pipeline import keys
-from bridge.pipeline.actions import Executes, Executors, Run, new_action
-from bridge.pipeline.contracts import Waiting
-from bridge.privacy import erasure_kinds as kinds
+from bridge.pipeline.actions import new_action
 from bridge.privacy import report as words
 from bridge.privacy.erasure_kinds import GhostScrub, Notice, ShadowScrub
-from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import NOTICE_ROOM
 from bridge.storage.outbox import NewAction
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 MATRIX_CLOSED = (words.REDACTION_SENT, words.NOT_NEEDED)
 RC_CLOSED = (words.DELETED, words.HIDDEN, words.NOT_NEEDED)
 GHOST, SHADOW, MEDIA = "ghost_profile", "shadow_profile", "media"
 
 
-async def _open(uow: UnitOfWork, request_id: str, side: str) -> int:
+async def open_items(uow: UnitOfWork, request_id: str, side: str) -> int:
     closed = MATRIX_CLOSED if side == "matrix" else RC_CLOSED
     return await uow.erasure.count_open(request_id, side, closed, settled_failures=True)
 
 
-async def _pending_steps(uow: UnitOfWork, request_id: str) -> set[str]:
+async def pending_steps(uow: UnitOfWork, request_id: str) -> set[str]:
     return {s.step for s in await uow.erasure.steps(request_id) if s.status == words.PENDING}
 
 
@@ -60,10 +53,10 @@ async def side_settled(uow: UnitOfWork, request_id: str, side: str) -> None:
     queue the profile scrub that waits for that side. Callers first check that the
     item's room is settled, so the request-wide count runs once per room, not per item."""
     await uow.erasure.request(request_id, lock=True)  # one at a time (module docstring)
-    if await _open(uow, request_id, side):
+    if await open_items(uow, request_id, side):
         return
     name, kind = (GHOST, GhostScrub) if side == "matrix" else (SHADOW, ShadowScrub)
-    if name in await _pending_steps(uow, request_id):
+    if name in await pending_steps(uow, request_id):
         await uow.enqueue(_step(request_id, name, kind))
 
 
@@ -90,40 +83,11 @@ async def ready_at_plan(uow: UnitOfWork, request_id: str) -> list[NewAction]:
     """The ordered steps whose predecessors are settled when the plan is queued (none to
     wait for: a request with no Matrix copies scrubs the ghost at once)."""
     out: list[NewAction] = []
-    pending = await _pending_steps(uow, request_id)
-    if GHOST in pending and not await _open(uow, request_id, "matrix"):
+    pending = await pending_steps(uow, request_id)
+    if GHOST in pending and not await open_items(uow, request_id, "matrix"):
         out.append(_step(request_id, GHOST, GhostScrub))
-    if SHADOW in pending and not await _open(uow, request_id, "rc"):
+    if SHADOW in pending and not await open_items(uow, request_id, "rc"):
         out.append(_step(request_id, SHADOW, ShadowScrub))
     if MEDIA not in pending:
         out += await notice_actions(uow, request_id)
     return out
-
-
-def sequenced(db: Database, table: Executors) -> Executors:
-    """Rows an older version queued with the plan wait for their predecessors here."""
-
-    async def settled(kind: str, run: Run[Any]) -> str | None:
-        rid = run.payload.request_id
-        async with db.unit_of_work() as uow:
-            if kind == kinds.GHOST_SCRUB and await _open(uow, rid, "matrix"):
-                return "waiting for the redactions to be sent"
-            if kind == kinds.SHADOW_SCRUB and await _open(uow, rid, "rc"):
-                return "waiting for the Rocket.Chat deletions"
-            if kind == kinds.NOTICE and MEDIA in await _pending_steps(uow, rid):
-                return "waiting for the media step"
-        return None
-
-    def wrap(kind: str, registered: Executes[T, R]) -> Executes[T, R]:
-        run = registered.run
-
-        async def execute(action: Run[T]) -> R:
-            why = await settled(kind, action)
-            if why is not None:
-                raise Waiting(why, 1.0)
-            return await run(action)
-
-        return registered.wrapped(execute)
-
-    ordered = (kinds.GHOST_SCRUB, kinds.SHADOW_SCRUB, kinds.NOTICE)
-    return {k: wrap(k, r) if k in ordered else r for k, r in table.items()}
