@@ -10,13 +10,12 @@ result is what an executor returned and its done hook read.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from bridge.commands.optout import FIRST_NOTICE, FirstNotice, FirstNoticeSent
-from bridge.pipeline.actions import KINDS, converter, new_action, typed
+from bridge.pipeline.actions import converter
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.erasure_kinds import (
     Delivery,
@@ -44,7 +43,11 @@ from bridge.privacy.incident_run import (
 )
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSent, mail_action
 from bridge.privacy.partner_gate import PARTNER_ENFORCE, Enforced, EnforceDeny, enforce_action
-from bridge.storage.outbox import Action
+from tests.foundation.action_cases import (
+    old_payload_round_trips,
+    old_result_round_trips,
+    older_payload_runs,
+)
 
 # (kind, payload as the dictionary code wrote it, the typed value it stands for)
 CASES: list[tuple[str, dict[str, Any], object]] = [
@@ -201,26 +204,21 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
 def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
     kind: str, old: dict[str, Any], value: object
 ) -> None:
-    run = typed(Action(1, "k", kind, "q", old, 0), KINDS[kind])
-    assert run.payload == value
-    queued = new_action(value, key="k", queue="q")
-    stored = json.loads(json.dumps(queued.payload))  # as the outbox row holds it
-    assert (queued.kind, stored) == (kind, old)
+    old_payload_round_trips(kind, old, value)
 
 
 @pytest.mark.parametrize(("kind", "old", "value"), OLDER, ids=[c[0] for c in OLDER])
 def test_a_payload_with_fewer_keys_from_an_older_version_still_runs(
     kind: str, old: dict[str, Any], value: object
 ) -> None:
-    assert typed(Action(1, "k", kind, "q", old, 0), KINDS[kind]).payload == value
+    older_payload_runs(kind, old, value)
 
 
 @pytest.mark.parametrize(("old", "cls", "value"), RESULTS, ids=[str(r[0]) for r in RESULTS])
 def test_an_old_result_reads_as_its_class_and_is_stored_again_unchanged(
     old: dict[str, Any], cls: type, value: object
 ) -> None:
-    assert converter.structure(old, cls) == value
-    assert json.loads(json.dumps(converter.unstructure(value))) == old
+    old_result_round_trips(old, cls, value)
 
 
 def test_a_result_an_executor_never_filled_reads_as_nothing_done() -> None:
