@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from bridge.commands.optout import FIRST_NOTICE, FirstNotice, FirstNoticeSent
 from bridge.pipeline.actions import converter
 from bridge.privacy import erasure_kinds as kinds
@@ -43,11 +41,6 @@ from bridge.privacy.incident_run import (
 )
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSent, mail_action
 from bridge.privacy.partner_gate import PARTNER_ENFORCE, Enforced, EnforceDeny, enforce_action
-from tests.foundation.action_cases import (
-    old_payload_round_trips,
-    old_result_round_trips,
-    older_payload_runs,
-)
 
 # (kind, payload as the dictionary code wrote it, the typed value it stands for)
 CASES: list[tuple[str, dict[str, Any], object]] = [
@@ -198,27 +191,6 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
     ),
     ({"room_id": "!dm:hs"}, FirstNoticeSent, FirstNoticeSent("!dm:hs")),
 ]
-
-
-@pytest.mark.parametrize(("kind", "old", "value"), CASES, ids=[c[0] for c in CASES])
-def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
-    kind: str, old: dict[str, Any], value: object
-) -> None:
-    old_payload_round_trips(kind, old, value)
-
-
-@pytest.mark.parametrize(("kind", "old", "value"), OLDER, ids=[c[0] for c in OLDER])
-def test_a_payload_with_fewer_keys_from_an_older_version_still_runs(
-    kind: str, old: dict[str, Any], value: object
-) -> None:
-    older_payload_runs(kind, old, value)
-
-
-@pytest.mark.parametrize(("old", "cls", "value"), RESULTS, ids=[str(r[0]) for r in RESULTS])
-def test_an_old_result_reads_as_its_class_and_is_stored_again_unchanged(
-    old: dict[str, Any], cls: type, value: object
-) -> None:
-    old_result_round_trips(old, cls, value)
 
 
 def test_a_result_an_executor_never_filled_reads_as_nothing_done() -> None:

@@ -65,11 +65,6 @@ from bridge.pipeline.keys import reply_queue
 from bridge.privacy.rc_deletions import ACCOUNT_DELETED, AccountDeleted, DeletionHandled
 from bridge.storage.outbox import Action
 from bridge.workers.retention import SET_RETENTION, RetentionSet, SetRetention
-from tests.foundation.action_cases import (
-    old_payload_round_trips,
-    old_result_round_trips,
-    older_payload_runs,
-)
 
 # (kind, payload as the dictionary code wrote it, the typed value it stands for)
 CASES: list[tuple[str, dict[str, Any], object]] = [
@@ -687,27 +682,6 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
         DeletionHandled(detail="nothing of this person was bridged"),
     ),
 ]
-
-
-@pytest.mark.parametrize(("kind", "old", "value"), CASES, ids=[c[0] for c in CASES])
-def test_an_old_payload_reads_as_its_class_and_is_written_again_unchanged(
-    kind: str, old: dict[str, Any], value: object
-) -> None:
-    old_payload_round_trips(kind, old, value)
-
-
-@pytest.mark.parametrize(("kind", "old", "value"), OLDER, ids=[c[0] for c in OLDER])
-def test_a_payload_with_fewer_keys_from_an_older_version_still_runs(
-    kind: str, old: dict[str, Any], value: object
-) -> None:
-    older_payload_runs(kind, old, value)
-
-
-@pytest.mark.parametrize(("old", "cls", "value"), RESULTS, ids=[str(r[0]) for r in RESULTS])
-def test_an_old_result_reads_as_its_class_and_is_stored_again_unchanged(
-    old: dict[str, Any], cls: type, value: object
-) -> None:
-    old_result_round_trips(old, cls, value)
 
 
 def test_the_notice_helper_writes_what_the_hand_written_notices_did() -> None:
