@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import suppress
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -81,6 +81,15 @@ from bridge.workers.retention import SET_RETENTION, RetentionWorker, retention_e
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE_S = 20.0
+
+
+def task_stack(task: asyncio.Task[Any]) -> str:
+    """Where a task waits, innermost frame last."""
+    out = io.StringIO()
+    task.print_stack(file=out)
+    return out.getvalue()
+
 
 class BridgeApp:
     def __init__(self, config: Config) -> None:
@@ -109,6 +118,9 @@ class BridgeApp:
         self.locks = LeaderLocks(config.database.url)
         self.leadership = Leadership(self.locks)
         self._tasks: list[asyncio.Task[None]] = []
+        # How long stop() waits for its cancelled parts, and those that outlived it.
+        self.stop_grace_s = STOP_GRACE_S
+        self.stuck_at_stop: list[str] = []
         self._runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -470,9 +482,19 @@ class BridgeApp:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a part that does not end when cancelled must not keep the bridge
+            # from stopping (SIGTERM, a restart) nor its port bound; it is named, with
+            # where it waits, so the fault can be found.
+            _, stuck = await asyncio.wait(self._tasks, timeout=self.stop_grace_s)
+            for task in stuck:
+                log.error(
+                    "Stopping: %s did not end within %.0f s of being cancelled; it waits in:\n%s",
+                    task.get_name(),
+                    self.stop_grace_s,
+                    task_stack(task),
+                )
+            self.stuck_at_stop = [t.get_name() for t in stuck]
         for runner in (self._runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()

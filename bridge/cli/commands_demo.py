@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from bridge.pipeline.waits import wait_set
 from bridge.sandbox.demo import Demo, DemoOptions
 from bridge.sandbox.demo_process import DemoStartError
 from bridge.sandbox.demo_state import summary
@@ -176,11 +177,7 @@ async def _watch(demo: Demo, stop: asyncio.Event) -> int:
 
 
 async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
+    return await wait_set(stop, seconds)
 
 
 async def _tour(demo: Demo, pause: bool) -> None:

@@ -21,6 +21,7 @@ from bridge.config import Config
 from bridge.config.model import PrivacyConfig, PrivacyMode
 from bridge.ids import RCUserID, ServerName, UserID
 from bridge.pipeline import keys
+from bridge.pipeline.waits import wait_set
 from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
 from bridge.privacy.audit import SUBJECT_LOOKUP, AuditLog
@@ -345,10 +346,7 @@ class ErasureEngine:
                 log.exception("Erasure engine step failed")
                 busy = 0
             if not busy:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-                except TimeoutError:
-                    pass
+                await wait_set(self._wake, self._settings.poll_seconds)
 
     async def step(self) -> int:
         """One pass over open requests; returns how many moved."""

@@ -15,6 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from bridge.pipeline.backoff import Backoff
+from bridge.pipeline.waits import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,4 @@ class WorkerLoop(ABC):
         """Called once the loop ends (stopped or cancelled), to let go of what it runs."""
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
+        await wait_set(self._wake, seconds)

@@ -23,6 +23,7 @@ from bridge.faults import crash_point
 from bridge.metrics import OUTBOX_DIED, OUTBOX_DONE
 from bridge.pipeline.backoff import Backoff
 from bridge.pipeline.contracts import Executor, OnDead, OnDone, PermanentFailure, RetryLater
+from bridge.pipeline.waits import wait_set
 from bridge.slots import outbox_slot
 from bridge.storage.common import now_ms
 from bridge.storage.database import Database
@@ -225,11 +226,7 @@ class OutboxWorker(WorkerLoop):
     async def _renew(self, action_id: int, stop: asyncio.Event) -> None:
         period = self._db.outbox.lease_ms / 4000
         while True:
-            try:
-                await asyncio.wait_for(stop.wait(), period)
-            except TimeoutError:
-                pass
-            else:
+            if await wait_set(stop, period):
                 return
             try:
                 await self._db.outbox.renew_claims([action_id])
