@@ -68,7 +68,7 @@ def test_audio_and_video_links_name_their_kind() -> None:
         ),
         LINKS,
     )
-    assert files == [{"msgtype": "m.audio", "body": "talk.ogg", "rc_file_url": audio}]
+    assert files == [Content(msgtype="m.audio", body="talk.ogg", rc_file_url=audio)]
     assert lines == [f"clip: {video}"]
 
 

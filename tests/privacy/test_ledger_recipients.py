@@ -192,3 +192,18 @@ async def test_storage_timelines_agree_with_the_in_memory_model(
         for item in plan.items:
             if item.room_id == room:
                 assert set(item.recipients) == model.recipients(item.sent_ms), (run, item.sent_ms)
+
+
+async def test_a_join_observed_before_the_seed_still_counts(
+    db: Database, ledger: DisclosureLedger
+) -> None:
+    """The room's first-contact seed reads the members a moment before it is written; a
+    server that joined meanwhile and was observed first keeps its reach."""
+    await member(db, ledger, "@bob:hs2.test", "join", 20)
+    members = [SeedMember(BOT, "join", 5)]
+    async with db.unit_of_work() as uow:
+        assert await ledger.seed_room(
+            uow, ROOM, members=members, visibility="shared", visibility_ts_ms=5
+        )
+    await message(db, ledger, ALICE, 100)
+    assert await recipients(db, "alice") == {"hs1.test": 1, "hs2.test": 1}
