@@ -45,6 +45,8 @@ class Dispatcher:
     async def prefetch(self, uow: UnitOfWork, events: Sequence[StoredEvent]) -> None:
         """Read a claimed batch's events and let each source prefetch for them."""
         self._read.clear()
+        if not any(route.prefetch for route in self._routes.values()):
+            return  # nothing would use the early reads: each event is read when handled
         by_source: dict[str, list[Any]] = {}
         for event in events:
             route = self._routes.get(event.source)
