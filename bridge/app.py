@@ -15,6 +15,7 @@ from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 
 from bridge.bridging.action_values import ResolvedUser, ResolveUser, ScrubGhost
+from bridge.bridging.batch_reads import matrix_senders, rocketchat_senders
 from bridge.bridging.dead_notices import dead_hooks as relay_dead_hooks
 from bridge.bridging.dispatch import Dispatcher, Route
 from bridge.bridging.identities import Identities
@@ -172,9 +173,7 @@ class BridgeApp:
                             gate=commands.gate,
                         ),
                     ],
-                    # Off: with it on, a recipient server went missing from a person's
-                    # ledger in tests/commands (cause not found yet); see batch_reads.
-                    prefetch=None,
+                    prefetch=matrix_senders,
                 ),
                 RC_SOURCE: Route(
                     inbox_events.read,
@@ -185,7 +184,7 @@ class BridgeApp:
                         ),
                         commands.rocketchat_handler,
                     ],
-                    prefetch=None,
+                    prefetch=rocketchat_senders,
                 ),
             },
         )
