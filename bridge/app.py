@@ -52,6 +52,7 @@ from bridge.privacy.erasure import ErasureEngine, erasure_settings
 from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed, sequenced
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
+from bridge.privacy.erasure_inputs import Completer, completed
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSender, MailSent, mailed
 from bridge.privacy.notices import SupportLookup
@@ -436,7 +437,9 @@ class BridgeApp:
             api, self.db, self.ids, self.config, self.erasure_support, admin
         )
         rocketchat = RocketChatErasureExecutors(self.rocketchat.admin, self.db)
-        return matrix.table() | rocketchat.table()
+        # Each erasure kind's completer for rows an older version queued.
+        completers: dict[str, Completer[Any]] = {}
+        return completed(self.db, matrix.table() | rocketchat.table(), completers)
 
     def _wake_inbox(self) -> None:
         self.inbox_worker.wake()
