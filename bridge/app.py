@@ -53,6 +53,7 @@ from bridge.privacy.erasure_acks import ErasureAckHandler
 from bridge.privacy.erasure_hooks import ErasureRecords, observed, sequenced
 from bridge.privacy.erasure_hooks import dead_hooks as erasure_dead_hooks
 from bridge.privacy.erasure_inputs import Completer, completed
+from bridge.privacy.erasure_inputs_rc import COMPLETERS as RC_COMPLETERS
 from bridge.privacy.ledger import DisclosureLedger, LedgerSettings, rocketchat_recipient
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSender, MailSent, mailed
 from bridge.privacy.notices import SupportLookup
@@ -438,7 +439,7 @@ class BridgeApp:
         )
         rocketchat = RocketChatErasureExecutors(self.rocketchat.admin, self.db)
         # Each erasure kind's completer for rows an older version queued.
-        completers: dict[str, Completer[Any]] = {}
+        completers: dict[str, Completer[Any]] = {**RC_COMPLETERS}
         return completed(self.db, matrix.table() | rocketchat.table(), completers)
 
     def _wake_inbox(self) -> None:

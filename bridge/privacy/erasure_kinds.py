@@ -69,13 +69,25 @@ class RCDeleted:
         return self.outcome == "hidden"
 
 
+@attrs.frozen
+class Cleaning:
+    """Whose messages a cleanHistory removes, and up to when (``before_ms`` None: up to
+    the moment it runs, inclusive); ``username`` None: none is known for the person."""
+
+    username: str | None
+    before_ms: int | None = None
+
+
 @action(RC_CLEAN)
+@omit_when_default("inputs")
 @attrs.frozen
 class RCClean:
-    """All the subject's messages in one Rocket.Chat room, in one cleanHistory."""
+    """All the subject's messages in one Rocket.Chat room, in one cleanHistory.
+    ``inputs`` None: queued by an older version (bridge.privacy.erasure_inputs)."""
 
     request_id: str
     rc_room_id: str
+    inputs: Cleaning | None = None
 
 
 @attrs.frozen
@@ -107,9 +119,13 @@ class MediaDelete(ErasureStep):
 
 
 @action(SHADOW_SCRUB)
+@omit_when_default("matrix_user_id")
 @attrs.frozen
 class ShadowScrub(ErasureStep):
-    """The Matrix user's shadow account on Rocket.Chat: neutral name and username."""
+    """The Matrix user's shadow account on Rocket.Chat: neutral name and username.
+    ``matrix_user_id`` None: queued by an older version (bridge.privacy.erasure_inputs)."""
+
+    matrix_user_id: str | None = None
 
 
 @attrs.frozen

@@ -22,7 +22,9 @@ from bridge.pipeline.actions import new_action
 from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
+from bridge.privacy.erasure_inputs_rc import cleaning
 from bridge.privacy.erasure_kinds import (
+    Cleaning,
     Delivery,
     ErasureStep,
     MediaDelete,
@@ -235,7 +237,7 @@ class ErasurePlanner:
             if current is None or current.state != RequestState.PLANNED:
                 return False
             items = await store.items(request.id)
-            actions = self._item_actions(request.id, items)
+            actions = self._item_actions(request.id, items, await cleaning(uow, current))
             actions += await self._request_actions(uow, current)
             for action in actions:
                 await uow.enqueue(action)
@@ -254,7 +256,9 @@ class ErasurePlanner:
             await store.log(request.id, "executing", None, f"{len(actions)} actions")
         return True
 
-    def _item_actions(self, request_id: str, items: list[ItemRecord]) -> list[NewAction]:
+    def _item_actions(
+        self, request_id: str, items: list[ItemRecord], clean: Cleaning
+    ) -> list[NewAction]:
         out: list[NewAction] = []
         by_rc_room: dict[str, set[str]] = defaultdict(set)
         for item in items:
@@ -272,7 +276,7 @@ class ErasurePlanner:
             if len(messages) >= self._s.rc_bulk_threshold:
                 out.append(
                     new_action(
-                        RCClean(request_id, rc_room),
+                        RCClean(request_id, rc_room, clean),
                         key=keys.erasure_rc_clean_key(request_id, rc_room),
                         queue=keys.erasure_rc_delete_queue(rc_room),
                     )

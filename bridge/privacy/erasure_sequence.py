@@ -40,12 +40,22 @@ async def pending_steps(uow: UnitOfWork, request_id: str) -> set[str]:
     return {s.step for s in await uow.erasure.steps(request_id) if s.status == words.PENDING}
 
 
-def _step(request_id: str, name: str, kind: type[GhostScrub] | type[ShadowScrub]) -> NewAction:
+def _step(value: GhostScrub | ShadowScrub) -> NewAction:
     return new_action(
-        kind(request_id, name),
-        key=keys.erasure_step_key(request_id, name),
-        queue=keys.erasure_request_queue(request_id),
+        value,
+        key=keys.erasure_step_key(value.request_id, value.step),
+        queue=keys.erasure_request_queue(value.request_id),
     )
+
+
+async def _scrub(uow: UnitOfWork, request_id: str, side: str) -> GhostScrub | ShadowScrub:
+    """The profile scrub that waits for ``side``, with what its executor needs."""
+    if side == "matrix":
+        return GhostScrub(request_id, GHOST)
+    # The shadow is found by its Matrix user; a request that is gone makes a payload
+    # without one, which its completer refuses (bridge.privacy.erasure_inputs_rc).
+    request = await uow.erasure.request(request_id)
+    return ShadowScrub(request_id, SHADOW, request.subject_matrix_id if request else None)
 
 
 async def side_settled(uow: UnitOfWork, request_id: str, side: str) -> None:
@@ -55,9 +65,9 @@ async def side_settled(uow: UnitOfWork, request_id: str, side: str) -> None:
     await uow.erasure.request(request_id, lock=True)  # one at a time (module docstring)
     if await open_items(uow, request_id, side):
         return
-    name, kind = (GHOST, GhostScrub) if side == "matrix" else (SHADOW, ShadowScrub)
+    name = GHOST if side == "matrix" else SHADOW
     if name in await pending_steps(uow, request_id):
-        await uow.enqueue(_step(request_id, name, kind))
+        await uow.enqueue(_step(await _scrub(uow, request_id, side)))
 
 
 async def media_settled(uow: UnitOfWork, request_id: str) -> None:
@@ -85,9 +95,9 @@ async def ready_at_plan(uow: UnitOfWork, request_id: str) -> list[NewAction]:
     out: list[NewAction] = []
     pending = await pending_steps(uow, request_id)
     if GHOST in pending and not await open_items(uow, request_id, "matrix"):
-        out.append(_step(request_id, GHOST, GhostScrub))
+        out.append(_step(await _scrub(uow, request_id, "matrix")))
     if SHADOW in pending and not await open_items(uow, request_id, "rc"):
-        out.append(_step(request_id, SHADOW, ShadowScrub))
+        out.append(_step(await _scrub(uow, request_id, "rc")))
     if MEDIA not in pending:
         out += await notice_actions(uow, request_id)
     return out

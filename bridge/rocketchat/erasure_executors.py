@@ -16,7 +16,6 @@ from bridge.ids import RCMessageID, RCRoomID, RCUserID, RCUsername
 from bridge.pipeline.actions import Executors, Run, executor
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
-from bridge.privacy.categories import Origin
 from bridge.privacy.erasure_kinds import (
     RCClean,
     RCCleaned,
@@ -29,7 +28,6 @@ from bridge.rocketchat.errors import RCAPIError, message_already_gone
 from bridge.rocketchat.executors import RocketChatExecutors
 from bridge.rocketchat.rest import RCRestClient
 from bridge.storage.database import Database
-from bridge.storage.erasure import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +51,6 @@ class RocketChatErasureExecutors:
             kinds.RC_CLEAN: guard(executor(RCClean, self.clean)),
             kinds.SHADOW_SCRUB: guard(executor(ShadowScrub, self.shadow_scrub)),
         }
-
-    async def _request(self, request_id: str) -> RequestRecord:
-        async with self._db.unit_of_work() as uow:
-            request = await uow.erasure.request(request_id)
-        if request is None:
-            raise PermanentFailure("erasure request no longer exists")
-        return request
 
     async def delete(self, run: Run[RCDelete]) -> RCDeleted:
         p = run.payload
@@ -100,46 +91,39 @@ class RocketChatErasureExecutors:
     async def clean(self, run: Run[RCClean]) -> RCCleaned:
         """One ``rooms.cleanHistory`` for all the subject's messages in a room, threads
         included (the server skips thread messages unless ``ignoreThreads`` is false)."""
-        request = await self._request(run.payload.request_id)
-        username = await self._username(request)
-        if username is None:
+        inputs = run.payload.inputs
+        if inputs is None:  # completed by the privacy layer before it gets here
+            raise PermanentFailure("cleanHistory without its inputs")
+        if inputs.username is None:
             raise PermanentFailure("no Rocket.Chat username known for the subject")
+        before = inputs.before_ms
         latest = (
-            dt.datetime.fromtimestamp(request.scope_before_ms / 1000, tz=dt.UTC)
-            if request.scope_before_ms is not None
+            dt.datetime.fromtimestamp(before / 1000, tz=dt.UTC)
+            if before is not None
             else dt.datetime.now(tz=dt.UTC)
         )
         result = await self._admin.clean_history(
             RCRoomID(run.payload.rc_room_id),
             oldest=EPOCH,
             latest=latest,
-            users=[username],
-            inclusive=request.scope_before_ms is None,
+            users=[RCUsername(inputs.username)],
+            inclusive=before is None,
             ignore_threads=False,
         )
         return RCCleaned(result.count)
-
-    async def _username(self, request: RequestRecord) -> RCUsername | None:
-        if request.subject_origin == Origin.ROCKETCHAT:
-            return (
-                None
-                if request.subject_rc_username is None
-                else RCUsername(request.subject_rc_username)
-            )
-        async with self._db.unit_of_work() as uow:
-            shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
-        return None if shadow is None else RCUsername(shadow.rc_username)
 
     async def shadow_scrub(self, run: Run[ShadowScrub]) -> ShadowScrubbed:
         """The Matrix user's shadow account: neutral name and username, default avatar.
         The username goes too: it is derived from the Matrix id (Identities). Queued
         after the Rocket.Chat deletions (bridge.privacy.erasure_sequence)."""
-        request = await self._request(run.payload.request_id)
+        matrix_user_id = run.payload.matrix_user_id
+        if matrix_user_id is None:  # completed by the privacy layer before it gets here
+            raise PermanentFailure("shadow scrub without its Matrix user")
         async with self._db.unit_of_work() as uow:
-            shadow = await uow.bridging.shadow(request.subject_matrix_id or "")
+            shadow = await uow.bridging.shadow(matrix_user_id)
         if shadow is None or shadow.rc_user_id is None:
             return ShadowScrubbed(detail="no shadow account")
-        seed = f"{request.id}:{shadow.matrix_user_id}".encode()
+        seed = f"{run.payload.request_id}:{shadow.matrix_user_id}".encode()
         username = "deleted-" + hashlib.sha256(seed).hexdigest()[:12]
         user_id = RCUserID(shadow.rc_user_id)
         await self._admin.users_update(user_id, name=NEUTRAL_NAME, username=username)

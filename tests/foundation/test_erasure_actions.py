@@ -16,6 +16,7 @@ from bridge.commands.optout import FIRST_NOTICE, FirstNotice, FirstNoticeSent
 from bridge.pipeline.actions import converter
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.erasure_kinds import (
+    Cleaning,
     Delivery,
     DeliveryObserved,
     GhostScrub,
@@ -52,6 +53,15 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
     ),
     (kinds.RC_CLEAN, {"request_id": "r1", "rc_room_id": "GENERAL"}, RCClean("r1", "GENERAL")),
     (
+        kinds.RC_CLEAN,  # with what its executor needs (bridge.privacy.erasure_inputs_rc)
+        {
+            "request_id": "r1",
+            "rc_room_id": "GENERAL",
+            "inputs": {"username": "frank", "before_ms": None},
+        },
+        RCClean("r1", "GENERAL", Cleaning("frank")),
+    ),
+    (
         kinds.GHOST_SCRUB,
         {"request_id": "r1", "step": "ghost_profile"},
         GhostScrub("r1", "ghost_profile"),
@@ -61,6 +71,11 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         kinds.SHADOW_SCRUB,
         {"request_id": "r1", "step": "shadow_profile"},
         ShadowScrub("r1", "shadow_profile"),
+    ),
+    (
+        kinds.SHADOW_SCRUB,
+        {"request_id": "r1", "step": "shadow_profile", "matrix_user_id": "@a:hs2"},
+        ShadowScrub("r1", "shadow_profile", "@a:hs2"),
     ),
     (kinds.NOTICE, {"request_id": "r1", "server": "hs2"}, Notice("r1", "hs2")),
     (
