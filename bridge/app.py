@@ -45,6 +45,7 @@ from bridge.pipeline import backoff, keys, kinds
 from bridge.pipeline.actions import Executors, Run, executor, on_done
 from bridge.pipeline.contracts import RetryLater
 from bridge.pipeline.registry import ActionTable
+from bridge.privacy import erasure_delivery, erasure_kinds
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.deadlines import Jurisdiction
@@ -439,7 +440,10 @@ class BridgeApp:
         )
         rocketchat = RocketChatErasureExecutors(self.rocketchat.admin, self.db)
         # Each erasure kind's completer for rows an older version queued.
-        completers: dict[str, Completer[Any]] = {**RC_COMPLETERS}
+        completers: dict[str, Completer[Any]] = {
+            **RC_COMPLETERS,
+            erasure_kinds.DELIVERY: erasure_delivery.COMPLETER,
+        }
         return completed(self.db, matrix.table() | rocketchat.table(), completers)
 
     def _wake_inbox(self) -> None:

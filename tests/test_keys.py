@@ -158,6 +158,10 @@ PINNED: dict[str, tuple[str, str]] = {
         keys.erasure_delivery_key("er-1", "hs2.test"),
         "erasure:er-1:delivery:hs2.test",
     ),
+    "erasure_delivery_check_key": (
+        keys.erasure_delivery_check_key("er-1", "hs2.test", 3),
+        "erasure:er-1:delivery:hs2.test:check:3",
+    ),
     "contact_key": (
         keys.contact_key("erasure:er-1:notice:hs2.test", "@admin:hs2.test"),
         "erasure:er-1:notice:hs2.test:@admin:hs2.test",

@@ -9,7 +9,6 @@ that is already gone is treated as done.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -39,7 +38,6 @@ from bridge.pipeline.contracts import (
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
-from bridge.privacy.erasure_hooks import MATRIX_CLOSED, ROOM_KEEP, Waiting
 from bridge.privacy.erasure_kinds import (
     Delivery,
     DeliveryObserved,
@@ -54,7 +52,6 @@ from bridge.privacy.erasure_kinds import (
 )
 from bridge.privacy.mail import mail_action
 from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
-from bridge.storage.common import now_ms
 from bridge.storage.database import Database
 from bridge.storage.erasure import ItemRecord, RequestRecord
 
@@ -399,66 +396,26 @@ class MatrixErasureExecutors:
     # -- delivery evidence ---------------------------------------------------------------
 
     async def delivery(self, run: Run[Delivery]) -> DeliveryObserved:
-        """Poll Synapse's federation destinations API until the server caught up.
+        """What Synapse's federation destinations API says of the server, once.
 
         ``last_successful_stream_ordering`` >= the room's queued ``stream_ordering`` means
         everything queued for that room, our redactions included, was delivered
         (docs/synapse-notes.md). Per room, not per event: no API gives an event's
-        stream ordering.
+        stream ordering. What it means and whether to look again is the privacy layer's
+        (bridge.privacy.erasure_delivery).
         """
         if self._admin is None:
             raise PermanentFailure("delivery evidence needs homeserver.admin_token")
-        request = await self._request(run.payload.request_id)
-        server = run.payload.server
-        async with self._db.unit_of_work() as uow:
-            rows = [
-                r
-                for r in await uow.erasure.recipients(request.id)
-                if r.recipient == server and r.reach == "in_room"
-            ]
-            for r in rows:
-                if await uow.erasure.count_open(
-                    request.id, "matrix", MATRIX_CLOSED, room_id=r.room_id, settled_failures=True
-                ):
-                    raise Waiting("waiting for the redactions to be sent", 1.0)
-        rooms = [r.room_id for r in rows]
+        server, rooms = run.payload.server, run.payload.rooms or ()
         destination = await self._admin.destination(server)
         queued = await self._admin.destination_rooms(server)
         last = destination.get("last_successful_stream_ordering")
-        delivered = [
+        delivered = tuple(
             room for room in rooms if room in queued and last is not None and last >= queued[room]
-        ]
-        pending = [room for room in rooms if room not in delivered]
-        await self._record_delivery(request.id, server, delivered, pending, destination)
-        if not pending:
-            return DeliveryObserved(tuple(delivered))
-        if now_ms() > run.payload.deadline_ms:
-            return DeliveryObserved(tuple(delivered), tuple(pending))
-        raise Waiting(f"{server} has not caught up yet", 2.0)
-
-    async def _record_delivery(
-        self,
-        request_id: str,
-        server: str,
-        delivered: list[str],
-        pending: list[str],
-        destination: dict[str, Any],
-    ) -> None:
-        """Persist what was observed at once, so status shows it while polling goes on."""
+        )
         failing = destination.get("failure_ts")
-        async with self._db.unit_of_work() as uow:
-            for room in delivered:
-                await uow.erasure.set_recipient(request_id, server, room, words.DELIVERED)
-            for room in pending:
-                if failing:
-                    since = dt.datetime.fromtimestamp(int(failing) / 1000, tz=dt.UTC)
-                    status = words.failed(
-                        f"our homeserver reports {server} unreachable since "
-                        f"{since.strftime('%H:%M:%S')} UTC"
-                    )
-                    detail = "redaction sent; delivery retrying"
-                else:
-                    status, detail = words.REDACTION_SENT, "awaiting delivery"
-                await uow.erasure.set_recipient(
-                    request_id, server, room, status, detail, unless=ROOM_KEEP
-                )
+        return DeliveryObserved(
+            delivered,
+            pending=tuple(room for room in rooms if room not in delivered),
+            failure_ts=int(failing) if failing else None,
+        )

@@ -305,6 +305,11 @@ def erasure_delivery_key(request_id: str, server: str) -> str:
     return f"{erasure_key_prefix(request_id)}delivery:{server}"
 
 
+def erasure_delivery_check_key(request_id: str, server: str, check: int) -> str:
+    """The ``check``-th (1, 2, ...) follow-up of the first delivery check."""
+    return f"{erasure_delivery_key(request_id, server)}:check:{check}"
+
+
 def contact_key(action_key: str, contact: str) -> str:
     """One erasure notice to one of a server's contacts (the base of its DM and mail)."""
     return f"{action_key}:{contact}"

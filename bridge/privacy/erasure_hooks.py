@@ -22,6 +22,7 @@ from bridge.pipeline.contracts import (
     Waiting,
 )
 from bridge.privacy import audit
+from bridge.privacy import erasure_delivery as delivery
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
@@ -59,18 +60,19 @@ _ERASURE = (RedactItem, RCDelete, RCClean, ErasureStep, Notice, Delivery)
 
 MATRIX_CLOSED = sequence.MATRIX_CLOSED
 RC_CLOSED = sequence.RC_CLOSED
-# A room row never moves back from these (evidence only ever accumulates).
-ROOM_KEEP = (words.DELIVERED, words.LEFT_ROOM)
+ROOM_KEEP = delivery.ROOM_KEEP
 
 __all__ = ["MATRIX_CLOSED", "RC_CLOSED", "ROOM_KEEP", "ErasureRecords", "Waiting", "observed"]
 
 
 async def matrix_item_settled(uow: UnitOfWork, request_id: str, room_id: str) -> None:
-    """The last settled Matrix copy of the request releases the steps after them."""
+    """The last settled Matrix copy of a room releases the delivery checks of the servers
+    in it; the request's last, the steps after them."""
     if not await uow.erasure.count_open(
         request_id, "matrix", MATRIX_CLOSED, room_id=room_id, settled_failures=True
     ):
         await sequence.side_settled(uow, request_id, "matrix")
+        await delivery.room_settled(uow, request_id, room_id)
 
 
 async def rc_item_settled(uow: UnitOfWork, request_id: str, rc_room_id: str) -> None:
@@ -225,18 +227,7 @@ class ErasureRecords:
     async def delivery_observed(
         self, uow: UnitOfWork, run: Run[Delivery], result: DeliveryObserved
     ) -> None:
-        rid, server = run.payload.request_id, run.payload.server
-        for room in result.delivered:
-            await uow.erasure.set_recipient(rid, server, room, words.DELIVERED, None)
-        for room in result.unconfirmed:
-            await uow.erasure.set_recipient(
-                rid,
-                server,
-                room,
-                words.REDACTION_SENT,
-                "the homeserver did not report delivery before the polling timeout",
-                unless=ROOM_KEEP,
-            )
+        await delivery.observed(uow, run.payload, result)
 
 
 async def record_failure(
@@ -346,6 +337,8 @@ def sequenced(db: Database, table: Executors) -> Executors:
                 return "waiting for the Rocket.Chat deletions"
             if kind == kinds.NOTICE and sequence.MEDIA in await sequence.pending_steps(uow, rid):
                 return "waiting for the media step"
+            if kind == kinds.DELIVERY and await delivery.waits(uow, run.payload):
+                return "waiting for the redactions to be sent"
         return None
 
     def wrap(kind: str, registered: Executes[T, R]) -> Executes[T, R]:
@@ -359,5 +352,5 @@ def sequenced(db: Database, table: Executors) -> Executors:
 
         return registered.wrapped(execute)
 
-    ordered = (kinds.GHOST_SCRUB, kinds.SHADOW_SCRUB, kinds.NOTICE)
+    ordered = (kinds.GHOST_SCRUB, kinds.SHADOW_SCRUB, kinds.NOTICE, kinds.DELIVERY)
     return {k: wrap(k, r) if k in ordered else r for k, r in table.items()}

@@ -174,17 +174,29 @@ class NoticeSent:
 
 
 @action(DELIVERY)
+@omit_when_default("rooms", "check")
 @attrs.frozen
 class Delivery:
-    """Watch our homeserver's federation queue until ``server`` caught up."""
+    """Read our homeserver's federation queue once: has it delivered to ``server``
+    everything queued in ``rooms``? The privacy layer queues the next check while some
+    have not and ``deadline_ms`` has not passed (bridge.privacy.erasure_delivery)."""
 
     request_id: str
     server: str
     deadline_ms: int
+    # None: queued by an older version, which read the rooms from the erasure tables
+    # (bridge.privacy.erasure_delivery completes it).
+    rooms: tuple[str, ...] | None = None
+    check: int = 0  # the first check is 0; each next one's key counts up
 
 
-@omit_when_default("unconfirmed")
+@omit_when_default("unconfirmed", "pending", "failure_ts")
 @attrs.frozen
 class DeliveryObserved:
+    """What the federation queue showed for the rooms checked."""
+
     delivered: tuple[str, ...] = ()
-    unconfirmed: tuple[str, ...] = ()  # rooms still queued when the deadline passed
+    # An older version's: rooms still queued when the deadline passed.
+    unconfirmed: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()  # still queued for the server
+    failure_ts: int | None = None  # since when our homeserver fails to reach the server

@@ -19,13 +19,13 @@ from typing import Any
 from bridge.ids import RoomID, ServerName
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
+from bridge.privacy import erasure_delivery as delivery
 from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
 from bridge.privacy.erasure_inputs_rc import cleaning
 from bridge.privacy.erasure_kinds import (
     Cleaning,
-    Delivery,
     ErasureStep,
     MediaDelete,
     RCClean,
@@ -36,7 +36,6 @@ from bridge.privacy.erasure_model import ErasureScope, RequestState
 from bridge.privacy.expiry import expiry_needs, files_only, is_expiry
 from bridge.privacy.queries import LedgerItem, LedgerQueries, Page
 from bridge.privacy.subjects import Subject
-from bridge.storage.common import now_ms
 from bridge.storage.database import Database, UnitOfWork
 from bridge.storage.erasure import (
     NOTICE_ROOM,
@@ -62,8 +61,8 @@ class PlanSettings:
     # From this many messages of the subject in one Rocket.Chat room, one
     # rooms.cleanHistory (users filter, ignoreThreads false) replaces chat.delete calls.
     rc_bulk_threshold: int = 20
-    # How long delivery evidence is polled before leaving "redaction sent" as it is.
-    delivery_timeout_ms: int = 3_600_000
+    # How long delivery evidence is checked before leaving "redaction sent" as it is.
+    delivery_timeout_ms: int = delivery.TIMEOUT_MS
     page: int = 500
 
 
@@ -327,7 +326,6 @@ class ErasurePlanner:
             if await uow.bridging.shadow(request.subject_matrix_id) is not None:
                 # Queued once the Rocket.Chat deletions settle.
                 await store.set_step(rid, "shadow_profile", words.PENDING)
-        deadline = now_ms() + self._s.delivery_timeout_ms
         remotes = await store.recipients(rid)
         # The scrubs and notices whose predecessors are settled already; the others are
         # queued when they settle (bridge.privacy.erasure_sequence).
@@ -336,16 +334,12 @@ class ErasurePlanner:
         if in_room and not self._s.admin_token:
             await store.set_step(
                 rid,
-                "delivery_evidence",
+                delivery.STEP,
                 words.NOT_POSSIBLE,
                 "reading federation delivery needs homeserver.admin_token",
             )
-        for server in in_room if self._s.admin_token else []:
-            out.append(
-                new_action(
-                    Delivery(rid, server, deadline),
-                    key=keys.erasure_delivery_key(rid, server),
-                    queue=keys.erasure_delivery_queue(rid, server),
-                )
-            )
+        if in_room and self._s.admin_token:
+            # The servers whose rooms have nothing to redact; the others' first delivery
+            # check is queued as their redactions settle (bridge.privacy.erasure_delivery).
+            out += await delivery.first_checks(uow, rid, timeout_ms=self._s.delivery_timeout_ms)
         return out

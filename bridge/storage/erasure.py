@@ -382,6 +382,27 @@ class ErasureStore:
             stmt = stmt.where(ErasureItemRow.rc_room_id == rc_room_id)
         return int(await self._s.scalar(stmt) or 0)
 
+    async def open_rooms(
+        self, request_id: str, closed: Sequence[str], rooms: Sequence[str]
+    ) -> set[str]:
+        """Which of ``rooms`` hold a Matrix copy not yet settled: its status is not one of
+        ``closed`` nor a failure no longer retried (as :meth:`count_open` with
+        ``settled_failures``), in one query for all of them."""
+        if not rooms:
+            return set()
+        column = ErasureItemRow.matrix_status
+        stmt = (
+            select(ErasureItemRow.room_id)
+            .where(
+                ErasureItemRow.request_id == request_id,
+                ErasureItemRow.room_id.in_(list(rooms)),
+                column.not_in(list(closed)),
+                ~column.startswith("failed:"),
+            )
+            .distinct()
+        )
+        return set(await self._s.scalars(stmt))
+
     async def set_rc_room_status(
         self, request_id: str, rc_room_id: str, status: str, closed: Sequence[str]
     ) -> list[str]:

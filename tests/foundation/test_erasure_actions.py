@@ -83,6 +83,22 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         {"request_id": "r1", "server": "hs2", "deadline_ms": 1_800_000_000_000},
         Delivery("r1", "hs2", 1_800_000_000_000),
     ),
+    (
+        kinds.DELIVERY,
+        {
+            "request_id": "r1",
+            "server": "hs2",
+            "deadline_ms": 1_800_000_000_000,
+            "rooms": ["!a:hs1", "!b:hs1"],
+            "check": 3,
+        },
+        Delivery("r1", "hs2", 1_800_000_000_000, ("!a:hs1", "!b:hs1"), 3),
+    ),
+    (
+        kinds.DELIVERY,
+        {"request_id": "r1", "server": "hs2", "deadline_ms": 1_800_000_000_000, "rooms": []},
+        Delivery("r1", "hs2", 1_800_000_000_000, ()),
+    ),
     (PARTNER_ENFORCE, {"room_id": "!r:hs", "server": "hs2"}, EnforceDeny("!r:hs", "hs2")),
     (
         MAIL_SEND,
@@ -191,6 +207,16 @@ RESULTS: list[tuple[dict[str, Any], type, object]] = [
         {"delivered": [], "unconfirmed": ["!r:hs1"]},
         DeliveryObserved,
         DeliveryObserved((), ("!r:hs1",)),
+    ),
+    (
+        {"delivered": ["!a:hs1"], "pending": ["!r:hs1"], "failure_ts": 1_700_000_000_000},
+        DeliveryObserved,
+        DeliveryObserved(("!a:hs1",), pending=("!r:hs1",), failure_ts=1_700_000_000_000),
+    ),
+    (
+        {"delivered": [], "pending": ["!r:hs1"]},
+        DeliveryObserved,
+        DeliveryObserved((), (), ("!r:hs1",)),
     ),
     (
         {"room_id": "!r:hs", "acl": "not permitted", "kicked": 0},
