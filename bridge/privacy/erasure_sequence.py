@@ -7,6 +7,8 @@ with the plan and polled until they have:
 - the ghost's profile scrub after every redaction (a ghost that left a room could not
   redact its messages there), and the shadow's after every Rocket.Chat deletion;
 - the notices to remote admins after the media step (they name the media deleted).
+- a remote server's first delivery check after the redactions in all its rooms
+  (``bridge.privacy.erasure_delivery``, under the same lock).
 
 "Settled" is done, not needed, or given up for good (a dead letter will not be sent).
 Several processes may settle a request's last items at once, each in its own
