@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from sqlalchemy import select
 
@@ -196,3 +197,22 @@ async def test_a_check_an_older_version_queued_waits_then_runs_with_its_rooms(
     await _done(db, old, result or {})
     row = await db.outbox.get(keys.erasure_delivery_check_key(rid, HS2, 1))
     assert row is not None and row["payload"]["rooms"] == sorted([ROOM, OTHER_ROOM])
+
+
+def test_checks_slow_down_to_every_30_seconds() -> None:
+    """A server that stays behind for the whole hour is checked about 125 times, not every
+    2 s (1,800 actions): 2 s after the first check, doubling, at most 30 s apart."""
+    first = Delivery("er-1", HS2, 0, rooms=(ROOM,))
+    waits, payload, clock = [], first, now_ms()
+    for _ in range(8):
+        action = delivery.next_check(payload, (ROOM,))
+        assert action.not_before_ms is not None
+        waits.append(round((action.not_before_ms - clock) / 1000))
+        payload = attrs.evolve(payload, check=payload.check + 1)
+        clock = now_ms()
+    assert waits == [2, 4, 8, 16, 30, 30, 30, 30]
+    total, n = 0.0, 0
+    while total < delivery.TIMEOUT_MS / 1000:
+        n += 1
+        total += delivery.CHECKS.ceiling(n)
+    assert n <= 130, n
