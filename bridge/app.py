@@ -46,6 +46,7 @@ from bridge.pipeline.actions import Executors, Run, executor, on_done
 from bridge.pipeline.contracts import RetryLater
 from bridge.pipeline.registry import ActionTable
 from bridge.privacy import erasure_delivery, erasure_kinds
+from bridge.privacy import erasure_inputs_matrix as matrix_inputs
 from bridge.privacy.audit import AuditLog
 from bridge.privacy.checkpoints import checkpoint_publisher
 from bridge.privacy.deadlines import Jurisdiction
@@ -441,6 +442,7 @@ class BridgeApp:
         rocketchat = RocketChatErasureExecutors(self.rocketchat.admin, self.db)
         # Each erasure kind's completer for rows an older version queued.
         completers: dict[str, Completer[Any]] = {
+            **matrix_inputs.COMPLETERS,
             **RC_COMPLETERS,
             erasure_kinds.DELIVERY: erasure_delivery.COMPLETER,
         }

@@ -5,6 +5,11 @@ redactions and notices use a ``txnId`` derived from the action key (the homeserv
 returns the first event instead of sending a second one), the notice DM room is claimed
 through an alias, profile changes and leaves are idempotent by nature, and deleting media
 that is already gone is treated as done.
+
+Each payload carries what its executor needs (the event and its redactor, the ghost and
+its personas, the notice's content): the privacy layer fills it in when it queues the
+action, and completes a row an older version queued before it gets here
+(``bridge.privacy.erasure_inputs_matrix``). Nothing here reads erasure state.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
+import attrs
 from mautrix.api import Method, Path
 from mautrix.appservice import AppServiceAPI, IntentAPI
 from mautrix.errors import MatrixStandardRequestError
@@ -36,8 +42,6 @@ from bridge.pipeline.contracts import (
     Unavailable,
 )
 from bridge.privacy import erasure_kinds as kinds
-from bridge.privacy import pseudonyms
-from bridge.privacy import report as words
 from bridge.privacy.erasure_kinds import (
     Delivery,
     DeliveryObserved,
@@ -51,9 +55,8 @@ from bridge.privacy.erasure_kinds import (
     StepDone,
 )
 from bridge.privacy.mail import mail_action
-from bridge.privacy.notices import LEGAL_BASIS, REQUEST_EVENT, NoticeContent, SupportLookup
+from bridge.privacy.notices import REQUEST_EVENT, NoticeContent, SupportLookup
 from bridge.storage.database import Database
-from bridge.storage.erasure import ItemRecord, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -136,51 +139,44 @@ class MatrixErasureExecutors:
             return cast(IntentAPI, self._api.bot_intent())
         return cast(IntentAPI, self._api.intent(UserID(user_id)))
 
-    async def _request(self, request_id: str) -> RequestRecord:
-        async with self._db.unit_of_work() as uow:
-            request = await uow.erasure.request(request_id)
-        if request is None:
-            raise PermanentFailure("erasure request no longer exists")
-        return request
-
-    async def _item(self, payload: RedactItem) -> ItemRecord:
-        async with self._db.unit_of_work() as uow:
-            item = await uow.erasure.item_by_disclosure(payload.request_id, payload.disclosure_id)
-        if item is None or item.event_id is None:
-            raise PermanentFailure("erasure item no longer exists")
-        return item
-
     # -- redactions ----------------------------------------------------------------------
 
     async def redact(self, run: Run[RedactItem]) -> RedactionSent:
         global _redactions  # noqa: PLW0603 - a crash-test counter, nothing else reads it
-        item = await self._item(run.payload)
+        item = run.payload
+        if item.room_id is None or item.event_id is None:
+            raise PermanentFailure("the redaction names no event")  # completed before it runs
+        target = (RoomID(item.room_id), EventID(item.event_id))
         redactor = item.redactor or self._ids.bot
         txn = self._ids.matrix_txn_id(run.key)
-        reason = f"erasure request {run.payload.request_id}"
-        late = await self._already_redacted(redactor, item) if is_late(run) else None
+        reason = f"erasure request {item.request_id}"
+        late = await self._already_redacted(redactor, target) if is_late(run) else None
         try:
-            event = late or await self._redact_as(redactor, item, txn, reason)
+            event = late or await self._redact_as(redactor, target, txn, reason)
         except MatrixStandardRequestError as e:
             if e.errcode != "M_FORBIDDEN" or redactor == self._ids.bot:
                 raise
             # The ghost lacks power (or left): the bot redacts with its moderator power.
-            event = await self._redact_as(self._ids.bot, item, txn + "b", reason)
+            event = await self._redact_as(self._ids.bot, target, txn + "b", reason)
         _redactions += 1
         crash_point(f"erasure.redact.{_redactions}")
         return RedactionSent(event)
 
-    async def _already_redacted(self, user_id: str, item: ItemRecord) -> EventID | None:
+    async def _already_redacted(
+        self, user_id: str, target: tuple[RoomID, EventID]
+    ) -> EventID | None:
         """A late retry: the first redaction may have outlived the txnId cache."""
-        room, event = RoomID(item.room_id), EventID(str(item.event_id))
-        found = await existing_redaction(self._intent(user_id), room, event)
+        found = await existing_redaction(self._intent(user_id), *target)
         if found is None and user_id != self._ids.bot:
-            found = await existing_redaction(self._intent(self._ids.bot), room, event)
+            found = await existing_redaction(self._intent(self._ids.bot), *target)
         return found
 
-    async def _redact_as(self, user_id: str, item: ItemRecord, txn: str, reason: str) -> EventID:
+    async def _redact_as(
+        self, user_id: str, target: tuple[RoomID, EventID], txn: str, reason: str
+    ) -> EventID:
         intent = self._intent(user_id)
-        path = Path.v3.rooms[RoomID(item.room_id)].redact[EventID(str(item.event_id))][txn]
+        room, event = target
+        path = Path.v3.rooms[room].redact[event][txn]
         answer = await intent.api.request(Method.PUT, path, content={"reason": reason})
         return EventID(answer["event_id"])
 
@@ -189,8 +185,7 @@ class MatrixErasureExecutors:
     async def ghost_scrub(self, run: Run[GhostScrub]) -> StepDone:
         """Neutral name, no avatar, then leave every room. Queued after the redactions
         (bridge.privacy.erasure_sequence), so none of them fails for a ghost that left."""
-        request = await self._request(run.payload.request_id)
-        ghost = request.subject_matrix_id
+        ghost = run.payload.ghost
         if ghost is None or not self._ids.is_ghost(ghost):
             return StepDone("no ghost")
         redacted, rooms = await self._scrub(self._intent(ghost), run.key)
@@ -198,21 +193,12 @@ class MatrixErasureExecutors:
             f"name and avatar removed; {redacted} earlier membership event(s) "
             f"redacted; left {rooms} room(s)"
         )
-        personas = await self._personas(request)
-        for persona in personas:
+        for persona in run.payload.personas:
             # Its name is a pseudonym and it never had an avatar; it goes all the same,
             # like the person's own ghost (docs/partners.md).
             redacted, rooms = await self._scrub(self._intent(persona), f"{run.key}:{persona}")
             detail += f"; a persona: {redacted} membership event(s) redacted, left {rooms} room(s)"
         return StepDone(detail)
-
-    async def _personas(self, request: RequestRecord) -> list[str]:
-        """The person's personas that were ever named (so may be in rooms)."""
-        if request.subject_rc_id is None:
-            return []
-        async with self._db.unit_of_work() as uow:
-            found = await uow.personas.of_person(request.subject_rc_id)
-        return [p.matrix_user_id for p in found if p.named_ms is not None]
 
     async def _scrub(self, intent: IntentAPI, key: str) -> tuple[int, int]:
         """Neutral name, no avatar, earlier member events redacted, out of every room."""
@@ -258,13 +244,12 @@ class MatrixErasureExecutors:
 
         Remote servers that cached the media keep their copy; the notice asks for it.
         """
-        request = await self._request(run.payload.request_id)
         if self._admin is None:
             raise PermanentFailure("deleting media needs homeserver.admin_token")
-        ghost = request.subject_matrix_id
+        ghost = run.payload.ghost
         if ghost is None:
             return MediaDeleted("no ghost, no media")
-        before = request.scope_before_ms
+        before = run.payload.before_ms
         deleted: list[str] = []
         for media in await self._admin.user_media(ghost):
             if before is not None and int(media.get("created_ts", 0)) >= before:
@@ -277,9 +262,10 @@ class MatrixErasureExecutors:
     # -- notices -------------------------------------------------------------------------
 
     async def notice(self, run: Run[Notice]) -> NoticeSent:
-        request = await self._request(run.payload.request_id)
         server = run.payload.server
-        content = await self._notice_content(request, server)
+        if run.payload.content is None:
+            raise PermanentFailure("the notice has no content")
+        content = attrs.evolve(run.payload.content, organisation=self._ids.domain)
         contacts = await self._support.contacts(server)
         if not contacts.any:
             return NoticeSent((), reason=contacts.reason or "no contact published")
@@ -327,38 +313,6 @@ class MatrixErasureExecutors:
                     )
                 )  # fmt: skip
         return len(emails), None
-
-    async def _notice_content(self, request: RequestRecord, server: str) -> NoticeContent:
-        async with self._db.unit_of_work() as uow:
-            items = await uow.erasure.items(request.id)
-            rows = await uow.erasure.recipients(request.id)
-            steps = {s.step: s for s in await uow.erasure.steps(request.id)}
-            subject = request.subject_rc_id or request.subject_matrix_id
-            # The same person is named alike in every notice about them (a repeated
-            # request included), until their pseudonym key is shredded.
-            named = (
-                await pseudonyms.of(uow, subject)
-                if subject
-                else f"{pseudonyms.PREFIX}{request.pseudonym or ''}"
-            )
-        # Queued after the media step (bridge.privacy.erasure_sequence): the notice names
-        # the media deleted, so servers purge their cached copies.
-        media_step = steps.get("media")
-        media = json.loads(media_step.data) if media_step and media_step.data else []
-        rooms: dict[str, list[str]] = {r.room_id: [] for r in rows if r.recipient == server}
-        rooms.pop("", None)
-        for item in items:
-            if server in item.recipients.split() and item.matrix_status != words.NOT_NEEDED:
-                rooms.setdefault(item.room_id, []).append(str(item.event_id))
-        return NoticeContent(
-            request.id,
-            request.extended_due_ms or request.due_ms,
-            rooms,
-            self._ids.domain,
-            media=media,
-            subject=named,
-            legal_basis=LEGAL_BASIS.get(request.jurisdiction, LEGAL_BASIS["gdpr"]),
-        )
 
     async def _dm_room(self, contact: UserID) -> RoomID:
         """One DM room per admin contact, claimed through an alias so a retry finds it."""

@@ -8,10 +8,14 @@ behind a room's whole backlog). Still one at a time per room, so a room has at m
 of our events in flight, far below the ~100 queued events per room beyond which a
 receiving Synapse prunes (docs/erasure.md).
 
-Message/reaction/file ids are never personal data by themselves; payloads carry only
-ids, and executors read what else they need from the erasure tables (which are scrubbed
-when the request finishes). Field names are the keys the stored JSON has always had:
-rows queued by an older version read as these classes unchanged.
+Each payload carries what its executor needs (the event to redact and who redacts it,
+the ghost and personas to scrub, the notice's content), filled in by the privacy layer
+when it queues the action: the connectors know nothing of erasure state. None of it lives
+longer than the erasure tables it is copied from: a done action's payload is replaced by
+``{}`` (docs/security.md). Field names are the keys the stored JSON has always had, and
+the added fields are left out while empty: a row queued by an older version reads as
+these classes, without them, and its completer (``bridge.privacy.erasure_inputs_matrix``)
+reads them from the erasure tables before the connector runs it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import attrs
 
 from bridge.pipeline.actions import action, omit_defaults, omit_when_default
+from bridge.privacy.notices import NoticeContent
 
 REDACT = "erasure.redact"
 RC_DELETE = "erasure.rc_delete"
@@ -35,12 +40,17 @@ ALL = (REDACT, RC_DELETE, RC_CLEAN, GHOST_SCRUB, SHADOW_SCRUB, MEDIA, NOTICE, DE
 
 
 @action(REDACT)
+@omit_when_default("room_id", "event_id", "redactor")
 @attrs.frozen
 class RedactItem:
-    """Redact one Matrix copy (the item the disclosure names) in its room."""
+    """Redact one Matrix copy (the item the disclosure names) in its room, as
+    ``redactor`` (the ghost or persona that sent it; None: the bot)."""
 
     request_id: str
     disclosure_id: int
+    room_id: str | None = None  # None: queued by an older version (completed before it runs)
+    event_id: str | None = None
+    redactor: str | None = None
 
 
 @attrs.frozen
@@ -107,15 +117,24 @@ class ErasureStep:
 
 
 @action(GHOST_SCRUB)
+@omit_when_default("ghost", "personas")
 @attrs.frozen
 class GhostScrub(ErasureStep):
     """The person's ghost (and personas): neutral profile, out of every room."""
 
+    ghost: str | None = None  # the subject's Matrix id; None: queued by an older version
+    personas: tuple[str, ...] = ()  # their personas that were ever named (docs/partners.md)
+
 
 @action(MEDIA)
+@omit_when_default("ghost", "before_ms")
 @attrs.frozen
 class MediaDelete(ErasureStep):
-    """The ghost's uploads, deleted from our media store."""
+    """The ghost's uploads (before ``before_ms``, when the request has that scope),
+    deleted from our media store."""
+
+    ghost: str | None = None  # None: queued by an older version
+    before_ms: int | None = None
 
 
 @action(SHADOW_SCRUB)
@@ -151,12 +170,14 @@ class ShadowScrubbed:
 
 
 @action(NOTICE)
+@omit_when_default("content")
 @attrs.frozen
 class Notice:
-    """The written request to one remote server's admin contacts."""
+    """The written request to one remote server's admin contacts, and what it says."""
 
     request_id: str
     server: str
+    content: NoticeContent | None = None  # None: queued by an older version
 
 
 @omit_when_default("source", "rooms", "mail_queued", "mail", "reason")

@@ -20,6 +20,7 @@ from bridge.ids import RoomID, ServerName
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
 from bridge.privacy import erasure_delivery as delivery
+from bridge.privacy import erasure_inputs_matrix as inputs
 from bridge.privacy import erasure_sequence as sequence
 from bridge.privacy import report as words
 from bridge.privacy.categories import Category, Origin, RecipientKind
@@ -27,10 +28,8 @@ from bridge.privacy.erasure_inputs_rc import cleaning
 from bridge.privacy.erasure_kinds import (
     Cleaning,
     ErasureStep,
-    MediaDelete,
     RCClean,
     RCDelete,
-    RedactItem,
 )
 from bridge.privacy.erasure_model import ErasureScope, RequestState
 from bridge.privacy.expiry import expiry_needs, files_only, is_expiry
@@ -264,7 +263,7 @@ class ErasurePlanner:
             if item.matrix_status == words.PENDING:
                 out.append(
                     new_action(
-                        RedactItem(request_id, item.disclosure_id),
+                        inputs.redact_item(request_id, item),
                         key=keys.erasure_redact_key(request_id, item.disclosure_id),
                         queue=keys.erasure_redact_queue(item.room_id),
                     )
@@ -296,11 +295,11 @@ class ErasurePlanner:
         scope = _scope(request)
         out: list[NewAction] = []
 
-        def step(name: str, kind: type[ErasureStep]) -> None:
+        def step(payload: ErasureStep) -> None:
             out.append(
                 new_action(
-                    kind(rid, name),
-                    key=keys.erasure_step_key(rid, name),
+                    payload,
+                    key=keys.erasure_step_key(rid, payload.step),
                     queue=keys.erasure_request_queue(rid),
                 )
             )
@@ -314,7 +313,7 @@ class ErasurePlanner:
             if scope.room is None:
                 if self._s.admin_token:
                     await store.set_step(rid, "media", words.PENDING)
-                    step("media", MediaDelete)
+                    step(inputs.media_delete(request, "media"))
                 else:
                     await store.set_step(
                         rid,

@@ -10,6 +10,11 @@ with the plan and polled until they have:
 - a remote server's first delivery check after the redactions in all its rooms
   (``bridge.privacy.erasure_delivery``, under the same lock).
 
+Each is queued with what its executor needs (``bridge.privacy.erasure_inputs_matrix``,
+``erasure_inputs_rc``):
+the ghost and its personas, the shadow's Matrix user, the notice's content, read here
+when the step is due.
+
 "Settled" is done, not needed, or given up for good (a dead letter will not be sent).
 Several processes may settle a request's last items at once, each in its own
 transaction: the request row is locked before the count, so the last of them to commit
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
+from bridge.privacy import erasure_inputs_matrix as inputs
 from bridge.privacy import report as words
 from bridge.privacy.erasure_kinds import GhostScrub, Notice, ShadowScrub
 from bridge.storage.database import UnitOfWork
@@ -52,11 +58,14 @@ def _step(value: GhostScrub | ShadowScrub) -> NewAction:
 
 async def _scrub(uow: UnitOfWork, request_id: str, side: str) -> GhostScrub | ShadowScrub:
     """The profile scrub that waits for ``side``, with what its executor needs."""
-    if side == "matrix":
-        return GhostScrub(request_id, GHOST)
-    # The shadow is found by its Matrix user; a request that is gone makes a payload
-    # without one, which its completer refuses (bridge.privacy.erasure_inputs_rc).
+    # A request that is gone makes a payload without what it names, which its completer
+    # refuses (bridge.privacy.erasure_inputs_matrix, bridge.privacy.erasure_inputs_rc).
     request = await uow.erasure.request(request_id)
+    if side == "matrix":
+        if request is None:
+            return GhostScrub(request_id, GHOST)
+        return await inputs.ghost_scrub(uow, request, GHOST)
+    # The shadow is found by its Matrix user.
     return ShadowScrub(request_id, SHADOW, request.subject_matrix_id if request else None)
 
 
@@ -79,15 +88,21 @@ async def media_settled(uow: UnitOfWork, request_id: str) -> None:
 
 
 async def notice_actions(uow: UnitOfWork, request_id: str) -> list[NewAction]:
-    """One notice per server the plan gave a notice row (its admins' written request)."""
+    """One notice per server the plan gave a notice row (its admins' written request),
+    with what it says."""
     rows = [r for r in await uow.erasure.recipients(request_id) if r.room_id == NOTICE_ROOM]
+    servers = sorted({r.recipient for r in rows})
+    request = await uow.erasure.request(request_id)
+    if not servers or request is None:
+        return []
+    contents = await inputs.notice_contents(uow, request, servers)
     return [
         new_action(
-            Notice(request_id, server),
+            Notice(request_id, server, contents[server]),
             key=keys.erasure_notice_key(request_id, server),
             queue=keys.erasure_notice_queue(server),
         )
-        for server in sorted({r.recipient for r in rows})
+        for server in servers
     ]
 
 

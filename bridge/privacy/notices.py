@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import attrs
 
 from bridge.ids import UserID
+from bridge.pipeline.actions import omit_when_default
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +151,19 @@ class SupportLookup:
         return found, "" if found[0] or found[1] else f"{url} lists no admin contact"
 
 
-@dataclass(frozen=True)
+@omit_when_default("organisation")
+@attrs.frozen
 class NoticeContent:
+    """What a notice says. The privacy layer builds it when it queues the notice (the
+    ``Notice`` payload carries it); the connector that sends it adds ``organisation``."""
+
     request_id: str
     deadline_ms: int
-    rooms: Mapping[str, Sequence[str]]  # room id -> event ids
-    organisation: str  # our homeserver name
-    media: Sequence[str] = ()  # mxc URIs of the subject's media we deleted
+    rooms: dict[str, tuple[str, ...]]  # room id -> event ids
+    media: tuple[str, ...] = ()  # mxc URIs of the subject's media we deleted
     subject: str = ""  # the subject's pseudonym (pseudonym:<hex>)
     legal_basis: str = LEGAL_BASIS["gdpr"]
+    organisation: str = ""  # our homeserver name
 
     def text(self) -> str:
         deadline = dt.datetime.fromtimestamp(self.deadline_ms / 1000, tz=dt.UTC).date()
