@@ -10,11 +10,12 @@ receiving Synapse prunes (docs/erasure.md).
 
 Each payload carries what its executor needs (the event to redact and who redacts it,
 the ghost and personas to scrub, the notice's content), filled in by the privacy layer
-when it queues the action: the connectors know nothing of erasure state. None of it lives
-longer than the erasure tables it is copied from: a done action's payload is replaced by
-``{}`` (docs/security.md). Field names are the keys the stored JSON has always had, and
+when it queues the action: the connectors know nothing of erasure state. These copies
+live as long as the action: a done one's payload is replaced by ``{}``, a dead letter's
+when it is dropped (docs/security.md); ids of events and messages are not personal data,
+and a person is named by their pseudonym. Field names are the keys the stored JSON has always had, and
 the added fields are left out while empty: a row queued by an older version reads as
-these classes, without them, and its completer (``bridge.privacy.erasure_inputs_matrix``)
+these classes, without them, and its completer (``bridge.privacy.erasure_inputs``)
 reads them from the erasure tables before the connector runs it.
 """
 

@@ -41,6 +41,7 @@ from bridge.privacy.incident_run import (
     notify_action,
 )
 from bridge.privacy.mail import MAIL_SEND, MailSend, MailSent, mail_action
+from bridge.privacy.notices import NoticeContent
 from bridge.privacy.partner_gate import PARTNER_ENFORCE, Enforced, EnforceDeny, enforce_action
 
 # (kind, payload as the dictionary code wrote it, the typed value it stands for)
@@ -78,6 +79,69 @@ CASES: list[tuple[str, dict[str, Any], object]] = [
         ShadowScrub("r1", "shadow_profile", "@a:hs2"),
     ),
     (kinds.NOTICE, {"request_id": "r1", "server": "hs2"}, Notice("r1", "hs2")),
+    # The same kinds as the privacy layer now queues them, with their executors' inputs.
+    (
+        kinds.REDACT,
+        {
+            "request_id": "r1",
+            "disclosure_id": 7,
+            "room_id": "!r:hs1",
+            "event_id": "$e",
+            "redactor": "@rc_alice:hs1",
+        },
+        RedactItem("r1", 7, "!r:hs1", "$e", "@rc_alice:hs1"),
+    ),
+    (
+        kinds.GHOST_SCRUB,
+        {
+            "request_id": "r1",
+            "step": "ghost_profile",
+            "ghost": "@rc_alice:hs1",
+            "personas": ["@rc_fox:hs1"],
+        },
+        GhostScrub("r1", "ghost_profile", "@rc_alice:hs1", ("@rc_fox:hs1",)),
+    ),
+    (
+        kinds.GHOST_SCRUB,  # no personas
+        {"request_id": "r1", "step": "ghost_profile", "ghost": "@rc_alice:hs1"},
+        GhostScrub("r1", "ghost_profile", "@rc_alice:hs1"),
+    ),
+    (
+        kinds.MEDIA,
+        {"request_id": "r1", "step": "media", "ghost": "@rc_alice:hs1", "before_ms": 5},
+        MediaDelete("r1", "media", "@rc_alice:hs1", 5),
+    ),
+    (
+        kinds.MEDIA,  # no scope in time
+        {"request_id": "r1", "step": "media", "ghost": "@rc_alice:hs1"},
+        MediaDelete("r1", "media", "@rc_alice:hs1"),
+    ),
+    (
+        kinds.NOTICE,
+        {
+            "request_id": "r1",
+            "server": "hs2",
+            "content": {
+                "request_id": "r1",
+                "deadline_ms": 1_800_000_000_000,
+                "rooms": {"!r:hs1": ["$e1", "$e2"]},
+                "media": ["mxc://hs1/a"],
+                "subject": "pseudonym:ab",
+                "legal_basis": "GDPR Art. 17(2)",
+            },
+        },
+        Notice(
+            "r1",
+            "hs2",
+            NoticeContent(
+                "r1",
+                1_800_000_000_000,
+                {"!r:hs1": ("$e1", "$e2")},
+                ("mxc://hs1/a",),
+                "pseudonym:ab",
+            ),
+        ),
+    ),
     (
         kinds.DELIVERY,
         {"request_id": "r1", "server": "hs2", "deadline_ms": 1_800_000_000_000},
