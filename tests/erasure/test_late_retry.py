@@ -16,9 +16,7 @@ from bridge.matrix.erasure_executors import MatrixErasureExecutors
 from bridge.matrix.late_retry import LATE_MS, TXN_FIELD, existing_send, is_late
 from bridge.pipeline import keys
 from bridge.privacy import erasure_kinds as kinds
-from bridge.privacy.erasure_kinds import RedactItem
 from bridge.storage.common import now_ms
-from bridge.storage.erasure import ItemRecord
 from bridge.storage.outbox import Action
 
 ROOM = RoomID("!room:hs1.test")
@@ -54,7 +52,7 @@ def redact_action(created_ms: int) -> Action:
         key=keys.erasure_redact_key("r1", 7),
         kind=kinds.REDACT,
         queue=keys.erasure_redact_queue(ROOM),
-        payload={"request_id": "r1", "disclosure_id": 7},
+        payload={"request_id": "r1", "disclosure_id": 7, "room_id": ROOM, "event_id": "$msg"},
         attempts=1,
         created_ms=created_ms,
     )
@@ -66,11 +64,6 @@ def executors(server: ForgetfulHomeserver) -> MatrixErasureExecutors:
     found = MatrixErasureExecutors(
         cast(Any, None), cast(Any, None), ids, config, cast(Any, None), None
     )
-
-    async def item(_payload: RedactItem) -> ItemRecord:
-        return cast(ItemRecord, SimpleNamespace(room_id=ROOM, event_id="$msg", redactor=None))
-
-    found._item = item  # type: ignore[method-assign]  # noqa: SLF001
     found._intent = lambda _user: intent(server)  # type: ignore[method-assign]  # noqa: SLF001
     return found
 
