@@ -13,10 +13,11 @@ the ghost and personas to scrub, the notice's content), filled in by the privacy
 when it queues the action: the connectors know nothing of erasure state. These copies
 live as long as the action: a done one's payload is replaced by ``{}``, a dead letter's
 when it is dropped (docs/security.md); ids of events and messages are not personal data,
-and a person is named by their pseudonym. Field names are the keys the stored JSON has always had, and
-the added fields are left out while empty: a row queued by an older version reads as
-these classes, without them, and its completer (``bridge.privacy.erasure_inputs``)
-reads them from the erasure tables before the connector runs it.
+and a person is named by their pseudonym. Field names are the keys the stored JSON has
+always had, and the added fields are left out while empty: a row queued by an older
+version reads as these classes, without them, and its completer
+(``bridge.privacy.erasure_inputs``) reads them from the erasure tables before the
+connector runs it.
 """
 
 from __future__ import annotations
