@@ -10,10 +10,9 @@ with the plan and polled until they have:
 - a remote server's first delivery check after the redactions in all its rooms
   (``bridge.privacy.erasure_delivery``, under the same lock).
 
-Each is queued with what its executor needs (``bridge.privacy.erasure_inputs_matrix``,
-``erasure_inputs_rc``):
-the ghost and its personas, the shadow's Matrix user, the notice's content, read here
-when the step is due.
+Each is queued with what its executor needs, read here when the step is due: the ghost
+and its personas, the shadow's Matrix user, the notice's content
+(``bridge.privacy.erasure_inputs_matrix``, ``bridge.privacy.erasure_inputs_rc``).
 
 "Settled" is done, not needed, or given up for good (a dead letter will not be sent).
 Several processes may settle a request's last items at once, each in its own
