@@ -9,8 +9,8 @@ that is already gone is treated as done.
 Each payload carries what its executor needs (the event and its redactor, the ghost and
 its personas, the notice's content): the privacy layer fills it in when it queues the
 action, and completes a row an older version queued before it gets here
-(``bridge.privacy.erasure_inputs_matrix``): the redactions, scrubs, media deletion and
-notices read no erasure, persona or pseudonym state.
+(``bridge.privacy.erasure_inputs_matrix``). Nothing here reads erasure, persona or
+pseudonym state (tests/test_connectors_state.py).
 """
 
 from __future__ import annotations

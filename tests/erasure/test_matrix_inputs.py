@@ -1,13 +1,12 @@
 """The Matrix side's erasure actions are queued with what their executors need (the event
 and its redactor, the ghost and its personas, the media scope, the notice's content), and
 a row an older version queued with ids only is completed to the same before it runs
-(bridge.privacy.erasure_inputs_matrix). No homeserver: the connector is a recorder."""
+(bridge.privacy.erasure_inputs_matrix). No homeserver: the connector is a recorder.
+tests/test_connectors_state.py checks that the connector itself reads none of it."""
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,59 +141,3 @@ async def test_an_older_row_whose_request_is_gone_fails_for_good(db: Database) -
     ):
         with pytest.raises(PermanentFailure):
             await _completed(db, kind, old)
-
-
-# -- the connector reads none of it ------------------------------------------------------
-
-EXECUTORS = Path(__file__).resolve().parents[2] / "bridge" / "matrix" / "erasure_executors.py"
-STATE = {"erasure", "personas", "ledger"}  # the unit of work's stores of that state
-FORBIDDEN = {"bridge.privacy.pseudonyms", "bridge.storage.personas", "bridge.storage.ledger"}
-# The delivery evidence still reads the request's rooms itself (its own change).
-DELIVERY = {"delivery", "_record_delivery", "_request"}
-
-
-def _reads(tree: ast.AST) -> list[str]:
-    found = []
-    for node in ast.walk(tree):
-        # A unit of work's store (``uow.erasure``), not a payload's field of that name.
-        if isinstance(node, ast.Attribute) and node.attr in STATE:
-            if isinstance(node.value, ast.Name):
-                found.append(f"line {node.lineno}: .{node.attr}")
-        elif isinstance(node, ast.Name) and node.id == "pseudonyms":
-            found.append(f"line {node.lineno}: pseudonyms")
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-            found += [f"line {node.lineno}: imports {m}" for m in sorted(names & FORBIDDEN)]
-    return found
-
-
-def _executor_reads(source: str) -> dict[str, list[str]]:
-    """Erasure-state reads of each method of the executors but the delivery evidence's,
-    and of the module's imports."""
-    tree = ast.parse(source)
-    top = [n for n in tree.body if not isinstance(n, ast.ClassDef)]
-    out = {"imports": _reads(ast.Module(top, []))}
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-        for fn in cls.body:
-            if isinstance(fn, ast.AsyncFunctionDef | ast.FunctionDef) and fn.name not in DELIVERY:
-                out[fn.name] = _reads(fn)
-    return {name: reads for name, reads in out.items() if reads}
-
-
-def test_the_matrix_erasure_executors_read_no_erasure_state() -> None:
-    assert _executor_reads(EXECUTORS.read_text()) == {}
-
-
-def test_the_check_sees_a_planted_read() -> None:
-    planted = (
-        "from bridge.privacy import pseudonyms\n"
-        "class X:\n"
-        "    async def notice(self, uow):\n"
-        "        return await uow.erasure.items('er-1')\n"
-        "    async def delivery(self, uow):\n"
-        "        return await uow.erasure.recipients('er-1')\n"
-    )
-    assert _executor_reads(planted) == {
-        "imports": ["line 1: imports bridge.privacy.pseudonyms"],
-        "notice": ["line 4: .erasure"],
-    }
