@@ -63,7 +63,7 @@ async def _rooms_by_server(uow: UnitOfWork, request_id: str) -> dict[str, list[s
 
 
 async def first_checks(
-    uow: UnitOfWork, request_id: str, *, room_id: str | None = None, timeout_ms: int = TIMEOUT_MS
+    uow: UnitOfWork, request_id: str, *, room_id: str | None = None
 ) -> list[NewAction]:
     """The first check of each server (in ``room_id``, if given) whose rooms have no
     redaction left to settle. None when delivery cannot be read (no admin token: the
@@ -76,7 +76,7 @@ async def first_checks(
         servers = {s: rooms for s, rooms in servers.items() if room_id in rooms}
     rooms = sorted({room for rooms in servers.values() for room in rooms})
     busy = await uow.erasure.open_rooms(request_id, MATRIX_CLOSED, rooms)
-    deadline = now_ms() + timeout_ms
+    deadline = now_ms() + TIMEOUT_MS
     return [
         new_action(
             Delivery(request_id, server, deadline, tuple(rooms)),

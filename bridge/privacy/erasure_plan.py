@@ -60,8 +60,6 @@ class PlanSettings:
     # From this many messages of the subject in one Rocket.Chat room, one
     # rooms.cleanHistory (users filter, ignoreThreads false) replaces chat.delete calls.
     rc_bulk_threshold: int = 20
-    # How long delivery evidence is checked before leaving "redaction sent" as it is.
-    delivery_timeout_ms: int = delivery.TIMEOUT_MS
     page: int = 500
 
 
@@ -340,5 +338,7 @@ class ErasurePlanner:
         if in_room and self._s.admin_token:
             # The servers whose rooms have nothing to redact; the others' first delivery
             # check is queued as their redactions settle (bridge.privacy.erasure_delivery).
-            out += await delivery.first_checks(uow, rid, timeout_ms=self._s.delivery_timeout_ms)
+            # Watched for erasure_delivery.TIMEOUT_MS from the first check on, like the
+            # checks queued when a room's redactions settle later.
+            out += await delivery.first_checks(uow, rid)
         return out
