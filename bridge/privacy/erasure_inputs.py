@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bridge.pipeline.actions import Executes, Executors, Run
+from bridge.pipeline.contracts import PermanentFailure
 from bridge.storage.database import Database, UnitOfWork
+from bridge.storage.erasure import RequestRecord
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,3 +54,11 @@ def completed(
         kind: wrap(completers[kind], registered) if kind in completers else registered
         for kind, registered in table.items()
     }
+
+
+async def request_of(uow: UnitOfWork, request_id: str) -> RequestRecord:
+    """The request an older row names, for its completer; gone: it fails for good."""
+    request = await uow.erasure.request(request_id)
+    if request is None:
+        raise PermanentFailure("erasure request no longer exists")
+    return request

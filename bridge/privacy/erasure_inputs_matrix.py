@@ -19,7 +19,7 @@ from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy import pseudonyms
 from bridge.privacy import report as words
-from bridge.privacy.erasure_inputs import Completer
+from bridge.privacy.erasure_inputs import Completer, request_of
 from bridge.privacy.erasure_kinds import GhostScrub, MediaDelete, Notice, RedactItem
 from bridge.privacy.notices import LEGAL_BASIS, NoticeContent
 from bridge.storage.database import UnitOfWork
@@ -89,13 +89,6 @@ async def notice_contents(
 # -- rows an older version queued ---------------------------------------------------------
 
 
-async def _request(uow: UnitOfWork, request_id: str) -> RequestRecord:
-    request = await uow.erasure.request(request_id)
-    if request is None:
-        raise PermanentFailure("erasure request no longer exists")
-    return request
-
-
 async def _redact(uow: UnitOfWork, p: RedactItem) -> RedactItem:
     item = await uow.erasure.item_by_disclosure(p.request_id, p.disclosure_id)
     if item is None or item.event_id is None:
@@ -104,15 +97,15 @@ async def _redact(uow: UnitOfWork, p: RedactItem) -> RedactItem:
 
 
 async def _ghost(uow: UnitOfWork, p: GhostScrub) -> GhostScrub:
-    return await ghost_scrub(uow, await _request(uow, p.request_id), p.step)
+    return await ghost_scrub(uow, await request_of(uow, p.request_id), p.step)
 
 
 async def _media(uow: UnitOfWork, p: MediaDelete) -> MediaDelete:
-    return media_delete(await _request(uow, p.request_id), p.step)
+    return media_delete(await request_of(uow, p.request_id), p.step)
 
 
 async def _notice(uow: UnitOfWork, p: Notice) -> Notice:
-    request = await _request(uow, p.request_id)
+    request = await request_of(uow, p.request_id)
     content = (await notice_contents(uow, request, [p.server]))[p.server]
     return attrs.evolve(p, content=content)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import erasure_kinds as kinds
 from bridge.privacy.categories import Origin
-from bridge.privacy.erasure_inputs import Completer
+from bridge.privacy.erasure_inputs import Completer, request_of
 from bridge.privacy.erasure_kinds import Cleaning, RCClean, ShadowScrub
 from bridge.storage.database import UnitOfWork
 from bridge.storage.erasure import RequestRecord
@@ -29,20 +29,13 @@ async def cleaning(uow: UnitOfWork, request: RequestRecord) -> Cleaning:
     return Cleaning(username, request.scope_before_ms)
 
 
-async def _request(uow: UnitOfWork, request_id: str) -> RequestRecord:
-    request = await uow.erasure.request(request_id)
-    if request is None:
-        raise PermanentFailure("erasure request no longer exists")
-    return request
-
-
 async def _complete_clean(uow: UnitOfWork, payload: RCClean) -> RCClean:
-    request = await _request(uow, payload.request_id)
+    request = await request_of(uow, payload.request_id)
     return RCClean(payload.request_id, payload.rc_room_id, await cleaning(uow, request))
 
 
 async def _complete_shadow(uow: UnitOfWork, payload: ShadowScrub) -> ShadowScrub:
-    request = await _request(uow, payload.request_id)
+    request = await request_of(uow, payload.request_id)
     if request.subject_matrix_id is None:
         raise PermanentFailure("the erasure request names no Matrix user")
     return ShadowScrub(payload.request_id, payload.step, request.subject_matrix_id)
