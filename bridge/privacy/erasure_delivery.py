@@ -30,9 +30,8 @@ import attrs
 from bridge.pipeline import keys
 from bridge.pipeline.actions import new_action
 from bridge.pipeline.backoff import Backoff
-from bridge.pipeline.contracts import PermanentFailure
 from bridge.privacy import report as words
-from bridge.privacy.erasure_inputs import Completer
+from bridge.privacy.erasure_inputs import Completer, request_of
 from bridge.privacy.erasure_kinds import Delivery, DeliveryObserved
 from bridge.privacy.erasure_sequence import MATRIX_CLOSED
 from bridge.storage.common import now_ms
@@ -152,8 +151,7 @@ async def waits(uow: UnitOfWork, payload: Delivery) -> bool:
 
 
 async def _complete(uow: UnitOfWork, payload: Delivery) -> Delivery:
-    if await uow.erasure.request(payload.request_id) is None:
-        raise PermanentFailure("erasure request no longer exists")
+    await request_of(uow, payload.request_id)  # gone: fails for good
     rooms = (await _rooms_by_server(uow, payload.request_id)).get(payload.server, [])
     return attrs.evolve(payload, rooms=tuple(rooms))
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
 
 from bridge.storage.bridging_rows import MessageRow
 from bridge.storage.common import insert_ignoring_conflicts, now_ms, rowcount
@@ -152,6 +154,17 @@ class NewItem:
     matrix_status: str
     rc_status: str
     recipients: str  # the item's recipient servers, space-separated
+
+
+def _open(
+    column: InstrumentedAttribute[str], closed: Sequence[str], settled_failures: bool
+) -> list[ColumnElement[bool]]:
+    """An item's status on one side is open: not one of ``closed`` and, with
+    ``settled_failures``, not a failure that is no longer retried ("failed:<reason>")."""
+    clauses: list[ColumnElement[bool]] = [column.not_in(list(closed))]
+    if settled_failures:
+        clauses.append(~column.startswith("failed:"))
+    return clauses
 
 
 class ErasureStore:
@@ -372,10 +385,8 @@ class ErasureStore:
         """
         column = ErasureItemRow.matrix_status if side == "matrix" else ErasureItemRow.rc_status
         stmt = select(func.count()).where(
-            ErasureItemRow.request_id == request_id, column.not_in(list(closed))
+            ErasureItemRow.request_id == request_id, *_open(column, closed, settled_failures)
         )
-        if settled_failures:
-            stmt = stmt.where(~column.startswith("failed:"))
         if room_id is not None:
             stmt = stmt.where(ErasureItemRow.room_id == room_id)
         if rc_room_id is not None:
@@ -390,14 +401,12 @@ class ErasureStore:
         ``settled_failures``), in one query for all of them."""
         if not rooms:
             return set()
-        column = ErasureItemRow.matrix_status
         stmt = (
             select(ErasureItemRow.room_id)
             .where(
                 ErasureItemRow.request_id == request_id,
                 ErasureItemRow.room_id.in_(list(rooms)),
-                column.not_in(list(closed)),
-                ~column.startswith("failed:"),
+                *_open(ErasureItemRow.matrix_status, closed, settled_failures=True),
             )
             .distinct()
         )
